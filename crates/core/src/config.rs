@@ -1,0 +1,203 @@
+//! Runtime variables: names, defaults, and reading them at call time.
+//!
+//! The names are public (users set them as Spin variables). Credentials are
+//! wrapped in [`Secret`] the moment they are read.
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::validate::absolute_http_url;
+
+/// Variable names, as the component reads them (`wasi:config` keys / Spin
+/// component variables).
+pub mod names {
+    /// PesaPal base URL, e.g. `https://cybqa.pesapal.com/pesapalv3`.
+    pub const PESAPAL_BASE_URL: &str = "pesapal_base_url";
+    /// PesaPal consumer key.
+    pub const PESAPAL_CONSUMER_KEY: &str = "pesapal_consumer_key";
+    /// PesaPal consumer secret.
+    pub const PESAPAL_CONSUMER_SECRET: &str = "pesapal_consumer_secret";
+    /// ClickPesa base URL, e.g. `https://api.clickpesa.com/third-parties`.
+    pub const CLICKPESA_BASE_URL: &str = "clickpesa_base_url";
+    /// ClickPesa client id.
+    pub const CLICKPESA_CLIENT_ID: &str = "clickpesa_client_id";
+    /// ClickPesa API key.
+    pub const CLICKPESA_API_KEY: &str = "clickpesa_api_key";
+    /// ClickPesa checksum key (optional; enables request and webhook signing).
+    pub const CLICKPESA_CHECKSUM_KEY: &str = "clickpesa_checksum_key";
+    /// The key merchant callers present as `Authorization: Bearer <key>`.
+    pub const FINCONNECT_API_KEY: &str = "finconnect_api_key";
+    /// Outbound connect timeout, milliseconds.
+    pub const CONNECT_TIMEOUT_MS: &str = "finconnect_connect_timeout_ms";
+    /// Outbound first-byte timeout, milliseconds.
+    pub const FIRST_BYTE_TIMEOUT_MS: &str = "finconnect_first_byte_timeout_ms";
+}
+
+/// The documented PesaPal sandbox.
+pub const PESAPAL_SANDBOX_URL: &str = "https://cybqa.pesapal.com/pesapalv3";
+/// The ClickPesa API (ClickPesa has no sandbox).
+pub const CLICKPESA_API_URL: &str = "https://api.clickpesa.com/third-parties";
+/// Default outbound connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Default outbound first-byte timeout.
+pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 20_000;
+
+/// Where variables come from (`wasi:config/store`, Spin variables, a map in tests).
+pub trait Variables {
+    /// The value of `name`, `None` when it is not defined. `Err` carries the
+    /// host's explanation of a failed read.
+    fn get(&self, name: &str) -> std::result::Result<Option<String>, String>;
+}
+
+impl<V: Variables + ?Sized> Variables for &V {
+    fn get(&self, name: &str) -> std::result::Result<Option<String>, String> {
+        (**self).get(name)
+    }
+}
+
+impl Variables for std::collections::BTreeMap<String, String> {
+    fn get(&self, name: &str) -> std::result::Result<Option<String>, String> {
+        Ok(std::collections::BTreeMap::get(self, name).cloned())
+    }
+}
+
+/// Reads a variable; blank counts as not set. Surrounding whitespace is
+/// trimmed (a pasted key with a trailing newline is a classic failure).
+pub fn optional(vars: &dyn Variables, name: &str) -> Result<Option<String>> {
+    match vars.get(name) {
+        Ok(Some(value)) => {
+            let value = value.trim();
+            Ok((!value.is_empty()).then(|| value.to_owned()))
+        }
+        Ok(None) => Ok(None),
+        Err(reason) => Err(Error::config(
+            name,
+            format!("could not be read from the host: {reason}"),
+        )),
+    }
+}
+
+/// Reads a required secret variable.
+pub fn required_secret(vars: &dyn Variables, name: &str) -> Result<Secret> {
+    optional(vars, name)?
+        .map(Secret::new)
+        .ok_or_else(|| Error::config(name, "is not set"))
+}
+
+/// Reads a base URL, falling back to `default`; it must be an absolute
+/// http(s) URL. Returned without a trailing slash.
+pub fn base_url(vars: &dyn Variables, name: &str, default: &str) -> Result<String> {
+    let url = optional(vars, name)?.unwrap_or_else(|| default.to_owned());
+    if absolute_http_url(&url).is_err() {
+        return Err(Error::config(name, "must be an absolute http(s) URL"));
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// Reads a duration in milliseconds, falling back to `default`.
+pub fn millis(vars: &dyn Variables, name: &str, default: u64) -> Result<u64> {
+    match optional(vars, name)? {
+        None => Ok(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(ms) if ms > 0 => Ok(ms),
+            _ => Err(Error::config(
+                name,
+                "must be a whole number of milliseconds greater than 0",
+            )),
+        },
+    }
+}
+
+/// Outbound timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connect deadline, milliseconds.
+    pub connect_ms: u64,
+    /// First-byte deadline, milliseconds.
+    pub first_byte_ms: u64,
+}
+
+impl Timeouts {
+    /// Reads both timeouts, with their defaults.
+    pub fn load(vars: &dyn Variables) -> Result<Self> {
+        Ok(Self {
+            connect_ms: millis(vars, names::CONNECT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT_MS)?,
+            first_byte_ms: millis(
+                vars,
+                names::FIRST_BYTE_TIMEOUT_MS,
+                DEFAULT_FIRST_BYTE_TIMEOUT_MS,
+            )?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_and_blank_secrets_name_the_variable() {
+        for map in [vars(&[]), vars(&[("pesapal_consumer_key", "  ")])] {
+            let err = required_secret(&map, names::PESAPAL_CONSUMER_KEY)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(
+                err.as_deref(),
+                Some("configuration: variable `pesapal_consumer_key` is not set")
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_are_trimmed() {
+        let map = vars(&[("pesapal_consumer_key", " key-1\n")]);
+        let secret = required_secret(&map, names::PESAPAL_CONSUMER_KEY);
+        assert_eq!(
+            secret.map(|s| s.expose().to_owned()),
+            Ok("key-1".to_owned())
+        );
+    }
+
+    #[test]
+    fn base_urls_default_and_are_checked_without_echoing_the_value() {
+        assert_eq!(
+            base_url(&vars(&[]), names::PESAPAL_BASE_URL, PESAPAL_SANDBOX_URL),
+            Ok(PESAPAL_SANDBOX_URL.to_owned())
+        );
+        let map = vars(&[("pesapal_base_url", "http://127.0.0.1:9/pesapalv3/")]);
+        assert_eq!(
+            base_url(&map, names::PESAPAL_BASE_URL, PESAPAL_SANDBOX_URL),
+            Ok("http://127.0.0.1:9/pesapalv3".to_owned())
+        );
+        let bad = vars(&[("pesapal_base_url", "ftp://secret-host")]);
+        let err = base_url(&bad, names::PESAPAL_BASE_URL, PESAPAL_SANDBOX_URL)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("`pesapal_base_url`"));
+        assert!(!err.contains("secret-host"));
+    }
+
+    #[test]
+    fn timeouts_default_and_refuse_nonsense() {
+        assert_eq!(
+            Timeouts::load(&vars(&[])),
+            Ok(Timeouts {
+                connect_ms: 5_000,
+                first_byte_ms: 20_000
+            })
+        );
+        let bad = vars(&[("finconnect_connect_timeout_ms", "soon")]);
+        assert!(matches!(
+            Timeouts::load(&bad),
+            Err(Error::Configuration { variable, .. }) if variable == "finconnect_connect_timeout_ms"
+        ));
+    }
+}

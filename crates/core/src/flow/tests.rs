@@ -1,0 +1,340 @@
+use super::*;
+use crate::domain::{Customer, NotificationType, PaymentStatus};
+use std::collections::{BTreeMap, VecDeque};
+
+const CANARIES: [&str; 5] = [
+    "canary-pp-key",
+    "canary-pp-secret",
+    "canary-cp-client",
+    "canary-cp-api-key",
+    "canary-token",
+];
+
+/// A transport that answers from a script and records what it was asked.
+#[derive(Default)]
+struct Scripted {
+    replies: VecDeque<std::result::Result<HttpResponse, TransportError>>,
+    seen: Vec<HttpRequest>,
+}
+
+impl Scripted {
+    fn new(replies: Vec<std::result::Result<(u16, &str), TransportError>>) -> Self {
+        Self {
+            replies: replies
+                .into_iter()
+                .map(|r| {
+                    r.map(|(status, body)| {
+                        http::Response::builder()
+                            .status(status)
+                            .header("content-type", "application/json")
+                            .body(body.as_bytes().to_vec())
+                            .unwrap_or_default()
+                    })
+                })
+                .collect(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .map(|r| format!("{} {}", r.method(), r.uri().path()))
+            .collect()
+    }
+}
+
+impl Transport for Scripted {
+    fn send(&mut self, request: HttpRequest) -> std::result::Result<HttpResponse, TransportError> {
+        self.seen.push(request);
+        self.replies
+            .pop_front()
+            .unwrap_or_else(|| Err(TransportError::Failed("script exhausted".to_owned())))
+    }
+}
+
+fn vars() -> BTreeMap<String, String> {
+    [
+        ("pesapal_base_url", "http://127.0.0.1:9/pesapalv3"),
+        ("pesapal_consumer_key", CANARIES[0]),
+        ("pesapal_consumer_secret", CANARIES[1]),
+        ("clickpesa_base_url", "http://127.0.0.1:9/third-parties"),
+        ("clickpesa_client_id", CANARIES[2]),
+        ("clickpesa_api_key", CANARIES[3]),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+fn pesapal_request() -> PaymentRequest {
+    PaymentRequest {
+        reference: "ORD-1".to_owned(),
+        amount: "1500.00".to_owned(),
+        currency: "KES".to_owned(),
+        description: Some("Order 1".to_owned()),
+        customer: Customer {
+            email: Some("jane@example.com".to_owned()),
+            ..Customer::default()
+        },
+        callback_url: Some("https://shop.example/return".to_owned()),
+        notification_id: Some("1da86d1c-1e8c-4183-bdfd-dd759463e4ce".to_owned()),
+        ..PaymentRequest::default()
+    }
+}
+
+fn clickpesa_request() -> PaymentRequest {
+    PaymentRequest {
+        reference: "ORDER1".to_owned(),
+        amount: "1000".to_owned(),
+        currency: "TZS".to_owned(),
+        customer: Customer {
+            phone: Some("255712345678".to_owned()),
+            ..Customer::default()
+        },
+        ..PaymentRequest::default()
+    }
+}
+
+const PP_TOKEN: &str = r#"{"token":"canary-token","expiryDate":"2030-01-01T00:00:00.0000000Z","error":null,"status":"200"}"#;
+const PP_BAD_CREDS: &str = r#"{"error":{"error_type":"api_error","code":"invalid_consumer_key_or_secret_provided","message":""},"status":"500"}"#;
+const PP_ORDER: &str = r#"{"order_tracking_id":"96a5e1d9-f711-4423-82ce-dd758f972713","merchant_reference":"ORD-1","redirect_url":"https://pay.example/?OrderTrackingId=96a5e1d9","error":null,"status":"200"}"#;
+const CP_TOKEN: &str = r#"{"success":true,"token":"Bearer canary-token"}"#;
+const CP_PUSH: &str = r#"{"id":"ORDER1LCP1","status":"PROCESSING","orderReference":"ORDER1","collectedAmount":"1000","collectedCurrency":"TZS","clientId":"canary-cp-client"}"#;
+
+fn assert_no_canary(text: &str) {
+    for canary in CANARIES {
+        assert!(!text.contains(canary), "{canary} leaked into {text}");
+    }
+}
+
+#[test]
+fn pesapal_pay_fetches_a_token_then_submits_the_order() {
+    let vars = vars();
+    let mut transport = Scripted::new(vec![Ok((200, PP_TOKEN)), Ok((200, PP_ORDER))]);
+    let payment = Finconnect::new(&vars, &mut transport).pay(Provider::Pesapal, &pesapal_request());
+    assert_eq!(payment.map(|p| p.status), Ok(PaymentStatus::Pending));
+    assert_eq!(
+        transport.paths(),
+        [
+            "POST /pesapalv3/api/Auth/RequestToken",
+            "POST /pesapalv3/api/Transactions/SubmitOrderRequest"
+        ]
+    );
+    let auth = transport.seen[1].headers().get("authorization");
+    assert_eq!(
+        auth.and_then(|v| v.to_str().ok()),
+        Some("Bearer canary-token")
+    );
+}
+
+#[test]
+fn a_fresh_token_is_fetched_for_every_call() {
+    let vars = vars();
+    let mut transport = Scripted::new(vec![
+        Ok((200, PP_TOKEN)),
+        Ok((200, PP_ORDER)),
+        Ok((200, PP_TOKEN)),
+        Ok((200, PP_ORDER)),
+    ]);
+    let mut fc = Finconnect::new(&vars, &mut transport);
+    assert!(fc.pay(Provider::Pesapal, &pesapal_request()).is_ok());
+    assert!(fc.pay(Provider::Pesapal, &pesapal_request()).is_ok());
+    let tokens = transport
+        .paths()
+        .iter()
+        .filter(|p| p.ends_with("RequestToken"))
+        .count();
+    assert_eq!(tokens, 2);
+}
+
+#[test]
+fn a_failed_token_step_never_reaches_the_api_call() {
+    let vars = vars();
+    let mut transport = Scripted::new(vec![Ok((200, PP_BAD_CREDS))]);
+    let result = Finconnect::new(&vars, &mut transport).pay(Provider::Pesapal, &pesapal_request());
+    assert!(matches!(
+        result,
+        Err(Error::Authentication {
+            provider: Provider::Pesapal,
+            ..
+        })
+    ));
+    assert_eq!(transport.seen.len(), 1);
+
+    let mut transport = Scripted::new(vec![Ok((403, r#"{"message":"Invalid client details"}"#))]);
+    let result =
+        Finconnect::new(&vars, &mut transport).pay(Provider::Clickpesa, &clickpesa_request());
+    assert!(matches!(
+        result,
+        Err(Error::Authentication {
+            provider: Provider::Clickpesa,
+            ..
+        })
+    ));
+    assert_eq!(transport.seen.len(), 1);
+}
+
+#[test]
+fn clickpesa_pay_sends_the_token_verbatim() {
+    let vars = vars();
+    let mut transport = Scripted::new(vec![Ok((200, CP_TOKEN)), Ok((200, CP_PUSH))]);
+    let payment =
+        Finconnect::new(&vars, &mut transport).pay(Provider::Clickpesa, &clickpesa_request());
+    assert_eq!(payment.map(|p| p.tracking_id), Ok("ORDER1LCP1".to_owned()));
+    assert_eq!(
+        transport.paths(),
+        [
+            "POST /third-parties/generate-token",
+            "POST /third-parties/payments/initiate-ussd-push-request"
+        ]
+    );
+    let auth = transport.seen[1].headers().get("authorization");
+    assert_eq!(
+        auth.and_then(|v| v.to_str().ok()),
+        Some("Bearer canary-token")
+    );
+}
+
+#[test]
+fn invalid_requests_and_missing_variables_make_no_call() {
+    let vars = vars();
+    let mut transport = Scripted::new(vec![]);
+    let mut bad = pesapal_request();
+    bad.amount = "12.345".to_owned();
+    let mut fc = Finconnect::new(&vars, &mut transport);
+    assert!(matches!(
+        fc.pay(Provider::Pesapal, &bad),
+        Err(Error::InvalidRequest { field, .. }) if field == "amount"
+    ));
+    let mut partial = vars.clone();
+    partial.remove("clickpesa_api_key");
+    let mut fc = Finconnect::new(&partial, &mut transport);
+    assert_eq!(
+        fc.pay(Provider::Clickpesa, &clickpesa_request())
+            .map(|p| p.reference),
+        Err(Error::config("clickpesa_api_key", "is not set"))
+    );
+    assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn transport_failures_are_typed_and_a_payment_is_never_retried() {
+    let vars = vars();
+    let mut transport = Scripted::new(vec![
+        Ok((200, PP_TOKEN)),
+        Err(TransportError::Timeout(
+            "first byte after 20000 ms".to_owned(),
+        )),
+    ]);
+    let result = Finconnect::new(&vars, &mut transport).pay(Provider::Pesapal, &pesapal_request());
+    assert!(matches!(
+        result,
+        Err(Error::Timeout {
+            provider: Provider::Pesapal,
+            ..
+        })
+    ));
+    assert_eq!(transport.seen.len(), 2, "the order must not be sent twice");
+
+    let mut transport = Scripted::new(vec![Err(TransportError::Failed(
+        "connection refused".to_owned(),
+    ))]);
+    let result =
+        Finconnect::new(&vars, &mut transport).pay(Provider::Clickpesa, &clickpesa_request());
+    assert_eq!(
+        result.map(|p| p.reference),
+        Err(Error::Transport {
+            provider: Provider::Clickpesa,
+            message: "connection refused".to_owned()
+        })
+    );
+}
+
+#[test]
+fn clickpesa_register_ipn_is_unsupported_without_a_call() {
+    let vars = vars();
+    let mut transport = Scripted::new(vec![]);
+    let request = IpnRequest {
+        url: "https://shop.example/ipn".to_owned(),
+        notification_type: NotificationType::Post,
+    };
+    let result = Finconnect::new(&vars, &mut transport).register_ipn(Provider::Clickpesa, &request);
+    match result {
+        Err(error @ Error::Unsupported { .. }) => assert!(error.to_string().contains("dashboard")),
+        other => unreachable!("{other:?}"),
+    }
+    assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn status_flows_hit_the_documented_endpoints() {
+    let vars = vars();
+    let mut transport = Scripted::new(vec![
+        Ok((200, PP_TOKEN)),
+        Ok((
+            200,
+            r#"{"status_code":1,"amount":1500,"currency":"KES","error":null,"status":"200"}"#,
+        )),
+        Ok((200, CP_TOKEN)),
+        Ok((
+            200,
+            r#"[{"id":"ORDER1LCP1","status":"SETTLED","orderReference":"ORDER1"}]"#,
+        )),
+    ]);
+    let mut fc = Finconnect::new(&vars, &mut transport);
+    let pesapal = fc.payment_status(Provider::Pesapal, "96a5e1d9-f711-4423-82ce-dd758f972713");
+    assert_eq!(pesapal.map(|d| d.status), Ok(PaymentStatus::Completed));
+    let clickpesa = fc.payment_status(Provider::Clickpesa, "ORDER1");
+    assert_eq!(clickpesa.map(|d| d.status), Ok(PaymentStatus::Completed));
+    assert_eq!(
+        transport.paths(),
+        [
+            "POST /pesapalv3/api/Auth/RequestToken",
+            "GET /pesapalv3/api/Transactions/GetTransactionStatus",
+            "POST /third-parties/generate-token",
+            "GET /third-parties/payments/ORDER1"
+        ]
+    );
+}
+
+#[test]
+fn canary_credentials_never_appear_in_errors() {
+    let vars = vars();
+    let scripts: Vec<Vec<std::result::Result<(u16, &str), TransportError>>> = vec![
+        vec![Ok((200, PP_BAD_CREDS))],
+        vec![Ok((200, PP_TOKEN)), Ok((500, "<html>canary-token</html>"))],
+        vec![
+            Ok((200, PP_TOKEN)),
+            Ok((
+                401,
+                r#"{"error":{"error_type":"authentication_error","code":"invalid_api_credentials_provided","message":"Invalid Access Token"}}"#,
+            )),
+        ],
+        vec![Err(TransportError::Failed("refused".to_owned()))],
+    ];
+    for script in scripts {
+        let mut transport = Scripted::new(script);
+        let error = Finconnect::new(&vars, &mut transport)
+            .pay(Provider::Pesapal, &pesapal_request())
+            .err();
+        assert!(error.is_some());
+        assert_no_canary(&format!("{error:?}"));
+        assert_no_canary(&error.map(|e| e.to_string()).unwrap_or_default());
+    }
+    for script in [
+        vec![Ok((403, r#"{"message":"Invalid client details"}"#))],
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((409, r#"{"message":"Order reference ORDER1 already used"}"#)),
+        ],
+    ] {
+        let mut transport = Scripted::new(script);
+        let error = Finconnect::new(&vars, &mut transport)
+            .pay(Provider::Clickpesa, &clickpesa_request())
+            .err();
+        assert_no_canary(&format!("{error:?}"));
+    }
+    let config = crate::providers::pesapal::PesapalConfig::load(&vars);
+    assert_no_canary(&format!("{config:?}"));
+}

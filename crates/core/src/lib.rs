@@ -1,0 +1,49 @@
+//! FinConnect's core: everything about PesaPal and ClickPesa that is not I/O.
+//!
+//! Requests are built as data ([`transport::HttpRequest`]), replies are
+//! parsed from data, and [`flow::Finconnect`] strings the steps together
+//! over a [`transport::Transport`] that someone else implements: the Wasm
+//! component with `wasi:http`, the tests with a script.
+//!
+//! ```
+//! use finconnect_core::flow::Finconnect;
+//! use finconnect_core::transport::{HttpRequest, HttpResponse, Transport, TransportError};
+//! use finconnect_core::{Provider, PaymentRequest};
+//! use std::collections::BTreeMap;
+//!
+//! struct Offline;
+//! impl Transport for Offline {
+//!     fn send(&mut self, _: HttpRequest) -> Result<HttpResponse, TransportError> {
+//!         Err(TransportError::Failed("offline".into()))
+//!     }
+//! }
+//!
+//! let vars = BTreeMap::new();
+//! let mut transport = Offline;
+//! let mut fc = Finconnect::new(&vars, &mut transport);
+//! // Validation happens before anything is sent:
+//! let err = fc.pay(Provider::Pesapal, &PaymentRequest::default()).unwrap_err();
+//! assert_eq!(err.to_string(), "invalid request: `reference` must be 1 to 50 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-' for PesaPal");
+//! ```
+//!
+//! In scope: PesaPal API 3.0 (token, RegisterIPN, SubmitOrderRequest,
+//! GetTransactionStatus, IPN parsing and acknowledgement) and ClickPesa
+//! (token, USSD push, query by reference, checksum, webhooks). Out of scope:
+//! refunds, cancellations, payouts, subscriptions.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod flow;
+pub mod money;
+pub mod providers;
+pub mod secret;
+pub mod transport;
+pub mod validate;
+
+pub use domain::*;
+pub use error::{Error, ProviderError, Result};
+pub use secret::Secret;

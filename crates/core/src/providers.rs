@@ -1,0 +1,104 @@
+//! One module per provider: `<name>.rs` says what FinConnect calls and how it
+//! reads the answers; `<name>/wire.rs` holds the provider's JSON shapes.
+//! Nothing here does I/O: requests are built as data, replies parsed from data.
+
+pub mod clickpesa;
+pub mod pesapal;
+
+use crate::domain::Provider;
+use crate::error::Error;
+use crate::secret::Secret;
+use crate::transport::{HttpRequest, HttpResponse, USER_AGENT};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+/// A provider token, kept secret. For ClickPesa it already carries the
+/// `Bearer ` prefix and is sent as it came.
+#[derive(Clone, Debug)]
+pub struct AccessToken {
+    /// The token text.
+    pub value: Secret,
+    /// The provider's stated expiry, as it wrote it (PesaPal `expiryDate`).
+    pub expires: Option<String>,
+}
+
+/// Starts a request with the headers every provider call carries.
+fn request(method: http::Method, url: &str) -> http::request::Builder {
+    http::Request::builder()
+        .method(method)
+        .uri(url)
+        .header(http::header::ACCEPT, "application/json")
+        .header(http::header::USER_AGENT, USER_AGENT)
+}
+
+/// Finishes a request; a failure means FinConnect built a bad URL or header
+/// (e.g. a base URL http rejects), reported against `variable`.
+fn finish(
+    builder: http::request::Builder,
+    body: Vec<u8>,
+    variable: &str,
+) -> Result<HttpRequest, Error> {
+    builder
+        .body(body)
+        .map_err(|_| Error::config(variable, "does not make a valid request URL or header"))
+}
+
+/// A description of a reply that is not JSON, without echoing its body.
+fn describe_unreadable(response: &HttpResponse) -> String {
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("no content type");
+    format!(
+        "unreadable reply: HTTP {} with {} bytes of {}",
+        response.status().as_u16(),
+        response.body().len(),
+        content_type
+    )
+}
+
+/// Parses a reply body as JSON, or says why it is unreadable.
+fn json_body(provider: Provider, response: &HttpResponse) -> Result<Value, Error> {
+    serde_json::from_slice(response.body()).map_err(|_| {
+        Error::unexpected(
+            provider,
+            response.status().as_u16(),
+            describe_unreadable(response),
+        )
+    })
+}
+
+/// Deserializes a typed shape from an already classified JSON body.
+fn typed<T: serde::de::DeserializeOwned>(
+    provider: Provider,
+    response: &HttpResponse,
+) -> Result<T, Error> {
+    serde_json::from_slice(response.body()).map_err(|e| {
+        Error::unexpected(
+            provider,
+            response.status().as_u16(),
+            format!("reply did not have the documented shape: {e}"),
+        )
+    })
+}
+
+/// Accepts a string, number, boolean or null where the provider is loose
+/// about types; numbers and booleans become their JSON text.
+fn lenient_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(deserializer)? {
+        Value::Null => None,
+        Value::String(text) => Some(text),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        Value::Array(_) | Value::Object(_) => None,
+    })
+}
+
+/// Text of a JSON number or string holding an amount, read exactly (the raw
+/// JSON text, never through a float) and rendered with two decimals.
+fn reported_amount(raw: Option<&serde_json::value::RawValue>) -> Option<String> {
+    let text = raw?.get().trim();
+    let text = text.trim_matches('"');
+    crate::money::Amount::parse_reported(text).map(crate::money::Amount::fixed2_from_hundredths)
+}

@@ -1,0 +1,307 @@
+use super::*;
+use crate::domain::Customer;
+/// A change to a valid request that makes one field invalid.
+type Mutation = Box<dyn Fn(&mut PaymentRequest)>;
+
+use serde_json::{Value, json};
+
+fn config(checksum_key: Option<&str>) -> ClickpesaConfig {
+    ClickpesaConfig {
+        base_url: "https://api.clickpesa.com/third-parties".to_owned(),
+        client_id: Secret::new("canary-client"),
+        api_key: Secret::new("canary-api-key"),
+        checksum_key: checksum_key.map(Secret::new),
+    }
+}
+
+fn token() -> AccessToken {
+    AccessToken {
+        value: Secret::new("Bearer eyJ.tok"),
+        expires: None,
+    }
+}
+
+pub(crate) fn push_request() -> PaymentRequest {
+    PaymentRequest {
+        reference: "ORDER123".to_owned(),
+        amount: "1000".to_owned(),
+        currency: "TZS".to_owned(),
+        customer: Customer {
+            phone: Some("255712345678".to_owned()),
+            ..Customer::default()
+        },
+        ..PaymentRequest::default()
+    }
+}
+
+fn reply(status: u16, body: &str) -> HttpResponse {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(body.as_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    request.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+#[test]
+fn token_request_sends_credentials_in_headers_only() {
+    let request = token_request(&config(None)).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(request.method(), http::Method::POST);
+    assert_eq!(
+        request.uri().to_string(),
+        "https://api.clickpesa.com/third-parties/generate-token"
+    );
+    assert_eq!(header(&request, "client-id"), Some("canary-client"));
+    assert_eq!(header(&request, "api-key"), Some("canary-api-key"));
+    assert_eq!(header(&request, "authorization"), None);
+    assert!(request.body().is_empty());
+}
+
+#[test]
+fn token_is_kept_verbatim_and_used_without_a_second_bearer() {
+    let token = parse_token(&reply(200, r#"{"success":true,"token":"Bearer eyJ.abc"}"#))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(token.value.expose(), "Bearer eyJ.abc");
+    let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let request =
+        ussd_push_request(&config(None), &token, &push).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(header(&request, "authorization"), Some("Bearer eyJ.abc"));
+}
+
+#[test]
+fn token_failures_are_authentication_errors() {
+    for (status, body, message) in [
+        (401, r#"{"message":"Unauthorized"}"#, "Unauthorized"),
+        (
+            403,
+            r#"{"message":"Invalid client details"}"#,
+            "Invalid client details",
+        ),
+        (
+            403,
+            r#"{"message":"Invalid or Expired API-Key"}"#,
+            "Invalid or Expired API-Key",
+        ),
+        (403, "<html>", "HTTP 403 from generate-token"),
+    ] {
+        assert_eq!(
+            parse_token(&reply(status, body)).map(|t| t.expires),
+            Err(Error::Authentication {
+                provider: Provider::Clickpesa,
+                message: message.to_owned()
+            })
+        );
+    }
+    assert!(matches!(
+        parse_token(&reply(200, r#"{"success":false}"#)),
+        Err(Error::Provider(_))
+    ));
+}
+
+#[test]
+fn ussd_push_request_is_exact() {
+    let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let request =
+        ussd_push_request(&config(None), &token(), &push).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(request.method(), http::Method::POST);
+    assert_eq!(
+        request.uri().to_string(),
+        "https://api.clickpesa.com/third-parties/payments/initiate-ussd-push-request"
+    );
+    assert_eq!(header(&request, "content-type"), Some("application/json"));
+    let body: Value = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
+    assert_eq!(
+        body,
+        json!({"amount":"1000","currency":"TZS","orderReference":"ORDER123","phoneNumber":"255712345678"})
+    );
+}
+
+#[test]
+fn with_a_checksum_key_the_body_is_signed_canonically() {
+    let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let request = ussd_push_request(&config(Some("secret-key")), &token(), &push)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    let body: Value = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
+    // Vector 2 of specs/clickpesa.md §7.5.
+    assert_eq!(
+        body["checksum"],
+        "9d6548c3728f656cef3b7ecbdc781419cb3cf48662951666dc2187193d1b704f"
+    );
+}
+
+#[test]
+fn validation_names_the_field_and_unsupported_methods_say_so() {
+    let cases: Vec<(Mutation, &str)> = vec![
+        (Box::new(|r| r.reference = "ORD-1".into()), "reference"),
+        (Box::new(|r| r.reference = "order_1".into()), "reference"),
+        (Box::new(|r| r.reference = String::new()), "reference"),
+        (Box::new(|r| r.reference = "ORD 1".into()), "reference"),
+        (Box::new(|r| r.amount = "0.00".into()), "amount"),
+        (Box::new(|r| r.currency = "KES".into()), "currency"),
+        (Box::new(|r| r.customer.phone = None), "customer.phone"),
+        (
+            Box::new(|r| r.customer.phone = Some("+255712345678".into())),
+            "customer.phone",
+        ),
+        (
+            Box::new(|r| r.customer.phone = Some("0712345678".into())),
+            "customer.phone",
+        ),
+        (
+            Box::new(|r| r.customer.phone = Some("2557123456789".into())),
+            "customer.phone",
+        ),
+    ];
+    for (mutate, field) in cases {
+        let mut request = push_request();
+        mutate(&mut request);
+        match validate_payment(&request) {
+            Err(Error::InvalidRequest { field: got, .. }) => assert_eq!(got, field),
+            other => unreachable!("expected {field}: {other:?}"),
+        }
+    }
+    let mut card = push_request();
+    card.method = Some(PaymentMethod::Card);
+    assert!(matches!(
+        validate_payment(&card),
+        Err(Error::Unsupported { .. })
+    ));
+}
+
+#[test]
+fn initiate_reply_and_errors() {
+    let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let ok = reply(
+        200,
+        r#"{"id":"ORDER123LCP2C95","status":"PROCESSING","channel":"TIGO-PESA","orderReference":"ORDER123","collectedAmount":"1000","collectedCurrency":"TZS","createdAt":"2023-11-07T05:31:56Z","clientId":"IDxxxx"}"#,
+    );
+    assert_eq!(
+        parse_ussd_push(&ok, &push),
+        Ok(Payment {
+            provider: Provider::Clickpesa,
+            reference: "ORDER123".to_owned(),
+            tracking_id: "ORDER123LCP2C95".to_owned(),
+            redirect_url: None,
+            status: PaymentStatus::Pending,
+        })
+    );
+    let conflict = reply(
+        409,
+        r#"{"message":"Order reference ORDER123 already used: Create a different reference"}"#,
+    );
+    assert_eq!(
+        parse_ussd_push(&conflict, &push),
+        Err(Error::Provider(ProviderError {
+            provider: Provider::Clickpesa,
+            http_status: 409,
+            code: None,
+            message: "Order reference ORDER123 already used: Create a different reference"
+                .to_owned(),
+        }))
+    );
+    let nest = reply(
+        400,
+        r#"{"statusCode":400,"message":["Invalid checksum"],"error":"Bad Request"}"#,
+    );
+    assert_eq!(
+        parse_ussd_push(&nest, &push),
+        Err(Error::Provider(ProviderError {
+            provider: Provider::Clickpesa,
+            http_status: 400,
+            code: Some("Bad Request".to_owned()),
+            message: "Invalid checksum".to_owned(),
+        }))
+    );
+    let expired = reply(
+        401,
+        r#"{"statusCode":401,"message":"Unauthorized","error":"Unauthorized"}"#,
+    );
+    assert!(matches!(
+        parse_ussd_push(&expired, &push),
+        Err(Error::Authentication { .. })
+    ));
+    let html = http::Response::builder()
+        .status(500)
+        .header("content-type", "text/html")
+        .body(b"<h1>oops</h1>".to_vec())
+        .unwrap_or_default();
+    assert!(matches!(
+        parse_ussd_push(&html, &push),
+        Err(Error::Provider(ProviderError { code: Some(code), http_status: 500, .. })) if code == "unexpected_response"
+    ));
+    let truncated = reply(200, r#"{"id":"ORDER1"#);
+    assert!(matches!(
+        parse_ussd_push(&truncated, &push),
+        Err(Error::Provider(_))
+    ));
+}
+
+#[test]
+fn status_request_and_array_reply() {
+    let request =
+        status_request(&config(None), &token(), "ORDER123").unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(request.method(), http::Method::GET);
+    assert_eq!(
+        request.uri().to_string(),
+        "https://api.clickpesa.com/third-parties/payments/ORDER123"
+    );
+    assert_eq!(header(&request, "authorization"), Some("Bearer eyJ.tok"));
+    assert!(status_request(&config(None), &token(), "../generate-token").is_err());
+
+    let rows = reply(
+        200,
+        r#"[{"id":"ORDER123LCP1","status":"FAILED","orderReference":"ORDER123","collectedAmount":1000,"collectedCurrency":"TZS","message":"Insufficient balance","clientId":"ID"},
+            {"id":"ORDER123LCP2","status":"SUCCESS","paymentReference":"MP123","orderReference":"ORDER123","collectedAmount":1000,"collectedCurrency":"TZS","channel":"M-PESA","message":"success","clientId":"ID"}]"#,
+    );
+    assert_eq!(
+        parse_status(&rows),
+        Ok(PaymentDetails {
+            provider: Provider::Clickpesa,
+            reference: Some("ORDER123".to_owned()),
+            tracking_id: Some("ORDER123LCP2".to_owned()),
+            status: PaymentStatus::Completed,
+            amount: Some("1000.00".to_owned()),
+            currency: Some("TZS".to_owned()),
+            method: Some("M-PESA".to_owned()),
+            confirmation_code: Some("MP123".to_owned()),
+            description: Some("success".to_owned()),
+        })
+    );
+    let missing = reply(404, r#"{"message":"Invalid or missing payment: ORDER9"}"#);
+    assert!(matches!(
+        parse_status(&missing),
+        Err(Error::Provider(ProviderError {
+            http_status: 404,
+            ..
+        }))
+    ));
+    assert!(matches!(
+        parse_status(&reply(200, "[]")),
+        Err(Error::Provider(_))
+    ));
+    assert!(matches!(
+        parse_status(&reply(200, r#"{"id":"x"}"#)),
+        Err(Error::Provider(_))
+    ));
+}
+
+#[test]
+fn statuses_map_exhaustively() {
+    for (text, expected) in [
+        ("PROCESSING", PaymentStatus::Pending),
+        ("PENDING", PaymentStatus::Pending),
+        ("ON-HOLD", PaymentStatus::Pending),
+        ("SUCCESS", PaymentStatus::Completed),
+        ("SETTLED", PaymentStatus::Completed),
+        ("FAILED", PaymentStatus::Failed),
+        ("REFUNDED", PaymentStatus::Reversed),
+        ("REVERSED", PaymentStatus::Reversed),
+        ("SOMETHING-NEW", PaymentStatus::Unknown),
+    ] {
+        assert_eq!(map_status(Some(text)), expected, "{text}");
+    }
+    assert_eq!(map_status(None), PaymentStatus::Unknown);
+}

@@ -1,0 +1,190 @@
+//! ClickPesa webhooks: `{"event": "...", "data": {...}}` POSTed to the URL
+//! configured in the ClickPesa dashboard. When a checksum key is configured,
+//! the body must carry a valid top-level `checksum` (canonical method).
+
+use super::{checksum, map_status};
+use crate::domain::PaymentStatus;
+use crate::error::Error;
+use crate::money::Amount;
+use crate::secret::Secret;
+use serde_json::Value;
+
+/// A verified (or, without a checksum key, accepted) webhook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// `PAYMENT RECEIVED`, `PAYMENT FAILED`, `PAYOUT ...`, `DEPOSIT RECEIVED`.
+    pub event: String,
+    /// The merchant's order reference.
+    pub order_reference: Option<String>,
+    /// ClickPesa's id for the payment.
+    pub tracking_id: Option<String>,
+    /// The state the event reports.
+    pub status: PaymentStatus,
+    /// Amount in major units with two decimals.
+    pub amount: Option<String>,
+    /// ISO 4217 code.
+    pub currency: Option<String>,
+    /// Channel (`TIGO-PESA`, `M-PESA`, ...).
+    pub channel: Option<String>,
+    /// ClickPesa's message (e.g. a failure reason).
+    pub message: Option<String>,
+    /// Whether a checksum was verified (false only when no key is configured).
+    pub verified: bool,
+}
+
+/// Why a webhook was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// The body is not a webhook envelope.
+    #[error(transparent)]
+    Invalid(Error),
+    /// A checksum key is configured and the body's checksum is missing or wrong.
+    #[error("webhook checksum {0}")]
+    Unverified(&'static str),
+}
+
+/// Parses and, when `checksum_key` is set, verifies a webhook body.
+pub fn parse(body: &[u8], checksum_key: Option<&Secret>) -> Result<WebhookEvent, WebhookError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| WebhookError::Invalid(Error::invalid("body", "is not valid JSON")))?;
+    let Some(map) = value.as_object() else {
+        return Err(WebhookError::Invalid(Error::invalid(
+            "body",
+            "must be a JSON object",
+        )));
+    };
+    let verified = match checksum_key {
+        Some(key) => {
+            if !map.contains_key("checksum") {
+                return Err(WebhookError::Unverified("is missing"));
+            }
+            if !checksum::verify(key.expose().as_bytes(), &value) {
+                return Err(WebhookError::Unverified("does not match"));
+            }
+            true
+        }
+        None => false,
+    };
+    let event = map
+        .get("event")
+        .or_else(|| map.get("eventType"))
+        .and_then(Value::as_str)
+        .filter(|text| !text.trim().is_empty())
+        .ok_or_else(|| WebhookError::Invalid(Error::invalid("event", "is required")))?
+        .to_owned();
+    let data = map
+        .get("data")
+        .and_then(Value::as_object)
+        .ok_or_else(|| WebhookError::Invalid(Error::invalid("data", "must be an object")))?;
+    let text = |keys: &[&str]| -> Option<String> {
+        keys.iter().find_map(|key| match data.get(*key) {
+            Some(Value::String(text)) if !text.is_empty() => Some(text.clone()),
+            Some(Value::Number(number)) => Some(number.to_string()),
+            _ => None,
+        })
+    };
+    let status = match text(&["status"]) {
+        Some(status) => map_status(Some(&status)),
+        None if event.eq_ignore_ascii_case("PAYMENT RECEIVED") => PaymentStatus::Completed,
+        None if event.eq_ignore_ascii_case("PAYMENT FAILED") => PaymentStatus::Failed,
+        None => PaymentStatus::Unknown,
+    };
+    let amount = text(&["collectedAmount", "amount", "depositAmount"])
+        .and_then(|raw| Amount::parse_reported(&raw))
+        .map(Amount::fixed2_from_hundredths);
+    Ok(WebhookEvent {
+        event,
+        order_reference: text(&["orderReference"]),
+        tracking_id: text(&["id", "paymentId"]),
+        status,
+        amount,
+        currency: text(&["collectedCurrency", "currency", "depositCurrency"]),
+        channel: text(&["channel"]),
+        message: text(&["message"]),
+        verified,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn received() -> Value {
+        json!({"event":"PAYMENT RECEIVED","data":{
+            "id":"ORD123456LCP7890","status":"SUCCESS","paymentReference":"abc123def456ghi789",
+            "orderReference":"ORD123456","collectedAmount":"10000","collectedCurrency":"TZS",
+            "message":"success","channel":"TIGO-PESA","clientId":"ID-should-not-leak"}})
+    }
+
+    #[test]
+    fn a_signed_webhook_verifies_and_is_read() {
+        let key = Secret::new("secret-key");
+        let mut body = received();
+        checksum::sign(key.expose().as_bytes(), &mut body);
+        let event = parse(body.to_string().as_bytes(), Some(&key));
+        assert_eq!(
+            event,
+            Ok(WebhookEvent {
+                event: "PAYMENT RECEIVED".to_owned(),
+                order_reference: Some("ORD123456".to_owned()),
+                tracking_id: Some("ORD123456LCP7890".to_owned()),
+                status: PaymentStatus::Completed,
+                amount: Some("10000.00".to_owned()),
+                currency: Some("TZS".to_owned()),
+                channel: Some("TIGO-PESA".to_owned()),
+                message: Some("success".to_owned()),
+                verified: true,
+            })
+        );
+    }
+
+    #[test]
+    fn forged_or_unsigned_webhooks_are_refused_when_a_key_is_set() {
+        let key = Secret::new("secret-key");
+        let unsigned = received().to_string();
+        assert_eq!(
+            parse(unsigned.as_bytes(), Some(&key)),
+            Err(WebhookError::Unverified("is missing"))
+        );
+        let mut forged = received();
+        checksum::sign(b"attacker-key", &mut forged);
+        assert_eq!(
+            parse(forged.to_string().as_bytes(), Some(&key)),
+            Err(WebhookError::Unverified("does not match"))
+        );
+        let mut tampered = received();
+        checksum::sign(key.expose().as_bytes(), &mut tampered);
+        tampered["data"]["collectedAmount"] = json!("99999999");
+        assert_eq!(
+            parse(tampered.to_string().as_bytes(), Some(&key)),
+            Err(WebhookError::Unverified("does not match"))
+        );
+    }
+
+    #[test]
+    fn the_older_envelope_is_accepted_without_a_key() {
+        let old = json!({"eventType":"PAYMENT FAILED","data":{"paymentId":"P1","orderReference":"R1","message":"Insufficient balance"}});
+        let event = parse(old.to_string().as_bytes(), None);
+        assert_eq!(event.as_ref().map(|e| e.status), Ok(PaymentStatus::Failed));
+        assert_eq!(event.as_ref().map(|e| e.verified), Ok(false));
+        assert_eq!(event.map(|e| e.tracking_id), Ok(Some("P1".to_owned())));
+    }
+
+    #[test]
+    fn malformed_bodies_name_the_problem() {
+        for (body, field) in [
+            (&b"not json"[..], "body"),
+            (b"[1]", "body"),
+            (b"{\"data\":{}}", "event"),
+            (b"{\"event\":\"PAYMENT RECEIVED\"}", "data"),
+        ] {
+            match parse(body, None) {
+                Err(WebhookError::Invalid(Error::InvalidRequest { field: got, .. })) => {
+                    assert_eq!(got, field)
+                }
+                other => unreachable!("{other:?}"),
+            }
+        }
+    }
+}

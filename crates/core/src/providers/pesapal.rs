@@ -1,0 +1,507 @@
+//! PesaPal API 3.0: `POST /api/Auth/RequestToken`, then the API call with
+//! `Authorization: Bearer <token>`.
+//!
+//! Quirks handled here: errors that arrive with HTTP 200 (an `error` object
+//! and `status` "500"), the `error_type` key, an all-null error object that
+//! means success, an error nested as JSON text inside `message`, and the
+//! unpaid order whose status reply looks like an error but means "pending".
+
+mod wire;
+
+use self::wire::*;
+use super::{AccessToken, finish, json_body, reported_amount, request, typed};
+use crate::config::{self, Variables, names};
+use crate::domain::{
+    IpnRegistration, IpnRequest, NotificationType, Payment, PaymentDetails, PaymentRequest,
+    PaymentStatus, Provider,
+};
+use crate::error::{Error, ProviderError, Result};
+use crate::secret::Secret;
+use crate::transport::{HttpRequest, HttpResponse};
+use crate::validate;
+use serde_json::value::RawValue;
+
+const PROVIDER: Provider = Provider::Pesapal;
+
+/// Codes PesaPal uses when it refuses credentials or a token.
+const AUTH_CODES: [&str; 2] = [
+    "invalid_consumer_key_or_secret_provided",
+    "invalid_api_credentials_provided",
+];
+
+/// The pending marker of GetTransactionStatus.
+const PENDING_CODE: &str = "payment_details_not_found";
+
+/// PesaPal settings, read from variables at call time.
+#[derive(Clone, Debug)]
+pub struct PesapalConfig {
+    /// Base URL without a trailing slash (`https://cybqa.pesapal.com/pesapalv3`).
+    pub base_url: String,
+    /// Consumer key.
+    pub consumer_key: Secret,
+    /// Consumer secret.
+    pub consumer_secret: Secret,
+}
+
+impl PesapalConfig {
+    /// Reads `pesapal_base_url`, `pesapal_consumer_key`, `pesapal_consumer_secret`.
+    pub fn load(vars: &dyn Variables) -> Result<Self> {
+        Ok(Self {
+            base_url: config::base_url(vars, names::PESAPAL_BASE_URL, config::PESAPAL_SANDBOX_URL)?,
+            consumer_key: config::required_secret(vars, names::PESAPAL_CONSUMER_KEY)?,
+            consumer_secret: config::required_secret(vars, names::PESAPAL_CONSUMER_SECRET)?,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+}
+
+/// `POST {base}/api/Auth/RequestToken` with the consumer key and secret.
+pub fn token_request(config: &PesapalConfig) -> Result<HttpRequest> {
+    let body = serde_json::to_vec(&PesapalTokenRequest {
+        consumer_key: config.consumer_key.expose(),
+        consumer_secret: config.consumer_secret.expose(),
+    })
+    .map_err(|_| Error::config(names::PESAPAL_CONSUMER_KEY, "could not be encoded"))?;
+    finish(
+        request(http::Method::POST, &config.url("/api/Auth/RequestToken"))
+            .header(http::header::CONTENT_TYPE, "application/json"),
+        body,
+        names::PESAPAL_BASE_URL,
+    )
+}
+
+/// Reads the token reply.
+pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
+    check_envelope(response)?;
+    let reply: PesapalTokenResponse = typed(PROVIDER, response)?;
+    match reply.token.filter(|token| !token.is_empty()) {
+        Some(token) => Ok(AccessToken {
+            value: Secret::new(token),
+            expires: reply.expiry_date,
+        }),
+        None => Err(Error::unexpected(
+            PROVIDER,
+            response.status().as_u16(),
+            "token reply without a token",
+        )),
+    }
+}
+
+/// A payment request checked against PesaPal's rules.
+#[derive(Clone, Debug)]
+pub struct PesapalOrder {
+    request: PaymentRequest,
+    amount: crate::money::Amount,
+}
+
+/// The merchant reference rule PesaPal documents, in its safe subset:
+/// 1 to 50 of `A-Z a-z 0-9 . _ : -`.
+pub fn validate_reference(reference: &str) -> Result<()> {
+    let valid = (1..=50).contains(&reference.len())
+        && reference
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "reference",
+            "must be 1 to 50 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-' for PesaPal",
+        ))
+    }
+}
+
+/// Checks a payment request for PesaPal; nothing is sent if this fails.
+pub fn validate_order(request: &PaymentRequest) -> Result<PesapalOrder> {
+    validate_reference(&request.reference)?;
+    let amount = validate::amount(&request.amount).map_err(|r| Error::invalid("amount", r))?;
+    validate::currency(&request.currency).map_err(|r| Error::invalid("currency", r))?;
+    let description = request
+        .description
+        .as_deref()
+        .ok_or_else(|| Error::invalid("description", "is required for PesaPal"))?;
+    validate::text(description, 100).map_err(|r| Error::invalid("description", r))?;
+    let callback = request
+        .callback_url
+        .as_deref()
+        .ok_or_else(|| Error::invalid("callback_url", "is required for PesaPal"))?;
+    validate::absolute_http_url(callback).map_err(|r| Error::invalid("callback_url", r))?;
+    if let Some(url) = &request.cancellation_url {
+        validate::absolute_http_url(url).map_err(|r| Error::invalid("cancellation_url", r))?;
+    }
+    let notification_id = request.notification_id.as_deref().ok_or_else(|| {
+        Error::invalid(
+            "notification_id",
+            "is required for PesaPal: register an IPN URL first and pass its ipn_id",
+        )
+    })?;
+    validate::guid(notification_id).map_err(|r| Error::invalid("notification_id", r))?;
+    if let Some(branch) = &request.branch {
+        validate::text(branch, 100).map_err(|r| Error::invalid("branch", r))?;
+    }
+    let customer = &request.customer;
+    if customer.email.is_none() && customer.phone.is_none() {
+        return Err(Error::invalid(
+            "customer",
+            "needs an email or a phone for PesaPal",
+        ));
+    }
+    if let Some(email) = &customer.email {
+        validate::email(email).map_err(|r| Error::invalid("customer.email", r))?;
+    }
+    if let Some(phone) = &customer.phone {
+        validate::phone(phone).map_err(|r| Error::invalid("customer.phone", r))?;
+    }
+    if let Some(code) = &customer.country_code {
+        validate::country_code(code).map_err(|r| Error::invalid("customer.country_code", r))?;
+    }
+    for (field, value) in [
+        ("customer.first_name", &customer.first_name),
+        ("customer.last_name", &customer.last_name),
+    ] {
+        if let Some(name) = value {
+            validate::text(name, 100).map_err(|r| Error::invalid(field, r))?;
+        }
+    }
+    Ok(PesapalOrder {
+        request: request.clone(),
+        amount,
+    })
+}
+
+/// `POST {base}/api/Transactions/SubmitOrderRequest`.
+pub fn submit_order_request(
+    config: &PesapalConfig,
+    token: &AccessToken,
+    order: &PesapalOrder,
+) -> Result<HttpRequest> {
+    let request = &order.request;
+    let amount_text = order.amount.to_fixed2();
+    let amount = RawValue::from_string(amount_text)
+        .map_err(|_| Error::invalid("amount", "could not be encoded"))?;
+    let customer = &request.customer;
+    let body = PesapalSubmitOrderRequest {
+        id: &request.reference,
+        currency: &request.currency,
+        amount: &amount,
+        description: request.description.as_deref().unwrap_or_default(),
+        callback_url: request.callback_url.as_deref().unwrap_or_default(),
+        cancellation_url: request.cancellation_url.as_deref(),
+        notification_id: request.notification_id.as_deref().unwrap_or_default(),
+        branch: request.branch.as_deref(),
+        redirect_mode: request.redirect_mode.map(|mode| mode.as_str()),
+        billing_address: PesapalBillingAddress {
+            email_address: customer.email.as_deref(),
+            phone_number: customer.phone.as_deref(),
+            country_code: customer.country_code.as_deref(),
+            first_name: customer.first_name.as_deref(),
+            last_name: customer.last_name.as_deref(),
+        },
+    };
+    authorized_json(
+        config,
+        token,
+        "/api/Transactions/SubmitOrderRequest",
+        serde_json::to_vec(&body).map_err(|_| Error::invalid("request", "could not be encoded"))?,
+    )
+}
+
+/// Reads the SubmitOrderRequest reply.
+pub fn parse_submit_order(response: &HttpResponse, request: &PesapalOrder) -> Result<Payment> {
+    check_envelope(response)?;
+    let reply: PesapalSubmitOrderResponse = typed(PROVIDER, response)?;
+    let status = response.status().as_u16();
+    let tracking_id = reply
+        .order_tracking_id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            Error::unexpected(PROVIDER, status, "order reply without order_tracking_id")
+        })?;
+    let redirect_url = reply
+        .redirect_url
+        .filter(|url| !url.is_empty())
+        .ok_or_else(|| Error::unexpected(PROVIDER, status, "order reply without redirect_url"))?;
+    Ok(Payment {
+        provider: PROVIDER,
+        reference: reply
+            .merchant_reference
+            .unwrap_or_else(|| request.request.reference.clone()),
+        tracking_id,
+        redirect_url: Some(redirect_url),
+        status: PaymentStatus::Pending,
+    })
+}
+
+/// Checks an IPN registration request.
+pub fn validate_ipn(request: &IpnRequest) -> Result<()> {
+    validate::absolute_http_url(&request.url).map_err(|r| Error::invalid("url", r))
+}
+
+/// `POST {base}/api/URLSetup/RegisterIPN`.
+pub fn register_ipn_request(
+    config: &PesapalConfig,
+    token: &AccessToken,
+    ipn: &IpnRequest,
+) -> Result<HttpRequest> {
+    let body = PesapalRegisterIpnRequest {
+        url: &ipn.url,
+        ipn_notification_type: ipn.notification_type.as_str(),
+    };
+    authorized_json(
+        config,
+        token,
+        "/api/URLSetup/RegisterIPN",
+        serde_json::to_vec(&body).map_err(|_| Error::invalid("url", "could not be encoded"))?,
+    )
+}
+
+/// Reads the RegisterIPN reply.
+pub fn parse_register_ipn(
+    response: &HttpResponse,
+    request: &IpnRequest,
+) -> Result<IpnRegistration> {
+    check_envelope(response)?;
+    let reply: PesapalRegisterIpnResponse = typed(PROVIDER, response)?;
+    let ipn_id = reply.ipn_id.filter(|id| !id.is_empty()).ok_or_else(|| {
+        Error::unexpected(
+            PROVIDER,
+            response.status().as_u16(),
+            "IPN reply without ipn_id",
+        )
+    })?;
+    let notification_type = reply
+        .ipn_notification_type_description
+        .and_then(|text| text.parse::<NotificationType>().ok())
+        .unwrap_or(request.notification_type);
+    Ok(IpnRegistration {
+        provider: PROVIDER,
+        ipn_id,
+        url: reply.url.unwrap_or_else(|| request.url.clone()),
+        notification_type,
+        created_date: reply.created_date,
+    })
+}
+
+/// An order tracking id: what PesaPal issues (GUIDs), in a safe charset so it
+/// can go into a query string untouched.
+pub fn validate_tracking_id(id: &str) -> Result<()> {
+    let valid =
+        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "id",
+            "must be a PesaPal order_tracking_id (1 to 64 of A-Z, a-z, 0-9, '-')",
+        ))
+    }
+}
+
+/// `GET {base}/api/Transactions/GetTransactionStatus?orderTrackingId=<id>`.
+pub fn status_request(
+    config: &PesapalConfig,
+    token: &AccessToken,
+    id: &str,
+) -> Result<HttpRequest> {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("orderTrackingId", id)
+        .finish();
+    finish(
+        authorized(
+            request(
+                http::Method::GET,
+                &config.url(&format!("/api/Transactions/GetTransactionStatus?{query}")),
+            ),
+            token,
+        ),
+        Vec::new(),
+        names::PESAPAL_BASE_URL,
+    )
+}
+
+/// Reads the GetTransactionStatus reply. `status_code` decides: 1 completed,
+/// 2 failed, 3 reversed; 0 is pending (PesaPal answers an unpaid order with
+/// `payment_details_not_found` and status "500", which is not an error).
+pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
+    let body = json_body(PROVIDER, response)?;
+    let envelope: PesapalEnvelope = serde_json::from_value(body).unwrap_or_default();
+    let error = api_error(&envelope);
+    let reply: PesapalStatusResponse<'_> = typed_borrowed(response)?;
+    let status_code = reply
+        .status_code
+        .as_deref()
+        .and_then(|code| code.trim().parse::<i64>().ok());
+    let pending_marker = error
+        .as_ref()
+        .is_some_and(|e| e.code.as_deref() == Some(PENDING_CODE));
+    let status = match status_code {
+        Some(1) if error.is_none() => PaymentStatus::Completed,
+        Some(2) if error.is_none() => PaymentStatus::Failed,
+        Some(3) if error.is_none() => PaymentStatus::Reversed,
+        Some(0) if error.is_none() || pending_marker => PaymentStatus::Pending,
+        Some(_) if error.is_none() => PaymentStatus::Unknown,
+        _ => {
+            check_envelope(response)?;
+            return Err(Error::unexpected(
+                PROVIDER,
+                response.status().as_u16(),
+                "status reply without status_code",
+            ));
+        }
+    };
+    let not_blank = |value: Option<String>| value.filter(|text| !text.is_empty());
+    Ok(PaymentDetails {
+        provider: PROVIDER,
+        reference: not_blank(reply.merchant_reference),
+        tracking_id: not_blank(reply.order_tracking_id),
+        status,
+        amount: reported_amount(reply.amount),
+        currency: not_blank(reply.currency),
+        method: not_blank(reply.payment_method),
+        confirmation_code: not_blank(reply.confirmation_code),
+        description: not_blank(reply.description)
+            .or_else(|| not_blank(reply.payment_status_description)),
+    })
+}
+
+fn typed_borrowed<'a>(response: &'a HttpResponse) -> Result<PesapalStatusResponse<'a>> {
+    serde_json::from_slice(response.body()).map_err(|e| {
+        Error::unexpected(
+            PROVIDER,
+            response.status().as_u16(),
+            format!("reply did not have the documented shape: {e}"),
+        )
+    })
+}
+
+fn authorized(builder: http::request::Builder, token: &AccessToken) -> http::request::Builder {
+    builder.header(
+        http::header::AUTHORIZATION,
+        format!("Bearer {}", token.value.expose()),
+    )
+}
+
+fn authorized_json(
+    config: &PesapalConfig,
+    token: &AccessToken,
+    path: &str,
+    body: Vec<u8>,
+) -> Result<HttpRequest> {
+    finish(
+        authorized(request(http::Method::POST, &config.url(path)), token)
+            .header(http::header::CONTENT_TYPE, "application/json"),
+        body,
+        names::PESAPAL_BASE_URL,
+    )
+}
+
+/// The error object of a reply, if it says anything. Looks inside `message`
+/// too, where PesaPal sometimes nests a whole error envelope as JSON text.
+fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
+    let direct = match &envelope.error {
+        Some(serde_json::Value::Object(_)) => envelope
+            .error
+            .clone()
+            .and_then(|value| serde_json::from_value::<PesapalApiError>(value).ok()),
+        Some(serde_json::Value::String(text)) if !text.is_empty() => Some(PesapalApiError {
+            message: Some(text.clone()),
+            ..PesapalApiError::default()
+        }),
+        _ => None,
+    };
+    if let Some(error) = direct.filter(PesapalApiError::is_meaningful) {
+        return Some(error);
+    }
+    let nested = envelope
+        .message
+        .as_ref()
+        .and_then(serde_json::Value::as_str)
+        .and_then(|text| serde_json::from_str::<PesapalEnvelope>(text).ok())?;
+    match nested.error {
+        Some(serde_json::Value::Object(_)) => nested
+            .error
+            .and_then(|value| serde_json::from_value::<PesapalApiError>(value).ok())
+            .filter(PesapalApiError::is_meaningful),
+        _ => None,
+    }
+}
+
+/// Classifies a reply: unreadable body, then a meaningful `error` object,
+/// then `status` other than "200", then an HTTP error status.
+fn check_envelope(response: &HttpResponse) -> Result<()> {
+    let http_status = response.status().as_u16();
+    let body = json_body(PROVIDER, response)?;
+    let envelope: PesapalEnvelope = match body {
+        serde_json::Value::Object(_) => serde_json::from_value(body).unwrap_or_default(),
+        _ => PesapalEnvelope::default(),
+    };
+    if let Some(error) = api_error(&envelope) {
+        return Err(refusal(http_status, error));
+    }
+    let status = envelope.status.as_deref().map(str::trim);
+    if let Some(code) = status.filter(|code| *code != "200" && !code.is_empty()) {
+        let message = envelope
+            .message
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            .filter(|text| !text.is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("PesaPal reported status {code}"));
+        return Err(refusal(
+            http_status,
+            PesapalApiError {
+                message: Some(message),
+                ..PesapalApiError::default()
+            },
+        ));
+    }
+    if http_status >= 400 {
+        return Err(refusal(
+            http_status,
+            PesapalApiError {
+                message: Some(format!("HTTP {http_status}")),
+                ..PesapalApiError::default()
+            },
+        ));
+    }
+    Ok(())
+}
+
+fn refusal(http_status: u16, error: PesapalApiError) -> Error {
+    let is_auth = error
+        .code
+        .as_deref()
+        .is_some_and(|code| AUTH_CODES.contains(&code))
+        || error.error_type.as_deref() == Some("authentication_error")
+        || matches!(http_status, 401 | 403);
+    let message = error
+        .message
+        .clone()
+        .filter(|text| !text.is_empty())
+        .or_else(|| error.code.clone())
+        .unwrap_or_else(|| "no message".to_owned());
+    if is_auth {
+        let message = match &error.code {
+            Some(code) if *code != message => format!("{code}: {message}"),
+            _ => message,
+        };
+        return Error::Authentication {
+            provider: PROVIDER,
+            message,
+        };
+    }
+    Error::Provider(ProviderError {
+        provider: PROVIDER,
+        http_status,
+        code: error.code,
+        message,
+    })
+}
+
+pub mod ipn;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+//! PesaPal's Instant Payment Notification: what PesaPal sends (GET query or
+//! POST body, PascalCase keys) and the acknowledgement the merchant returns.
+//!
+//! A notification carries no status "for security reasons": it is only a
+//! hint to ask GetTransactionStatus. Nothing in it is trusted.
+
+use super::wire::PesapalIpnAck;
+use crate::error::{Error, Result};
+
+/// The two notification types PesaPal documents.
+const KNOWN_TYPES: [&str; 2] = ["IPNCHANGE", "RECURRING"];
+
+/// A parsed notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpnNotification {
+    /// PesaPal's order id (`OrderTrackingId`).
+    pub order_tracking_id: String,
+    /// The merchant reference (`OrderMerchantReference`; for RECURRING the account number).
+    pub merchant_reference: String,
+    /// `IPNCHANGE` or `RECURRING`.
+    pub notification_type: String,
+}
+
+/// Reads a notification from a query string and/or a body (JSON object or
+/// form-encoded). Keys match case-insensitively and in snake_case too;
+/// query values win over body values.
+pub fn parse(query: Option<&str>, body: &[u8]) -> Result<IpnNotification> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if let Some(query) = query {
+        pairs.extend(form_urlencoded::parse(query.as_bytes()).into_owned());
+    }
+    let trimmed = body.trim_ascii();
+    if trimmed.starts_with(b"{") {
+        let value: serde_json::Value = serde_json::from_slice(trimmed)
+            .map_err(|_| Error::invalid("body", "is not valid JSON"))?;
+        if let Some(map) = value.as_object() {
+            for (key, value) in map {
+                if let Some(text) = value.as_str() {
+                    pairs.push((key.clone(), text.to_owned()));
+                }
+            }
+        }
+    } else if !trimmed.is_empty() {
+        pairs.extend(form_urlencoded::parse(trimmed).into_owned());
+    }
+    let find = |wanted: &str| -> Option<String> {
+        pairs
+            .iter()
+            .find(|(key, _)| normalise(key) == wanted)
+            .map(|(_, value)| value.clone())
+    };
+    let order_tracking_id =
+        find("ordertrackingid").ok_or_else(|| Error::invalid("OrderTrackingId", "is required"))?;
+    super::validate_tracking_id(&order_tracking_id)
+        .map_err(|_| Error::invalid("OrderTrackingId", "is not a PesaPal order tracking id"))?;
+    let merchant_reference = find("ordermerchantreference")
+        .ok_or_else(|| Error::invalid("OrderMerchantReference", "is required"))?;
+    let reference_ok = (1..=100).contains(&merchant_reference.len())
+        && merchant_reference
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'<' | b'>'));
+    if !reference_ok {
+        return Err(Error::invalid(
+            "OrderMerchantReference",
+            "must be 1 to 100 printable characters without quotes or angle brackets",
+        ));
+    }
+    let notification_type = find("ordernotificationtype")
+        .ok_or_else(|| Error::invalid("OrderNotificationType", "is required"))?
+        .to_ascii_uppercase();
+    if !KNOWN_TYPES.contains(&notification_type.as_str()) {
+        return Err(Error::invalid(
+            "OrderNotificationType",
+            "must be IPNCHANGE or RECURRING",
+        ));
+    }
+    Ok(IpnNotification {
+        order_tracking_id,
+        merchant_reference,
+        notification_type,
+    })
+}
+
+fn normalise(key: &str) -> String {
+    key.chars()
+        .filter(|c| *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The acknowledgement body: `{"orderNotificationType", "orderTrackingId",
+/// "orderMerchantReference", "status"}` with status 200 when the
+/// notification was verified and processed, 500 when it was not.
+pub fn ack(notification: &IpnNotification, verified: bool) -> Vec<u8> {
+    let ack = PesapalIpnAck {
+        order_notification_type: &notification.notification_type,
+        order_tracking_id: &notification.order_tracking_id,
+        order_merchant_reference: &notification.merchant_reference,
+        status: if verified { 200 } else { 500 },
+    };
+    serde_json::to_vec(&ack).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "b945e4af-80a5-4ec1-8706-e03f8332fb04";
+
+    #[test]
+    fn reads_a_get_query() {
+        let query = format!(
+            "OrderTrackingId={ID}&OrderMerchantReference=TEST1515111119&OrderNotificationType=IPNCHANGE"
+        );
+        let parsed = parse(Some(&query), b"");
+        assert_eq!(
+            parsed,
+            Ok(IpnNotification {
+                order_tracking_id: ID.to_owned(),
+                merchant_reference: "TEST1515111119".to_owned(),
+                notification_type: "IPNCHANGE".to_owned(),
+            })
+        );
+    }
+
+    #[test]
+    fn reads_a_post_json_body_and_other_spellings() {
+        let body = format!(
+            r#"{{"orderTrackingId":"{ID}","order_merchant_reference":"555-678","OrderNotificationType":"RECURRING"}}"#
+        );
+        let parsed = parse(None, body.as_bytes()).map(|n| n.merchant_reference);
+        assert_eq!(parsed, Ok("555-678".to_owned()));
+        let form = format!(
+            "OrderTrackingId={ID}&OrderMerchantReference=R1&OrderNotificationType=IPNCHANGE"
+        );
+        assert!(parse(Some(""), form.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn refuses_missing_fields_and_injection() {
+        let cases = [
+            (String::new(), "OrderTrackingId"),
+            (format!("OrderTrackingId={ID}"), "OrderMerchantReference"),
+            (
+                format!("OrderTrackingId={ID}&OrderMerchantReference=R1"),
+                "OrderNotificationType",
+            ),
+            (
+                format!("OrderTrackingId={ID}&OrderMerchantReference=R1&OrderNotificationType=CHANGE"),
+                "OrderNotificationType",
+            ),
+            (
+                "OrderTrackingId=x%26status%3D200&OrderMerchantReference=R1&OrderNotificationType=IPNCHANGE".to_owned(),
+                "OrderTrackingId",
+            ),
+            (
+                format!("OrderTrackingId={ID}&OrderMerchantReference=%22%3E%3Cscript%3E&OrderNotificationType=IPNCHANGE"),
+                "OrderMerchantReference",
+            ),
+        ];
+        for (query, field) in cases {
+            match parse(Some(&query), b"") {
+                Err(Error::InvalidRequest { field: got, .. }) => assert_eq!(got, field, "{query}"),
+                other => unreachable!("{query}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse(None, b"{not json"),
+            Err(Error::InvalidRequest { .. })
+        ));
+    }
+
+    #[test]
+    fn acknowledgement_bytes_are_exact() {
+        let notification = IpnNotification {
+            order_tracking_id: "d0fa69d6-f3cd-433b-858e-df86555b86c8".to_owned(),
+            merchant_reference: "1515111111".to_owned(),
+            notification_type: "IPNCHANGE".to_owned(),
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&ack(&notification, true)),
+            r#"{"orderNotificationType":"IPNCHANGE","orderTrackingId":"d0fa69d6-f3cd-433b-858e-df86555b86c8","orderMerchantReference":"1515111111","status":200}"#
+        );
+        assert!(String::from_utf8_lossy(&ack(&notification, false)).ends_with(r#""status":500}"#));
+    }
+}
