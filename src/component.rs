@@ -1,0 +1,110 @@
+//! The component: bindings, WIT conversions, variables, outbound HTTP and
+//! the incoming HTTP handler.
+
+mod convert;
+mod incoming;
+mod outbound;
+mod variables;
+
+#[allow(unsafe_code, unreachable_pub, missing_docs, clippy::all)]
+mod bindings {
+    #[cfg(not(feature = "spin-variables"))]
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "finconnect:payments/finconnect",
+        generate_all,
+    });
+
+    // With Spin's variables the component must not import wasi:config, so
+    // it is generated from a world that only exports the interfaces.
+    #[cfg(feature = "spin-variables")]
+    wit_bindgen::generate!({
+        path: "wit",
+        inline: "package finconnect:build; world exports-only { export finconnect:payments/types@0.1.0; export finconnect:payments/api@0.1.0; }",
+        world: "finconnect:build/exports-only",
+        generate_all,
+    });
+}
+
+use bindings::exports::finconnect::payments::api::{self as wit_api, GuestClient};
+use bindings::exports::finconnect::payments::types as wit;
+use finconnect_core::config::Timeouts;
+use finconnect_core::flow::Finconnect;
+
+/// The component's one type: it implements every export.
+struct Component;
+
+/// The `client` resource: a provider chosen once, like the original SDK's
+/// `new FintechSDK({provider})`.
+struct Client {
+    provider: finconnect_core::Provider,
+}
+
+/// Runs one operation with variables read now and a fresh transport.
+fn run<T>(
+    operation: impl FnOnce(&mut Finconnect<'_>) -> finconnect_core::Result<T>,
+) -> Result<T, wit::Error> {
+    let vars = variables::HostVariables;
+    let timeouts = Timeouts::load(&vars).map_err(convert::error)?;
+    let mut transport = outbound::WasiTransport::new(timeouts);
+    let mut finconnect = Finconnect::new(&vars, &mut transport);
+    operation(&mut finconnect).map_err(convert::error)
+}
+
+impl wit_api::Guest for Component {
+    type Client = Client;
+
+    fn pay(
+        provider: wit::Provider,
+        request: wit::PaymentRequest,
+    ) -> Result<wit::Payment, wit::Error> {
+        let request = convert::payment_request(request);
+        run(|fc| fc.pay(convert::provider(provider), &request)).map(convert::payment)
+    }
+
+    fn register_ipn(
+        provider: wit::Provider,
+        request: wit::IpnRequest,
+    ) -> Result<wit::IpnRegistration, wit::Error> {
+        let request = convert::ipn_request(request);
+        run(|fc| fc.register_ipn(convert::provider(provider), &request))
+            .map(convert::ipn_registration)
+    }
+
+    fn payment_status(
+        provider: wit::Provider,
+        id: String,
+    ) -> Result<wit::PaymentDetails, wit::Error> {
+        run(|fc| fc.payment_status(convert::provider(provider), &id)).map(convert::payment_details)
+    }
+}
+
+impl GuestClient for Client {
+    fn new(provider: wit::Provider) -> Self {
+        Client {
+            provider: convert::provider(provider),
+        }
+    }
+
+    fn pay(&self, request: wit::PaymentRequest) -> Result<wit::Payment, wit::Error> {
+        let request = convert::payment_request(request);
+        run(|fc| fc.pay(self.provider, &request)).map(convert::payment)
+    }
+
+    fn register_ipn(&self, request: wit::IpnRequest) -> Result<wit::IpnRegistration, wit::Error> {
+        let request = convert::ipn_request(request);
+        run(|fc| fc.register_ipn(self.provider, &request)).map(convert::ipn_registration)
+    }
+
+    fn payment_status(&self, id: String) -> Result<wit::PaymentDetails, wit::Error> {
+        run(|fc| fc.payment_status(self.provider, &id)).map(convert::payment_details)
+    }
+}
+
+// The generated export glue is `unsafe` by nature.
+#[allow(unsafe_code)]
+mod exports {
+    use super::{Component, bindings};
+    bindings::export!(Component with_types_in bindings);
+    wasip2::http::proxy::export!(Component);
+}

@@ -1,0 +1,135 @@
+//! Conversions between the WIT types and the core's types, and nothing else.
+
+use super::wit;
+use finconnect_core as core;
+
+pub(super) fn provider(provider: wit::Provider) -> core::Provider {
+    match provider {
+        wit::Provider::Pesapal => core::Provider::Pesapal,
+        wit::Provider::Clickpesa => core::Provider::Clickpesa,
+    }
+}
+
+fn provider_out(provider: core::Provider) -> wit::Provider {
+    match provider {
+        core::Provider::Pesapal => wit::Provider::Pesapal,
+        core::Provider::Clickpesa => wit::Provider::Clickpesa,
+    }
+}
+
+pub(super) fn payment_request(request: wit::PaymentRequest) -> core::PaymentRequest {
+    core::PaymentRequest {
+        reference: request.reference,
+        amount: request.amount,
+        currency: request.currency,
+        description: request.description,
+        customer: core::Customer {
+            email: request.customer.email,
+            phone: request.customer.phone,
+            first_name: request.customer.first_name,
+            last_name: request.customer.last_name,
+            country_code: request.customer.country_code,
+        },
+        callback_url: request.callback_url,
+        cancellation_url: request.cancellation_url,
+        notification_id: request.notification_id,
+        method: request.method.map(|method| match method {
+            wit::PaymentMethod::MobileMoney => core::PaymentMethod::MobileMoney,
+            wit::PaymentMethod::Card => core::PaymentMethod::Card,
+            wit::PaymentMethod::CheckoutLink => core::PaymentMethod::CheckoutLink,
+        }),
+        branch: request.branch,
+        redirect_mode: request.redirect_mode.map(|mode| match mode {
+            wit::RedirectMode::TopWindow => core::RedirectMode::TopWindow,
+            wit::RedirectMode::ParentWindow => core::RedirectMode::ParentWindow,
+        }),
+    }
+}
+
+fn status(status: core::PaymentStatus) -> wit::PaymentStatus {
+    match status {
+        core::PaymentStatus::Pending => wit::PaymentStatus::Pending,
+        core::PaymentStatus::Completed => wit::PaymentStatus::Completed,
+        core::PaymentStatus::Failed => wit::PaymentStatus::Failed,
+        core::PaymentStatus::Reversed => wit::PaymentStatus::Reversed,
+        core::PaymentStatus::Unknown => wit::PaymentStatus::Unknown,
+    }
+}
+
+pub(super) fn payment(payment: core::Payment) -> wit::Payment {
+    wit::Payment {
+        provider: provider_out(payment.provider),
+        reference: payment.reference,
+        tracking_id: payment.tracking_id,
+        redirect_url: payment.redirect_url,
+        status: status(payment.status),
+    }
+}
+
+fn notification_type_in(kind: wit::NotificationType) -> core::NotificationType {
+    match kind {
+        wit::NotificationType::Get => core::NotificationType::Get,
+        wit::NotificationType::Post => core::NotificationType::Post,
+    }
+}
+
+fn notification_type_out(kind: core::NotificationType) -> wit::NotificationType {
+    match kind {
+        core::NotificationType::Get => wit::NotificationType::Get,
+        core::NotificationType::Post => wit::NotificationType::Post,
+    }
+}
+
+pub(super) fn ipn_request(request: wit::IpnRequest) -> core::IpnRequest {
+    core::IpnRequest {
+        url: request.url,
+        notification_type: notification_type_in(request.notification_type),
+    }
+}
+
+pub(super) fn ipn_registration(registration: core::IpnRegistration) -> wit::IpnRegistration {
+    wit::IpnRegistration {
+        provider: provider_out(registration.provider),
+        ipn_id: registration.ipn_id,
+        url: registration.url,
+        notification_type: notification_type_out(registration.notification_type),
+        created_date: registration.created_date,
+    }
+}
+
+pub(super) fn payment_details(details: core::PaymentDetails) -> wit::PaymentDetails {
+    wit::PaymentDetails {
+        provider: provider_out(details.provider),
+        reference: details.reference,
+        tracking_id: details.tracking_id,
+        status: status(details.status),
+        amount: details.amount,
+        currency: details.currency,
+        method: details.method,
+        confirmation_code: details.confirmation_code,
+        description: details.description,
+    }
+}
+
+/// The one mapping from core errors to the WIT `error` variant. Each case
+/// carries the core error's full message (which never holds a secret).
+pub(super) fn error(error: core::Error) -> wit::Error {
+    let message = error.to_string();
+    match error {
+        core::Error::InvalidRequest { .. } => wit::Error::InvalidRequest(message),
+        core::Error::Configuration { .. } => wit::Error::Configuration(message),
+        core::Error::Authentication { .. } => wit::Error::Authentication(message),
+        core::Error::Provider(refusal) => wit::Error::Provider(wit::ProviderError {
+            provider: provider_out(refusal.provider),
+            code: refusal.code,
+            message: refusal.message,
+            http_status: refusal.http_status,
+        }),
+        core::Error::Transport { .. } => wit::Error::Transport(message),
+        core::Error::Timeout { .. } => wit::Error::Timeout(message),
+        core::Error::Unsupported { .. } => wit::Error::Unsupported(message),
+        // The core's error is non-exhaustive: anything new is reported as a
+        // transport-level failure until it gets its own case.
+        _ => wit::Error::Transport(message),
+    }
+}

@@ -1,0 +1,199 @@
+//! Provider calls through `wasi:http/outgoing-handler`, blocking on WASI
+//! pollables (the exports are synchronous, so no async runtime is needed).
+
+use finconnect_core::config::Timeouts;
+use finconnect_core::transport::{HttpRequest, HttpResponse, Transport, TransportError};
+use wasip2::clocks::monotonic_clock;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use wasip2::io::streams::StreamError;
+
+/// A provider reply larger than this is refused rather than buffered.
+const MAX_REPLY_BYTES: usize = 1024 * 1024;
+/// Every operation (token step and API call together) ends within this
+/// budget, so FinConnect answers within 30 s even when a provider hangs.
+const OPERATION_BUDGET_NS: u64 = 28_000_000_000;
+/// Bytes written per call to the output stream.
+const WRITE_CHUNK: usize = 4096;
+
+/// Sends requests with the configured timeouts, within one budget per operation.
+pub(super) struct WasiTransport {
+    timeouts: Timeouts,
+    deadline: u64,
+}
+
+impl WasiTransport {
+    pub(super) fn new(timeouts: Timeouts) -> Self {
+        Self {
+            timeouts,
+            deadline: monotonic_clock::now().saturating_add(OPERATION_BUDGET_NS),
+        }
+    }
+
+    fn options(&self) -> Result<RequestOptions, TransportError> {
+        let remaining = self.deadline.saturating_sub(monotonic_clock::now());
+        if remaining == 0 {
+            return Err(TransportError::Timeout(
+                "the 28 s budget of this operation is spent".to_owned(),
+            ));
+        }
+        let millis = |ms: u64| ms.saturating_mul(1_000_000).min(remaining);
+        let options = RequestOptions::new();
+        // A host that cannot apply a timeout still sends the request.
+        let _ = options.set_connect_timeout(Some(millis(self.timeouts.connect_ms)));
+        let _ = options.set_first_byte_timeout(Some(millis(self.timeouts.first_byte_ms)));
+        let _ = options.set_between_bytes_timeout(Some(millis(self.timeouts.first_byte_ms)));
+        Ok(options)
+    }
+}
+
+impl Transport for WasiTransport {
+    fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        let options = self.options()?;
+        let (parts, body) = request.into_parts();
+        let headers = Fields::new();
+        for (name, value) in &parts.headers {
+            headers
+                .append(name.as_str(), value.as_bytes())
+                .map_err(|_| failed(format!("the host refused the header `{name}`")))?;
+        }
+        let outgoing = OutgoingRequest::new(headers);
+        let method = match parts.method.as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            other => Method::Other(other.to_owned()),
+        };
+        let scheme = match parts.uri.scheme_str() {
+            Some("https") => Scheme::Https,
+            Some("http") => Scheme::Http,
+            _ => return Err(failed("request URL has no http(s) scheme".to_owned())),
+        };
+        let authority = parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .ok_or_else(|| failed("request URL has no host".to_owned()))?;
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+        let refused = |what: &str| failed(format!("the host refused the request {what}"));
+        outgoing
+            .set_method(&method)
+            .map_err(|_| refused("method"))?;
+        outgoing
+            .set_scheme(Some(&scheme))
+            .map_err(|_| refused("scheme"))?;
+        outgoing
+            .set_authority(Some(&authority))
+            .map_err(|_| refused("host"))?;
+        outgoing
+            .set_path_with_query(Some(&path))
+            .map_err(|_| refused("path"))?;
+        let outgoing_body = outgoing.body().map_err(|_| refused("body"))?;
+
+        let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(from_code)?;
+        write_body(&outgoing_body, &body)?;
+        OutgoingBody::finish(outgoing_body, None).map_err(from_code)?;
+
+        pending.subscribe().block();
+        let response = match pending.get() {
+            Some(Ok(Ok(response))) => response,
+            Some(Ok(Err(code))) => return Err(from_code(code)),
+            Some(Err(())) | None => return Err(failed("the host lost the response".to_owned())),
+        };
+        let status = response.status();
+        let mut builder = http::Response::builder().status(status);
+        for (name, value) in response.headers().entries() {
+            builder = builder.header(name, value);
+        }
+        let incoming = response
+            .consume()
+            .map_err(|_| failed("the response body was already taken".to_owned()))?;
+        let bytes = read_body(&incoming)?;
+        drop(IncomingBody::finish(incoming));
+        builder
+            .body(bytes)
+            .map_err(|_| failed(format!("the provider sent an unusable HTTP {status} reply")))
+    }
+}
+
+fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), TransportError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let stream = body
+        .write()
+        .map_err(|_| failed("the request body stream was unavailable".to_owned()))?;
+    for chunk in bytes.chunks(WRITE_CHUNK) {
+        stream
+            .blocking_write_and_flush(chunk)
+            .map_err(|e| stream_failure("sending the request body", e))?;
+    }
+    Ok(())
+}
+
+fn read_body(body: &IncomingBody) -> Result<Vec<u8>, TransportError> {
+    let stream = body
+        .stream()
+        .map_err(|_| failed("the response body stream was unavailable".to_owned()))?;
+    let mut bytes = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => {
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() > MAX_REPLY_BYTES {
+                    return Err(failed(format!(
+                        "the provider's reply exceeded {MAX_REPLY_BYTES} bytes"
+                    )));
+                }
+            }
+            Err(StreamError::Closed) => return Ok(bytes),
+            Err(error) => return Err(stream_failure("reading the reply", error)),
+        }
+    }
+}
+
+fn stream_failure(what: &str, error: StreamError) -> TransportError {
+    match error {
+        StreamError::LastOperationFailed(detail) => {
+            let detail = detail.to_debug_string();
+            if detail.to_ascii_lowercase().contains("timeout") {
+                TransportError::Timeout(format!("{what}: {detail}"))
+            } else {
+                failed(format!("connection broke while {what}: {detail}"))
+            }
+        }
+        StreamError::Closed => failed(format!("connection closed while {what}")),
+    }
+}
+
+fn failed(message: String) -> TransportError {
+    TransportError::Failed(message)
+}
+
+/// Maps the host's error codes: deadlines to timeouts, the rest to failures.
+fn from_code(code: ErrorCode) -> TransportError {
+    match code {
+        ErrorCode::ConnectionTimeout => {
+            TransportError::Timeout("no connection within the connect timeout".to_owned())
+        }
+        ErrorCode::ConnectionReadTimeout | ErrorCode::ConnectionWriteTimeout => {
+            TransportError::Timeout("the connection stalled".to_owned())
+        }
+        ErrorCode::HttpResponseTimeout => {
+            TransportError::Timeout("no reply within the first-byte timeout".to_owned())
+        }
+        ErrorCode::ConnectionRefused => failed("connection refused".to_owned()),
+        ErrorCode::DnsError(_) => failed("the provider's host name did not resolve".to_owned()),
+        ErrorCode::HttpRequestDenied => failed(
+            "the host denied the request (check allowed_outbound_hosts in spin.toml)".to_owned(),
+        ),
+        ErrorCode::ConnectionTerminated | ErrorCode::HttpProtocolError => {
+            failed("the connection was closed early".to_owned())
+        }
+        other => failed(format!("{other:?}")),
+    }
+}
