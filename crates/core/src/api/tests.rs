@@ -1,0 +1,1221 @@
+//! Tests of the HTTP face: every route through `handle`, with a scripted
+//! transport that records what would have been sent.
+
+use super::*;
+use crate::providers::clickpesa::checksum;
+use crate::transport::{HttpRequest, HttpResponse, TransportError};
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, VecDeque};
+
+mod bad_input;
+mod openapi_contract;
+
+// ---------------------------------------------------------------- helpers
+
+pub(super) const API_KEY: &str = "canary-api-key";
+const CHECKSUM_KEY: &str = "canary-checksum-key";
+const CANARIES: [&str; 7] = [
+    "canary-pp-key",
+    "canary-pp-secret",
+    "canary-cp-client",
+    "canary-cp-api-key",
+    "canary-token",
+    API_KEY,
+    CHECKSUM_KEY,
+];
+
+/// A transport that answers from a script and records every request.
+#[derive(Default)]
+pub(super) struct Scripted {
+    replies: VecDeque<Result<HttpResponse, TransportError>>,
+    pub(super) seen: Vec<HttpRequest>,
+}
+
+pub(super) type Reply = Result<(u16, &'static str), TransportError>;
+
+impl Scripted {
+    pub(super) fn new(replies: Vec<Reply>) -> Self {
+        Self {
+            replies: replies
+                .into_iter()
+                .map(|reply| {
+                    reply.map(|(status, body)| {
+                        let content_type = if body.starts_with('<') {
+                            "text/html"
+                        } else {
+                            "application/json"
+                        };
+                        http::Response::builder()
+                            .status(status)
+                            .header("content-type", content_type)
+                            .body(body.as_bytes().to_vec())
+                            .unwrap_or_default()
+                    })
+                })
+                .collect(),
+            seen: Vec::new(),
+        }
+    }
+
+    fn paths(&self) -> Vec<String> {
+        self.seen
+            .iter()
+            .map(|r| format!("{} {}", r.method(), r.uri().path()))
+            .collect()
+    }
+}
+
+impl Transport for Scripted {
+    fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
+        self.seen.push(request);
+        self.replies
+            .pop_front()
+            .unwrap_or_else(|| Err(TransportError::Failed("script exhausted".to_owned())))
+    }
+}
+
+pub(super) fn vars() -> BTreeMap<String, String> {
+    [
+        ("pesapal_base_url", "http://127.0.0.1:9/pesapalv3"),
+        ("pesapal_consumer_key", "canary-pp-key"),
+        ("pesapal_consumer_secret", "canary-pp-secret"),
+        ("clickpesa_base_url", "http://127.0.0.1:9/third-parties"),
+        ("clickpesa_client_id", "canary-cp-client"),
+        ("clickpesa_api_key", "canary-cp-api-key"),
+        ("finconnect_api_key", API_KEY),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// A merchant request with the right key and a JSON content type.
+pub(super) fn merchant(method: &str, path: &str, body: &str) -> http::Request<Vec<u8>> {
+    http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .header("content-type", "application/json")
+        .body(body.as_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+fn public(
+    method: &str,
+    uri: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> http::Request<Vec<u8>> {
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    if let Some(content_type) = content_type {
+        builder = builder.header("content-type", content_type);
+    }
+    builder.body(body.to_vec()).unwrap_or_default()
+}
+
+/// Runs one request; returns the response and the transport, for what it saw.
+pub(super) fn run(
+    request: http::Request<Vec<u8>>,
+    vars: &BTreeMap<String, String>,
+    script: Vec<Reply>,
+) -> (Response, Scripted) {
+    let mut transport = Scripted::new(script);
+    let response = handle(request, vars, &mut transport);
+    assert_no_canary(&response);
+    (response, transport)
+}
+
+pub(super) fn body_json(response: &Response) -> Value {
+    serde_json::from_slice(response.body()).unwrap_or(Value::Null)
+}
+
+fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Asserts an `application/problem+json` answer with this status, code and field.
+pub(super) fn assert_problem(response: &Response, status: u16, code: &str, field: Option<&str>) {
+    let body = body_json(response);
+    assert_eq!(
+        (response.status().as_u16(), body["code"].as_str()),
+        (status, Some(code)),
+        "{body}"
+    );
+    assert_eq!(header(response, "content-type"), Some(PROBLEM_CONTENT_TYPE));
+    assert_eq!(body["status"], json!(status));
+    assert_eq!(
+        body["type"].as_str().map(str::to_owned),
+        Some(format!("https://finconnect.dev/problems/{code}"))
+    );
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    assert_eq!(body["field"].as_str(), field, "{body}");
+}
+
+/// No credential, token or key may appear anywhere in a response.
+pub(super) fn assert_no_canary(response: &Response) {
+    let mut text = String::from_utf8_lossy(response.body()).into_owned();
+    for (name, value) in response.headers() {
+        text.push_str(&format!(
+            "\n{name}: {}",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    for canary in CANARIES {
+        assert!(!text.contains(canary), "{canary} leaked into {text}");
+    }
+}
+
+// --------------------------------------------------------------- fixtures
+
+pub(super) const PP_TOKEN: &str = r#"{"token":"canary-token","expiryDate":"2030-01-01T00:00:00.0000000Z","error":null,"status":"200"}"#;
+const PP_ORDER: &str = r#"{"order_tracking_id":"96a5e1d9-f711-4423-82ce-dd758f972713","merchant_reference":"ORD-1","redirect_url":"https://pay.example/iframe?OrderTrackingId=96a5e1d9","error":null,"status":"200"}"#;
+const PP_IPN: &str = r#"{"url":"https://shop.example/notifications/pesapal","created_date":"2024-03-18T18:20:11.77","ipn_id":"1da86d1c-1e8c-4183-bdfd-dd759463e4ce","notification_type":0,"ipn_notification_type_description":"GET","ipn_status":1,"ipn_status_description":"Active","error":null,"status":"200"}"#;
+const PP_COMPLETED: &str = r#"{"payment_method":"MpesaKE","amount":1500.00,"created_date":"2024-03-18T18:25:46.75","confirmation_code":"QK12ABC","order_tracking_id":"96a5e1d9-f711-4423-82ce-dd758f972713","payment_status_description":"Completed","description":null,"message":"Request processed successfully","payment_account":"2547xxx73984","call_back_url":"https://shop.example/return","status_code":1,"merchant_reference":"ORD-1","payment_status_code":"","currency":"KES","error":{"error_type":null,"code":null,"message":null,"call_back_url":null},"status":"200"}"#;
+const PP_PENDING: &str = r#"{"payment_method":"","amount":10.00,"created_date":"2024-03-18T18:25:46.75","confirmation_code":"","order_tracking_id":"96a5e1d9-f711-4423-82ce-dd758f972713","payment_status_description":"INVALID","description":null,"message":"Request processed successfully","payment_account":"","status_code":0,"payment_status_code":"","currency":"KES","error":{"error_type":"api_error","code":"payment_details_not_found","message":"Pending Payment","call_back_url":"https://shop.example/return"},"status":"500"}"#;
+const PP_BAD_CREDS: &str = r#"{"error":{"error_type":"api_error","code":"invalid_consumer_key_or_secret_provided","message":""},"status":"500"}"#;
+const PP_DUPLICATE: &str = r#"{"order_tracking_id":null,"merchant_reference":null,"redirect_url":null,"error":{"error_type":"api_error","code":"duplicate_order_reference","message":"An order with this reference already exists"},"status":"500"}"#;
+const CP_TOKEN: &str = r#"{"success":true,"token":"Bearer canary-token"}"#;
+const CP_PUSH: &str = r#"{"id":"ORDER1LCP1","status":"PROCESSING","orderReference":"ORDER1","collectedAmount":"1000","collectedCurrency":"TZS","clientId":"canary-cp-client"}"#;
+const CP_STATUS: &str = r#"[{"id":"ORDER1LCP1","status":"SETTLED","paymentReference":"PR123","paymentPhoneNumber":"255712345678","orderReference":"ORDER1","collectedAmount":1000,"collectedCurrency":"TZS","message":"Paid","channel":"M-PESA","clientId":"canary-cp-client","customer":{"customerName":"Jane","customerPhoneNumber":"255712345678","customerEmail":"jane@example.com"}}]"#;
+
+const TRACKING_ID: &str = "96a5e1d9-f711-4423-82ce-dd758f972713";
+
+pub(super) fn pesapal_payment() -> Value {
+    json!({
+        "provider": "pesapal",
+        "reference": "ORD-1",
+        "amount": "1500.00",
+        "currency": "KES",
+        "description": "Order 1",
+        "callback_url": "https://shop.example/return",
+        "notification_id": "1da86d1c-1e8c-4183-bdfd-dd759463e4ce",
+        "customer": {"email": "jane@example.com", "first_name": "Jane", "country_code": "KE"}
+    })
+}
+
+pub(super) fn clickpesa_payment() -> Value {
+    json!({
+        "provider": "clickpesa",
+        "reference": "ORDER1",
+        "amount": 1000,
+        "currency": "TZS",
+        "customer": {"phone": "255712345678"},
+        "method": "mobile_money"
+    })
+}
+
+fn sent_json(request: &HttpRequest) -> Value {
+    serde_json::from_slice(request.body()).unwrap_or(Value::Null)
+}
+
+// --------------------------------------------------------- merchant routes
+
+#[test]
+fn pesapal_payment_is_created() {
+    let body = pesapal_payment().to_string();
+    let (response, transport) = run(
+        merchant("POST", "/payments", &body),
+        &vars(),
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_ORDER))],
+    );
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(header(&response, "content-type"), Some("application/json"));
+    assert_eq!(
+        body_json(&response),
+        json!({
+            "provider": "pesapal",
+            "reference": "ORD-1",
+            "tracking_id": TRACKING_ID,
+            "redirect_url": "https://pay.example/iframe?OrderTrackingId=96a5e1d9",
+            "status": "pending"
+        })
+    );
+    assert_eq!(
+        header(&response, "location"),
+        Some("/payments/pesapal/96a5e1d9-f711-4423-82ce-dd758f972713")
+    );
+    assert_eq!(
+        transport.paths(),
+        [
+            "POST /pesapalv3/api/Auth/RequestToken",
+            "POST /pesapalv3/api/Transactions/SubmitOrderRequest"
+        ]
+    );
+    let order = sent_json(&transport.seen[1]);
+    assert_eq!(order["id"], "ORD-1");
+    assert_eq!(
+        order["billing_address"]["email_address"],
+        "jane@example.com"
+    );
+}
+
+#[test]
+fn clickpesa_payment_is_created_without_a_redirect() {
+    let body = clickpesa_payment().to_string();
+    let (response, transport) = run(
+        merchant("POST", "/payments", &body),
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, CP_PUSH))],
+    );
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        body_json(&response),
+        json!({
+            "provider": "clickpesa",
+            "reference": "ORDER1",
+            "tracking_id": "ORDER1LCP1",
+            "redirect_url": null,
+            "status": "pending"
+        })
+    );
+    assert_eq!(
+        header(&response, "location"),
+        Some("/payments/clickpesa/ORDER1")
+    );
+    let push = sent_json(&transport.seen[1]);
+    assert_eq!(push["amount"], "1000");
+    assert_eq!(push["phoneNumber"], "255712345678");
+}
+
+#[test]
+fn numeric_amounts_reach_the_provider_as_written() {
+    let body = pesapal_payment()
+        .to_string()
+        .replace(r#""amount":"1500.00""#, r#""amount":1500.10"#);
+    assert!(body.contains("1500.10"), "fixture must carry the literal");
+    let (response, transport) = run(
+        merchant("POST", "/payments", &body),
+        &vars(),
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_ORDER))],
+    );
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let sent = String::from_utf8_lossy(transport.seen[1].body()).into_owned();
+    assert!(sent.contains(r#""amount":1500.10"#), "{sent}");
+}
+
+#[test]
+fn extra_members_and_a_charset_are_accepted() {
+    let mut payment = pesapal_payment();
+    payment["unknown_member"] = json!({"nested": [1, 2]});
+    let mut request = merchant("POST", "/payments", &payment.to_string());
+    request.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("Application/JSON; charset=utf-8"),
+    );
+    let (response, _) = run(
+        request,
+        &vars(),
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_ORDER))],
+    );
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[test]
+fn ipn_url_is_registered() {
+    let body = json!({"provider":"pesapal","url":"https://shop.example/notifications/pesapal","notification_type":"GET"});
+    let (response, transport) = run(
+        merchant("POST", "/ipn-registrations", &body.to_string()),
+        &vars(),
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_IPN))],
+    );
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        body_json(&response),
+        json!({
+            "provider": "pesapal",
+            "ipn_id": "1da86d1c-1e8c-4183-bdfd-dd759463e4ce",
+            "url": "https://shop.example/notifications/pesapal",
+            "notification_type": "GET",
+            "created_date": "2024-03-18T18:20:11.77"
+        })
+    );
+    assert_eq!(
+        transport.paths()[1],
+        "POST /pesapalv3/api/URLSetup/RegisterIPN"
+    );
+    assert_eq!(
+        sent_json(&transport.seen[1])["ipn_notification_type"],
+        "GET"
+    );
+}
+
+#[test]
+fn clickpesa_ipn_registration_is_unsupported_without_a_call() {
+    let body =
+        json!({"provider":"clickpesa","url":"https://shop.example/n","notification_type":"POST"});
+    let (response, transport) = run(
+        merchant("POST", "/ipn-registrations", &body.to_string()),
+        &vars(),
+        vec![Ok((200, CP_TOKEN))],
+    );
+    assert_problem(&response, 422, "unsupported", None);
+    assert_eq!(body_json(&response)["provider"], "clickpesa");
+    assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn clickpesa_card_payments_are_unsupported_without_a_call() {
+    let mut payment = clickpesa_payment();
+    payment["method"] = json!("card");
+    let (response, transport) = run(
+        merchant("POST", "/payments", &payment.to_string()),
+        &vars(),
+        vec![Ok((200, CP_TOKEN))],
+    );
+    assert_problem(&response, 422, "unsupported", None);
+    assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn pesapal_status_is_reported() {
+    let (response, transport) = run(
+        merchant("GET", &format!("/payments/pesapal/{TRACKING_ID}"), ""),
+        &vars(),
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_COMPLETED))],
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        body_json(&response),
+        json!({
+            "provider": "pesapal",
+            "reference": "ORD-1",
+            "tracking_id": TRACKING_ID,
+            "status": "completed",
+            "amount": "1500.00",
+            "currency": "KES",
+            "method": "MpesaKE",
+            "confirmation_code": "QK12ABC",
+            "description": "Completed"
+        })
+    );
+    let query = transport.seen[1]
+        .uri()
+        .query()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(query, format!("orderTrackingId={TRACKING_ID}"));
+}
+
+#[test]
+fn clickpesa_status_is_reported_without_its_client_id() {
+    let (response, transport) = run(
+        merchant("GET", "/payments/clickpesa/ORDER1", ""),
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        body_json(&response),
+        json!({
+            "provider": "clickpesa",
+            "reference": "ORDER1",
+            "tracking_id": "ORDER1LCP1",
+            "status": "completed",
+            "amount": "1000.00",
+            "currency": "TZS",
+            "method": "M-PESA",
+            "confirmation_code": "PR123",
+            "description": "Paid"
+        })
+    );
+    assert_eq!(transport.paths()[1], "GET /third-parties/payments/ORDER1");
+}
+
+#[test]
+fn pending_pesapal_payments_are_nulls_not_errors() {
+    let (response, _) = run(
+        merchant("GET", &format!("/payments/pesapal/{TRACKING_ID}"), ""),
+        &vars(),
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_PENDING))],
+    );
+    let body = body_json(&response);
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["reference"], Value::Null);
+    assert_eq!(body["confirmation_code"], Value::Null);
+}
+
+#[test]
+fn unknown_provider_in_the_path_is_404_without_a_call() {
+    for path in ["/payments/paypal/ORDER1", "/payments/PesaPal/ORDER1"] {
+        let (response, transport) = run(merchant("GET", path, ""), &vars(), vec![]);
+        assert_problem(&response, 404, "not_found", None);
+        assert!(transport.seen.is_empty());
+    }
+}
+
+#[test]
+fn percent_escapes_in_the_path_are_decoded_then_validated() {
+    let (response, transport) = run(
+        merchant("GET", "/payments/clickpesa/ORDER%31", ""),
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(transport.paths()[1], "GET /third-parties/payments/ORDER1");
+    for path in [
+        "/payments/clickpesa/ORDER%2F1",
+        "/payments/clickpesa/%E0%A4",
+    ] {
+        let (response, transport) = run(merchant("GET", path, ""), &vars(), vec![]);
+        assert_eq!(response.status().as_u16() / 100, 4, "{path}");
+        assert!(transport.seen.is_empty(), "{path}");
+    }
+}
+
+// -------------------------------------------------------------------- auth
+
+fn merchant_requests() -> Vec<http::Request<Vec<u8>>> {
+    vec![
+        merchant("POST", "/payments", &pesapal_payment().to_string()),
+        merchant(
+            "POST",
+            "/ipn-registrations",
+            r#"{"provider":"pesapal","url":"https://shop.example/n","notification_type":"GET"}"#,
+        ),
+        merchant("GET", &format!("/payments/pesapal/{TRACKING_ID}"), ""),
+        merchant("GET", "/payments/clickpesa/ORDER1", ""),
+    ]
+}
+
+fn happy_script() -> Vec<Reply> {
+    vec![Ok((200, PP_TOKEN)), Ok((200, PP_ORDER))]
+}
+
+#[test]
+fn missing_or_wrong_keys_are_401_without_a_call() {
+    let presented: [Option<&str>; 7] = [
+        None,
+        Some("Bearer wrong-key"),
+        Some("Bearer canary-api-ke"),
+        Some("Bearer canary-api-keyX"),
+        Some("Basic Y2FuYXJ5LWFwaS1rZXk6"),
+        Some("Bearer "),
+        Some("canary-api-key"),
+    ];
+    for request in merchant_requests() {
+        for auth in presented {
+            let mut request = request.clone();
+            request.headers_mut().remove(header::AUTHORIZATION);
+            if let Some(auth) = auth {
+                request.headers_mut().insert(
+                    header::AUTHORIZATION,
+                    HeaderValue::from_str(auth).unwrap_or(HeaderValue::from_static("x")),
+                );
+            }
+            let (response, transport) = run(request, &vars(), happy_script());
+            assert_problem(&response, 401, "unauthorized", None);
+            assert_eq!(header(&response, "www-authenticate"), Some("Bearer"));
+            assert!(transport.seen.is_empty(), "{auth:?}");
+        }
+    }
+}
+
+#[test]
+fn two_authorization_headers_are_refused() {
+    let mut request = merchant("GET", "/payments/clickpesa/ORDER1", "");
+    request.headers_mut().append(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer other"),
+    );
+    let (response, transport) = run(request, &vars(), vec![]);
+    assert_problem(&response, 401, "unauthorized", None);
+    assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let mut request = merchant("GET", "/payments/clickpesa/ORDER1", "");
+    request.headers_mut().insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("bearer canary-api-key"),
+    );
+    let (response, _) = run(
+        request,
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+struct FailingHost;
+
+impl Variables for FailingHost {
+    fn get(&self, _: &str) -> Result<Option<String>, String> {
+        Err("store unavailable".to_owned())
+    }
+}
+
+#[test]
+fn an_unset_api_key_closes_the_merchant_routes() {
+    let mut unset = vars();
+    unset.remove("finconnect_api_key");
+    let mut blank = vars();
+    blank.insert("finconnect_api_key".to_owned(), " \n".to_owned());
+    for map in [unset, blank] {
+        for request in merchant_requests() {
+            let (response, transport) = run(request, &map, happy_script());
+            assert_problem(&response, 503, "not_configured", None);
+            let detail = body_json(&response)["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(detail.contains("`finconnect_api_key`"), "{detail}");
+            assert!(transport.seen.is_empty());
+        }
+    }
+    for request in merchant_requests() {
+        let mut transport = Scripted::new(happy_script());
+        let response = handle(request, &FailingHost, &mut transport);
+        assert_problem(&response, 503, "not_configured", None);
+        assert!(transport.seen.is_empty());
+    }
+}
+
+#[test]
+fn the_key_is_read_on_every_request() {
+    let mut map = vars();
+    let request = merchant("GET", "/payments/clickpesa/ORDER1", "");
+    let (first, _) = run(
+        request.clone(),
+        &map,
+        vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
+    );
+    assert_eq!(first.status(), StatusCode::OK);
+    map.insert("finconnect_api_key".to_owned(), "rotated-key".to_owned());
+    let (second, transport) = run(request, &map, vec![]);
+    assert_problem(&second, 401, "unauthorized", None);
+    assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn auth_comes_before_the_body_and_the_content_type() {
+    let mut request = merchant("POST", "/payments", "{not json");
+    request.headers_mut().remove(header::AUTHORIZATION);
+    request
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    let (response, transport) = run(request, &vars(), vec![]);
+    assert_problem(&response, 401, "unauthorized", None);
+    assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn notification_routes_need_no_key_even_when_it_is_unset() {
+    let mut map = vars();
+    map.remove("finconnect_api_key");
+    let query = format!(
+        "/notifications/pesapal?OrderTrackingId={TRACKING_ID}&OrderMerchantReference=ORD-1&OrderNotificationType=IPNCHANGE"
+    );
+    let (response, _) = run(
+        public("GET", &query, None, b""),
+        &map,
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_COMPLETED))],
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+    let event = json!({"event":"PAYMENT FAILED","data":{"id":"X1","orderReference":"ORDER1","status":"FAILED"}});
+    let (response, _) = run(
+        public(
+            "POST",
+            "/notifications/clickpesa",
+            Some("application/json"),
+            event.to_string().as_bytes(),
+        ),
+        &map,
+        vec![],
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[test]
+fn request_headers_are_never_echoed() {
+    let mut request = merchant("POST", "/payments", "{\"provider\":");
+    request.headers_mut().insert(
+        header::AUTHORIZATION,
+        HeaderValue::from_static("Bearer canary-token"),
+    );
+    request.headers_mut().insert(
+        HeaderName::from_static("x-forwarded-for"),
+        HeaderValue::from_static("canary-pp-secret"),
+    );
+    // `run` fails the test if a canary shows up anywhere in the response.
+    let (response, _) = run(request, &vars(), vec![]);
+    assert_problem(&response, 401, "unauthorized", None);
+}
+
+// ----------------------------------------------------------------- routing
+
+#[test]
+fn unknown_routes_are_404() {
+    for (method, path) in [
+        ("GET", "/"),
+        ("GET", "/nope"),
+        ("POST", "/payments/"),
+        ("GET", "/payments/pesapal"),
+        ("GET", "/payments/pesapal/"),
+        ("GET", "/payments/pesapal/x/y"),
+        ("POST", "/notifications"),
+        ("POST", "/notifications/mpesa"),
+        ("POST", "/Payments"),
+    ] {
+        let (response, transport) = run(merchant(method, path, "{}"), &vars(), vec![]);
+        assert_problem(&response, 404, "not_found", None);
+        assert!(transport.seen.is_empty(), "{method} {path}");
+    }
+}
+
+#[test]
+fn wrong_methods_are_405_with_allow() {
+    for (method, path, allow) in [
+        ("GET", "/payments", "POST"),
+        ("DELETE", "/payments", "POST"),
+        ("POST", "/payments/pesapal/ORD1", "GET"),
+        ("HEAD", "/payments/pesapal/ORD1", "GET"),
+        ("GET", "/ipn-registrations", "POST"),
+        ("PUT", "/notifications/pesapal", "GET, POST"),
+        ("GET", "/notifications/clickpesa", "POST"),
+    ] {
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Vec::new())
+            .unwrap_or_default();
+        let (response, transport) = run(request, &vars(), vec![]);
+        assert_problem(&response, 405, "method_not_allowed", None);
+        assert_eq!(header(&response, "allow"), Some(allow), "{method} {path}");
+        assert!(transport.seen.is_empty());
+    }
+}
+
+#[test]
+fn every_listed_route_is_served() {
+    for route in ROUTES {
+        let path = route
+            .path
+            .replace("{provider}", "clickpesa")
+            .replace("{id}", "ORDER1");
+        let request = merchant(route.method, &path, "{}");
+        let (response, _) = run(request, &vars(), vec![]);
+        let status = response.status().as_u16();
+        assert!(
+            status != 404 && status != 405,
+            "{} {path}: {status}",
+            route.method
+        );
+    }
+}
+
+#[test]
+fn query_strings_do_not_change_the_route() {
+    let (response, _) = run(
+        merchant("GET", "/payments/clickpesa/ORDER1?x=1", ""),
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
+    );
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+// ------------------------------------------------------------ size, types
+
+#[test]
+fn bodies_over_the_limit_are_413() {
+    let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(MAX_BODY_BYTES));
+    assert!(big.len() > MAX_BODY_BYTES);
+    let (response, transport) = run(merchant("POST", "/payments", &big), &vars(), vec![]);
+    assert_problem(&response, 413, "payload_too_large", None);
+    assert!(transport.seen.is_empty());
+
+    let mut declared = merchant("POST", "/payments", "{}");
+    declared
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from_static("65537"));
+    let (response, _) = run(declared, &vars(), vec![]);
+    assert_problem(&response, 413, "payload_too_large", None);
+
+    let webhook = public(
+        "POST",
+        "/notifications/clickpesa",
+        Some("application/json"),
+        big.as_bytes(),
+    );
+    let (response, _) = run(webhook, &vars(), vec![]);
+    assert_problem(&response, 413, "payload_too_large", None);
+}
+
+#[test]
+fn a_body_of_exactly_the_limit_is_read() {
+    let mut payment = pesapal_payment();
+    payment["pad"] = json!("");
+    let base = payment.to_string().len();
+    payment["pad"] = json!("x".repeat(MAX_BODY_BYTES - base));
+    let body = payment.to_string();
+    assert_eq!(body.len(), MAX_BODY_BYTES);
+    let (response, _) = run(
+        merchant("POST", "/payments", &body),
+        &vars(),
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_ORDER))],
+    );
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+// ------------------------------------------------------------ PesaPal IPN
+
+fn ipn_query() -> String {
+    format!(
+        "OrderTrackingId={TRACKING_ID}&OrderMerchantReference=ORD-1&OrderNotificationType=IPNCHANGE"
+    )
+}
+
+fn ack(status: u16) -> String {
+    format!(
+        r#"{{"orderNotificationType":"IPNCHANGE","orderTrackingId":"{TRACKING_ID}","orderMerchantReference":"ORD-1","status":{status}}}"#
+    )
+}
+
+fn ipn_requests() -> Vec<http::Request<Vec<u8>>> {
+    let json_body = format!(
+        r#"{{"OrderTrackingId":"{TRACKING_ID}","OrderMerchantReference":"ORD-1","OrderNotificationType":"IPNCHANGE"}}"#
+    );
+    vec![
+        public(
+            "GET",
+            &format!("/notifications/pesapal?{}", ipn_query()),
+            None,
+            b"",
+        ),
+        public(
+            "POST",
+            "/notifications/pesapal",
+            Some("application/json"),
+            json_body.as_bytes(),
+        ),
+        public(
+            "POST",
+            "/notifications/pesapal",
+            Some("application/x-www-form-urlencoded"),
+            ipn_query().as_bytes(),
+        ),
+        public(
+            "POST",
+            &format!("/notifications/pesapal?{}", ipn_query()),
+            None,
+            b"",
+        ),
+    ]
+}
+
+#[test]
+fn a_verified_ipn_is_acknowledged_with_exact_bytes_and_status_headers() {
+    for request in ipn_requests() {
+        let label = format!("{} {}", request.method(), request.uri());
+        let (response, transport) = run(
+            request,
+            &vars(),
+            vec![Ok((200, PP_TOKEN)), Ok((200, PP_COMPLETED))],
+        );
+        assert_eq!(response.status(), StatusCode::OK, "{label}");
+        assert_eq!(header(&response, "content-type"), Some("application/json"));
+        assert_eq!(
+            String::from_utf8_lossy(response.body()),
+            ack(200),
+            "{label}"
+        );
+        assert_eq!(
+            header(&response, "finconnect-payment-status"),
+            Some("completed")
+        );
+        assert_eq!(
+            header(&response, "finconnect-payment-reference"),
+            Some("ORD-1")
+        );
+        assert_eq!(
+            header(&response, "finconnect-tracking-id"),
+            Some(TRACKING_ID)
+        );
+        assert_eq!(
+            transport.paths(),
+            [
+                "POST /pesapalv3/api/Auth/RequestToken",
+                "GET /pesapalv3/api/Transactions/GetTransactionStatus"
+            ],
+            "{label}"
+        );
+    }
+}
+
+#[test]
+fn a_pending_payment_still_verifies_the_ipn() {
+    let request = public(
+        "GET",
+        &format!("/notifications/pesapal?{}", ipn_query()),
+        None,
+        b"",
+    );
+    let (response, _) = run(
+        request,
+        &vars(),
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_PENDING))],
+    );
+    assert_eq!(String::from_utf8_lossy(response.body()), ack(200));
+    assert_eq!(
+        header(&response, "finconnect-payment-status"),
+        Some("pending")
+    );
+    assert_eq!(header(&response, "finconnect-payment-reference"), None);
+}
+
+#[test]
+fn an_ipn_that_cannot_be_verified_is_acknowledged_with_500() {
+    let mut missing_secret = vars();
+    missing_secret.remove("pesapal_consumer_secret");
+    let failures: Vec<(BTreeMap<String, String>, Vec<Reply>)> = vec![
+        (
+            vars(),
+            vec![Err(TransportError::Failed("connection refused".to_owned()))],
+        ),
+        (
+            vars(),
+            vec![
+                Ok((200, PP_TOKEN)),
+                Err(TransportError::Timeout("first byte".to_owned())),
+            ],
+        ),
+        (vars(), vec![Ok((200, PP_BAD_CREDS))]),
+        (
+            vars(),
+            vec![Ok((200, PP_TOKEN)), Ok((500, "<html>oops</html>"))],
+        ),
+        (missing_secret, vec![]),
+    ];
+    for (map, script) in failures {
+        for request in ipn_requests() {
+            let (response, _) = run(request, &map, script.clone());
+            assert_eq!(response.status(), StatusCode::OK);
+            assert_eq!(String::from_utf8_lossy(response.body()), ack(500));
+            assert_eq!(header(&response, "finconnect-payment-status"), None);
+            assert_eq!(header(&response, "finconnect-tracking-id"), None);
+        }
+    }
+}
+
+#[test]
+fn status_reported_by_the_ipn_body_is_ignored() {
+    let body = format!(
+        r#"{{"OrderTrackingId":"{TRACKING_ID}","OrderMerchantReference":"ORD-1","OrderNotificationType":"IPNCHANGE","status":"COMPLETED","status_code":1}}"#
+    );
+    let request = public(
+        "POST",
+        "/notifications/pesapal",
+        Some("application/json"),
+        body.as_bytes(),
+    );
+    let (response, _) = run(
+        request,
+        &vars(),
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_PENDING))],
+    );
+    assert_eq!(
+        header(&response, "finconnect-payment-status"),
+        Some("pending")
+    );
+}
+
+// -------------------------------------------------------- ClickPesa webhook
+
+fn received() -> Value {
+    json!({"event":"PAYMENT RECEIVED","data":{
+        "id":"ORD123456LCP7890","status":"SUCCESS","paymentReference":"abc123def456ghi789",
+        "orderReference":"ORD123456","collectedAmount":"10000","collectedCurrency":"TZS",
+        "message":"success","channel":"TIGO-PESA","clientId":"canary-cp-client",
+        "customer":{"customerName":"John Doe","customerEmail":"john@example.com","customerPhoneNumber":"255700000000"}}})
+}
+
+fn with_checksum_key() -> BTreeMap<String, String> {
+    let mut map = vars();
+    map.insert("clickpesa_checksum_key".to_owned(), CHECKSUM_KEY.to_owned());
+    map
+}
+
+fn webhook(body: &Value) -> http::Request<Vec<u8>> {
+    public(
+        "POST",
+        "/notifications/clickpesa",
+        Some("application/json"),
+        body.to_string().as_bytes(),
+    )
+}
+
+#[test]
+fn a_signed_webhook_is_verified_and_answered_field_by_field() {
+    let mut body = received();
+    checksum::sign(CHECKSUM_KEY.as_bytes(), &mut body);
+    let (response, transport) = run(webhook(&body), &with_checksum_key(), vec![]);
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        body_json(&response),
+        json!({
+            "event": "PAYMENT RECEIVED",
+            "order_reference": "ORD123456",
+            "tracking_id": "ORD123456LCP7890",
+            "status": "completed",
+            "amount": "10000.00",
+            "currency": "TZS",
+            "channel": "TIGO-PESA",
+            "message": "success",
+            "verified": true
+        })
+    );
+    assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn forged_tampered_or_unsigned_webhooks_are_401_when_a_key_is_set() {
+    let mut forged = received();
+    checksum::sign(b"attacker-key", &mut forged);
+    let mut tampered = received();
+    checksum::sign(CHECKSUM_KEY.as_bytes(), &mut tampered);
+    tampered["data"]["collectedAmount"] = json!("99999999");
+    let mut wrong_type = received();
+    wrong_type["checksum"] = json!(12345);
+    for body in [forged, tampered, received(), wrong_type] {
+        let (response, _) = run(webhook(&body), &with_checksum_key(), vec![]);
+        assert_problem(&response, 401, "unauthorized", Some("checksum"));
+    }
+}
+
+#[test]
+fn without_a_key_webhooks_are_accepted_unverified() {
+    let (response, _) = run(webhook(&received()), &vars(), vec![]);
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(&response)["verified"], json!(false));
+    let unlabelled = public(
+        "POST",
+        "/notifications/clickpesa",
+        None,
+        received().to_string().as_bytes(),
+    );
+    let (response, _) = run(unlabelled, &vars(), vec![]);
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+/// Body, content type, then the expected status, code and field.
+type WebhookCase = (
+    &'static [u8],
+    Option<&'static str>,
+    u16,
+    &'static str,
+    Option<&'static str>,
+);
+
+#[test]
+fn unreadable_webhooks_are_refused() {
+    let cases: [WebhookCase; 7] = [
+        (
+            b"{not json",
+            Some("application/json"),
+            400,
+            "invalid_request",
+            Some("body"),
+        ),
+        (
+            b"",
+            Some("application/json"),
+            400,
+            "invalid_request",
+            Some("body"),
+        ),
+        (
+            b"{\"event\":\"\xff\"}",
+            Some("application/json"),
+            400,
+            "invalid_request",
+            Some("body"),
+        ),
+        (
+            b"[1,2]",
+            Some("application/json"),
+            422,
+            "invalid_request",
+            Some("body"),
+        ),
+        (
+            br#"{"data":{}}"#,
+            Some("application/json"),
+            422,
+            "invalid_request",
+            Some("event"),
+        ),
+        (
+            br#"{"event":"PAYMENT RECEIVED"}"#,
+            None,
+            422,
+            "invalid_request",
+            Some("data"),
+        ),
+        (
+            br#"{"event":"x","data":{}}"#,
+            Some("text/plain"),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+    ];
+    for (body, content_type, status, code, field) in cases {
+        let request = public("POST", "/notifications/clickpesa", content_type, body);
+        let (response, _) = run(request, &vars(), vec![]);
+        assert_problem(&response, status, code, field);
+    }
+}
+
+#[test]
+fn an_unreadable_checksum_key_fails_closed() {
+    let mut transport = Scripted::new(vec![]);
+    let response = handle(webhook(&received()), &FailingHost, &mut transport);
+    assert_problem(&response, 500, "not_configured", None);
+}
+
+// ---------------------------------------------------------- provider faults
+
+#[test]
+fn provider_faults_map_to_problems() {
+    let pay = || merchant("POST", "/payments", &pesapal_payment().to_string());
+    let cases: Vec<(Vec<Reply>, u16, &str, Value)> = vec![
+        (
+            vec![
+                Ok((200, PP_TOKEN)),
+                Ok((500, "<html><body>Server Error</body></html>")),
+            ],
+            502,
+            "provider_error",
+            json!({"provider":"pesapal","provider_code":"unexpected_response","provider_status":500}),
+        ),
+        (
+            vec![Ok((200, PP_TOKEN)), Ok((200, PP_DUPLICATE))],
+            502,
+            "provider_error",
+            json!({"provider":"pesapal","provider_code":"duplicate_order_reference","provider_status":200,
+                   "provider_message":"An order with this reference already exists"}),
+        ),
+        (
+            vec![
+                Ok((200, PP_TOKEN)),
+                Err(TransportError::Timeout(
+                    "no first byte after 20000 ms".to_owned(),
+                )),
+            ],
+            504,
+            "provider_timeout",
+            json!({"provider":"pesapal"}),
+        ),
+        (
+            vec![Err(TransportError::Failed("connection refused".to_owned()))],
+            502,
+            "provider_unavailable",
+            json!({"provider":"pesapal"}),
+        ),
+        (
+            vec![Ok((200, PP_BAD_CREDS))],
+            502,
+            "provider_auth_failed",
+            json!({"provider":"pesapal"}),
+        ),
+    ];
+    for (script, status, code, members) in cases {
+        let (response, transport) = run(pay(), &vars(), script);
+        assert_problem(&response, status, code, None);
+        let body = body_json(&response);
+        for (name, value) in members.as_object().into_iter().flatten() {
+            assert_eq!(&body[name], value, "{code}: {body}");
+        }
+        let orders = transport
+            .paths()
+            .iter()
+            .filter(|p| p.ends_with("SubmitOrderRequest"))
+            .count();
+        assert!(orders <= 1, "a payment is never sent twice");
+    }
+}
+
+#[test]
+fn clickpesa_faults_map_to_problems() {
+    let pay = || merchant("POST", "/payments", &clickpesa_payment().to_string());
+    let (response, _) = run(
+        pay(),
+        &vars(),
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((409, r#"{"message":"Order reference ORDER1 already used"}"#)),
+        ],
+    );
+    assert_problem(&response, 502, "provider_error", None);
+    assert_eq!(body_json(&response)["provider_status"], json!(409));
+    assert_eq!(
+        body_json(&response)["provider_message"],
+        "Order reference ORDER1 already used"
+    );
+    let (response, _) = run(
+        pay(),
+        &vars(),
+        vec![Ok((403, r#"{"message":"Invalid client details"}"#))],
+    );
+    assert_problem(&response, 502, "provider_auth_failed", None);
+    let (response, _) = run(
+        merchant("GET", "/payments/clickpesa/ORDER1", ""),
+        &vars(),
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((404, r#"{"message":"Invalid or missing payment: ORDER1"}"#)),
+        ],
+    );
+    assert_problem(&response, 502, "provider_error", None);
+}
+
+#[test]
+fn missing_provider_variables_are_500_naming_the_variable_only() {
+    let mut map = vars();
+    map.remove("pesapal_consumer_key");
+    let (response, transport) = run(
+        merchant("POST", "/payments", &pesapal_payment().to_string()),
+        &map,
+        happy_script(),
+    );
+    assert_problem(&response, 500, "not_configured", None);
+    let detail = body_json(&response)["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(detail.contains("`pesapal_consumer_key`"), "{detail}");
+    assert!(
+        detail.contains("SPIN_VARIABLE_PESAPAL_CONSUMER_KEY"),
+        "{detail}"
+    );
+    assert!(transport.seen.is_empty());
+
+    let mut bad_url = vars();
+    bad_url.insert(
+        "clickpesa_base_url".to_owned(),
+        "ftp://canary-token@host".to_owned(),
+    );
+    let (response, transport) = run(
+        merchant("POST", "/payments", &clickpesa_payment().to_string()),
+        &bad_url,
+        vec![],
+    );
+    assert_problem(&response, 500, "not_configured", None);
+    assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn every_response_is_uncacheable() {
+    let (ok, _) = run(
+        merchant("GET", "/payments/clickpesa/ORDER1", ""),
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
+    );
+    let (problem, _) = run(merchant("GET", "/nope", ""), &vars(), vec![]);
+    for response in [ok, problem] {
+        assert_eq!(header(&response, "cache-control"), Some("no-store"));
+        assert_eq!(header(&response, "x-content-type-options"), Some("nosniff"));
+    }
+}
