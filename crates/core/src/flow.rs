@@ -13,18 +13,46 @@ use crate::error::{Error, Result};
 use crate::providers::AccessToken;
 use crate::providers::clickpesa::{self, ClickpesaConfig};
 use crate::providers::pesapal::{self, PesapalConfig};
+use crate::token_cache::{self, CachedToken, TokenStore};
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 
 /// FinConnect's operations over one variable source and one transport.
 pub struct Finconnect<'a> {
     vars: &'a dyn Variables,
     transport: &'a mut dyn Transport,
+    cache: Option<Cache<'a>>,
+}
+
+/// The opt-in token cache and the time it is judged at.
+struct Cache<'a> {
+    store: &'a mut dyn TokenStore,
+    now: u64,
+}
+
+/// Where a token came from: a rejected cached token earns one retry.
+enum Origin {
+    Fresh,
+    Cached(String),
 }
 
 impl<'a> Finconnect<'a> {
-    /// Binds the operations to where variables come from and how HTTP goes out.
+    /// Binds the operations to where variables come from and how HTTP goes
+    /// out. Every call fetches a fresh token.
     pub fn new(vars: &'a dyn Variables, transport: &'a mut dyn Transport) -> Self {
-        Self { vars, transport }
+        Self {
+            vars,
+            transport,
+            cache: None,
+        }
+    }
+
+    /// Keeps tokens in `store` until shortly before they expire, judged at
+    /// `now` (Unix seconds). A cached token the provider rejects is dropped
+    /// and the call is made once more with a fresh one: the provider refused
+    /// the first attempt at the door, so this is safe even for payments.
+    pub fn with_token_cache(mut self, store: &'a mut dyn TokenStore, now: u64) -> Self {
+        self.cache = Some(Cache { store, now });
+        self
     }
 
     /// Starts collecting a payment: token, then the payment request.
@@ -33,22 +61,20 @@ impl<'a> Finconnect<'a> {
             Provider::Pesapal => {
                 let order = pesapal::validate_order(request)?;
                 let config = PesapalConfig::load(self.vars)?;
-                let token = self.pesapal_token(&config)?;
-                let reply = self.send(
-                    provider,
-                    pesapal::submit_order_request(&config, &token, &order)?,
-                )?;
-                pesapal::parse_submit_order(&reply, &order)
+                self.pesapal_call(
+                    &config,
+                    |token| pesapal::submit_order_request(&config, token, &order),
+                    |reply| pesapal::parse_submit_order(reply, &order),
+                )
             }
             Provider::Clickpesa => {
                 let push = clickpesa::validate_payment(request)?;
                 let config = ClickpesaConfig::load(self.vars)?;
-                let token = self.clickpesa_token(&config)?;
-                let reply = self.send(
-                    provider,
-                    clickpesa::ussd_push_request(&config, &token, &push)?,
-                )?;
-                clickpesa::parse_ussd_push(&reply, &push)
+                self.clickpesa_call(
+                    &config,
+                    |token| clickpesa::ussd_push_request(&config, token, &push),
+                    |reply| clickpesa::parse_ussd_push(reply, &push),
+                )
             }
         }
     }
@@ -64,12 +90,11 @@ impl<'a> Finconnect<'a> {
             Provider::Pesapal => {
                 pesapal::validate_ipn(request)?;
                 let config = PesapalConfig::load(self.vars)?;
-                let token = self.pesapal_token(&config)?;
-                let reply = self.send(
-                    provider,
-                    pesapal::register_ipn_request(&config, &token, request)?,
-                )?;
-                pesapal::parse_register_ipn(&reply, request)
+                self.pesapal_call(
+                    &config,
+                    |token| pesapal::register_ipn_request(&config, token, request),
+                    |reply| pesapal::parse_register_ipn(reply, request),
+                )
             }
             Provider::Clickpesa => Err(Error::Unsupported {
                 provider,
@@ -89,28 +114,124 @@ impl<'a> Finconnect<'a> {
             Provider::Pesapal => {
                 pesapal::validate_tracking_id(id)?;
                 let config = PesapalConfig::load(self.vars)?;
-                let token = self.pesapal_token(&config)?;
-                let reply = self.send(provider, pesapal::status_request(&config, &token, id)?)?;
-                pesapal::parse_status(&reply)
+                self.pesapal_call(
+                    &config,
+                    |token| pesapal::status_request(&config, token, id),
+                    pesapal::parse_status,
+                )
             }
             Provider::Clickpesa => {
                 clickpesa::validate_reference(id, "id")?;
                 let config = ClickpesaConfig::load(self.vars)?;
-                let token = self.clickpesa_token(&config)?;
-                let reply = self.send(provider, clickpesa::status_request(&config, &token, id)?)?;
-                clickpesa::parse_status(&reply)
+                self.clickpesa_call(
+                    &config,
+                    |token| clickpesa::status_request(&config, token, id),
+                    clickpesa::parse_status,
+                )
             }
         }
     }
 
-    fn pesapal_token(&mut self, config: &PesapalConfig) -> Result<AccessToken> {
-        let reply = self.send(Provider::Pesapal, pesapal::token_request(config)?)?;
-        pesapal::parse_token(&reply)
+    /// A PesaPal API call: token step (or cached token), then the call.
+    fn pesapal_call<T>(
+        &mut self,
+        config: &PesapalConfig,
+        build: impl Fn(&AccessToken) -> Result<HttpRequest>,
+        parse: impl Fn(&HttpResponse) -> Result<T>,
+    ) -> Result<T> {
+        let key = token_cache::key(
+            Provider::Pesapal,
+            &config.base_url,
+            &config.consumer_key,
+            &config.consumer_secret,
+        );
+        let fetch = |fc: &mut Self| -> Result<(AccessToken, u64)> {
+            let reply = fc.send(Provider::Pesapal, pesapal::token_request(config)?)?;
+            let token = pesapal::parse_token(&reply)?;
+            let now = fc.cache.as_ref().map_or(0, |cache| cache.now);
+            let stale_at = token_cache::pesapal_stale_at(token.expires.as_deref(), now);
+            Ok((token, stale_at))
+        };
+        self.call_with_token(Provider::Pesapal, key, fetch, build, parse)
     }
 
-    fn clickpesa_token(&mut self, config: &ClickpesaConfig) -> Result<AccessToken> {
-        let reply = self.send(Provider::Clickpesa, clickpesa::token_request(config)?)?;
-        clickpesa::parse_token(&reply)
+    /// A ClickPesa API call: token step (or cached token), then the call.
+    fn clickpesa_call<T>(
+        &mut self,
+        config: &ClickpesaConfig,
+        build: impl Fn(&AccessToken) -> Result<HttpRequest>,
+        parse: impl Fn(&HttpResponse) -> Result<T>,
+    ) -> Result<T> {
+        let key = token_cache::key(
+            Provider::Clickpesa,
+            &config.base_url,
+            &config.client_id,
+            &config.api_key,
+        );
+        let fetch = |fc: &mut Self| -> Result<(AccessToken, u64)> {
+            let reply = fc.send(Provider::Clickpesa, clickpesa::token_request(config)?)?;
+            let token = clickpesa::parse_token(&reply)?;
+            let now = fc.cache.as_ref().map_or(0, |cache| cache.now);
+            Ok((token, token_cache::clickpesa_stale_at(now)))
+        };
+        self.call_with_token(Provider::Clickpesa, key, fetch, build, parse)
+    }
+
+    /// Gets a token (from the cache when it is on and fresh), makes the
+    /// call, and when a cached token is rejected drops it and tries once
+    /// more with a fresh one.
+    fn call_with_token<T>(
+        &mut self,
+        provider: Provider,
+        key: String,
+        fetch: impl Fn(&mut Self) -> Result<(AccessToken, u64)>,
+        build: impl Fn(&AccessToken) -> Result<HttpRequest>,
+        parse: impl Fn(&HttpResponse) -> Result<T>,
+    ) -> Result<T> {
+        let (token, origin) = match self.cached(&key) {
+            Some(token) => (token, Origin::Cached(key)),
+            None => {
+                let (token, stale_at) = fetch(self)?;
+                self.remember(&key, &token, stale_at);
+                (token, Origin::Fresh)
+            }
+        };
+        let reply = self.send(provider, build(&token)?)?;
+        match (parse(&reply), origin) {
+            (Err(Error::Authentication { .. }), Origin::Cached(key)) => {
+                self.forget(&key);
+                let (token, stale_at) = fetch(self)?;
+                self.remember(&key, &token, stale_at);
+                let reply = self.send(provider, build(&token)?)?;
+                parse(&reply)
+            }
+            (result, _) => result,
+        }
+    }
+
+    fn cached(&mut self, key: &str) -> Option<AccessToken> {
+        let cache = self.cache.as_mut()?;
+        let stored = CachedToken::decode(&cache.store.get(key)?)?;
+        stored.is_fresh(cache.now).then(|| AccessToken {
+            value: stored.value,
+            expires: None,
+        })
+    }
+
+    fn remember(&mut self, key: &str, token: &AccessToken, stale_at: u64) {
+        if let Some(cache) = self.cache.as_mut() {
+            let entry = CachedToken {
+                value: token.value.clone(),
+                stale_at,
+            };
+            cache.store.set(key, &entry.encode());
+        }
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some(cache) = self.cache.as_mut() {
+            cache.store.delete(key);
+        }
     }
 
     fn send(&mut self, provider: Provider, request: HttpRequest) -> Result<HttpResponse> {

@@ -42,6 +42,7 @@ pub mod flow;
 pub mod money;
 pub mod providers;
 pub mod secret;
+pub mod token_cache;
 pub mod transport;
 pub mod validate;
 
