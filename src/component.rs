@@ -4,14 +4,24 @@
 mod convert;
 mod incoming;
 mod outbound;
+mod token_cache;
 mod variables;
 
 #[allow(unsafe_code, unreachable_pub, missing_docs, clippy::all)]
 mod bindings {
-    #[cfg(not(feature = "spin-variables"))]
+    #[cfg(all(not(feature = "spin-variables"), not(feature = "token-cache")))]
     wit_bindgen::generate!({
         path: "wit",
         world: "finconnect:payments/finconnect",
+        generate_all,
+    });
+
+    // The opt-in token cache keeps tokens in the host's key-value store.
+    #[cfg(all(not(feature = "spin-variables"), feature = "token-cache"))]
+    wit_bindgen::generate!({
+        path: "wit",
+        inline: "package finconnect:build; world with-token-cache { include finconnect:payments/finconnect@0.1.0; import wasi:keyvalue/store@0.2.0-draft2; }",
+        world: "finconnect:build/with-token-cache",
         generate_all,
     });
 
@@ -40,15 +50,28 @@ struct Client {
     provider: finconnect_core::Provider,
 }
 
-/// Runs one operation with variables read now and a fresh transport.
+/// Runs one operation with variables read now, a fresh transport and,
+/// when it is switched on, the token cache.
 fn run<T>(
     operation: impl FnOnce(&mut Finconnect<'_>) -> finconnect_core::Result<T>,
 ) -> Result<T, wit::Error> {
+    run_core(operation).map_err(convert::error)
+}
+
+/// [`run`] with the core's error, for the HTTP face.
+fn run_core<T>(
+    operation: impl FnOnce(&mut Finconnect<'_>) -> finconnect_core::Result<T>,
+) -> finconnect_core::Result<T> {
     let vars = variables::HostVariables;
-    let timeouts = Timeouts::load(&vars).map_err(convert::error)?;
+    let timeouts = Timeouts::load(&vars)?;
     let mut transport = outbound::WasiTransport::new(timeouts);
-    let mut finconnect = Finconnect::new(&vars, &mut transport);
-    operation(&mut finconnect).map_err(convert::error)
+    let mut cache = token_cache::open(&vars)?;
+    let finconnect = Finconnect::new(&vars, &mut transport);
+    let mut finconnect = match cache.as_mut() {
+        Some(store) => finconnect.with_token_cache(store, token_cache::now()),
+        None => finconnect,
+    };
+    operation(&mut finconnect)
 }
 
 impl wit_api::Guest for Component {

@@ -30,6 +30,10 @@ pub mod names {
     pub const CONNECT_TIMEOUT_MS: &str = "finconnect_connect_timeout_ms";
     /// Outbound first-byte timeout, milliseconds.
     pub const FIRST_BYTE_TIMEOUT_MS: &str = "finconnect_first_byte_timeout_ms";
+    /// `on` keeps provider tokens in the host's key-value store until they
+    /// expire (builds with the `token-cache` feature); `off` (the default)
+    /// fetches a fresh token for every call.
+    pub const TOKEN_CACHE: &str = "finconnect_token_cache";
 }
 
 /// The documented PesaPal sandbox.

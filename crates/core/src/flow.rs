@@ -212,7 +212,8 @@ impl<'a> Finconnect<'a> {
     fn cached(&mut self, key: &str) -> Option<AccessToken> {
         let cache = self.cache.as_mut()?;
         let stored = CachedToken::decode(&cache.store.get(key)?)?;
-        stored.is_fresh(cache.now).then(|| AccessToken {
+        let fresh = stored.is_fresh(cache.now);
+        fresh.then_some(AccessToken {
             value: stored.value,
             expires: None,
         })
