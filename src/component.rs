@@ -50,17 +50,20 @@ struct Client {
     provider: finconnect_core::Provider,
 }
 
-/// Runs one operation with variables read now, a fresh transport and,
-/// when it is switched on, the token cache.
+/// Runs one WIT operation with [`with_finconnect`].
 fn run<T>(
     operation: impl FnOnce(&mut Finconnect<'_>) -> finconnect_core::Result<T>,
 ) -> Result<T, wit::Error> {
-    run_core(operation).map_err(convert::error)
+    with_finconnect(operation)
+        .and_then(|result| result)
+        .map_err(convert::error)
 }
 
-/// [`run`] with the core's error, for the HTTP face.
-fn run_core<T>(
-    operation: impl FnOnce(&mut Finconnect<'_>) -> finconnect_core::Result<T>,
+/// Hands `operation` a [`Finconnect`] over this call's variables (read
+/// now), a fresh transport and, when it is switched on, the token cache.
+/// Fails only when those variables are malformed.
+fn with_finconnect<T>(
+    operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
     let vars = variables::HostVariables;
     let timeouts = Timeouts::load(&vars)?;
@@ -71,7 +74,7 @@ fn run_core<T>(
         Some(store) => finconnect.with_token_cache(store, token_cache::now()),
         None => finconnect,
     };
-    operation(&mut finconnect)
+    Ok(operation(&mut finconnect))
 }
 
 impl wit_api::Guest for Component {

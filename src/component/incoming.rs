@@ -1,11 +1,8 @@
 //! The HTTP face: turns a `wasi:http` request into data for the core's
 //! router and writes its answer back.
 
-use super::Component;
-use super::outbound::WasiTransport;
-use super::variables::HostVariables;
-use finconnect_core::api::{self, MAX_BODY_BYTES};
-use finconnect_core::config::Timeouts;
+use super::{Component, with_finconnect};
+use finconnect_core::api::{self, MAX_BODY_BYTES, Problem};
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{
     Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -15,17 +12,8 @@ use wasip2::io::streams::StreamError;
 impl Guest for Component {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let response = match read_request(&request) {
-            Ok(request) => {
-                let vars = HostVariables;
-                // Malformed timeouts fall back to the defaults here; the
-                // operations themselves report the variable by name.
-                let timeouts = Timeouts::load(&vars).unwrap_or(Timeouts {
-                    connect_ms: finconnect_core::config::DEFAULT_CONNECT_TIMEOUT_MS,
-                    first_byte_ms: finconnect_core::config::DEFAULT_FIRST_BYTE_TIMEOUT_MS,
-                });
-                let mut transport = WasiTransport::new(timeouts);
-                api::handle(request, &vars, &mut transport)
-            }
+            Ok(request) => with_finconnect(|fc| api::handle_with(request, fc))
+                .unwrap_or_else(|error| Problem::from_error(&error).into_response()),
             Err(response) => response,
         };
         write_response(response, response_out);

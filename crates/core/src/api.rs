@@ -121,16 +121,22 @@ pub fn handle(
     vars: &dyn Variables,
     transport: &mut dyn Transport,
 ) -> http::Response<Vec<u8>> {
-    serve(&request, vars, transport).unwrap_or_else(Problem::into_response)
+    handle_with(request, &mut Finconnect::new(vars, transport))
+}
+
+/// [`handle`] with a prepared [`Finconnect`] (for instance one with the
+/// token cache switched on); variables are read through it.
+pub fn handle_with(
+    request: http::Request<Vec<u8>>,
+    finconnect: &mut Finconnect<'_>,
+) -> http::Response<Vec<u8>> {
+    serve(&request, finconnect).unwrap_or_else(Problem::into_response)
 }
 
 type Response = http::Response<Vec<u8>>;
 
-fn serve(
-    request: &http::Request<Vec<u8>>,
-    vars: &dyn Variables,
-    transport: &mut dyn Transport,
-) -> Result<Response, Problem> {
+fn serve(request: &http::Request<Vec<u8>>, fc: &mut Finconnect<'_>) -> Result<Response, Problem> {
+    let vars = fc.variables();
     let (route, params) = find_route(request.method(), request.uri().path())?;
     check_size(request)?;
     if route.operation.is_merchant() {
@@ -140,7 +146,7 @@ fn serve(
         Operation::CreatePayment => {
             require_json(request.headers())?;
             let (provider, payment) = input::payment(request.body())?;
-            let created = Finconnect::new(vars, transport)
+            let created = fc
                 .pay(provider, &payment)
                 .map_err(|e| Problem::from_error(&e))?;
             Ok(created_payment(&created))
@@ -148,7 +154,7 @@ fn serve(
         Operation::RegisterIpn => {
             require_json(request.headers())?;
             let (provider, ipn) = input::ipn_registration(request.body())?;
-            let registered = Finconnect::new(vars, transport)
+            let registered = fc
                 .register_ipn(provider, &ipn)
                 .map_err(|e| Problem::from_error(&e))?;
             Ok(json(
@@ -158,12 +164,12 @@ fn serve(
         }
         Operation::PaymentStatus => {
             let (provider, id) = status_params(&params)?;
-            let details = Finconnect::new(vars, transport)
+            let details = fc
                 .payment_status(provider, &id)
                 .map_err(|e| Problem::from_error(&e))?;
             Ok(json(StatusCode::OK, &DetailsJson::from(&details)))
         }
-        Operation::PesapalNotification => pesapal_notification(request, vars, transport),
+        Operation::PesapalNotification => pesapal_notification(request, fc),
         Operation::ClickpesaWebhook => clickpesa_webhook(request, vars),
     }
 }
@@ -370,8 +376,7 @@ fn status_params(params: &[String]) -> Result<(Provider, String), Problem> {
 /// `FinConnect-*` headers, leaving the acknowledgement bytes exact.
 fn pesapal_notification(
     request: &http::Request<Vec<u8>>,
-    vars: &dyn Variables,
-    transport: &mut dyn Transport,
+    fc: &mut Finconnect<'_>,
 ) -> Result<Response, Problem> {
     let body: &[u8] = if request.method() == Method::POST {
         request.body()
@@ -385,8 +390,7 @@ fn pesapal_notification(
         }
         other => Problem::from_error(other),
     })?;
-    let verified = Finconnect::new(vars, transport)
-        .payment_status(Provider::Pesapal, &notification.order_tracking_id);
+    let verified = fc.payment_status(Provider::Pesapal, &notification.order_tracking_id);
     let mut response = respond(
         StatusCode::OK,
         "application/json",

@@ -55,6 +55,11 @@ impl<'a> Finconnect<'a> {
         self
     }
 
+    /// Where this instance reads its variables.
+    pub fn variables(&self) -> &'a dyn Variables {
+        self.vars
+    }
+
     /// Starts collecting a payment: token, then the payment request.
     pub fn pay(&mut self, provider: Provider, request: &PaymentRequest) -> Result<Payment> {
         match provider {
