@@ -12,6 +12,7 @@
 #   cargo build --target wasm32-wasip2 --release      (or: cargo xtask build)
 #
 # Usage: scripts/composition.sh [--rust-tests]
+# Progress goes to stderr; stdout gets one line, FINCONNECT_COMPOSED_WASM=<path>.
 #   --rust-tests   also run `cargo test --test composition --test examples` with
 #                  FINCONNECT_WASM and FINCONNECT_COMPOSED_WASM set
 #
@@ -40,7 +41,7 @@ for arg in "$@"; do
   case "$arg" in
     --rust-tests) run_rust_tests=true ;;
     -h | --help)
-      sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,/^set /{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *) die "unknown argument '$arg' (see --help)" ;;
@@ -89,7 +90,7 @@ rm -f "$COMPOSED"
 
 # ---- 4. Node -------------------------------------------------------------------
 step "npm ci (examples/node)"
-(cd "$NODE_DIR" && npm ci --no-audit --no-fund)
+(cd "$NODE_DIR" && npm ci --no-audit --no-fund) >&2
 JCO="$NODE_DIR/node_modules/.bin/jco"
 [[ -x "$JCO" ]] || die "npm ci did not install jco ($JCO)"
 
@@ -120,7 +121,7 @@ fi
 [[ -x "$SANDBOX_BIN" ]] || die "no sandbox binary at $SANDBOX_BIN"
 port=$(node -e "const s = require('net').createServer();
   s.listen(0, '127.0.0.1', () => { console.log(s.address().port); s.close(); });")
-"$SANDBOX_BIN" --addr "127.0.0.1:$port" --quiet &
+"$SANDBOX_BIN" --addr "127.0.0.1:$port" --quiet >&2 &
 sandbox_pid=$!
 stop_sandbox() {
   if kill -0 "$sandbox_pid" 2>/dev/null; then
@@ -139,12 +140,12 @@ curl -fsS -o /dev/null "$origin/_sandbox" || die "the sandbox does not answer on
 printf 'sandbox at %s (pid %s)\n' "$origin" "$sandbox_pid" >&2
 
 step "node --test (FinConnect transpiled by jco, against the sandbox)"
-(cd "$NODE_DIR" && FINCONNECT_SANDBOX_ORIGIN="$origin" node --test test/finconnect.test.mjs)
+(cd "$NODE_DIR" && FINCONNECT_SANDBOX_ORIGIN="$origin" node --test test/finconnect.test.mjs) >&2
 
 if $run_rust_tests; then
   step "cargo test --test composition --test examples"
   FINCONNECT_WASM="$FINCONNECT_WASM" FINCONNECT_COMPOSED_WASM="$COMPOSED" \
-    cargo test --package finconnect --test composition --test examples
+    cargo test --package finconnect --test composition --test examples >&2
 fi
 
 step "done"
