@@ -1,0 +1,279 @@
+//! `finconnect-host up`: serves the FinConnect component's HTTP API locally,
+//! optionally against the in-process provider sandbox.
+
+use anyhow::{Context as _, bail};
+use finconnect_host::{DEFAULT_WASM, Host, HostBuilder, VariableSources};
+use finconnect_sandbox::{Sandbox, SandboxConfig};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: finconnect-host up [options]
+
+Serves the FinConnect component's HTTP API (POST /payments, POST /ipn-registrations,
+GET /payments/{provider}/{id}, /notifications/...) with variables resolved like `spin up`:
+SPIN_VARIABLE_* in the environment, then .env, then spin.toml defaults.
+
+options:
+  --wasm PATH        the component (default: target/wasm32-wasip2/release/finconnect.wasm)
+  --manifest PATH    the Spin manifest (default: spin.toml)
+  --addr HOST:PORT   where to listen (default: 127.0.0.1:3000)
+  --sandbox          start the PesaPal/ClickPesa sandbox in-process (127.0.0.1:9400 or the
+                     next free port) and point FinConnect at it with the sandbox's credentials
+  --no-pooling       use wasmtime's on-demand allocator instead of the pooling one
+  -h, --help         this text";
+
+/// The API key `--sandbox` uses when the user set none.
+const LOCAL_API_KEY: &str = "finconnect-local-key";
+/// Where `--sandbox` tries to put the sandbox first.
+const SANDBOX_PORT: u16 = 9400;
+
+#[derive(Debug)]
+struct Options {
+    wasm: PathBuf,
+    manifest: PathBuf,
+    addr: SocketAddr,
+    sandbox: bool,
+    pooling: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("finconnect-host: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    match args.split_first() {
+        Some((command, rest)) if command == "up" => up(parse_options(rest)?),
+        Some((flag, _)) if flag == "-h" || flag == "--help" || flag == "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some((other, _)) => bail!("unknown command {other:?}\n\n{USAGE}"),
+        None => bail!("missing command\n\n{USAGE}"),
+    }
+}
+
+fn parse_options(args: &[String]) -> anyhow::Result<Options> {
+    let mut options = Options {
+        wasm: PathBuf::from(DEFAULT_WASM),
+        manifest: PathBuf::from("spin.toml"),
+        addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
+        sandbox: false,
+        pooling: true,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => (flag, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> anyhow::Result<String> {
+            match inline.clone().or_else(|| args.next().cloned()) {
+                Some(value) => Ok(value),
+                None => bail!("{name} needs a value"),
+            }
+        };
+        match flag {
+            "--wasm" => options.wasm = PathBuf::from(value(flag)?),
+            "--manifest" => options.manifest = PathBuf::from(value(flag)?),
+            "--addr" => {
+                let text = value(flag)?;
+                options.addr = text
+                    .parse()
+                    .with_context(|| format!("--addr {text:?}: expected HOST:PORT"))?;
+            }
+            "--sandbox" => options.sandbox = true,
+            "--no-pooling" => options.pooling = false,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown option {other:?}\n\n{USAGE}"),
+        }
+    }
+    Ok(options)
+}
+
+fn up(options: Options) -> anyhow::Result<()> {
+    // Bind first: the sandbox needs the real address for ClickPesa webhooks.
+    let listener = TcpListener::bind(options.addr)
+        .with_context(|| format!("cannot listen on {}", options.addr))?;
+    listener.set_nonblocking(true)?;
+    let addr = listener.local_addr()?;
+    let origin = format!("http://{addr}");
+
+    let mut builder = Host::builder(&options.wasm)
+        .manifest(&options.manifest)
+        .forward_guest_output(true);
+    let sandbox = if options.sandbox {
+        let sources = VariableSources::from_environment(Some(".env".as_ref()))?;
+        let (sandbox, config) = start_sandbox(&origin)?;
+        let user_key = sources
+            .lookup("finconnect_api_key")
+            .filter(|key| !key.is_empty());
+        builder = sandbox_variables(builder, &sandbox, &config, user_key.is_none());
+        Some(sandbox)
+    } else {
+        None
+    };
+
+    let host = build(builder, options.pooling)?;
+    print_banner(&host, &origin, sandbox.as_ref());
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("finconnect-host")
+        .build()
+        .context("cannot start the tokio runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        tokio::select! {
+            served = host.serve_listener(listener) => served,
+            signal = tokio::signal::ctrl_c() => {
+                signal.context("cannot wait for Ctrl-C")?;
+                eprintln!("finconnect-host: stopping");
+                Ok(())
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// Builds the host; if that fails with the pooling allocator (which reserves
+/// a lot of address space), tries the on-demand allocator before giving up.
+fn build(builder: HostBuilder, pooling: bool) -> anyhow::Result<Host> {
+    if !pooling {
+        return builder.pooling(false).build();
+    }
+    match builder.clone().pooling(true).build() {
+        Ok(host) => Ok(host),
+        Err(pooled) => {
+            let host = builder.pooling(false).build()?;
+            eprintln!(
+                "finconnect-host: pooling allocator unavailable ({pooled:#}); using on-demand allocation"
+            );
+            Ok(host)
+        }
+    }
+}
+
+fn start_sandbox(finconnect_origin: &str) -> anyhow::Result<(Sandbox, SandboxConfig)> {
+    let config = SandboxConfig {
+        clickpesa_webhook_url: Some(format!("{finconnect_origin}/notifications/clickpesa")),
+        ..SandboxConfig::default()
+    };
+    let mut last_error = None;
+    for port in SANDBOX_PORT..SANDBOX_PORT + 20 {
+        match Sandbox::start_on(SocketAddr::from(([127, 0, 0, 1], port)), config.clone()) {
+            Ok(sandbox) => return Ok((sandbox, config)),
+            Err(err) => last_error = Some(err),
+        }
+    }
+    match Sandbox::start(config.clone()) {
+        Ok(sandbox) => Ok((sandbox, config)),
+        Err(err) => Err(err).with_context(|| {
+            format!("cannot start the sandbox (port {SANDBOX_PORT} and up: {last_error:?})")
+        }),
+    }
+}
+
+/// Points FinConnect at the sandbox: origins, paths, the sandbox's credentials.
+fn sandbox_variables(
+    builder: HostBuilder,
+    sandbox: &Sandbox,
+    config: &SandboxConfig,
+    set_api_key: bool,
+) -> HostBuilder {
+    let origin = sandbox.origin();
+    let path_of = |base: &str| {
+        base.strip_prefix(origin.as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let builder = builder
+        .app_variable("pesapal_origin", origin.clone())
+        .app_variable("pesapal_path", path_of(&sandbox.pesapal_base_url()))
+        .app_variable("pesapal_consumer_key", config.pesapal_consumer_key.clone())
+        .app_variable(
+            "pesapal_consumer_secret",
+            config.pesapal_consumer_secret.clone(),
+        )
+        .app_variable("clickpesa_origin", origin.clone())
+        .app_variable("clickpesa_path", path_of(&sandbox.clickpesa_base_url()))
+        .app_variable("clickpesa_client_id", config.clickpesa_client_id.clone())
+        .app_variable("clickpesa_api_key", config.clickpesa_api_key.clone());
+    if set_api_key {
+        builder.app_variable("finconnect_api_key", LOCAL_API_KEY)
+    } else {
+        builder
+    }
+}
+
+fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>) {
+    for warning in host.allowed_hosts().warnings() {
+        eprintln!("finconnect-host: warning: {warning}");
+    }
+    println!("FinConnect listening on {origin}");
+    println!("  allowed outbound hosts: {}", host.allowed_hosts());
+    let key = host.app_variable("finconnect_api_key").unwrap_or_default();
+    if key.is_empty() {
+        println!(
+            "  finconnect_api_key is empty: merchant routes answer 503 until SPIN_VARIABLE_FINCONNECT_API_KEY is set"
+        );
+    } else {
+        println!("  API key: {key}");
+    }
+    let Some(sandbox) = sandbox else {
+        println!(
+            "  providers: PesaPal {}, ClickPesa {}",
+            app(host, "pesapal_origin"),
+            app(host, "clickpesa_origin")
+        );
+        println!("\nCtrl-C stops.");
+        return;
+    };
+    let sb = sandbox.origin();
+    println!("Sandbox (PesaPal + ClickPesa emulator) on {sb}");
+    println!("  PesaPal API:    {}", sandbox.pesapal_base_url());
+    println!("  ClickPesa API:  {}", sandbox.clickpesa_base_url());
+    println!("  ClickPesa webhooks go to {origin}/notifications/clickpesa");
+    println!("  control endpoints (JSON):");
+    println!("    GET  {sb}/_sandbox                 credentials, base URLs, this list");
+    println!(
+        "    GET  {sb}/_sandbox/requests        provider requests received (DELETE forgets them)"
+    );
+    println!("    GET  {sb}/_sandbox/orders          IPNs, PesaPal orders, ClickPesa payments");
+    println!("    POST {sb}/_sandbox/pesapal/orders/<order_tracking_id>/complete|fail|reverse");
+    println!("    POST {sb}/_sandbox/clickpesa/payments/<order_reference>/complete|fail");
+    println!("    GET  {sb}/_sandbox/deliveries      IPNs and webhooks sent, and the answers");
+    println!("    GET|POST|DELETE {sb}/_sandbox/faults   make provider endpoints misbehave");
+    let auth = format!("-H 'Authorization: Bearer {key}' -H 'Content-Type: application/json'");
+    println!(
+        "\nTry it:\n\
+         # 1. register an IPN URL (gives ipn_id)\n\
+         curl -s -X POST {origin}/ipn-registrations {auth} \\\n  \
+         -d '{{\"provider\":\"pesapal\",\"url\":\"{origin}/notifications/pesapal\",\"notification_type\":\"GET\"}}'\n\
+         # 2. create a PesaPal payment (gives tracking_id and redirect_url)\n\
+         curl -s -X POST {origin}/payments {auth} \\\n  \
+         -d '{{\"provider\":\"pesapal\",\"reference\":\"ORDER-1001\",\"amount\":\"1500.00\",\"currency\":\"KES\",\
+         \"description\":\"Order 1001\",\"callback_url\":\"https://shop.example/return\",\"notification_id\":\"<ipn_id>\",\
+         \"customer\":{{\"email\":\"jane@example.com\",\"first_name\":\"Jane\",\"last_name\":\"Doe\",\"country_code\":\"KE\"}}}}'\n\
+         # 3. the customer pays: settle the order in the sandbox\n\
+         curl -s -X POST {sb}/_sandbox/pesapal/orders/<tracking_id>/complete\n\
+         # 4. read its status\n\
+         curl -s {origin}/payments/pesapal/<tracking_id> -H 'Authorization: Bearer {key}'\n\
+         \nCtrl-C stops."
+    );
+}
+
+fn app<'a>(host: &'a Host, name: &str) -> &'a str {
+    host.app_variable(name).unwrap_or("(unset)")
+}
