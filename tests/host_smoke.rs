@@ -1,0 +1,439 @@
+//! The built component in the wasmtime host (`finconnect-host`), against the
+//! provider sandbox on loopback: its interface, one payment through each
+//! face, and the Spin behaviours the host reproduces (variables from
+//! `spin.toml`, `allowed_outbound_hosts`).
+//!
+//! The component is `FINCONNECT_WASM` (default
+//! `target/wasm32-wasip2/release/finconnect.wasm`); `cargo xtask test` builds
+//! it and sets the variable. The `spin-variables` build is
+//! `FINCONNECT_WASM_SPIN_VARIABLES` (default
+//! `target/spin-variables/wasm32-wasip2/release/finconnect.wasm`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+use finconnect_host::{
+    ApiError, Customer, Host, IpnRequest, NotificationType, PaymentRequest, PaymentStatus,
+    Provider, http,
+};
+use finconnect_sandbox::{Sandbox, SandboxConfig};
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+const TOKEN_PATH: &str = "/pesapalv3/api/Auth/RequestToken";
+const REGISTER_IPN_PATH: &str = "/pesapalv3/api/URLSetup/RegisterIPN";
+const SUBMIT_PATH: &str = "/pesapalv3/api/Transactions/SubmitOrderRequest";
+const API_KEY: &str = "smoke-test-api-key";
+
+/// A component file from `variable`, or its default path under the workspace root.
+fn wasm(variable: &str, default: &str) -> Option<PathBuf> {
+    match std::env::var_os(variable) {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "{variable} = {} does not exist",
+                path.display()
+            );
+            Some(path)
+        }
+        None => Some(Path::new(ROOT).join(default)).filter(|path| path.is_file()),
+    }
+}
+
+fn finconnect_wasm() -> PathBuf {
+    wasm(
+        "FINCONNECT_WASM",
+        "target/wasm32-wasip2/release/finconnect.wasm",
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "the component target/wasm32-wasip2/release/finconnect.wasm is missing: \
+             run the tests with `cargo xtask test` (it builds the component first), \
+             or build it with `cargo build --target wasm32-wasip2 --release`"
+        )
+    })
+}
+
+/// FinConnect as `spin up` would run it from the project's spin.toml, with
+/// the sandbox's origin and credentials set as application variables.
+fn host_for(wasm: &Path, sandbox: &Sandbox) -> finconnect_host::HostBuilder {
+    let config = SandboxConfig::default();
+    Host::builder(wasm)
+        .manifest(Path::new(ROOT).join("spin.toml"))
+        .read_environment(false)
+        .app_variable("pesapal_origin", sandbox.origin())
+        .app_variable("clickpesa_origin", sandbox.origin())
+        .app_variable("pesapal_consumer_key", config.pesapal_consumer_key)
+        .app_variable("pesapal_consumer_secret", config.pesapal_consumer_secret)
+        .app_variable("clickpesa_client_id", config.clickpesa_client_id)
+        .app_variable("clickpesa_api_key", config.clickpesa_api_key)
+        .app_variable("finconnect_api_key", API_KEY)
+}
+
+fn ipn_request() -> IpnRequest {
+    IpnRequest {
+        url: "https://shop.example/notifications/pesapal".to_owned(),
+        notification_type: NotificationType::Get,
+    }
+}
+
+fn payment_request(reference: &str, ipn_id: &str) -> PaymentRequest {
+    PaymentRequest {
+        reference: reference.to_owned(),
+        amount: "1500.00".to_owned(),
+        currency: "KES".to_owned(),
+        description: Some("Order 1001".to_owned()),
+        customer: Customer {
+            email: Some("jane@example.com".to_owned()),
+            phone: None,
+            first_name: Some("Jane".to_owned()),
+            last_name: Some("Doe".to_owned()),
+            country_code: Some("KE".to_owned()),
+        },
+        callback_url: Some("https://shop.example/return".to_owned()),
+        cancellation_url: None,
+        notification_id: Some(ipn_id.to_owned()),
+        method: None,
+        branch: None,
+        redirect_mode: None,
+    }
+}
+
+fn provider_calls(sandbox: &Sandbox) -> Vec<String> {
+    sandbox
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+/// Registers an IPN and pays through the WIT exports; checks what reached the sandbox.
+fn pay_through_the_wit_exports(host: &Host, sandbox: &Sandbox) {
+    let ipn = host
+        .register_ipn_blocking(Provider::Pesapal, &ipn_request())
+        .expect("register-ipn ran")
+        .expect("PesaPal registered the IPN");
+    assert!(!ipn.ipn_id.is_empty());
+    assert_eq!(
+        provider_calls(sandbox),
+        [
+            format!("POST {TOKEN_PATH}"),
+            format!("POST {REGISTER_IPN_PATH}")
+        ]
+    );
+    sandbox.clear_requests();
+    host.clear_outbound_log();
+
+    let payment = host
+        .pay_blocking(
+            Provider::Pesapal,
+            &payment_request("ORDER-1001", &ipn.ipn_id),
+        )
+        .expect("pay ran")
+        .expect("PesaPal accepted the order");
+
+    let orders = sandbox.pesapal_orders();
+    let [order] = orders.as_slice() else {
+        panic!("expected one order, got {orders:?}")
+    };
+    assert_eq!(payment.provider, Provider::Pesapal);
+    assert_eq!(payment.reference, "ORDER-1001");
+    assert_eq!(payment.tracking_id, order.order_tracking_id);
+    assert_eq!(payment.status, PaymentStatus::Pending);
+    assert!(
+        payment
+            .redirect_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with(&sandbox.origin()))
+    );
+    assert_eq!(order.amount, "1500.00");
+    assert_eq!(order.notification_id, ipn.ipn_id);
+
+    assert_eq!(
+        provider_calls(sandbox),
+        [format!("POST {TOKEN_PATH}"), format!("POST {SUBMIT_PATH}")]
+    );
+    let outbound = host.outbound_log();
+    assert_eq!(outbound.len(), 2, "{outbound:?}");
+    assert!(
+        outbound
+            .iter()
+            .all(|r| r.allowed && r.uri.starts_with(&sandbox.pesapal_base_url()))
+    );
+    assert!(
+        outbound[1]
+            .header("authorization")
+            .is_some_and(|v| v.starts_with("Bearer "))
+    );
+
+    let output = host.guest_output();
+    for secret in [
+        SandboxConfig::default().pesapal_consumer_secret,
+        API_KEY.to_owned(),
+    ] {
+        assert!(
+            !output.contains(&secret),
+            "the component printed a secret: {output}"
+        );
+    }
+}
+
+#[test]
+fn the_component_imports_only_wasi_and_exports_the_api_and_the_http_handler() {
+    let host = Host::builder(finconnect_wasm())
+        .read_environment(false)
+        .build()
+        .unwrap();
+    let ty = host.component().component_type();
+    let imports: Vec<&str> = ty.imports(host.engine()).map(|(name, _)| name).collect();
+    assert!(!imports.is_empty());
+    let foreign: Vec<&&str> = imports
+        .iter()
+        .filter(|name| !name.starts_with("wasi:"))
+        .collect();
+    assert!(
+        foreign.is_empty(),
+        "imports outside wasi:*: {foreign:?} (all: {imports:?})"
+    );
+    assert!(
+        imports.contains(&"wasi:config/store@0.2.0-draft-2024-09-27"),
+        "{imports:?}"
+    );
+
+    let exports: Vec<&str> = ty.exports(host.engine()).map(|(name, _)| name).collect();
+    for wanted in [
+        "finconnect:payments/api@0.1.0",
+        "finconnect:payments/types@0.1.0",
+    ] {
+        assert!(
+            exports.contains(&wanted),
+            "{wanted} is not exported: {exports:?}"
+        );
+    }
+    assert!(
+        exports
+            .iter()
+            .any(|name| name.starts_with("wasi:http/incoming-handler@0.2.")),
+        "no wasi:http/incoming-handler@0.2.x export: {exports:?}"
+    );
+}
+
+#[test]
+fn pay_pesapal_through_the_wit_exports_against_the_sandbox() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let host = host_for(&finconnect_wasm(), &sandbox).build().unwrap();
+    pay_through_the_wit_exports(&host, &sandbox);
+}
+
+#[test]
+fn the_spin_variables_build_runs_with_spins_variables_interface() {
+    let Some(wasm) = wasm(
+        "FINCONNECT_WASM_SPIN_VARIABLES",
+        "target/spin-variables/wasm32-wasip2/release/finconnect.wasm",
+    ) else {
+        eprintln!(
+            "skipped: no spin-variables build (run `cargo xtask test`, which builds it and sets \
+             FINCONNECT_WASM_SPIN_VARIABLES)"
+        );
+        return;
+    };
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let host = host_for(&wasm, &sandbox).build().unwrap();
+    let ty = host.component().component_type();
+    let imports: Vec<&str> = ty.imports(host.engine()).map(|(name, _)| name).collect();
+    assert!(
+        imports.contains(&"fermyon:spin/variables@2.0.0"),
+        "{imports:?}"
+    );
+    pay_through_the_wit_exports(&host, &sandbox);
+}
+
+#[test]
+fn the_client_resource_keeps_one_instance_for_several_calls() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let host = host_for(&finconnect_wasm(), &sandbox).build().unwrap();
+    finconnect_host::block_on(async {
+        let mut client = host.client(Provider::Pesapal).await.unwrap();
+        let ipn = client.register_ipn(&ipn_request()).await.unwrap().unwrap();
+        let payment = client
+            .pay(&payment_request("ORDER-2002", &ipn.ipn_id))
+            .await
+            .unwrap()
+            .unwrap();
+        let details = client
+            .payment_status(&payment.tracking_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(details.provider, Provider::Pesapal);
+        assert_eq!(details.status, PaymentStatus::Pending);
+        client.close().await.unwrap();
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_missing_credential_is_a_configuration_error_naming_it() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let host = host_for(&finconnect_wasm(), &sandbox)
+        .unset_component_variable("pesapal_consumer_key")
+        .build()
+        .unwrap();
+    let result = host
+        .register_ipn_blocking(Provider::Pesapal, &ipn_request())
+        .unwrap();
+    match result {
+        Err(ApiError::Configuration(message)) => {
+            assert!(message.contains("pesapal_consumer_key"), "{message}");
+        }
+        other => panic!("expected a configuration error, got {other:?}"),
+    }
+    assert!(
+        sandbox.requests().is_empty(),
+        "no provider call without credentials"
+    );
+}
+
+#[test]
+fn requests_outside_allowed_outbound_hosts_are_denied_like_spin_does() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    // The base URL points at the sandbox, but pesapal_origin (the allow-list)
+    // still says PesaPal's sandbox: the request must not leave.
+    let config = SandboxConfig::default();
+    let host = Host::builder(finconnect_wasm())
+        .manifest(Path::new(ROOT).join("spin.toml"))
+        .read_environment(false)
+        .app_variable("pesapal_consumer_key", config.pesapal_consumer_key)
+        .app_variable("pesapal_consumer_secret", config.pesapal_consumer_secret)
+        .component_variable("pesapal_base_url", Some(&sandbox.pesapal_base_url()))
+        .build()
+        .unwrap();
+    let result = host
+        .register_ipn_blocking(Provider::Pesapal, &ipn_request())
+        .unwrap();
+    assert!(
+        matches!(result, Err(ApiError::Transport(_))),
+        "a denied request is a transport error, got {result:?}"
+    );
+    assert!(
+        sandbox.requests().is_empty(),
+        "the sandbox saw {:?}",
+        provider_calls(&sandbox)
+    );
+    let outbound = host.outbound_log();
+    assert_eq!(outbound.len(), 1, "{outbound:?}");
+    assert!(!outbound[0].allowed);
+}
+
+#[test]
+fn pay_pesapal_through_the_http_api_in_process() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let host = host_for(&finconnect_wasm(), &sandbox).build().unwrap();
+    let post = |path: &str, body: serde_json::Value, key: Option<&str>| {
+        let mut request = http::Request::post(path).header("content-type", "application/json");
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        host.handle_blocking(request.body(body.to_string().into_bytes()).unwrap())
+            .unwrap()
+    };
+    let json = |response: &http::Response<Vec<u8>>| -> serde_json::Value {
+        serde_json::from_slice(response.body()).unwrap_or_else(|err| {
+            panic!(
+                "not JSON ({err}): {}",
+                String::from_utf8_lossy(response.body())
+            )
+        })
+    };
+
+    let ipn = serde_json::json!({
+        "provider": "pesapal",
+        "url": "http://127.0.0.1:3000/notifications/pesapal",
+        "notification_type": "GET",
+    });
+    let unauthorized = post("/ipn-registrations", ipn.clone(), None);
+    assert_eq!(unauthorized.status(), 401);
+    assert!(sandbox.requests().is_empty());
+
+    let registered = post("/ipn-registrations", ipn, Some(API_KEY));
+    assert_eq!(registered.status(), 201, "{}", json(&registered));
+    let ipn_id = json(&registered)["ipn_id"].as_str().unwrap().to_owned();
+
+    let created = post(
+        "/payments",
+        serde_json::json!({
+            "provider": "pesapal",
+            "reference": "ORDER-3003",
+            "amount": "1500.00",
+            "currency": "KES",
+            "description": "Order 3003",
+            "callback_url": "https://shop.example/return",
+            "notification_id": ipn_id,
+            "customer": {"email": "jane@example.com", "first_name": "Jane", "last_name": "Doe", "country_code": "KE"},
+        }),
+        Some(API_KEY),
+    );
+    assert_eq!(created.status(), 201, "{}", json(&created));
+    let payment = json(&created);
+    let orders = sandbox.pesapal_orders();
+    let [order] = orders.as_slice() else {
+        panic!("expected one order, got {orders:?}")
+    };
+    assert_eq!(payment["tracking_id"], order.order_tracking_id.as_str());
+    assert_eq!(payment["status"], "pending");
+}
+
+#[test]
+fn serve_answers_over_tcp() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let host = host_for(&finconnect_wasm(), &sandbox)
+        .pooling(true)
+        .build()
+        .unwrap();
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap();
+    let server = host.clone();
+    std::thread::spawn(move || finconnect_host::block_on(server.serve(addr)));
+
+    let (status, body) = get(addr, "/payments/pesapal/no-such-order");
+    assert_eq!(status, 401, "merchant routes need the API key: {body}");
+    let (status, body) = get(addr, "/no-such-route");
+    assert_eq!(status, 404, "{body}");
+}
+
+/// One HTTP/1.1 GET over a plain socket; waits for the server to listen.
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stream = loop {
+        match TcpStream::connect(addr) {
+            Ok(stream) => break stream,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(err) => panic!("nothing listens on {addr}: {err}"),
+        }
+    };
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = String::new();
+    stream.read_to_string(&mut raw).unwrap();
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    (status, raw)
+}
