@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo xtask build [--spin-variables]   build the component (and the spin-variables build)
-//! cargo xtask test [ARGS...]             build both components, then `cargo test --workspace ARGS...`
+//! cargo xtask test [ARGS...]             build the components, compose the examples, then `cargo test --workspace ARGS...`
 //! cargo xtask run [ARGS...]              build the component, then `finconnect-host up --sandbox ARGS...`
 //! ```
 
@@ -18,14 +18,18 @@ tasks:
   build [--spin-variables]  cargo build --target wasm32-wasip2 --release (the component);
                             with --spin-variables also the `spin-variables` feature build,
                             into target/spin-variables/
-  test [ARGS...]            build both components, then cargo test --workspace ARGS...
-                            with FINCONNECT_WASM and FINCONNECT_WASM_SPIN_VARIABLES set
+  test [ARGS...]            build the three components (default, spin-variables, token-cache),
+                            run scripts/composition.sh (wac plug, jco, the Node test), then
+                            cargo test --workspace ARGS... with FINCONNECT_WASM,
+                            FINCONNECT_WASM_SPIN_VARIABLES, FINCONNECT_WASM_TOKEN_CACHE and
+                            FINCONNECT_COMPOSED_WASM set
   run [ARGS...]             build the component, then cargo run -p finconnect-host -- up --sandbox ARGS...";
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const COMPONENT_FILE: &str = "finconnect.wasm";
-/// Separate target directory of the `spin-variables` build, so both files exist side by side.
-const SPIN_VARIABLES_DIR: &str = "spin-variables";
+/// Composes the example consumer with FinConnect and runs the Node test;
+/// prints `FINCONNECT_COMPOSED_WASM=<path>` on stdout.
+const COMPOSITION_SCRIPT: &str = "scripts/composition.sh";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -59,14 +63,19 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
         "test" => {
-            let wasm = workspace.build_component(Flavour::Default)?;
-            let spin = workspace.build_component(Flavour::SpinVariables)?;
             let mut command = workspace.cargo();
-            command
-                .args(["test", "--workspace"])
-                .args(rest)
-                .env("FINCONNECT_WASM", &wasm)
-                .env("FINCONNECT_WASM_SPIN_VARIABLES", &spin);
+            command.args(["test", "--workspace"]).args(rest);
+            let mut default_wasm = None;
+            for flavour in Flavour::ALL {
+                let wasm = workspace.build_component(flavour)?;
+                command.env(flavour.env_var(), &wasm);
+                if flavour == Flavour::Default {
+                    default_wasm = Some(wasm);
+                }
+            }
+            let wasm = default_wasm.context("the default component was not built")?;
+            let composed = workspace.compose(&wasm)?;
+            command.env("FINCONNECT_COMPOSED_WASM", composed);
             workspace.run(command, "cargo test --workspace")
         }
         "run" => {
@@ -103,6 +112,35 @@ enum Flavour {
     Default,
     /// `--features spin-variables`: reads them through `fermyon:spin/variables`.
     SpinVariables,
+    /// `--features token-cache`: keeps tokens in `wasi:keyvalue` when asked to.
+    TokenCache,
+}
+
+impl Flavour {
+    const ALL: [Flavour; 3] = [
+        Flavour::Default,
+        Flavour::SpinVariables,
+        Flavour::TokenCache,
+    ];
+
+    /// The cargo feature, and the separate target directory it builds into
+    /// (so every flavour's file exists side by side).
+    fn feature(self) -> Option<&'static str> {
+        match self {
+            Flavour::Default => None,
+            Flavour::SpinVariables => Some("spin-variables"),
+            Flavour::TokenCache => Some("token-cache"),
+        }
+    }
+
+    /// The variable through which the tests find this flavour's file.
+    fn env_var(self) -> &'static str {
+        match self {
+            Flavour::Default => "FINCONNECT_WASM",
+            Flavour::SpinVariables => "FINCONNECT_WASM_SPIN_VARIABLES",
+            Flavour::TokenCache => "FINCONNECT_WASM_TOKEN_CACHE",
+        }
+    }
 }
 
 struct Workspace {
@@ -162,24 +200,24 @@ impl Workspace {
             WASM_TARGET,
             "--release",
         ]);
-        let (what, target_dir) = match flavour {
-            Flavour::Default => (
-                "cargo build --target wasm32-wasip2 --release",
+        let (what, target_dir) = match flavour.feature() {
+            None => (
+                "cargo build --target wasm32-wasip2 --release".to_owned(),
                 self.target_dir.clone(),
             ),
-            Flavour::SpinVariables => {
-                let dir = self.target_dir.join(SPIN_VARIABLES_DIR);
+            Some(feature) => {
+                let dir = self.target_dir.join(feature);
                 command
-                    .args(["--features", "spin-variables", "--target-dir"])
+                    .args(["--features", feature, "--target-dir"])
                     .arg(&dir);
                 (
-                    "cargo build --target wasm32-wasip2 --release --features spin-variables",
+                    format!("cargo build --target wasm32-wasip2 --release --features {feature}"),
                     dir,
                 )
             }
         };
         println!("xtask: {what}");
-        self.run(command, what)?;
+        self.run(command, &what)?;
         let wasm = target_dir
             .join(WASM_TARGET)
             .join("release")
@@ -188,6 +226,30 @@ impl Workspace {
             bail!("`{what}` succeeded but {} is missing", wasm.display());
         }
         Ok(wasm)
+    }
+
+    /// Runs the composition script for `wasm` and returns the composed file.
+    fn compose(&self, wasm: &Path) -> anyhow::Result<PathBuf> {
+        println!("xtask: {COMPOSITION_SCRIPT}");
+        let output = Command::new("bash")
+            .arg(self.root.join(COMPOSITION_SCRIPT))
+            .current_dir(&self.root)
+            .env("FINCONNECT_WASM", wasm)
+            .env("CARGO_TARGET_DIR", &self.target_dir)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot start `{COMPOSITION_SCRIPT}`"))?;
+        if !output.status.success() {
+            bail!("`{COMPOSITION_SCRIPT}` failed ({})", output.status);
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let composed = stdout
+            .lines()
+            .find_map(|line| line.strip_prefix("FINCONNECT_COMPOSED_WASM="))
+            .with_context(|| {
+                format!("`{COMPOSITION_SCRIPT}` did not print FINCONNECT_COMPOSED_WASM=<path>")
+            })?;
+        Ok(PathBuf::from(composed.trim()))
     }
 
     /// Fails early, with the fix, when the toolchain lacks the wasm32-wasip2 standard library.
