@@ -26,6 +26,7 @@
 mod allowed_hosts;
 pub mod bindings;
 pub mod compose;
+mod keyvalue;
 pub mod manifest;
 mod outbound;
 mod output;
@@ -48,6 +49,7 @@ use anyhow::{Context as _, anyhow, bail};
 use bindings::{Finconnect, FinconnectPre};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
+use keyvalue::KeyValueStores;
 use outbound::{Outbound, OutboundLog};
 use output::GuestOutput;
 use state::StoreState;
@@ -226,6 +228,7 @@ impl HostBuilder {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Finconnect::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)?;
+        keyvalue::add_to_linker(&mut linker)?;
         bindings::spin::SpinVariables::add_to_linker::<StoreState, HasSelf<StoreState>>(
             &mut linker,
             |state| state,
@@ -274,6 +277,7 @@ impl HostBuilder {
                 outbound: OutboundLog::default(),
                 output: GuestOutput::new(self.forward_guest_output),
                 report_denials: self.forward_guest_output,
+                keyvalue: KeyValueStores::default(),
                 pooling: self.pooling,
             }),
         })
@@ -305,6 +309,7 @@ struct Inner {
     outbound: OutboundLog,
     output: GuestOutput,
     report_denials: bool,
+    keyvalue: KeyValueStores,
     pooling: bool,
 }
 
@@ -423,6 +428,7 @@ impl Host {
                 report_denials: inner.report_denials,
             },
             variables: inner.variables.clone(),
+            keyvalue: inner.keyvalue.clone(),
         };
         Store::new(&inner.engine, state)
     }
@@ -608,6 +614,18 @@ impl Host {
     /// Whether the manifest marks application variable `name` `secret`.
     pub fn is_secret(&self, name: &str) -> bool {
         self.inner.secrets.iter().any(|secret| secret == name)
+    }
+
+    /// The keys in the host's key-value store `store` (`wasi:keyvalue`; the
+    /// host has one store, `default`, shared by all its instances), or `None`
+    /// when there is no such store. Values stay out: they may be secrets.
+    pub fn key_value_keys(&self, store: &str) -> Option<Vec<String>> {
+        self.inner.keyvalue.keys(store)
+    }
+
+    /// Empties the host's key-value stores (e.g. to start with a cold token cache).
+    pub fn clear_key_value_stores(&self) {
+        self.inner.keyvalue.clear();
     }
 
     /// What the component reads through `wasi:config` (values may be secrets: do not print them).

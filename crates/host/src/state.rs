@@ -1,7 +1,9 @@
-//! What one `Store` holds: WASI, `wasi:http`, and the component's variables.
+//! What one `Store` holds: WASI, `wasi:http`, the component's variables and
+//! the host's key-value stores.
 
 use crate::bindings::spin::fermyon::spin::variables as spin_variables;
 use crate::bindings::wasi::config::store;
+use crate::keyvalue::KeyValueStores;
 use crate::manifest::validate_name;
 use crate::outbound::Outbound;
 use std::collections::BTreeMap;
@@ -17,6 +19,8 @@ pub(crate) struct StoreState {
     pub(crate) outbound: Outbound,
     /// The component variables: the keys `wasi:config` and Spin's variables interface answer for.
     pub(crate) variables: Arc<BTreeMap<String, String>>,
+    /// The host's key-value stores (`wasi:keyvalue`), shared by all its instances.
+    pub(crate) keyvalue: KeyValueStores,
 }
 
 impl WasiView for StoreState {
