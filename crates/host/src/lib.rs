@@ -270,13 +270,10 @@ impl HostBuilder {
                 environment: manifest
                     .map(|m| m.environment.into_iter().collect())
                     .unwrap_or_default(),
-                allowed_hosts: self
-                    .enforce_allowed_hosts
-                    .then(|| Arc::new(allowed_hosts.clone())),
-                all_allowed_hosts: allowed_hosts,
+                allowed_hosts: Arc::new(allowed_hosts),
+                enforce_allowed_hosts: self.enforce_allowed_hosts,
                 outbound: OutboundLog::default(),
                 output: GuestOutput::new(self.forward_guest_output),
-                report_denials: self.forward_guest_output,
                 keyvalue: KeyValueStores::default(),
                 pooling: self.pooling,
             }),
@@ -304,11 +301,10 @@ struct Inner {
     app_variables: BTreeMap<String, String>,
     secrets: Vec<String>,
     environment: Vec<(String, String)>,
-    allowed_hosts: Option<Arc<AllowedHosts>>,
-    all_allowed_hosts: AllowedHosts,
+    allowed_hosts: Arc<AllowedHosts>,
+    enforce_allowed_hosts: bool,
     outbound: OutboundLog,
     output: GuestOutput,
-    report_denials: bool,
     keyvalue: KeyValueStores,
     pooling: bool,
 }
@@ -424,8 +420,9 @@ impl Host {
             http: WasiHttpCtx::new(),
             outbound: Outbound {
                 log: inner.outbound.clone(),
-                allowed: inner.allowed_hosts.clone(),
-                report_denials: inner.report_denials,
+                allowed: inner.enforce_allowed_hosts.then(|| inner.allowed_hosts.clone()),
+                // When the guest's output goes to stderr, denials are said there too.
+                report_denials: inner.output.forwards(),
             },
             variables: inner.variables.clone(),
             keyvalue: inner.keyvalue.clone(),
@@ -635,7 +632,7 @@ impl Host {
 
     /// The resolved allow-list (also when not enforced).
     pub fn allowed_hosts(&self) -> &AllowedHosts {
-        &self.inner.all_allowed_hosts
+        &self.inner.allowed_hosts
     }
 
     /// The compiled component (e.g. to list its imports and exports).

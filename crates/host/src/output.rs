@@ -39,6 +39,11 @@ impl GuestOutput {
         String::from_utf8_lossy(&self.lock()).into_owned()
     }
 
+    /// Whether output is copied to the host's stderr.
+    pub(crate) fn forwards(&self) -> bool {
+        self.shared.forward
+    }
+
     pub(crate) fn clear(&self) {
         self.lock().clear();
     }
