@@ -420,7 +420,9 @@ impl Host {
             http: WasiHttpCtx::new(),
             outbound: Outbound {
                 log: inner.outbound.clone(),
-                allowed: inner.enforce_allowed_hosts.then(|| inner.allowed_hosts.clone()),
+                allowed: inner
+                    .enforce_allowed_hosts
+                    .then(|| inner.allowed_hosts.clone()),
                 // When the guest's output goes to stderr, denials are said there too.
                 report_denials: inner.output.forwards(),
             },
