@@ -95,15 +95,19 @@ impl Transport for WasiTransport {
         let outgoing_body = outgoing.body().map_err(|_| refused("body"))?;
 
         let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(from_code)?;
-        write_body(&outgoing_body, &body)?;
-        OutgoingBody::finish(outgoing_body, None).map_err(from_code)?;
+        // On failure the body is dropped unfinished, which aborts the request.
+        let sent = write_body(&outgoing_body, &body)
+            .and_then(|()| OutgoingBody::finish(outgoing_body, None).map_err(from_code));
 
+        // When the body could not be sent, the response still says why
+        // (connection refused, DNS, ...): that is the error to report.
         pending.subscribe().block();
         let response = match pending.get() {
             Some(Ok(Ok(response))) => response,
             Some(Ok(Err(code))) => return Err(from_code(code)),
             Some(Err(())) | None => return Err(failed("the host lost the response".to_owned())),
         };
+        sent?;
         let status = response.status();
         let mut builder = http::Response::builder().status(status);
         for (name, value) in response.headers().entries() {
