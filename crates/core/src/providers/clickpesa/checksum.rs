@@ -223,4 +223,26 @@ mod tests {
         assert!(!verify(KEY, &legacy));
         assert!(!verify(KEY, &json!(["checksum"])));
     }
+
+    /// Found by the property tests: without exact float parsing, these
+    /// numbers came back one ulp off after a trip through JSON text, so the
+    /// canonical string changed and a correctly signed body did not verify.
+    #[test]
+    fn floats_survive_a_trip_through_text() {
+        for text in [
+            r#"{"":[{"":2.5235132151159298e97}]}"#,
+            r#"{"":[{"":-4.756492604236611e117}]}"#,
+            r#"{"":[-1.4217651257789108e-202]}"#,
+        ] {
+            let body: Value = serde_json::from_str(text).unwrap_or_default();
+            let canonical = canonical_json(&body);
+            let again: Value = serde_json::from_str(&canonical).unwrap_or_default();
+            assert_eq!(again, body, "{text}");
+            assert_eq!(canonical_json(&again), canonical, "{text}");
+            let mut signed = body;
+            sign(KEY, &mut signed);
+            let received: Value = serde_json::from_str(&signed.to_string()).unwrap_or_default();
+            assert!(verify(KEY, &received), "{text}");
+        }
+    }
 }
