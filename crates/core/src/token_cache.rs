@@ -103,7 +103,10 @@ pub fn parse_utc(text: &str) -> Option<u64> {
     let hour: u64 = time_parts.next()?.parse().ok()?;
     let minute: u64 = time_parts.next()?.parse().ok()?;
     let second: u64 = time_parts.next()?.parse().ok()?;
-    if !(1..=12).contains(&month)
+    // A four-digit year, as the format says: larger ones overflow the day
+    // arithmetic below.
+    if !(0..=9999).contains(&year)
+        || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
         || hour > 23
         || minute > 59
@@ -145,6 +148,25 @@ mod tests {
         assert_eq!(parse_utc("2024-03-18T16:25:45"), None);
         assert_eq!(parse_utc("2024-13-18T16:25:45Z"), None);
         assert_eq!(parse_utc("garbage"), None);
+    }
+
+    /// An `expiryDate` with a huge year used to overflow `days_from_civil`
+    /// (a panic in debug builds, a wrapped value in release) on every
+    /// PesaPal token reply, cache on or off.
+    #[test]
+    fn huge_years_are_refused_not_overflowed() {
+        for text in [
+            "9223372036854775807-03-01T00:00:00Z",
+            "+99999999999999999-01-01T00:00:00Z",
+            "10000-01-01T00:00:00Z",
+        ] {
+            assert_eq!(parse_utc(text), None, "{text}");
+        }
+        assert_eq!(parse_utc("9999-12-31T23:59:59Z"), Some(253_402_300_799));
+        assert_eq!(
+            pesapal_stale_at(Some("9223372036854775807-03-01T00:00:00Z"), 1_000),
+            1_000 + PESAPAL_MAX_SECONDS - SKEW_SECONDS
+        );
     }
 
     #[test]
