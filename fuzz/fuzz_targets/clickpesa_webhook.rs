@@ -1,0 +1,67 @@
+//! The ClickPesa webhook parser on the whole input, without a checksum key
+//! and with one.
+//!
+//! Checks: with a key nothing unverified is accepted, without one nothing
+//! claims to be verified; what is accepted with a key reads the same
+//! without; the input signed with the key is never refused for its
+//! checksum; amounts are two-decimal text.
+
+#![no_main]
+
+use finconnect_core::Secret;
+use finconnect_core::providers::clickpesa::checksum;
+use finconnect_core::providers::clickpesa::webhook::{self, WebhookError};
+use finconnect_fuzz::{assert_reported_amount, render};
+use libfuzzer_sys::fuzz_target;
+use serde_json::Value;
+
+const KEY: &str = "fuzz-checksum-key";
+
+fuzz_target!(|data: &[u8]| {
+    let key = Secret::new(KEY);
+
+    let open = webhook::parse(data, None);
+    match &open {
+        Ok(event) => {
+            assert!(!event.verified);
+            assert!(!event.event.trim().is_empty());
+            assert_reported_amount(event.amount.as_deref());
+        }
+        Err(error) => {
+            render(error);
+            assert!(
+                matches!(error, WebhookError::Invalid(_)),
+                "without a key nothing is unverified: {error:?}"
+            );
+        }
+    }
+
+    match webhook::parse(data, Some(&key)) {
+        Ok(event) => {
+            assert!(event.verified);
+            let mut unverified = event.clone();
+            unverified.verified = false;
+            assert_eq!(open.as_ref(), Ok(&unverified));
+        }
+        Err(error) => render(&error),
+    }
+
+    // Sign the input as ClickPesa would and deliver it as text: it must
+    // never fail for its checksum (only for its shape).
+    let Ok(mut body) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let Some(map) = body.as_object_mut() else {
+        return;
+    };
+    map.remove("checksumMethod");
+    checksum::sign(KEY.as_bytes(), &mut body);
+    let delivered = body.to_string();
+    match webhook::parse(delivered.as_bytes(), Some(&key)) {
+        Ok(event) => assert!(event.verified),
+        Err(WebhookError::Invalid(_)) => {}
+        Err(error @ WebhookError::Unverified(_)) => {
+            panic!("a correctly signed body was refused ({error}): {delivered}")
+        }
+    }
+});
