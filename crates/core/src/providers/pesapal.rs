@@ -419,7 +419,9 @@ fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
         .message
         .as_ref()
         .and_then(serde_json::Value::as_str)
-        .and_then(|text| serde_json::from_str::<PesapalEnvelope>(text).ok())?;
+        // `from_slice`, like every other parse here: one reader type, one
+        // copy of the generated parser in the component.
+        .and_then(|text| serde_json::from_slice::<PesapalEnvelope>(text.as_bytes()).ok())?;
     match nested.error {
         Some(serde_json::Value::Object(_)) => nested
             .error
