@@ -4,6 +4,8 @@
 //! cargo xtask build [--spin-variables]   build the component (and the spin-variables build)
 //! cargo xtask test [ARGS...]             build the components, compose the examples, then `cargo test --workspace ARGS...`
 //! cargo xtask run [ARGS...]              build the component, then `finconnect-host up --sandbox ARGS...`
+//! cargo xtask bench                      build the components, then the benchmark table (release)
+//! cargo xtask load [ARGS...]             build the component, then the load test (release)
 //! ```
 
 use anyhow::{Context as _, bail};
@@ -23,7 +25,14 @@ tasks:
                             cargo test --workspace ARGS... with FINCONNECT_WASM,
                             FINCONNECT_WASM_SPIN_VARIABLES, FINCONNECT_WASM_TOKEN_CACHE and
                             FINCONNECT_COMPOSED_WASM set
-  run [ARGS...]             build the component, then cargo run -p finconnect-host -- up --sandbox ARGS...";
+  run [ARGS...]             build the component, then cargo run -p finconnect-host -- up --sandbox ARGS...
+  bench                     build the default and token-cache components, then
+                            cargo bench -p finconnect-host --bench perf (release; loopback only):
+                            pay latency component vs native core, instantiation, req/s,
+                            token cache, component size
+  load [ARGS...]            build the component, then the same bench binary with --load:
+                            10000 PesaPal pays over POST /payments at concurrency 32
+                            (ARGS: --count N, --concurrency C, --max-seconds S)";
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const COMPONENT_FILE: &str = "finconnect.wasm";
@@ -97,6 +106,27 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             }
             command.args(rest);
             workspace.run(command, "cargo run --package finconnect-host")
+        }
+        "bench" | "load" => {
+            let flavours: &[Flavour] = if task == "bench" {
+                &[Flavour::Default, Flavour::TokenCache]
+            } else {
+                &[Flavour::Default]
+            };
+            let mut command = workspace.cargo();
+            command.args(["bench", "--package", "finconnect-host", "--bench", "perf"]);
+            for &flavour in flavours {
+                command.env(flavour.env_var(), workspace.build_component(flavour)?);
+            }
+            command.arg("--");
+            if task == "load" {
+                command.arg("--load");
+            }
+            command.args(rest);
+            workspace.run(
+                command,
+                "cargo bench --package finconnect-host --bench perf",
+            )
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

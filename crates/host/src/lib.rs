@@ -391,6 +391,13 @@ impl Host {
         })
     }
 
+    /// Creates a fresh store and instance of `finconnect:payments/api`, then
+    /// drops them without calling anything: what every call pays before the
+    /// guest runs (`cargo xtask bench` measures it).
+    pub async fn instantiate(&self) -> anyhow::Result<()> {
+        self.instantiate_api().await.map(drop)
+    }
+
     async fn instantiate_api(&self) -> anyhow::Result<(Store<StoreState>, Finconnect)> {
         let pre = self.inner.api.as_ref().map_err(|err| {
             anyhow!(
