@@ -77,7 +77,7 @@ impl CachedToken {
 /// When a PesaPal token goes stale: its `expiryDate`, but never later than
 /// five minutes after `now`, less the skew.
 pub fn pesapal_stale_at(expiry_date: Option<&str>, now: u64) -> u64 {
-    let cap = now + PESAPAL_MAX_SECONDS;
+    let cap = now.saturating_add(PESAPAL_MAX_SECONDS);
     let expiry = expiry_date
         .and_then(parse_utc)
         .map_or(cap, |at| at.min(cap));
@@ -86,7 +86,7 @@ pub fn pesapal_stale_at(expiry_date: Option<&str>, now: u64) -> u64 {
 
 /// When a ClickPesa token goes stale: one hour after `now`, less the skew.
 pub fn clickpesa_stale_at(now: u64) -> u64 {
-    now + CLICKPESA_SECONDS - SKEW_SECONDS
+    now.saturating_add(CLICKPESA_SECONDS - SKEW_SECONDS)
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (PesaPal writes seven fraction
