@@ -5,7 +5,8 @@
 //! `spin.toml` (defaults, `.env`, `SPIN_VARIABLE_*`), served to the component
 //! through `wasi:config/store` (and `fermyon:spin/variables` for the
 //! `spin-variables` build), outbound HTTP limited to `allowed_outbound_hosts`,
-//! and a fresh instance for every call or request.
+//! Spin's `default` key-value store (`wasi:keyvalue/store`, in memory, shared
+//! by the host's instances), and a fresh instance for every call or request.
 //!
 //! ```no_run
 //! use finconnect_host::{Host, PaymentRequest, Provider};
