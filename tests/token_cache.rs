@@ -14,9 +14,9 @@
     reason = "tests fail loudly"
 )]
 
-use finconnect_host::{
-    ApiError, Customer, Host, IpnRequest, NotificationType, PaymentRequest, Provider, http,
-};
+use finconnect_host::{ApiError, Host, IpnRequest, NotificationType, Provider, http};
+mod common;
+
 use finconnect_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig, Target};
 use std::path::{Path, PathBuf};
 
@@ -109,31 +109,12 @@ fn register_ipn(host: &Host, sandbox: &Sandbox) -> String {
     ipn.ipn_id
 }
 
-fn payment_request(reference: &str, ipn_id: &str) -> PaymentRequest {
-    PaymentRequest {
-        reference: reference.to_owned(),
-        amount: "1500.00".to_owned(),
-        currency: "KES".to_owned(),
-        description: Some(format!("Order {reference}")),
-        customer: Customer {
-            email: Some("jane@example.com".to_owned()),
-            phone: None,
-            first_name: Some("Jane".to_owned()),
-            last_name: Some("Doe".to_owned()),
-            country_code: Some("KE".to_owned()),
-        },
-        callback_url: Some("https://shop.example/return".to_owned()),
-        cancellation_url: None,
-        notification_id: Some(ipn_id.to_owned()),
-        method: None,
-        branch: None,
-        redirect_mode: None,
-    }
-}
-
 fn pay(host: &Host, reference: &str, ipn_id: &str) {
     let payment = host
-        .pay_blocking(Provider::Pesapal, &payment_request(reference, ipn_id))
+        .pay_blocking(
+            Provider::Pesapal,
+            &common::pesapal_payment(reference, ipn_id),
+        )
         .expect("pay ran")
         .unwrap_or_else(|err| panic!("PesaPal refused {reference}: {err:?}"));
     assert_eq!(payment.reference, reference);
@@ -328,7 +309,7 @@ fn the_default_build_refuses_the_cache_by_name() {
     let result = host
         .pay_blocking(
             Provider::Pesapal,
-            &payment_request("NO-CACHE-BUILD", "some-ipn"),
+            &common::pesapal_payment("NO-CACHE-BUILD", "some-ipn"),
         )
         .unwrap();
     match result {
