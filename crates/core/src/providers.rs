@@ -69,6 +69,25 @@ fn json_body(provider: Provider, response: &HttpResponse) -> Result<Value, Error
     })
 }
 
+/// Parses a reply body into a [`crate::json::Value`], or says why it is unreadable.
+fn json_tree(provider: Provider, response: &HttpResponse) -> Result<crate::json::Value, Error> {
+    crate::json::Value::parse(response.body()).map_err(|_| {
+        Error::unexpected(
+            provider,
+            response.status().as_u16(),
+            describe_unreadable(response),
+        )
+    })
+}
+
+/// An amount the provider reported (a JSON number or a numeric string), read
+/// from its exact text and rendered with two decimals.
+fn reported_amount_of(value: Option<&crate::json::Value>) -> Option<String> {
+    let text = value?.lenient_text()?;
+    crate::money::Amount::parse_reported(text.trim())
+        .map(crate::money::Amount::fixed2_from_hundredths)
+}
+
 /// Deserializes a typed shape from an already classified JSON body.
 fn typed<T: serde::de::DeserializeOwned>(
     provider: Provider,
