@@ -37,7 +37,7 @@ pub enum Value {
 }
 
 /// Why a body is not JSON, with where it stopped making sense.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, thiserror::Error)]
 #[error("{message} at line {line} column {column}")]
 pub struct SyntaxError {
     /// What is wrong.
@@ -355,25 +355,33 @@ impl Object {
 mod tests {
     use super::*;
 
+    type Outcome = Result<(), SyntaxError>;
+
     fn parse(text: &str) -> Result<Value, SyntaxError> {
         Value::parse(text.as_bytes())
     }
 
+    fn refused(text: &str) -> SyntaxError {
+        let result = parse(text);
+        assert!(result.is_err(), "{text:?} parsed as {result:?}");
+        result.err().unwrap_or_default()
+    }
+
     #[test]
-    fn numbers_keep_their_exact_text() {
-        let value =
-            parse(r#"{"amount": 1500.10, "big": 12345678901234567890.5, "e": 1E3}"#).unwrap();
+    fn numbers_keep_their_exact_text() -> Outcome {
+        let value = parse(r#"{"amount": 1500.10, "big": 12345678901234567890.5, "e": 1E3}"#)?;
         assert_eq!(value.get("amount"), Some(&Value::Number("1500.10".into())));
         assert_eq!(
             value.text_of("big").as_deref(),
             Some("12345678901234567890.5")
         );
         assert_eq!(value.text_of("e").as_deref(), Some("1E3"));
+        Ok(())
     }
 
     #[test]
-    fn members_keep_their_order_and_a_repeated_key_keeps_its_last_value() {
-        let value = parse(r#"{"b":1,"a":2,"b":3}"#).unwrap();
+    fn members_keep_their_order_and_a_repeated_key_keeps_its_last_value() -> Outcome {
+        let value = parse(r#"{"b":1,"a":2,"b":3}"#)?;
         assert_eq!(
             value,
             Value::Object(vec![
@@ -381,11 +389,12 @@ mod tests {
                 ("a".into(), Value::Number("2".into())),
             ])
         );
+        Ok(())
     }
 
     #[test]
-    fn lenient_text_reads_scalars_and_refuses_containers() {
-        let value = parse(r#"{"s":"x","n":-2.5,"t":true,"z":null,"a":[],"o":{}}"#).unwrap();
+    fn lenient_text_reads_scalars_and_refuses_containers() -> Outcome {
+        let value = parse(r#"{"s":"x","n":-2.5,"t":true,"z":null,"a":[],"o":{}}"#)?;
         assert_eq!(value.text_of("s").as_deref(), Some("x"));
         assert_eq!(value.text_of("n").as_deref(), Some("-2.5"));
         assert_eq!(value.text_of("t").as_deref(), Some("true"));
@@ -393,24 +402,28 @@ mod tests {
             assert_eq!(value.text_of(key), None, "{key}");
         }
         assert_eq!(Value::Null.get("s"), None);
+        Ok(())
     }
 
     #[test]
-    fn strings_are_unescaped_on_the_way_in_and_escaped_like_json_stringify_on_the_way_out() {
-        let value = parse(r#"["a\"b\\c\/d\n\u00e9\ud83d\ude00\u0001"]"#).unwrap();
+    fn strings_are_unescaped_on_the_way_in_and_escaped_like_json_stringify_on_the_way_out()
+    -> Outcome {
+        let value = parse(r#"["a\"b\\c\/d\n\u00e9\ud83d\ude00\u0001"]"#)?;
         assert_eq!(
             value,
             Value::Array(vec![Value::String("a\"b\\c/d\né😀\u{1}".into())])
         );
         assert_eq!(value.to_json(), r#"["a\"b\\c/d\né😀\u0001"]"#);
+        Ok(())
     }
 
     #[test]
-    fn writing_then_reading_gives_the_same_tree() {
+    fn writing_then_reading_gives_the_same_tree() -> Outcome {
         let text = r#"{"a":[1,2.50,{"b":null,"c":false}],"d":"é","e":-0.0}"#;
-        let value = parse(text).unwrap();
+        let value = parse(text)?;
         assert_eq!(value.to_json(), text);
-        assert_eq!(parse(&value.to_json()).unwrap(), value);
+        assert_eq!(parse(&value.to_json())?, value);
+        Ok(())
     }
 
     #[test]
@@ -427,11 +440,11 @@ mod tests {
             "01",
             "{'a':1}",
         ] {
-            let error = parse(text).expect_err(text);
+            let error = refused(text);
             assert!(error.line >= 1 && error.column >= 1, "{text}: {error}");
             assert!(!error.message.is_empty(), "{text}");
         }
-        let error = parse("{\n  \"a\": tru\n}").unwrap_err();
+        let error = refused("{\n  \"a\": tru\n}");
         assert_eq!(error.line, 2, "{error}");
     }
 
@@ -441,18 +454,19 @@ mod tests {
     }
 
     #[test]
-    fn nesting_is_limited() {
+    fn nesting_is_limited() -> Outcome {
         let ok = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
         assert!(parse(&ok).is_ok());
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
-        let error = parse(&deep).unwrap_err();
+        let error = refused(&deep);
         assert!(error.message.contains("nested too deeply"), "{error}");
         let hostile = "[".repeat(100_000);
         assert!(parse(&hostile).is_err());
+        Ok(())
     }
 
     #[test]
-    fn the_object_builder_writes_members_in_order_and_skips_absent_ones() {
+    fn the_object_builder_writes_members_in_order_and_skips_absent_ones() -> Outcome {
         let body = Object::new()
             .field("id", "A-1")
             .field_opt("cancellation_url", None::<&str>)
@@ -464,6 +478,7 @@ mod tests {
             body.to_json(),
             r#"{"id":"A-1","branch":"Main","amount":10.50,"nested":{"ok":true},"status":200}"#
         );
-        assert_eq!(Value::parse(&body.to_vec()).unwrap(), body.into_value());
+        assert_eq!(Value::parse(&body.to_vec())?, body.into_value());
+        Ok(())
     }
 }
