@@ -6,6 +6,7 @@
 
 use super::wire::PesapalIpnAck;
 use crate::error::{Error, Result};
+use crate::json::Value;
 
 /// The two notification types PesaPal documents.
 const KNOWN_TYPES: [&str; 2] = ["IPNCHANGE", "RECURRING"];
@@ -31,15 +32,23 @@ pub fn parse(query: Option<&str>, body: &[u8]) -> Result<IpnNotification> {
     }
     let trimmed = body.trim_ascii();
     if trimmed.starts_with(b"{") {
-        let value: serde_json::Value = serde_json::from_slice(trimmed)
-            .map_err(|_| Error::invalid("body", "is not valid JSON"))?;
-        if let Some(map) = value.as_object() {
-            for (key, value) in map {
-                if let Some(text) = value.as_str() {
-                    pairs.push((key.clone(), text.to_owned()));
-                }
-            }
-        }
+        let value =
+            Value::parse(trimmed).map_err(|_| Error::invalid("body", "is not valid JSON"))?;
+        let mut strings: Vec<(&String, &str)> = value
+            .as_object()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(key, value)| Some((key, value.as_str()?)))
+            .collect();
+        // Members in key order, not document order: when a body spells a key
+        // more than one way (`OrderTrackingId` and `orderTrackingId`), the
+        // spelling that sorts first is the one read, whatever order they came in.
+        strings.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.extend(
+            strings
+                .into_iter()
+                .map(|(key, text)| (key.clone(), text.to_owned())),
+        );
     } else if !trimmed.is_empty() {
         pairs.extend(form_urlencoded::parse(trimmed).into_owned());
     }
@@ -98,7 +107,7 @@ pub fn ack(notification: &IpnNotification, verified: bool) -> Vec<u8> {
         order_merchant_reference: &notification.merchant_reference,
         status: if verified { 200 } else { 500 },
     };
-    serde_json::to_vec(&ack).unwrap_or_default()
+    ack.to_json().to_vec()
 }
 
 #[cfg(test)]
