@@ -190,6 +190,60 @@ mod tests {
             String::from_utf8_lossy(&ack(&notification, true)),
             r#"{"orderNotificationType":"IPNCHANGE","orderTrackingId":"d0fa69d6-f3cd-433b-858e-df86555b86c8","orderMerchantReference":"1515111111","status":200}"#
         );
-        assert!(String::from_utf8_lossy(&ack(&notification, false)).ends_with(r#""status":500}"#));
+        assert_eq!(
+            String::from_utf8_lossy(&ack(&notification, false)),
+            r#"{"orderNotificationType":"IPNCHANGE","orderTrackingId":"d0fa69d6-f3cd-433b-858e-df86555b86c8","orderMerchantReference":"1515111111","status":500}"#
+        );
+    }
+
+    #[test]
+    fn an_acknowledgement_reads_back_as_its_notification() {
+        let notification = IpnNotification {
+            order_tracking_id: ID.to_owned(),
+            merchant_reference: "A:1/b_2.c-3!".to_owned(),
+            notification_type: "RECURRING".to_owned(),
+        };
+        for verified in [true, false] {
+            assert_eq!(
+                parse(None, &ack(&notification, verified)),
+                Ok(notification.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn a_json_body_reads_only_string_members_and_the_first_spelling_in_key_order() {
+        let other = "0b5a1e2c-0000-4000-8000-000000000001";
+        // `OrderTrackingId` sorts before `orderTrackingId` (upper case first),
+        // so it is the one read even though it comes second.
+        let body = format!(
+            r#"{{"orderTrackingId":"{other}","OrderMerchantReference":7,"order_merchant_reference":"R-1","OrderTrackingId":"{ID}","OrderNotificationType":"ipnchange","extra":{{"a":[1,null]}}}}"#
+        );
+        assert_eq!(
+            parse(None, body.as_bytes()),
+            Ok(IpnNotification {
+                order_tracking_id: ID.to_owned(),
+                merchant_reference: "R-1".to_owned(),
+                notification_type: "IPNCHANGE".to_owned(),
+            })
+        );
+        // The query still wins over the body.
+        let query = format!("OrderTrackingId={other}");
+        assert_eq!(
+            parse(Some(&query), body.as_bytes()).map(|n| n.order_tracking_id),
+            Ok(other.to_owned())
+        );
+        let bad_bodies: [&[u8]; 3] = [
+            br#"{"OrderTrackingId":"#,
+            b"{} trailing",
+            b"{\"a\":\"\xff\"}",
+        ];
+        for bad in bad_bodies {
+            assert!(
+                matches!(parse(None, bad), Err(Error::InvalidRequest { field, .. }) if field == "body"),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }
