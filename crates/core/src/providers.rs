@@ -58,17 +58,6 @@ fn describe_unreadable(response: &HttpResponse) -> String {
     )
 }
 
-/// Parses a reply body as JSON, or says why it is unreadable.
-fn json_body(provider: Provider, response: &HttpResponse) -> Result<Value, Error> {
-    serde_json::from_slice(response.body()).map_err(|_| {
-        Error::unexpected(
-            provider,
-            response.status().as_u16(),
-            describe_unreadable(response),
-        )
-    })
-}
-
 /// Parses a reply body into a [`crate::json::Value`], or says why it is unreadable.
 fn json_tree(provider: Provider, response: &HttpResponse) -> Result<crate::json::Value, Error> {
     crate::json::Value::parse(response.body()).map_err(|_| {

@@ -9,17 +9,17 @@
 mod wire;
 
 use self::wire::*;
-use super::{AccessToken, finish, json_body, reported_amount, request, typed};
+use super::{AccessToken, finish, json_tree, reported_amount_of, request};
 use crate::config::{self, Variables, names};
 use crate::domain::{
     IpnRegistration, IpnRequest, NotificationType, Payment, PaymentDetails, PaymentRequest,
     PaymentStatus, Provider,
 };
 use crate::error::{Error, ProviderError, Result};
+use crate::json::Value;
 use crate::secret::Secret;
 use crate::transport::{HttpRequest, HttpResponse};
 use crate::validate;
-use serde_json::value::RawValue;
 
 const PROVIDER: Provider = Provider::Pesapal;
 
@@ -60,11 +60,12 @@ impl PesapalConfig {
 
 /// `POST {base}/api/Auth/RequestToken` with the consumer key and secret.
 pub fn token_request(config: &PesapalConfig) -> Result<HttpRequest> {
-    let body = serde_json::to_vec(&PesapalTokenRequest {
+    let body = PesapalTokenRequest {
         consumer_key: config.consumer_key.expose(),
         consumer_secret: config.consumer_secret.expose(),
-    })
-    .map_err(|_| Error::config(names::PESAPAL_CONSUMER_KEY, "could not be encoded"))?;
+    }
+    .to_json()
+    .to_vec();
     finish(
         request(http::Method::POST, &config.url("/api/Auth/RequestToken"))
             .header(http::header::CONTENT_TYPE, "application/json"),
@@ -75,8 +76,8 @@ pub fn token_request(config: &PesapalConfig) -> Result<HttpRequest> {
 
 /// Reads the token reply.
 pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
-    check_envelope(response)?;
-    let reply: PesapalTokenResponse = typed(PROVIDER, response)?;
+    let body = checked_reply(response)?;
+    let reply = PesapalTokenResponse::from_json(&body);
     match reply.token.filter(|token| !token.is_empty()) {
         Some(token) => Ok(AccessToken {
             value: Secret::new(token),
@@ -179,9 +180,7 @@ pub fn submit_order_request(
     order: &PesapalOrder,
 ) -> Result<HttpRequest> {
     let request = &order.request;
-    let amount_text = order.amount.to_fixed2();
-    let amount = RawValue::from_string(amount_text)
-        .map_err(|_| Error::invalid("amount", "could not be encoded"))?;
+    let amount = order.amount.to_fixed2();
     let customer = &request.customer;
     let body = PesapalSubmitOrderRequest {
         id: &request.reference,
@@ -205,14 +204,14 @@ pub fn submit_order_request(
         config,
         token,
         "/api/Transactions/SubmitOrderRequest",
-        serde_json::to_vec(&body).map_err(|_| Error::invalid("request", "could not be encoded"))?,
+        body.to_json().to_vec(),
     )
 }
 
 /// Reads the SubmitOrderRequest reply.
 pub fn parse_submit_order(response: &HttpResponse, request: &PesapalOrder) -> Result<Payment> {
-    check_envelope(response)?;
-    let reply: PesapalSubmitOrderResponse = typed(PROVIDER, response)?;
+    let body = checked_reply(response)?;
+    let reply = PesapalSubmitOrderResponse::from_json(&body);
     let status = response.status().as_u16();
     let tracking_id = reply
         .order_tracking_id
@@ -254,7 +253,7 @@ pub fn register_ipn_request(
         config,
         token,
         "/api/URLSetup/RegisterIPN",
-        serde_json::to_vec(&body).map_err(|_| Error::invalid("url", "could not be encoded"))?,
+        body.to_json().to_vec(),
     )
 }
 
@@ -263,8 +262,8 @@ pub fn parse_register_ipn(
     response: &HttpResponse,
     request: &IpnRequest,
 ) -> Result<IpnRegistration> {
-    check_envelope(response)?;
-    let reply: PesapalRegisterIpnResponse = typed(PROVIDER, response)?;
+    let body = checked_reply(response)?;
+    let reply = PesapalRegisterIpnResponse::from_json(&body);
     let ipn_id = reply.ipn_id.filter(|id| !id.is_empty()).ok_or_else(|| {
         Error::unexpected(
             PROVIDER,
@@ -326,10 +325,12 @@ pub fn status_request(
 /// 2 failed, 3 reversed; 0 is pending (PesaPal answers an unpaid order with
 /// `payment_details_not_found` and status "500", which is not an error).
 pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
-    let body = json_body(PROVIDER, response)?;
-    let envelope: PesapalEnvelope = serde_json::from_value(body).unwrap_or_default();
-    let error = api_error(&envelope);
-    let reply: PesapalStatusResponse<'_> = typed_borrowed(response)?;
+    let body = json_tree(PROVIDER, response)?;
+    // The shape comes first here; the envelope only decides below, when
+    // `status_code` does not, because a pending order's reply looks like an error.
+    require_object(&body, response)?;
+    let error = api_error(&PesapalEnvelope::from_json(&body));
+    let reply = PesapalStatusResponse::from_json(&body);
     let status_code = reply
         .status_code
         .as_deref()
@@ -344,7 +345,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
         Some(0) if error.is_none() || pending_marker => PaymentStatus::Pending,
         Some(_) if error.is_none() => PaymentStatus::Unknown,
         _ => {
-            check_envelope(response)?;
+            check_envelope(&body, response)?;
             return Err(Error::unexpected(
                 PROVIDER,
                 response.status().as_u16(),
@@ -358,22 +359,12 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
         reference: not_blank(reply.merchant_reference),
         tracking_id: not_blank(reply.order_tracking_id),
         status,
-        amount: reported_amount(reply.amount),
+        amount: reported_amount_of(reply.amount),
         currency: not_blank(reply.currency),
         method: not_blank(reply.payment_method),
         confirmation_code: not_blank(reply.confirmation_code),
         description: not_blank(reply.description)
             .or_else(|| not_blank(reply.payment_status_description)),
-    })
-}
-
-fn typed_borrowed<'a>(response: &'a HttpResponse) -> Result<PesapalStatusResponse<'a>> {
-    serde_json::from_slice(response.body()).map_err(|e| {
-        Error::unexpected(
-            PROVIDER,
-            response.status().as_u16(),
-            format!("reply did not have the documented shape: {e}"),
-        )
     })
 }
 
@@ -400,13 +391,10 @@ fn authorized_json(
 
 /// The error object of a reply, if it says anything. Looks inside `message`
 /// too, where PesaPal sometimes nests a whole error envelope as JSON text.
-fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
-    let direct = match &envelope.error {
-        Some(serde_json::Value::Object(_)) => envelope
-            .error
-            .clone()
-            .and_then(|value| serde_json::from_value::<PesapalApiError>(value).ok()),
-        Some(serde_json::Value::String(text)) if !text.is_empty() => Some(PesapalApiError {
+fn api_error(envelope: &PesapalEnvelope<'_>) -> Option<PesapalApiError> {
+    let direct = match envelope.error {
+        Some(error @ Value::Object(_)) => Some(PesapalApiError::from_json(error)),
+        Some(Value::String(text)) if !text.is_empty() => Some(PesapalApiError {
             message: Some(text.clone()),
             ..PesapalApiError::default()
         }),
@@ -415,31 +403,48 @@ fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
     if let Some(error) = direct.filter(PesapalApiError::is_meaningful) {
         return Some(error);
     }
-    let nested = envelope
-        .message
-        .as_ref()
-        .and_then(serde_json::Value::as_str)
-        // `from_slice`, like every other parse here: one reader type, one
-        // copy of the generated parser in the component.
-        .and_then(|text| serde_json::from_slice::<PesapalEnvelope>(text.as_bytes()).ok())?;
-    match nested.error {
-        Some(serde_json::Value::Object(_)) => nested
-            .error
-            .and_then(|value| serde_json::from_value::<PesapalApiError>(value).ok())
-            .filter(PesapalApiError::is_meaningful),
+    let text = envelope.message?.as_str()?;
+    let nested = Value::parse(text.as_bytes()).ok()?;
+    match PesapalEnvelope::from_json(&nested).error {
+        Some(error @ Value::Object(_)) => {
+            Some(PesapalApiError::from_json(error)).filter(PesapalApiError::is_meaningful)
+        }
         _ => None,
     }
 }
 
-/// Classifies a reply: unreadable body, then a meaningful `error` object,
-/// then `status` other than "200", then an HTTP error status.
-fn check_envelope(response: &HttpResponse) -> Result<()> {
-    let http_status = response.status().as_u16();
-    let body = json_body(PROVIDER, response)?;
-    let envelope: PesapalEnvelope = match body {
-        serde_json::Value::Object(_) => serde_json::from_value(body).unwrap_or_default(),
-        _ => PesapalEnvelope::default(),
+/// Reads a reply that must be a JSON object: unreadable body first, then the
+/// envelope ([`check_envelope`]), then the shape.
+fn checked_reply(response: &HttpResponse) -> Result<Value> {
+    let body = json_tree(PROVIDER, response)?;
+    check_envelope(&body, response)?;
+    require_object(&body, response)?;
+    Ok(body)
+}
+
+/// Refuses a reply body that is JSON but not an object, saying what it is.
+fn require_object(body: &Value, response: &HttpResponse) -> Result<()> {
+    let found = match body {
+        Value::Object(_) => return Ok(()),
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
     };
+    Err(Error::unexpected(
+        PROVIDER,
+        response.status().as_u16(),
+        format!("reply did not have the documented shape: the body is {found}, not a JSON object"),
+    ))
+}
+
+/// Classifies a parsed reply: a meaningful `error` object, then `status`
+/// other than "200", then an HTTP error status. A body that is not an
+/// object has no envelope, so only its HTTP status counts.
+fn check_envelope(body: &Value, response: &HttpResponse) -> Result<()> {
+    let http_status = response.status().as_u16();
+    let envelope = PesapalEnvelope::from_json(body);
     if let Some(error) = api_error(&envelope) {
         return Err(refusal(http_status, error));
     }
@@ -447,8 +452,7 @@ fn check_envelope(response: &HttpResponse) -> Result<()> {
     if let Some(code) = status.filter(|code| *code != "200" && !code.is_empty()) {
         let message = envelope
             .message
-            .as_ref()
-            .and_then(serde_json::Value::as_str)
+            .and_then(Value::as_str)
             .filter(|text| !text.is_empty())
             .map(str::to_owned)
             .unwrap_or_else(|| format!("PesaPal reported status {code}"));

@@ -6,6 +6,7 @@
 
 use super::wire::PesapalIpnAck;
 use crate::error::{Error, Result};
+use crate::json::Value;
 
 /// The two notification types PesaPal documents.
 const KNOWN_TYPES: [&str; 2] = ["IPNCHANGE", "RECURRING"];
@@ -31,15 +32,23 @@ pub fn parse(query: Option<&str>, body: &[u8]) -> Result<IpnNotification> {
     }
     let trimmed = body.trim_ascii();
     if trimmed.starts_with(b"{") {
-        let value: serde_json::Value = serde_json::from_slice(trimmed)
-            .map_err(|_| Error::invalid("body", "is not valid JSON"))?;
-        if let Some(map) = value.as_object() {
-            for (key, value) in map {
-                if let Some(text) = value.as_str() {
-                    pairs.push((key.clone(), text.to_owned()));
-                }
-            }
-        }
+        let value =
+            Value::parse(trimmed).map_err(|_| Error::invalid("body", "is not valid JSON"))?;
+        let mut strings: Vec<(&String, &str)> = value
+            .as_object()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|(key, value)| Some((key, value.as_str()?)))
+            .collect();
+        // Members in key order, not document order: when a body spells a key
+        // more than one way (`OrderTrackingId` and `orderTrackingId`), the
+        // spelling that sorts first is the one read, whatever order they came in.
+        strings.sort_by(|a, b| a.0.cmp(b.0));
+        pairs.extend(
+            strings
+                .into_iter()
+                .map(|(key, text)| (key.clone(), text.to_owned())),
+        );
     } else if !trimmed.is_empty() {
         pairs.extend(form_urlencoded::parse(trimmed).into_owned());
     }
@@ -98,7 +107,7 @@ pub fn ack(notification: &IpnNotification, verified: bool) -> Vec<u8> {
         order_merchant_reference: &notification.merchant_reference,
         status: if verified { 200 } else { 500 },
     };
-    serde_json::to_vec(&ack).unwrap_or_default()
+    ack.to_json().to_vec()
 }
 
 #[cfg(test)]
@@ -181,6 +190,60 @@ mod tests {
             String::from_utf8_lossy(&ack(&notification, true)),
             r#"{"orderNotificationType":"IPNCHANGE","orderTrackingId":"d0fa69d6-f3cd-433b-858e-df86555b86c8","orderMerchantReference":"1515111111","status":200}"#
         );
-        assert!(String::from_utf8_lossy(&ack(&notification, false)).ends_with(r#""status":500}"#));
+        assert_eq!(
+            String::from_utf8_lossy(&ack(&notification, false)),
+            r#"{"orderNotificationType":"IPNCHANGE","orderTrackingId":"d0fa69d6-f3cd-433b-858e-df86555b86c8","orderMerchantReference":"1515111111","status":500}"#
+        );
+    }
+
+    #[test]
+    fn an_acknowledgement_reads_back_as_its_notification() {
+        let notification = IpnNotification {
+            order_tracking_id: ID.to_owned(),
+            merchant_reference: "A:1/b_2.c-3!".to_owned(),
+            notification_type: "RECURRING".to_owned(),
+        };
+        for verified in [true, false] {
+            assert_eq!(
+                parse(None, &ack(&notification, verified)),
+                Ok(notification.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn a_json_body_reads_only_string_members_and_the_first_spelling_in_key_order() {
+        let other = "0b5a1e2c-0000-4000-8000-000000000001";
+        // `OrderTrackingId` sorts before `orderTrackingId` (upper case first),
+        // so it is the one read even though it comes second.
+        let body = format!(
+            r#"{{"orderTrackingId":"{other}","OrderMerchantReference":7,"order_merchant_reference":"R-1","OrderTrackingId":"{ID}","OrderNotificationType":"ipnchange","extra":{{"a":[1,null]}}}}"#
+        );
+        assert_eq!(
+            parse(None, body.as_bytes()),
+            Ok(IpnNotification {
+                order_tracking_id: ID.to_owned(),
+                merchant_reference: "R-1".to_owned(),
+                notification_type: "IPNCHANGE".to_owned(),
+            })
+        );
+        // The query still wins over the body.
+        let query = format!("OrderTrackingId={other}");
+        assert_eq!(
+            parse(Some(&query), body.as_bytes()).map(|n| n.order_tracking_id),
+            Ok(other.to_owned())
+        );
+        let bad_bodies: [&[u8]; 3] = [
+            br#"{"OrderTrackingId":"#,
+            b"{} trailing",
+            b"{\"a\":\"\xff\"}",
+        ];
+        for bad in bad_bodies {
+            assert!(
+                matches!(parse(None, bad), Err(Error::InvalidRequest { field, .. }) if field == "body"),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

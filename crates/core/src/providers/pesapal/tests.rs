@@ -486,3 +486,299 @@ fn status_errors_stay_errors() {
         .unwrap_or_default();
     assert!(matches!(parse_status(&html), Err(Error::Provider(_))));
 }
+
+/// A string as serde_json writes it: the escaping the request bodies have
+/// always had.
+fn quoted(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_default()
+}
+
+fn unexpected_message(result: Result<impl std::fmt::Debug>) -> String {
+    match result {
+        Err(Error::Provider(ProviderError {
+            code: Some(code),
+            message,
+            ..
+        })) if code == crate::error::UNEXPECTED_RESPONSE => message,
+        other => unreachable!("expected an unexpected-response error: {other:?}"),
+    }
+}
+
+#[test]
+fn request_bodies_are_byte_exact() {
+    let credentials = token_request(&config()).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        String::from_utf8_lossy(credentials.body()),
+        r#"{"consumer_key":"canary-key","consumer_secret":"canary-secret"}"#
+    );
+
+    let order = validate_order(&order_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let full =
+        submit_order_request(&config(), &token(), &order).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        String::from_utf8_lossy(full.body()),
+        format!(
+            r#"{{"id":"ORD-2024-000123","currency":"KES","amount":1500.00,"description":"Order 123","callback_url":"https://shop.example/pesapal/return","cancellation_url":"https://shop.example/pesapal/cancel","notification_id":"{IPN_ID}","branch":"Nairobi CBD","redirect_mode":"TOP_WINDOW","billing_address":{{"email_address":"jane@example.com","phone_number":"0723000000","country_code":"KE","first_name":"Jane","last_name":"Doe"}}}}"#
+        )
+    );
+
+    let mut request = order_request();
+    request.cancellation_url = None;
+    request.branch = None;
+    request.redirect_mode = None;
+    request.customer = Customer {
+        email: Some("jane@example.com".to_owned()),
+        ..Customer::default()
+    };
+    request.amount = "0.5".to_owned();
+    let order = validate_order(&request).unwrap_or_else(|e| unreachable!("{e}"));
+    let minimal =
+        submit_order_request(&config(), &token(), &order).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        String::from_utf8_lossy(minimal.body()),
+        format!(
+            r#"{{"id":"ORD-2024-000123","currency":"KES","amount":0.50,"description":"Order 123","callback_url":"https://shop.example/pesapal/return","notification_id":"{IPN_ID}","billing_address":{{"email_address":"jane@example.com"}}}}"#
+        )
+    );
+
+    let ipn = IpnRequest {
+        url: "https://shop.example/ipn?a=1&b=\"2\"".to_owned(),
+        notification_type: NotificationType::Get,
+    };
+    let register =
+        register_ipn_request(&config(), &token(), &ipn).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        String::from_utf8_lossy(register.body()),
+        r#"{"url":"https://shop.example/ipn?a=1&b=\"2\"","ipn_notification_type":"GET"}"#
+    );
+}
+
+proptest::proptest! {
+    /// Whatever text the fields hold, the bodies are the bytes serde_json
+    /// wrote for them: same member order, same escaping.
+    #[test]
+    fn request_bodies_escape_text_as_before(
+        key in "\\PC*|[\\x00-\\x1f\"\\\\/\\x7f]{0,8}",
+        secret in ".*",
+        text in proptest::collection::vec("\\PC{0,6}|[\\x00-\\x20\"\\\\\\u{2028}\\u{7f}é😀]{0,6}", 9),
+        hundredths in 1u64..=10_000_000_000,
+    ) {
+        let pesapal = PesapalConfig {
+            consumer_key: Secret::new(key.clone()),
+            consumer_secret: Secret::new(secret.clone()),
+            ..config()
+        };
+        let credentials = token_request(&pesapal).unwrap_or_else(|e| unreachable!("{e}"));
+        proptest::prop_assert_eq!(
+            String::from_utf8_lossy(credentials.body()),
+            format!(r#"{{"consumer_key":{},"consumer_secret":{}}}"#, quoted(&key), quoted(&secret))
+        );
+
+        let amount = crate::money::Amount::from_hundredths(hundredths)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let order = PesapalOrder {
+            request: PaymentRequest {
+                reference: text[0].clone(),
+                currency: text[1].clone(),
+                description: Some(text[2].clone()),
+                callback_url: Some(text[3].clone()),
+                cancellation_url: Some(text[4].clone()),
+                notification_id: Some(text[5].clone()),
+                branch: Some(text[6].clone()),
+                redirect_mode: Some(RedirectMode::ParentWindow),
+                customer: Customer {
+                    email: Some(text[7].clone()),
+                    phone: None,
+                    country_code: None,
+                    first_name: Some(text[8].clone()),
+                    last_name: Some(key.clone()),
+                },
+                ..order_request()
+            },
+            amount,
+        };
+        let built = submit_order_request(&config(), &token(), &order)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let expected = format!(
+            r#"{{"id":{},"currency":{},"amount":{},"description":{},"callback_url":{},"cancellation_url":{},"notification_id":{},"branch":{},"redirect_mode":"PARENT_WINDOW","billing_address":{{"email_address":{},"first_name":{},"last_name":{}}}}}"#,
+            quoted(&text[0]),
+            quoted(&text[1]),
+            amount.to_fixed2(),
+            quoted(&text[2]),
+            quoted(&text[3]),
+            quoted(&text[4]),
+            quoted(&text[5]),
+            quoted(&text[6]),
+            quoted(&text[7]),
+            quoted(&text[8]),
+            quoted(&key),
+        );
+        proptest::prop_assert_eq!(String::from_utf8_lossy(built.body()), expected);
+    }
+}
+
+#[test]
+fn a_reply_that_is_json_but_not_an_object_is_a_shape_error_that_says_what_it_is() {
+    let order = validate_order(&order_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let ipn = IpnRequest {
+        url: "https://shop.example/ipn".to_owned(),
+        notification_type: NotificationType::Get,
+    };
+    for (body, found) in [
+        ("null", "null"),
+        ("true", "a boolean"),
+        ("42", "a number"),
+        (r#""token""#, "a string"),
+        ("[]", "an array"),
+    ] {
+        let response = reply(200, body);
+        let expected = format!(
+            "reply did not have the documented shape: the body is {found}, not a JSON object"
+        );
+        assert_eq!(unexpected_message(parse_token(&response)), expected);
+        assert_eq!(
+            unexpected_message(parse_submit_order(&response, &order)),
+            expected
+        );
+        assert_eq!(
+            unexpected_message(parse_register_ipn(&response, &ipn)),
+            expected
+        );
+        assert_eq!(unexpected_message(parse_status(&response)), expected);
+
+        // An HTTP error status still comes first for the calls that check
+        // the envelope before reading the reply, as it always has.
+        let failed = reply(502, body);
+        assert!(matches!(
+            parse_token(&failed),
+            Err(Error::Provider(ProviderError { message, .. })) if message == "HTTP 502"
+        ));
+        assert_eq!(unexpected_message(parse_status(&failed)), expected);
+    }
+}
+
+#[test]
+fn a_missing_field_is_named() {
+    let order = validate_order(&order_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let ipn = IpnRequest {
+        url: "https://shop.example/ipn".to_owned(),
+        notification_type: NotificationType::Get,
+    };
+    let empty = reply(200, r#"{"error":null,"status":"200"}"#);
+    assert_eq!(
+        unexpected_message(parse_token(&empty)),
+        "token reply without a token"
+    );
+    assert_eq!(
+        unexpected_message(parse_submit_order(&empty, &order)),
+        "order reply without order_tracking_id"
+    );
+    let no_redirect = reply(
+        200,
+        &format!(r#"{{"order_tracking_id":"{TRACKING}","redirect_url":[],"status":"200"}}"#),
+    );
+    assert_eq!(
+        unexpected_message(parse_submit_order(&no_redirect, &order)),
+        "order reply without redirect_url"
+    );
+    assert_eq!(
+        unexpected_message(parse_register_ipn(&empty, &ipn)),
+        "IPN reply without ipn_id"
+    );
+    let no_code = reply(200, r#"{"status_code":{"code":1},"status":"200"}"#);
+    assert_eq!(
+        unexpected_message(parse_status(&no_code)),
+        "status reply without status_code"
+    );
+}
+
+#[test]
+fn loosely_typed_fields_are_read_as_text() {
+    let token = parse_token(&reply(200, r#"{"token":12345,"expiryDate":true}"#))
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(token.value.expose(), "12345");
+    assert_eq!(token.expires.as_deref(), Some("true"));
+
+    let order = validate_order(&order_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let payment = parse_submit_order(
+        &reply(
+            200,
+            r#"{"order_tracking_id":7,"merchant_reference":1515111111,"redirect_url":"https://x/7","status":200}"#,
+        ),
+        &order,
+    )
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(payment.tracking_id, "7");
+    assert_eq!(payment.reference, "1515111111");
+
+    let details = parse_status(&reply(
+        200,
+        r#"{"status_code":" 1 ","amount":"1500.5","confirmation_code":651300869318632,"currency":null,"status":"200"}"#,
+    ))
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(details.status, PaymentStatus::Completed);
+    assert_eq!(details.amount.as_deref(), Some("1500.50"));
+    assert_eq!(
+        details.confirmation_code.as_deref(),
+        Some("651300869318632")
+    );
+    assert_eq!(details.currency, None);
+
+    // A numeric envelope status counts like its text.
+    assert_eq!(
+        parse_token(&reply(200, r#"{"token":"t","status":500}"#)).map(|_| ()),
+        Err(Error::Provider(ProviderError {
+            provider: Provider::Pesapal,
+            http_status: 200,
+            code: None,
+            message: "PesaPal reported status 500".to_owned(),
+        }))
+    );
+}
+
+#[test]
+fn error_objects_are_read_with_either_type_key() {
+    let both = reply(
+        200,
+        r#"{"error":{"type":"invalid_request_error","error_type":"authentication_error","code":"x","message":"m"},"status":"500"}"#,
+    );
+    assert!(matches!(
+        parse_token(&both),
+        Err(Error::Authentication { message, .. }) if message == "x: m"
+    ));
+    let only_type = reply(
+        200,
+        r#"{"error":{"type":"authentication_error","code":null,"message":"Expired"},"status":"200"}"#,
+    );
+    assert!(matches!(
+        parse_token(&only_type),
+        Err(Error::Authentication { message, .. }) if message == "Expired"
+    ));
+}
+
+#[test]
+fn message_text_is_an_error_only_when_it_nests_a_meaningful_error_object() {
+    for message in [
+        r#"Request processed successfully"#,
+        r#"{\"error\":null,\"status\":\"200\"}"#,
+        r#"{\"error\":{\"error_type\":null,\"code\":null,\"message\":null}}"#,
+        r#"{\"error\":\"text\"}"#,
+        r#"{\"error\":{\"code\":\"x\"}"#,
+    ] {
+        let body = format!(r#"{{"token":"t","message":"{message}","status":"200"}}"#);
+        assert!(parse_token(&reply(200, &body)).is_ok(), "{body}");
+    }
+    let nested = reply(
+        200,
+        r#"{"token":"t","error":{"error_type":null,"code":null,"message":null},"message":"{\"error\":{\"type\":\"api_error\",\"code\":\"c\",\"message\":\"\"}}"}"#,
+    );
+    assert_eq!(
+        parse_token(&nested).map(|_| ()),
+        Err(Error::Provider(ProviderError {
+            provider: Provider::Pesapal,
+            http_status: 200,
+            code: Some("c".to_owned()),
+            message: "c".to_owned(),
+        }))
+    );
+}
