@@ -323,6 +323,105 @@ mod tests {
         );
     }
 
+    fn refusal(body: &str) -> (u16, Option<String>, String) {
+        match payment(body.as_bytes()) {
+            Ok(_) => (0, None, String::new()),
+            Err(p) => (
+                p.status().as_u16(),
+                p.field().map(str::to_owned),
+                p.detail().to_owned(),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_first_repeated_name_is_reported_and_only_where_it_matters() {
+        let full = r#""provider":"pesapal","reference":"R1","amount":"1","currency":"KES""#;
+        let refused = |field: &str| {
+            (
+                422,
+                Some(field.to_owned()),
+                format!("`{field}` appears more than once"),
+            )
+        };
+        // The name that repeats first, not the one that appeared first.
+        assert_eq!(refusal(r#"{"a":1,"b":1,"b":2,"a":2}"#), refused("b"));
+        // The same name written with an escape is the same name.
+        assert_eq!(refusal(r#"{"a":1,"\u0061":2}"#), refused("a"));
+        // A repeat in the body comes before missing members ...
+        assert_eq!(
+            refusal(r#"{"provider":"pesapal","provider":"pesapal"}"#),
+            refused("provider")
+        );
+        // ... one in `customer` after them, as `customer` is read later.
+        assert_eq!(
+            refusal(r#"{"provider":"pesapal","customer":{"email":"a","email":"b"}}"#).1,
+            Some("reference".to_owned())
+        );
+        assert_eq!(
+            refusal(&format!(
+                r#"{{{full},"customer":{{"z":1,"y":1,"y":2,"z":2}}}}"#
+            )),
+            refused("customer.y")
+        );
+        // Members FinConnect does not read are not checked.
+        for extra in [
+            r#""extra":{"k":1,"k":2}"#,
+            r#""extra":[{"k":1,"k":2}]"#,
+            r#""customer":{"email":"a@b.cd","extra":{"k":1,"k":2}}"#,
+        ] {
+            let body = format!("{{{full},{extra}}}");
+            assert!(payment(body.as_bytes()).is_ok(), "{body}");
+        }
+    }
+
+    #[test]
+    fn malformed_bodies_are_400_with_a_position_and_other_shapes_422() {
+        let (status, field, detail) =
+            refusal("{\n  \"provider\": \"pesapal\",\n  \"amount\": 1.,\n}");
+        assert_eq!((status, field.as_deref()), (400, Some("body")));
+        assert!(
+            detail.starts_with("`body` is not well-formed JSON (") && detail.ends_with(')'),
+            "{detail}"
+        );
+        let position = detail
+            .rsplit_once(" at line ")
+            .and_then(|(_, at)| at.trim_end_matches(')').split_once(" column "))
+            .and_then(|(line, column)| {
+                Some((line.parse::<u64>().ok()?, column.parse::<u64>().ok()?))
+            });
+        assert!(
+            matches!(position, Some((3, column)) if column > 0),
+            "{detail}"
+        );
+        for body in ["", "{", "{\"a\":}", "[1,]", "{} {}", "nul"] {
+            let (status, field, detail) = refusal(body);
+            assert_eq!((status, field.as_deref()), (400, Some("body")), "{body:?}");
+            assert!(detail.contains(" at line 1 column "), "{body:?}: {detail}");
+        }
+        assert_eq!(
+            refusal("{\"provider\":\"pes\u{fffd}\"}").0,
+            422,
+            "replacement characters are text"
+        );
+        let utf8 = payment(b"{\"provider\":\"\xff\"}").err();
+        assert_eq!(
+            utf8.as_ref().map(|p| (p.status().as_u16(), p.detail())),
+            Some((400, "`body` is not UTF-8 text"))
+        );
+        for body in ["[]", "\"pay\"", "null", "12", "true"] {
+            assert_eq!(
+                refusal(body),
+                (
+                    422,
+                    Some("body".to_owned()),
+                    "`body` must be a JSON object".to_owned()
+                ),
+                "{body}"
+            );
+        }
+    }
+
     #[test]
     fn every_missing_field_is_named() {
         let problem = payment(br#"{"provider":"pesapal"}"#).err();

@@ -390,6 +390,45 @@ mod tests {
     }
 
     #[test]
+    fn problem_bodies_list_members_in_rfc_order_and_leave_out_absent_ones() {
+        let text = |problem: Problem| String::from_utf8_lossy(&problem.to_json()).into_owned();
+        let refusal = Error::Provider(ProviderError {
+            provider: Provider::Clickpesa,
+            http_status: 409,
+            code: None,
+            message: "Order \"ORDER1\" already used".to_owned(),
+        });
+        let cases = [
+            (
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    ProblemCode::NotFound,
+                    "no such route",
+                ),
+                r#"{"type":"https://finconnect.dev/problems/not_found","title":"Not found","status":404,"detail":"no such route","code":"not_found"}"#,
+            ),
+            (
+                Problem::invalid(StatusCode::BAD_REQUEST, "body", "is not \"JSON\""),
+                r#"{"type":"https://finconnect.dev/problems/invalid_request","title":"The request is invalid","status":400,"detail":"`body` is not \"JSON\"","code":"invalid_request","field":"body"}"#,
+            ),
+            (
+                Problem::from_error(&refusal),
+                r#"{"type":"https://finconnect.dev/problems/provider_error","title":"The provider refused the request","status":502,"detail":"ClickPesa answered HTTP 409: Order \"ORDER1\" already used","code":"provider_error","provider":"clickpesa","provider_message":"Order \"ORDER1\" already used","provider_status":409}"#,
+            ),
+            (
+                Problem::from_error(&Error::Authentication {
+                    provider: Provider::Pesapal,
+                    message: "no".to_owned(),
+                }),
+                r#"{"type":"https://finconnect.dev/problems/provider_auth_failed","title":"The provider rejected FinConnect's credentials","status":502,"detail":"PesaPal rejected FinConnect's credentials; check its variables","code":"provider_auth_failed","provider":"pesapal","provider_message":"no"}"#,
+            ),
+        ];
+        for (problem, expected) in cases {
+            assert_eq!(text(problem), expected);
+        }
+    }
+
+    #[test]
     fn codes_are_distinct_snake_case() {
         let mut seen = std::collections::BTreeSet::new();
         for code in ProblemCode::ALL {
