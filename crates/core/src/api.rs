@@ -19,13 +19,13 @@ pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode,
 use crate::config::{self, Variables, names};
 use crate::domain::{IpnRegistration, Payment, PaymentDetails, Provider};
 use crate::flow::Finconnect;
+use crate::json::{Object, Value};
 use crate::providers::clickpesa::webhook::{self, WebhookError, WebhookEvent};
 use crate::providers::pesapal::ipn;
 use crate::secret::Secret;
 use crate::transport::Transport;
 use http::header::{self, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -157,17 +157,14 @@ fn serve(request: &http::Request<Vec<u8>>, fc: &mut Finconnect<'_>) -> Result<Re
             let registered = fc
                 .register_ipn(provider, &ipn)
                 .map_err(|e| Problem::from_error(&e))?;
-            Ok(json(
-                StatusCode::CREATED,
-                &RegistrationJson::from(&registered),
-            ))
+            Ok(json(StatusCode::CREATED, registration_json(&registered)))
         }
         Operation::PaymentStatus => {
             let (provider, id) = status_params(&params)?;
             let details = fc
                 .payment_status(provider, &id)
                 .map_err(|e| Problem::from_error(&e))?;
-            Ok(json(StatusCode::OK, &DetailsJson::from(&details)))
+            Ok(json(StatusCode::OK, details_json(&details)))
         }
         Operation::PesapalNotification => pesapal_notification(request, fc),
         Operation::ClickpesaWebhook => clickpesa_webhook(request, vars),
@@ -444,11 +441,11 @@ fn clickpesa_webhook(
             .with_field("checksum"),
             WebhookError::Invalid(error) => Problem::from_error(&error),
         })?;
-    Ok(json(StatusCode::OK, &EventJson::from(&event)))
+    Ok(json(StatusCode::OK, event_json(&event)))
 }
 
 fn created_payment(payment: &Payment) -> Response {
-    let mut response = json(StatusCode::CREATED, &PaymentJson::from(payment));
+    let mut response = json(StatusCode::CREATED, payment_json(payment));
     // GET /payments/{provider}/{id} takes PesaPal's tracking id and
     // ClickPesa's order reference.
     let id = match payment.provider {
@@ -482,118 +479,68 @@ fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Res
     response
 }
 
-fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    // Serialising plain structs of strings, numbers and booleans into memory
-    // cannot fail.
-    respond(
-        status,
-        "application/json",
-        serde_json::to_vec(value).unwrap_or_default(),
-    )
+fn json(status: StatusCode, body: Object) -> Response {
+    respond(status, "application/json", body.to_vec())
+}
+
+/// An optional value of a success body: `null` when absent (success bodies
+/// always carry every member; only problems leave members out).
+fn or_null(value: Option<&str>) -> Value {
+    value.map_or(Value::Null, Value::from)
 }
 
 /// `201` body of `POST /payments`.
-#[derive(Serialize)]
-struct PaymentJson<'a> {
-    provider: &'static str,
-    reference: &'a str,
-    tracking_id: &'a str,
-    redirect_url: Option<&'a str>,
-    status: &'static str,
-}
-
-impl<'a> From<&'a Payment> for PaymentJson<'a> {
-    fn from(payment: &'a Payment) -> Self {
-        Self {
-            provider: payment.provider.as_str(),
-            reference: &payment.reference,
-            tracking_id: &payment.tracking_id,
-            redirect_url: payment.redirect_url.as_deref(),
-            status: payment.status.as_str(),
-        }
-    }
+fn payment_json(payment: &Payment) -> Object {
+    Object::new()
+        .field("provider", payment.provider.as_str())
+        .field("reference", payment.reference.as_str())
+        .field("tracking_id", payment.tracking_id.as_str())
+        .field("redirect_url", or_null(payment.redirect_url.as_deref()))
+        .field("status", payment.status.as_str())
 }
 
 /// `201` body of `POST /ipn-registrations`.
-#[derive(Serialize)]
-struct RegistrationJson<'a> {
-    provider: &'static str,
-    ipn_id: &'a str,
-    url: &'a str,
-    notification_type: &'static str,
-    created_date: Option<&'a str>,
-}
-
-impl<'a> From<&'a IpnRegistration> for RegistrationJson<'a> {
-    fn from(registration: &'a IpnRegistration) -> Self {
-        Self {
-            provider: registration.provider.as_str(),
-            ipn_id: &registration.ipn_id,
-            url: &registration.url,
-            notification_type: registration.notification_type.as_str(),
-            created_date: registration.created_date.as_deref(),
-        }
-    }
+fn registration_json(registration: &IpnRegistration) -> Object {
+    Object::new()
+        .field("provider", registration.provider.as_str())
+        .field("ipn_id", registration.ipn_id.as_str())
+        .field("url", registration.url.as_str())
+        .field("notification_type", registration.notification_type.as_str())
+        .field(
+            "created_date",
+            or_null(registration.created_date.as_deref()),
+        )
 }
 
 /// `200` body of `GET /payments/{provider}/{id}`.
-#[derive(Serialize)]
-struct DetailsJson<'a> {
-    provider: &'static str,
-    reference: Option<&'a str>,
-    tracking_id: Option<&'a str>,
-    status: &'static str,
-    amount: Option<&'a str>,
-    currency: Option<&'a str>,
-    method: Option<&'a str>,
-    confirmation_code: Option<&'a str>,
-    description: Option<&'a str>,
-}
-
-impl<'a> From<&'a PaymentDetails> for DetailsJson<'a> {
-    fn from(details: &'a PaymentDetails) -> Self {
-        Self {
-            provider: details.provider.as_str(),
-            reference: details.reference.as_deref(),
-            tracking_id: details.tracking_id.as_deref(),
-            status: details.status.as_str(),
-            amount: details.amount.as_deref(),
-            currency: details.currency.as_deref(),
-            method: details.method.as_deref(),
-            confirmation_code: details.confirmation_code.as_deref(),
-            description: details.description.as_deref(),
-        }
-    }
+fn details_json(details: &PaymentDetails) -> Object {
+    Object::new()
+        .field("provider", details.provider.as_str())
+        .field("reference", or_null(details.reference.as_deref()))
+        .field("tracking_id", or_null(details.tracking_id.as_deref()))
+        .field("status", details.status.as_str())
+        .field("amount", or_null(details.amount.as_deref()))
+        .field("currency", or_null(details.currency.as_deref()))
+        .field("method", or_null(details.method.as_deref()))
+        .field(
+            "confirmation_code",
+            or_null(details.confirmation_code.as_deref()),
+        )
+        .field("description", or_null(details.description.as_deref()))
 }
 
 /// `200` body of `POST /notifications/clickpesa`.
-#[derive(Serialize)]
-struct EventJson<'a> {
-    event: &'a str,
-    order_reference: Option<&'a str>,
-    tracking_id: Option<&'a str>,
-    status: &'static str,
-    amount: Option<&'a str>,
-    currency: Option<&'a str>,
-    channel: Option<&'a str>,
-    message: Option<&'a str>,
-    verified: bool,
-}
-
-impl<'a> From<&'a WebhookEvent> for EventJson<'a> {
-    fn from(event: &'a WebhookEvent) -> Self {
-        Self {
-            event: &event.event,
-            order_reference: event.order_reference.as_deref(),
-            tracking_id: event.tracking_id.as_deref(),
-            status: event.status.as_str(),
-            amount: event.amount.as_deref(),
-            currency: event.currency.as_deref(),
-            channel: event.channel.as_deref(),
-            message: event.message.as_deref(),
-            verified: event.verified,
-        }
-    }
+fn event_json(event: &WebhookEvent) -> Object {
+    Object::new()
+        .field("event", event.event.as_str())
+        .field("order_reference", or_null(event.order_reference.as_deref()))
+        .field("tracking_id", or_null(event.tracking_id.as_deref()))
+        .field("status", event.status.as_str())
+        .field("amount", or_null(event.amount.as_deref()))
+        .field("currency", or_null(event.currency.as_deref()))
+        .field("channel", or_null(event.channel.as_deref()))
+        .field("message", or_null(event.message.as_deref()))
+        .field("verified", event.verified)
 }
 
 #[cfg(test)]

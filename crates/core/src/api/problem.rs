@@ -3,8 +3,8 @@
 
 use crate::domain::Provider;
 use crate::error::Error;
+use crate::json::Object;
 use http::{HeaderName, HeaderValue, StatusCode};
-use serde::Serialize;
 
 /// Every problem `type` is this base followed by the problem's code.
 pub const PROBLEM_TYPE_BASE: &str = "https://finconnect.dev/problems/";
@@ -153,27 +153,6 @@ impl ProviderSide {
     }
 }
 
-/// The JSON shape of a problem, members in the order RFC 9457 lists them.
-#[derive(Serialize)]
-struct ProblemBody<'a> {
-    #[serde(rename = "type")]
-    type_uri: String,
-    title: &'static str,
-    status: u16,
-    detail: &'a str,
-    code: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    provider: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    provider_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    provider_message: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    provider_status: Option<u16>,
-}
-
 impl Problem {
     /// A problem with a status, a code and a human explanation.
     pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Self {
@@ -273,23 +252,22 @@ impl Problem {
         &self.detail
     }
 
-    /// The `application/problem+json` body.
+    /// The `application/problem+json` body: members in the order RFC 9457
+    /// lists them, then FinConnect's; optional ones left out when empty.
     pub fn to_json(&self) -> Vec<u8> {
         let side = self.provider.as_deref();
-        let body = ProblemBody {
-            type_uri: self.code.type_uri(),
-            title: self.code.title(),
-            status: self.status.as_u16(),
-            detail: &self.detail,
-            code: self.code.as_str(),
-            field: self.field.as_deref(),
-            provider: side.map(|s| s.provider),
-            provider_code: side.and_then(|s| s.code.as_deref()),
-            provider_message: side.and_then(|s| s.message.as_deref()),
-            provider_status: side.and_then(|s| s.status),
-        };
-        // Serialising strings and integers into memory cannot fail.
-        serde_json::to_vec(&body).unwrap_or_default()
+        Object::new()
+            .field("type", self.code.type_uri())
+            .field("title", self.code.title())
+            .field("status", self.status.as_u16())
+            .field("detail", self.detail.as_str())
+            .field("code", self.code.as_str())
+            .field_opt("field", self.field.as_deref())
+            .field_opt("provider", side.map(|s| s.provider))
+            .field_opt("provider_code", side.and_then(|s| s.code.as_deref()))
+            .field_opt("provider_message", side.and_then(|s| s.message.as_deref()))
+            .field_opt("provider_status", side.and_then(|s| s.status))
+            .to_vec()
     }
 
     /// The complete HTTP response.
@@ -387,6 +365,45 @@ mod tests {
                 "provider_status": 200
             })
         );
+    }
+
+    #[test]
+    fn problem_bodies_list_members_in_rfc_order_and_leave_out_absent_ones() {
+        let text = |problem: Problem| String::from_utf8_lossy(&problem.to_json()).into_owned();
+        let refusal = Error::Provider(ProviderError {
+            provider: Provider::Clickpesa,
+            http_status: 409,
+            code: None,
+            message: "Order \"ORDER1\" already used".to_owned(),
+        });
+        let cases = [
+            (
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    ProblemCode::NotFound,
+                    "no such route",
+                ),
+                r#"{"type":"https://finconnect.dev/problems/not_found","title":"Not found","status":404,"detail":"no such route","code":"not_found"}"#,
+            ),
+            (
+                Problem::invalid(StatusCode::BAD_REQUEST, "body", "is not \"JSON\""),
+                r#"{"type":"https://finconnect.dev/problems/invalid_request","title":"The request is invalid","status":400,"detail":"`body` is not \"JSON\"","code":"invalid_request","field":"body"}"#,
+            ),
+            (
+                Problem::from_error(&refusal),
+                r#"{"type":"https://finconnect.dev/problems/provider_error","title":"The provider refused the request","status":502,"detail":"ClickPesa answered HTTP 409: Order \"ORDER1\" already used","code":"provider_error","provider":"clickpesa","provider_message":"Order \"ORDER1\" already used","provider_status":409}"#,
+            ),
+            (
+                Problem::from_error(&Error::Authentication {
+                    provider: Provider::Pesapal,
+                    message: "no".to_owned(),
+                }),
+                r#"{"type":"https://finconnect.dev/problems/provider_auth_failed","title":"The provider rejected FinConnect's credentials","status":502,"detail":"PesaPal rejected FinConnect's credentials; check its variables","code":"provider_auth_failed","provider":"pesapal","provider_message":"no"}"#,
+            ),
+        ];
+        for (problem, expected) in cases {
+            assert_eq!(text(problem), expected);
+        }
     }
 
     #[test]

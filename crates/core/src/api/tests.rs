@@ -250,6 +250,74 @@ fn pesapal_payment_is_created() {
     );
 }
 
+/// The exact bytes of each success body: members in their documented
+/// order, an absent value written as `null` (never left out).
+#[test]
+fn success_bodies_keep_their_member_order_and_nulls() {
+    let text = |response: &Response| String::from_utf8_lossy(response.body()).into_owned();
+    let pesapal_order = || vec![Ok((200, PP_TOKEN)), Ok((200, PP_ORDER))];
+    let cases: Vec<(http::Request<Vec<u8>>, Vec<Reply>, String)> = vec![
+        (
+            merchant("POST", "/payments", &pesapal_payment().to_string()),
+            pesapal_order(),
+            format!(
+                r#"{{"provider":"pesapal","reference":"ORD-1","tracking_id":"{TRACKING_ID}","redirect_url":"https://pay.example/iframe?OrderTrackingId=96a5e1d9","status":"pending"}}"#
+            ),
+        ),
+        (
+            merchant("POST", "/payments", &clickpesa_payment().to_string()),
+            vec![Ok((200, CP_TOKEN)), Ok((200, CP_PUSH))],
+            r#"{"provider":"clickpesa","reference":"ORDER1","tracking_id":"ORDER1LCP1","redirect_url":null,"status":"pending"}"#.to_owned(),
+        ),
+        (
+            merchant(
+                "POST",
+                "/ipn-registrations",
+                r#"{"provider":"pesapal","url":"https://shop.example/notifications/pesapal","notification_type":"GET"}"#,
+            ),
+            vec![Ok((200, PP_TOKEN)), Ok((200, PP_IPN))],
+            r#"{"provider":"pesapal","ipn_id":"1da86d1c-1e8c-4183-bdfd-dd759463e4ce","url":"https://shop.example/notifications/pesapal","notification_type":"GET","created_date":"2024-03-18T18:20:11.77"}"#.to_owned(),
+        ),
+        (
+            merchant("GET", &format!("/payments/pesapal/{TRACKING_ID}"), ""),
+            vec![Ok((200, PP_TOKEN)), Ok((200, PP_PENDING))],
+            format!(
+                r#"{{"provider":"pesapal","reference":null,"tracking_id":"{TRACKING_ID}","status":"pending","amount":"10.00","currency":"KES","method":null,"confirmation_code":null,"description":"INVALID"}}"#
+            ),
+        ),
+        (
+            merchant("GET", "/payments/clickpesa/ORDER1", ""),
+            vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
+            r#"{"provider":"clickpesa","reference":"ORDER1","tracking_id":"ORDER1LCP1","status":"completed","amount":"1000.00","currency":"TZS","method":"M-PESA","confirmation_code":"PR123","description":"Paid"}"#.to_owned(),
+        ),
+        (
+            public(
+                "POST",
+                "/notifications/clickpesa",
+                Some("application/json"),
+                br#"{"event":"PAYMENT FAILED","data":{"id":"X1","orderReference":"ORDER1","status":"FAILED"}}"#,
+            ),
+            vec![],
+            r#"{"event":"PAYMENT FAILED","order_reference":"ORDER1","tracking_id":"X1","status":"failed","amount":null,"currency":null,"channel":null,"message":null,"verified":false}"#.to_owned(),
+        ),
+        (
+            public(
+                "POST",
+                "/notifications/clickpesa",
+                None,
+                "{\"event\":\"PAYMENT RECEIVED\",\"data\":{\"id\":\"X1\",\"status\":\"SUCCESS\",\"orderReference\":\"ORDER1\",\"collectedAmount\":\"10\",\"collectedCurrency\":\"TZS\",\"channel\":\"M-PESA\",\"message\":\"\\\"\\u00e9\\t\\u0001/\"}}".as_bytes(),
+            ),
+            vec![],
+            "{\"event\":\"PAYMENT RECEIVED\",\"order_reference\":\"ORDER1\",\"tracking_id\":\"X1\",\"status\":\"completed\",\"amount\":\"10.00\",\"currency\":\"TZS\",\"channel\":\"M-PESA\",\"message\":\"\\\"\u{e9}\\t\\u0001/\",\"verified\":false}".to_owned(),
+        ),
+    ];
+    for (request, script, expected) in cases {
+        let label = format!("{} {}", request.method(), request.uri());
+        let (response, _) = run(request, &vars(), script);
+        assert_eq!(text(&response), expected, "{label}");
+    }
+}
+
 #[test]
 fn clickpesa_payment_is_created_without_a_redirect() {
     let body = clickpesa_payment().to_string();
