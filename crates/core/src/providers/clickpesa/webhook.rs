@@ -172,6 +172,39 @@ mod tests {
     }
 
     #[test]
+    fn data_fields_are_read_from_strings_or_numbers_with_fallbacks() {
+        let body = br#"{"event":"PAYMENT RECEIVED","eventType":"PAYMENT FAILED","data":{
+            "paymentId":42,"orderReference":"","collectedAmount":"","amount":10000.5,
+            "currency":"TZS","channel":true,"message":["no"]}}"#;
+        let event = parse(body, None);
+        assert_eq!(
+            event,
+            Ok(WebhookEvent {
+                event: "PAYMENT RECEIVED".to_owned(),
+                order_reference: None,
+                tracking_id: Some("42".to_owned()),
+                status: PaymentStatus::Completed,
+                amount: Some("10000.50".to_owned()),
+                currency: Some("TZS".to_owned()),
+                channel: None,
+                message: None,
+                verified: false,
+            })
+        );
+        // `event` is read first; when it is there but not text, `eventType` is not consulted.
+        let odd = br#"{"event":7,"eventType":"PAYMENT FAILED","data":{}}"#;
+        assert!(matches!(
+            parse(odd, None),
+            Err(WebhookError::Invalid(Error::InvalidRequest { field, .. })) if field == "event"
+        ));
+        let unknown =
+            br#"{"event":"DEPOSIT RECEIVED","data":{"depositAmount":"5","status":"WHATEVER"}}"#;
+        let event = parse(unknown, None);
+        assert_eq!(event.as_ref().map(|e| e.status), Ok(PaymentStatus::Unknown));
+        assert_eq!(event.map(|e| e.amount), Ok(Some("5.00".to_owned())));
+    }
+
+    #[test]
     fn malformed_bodies_name_the_problem() {
         for (body, field) in [
             (&b"not json"[..], "body"),
