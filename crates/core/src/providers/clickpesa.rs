@@ -7,12 +7,13 @@ pub mod webhook;
 mod wire;
 
 use self::wire::*;
-use super::{AccessToken, describe_unreadable, finish, reported_amount, request, typed};
+use super::{AccessToken, describe_unreadable, finish, json_tree, request};
 use crate::config::{self, Variables, names};
 use crate::domain::{
     Payment, PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus, Provider,
 };
 use crate::error::{Error, ProviderError, Result};
+use crate::json::Value;
 use crate::money::Amount;
 use crate::secret::Secret;
 use crate::transport::{HttpRequest, HttpResponse};
@@ -65,16 +66,15 @@ pub fn token_request(config: &ClickpesaConfig) -> Result<HttpRequest> {
 pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
     let status = response.status().as_u16();
     if matches!(status, 401 | 403) {
-        let body: ClickpesaErrorBody = serde_json::from_slice(response.body()).unwrap_or_default();
+        let message = error_body(response).and_then(|body| body.message);
         return Err(Error::Authentication {
             provider: PROVIDER,
-            message: body
-                .message
-                .unwrap_or_else(|| format!("HTTP {status} from generate-token")),
+            message: message.unwrap_or_else(|| format!("HTTP {status} from generate-token")),
         });
     }
     check_status(response)?;
-    let reply: ClickpesaTokenResponse = typed(PROVIDER, response)?;
+    let reply = ClickpesaTokenResponse::read(&json_tree(PROVIDER, response)?)
+        .map_err(|problem| not_as_documented(response, problem))?;
     match reply.token.filter(|token| !token.trim().is_empty()) {
         Some(token) if reply.success != Some(false) => Ok(AccessToken {
             value: Secret::new(token),
@@ -185,7 +185,8 @@ pub fn ussd_push_request(
 /// Reads the initiate reply.
 pub fn parse_ussd_push(response: &HttpResponse, push: &UssdPush) -> Result<Payment> {
     check_status(response)?;
-    let reply: ClickpesaPayment<'_> = typed_payment(response)?;
+    let reply = ClickpesaPayment::read(&json_tree(PROVIDER, response)?)
+        .ok_or_else(|| not_as_documented(response, "it is not a JSON object"))?;
     let tracking_id = reply.id.filter(|id| !id.is_empty()).ok_or_else(|| {
         Error::unexpected(
             PROVIDER,
@@ -226,8 +227,11 @@ pub fn status_request(
 /// row wins; otherwise the first row speaks for the payment.
 pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     check_status(response)?;
-    let rows: Vec<ClickpesaPayment<'_>> =
-        serde_json::from_slice(response.body()).map_err(|_| {
+    let reply = json_tree(PROVIDER, response)?;
+    let rows: Vec<ClickpesaPayment> = reply
+        .as_array()
+        .and_then(|rows| rows.iter().map(ClickpesaPayment::read).collect())
+        .ok_or_else(|| {
             Error::unexpected(
                 PROVIDER,
                 response.status().as_u16(),
@@ -252,7 +256,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
         status: map_status(row.status.as_deref()),
         reference: not_blank(row.order_reference),
         tracking_id: not_blank(row.id),
-        amount: reported_amount(row.collected_amount),
+        amount: row.collected_amount,
         currency: not_blank(row.collected_currency),
         method: not_blank(row.channel),
         confirmation_code: not_blank(row.payment_reference),
@@ -307,14 +311,19 @@ fn map_status(text: Option<&str>) -> PaymentStatus {
         .map_or(PaymentStatus::Unknown, PaymentStatus::from)
 }
 
-fn typed_payment(response: &HttpResponse) -> Result<ClickpesaPayment<'_>> {
-    serde_json::from_slice(response.body()).map_err(|e| {
-        Error::unexpected(
-            PROVIDER,
-            response.status().as_u16(),
-            format!("reply did not have the documented shape: {e}"),
-        )
-    })
+/// A reply that is JSON but not what ClickPesa documents; `problem` names
+/// what is wrong.
+fn not_as_documented(response: &HttpResponse, problem: &str) -> Error {
+    Error::unexpected(
+        PROVIDER,
+        response.status().as_u16(),
+        format!("reply did not have the documented shape: {problem}"),
+    )
+}
+
+/// The reply read as an error body, if it is a JSON object.
+fn error_body(response: &HttpResponse) -> Option<ClickpesaErrorBody> {
+    ClickpesaErrorBody::read(&Value::parse(response.body()).ok()?)
 }
 
 /// Turns an HTTP error reply into an error: 401/403 are authentication
@@ -324,8 +333,7 @@ fn check_status(response: &HttpResponse) -> Result<()> {
     if status < 400 {
         return Ok(());
     }
-    let body: Option<ClickpesaErrorBody> = serde_json::from_slice(response.body()).ok();
-    let Some(body) = body else {
+    let Some(body) = error_body(response) else {
         return Err(Error::unexpected(
             PROVIDER,
             status,

@@ -429,6 +429,23 @@ fn reply_fields_are_read_as_strings_or_numbers() {
         let error = provider_error(parse_token(&reply(200, body)));
         assert_eq!(error.code.as_deref(), Some("unexpected_response"), "{body}");
     }
+    // A field of the wrong type is named, and so is a body of the wrong kind.
+    let wrong = provider_error(parse_token(&reply(200, r#"{"success":"yes"}"#)));
+    assert_eq!(
+        wrong.message,
+        "reply did not have the documented shape: `success` is not true or false"
+    );
+    let listed = provider_error(parse_ussd_push(&reply(200, r#"["ORDER123LCP1"]"#), &push));
+    assert_eq!(
+        listed.message,
+        "reply did not have the documented shape: it is not a JSON object"
+    );
+    let html = provider_error(parse_token(&reply(200, "<html>")));
+    assert!(
+        html.message.starts_with("unreadable reply: HTTP 200"),
+        "{}",
+        html.message
+    );
 
     let rows = reply(
         200,
