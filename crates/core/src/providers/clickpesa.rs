@@ -13,7 +13,7 @@ use crate::domain::{
     Payment, PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus, Provider,
 };
 use crate::error::{Error, ProviderError, Result};
-use crate::json::Value;
+use crate::json::{Object, Value};
 use crate::money::Amount;
 use crate::secret::Secret;
 use crate::transport::{HttpRequest, HttpResponse};
@@ -161,15 +161,18 @@ pub fn ussd_push_request(
     token: &AccessToken,
     push: &UssdPush,
 ) -> Result<HttpRequest> {
-    let mut body = serde_json::json!({
-        "amount": push.amount.to_plain(),
-        "currency": push.currency,
-        "orderReference": push.reference,
-        "phoneNumber": push.phone,
-    });
-    if let Some(key) = &config.checksum_key {
-        checksum::sign(key.expose().as_bytes(), &mut body);
-    }
+    let checksum = match &config.checksum_key {
+        Some(key) => Some(
+            checksum::compute(
+                key.expose().as_bytes(),
+                &ussd_push_body(push, None).into_value(),
+            )
+            // The body holds only strings, so this cannot happen.
+            .map_err(|refused| Error::invalid("amount", refused.to_string()))?,
+        ),
+        None => None,
+    };
+    let body = ussd_push_body(push, checksum);
     finish(
         request(
             http::Method::POST,
@@ -177,9 +180,20 @@ pub fn ussd_push_request(
         )
         .header(http::header::AUTHORIZATION, token.value.expose())
         .header(http::header::CONTENT_TYPE, "application/json"),
-        body.to_string().into_bytes(),
+        body.to_vec(),
         names::CLICKPESA_BASE_URL,
     )
+}
+
+/// The USSD-push body, members in alphabetical order (as it has always been
+/// sent), with the checksum after `amount` when there is one.
+fn ussd_push_body(push: &UssdPush, checksum: Option<String>) -> Object {
+    Object::new()
+        .field("amount", push.amount.to_plain())
+        .field_opt("checksum", checksum)
+        .field("currency", push.currency.as_str())
+        .field("orderReference", push.reference.as_str())
+        .field("phoneNumber", push.phone.as_str())
 }
 
 /// Reads the initiate reply.
