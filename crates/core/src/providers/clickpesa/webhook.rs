@@ -76,24 +76,30 @@ pub fn parse(body: &[u8], checksum_key: Option<&Secret>) -> Result<WebhookEvent,
         .get("data")
         .filter(|data| data.as_object().is_some())
         .ok_or_else(|| WebhookError::Invalid(Error::invalid("data", "must be an object")))?;
-    // The first of `keys` holding a non-empty string or a number (as written).
-    let text = |keys: &[&str]| -> Option<String> {
-        keys.iter().find_map(|key| match data.get(key) {
-            Some(Value::String(text) | Value::Number(text)) if !text.is_empty() => {
-                Some(text.clone())
-            }
-            _ => None,
+    // The first of `keys` holding a non-empty string or a number.
+    let field = |keys: &[&str]| -> Option<&Value> {
+        keys.iter().find_map(|key| {
+            data.get(key).filter(|value| {
+                matches!(value, Value::String(text) | Value::Number(text) if !text.is_empty())
+            })
         })
     };
+    // Its text; a number as written.
+    let text = |keys: &[&str]| field(keys).and_then(Value::lenient_text).map(String::from);
     let status = match text(&["status"]) {
         Some(status) => map_status(Some(&status)),
         None if event.eq_ignore_ascii_case("PAYMENT RECEIVED") => PaymentStatus::Completed,
         None if event.eq_ignore_ascii_case("PAYMENT FAILED") => PaymentStatus::Failed,
         None => PaymentStatus::Unknown,
     };
-    let amount = text(&["collectedAmount", "amount", "depositAmount"])
-        .and_then(|raw| Amount::parse_reported(&raw))
-        .map(Amount::fixed2_from_hundredths);
+    // An amount sent as a number reads as JavaScript prints it, so `1.5e3`
+    // is 1500 (numbers are never rounded here: see `javascript_number`).
+    let amount = match field(&["collectedAmount", "amount", "depositAmount"]) {
+        Some(Value::Number(number)) => checksum::javascript_number(number),
+        other => other.and_then(Value::as_str).map(str::to_owned),
+    }
+    .and_then(|raw| Amount::parse_reported(&raw))
+    .map(Amount::fixed2_from_hundredths);
     Ok(WebhookEvent {
         event,
         order_reference: text(&["orderReference"]),
@@ -216,6 +222,21 @@ mod tests {
             parse(odd, None),
             Err(WebhookError::Invalid(Error::InvalidRequest { field, .. })) if field == "event"
         ));
+        // A number in exponent form is an amount; a string in that form is not.
+        for (amount, expected) in [
+            ("1.5e3", Some("1500.00")),
+            ("1000.999", Some("1000.99")),
+            (r#""1e3""#, None),
+            ("12345678901234567.5", None),
+        ] {
+            let body = format!(r#"{{"event":"PAYMENT RECEIVED","data":{{"amount":{amount}}}}}"#);
+            let event = parse(body.as_bytes(), None);
+            assert_eq!(
+                event.map(|e| e.amount),
+                Ok(expected.map(str::to_owned)),
+                "{amount}"
+            );
+        }
         let unknown =
             br#"{"event":"DEPOSIT RECEIVED","data":{"depositAmount":"5","status":"WHATEVER"}}"#;
         let event = parse(unknown, None);
