@@ -7,12 +7,13 @@ pub mod webhook;
 mod wire;
 
 use self::wire::*;
-use super::{AccessToken, describe_unreadable, finish, reported_amount, request, typed};
+use super::{AccessToken, describe_unreadable, finish, json_tree, request};
 use crate::config::{self, Variables, names};
 use crate::domain::{
     Payment, PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus, Provider,
 };
 use crate::error::{Error, ProviderError, Result};
+use crate::json::{Object, Value};
 use crate::money::Amount;
 use crate::secret::Secret;
 use crate::transport::{HttpRequest, HttpResponse};
@@ -65,16 +66,15 @@ pub fn token_request(config: &ClickpesaConfig) -> Result<HttpRequest> {
 pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
     let status = response.status().as_u16();
     if matches!(status, 401 | 403) {
-        let body: ClickpesaErrorBody = serde_json::from_slice(response.body()).unwrap_or_default();
+        let message = error_body(response).and_then(|body| body.message);
         return Err(Error::Authentication {
             provider: PROVIDER,
-            message: body
-                .message
-                .unwrap_or_else(|| format!("HTTP {status} from generate-token")),
+            message: message.unwrap_or_else(|| format!("HTTP {status} from generate-token")),
         });
     }
     check_status(response)?;
-    let reply: ClickpesaTokenResponse = typed(PROVIDER, response)?;
+    let reply = ClickpesaTokenResponse::read(&json_tree(PROVIDER, response)?)
+        .map_err(|problem| not_as_documented(response, problem))?;
     match reply.token.filter(|token| !token.trim().is_empty()) {
         Some(token) if reply.success != Some(false) => Ok(AccessToken {
             value: Secret::new(token),
@@ -161,15 +161,18 @@ pub fn ussd_push_request(
     token: &AccessToken,
     push: &UssdPush,
 ) -> Result<HttpRequest> {
-    let mut body = serde_json::json!({
-        "amount": push.amount.to_plain(),
-        "currency": push.currency,
-        "orderReference": push.reference,
-        "phoneNumber": push.phone,
-    });
-    if let Some(key) = &config.checksum_key {
-        checksum::sign(key.expose().as_bytes(), &mut body);
-    }
+    let checksum = match &config.checksum_key {
+        Some(key) => Some(
+            checksum::compute(
+                key.expose().as_bytes(),
+                &ussd_push_body(push, None).into_value(),
+            )
+            // The body holds only strings, so this cannot happen.
+            .map_err(|refused| Error::invalid("amount", refused.to_string()))?,
+        ),
+        None => None,
+    };
+    let body = ussd_push_body(push, checksum);
     finish(
         request(
             http::Method::POST,
@@ -177,15 +180,27 @@ pub fn ussd_push_request(
         )
         .header(http::header::AUTHORIZATION, token.value.expose())
         .header(http::header::CONTENT_TYPE, "application/json"),
-        body.to_string().into_bytes(),
+        body.to_vec(),
         names::CLICKPESA_BASE_URL,
     )
+}
+
+/// The USSD-push body, members in alphabetical order (as it has always been
+/// sent), with the checksum after `amount` when there is one.
+fn ussd_push_body(push: &UssdPush, checksum: Option<String>) -> Object {
+    Object::new()
+        .field("amount", push.amount.to_plain())
+        .field_opt("checksum", checksum)
+        .field("currency", push.currency.as_str())
+        .field("orderReference", push.reference.as_str())
+        .field("phoneNumber", push.phone.as_str())
 }
 
 /// Reads the initiate reply.
 pub fn parse_ussd_push(response: &HttpResponse, push: &UssdPush) -> Result<Payment> {
     check_status(response)?;
-    let reply: ClickpesaPayment<'_> = typed_payment(response)?;
+    let reply = ClickpesaPayment::read(&json_tree(PROVIDER, response)?)
+        .ok_or_else(|| not_as_documented(response, "it is not a JSON object"))?;
     let tracking_id = reply.id.filter(|id| !id.is_empty()).ok_or_else(|| {
         Error::unexpected(
             PROVIDER,
@@ -226,8 +241,11 @@ pub fn status_request(
 /// row wins; otherwise the first row speaks for the payment.
 pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     check_status(response)?;
-    let rows: Vec<ClickpesaPayment<'_>> =
-        serde_json::from_slice(response.body()).map_err(|_| {
+    let reply = json_tree(PROVIDER, response)?;
+    let rows: Vec<ClickpesaPayment> = reply
+        .as_array()
+        .and_then(|rows| rows.iter().map(ClickpesaPayment::read).collect())
+        .ok_or_else(|| {
             Error::unexpected(
                 PROVIDER,
                 response.status().as_u16(),
@@ -252,7 +270,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
         status: map_status(row.status.as_deref()),
         reference: not_blank(row.order_reference),
         tracking_id: not_blank(row.id),
-        amount: reported_amount(row.collected_amount),
+        amount: row.collected_amount,
         currency: not_blank(row.collected_currency),
         method: not_blank(row.channel),
         confirmation_code: not_blank(row.payment_reference),
@@ -307,14 +325,19 @@ fn map_status(text: Option<&str>) -> PaymentStatus {
         .map_or(PaymentStatus::Unknown, PaymentStatus::from)
 }
 
-fn typed_payment(response: &HttpResponse) -> Result<ClickpesaPayment<'_>> {
-    serde_json::from_slice(response.body()).map_err(|e| {
-        Error::unexpected(
-            PROVIDER,
-            response.status().as_u16(),
-            format!("reply did not have the documented shape: {e}"),
-        )
-    })
+/// A reply that is JSON but not what ClickPesa documents; `problem` names
+/// what is wrong.
+fn not_as_documented(response: &HttpResponse, problem: &str) -> Error {
+    Error::unexpected(
+        PROVIDER,
+        response.status().as_u16(),
+        format!("reply did not have the documented shape: {problem}"),
+    )
+}
+
+/// The reply read as an error body, if it is a JSON object.
+fn error_body(response: &HttpResponse) -> Option<ClickpesaErrorBody> {
+    ClickpesaErrorBody::read(&Value::parse(response.body()).ok()?)
 }
 
 /// Turns an HTTP error reply into an error: 401/403 are authentication
@@ -324,8 +347,7 @@ fn check_status(response: &HttpResponse) -> Result<()> {
     if status < 400 {
         return Ok(());
     }
-    let body: Option<ClickpesaErrorBody> = serde_json::from_slice(response.body()).ok();
-    let Some(body) = body else {
+    let Some(body) = error_body(response) else {
         return Err(Error::unexpected(
             PROVIDER,
             status,

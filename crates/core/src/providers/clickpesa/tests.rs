@@ -132,6 +132,29 @@ fn with_a_checksum_key_the_body_is_signed_canonically() {
     );
 }
 
+/// The bytes on the wire, not just the JSON they mean: keys in the order
+/// they always went out (alphabetical, `checksum` after `amount`).
+#[test]
+fn ussd_push_body_bytes_are_pinned() {
+    let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let plain =
+        ussd_push_request(&config(None), &token(), &push).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        String::from_utf8_lossy(plain.body()),
+        r#"{"amount":"1000","currency":"TZS","orderReference":"ORDER123","phoneNumber":"255712345678"}"#
+    );
+    let signed = ussd_push_request(&config(Some("secret-key")), &token(), &push)
+        .unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        String::from_utf8_lossy(signed.body()),
+        concat!(
+            r#"{"amount":"1000","#,
+            r#""checksum":"9d6548c3728f656cef3b7ecbdc781419cb3cf48662951666dc2187193d1b704f","#,
+            r#""currency":"TZS","orderReference":"ORDER123","phoneNumber":"255712345678"}"#
+        )
+    );
+}
+
 #[test]
 fn validation_names_the_field_and_unsupported_methods_say_so() {
     let cases: Vec<(Mutation, &str)> = vec![
@@ -304,4 +327,155 @@ fn statuses_map_exhaustively() {
         assert_eq!(map_status(Some(text)), expected, "{text}");
     }
     assert_eq!(map_status(None), PaymentStatus::Unknown);
+}
+
+fn provider_error(error: Result<impl std::fmt::Debug>) -> ProviderError {
+    match error {
+        Err(Error::Provider(error)) => error,
+        other => unreachable!("expected a provider error: {other:?}"),
+    }
+}
+
+#[test]
+fn error_bodies_of_every_documented_shape_keep_their_words() {
+    let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    for (status, body, code, message) in [
+        (
+            400,
+            r#"{"statusCode":400,"message":["amount must be a string","currency must be TZS"],"error":"Bad Request"}"#,
+            Some("Bad Request"),
+            "amount must be a string; currency must be TZS",
+        ),
+        (
+            404,
+            r#"{"error":"CRDB direct debit mandate not found"}"#,
+            Some("CRDB direct debit mandate not found"),
+            "CRDB direct debit mandate not found",
+        ),
+        (500, r#"{"statusCode":500}"#, None, "HTTP 500"),
+        (400, r#"{"message":[]}"#, None, "HTTP 400"),
+        (
+            400,
+            r#"{"message":[1,"only text",null]}"#,
+            None,
+            "only text",
+        ),
+        (
+            400,
+            r#"{"message":{"nested":true},"error":400}"#,
+            Some("400"),
+            "400",
+        ),
+    ] {
+        let error = provider_error(parse_ussd_push(&reply(status, body), &push));
+        assert_eq!(error.http_status, status, "{body}");
+        assert_eq!(error.code.as_deref(), code, "{body}");
+        assert_eq!(error.message, message, "{body}");
+    }
+    assert_eq!(
+        parse_token(&reply(401, r#"{"message":["a","b"]}"#)).map(|t| t.expires),
+        Err(Error::Authentication {
+            provider: Provider::Clickpesa,
+            message: "a; b".to_owned()
+        })
+    );
+    assert_eq!(
+        parse_status(&reply(403, r#"{"statusCode":403,"error":"Forbidden"}"#)),
+        Err(Error::Authentication {
+            provider: Provider::Clickpesa,
+            message: "Forbidden".to_owned()
+        })
+    );
+}
+
+#[test]
+fn reply_fields_are_read_as_strings_or_numbers() {
+    let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let payment = parse_ussd_push(&reply(200, r#"{"id":12345,"status":"pending"}"#), &push);
+    assert_eq!(
+        payment.map(|p| (p.reference, p.tracking_id, p.status)),
+        Ok((
+            "ORDER123".to_owned(),
+            "12345".to_owned(),
+            PaymentStatus::Pending
+        ))
+    );
+    for body in [
+        r#"{"status":"PROCESSING"}"#,
+        r#"{"id":"","status":"PROCESSING"}"#,
+        r#"{"id":null}"#,
+        r#"{"id":["x"]}"#,
+    ] {
+        assert!(
+            matches!(
+                parse_ussd_push(&reply(200, body), &push),
+                Err(Error::Provider(ProviderError { code: Some(code), .. })) if code == "unexpected_response"
+            ),
+            "{body}"
+        );
+    }
+    let token = parse_token(&reply(200, r#"{"token":"Bearer x"}"#));
+    assert_eq!(
+        token.map(|t| t.value.expose().to_owned()),
+        Ok("Bearer x".to_owned())
+    );
+    for body in [
+        r#"{"success":true,"token":"  "}"#,
+        r#"{"success":true}"#,
+        r#"{"success":"yes","token":"Bearer x"}"#,
+        "[]",
+        "<html>",
+    ] {
+        let error = provider_error(parse_token(&reply(200, body)));
+        assert_eq!(error.code.as_deref(), Some("unexpected_response"), "{body}");
+    }
+    // A field of the wrong type is named, and so is a body of the wrong kind.
+    let wrong = provider_error(parse_token(&reply(200, r#"{"success":"yes"}"#)));
+    assert_eq!(
+        wrong.message,
+        "reply did not have the documented shape: `success` is not true or false"
+    );
+    let listed = provider_error(parse_ussd_push(&reply(200, r#"["ORDER123LCP1"]"#), &push));
+    assert_eq!(
+        listed.message,
+        "reply did not have the documented shape: it is not a JSON object"
+    );
+    let html = provider_error(parse_token(&reply(200, "<html>")));
+    assert!(
+        html.message.starts_with("unreadable reply: HTTP 200"),
+        "{}",
+        html.message
+    );
+
+    let rows = reply(
+        200,
+        r#"[{"id":"A1","status":"PROCESSING","orderReference":"A","collectedAmount":"1500.5","collectedCurrency":"TZS","channel":"","message":null},
+            {"id":"A2","status":"FAILED","collectedAmount":{"value":1}}]"#,
+    );
+    assert_eq!(
+        parse_status(&rows),
+        Ok(PaymentDetails {
+            provider: Provider::Clickpesa,
+            reference: Some("A".to_owned()),
+            tracking_id: Some("A1".to_owned()),
+            status: PaymentStatus::Pending,
+            amount: Some("1500.50".to_owned()),
+            currency: Some("TZS".to_owned()),
+            method: None,
+            confirmation_code: None,
+            description: None,
+        })
+    );
+    let odd = reply(
+        200,
+        r#"[{"id":7,"status":"SUCCESS","collectedAmount":25.999,"paymentReference":99}]"#,
+    );
+    let details = parse_status(&odd).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(details.tracking_id.as_deref(), Some("7"));
+    assert_eq!(details.amount.as_deref(), Some("25.99"));
+    assert_eq!(details.confirmation_code.as_deref(), Some("99"));
+    for body in ["[1]", r#"[{"id":"A1"},"x"]"#, r#""x""#, "null", "<html>"] {
+        let error = provider_error(parse_status(&reply(200, body)));
+        assert_eq!(error.code.as_deref(), Some("unexpected_response"), "{body}");
+    }
 }

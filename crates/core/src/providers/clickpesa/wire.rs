@@ -1,60 +1,89 @@
-//! ClickPesa JSON shapes (camelCase; numbers and strings used loosely).
+//! ClickPesa JSON shapes (camelCase; numbers and strings used loosely), read
+//! from a [`Value`] tree. Every field is optional: what is missing, or of a
+//! type a field cannot be read from, is `None` unless said otherwise.
 
-use super::super::lenient_string;
-use serde::{Deserialize, Deserializer};
-use serde_json::value::RawValue;
+use super::super::reported_amount_of;
+use crate::json::Value;
 
-#[derive(Deserialize)]
+/// The `generate-token` reply: `{"success": true, "token": "Bearer ..."}`.
 pub(super) struct ClickpesaTokenResponse {
-    #[serde(default)]
     pub(super) success: Option<bool>,
-    #[serde(default, deserialize_with = "lenient_string")]
     pub(super) token: Option<String>,
+}
+
+impl ClickpesaTokenResponse {
+    /// Reads the reply, or says which part of it is not as documented.
+    pub(super) fn read(reply: &Value) -> Result<Self, &'static str> {
+        if reply.as_object().is_none() {
+            return Err("it is not a JSON object");
+        }
+        let success = match reply.get("success") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(flag)) => Some(*flag),
+            Some(_) => return Err("`success` is not true or false"),
+        };
+        Ok(Self {
+            success,
+            token: reply.text_of("token"),
+        })
+    }
 }
 
 /// ClickPesa's error body: `{"message": "..."}`, or NestJS's
 /// `{"statusCode": 400, "message": ["..."], "error": "Bad Request"}`.
-#[derive(Deserialize, Default)]
 pub(super) struct ClickpesaErrorBody {
-    #[serde(default, deserialize_with = "message_text")]
+    /// `message` as text: a string, or the strings of an array joined by `; `.
     pub(super) message: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
+    /// `error` as text (string or number).
     pub(super) error: Option<String>,
 }
 
-fn message_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Ok(match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::String(text) => Some(text),
-        serde_json::Value::Array(items) => {
-            let texts: Vec<String> = items
-                .iter()
-                .filter_map(|item| item.as_str().map(str::to_owned))
-                .collect();
-            (!texts.is_empty()).then(|| texts.join("; "))
-        }
-        _ => None,
-    })
+impl ClickpesaErrorBody {
+    /// Reads an error body; `None` when it is not a JSON object.
+    pub(super) fn read(body: &Value) -> Option<Self> {
+        body.as_object()?;
+        let message = match body.get("message") {
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(Value::Array(items)) => {
+                let texts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+                (!texts.is_empty()).then(|| texts.join("; "))
+            }
+            _ => None,
+        };
+        Some(Self {
+            message,
+            error: body.text_of("error"),
+        })
+    }
 }
 
 /// A collection as ClickPesa reports it (initiate reply, query rows). The
 /// `clientId` it also carries is deliberately not read.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ClickpesaPayment<'a> {
-    #[serde(default, deserialize_with = "lenient_string")]
+pub(super) struct ClickpesaPayment {
     pub(super) id: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
     pub(super) status: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
     pub(super) order_reference: Option<String>,
-    #[serde(default, borrow)]
-    pub(super) collected_amount: Option<&'a RawValue>,
-    #[serde(default, deserialize_with = "lenient_string")]
+    /// `collectedAmount` read exactly and rendered with two decimals.
+    pub(super) collected_amount: Option<String>,
     pub(super) collected_currency: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
     pub(super) channel: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
     pub(super) payment_reference: Option<String>,
-    #[serde(default, deserialize_with = "lenient_string")]
     pub(super) message: Option<String>,
+}
+
+impl ClickpesaPayment {
+    /// Reads one payment; `None` when it is not a JSON object.
+    pub(super) fn read(payment: &Value) -> Option<Self> {
+        payment.as_object()?;
+        Some(Self {
+            id: payment.text_of("id"),
+            status: payment.text_of("status"),
+            order_reference: payment.text_of("orderReference"),
+            collected_amount: reported_amount_of(payment.get("collectedAmount")),
+            collected_currency: payment.text_of("collectedCurrency"),
+            channel: payment.text_of("channel"),
+            payment_reference: payment.text_of("paymentReference"),
+            message: payment.text_of("message"),
+        })
+    }
 }
