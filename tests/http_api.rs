@@ -16,7 +16,6 @@
 mod common;
 
 use common::*;
-use finconnect_core::providers::clickpesa::checksum;
 use finconnect_host::{Host, http};
 use finconnect_sandbox::{Fault, FaultKind, Outcome, Sandbox, SandboxConfig, Target};
 use serde_json::{Value, json};
@@ -515,7 +514,7 @@ fn clickpesa_webhook_route_without_and_with_a_checksum_key() {
         "checksum"
     );
     let mut signed = event.clone();
-    checksum::sign(b"webhook-key-1", &mut signed);
+    sign_clickpesa(b"webhook-key-1", &mut signed);
     let reply = send(
         &keyed,
         request("POST", "/notifications/clickpesa", Some(&signed), None),
@@ -703,7 +702,7 @@ fn clickpesa_webhooks_over_tcp_forged_is_401_genuine_is_verified() {
         "id": "HOOK1LCP0000", "status": "SUCCESS", "orderReference": "HOOK1",
         "collectedAmount": "1000", "collectedCurrency": "TZS", "channel": "TIGO-PESA",
     }});
-    checksum::sign(b"an-attacker-key", &mut forged);
+    sign_clickpesa(b"an-attacker-key", &mut forged);
     forged["checksumMethod"] = json!("canonical");
     let reply = http_over_tcp(
         addr,

@@ -20,7 +20,6 @@
 mod common;
 
 use common::*;
-use finconnect_core::providers::clickpesa::checksum;
 use finconnect_host::{ApiError, Host, NotificationType, Payment, PaymentRequest, Provider, http};
 use finconnect_sandbox::{Fault, FaultKind, Outcome, Sandbox, SandboxConfig, Target};
 use serde_json::{Value, json};
@@ -624,7 +623,7 @@ fn no_canary_credential_or_issued_token_appears_in_anything_finconnect_says() {
     assert_eq!(reply.status, 401, "{reply}");
     said.reply("forged webhook", &reply);
     let mut signed_elsewhere = forged.clone();
-    checksum::sign(b"another-key", &mut signed_elsewhere);
+    sign_clickpesa(b"another-key", &mut signed_elsewhere);
     said.reply(
         "webhook signed with another key",
         &send(

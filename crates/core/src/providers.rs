@@ -9,8 +9,6 @@ use crate::domain::Provider;
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::transport::{HttpRequest, HttpResponse, USER_AGENT};
-use serde::{Deserialize, Deserializer};
-use serde_json::Value;
 
 /// A provider token, kept secret. For ClickPesa it already carries the
 /// `Bearer ` prefix and is sent as it came.
@@ -77,36 +75,5 @@ fn reported_amount_of(value: Option<&crate::json::Value>) -> Option<String> {
         .map(crate::money::Amount::fixed2_from_hundredths)
 }
 
-/// Deserializes a typed shape from an already classified JSON body.
-fn typed<T: serde::de::DeserializeOwned>(
-    provider: Provider,
-    response: &HttpResponse,
-) -> Result<T, Error> {
-    serde_json::from_slice(response.body()).map_err(|e| {
-        Error::unexpected(
-            provider,
-            response.status().as_u16(),
-            format!("reply did not have the documented shape: {e}"),
-        )
-    })
-}
 
-/// Accepts a string, number, boolean or null where the provider is loose
-/// about types; numbers and booleans become their JSON text.
-fn lenient_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
-    Ok(match Value::deserialize(deserializer)? {
-        Value::Null => None,
-        Value::String(text) => Some(text),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        Value::Array(_) | Value::Object(_) => None,
-    })
-}
 
-/// Text of a JSON number or string holding an amount, read exactly (the raw
-/// JSON text, never through a float) and rendered with two decimals.
-fn reported_amount(raw: Option<&serde_json::value::RawValue>) -> Option<String> {
-    let text = raw?.get().trim();
-    let text = text.trim_matches('"');
-    crate::money::Amount::parse_reported(text).map(crate::money::Amount::fixed2_from_hundredths)
-}
