@@ -8,6 +8,8 @@
 //! cargo xtask load [ARGS...]             build the component, then the load test (release)
 //! ```
 
+mod shrink;
+
 use anyhow::{Context as _, bail};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -36,9 +38,29 @@ tasks:
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const COMPONENT_FILE: &str = "finconnect.wasm";
+/// Where the pinned binaryen (npm package) that provides `wasm-opt` lives.
+const WASM_OPT_DIR: &str = "tools/wasm-opt";
+/// What `wasm-opt` does to each core module (the flags `jco opt` uses).
+const WASM_OPT_ARGS: [&str; 4] = [
+    "-Oz",
+    "--low-memory-unused",
+    "--enable-bulk-memory",
+    "--strip-debug",
+];
+/// When set, a missing `wasm-opt` fails the build instead of leaving the
+/// component unoptimised (CI sets it).
+const REQUIRE_WASM_OPT: &str = "FINCONNECT_REQUIRE_WASM_OPT";
 /// Composes the example consumer with FinConnect and runs the Node test;
 /// prints `FINCONNECT_COMPOSED_WASM=<path>` on stdout.
 const COMPOSITION_SCRIPT: &str = "scripts/composition.sh";
+
+/// Writes `bytes` to a new file and renames it over `path`: the old file is
+/// replaced, not rewritten (cargo hard-links its outputs to `deps/`).
+fn replace_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let next = path.with_extension("wasm-opt-next");
+    std::fs::write(&next, bytes).with_context(|| format!("cannot write {}", next.display()))?;
+    std::fs::rename(&next, path).with_context(|| format!("cannot replace {}", path.display()))
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -255,7 +277,123 @@ impl Workspace {
         if !wasm.is_file() {
             bail!("`{what}` succeeded but {} is missing", wasm.display());
         }
+        self.optimise(&wasm)?;
         Ok(wasm)
+    }
+
+    /// Runs binaryen's `wasm-opt -Oz` over the core modules of the component
+    /// at `wasm` and puts the result in its place (cargo's own output stays
+    /// in `deps/`; cargo links it back on its next build, so this runs after
+    /// every `cargo build`). The last result is kept next to the file, keyed
+    /// by a hash of its input, so an unchanged build is not optimised twice.
+    fn optimise(&self, wasm: &Path) -> anyhow::Result<()> {
+        let raw = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+        let key = {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            raw.hash(&mut hasher);
+            WASM_OPT_ARGS.hash(&mut hasher);
+            format!("{:016x}\n", hasher.finish())
+        };
+        let cache = wasm.with_extension("wasm-opt-cache");
+        let cache_key = wasm.with_extension("wasm-opt-key");
+        if std::fs::read_to_string(&cache_key).is_ok_and(|text| text == key)
+            && let Ok(optimised) = std::fs::read(&cache)
+        {
+            replace_file(wasm, &optimised)?;
+            println!(
+                "xtask: wasm-opt: {} bytes -> {} bytes (unchanged input, kept result)",
+                raw.len(),
+                optimised.len()
+            );
+            return Ok(());
+        }
+        let Some(wasm_opt) = self.wasm_opt()? else {
+            if std::env::var_os(REQUIRE_WASM_OPT).is_some() {
+                bail!(
+                    "{REQUIRE_WASM_OPT} is set but wasm-opt is not available: install Node.js \
+                     and npm (then `cargo xtask build` installs binaryen from {WASM_OPT_DIR}), \
+                     or set WASM_OPT to a binaryen wasm-opt"
+                );
+            }
+            println!(
+                "xtask: warning: wasm-opt is not available (no npm to install binaryen from \
+                 {WASM_OPT_DIR}, and WASM_OPT is not set): {} stays unoptimised, about 20% larger",
+                wasm.display()
+            );
+            return Ok(());
+        };
+        let scratch = wasm.with_extension("wasm-opt-scratch");
+        std::fs::create_dir_all(&scratch)
+            .with_context(|| format!("cannot create {}", scratch.display()))?;
+        let mut count = 0;
+        let (optimised, sizes) = shrink::optimise_modules(&raw, |module| {
+            count += 1;
+            let input = scratch.join(format!("module{count}.wasm"));
+            let output = scratch.join(format!("module{count}.opt.wasm"));
+            std::fs::write(&input, module)
+                .with_context(|| format!("cannot write {}", input.display()))?;
+            let mut command = Command::new(&wasm_opt);
+            command
+                .args(WASM_OPT_ARGS)
+                .arg(&input)
+                .arg("-o")
+                .arg(&output);
+            self.run(command, &format!("wasm-opt {}", WASM_OPT_ARGS.join(" ")))?;
+            std::fs::read(&output).with_context(|| format!("cannot read {}", output.display()))
+        })?;
+        let _ = std::fs::remove_dir_all(&scratch);
+        replace_file(wasm, &optimised)?;
+        std::fs::write(&cache, &optimised)
+            .and_then(|()| std::fs::write(&cache_key, &key))
+            .with_context(|| format!("cannot write {}", cache.display()))?;
+        let modules: Vec<String> = sizes
+            .iter()
+            .map(|(before, after)| format!("{before} -> {after}"))
+            .collect();
+        println!(
+            "xtask: wasm-opt: {} bytes -> {} bytes ({}; core modules {})",
+            raw.len(),
+            optimised.len(),
+            wasm.display(),
+            modules.join(", ")
+        );
+        Ok(())
+    }
+
+    /// binaryen's `wasm-opt`: `WASM_OPT` when set, else the pinned npm
+    /// package in tools/wasm-opt (installed with `npm ci` the first time).
+    /// `None` when neither is possible.
+    fn wasm_opt(&self) -> anyhow::Result<Option<PathBuf>> {
+        if let Some(path) = std::env::var_os("WASM_OPT") {
+            return Ok(Some(PathBuf::from(path)));
+        }
+        let dir = self.root.join(WASM_OPT_DIR);
+        let bin = dir.join("node_modules").join(".bin").join("wasm-opt");
+        if !bin.is_file() {
+            let npm_works = Command::new("npm")
+                .arg("--version")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success());
+            if !npm_works {
+                return Ok(None);
+            }
+            println!("xtask: npm ci (binaryen for wasm-opt, pinned in {WASM_OPT_DIR})");
+            let mut command = Command::new("npm");
+            command
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&dir);
+            self.run(command, &format!("npm ci in {WASM_OPT_DIR}"))?;
+            if !bin.is_file() {
+                bail!(
+                    "`npm ci` in {WASM_OPT_DIR} did not install {}",
+                    bin.display()
+                );
+            }
+        }
+        Ok(Some(bin))
     }
 
     /// Runs the composition script for `wasm` and returns the composed file.
