@@ -293,6 +293,7 @@ impl Workspace {
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             raw.hash(&mut hasher);
             WASM_OPT_ARGS.hash(&mut hasher);
+            shrink::DROPPED_CUSTOM_SECTIONS.hash(&mut hasher);
             format!("{:016x}\n", hasher.finish())
         };
         let cache = wasm.with_extension("wasm-opt-cache");

@@ -6,6 +6,10 @@
 //! instances, aliases, exports, nested components) is copied as it is. The
 //! optimiser keeps each module's imports and exports, which is all the rest
 //! of the component refers to.
+//!
+//! The component's own `component-name` custom section (debug names of its
+//! instances and functions, about 11 KB here) is dropped as well, as
+//! `strip = true` already drops the core modules' names.
 
 use anyhow::{Context as _, bail};
 
@@ -13,6 +17,10 @@ use anyhow::{Context as _, bail};
 const COMPONENT_PREAMBLE: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
 /// Section id of a core module embedded in a component.
 const CORE_MODULE_SECTION: u8 = 1;
+/// Section id of a custom section.
+const CUSTOM_SECTION: u8 = 0;
+/// Custom sections left out of the optimised component: debug names only.
+pub(crate) const DROPPED_CUSTOM_SECTIONS: [&str; 1] = ["component-name"];
 
 /// One top-level section of a component: its id and where its payload is.
 #[derive(Debug, PartialEq, Eq)]
@@ -76,8 +84,18 @@ fn sections(component: &[u8]) -> anyhow::Result<Vec<Section>> {
 /// A rebuilt component and, per core module, its size before and after.
 pub(crate) type Optimised = (Vec<u8>, Vec<(usize, usize)>);
 
+/// The name of a custom section, from its payload.
+fn custom_section_name(payload: &[u8]) -> anyhow::Result<&str> {
+    let (length, start) = read_u32(payload, 0)?;
+    let name = start
+        .checked_add(length as usize)
+        .and_then(|end| payload.get(start..end))
+        .context("a custom section's name runs past its end")?;
+    std::str::from_utf8(name).context("a custom section's name is not UTF-8")
+}
+
 /// Rebuilds `component` with every top-level core module replaced by
-/// `optimise(module)`.
+/// `optimise(module)` and the debug-name custom section left out.
 pub(crate) fn optimise_modules(
     component: &[u8],
     mut optimise: impl FnMut(&[u8]) -> anyhow::Result<Vec<u8>>,
@@ -87,6 +105,11 @@ pub(crate) fn optimise_modules(
     let mut sizes = Vec::new();
     for section in sections(component)? {
         let payload = &component[section.payload];
+        if section.id == CUSTOM_SECTION
+            && DROPPED_CUSTOM_SECTIONS.contains(&custom_section_name(payload)?)
+        {
+            continue;
+        }
         out.push(section.id);
         if section.id == CORE_MODULE_SECTION {
             let optimised = optimise(payload)?;
@@ -127,14 +150,15 @@ mod tests {
     }
 
     #[test]
-    fn only_core_modules_are_replaced_and_lengths_are_rewritten() -> anyhow::Result<()> {
+    fn core_modules_are_replaced_names_dropped_and_lengths_rewritten() -> anyhow::Result<()> {
         let big_module = vec![7u8; 200]; // a 2-byte length that becomes 1 byte
         let mut component = COMPONENT_PREAMBLE.to_vec();
         component.extend(section(7, b"types"));
         component.extend(section(CORE_MODULE_SECTION, &big_module));
         component.extend(section(4, b"nested component, untouched"));
         component.extend(section(CORE_MODULE_SECTION, b"small"));
-        component.extend(section(0, b"custom"));
+        component.extend(section(0, b"\x06customkept"));
+        component.extend(section(0, b"\x0ecomponent-namedebug names"));
 
         let (out, sizes) = optimise_modules(&component, |module| {
             Ok(if module.len() == 200 {
@@ -149,7 +173,7 @@ mod tests {
         expected.extend(section(CORE_MODULE_SECTION, b"shrunk"));
         expected.extend(section(4, b"nested component, untouched"));
         expected.extend(section(CORE_MODULE_SECTION, b"llams"));
-        expected.extend(section(0, b"custom"));
+        expected.extend(section(0, b"\x06customkept"));
         assert_eq!(out, expected);
         assert_eq!(sizes, vec![(200, 6), (5, 5)]);
         Ok(())
