@@ -6,6 +6,7 @@
 //! cargo xtask run [ARGS...]              build the component, then `finconnect-host up --sandbox ARGS...`
 //! cargo xtask bench                      build the components, then the benchmark table (release)
 //! cargo xtask load [ARGS...]             build the component, then the load test (release)
+//! cargo xtask wasm-opt FILE...           optimise components in place (what `build` does to its output)
 //! ```
 
 mod shrink;
@@ -19,7 +20,11 @@ const USAGE: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  build [--spin-variables]  cargo build --target wasm32-wasip2 --release (the component);
+  build [--spin-variables]  cargo build --target wasm32-wasip2 --release (the component),
+                            then wasm-opt -Oz over its core modules, in place (binaryen from
+                            npm, pinned in tools/wasm-opt; WASM_OPT=path uses another; left
+                            unoptimised with a warning when neither is available, an error
+                            when FINCONNECT_REQUIRE_WASM_OPT is set);
                             with --spin-variables also the `spin-variables` feature build,
                             into target/spin-variables/
   test [ARGS...]            build the three components (default, spin-variables, token-cache),
@@ -34,7 +39,8 @@ tasks:
                             token cache, component size
   load [ARGS...]            build the component, then the same bench binary with --load:
                             10000 PesaPal pays over POST /payments at concurrency 32
-                            (ARGS: --count N, --concurrency C, --max-seconds S)";
+                            (ARGS: --count N, --concurrency C, --max-seconds S)
+  wasm-opt FILE...          optimise the given components in place, as `build` does";
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const COMPONENT_FILE: &str = "finconnect.wasm";
@@ -149,6 +155,15 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 command,
                 "cargo bench --package finconnect-host --bench perf",
             )
+        }
+        "wasm-opt" => {
+            if rest.is_empty() {
+                bail!("`wasm-opt` needs at least one component file\n\n{USAGE}");
+            }
+            for file in rest {
+                workspace.optimise(Path::new(file), false)?;
+            }
+            Ok(())
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
@@ -277,7 +292,7 @@ impl Workspace {
         if !wasm.is_file() {
             bail!("`{what}` succeeded but {} is missing", wasm.display());
         }
-        self.optimise(&wasm)?;
+        self.optimise(&wasm, true)?;
         Ok(wasm)
     }
 
@@ -285,8 +300,9 @@ impl Workspace {
     /// at `wasm` and puts the result in its place (cargo's own output stays
     /// in `deps/`; cargo links it back on its next build, so this runs after
     /// every `cargo build`). The last result is kept next to the file, keyed
-    /// by a hash of its input, so an unchanged build is not optimised twice.
-    fn optimise(&self, wasm: &Path) -> anyhow::Result<()> {
+    /// by a hash of its input (when `keep` is set), so an unchanged build is
+    /// not optimised twice.
+    fn optimise(&self, wasm: &Path, keep: bool) -> anyhow::Result<()> {
         let raw = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
         let key = {
             use std::hash::{Hash as _, Hasher as _};
@@ -298,7 +314,8 @@ impl Workspace {
         };
         let cache = wasm.with_extension("wasm-opt-cache");
         let cache_key = wasm.with_extension("wasm-opt-key");
-        if std::fs::read_to_string(&cache_key).is_ok_and(|text| text == key)
+        if keep
+            && std::fs::read_to_string(&cache_key).is_ok_and(|text| text == key)
             && let Ok(optimised) = std::fs::read(&cache)
         {
             replace_file(wasm, &optimised)?;
@@ -345,9 +362,11 @@ impl Workspace {
         })?;
         let _ = std::fs::remove_dir_all(&scratch);
         replace_file(wasm, &optimised)?;
-        std::fs::write(&cache, &optimised)
-            .and_then(|()| std::fs::write(&cache_key, &key))
-            .with_context(|| format!("cannot write {}", cache.display()))?;
+        if keep {
+            std::fs::write(&cache, &optimised)
+                .and_then(|()| std::fs::write(&cache_key, &key))
+                .with_context(|| format!("cannot write {}", cache.display()))?;
+        }
         let modules: Vec<String> = sizes
             .iter()
             .map(|(before, after)| format!("{before} -> {after}"))
