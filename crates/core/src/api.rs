@@ -23,9 +23,7 @@ use crate::json::{Object, Value};
 use crate::providers::clickpesa::webhook::{self, WebhookError, WebhookEvent};
 use crate::providers::pesapal::ipn;
 use crate::secret::Secret;
-use crate::transport::Transport;
-use http::header::{self, HeaderName, HeaderValue};
-use http::{Method, StatusCode};
+use crate::transport::{HttpResponse, Redacted, Transport, header_text, is_field_value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -115,56 +113,142 @@ pub const ROUTES: [Route; 6] = [
     },
 ];
 
+/// A request to the HTTP API, as the shell read it: nothing is parsed or
+/// checked yet.
+///
+/// Its `Debug` hides credential headers (`authorization`, ...) and shows the
+/// body only by its length.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The method as the client sent it (`"POST"`); compared case-sensitively.
+    pub method: String,
+    /// The request target: path and optional query (`/payments?x=1`).
+    pub path_with_query: String,
+    /// Headers in the order they came; a name may repeat.
+    pub headers: Vec<(String, String)>,
+    /// The body, as much of it as the shell read.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A request without headers or body.
+    pub fn new(method: impl Into<String>, path_with_query: impl Into<String>) -> Self {
+        Self {
+            method: method.into(),
+            path_with_query: path_with_query.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// Adds a header (after any others of the same name).
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Sets the body.
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = body.into();
+        self
+    }
+
+    /// The path: the target up to its query or fragment.
+    pub fn path(&self) -> &str {
+        let target = &self.path_with_query;
+        target.find(['?', '#']).map_or(target, |end| &target[..end])
+    }
+
+    /// The query: after the first `?` (when it comes before any `#`), up to a `#`.
+    pub fn query(&self) -> Option<&str> {
+        let target = &self.path_with_query;
+        let start = target
+            .find(['?', '#'])
+            .filter(|&at| target[at..].starts_with('?'))?;
+        let query = &target[start + 1..];
+        Some(query.find('#').map_or(query, |end| &query[..end]))
+    }
+
+    /// Every value of header `name`, in order, names compared without regard
+    /// to case.
+    pub fn header_values<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.headers
+            .iter()
+            .filter(move |(candidate, _)| candidate.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The value of header `name` when the request carries exactly one, as
+    /// text ([`header_text`]); `Err(())` when it carries several.
+    fn single_header(&self, name: &str) -> Result<Option<&str>, ()> {
+        let mut values = self.header_values(name);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(());
+        }
+        Ok(first.and_then(header_text))
+    }
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("method", &self.method)
+            .field("path_with_query", &self.path_with_query)
+            .field("headers", &Redacted(&self.headers))
+            .field("body_bytes", &self.body.len())
+            .finish()
+    }
+}
+
+/// FinConnect's answer: a status, headers (names in lower case) and the
+/// whole body.
+pub type Response = HttpResponse;
+
 /// Handles one request to FinConnect's HTTP API. No I/O of its own: provider calls go through `transport`, variables are read from `vars` at call time.
-pub fn handle(
-    request: http::Request<Vec<u8>>,
-    vars: &dyn Variables,
-    transport: &mut dyn Transport,
-) -> http::Response<Vec<u8>> {
+pub fn handle(request: Request, vars: &dyn Variables, transport: &mut dyn Transport) -> Response {
     handle_with(request, &mut Finconnect::new(vars, transport))
 }
 
 /// [`handle`] with a prepared [`Finconnect`] (for instance one with the
 /// token cache switched on); variables are read through it.
-pub fn handle_with(
-    request: http::Request<Vec<u8>>,
-    finconnect: &mut Finconnect<'_>,
-) -> http::Response<Vec<u8>> {
+pub fn handle_with(request: Request, finconnect: &mut Finconnect<'_>) -> Response {
     serve(&request, finconnect).unwrap_or_else(Problem::into_response)
 }
 
-type Response = http::Response<Vec<u8>>;
-
-fn serve(request: &http::Request<Vec<u8>>, fc: &mut Finconnect<'_>) -> Result<Response, Problem> {
+fn serve(request: &Request, fc: &mut Finconnect<'_>) -> Result<Response, Problem> {
     let vars = fc.variables();
-    let (route, params) = find_route(request.method(), request.uri().path())?;
+    let (route, params) = find_route(&request.method, request.path())?;
     check_size(request)?;
     if route.operation.is_merchant() {
-        authorize(request.headers(), vars)?;
+        authorize(request, vars)?;
     }
     match route.operation {
         Operation::CreatePayment => {
-            require_json(request.headers())?;
-            let (provider, payment) = input::payment(request.body())?;
+            require_json(request)?;
+            let (provider, payment) = input::payment(&request.body)?;
             let created = fc
                 .pay(provider, &payment)
                 .map_err(|e| Problem::from_error(&e))?;
             Ok(created_payment(&created))
         }
         Operation::RegisterIpn => {
-            require_json(request.headers())?;
-            let (provider, ipn) = input::ipn_registration(request.body())?;
+            require_json(request)?;
+            let (provider, ipn) = input::ipn_registration(&request.body)?;
             let registered = fc
                 .register_ipn(provider, &ipn)
                 .map_err(|e| Problem::from_error(&e))?;
-            Ok(json(StatusCode::CREATED, registration_json(&registered)))
+            Ok(json(201, registration_json(&registered)))
         }
         Operation::PaymentStatus => {
             let (provider, id) = status_params(&params)?;
             let details = fc
                 .payment_status(provider, &id)
                 .map_err(|e| Problem::from_error(&e))?;
-            Ok(json(StatusCode::OK, details_json(&details)))
+            Ok(json(200, details_json(&details)))
         }
         Operation::PesapalNotification => pesapal_notification(request, fc),
         Operation::ClickpesaWebhook => clickpesa_webhook(request, vars),
@@ -173,13 +257,13 @@ fn serve(request: &http::Request<Vec<u8>>, fc: &mut Finconnect<'_>) -> Result<Re
 
 /// Finds the route for a method and path: 404 when no template matches the
 /// path, 405 (with `Allow`) when templates match but not the method.
-fn find_route(method: &Method, path: &str) -> Result<(Route, Vec<String>), Problem> {
+fn find_route(method: &str, path: &str) -> Result<(Route, Vec<String>), Problem> {
     let mut allowed: Vec<&'static str> = Vec::new();
     for route in ROUTES {
         let Some(params) = match_template(route.path, path) else {
             continue;
         };
-        if route.method == method.as_str() {
+        if route.method == method {
             return Ok((route, params));
         }
         if !allowed.contains(&route.method) {
@@ -188,21 +272,18 @@ fn find_route(method: &Method, path: &str) -> Result<(Route, Vec<String>), Probl
     }
     if allowed.is_empty() {
         return Err(Problem::new(
-            StatusCode::NOT_FOUND,
+            404,
             ProblemCode::NotFound,
             "no such route; see openapi.yaml for the routes FinConnect serves",
         ));
     }
     let allow = allowed.join(", ");
-    let mut problem = Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
+    Err(Problem::new(
+        405,
         ProblemCode::MethodNotAllowed,
         format!("this route accepts {allow}"),
-    );
-    if let Ok(value) = HeaderValue::from_str(&allow) {
-        problem = problem.with_header(header::ALLOW, value);
-    }
-    Err(problem)
+    )
+    .with_header("allow", allow))
 }
 
 /// Matches `path` against a template; returns the `{param}` segments,
@@ -244,17 +325,17 @@ fn percent_decode(segment: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn check_size(request: &http::Request<Vec<u8>>) -> Result<(), Problem> {
+/// 413 when the body, or any `Content-Length` the client declared, is over
+/// [`MAX_BODY_BYTES`].
+fn check_size(request: &Request) -> Result<(), Problem> {
     let declared_too_large = request
-        .headers()
-        .get_all(header::CONTENT_LENGTH)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
+        .header_values("content-length")
+        .filter_map(header_text)
         .filter_map(|text| text.trim().parse::<u64>().ok())
         .any(|length| length > MAX_BODY_BYTES as u64);
-    if declared_too_large || request.body().len() > MAX_BODY_BYTES {
+    if declared_too_large || request.body.len() > MAX_BODY_BYTES {
         return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
+            413,
             ProblemCode::PayloadTooLarge,
             format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
         ));
@@ -266,11 +347,11 @@ fn check_size(request: &http::Request<Vec<u8>>) -> Result<(), Problem> {
 /// never cached; when it is not set every merchant route is closed (503).
 /// Both sides are hashed before the constant-time comparison, so neither
 /// the key's bytes nor its length leak through timing.
-fn authorize(headers: &http::HeaderMap, vars: &dyn Variables) -> Result<(), Problem> {
+fn authorize(request: &Request, vars: &dyn Variables) -> Result<(), Problem> {
     let variable = names::FINCONNECT_API_KEY;
     let not_configured = |why: &str| {
         Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+            503,
             ProblemCode::NotConfigured,
             format!(
                 "the merchant API is closed: variable `{variable}` {why}; set it as a component \
@@ -285,10 +366,10 @@ fn authorize(headers: &http::HeaderMap, vars: &dyn Variables) -> Result<(), Prob
         Err(_) => return Err(not_configured("could not be read from the host")),
     };
     let unauthorized = |detail: &str| {
-        Problem::new(StatusCode::UNAUTHORIZED, ProblemCode::Unauthorized, detail)
-            .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
+        Problem::new(401, ProblemCode::Unauthorized, detail)
+            .with_header("www-authenticate", "Bearer")
     };
-    let Some(presented) = bearer_token(headers) else {
+    let Some(presented) = bearer_token(request) else {
         return Err(unauthorized(
             "send `Authorization: Bearer <key>` with the key set in `finconnect_api_key`",
         ));
@@ -303,20 +384,16 @@ fn authorize(headers: &http::HeaderMap, vars: &dyn Variables) -> Result<(), Prob
 }
 
 /// The token of the single `Authorization: Bearer <token>` header.
-fn bearer_token(headers: &http::HeaderMap) -> Option<&str> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    let (scheme, token) = value.to_str().ok()?.trim().split_once(' ')?;
+fn bearer_token(request: &Request) -> Option<&str> {
+    let value = request.single_header("authorization").ok()??;
+    let (scheme, token) = value.trim().split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// JSON routes take `application/json`, parameters (charset) allowed.
-fn require_json(headers: &http::HeaderMap) -> Result<(), Problem> {
-    if is_json(headers) == Some(true) {
+fn require_json(request: &Request) -> Result<(), Problem> {
+    if is_json(request) == Some(true) {
         Ok(())
     } else {
         Err(not_json())
@@ -325,40 +402,31 @@ fn require_json(headers: &http::HeaderMap) -> Result<(), Problem> {
 
 fn not_json() -> Problem {
     Problem::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        415,
         ProblemCode::UnsupportedMediaType,
         "send the body as `Content-Type: application/json`",
     )
-    .with_header(
-        HeaderName::from_static("accept-post"),
-        HeaderValue::from_static("application/json"),
-    )
+    .with_header("accept-post", "application/json")
 }
 
 /// `Some(true)` for `application/json`, `Some(false)` for another type,
-/// `None` without a (readable, single) `Content-Type`.
-fn is_json(headers: &http::HeaderMap) -> Option<bool> {
-    let mut values = headers.get_all(header::CONTENT_TYPE).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
+/// `None` without a (readable) `Content-Type`. Two of them are `Some(false)`.
+fn is_json(request: &Request) -> Option<bool> {
+    let Ok(value) = request.single_header("content-type") else {
         return Some(false);
-    }
-    let text = value.to_str().ok()?;
+    };
+    let text = value?;
     let essence = text.split(';').next().unwrap_or_default().trim();
     Some(essence.eq_ignore_ascii_case("application/json"))
 }
 
 fn status_params(params: &[String]) -> Result<(Provider, String), Problem> {
     let [provider, id] = params else {
-        return Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            ProblemCode::NotFound,
-            "no such route",
-        ));
+        return Err(Problem::new(404, ProblemCode::NotFound, "no such route"));
     };
     let provider = provider.parse::<Provider>().map_err(|_| {
         Problem::new(
-            StatusCode::NOT_FOUND,
+            404,
             ProblemCode::NotFound,
             "unknown provider in the path; use `pesapal` or `clickpesa`",
         )
@@ -371,33 +439,28 @@ fn status_params(params: &[String]) -> Result<(Provider, String), Problem> {
 /// its acknowledgement, `status` 200 when the status call succeeded and 500
 /// when it did not (so PesaPal retries). The verified state is exposed in
 /// `FinConnect-*` headers, leaving the acknowledgement bytes exact.
-fn pesapal_notification(
-    request: &http::Request<Vec<u8>>,
-    fc: &mut Finconnect<'_>,
-) -> Result<Response, Problem> {
-    let body: &[u8] = if request.method() == Method::POST {
-        request.body()
+fn pesapal_notification(request: &Request, fc: &mut Finconnect<'_>) -> Result<Response, Problem> {
+    let body: &[u8] = if request.method == "POST" {
+        &request.body
     } else {
         &[]
     };
     // Without its ids a notification cannot even be acknowledged: 400.
-    let notification = ipn::parse(request.uri().query(), body).map_err(|error| match &error {
-        crate::Error::InvalidRequest { field, reason } => {
-            Problem::invalid(StatusCode::BAD_REQUEST, field, reason)
-        }
+    let notification = ipn::parse(request.query(), body).map_err(|error| match &error {
+        crate::Error::InvalidRequest { field, reason } => Problem::invalid(400, field, reason),
         other => Problem::from_error(other),
     })?;
     let verified = fc.payment_status(Provider::Pesapal, &notification.order_tracking_id);
     let mut response = respond(
-        StatusCode::OK,
+        200,
         "application/json",
         ipn::ack(&notification, verified.is_ok()),
     );
     if let Ok(details) = verified {
-        let headers = response.headers_mut();
-        let mut put = |name: &'static str, value: Option<&str>| {
-            if let Some(value) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
-                headers.insert(HeaderName::from_static(name), value);
+        // PesaPal's words go into headers only when a header can carry them.
+        let mut put = |name: &str, value: Option<&str>| {
+            if let Some(value) = value.filter(|v| is_field_value(v)) {
+                response.headers.push((name.to_owned(), value.to_owned()));
             }
         };
         put(PAYMENT_STATUS_HEADER, Some(details.status.as_str()));
@@ -418,34 +481,31 @@ fn pesapal_notification(
 /// ClickPesa webhook: verified by its checksum when `clickpesa_checksum_key`
 /// is set (a missing or wrong checksum is 401), answered with the event
 /// field by field, never the raw body (ClickPesa includes its `clientId`).
-fn clickpesa_webhook(
-    request: &http::Request<Vec<u8>>,
-    vars: &dyn Variables,
-) -> Result<Response, Problem> {
+fn clickpesa_webhook(request: &Request, vars: &dyn Variables) -> Result<Response, Problem> {
     // ClickPesa's content type is not documented: absent is tolerated,
     // anything other than JSON is refused.
-    if is_json(request.headers()) == Some(false) {
+    if is_json(request) == Some(false) {
         return Err(not_json());
     }
     let checksum_key = config::optional(vars, names::CLICKPESA_CHECKSUM_KEY)
         .map_err(|e| Problem::from_error(&e))?
         .map(Secret::new);
-    input::well_formed(request.body())?;
+    input::well_formed(&request.body)?;
     let event =
-        webhook::parse(request.body(), checksum_key.as_ref()).map_err(|error| match error {
+        webhook::parse(&request.body, checksum_key.as_ref()).map_err(|error| match error {
             WebhookError::Unverified(why) => Problem::new(
-                StatusCode::UNAUTHORIZED,
+                401,
                 ProblemCode::Unauthorized,
                 format!("the webhook checksum {why}; it is checked with `clickpesa_checksum_key`"),
             )
             .with_field("checksum"),
             WebhookError::Invalid(error) => Problem::from_error(&error),
         })?;
-    Ok(json(StatusCode::OK, event_json(&event)))
+    Ok(json(200, event_json(&event)))
 }
 
 fn created_payment(payment: &Payment) -> Response {
-    let mut response = json(StatusCode::CREATED, payment_json(payment));
+    let mut response = json(201, payment_json(payment));
     // GET /payments/{provider}/{id} takes PesaPal's tracking id and
     // ClickPesa's order reference.
     let id = match payment.provider {
@@ -458,28 +518,20 @@ fn created_payment(payment: &Payment) -> Response {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if path_safe {
         let location = format!("/payments/{}/{id}", payment.provider.as_str());
-        if let Ok(value) = HeaderValue::from_str(&location) {
-            response.headers_mut().insert(header::LOCATION, value);
-        }
+        response = response.with_header("location", location);
     }
     response
 }
 
 /// A response with a body and a content type. Nothing is cached anywhere.
-fn respond(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {
-    let mut response = http::Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+fn respond(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
+    Response::new(status, body)
+        .with_header("content-type", content_type)
+        .with_header("cache-control", "no-store")
+        .with_header("x-content-type-options", "nosniff")
 }
 
-fn json(status: StatusCode, body: Object) -> Response {
+fn json(status: u16, body: Object) -> Response {
     respond(status, "application/json", body.to_vec())
 }
 

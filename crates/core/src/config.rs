@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
+use crate::transport::split_url;
 use crate::validate::absolute_http_url;
 
 /// Variable names, as the component reads them (`wasi:config` keys / Spin
@@ -88,13 +89,23 @@ pub fn required_secret(vars: &dyn Variables, name: &str) -> Result<Secret> {
 }
 
 /// Reads a base URL, falling back to `default`; it must be an absolute
-/// http(s) URL. Returned without a trailing slash.
+/// http(s) URL that a host can send requests to (see
+/// [`crate::transport::split_url`]), so a bad one fails here, before any
+/// call. Returned without a trailing slash.
 pub fn base_url(vars: &dyn Variables, name: &str, default: &str) -> Result<String> {
     let url = optional(vars, name)?.unwrap_or_else(|| default.to_owned());
     if absolute_http_url(&url).is_err() {
         return Err(Error::config(name, "must be an absolute http(s) URL"));
     }
-    Ok(url.trim_end_matches('/').to_owned())
+    let url = url.trim_end_matches('/');
+    if split_url(url).is_none() {
+        return Err(Error::config(
+            name,
+            "must be a URL requests can be sent to: a host with an optional numeric port, \
+             no fragment, and only characters allowed in URLs",
+        ));
+    }
+    Ok(url.to_owned())
 }
 
 /// Reads a duration in milliseconds, falling back to `default`.
@@ -187,6 +198,37 @@ mod tests {
             .unwrap_or_default();
         assert!(err.contains("`pesapal_base_url`"));
         assert!(!err.contains("secret-host"));
+    }
+
+    #[test]
+    fn base_urls_a_host_cannot_send_to_are_refused_before_any_call() {
+        for unsendable in [
+            "https://secret-host:port/pesapalv3",
+            "https://secret-host/pesapalv3#part",
+            "https://secret-host/pesapal`v3",
+            "https://secret-host/pesapal<v3>",
+            "https://secret-host]/pesapalv3",
+            "https://secret%2Dhost/pesapalv3",
+        ] {
+            let map = vars(&[("pesapal_base_url", unsendable)]);
+            let err = base_url(&map, names::PESAPAL_BASE_URL, PESAPAL_SANDBOX_URL);
+            assert!(
+                matches!(&err, Err(Error::Configuration { variable, .. }) if variable == "pesapal_base_url"),
+                "{unsendable}: {err:?}"
+            );
+            let text = err.err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!text.contains("secret"), "{text}");
+        }
+        for sendable in [
+            "https://secret-host:8443/pesapalv3",
+            "http://[::1]:9/pesapalv3",
+            "https://user@secret-host/v3",
+            "https://secret-host/pesapalv3?tenant=1",
+        ] {
+            let map = vars(&[("pesapal_base_url", sendable)]);
+            let url = base_url(&map, names::PESAPAL_BASE_URL, PESAPAL_SANDBOX_URL);
+            assert_eq!(url, Ok(sendable.to_owned()));
+        }
     }
 
     #[test]

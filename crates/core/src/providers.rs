@@ -8,7 +8,7 @@ pub mod pesapal;
 use crate::domain::Provider;
 use crate::error::Error;
 use crate::secret::Secret;
-use crate::transport::{HttpRequest, HttpResponse, USER_AGENT};
+use crate::transport::{HttpRequest, HttpResponse, Method, USER_AGENT, header_text};
 
 /// A provider token, kept secret. For ClickPesa it already carries the
 /// `Bearer ` prefix and is sent as it came.
@@ -21,50 +21,43 @@ pub struct AccessToken {
 }
 
 /// Starts a request with the headers every provider call carries.
-fn request(method: http::Method, url: &str) -> http::request::Builder {
-    http::Request::builder()
-        .method(method)
-        .uri(url)
-        .header(http::header::ACCEPT, "application/json")
-        .header(http::header::USER_AGENT, USER_AGENT)
+fn request(method: Method, url: String) -> HttpRequest {
+    HttpRequest::new(method, url)
+        .with_header("accept", "application/json")
+        .with_header("user-agent", USER_AGENT)
 }
 
-/// Finishes a request; a failure means FinConnect built a bad URL or header
-/// (e.g. a base URL http rejects), reported against `variable`.
-fn finish(
-    builder: http::request::Builder,
-    body: Vec<u8>,
-    variable: &str,
-) -> Result<HttpRequest, Error> {
-    builder
-        .body(body)
-        .map_err(|_| Error::config(variable, "does not make a valid request URL or header"))
+/// Finishes a request: refuses one no host could send (a URL or a header
+/// value it cannot carry), reported against `variable`.
+fn finish(request: HttpRequest, variable: &str) -> Result<HttpRequest, Error> {
+    if request.is_sendable() {
+        Ok(request)
+    } else {
+        Err(Error::config(
+            variable,
+            "does not make a valid request URL or header",
+        ))
+    }
 }
 
 /// A description of a reply that is not JSON, without echoing its body.
 fn describe_unreadable(response: &HttpResponse) -> String {
     let content_type = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+        .header("content-type")
+        .and_then(header_text)
         .unwrap_or("no content type");
     format!(
         "unreadable reply: HTTP {} with {} bytes of {}",
-        response.status().as_u16(),
-        response.body().len(),
+        response.status,
+        response.body.len(),
         content_type
     )
 }
 
 /// Parses a reply body into a [`crate::json::Value`], or says why it is unreadable.
 fn json_tree(provider: Provider, response: &HttpResponse) -> Result<crate::json::Value, Error> {
-    crate::json::Value::parse(response.body()).map_err(|_| {
-        Error::unexpected(
-            provider,
-            response.status().as_u16(),
-            describe_unreadable(response),
-        )
-    })
+    crate::json::Value::parse(&response.body)
+        .map_err(|_| Error::unexpected(provider, response.status, describe_unreadable(response)))
 }
 
 /// An amount the provider reported (a JSON number or a numeric string), read
@@ -74,6 +67,3 @@ fn reported_amount_of(value: Option<&crate::json::Value>) -> Option<String> {
     crate::money::Amount::parse_reported(text.trim())
         .map(crate::money::Amount::fixed2_from_hundredths)
 }
-
-
-

@@ -11,12 +11,14 @@ use crate::domain::{
     Customer, IpnRequest, NotificationType, PaymentMethod, PaymentRequest, Provider, RedirectMode,
 };
 use crate::json::{SyntaxError, Value};
-use http::StatusCode;
 use json_event_parser::{JsonEvent, SliceJsonParser};
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
-const UNPROCESSABLE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+/// A well-formed body with a wrong value.
+const UNPROCESSABLE: u16 = 422;
+/// A body that is not UTF-8 JSON text.
+const BAD_REQUEST: u16 = 400;
 
 /// A request body that is a JSON object, with the names it repeats.
 #[derive(Debug)]
@@ -192,11 +194,7 @@ impl<'a> Object<'a> {
 /// Parses a body: 400 when it is not UTF-8, or not JSON.
 fn parse(body: &[u8]) -> Result<Value, Problem> {
     if std::str::from_utf8(body).is_err() {
-        return Err(Problem::invalid(
-            StatusCode::BAD_REQUEST,
-            "body",
-            "is not UTF-8 text",
-        ));
+        return Err(Problem::invalid(BAD_REQUEST, "body", "is not UTF-8 text"));
     }
     // json-event-parser skips a leading byte order mark; JSON text must not
     // start with one (RFC 8259, section 8.1) and FinConnect has always refused it.
@@ -219,7 +217,7 @@ pub(super) fn well_formed(body: &[u8]) -> Result<(), Problem> {
 /// column), never the text itself.
 fn malformed(error: &SyntaxError) -> Problem {
     Problem::invalid(
-        StatusCode::BAD_REQUEST,
+        BAD_REQUEST,
         "body",
         &format!("is not well-formed JSON ({error})"),
     )
@@ -369,7 +367,7 @@ mod tests {
     fn amount_of(body: &str) -> Result<String, (u16, Option<String>)> {
         payment(body.as_bytes())
             .map(|(_, request)| request.amount)
-            .map_err(|p| (p.status().as_u16(), p.field().map(str::to_owned)))
+            .map_err(|p| (p.status(), p.field().map(str::to_owned)))
     }
 
     #[test]
@@ -421,7 +419,7 @@ mod tests {
         match payment(body.as_bytes()) {
             Ok(_) => (0, None, String::new()),
             Err(p) => (
-                p.status().as_u16(),
+                p.status(),
                 p.field().map(str::to_owned),
                 p.detail().to_owned(),
             ),
@@ -518,7 +516,7 @@ mod tests {
         );
         let utf8 = payment(b"{\"provider\":\"\xff\"}").err();
         assert_eq!(
-            utf8.as_ref().map(|p| (p.status().as_u16(), p.detail())),
+            utf8.as_ref().map(|p| (p.status(), p.detail())),
             Some((400, "`body` is not UTF-8 text"))
         );
         for body in ["[]", "\"pay\"", "null", "12", "true"] {

@@ -4,7 +4,6 @@
 use crate::domain::Provider;
 use crate::error::Error;
 use crate::json::Object;
-use http::{HeaderName, HeaderValue, StatusCode};
 
 /// Every problem `type` is this base followed by the problem's code.
 pub const PROBLEM_TYPE_BASE: &str = "https://finconnect.dev/problems/";
@@ -101,21 +100,15 @@ impl ProblemCode {
 }
 
 /// The one mapping from a FinConnect error to an HTTP status and a code.
-pub fn status_and_code(error: &Error) -> (StatusCode, ProblemCode) {
+pub fn status_and_code(error: &Error) -> (u16, ProblemCode) {
     match error {
-        Error::InvalidRequest { .. } => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ProblemCode::InvalidRequest,
-        ),
-        Error::Configuration { .. } => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ProblemCode::NotConfigured,
-        ),
-        Error::Authentication { .. } => (StatusCode::BAD_GATEWAY, ProblemCode::ProviderAuthFailed),
-        Error::Provider(_) => (StatusCode::BAD_GATEWAY, ProblemCode::ProviderError),
-        Error::Transport { .. } => (StatusCode::BAD_GATEWAY, ProblemCode::ProviderUnavailable),
-        Error::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, ProblemCode::ProviderTimeout),
-        Error::Unsupported { .. } => (StatusCode::UNPROCESSABLE_ENTITY, ProblemCode::Unsupported),
+        Error::InvalidRequest { .. } => (422, ProblemCode::InvalidRequest),
+        Error::Configuration { .. } => (500, ProblemCode::NotConfigured),
+        Error::Authentication { .. } => (502, ProblemCode::ProviderAuthFailed),
+        Error::Provider(_) => (502, ProblemCode::ProviderError),
+        Error::Transport { .. } => (502, ProblemCode::ProviderUnavailable),
+        Error::Timeout { .. } => (504, ProblemCode::ProviderTimeout),
+        Error::Unsupported { .. } => (422, ProblemCode::Unsupported),
     }
 }
 
@@ -124,12 +117,12 @@ pub fn status_and_code(error: &Error) -> (StatusCode, ProblemCode) {
 /// never copied into it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
-    status: StatusCode,
+    status: u16,
     code: ProblemCode,
     detail: String,
     field: Option<String>,
     provider: Option<Box<ProviderSide>>,
-    headers: Vec<(HeaderName, HeaderValue)>,
+    headers: Vec<(&'static str, String)>,
 }
 
 /// What a provider said, for problems caused by a provider. Boxed: most
@@ -155,7 +148,7 @@ impl ProviderSide {
 
 impl Problem {
     /// A problem with a status, a code and a human explanation.
-    pub fn new(status: StatusCode, code: ProblemCode, detail: impl Into<String>) -> Self {
+    pub fn new(status: u16, code: ProblemCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -167,7 +160,7 @@ impl Problem {
     }
 
     /// A 4xx `invalid_request` naming the offending field.
-    pub fn invalid(status: StatusCode, field: &str, reason: &str) -> Self {
+    pub fn invalid(status: u16, field: &str, reason: &str) -> Self {
         Self::new(
             status,
             ProblemCode::InvalidRequest,
@@ -226,14 +219,15 @@ impl Problem {
         self
     }
 
-    /// Adds a response header (`Allow`, `WWW-Authenticate`, ...).
-    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
-        self.headers.push((name, value));
+    /// Adds a response header (`allow`, `www-authenticate`, ...); `name`
+    /// in lower case, `value` FinConnect's own text.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
     /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
+    pub fn status(&self) -> u16 {
         self.status
     }
 
@@ -259,7 +253,7 @@ impl Problem {
         Object::new()
             .field("type", self.code.type_uri())
             .field("title", self.code.title())
-            .field("status", self.status.as_u16())
+            .field("status", self.status)
             .field("detail", self.detail.as_str())
             .field("code", self.code.as_str())
             .field_opt("field", self.field.as_deref())
@@ -271,10 +265,10 @@ impl Problem {
     }
 
     /// The complete HTTP response.
-    pub fn into_response(self) -> http::Response<Vec<u8>> {
+    pub fn into_response(self) -> super::Response {
         let mut response = super::respond(self.status, PROBLEM_CONTENT_TYPE, self.to_json());
         for (name, value) in self.headers {
-            response.headers_mut().append(name, value);
+            response = response.with_header(name, value);
         }
         response
     }
@@ -337,7 +331,7 @@ mod tests {
         ];
         for (error, status, code) in cases {
             let (got_status, got_code) = status_and_code(&error);
-            assert_eq!((got_status.as_u16(), got_code.as_str()), (status, code));
+            assert_eq!((got_status, got_code.as_str()), (status, code));
         }
     }
 
@@ -378,15 +372,11 @@ mod tests {
         });
         let cases = [
             (
-                Problem::new(
-                    StatusCode::NOT_FOUND,
-                    ProblemCode::NotFound,
-                    "no such route",
-                ),
+                Problem::new(404, ProblemCode::NotFound, "no such route"),
                 r#"{"type":"https://finconnect.dev/problems/not_found","title":"Not found","status":404,"detail":"no such route","code":"not_found"}"#,
             ),
             (
-                Problem::invalid(StatusCode::BAD_REQUEST, "body", "is not \"JSON\""),
+                Problem::invalid(400, "body", "is not \"JSON\""),
                 r#"{"type":"https://finconnect.dev/problems/invalid_request","title":"The request is invalid","status":400,"detail":"`body` is not \"JSON\"","code":"invalid_request","field":"body"}"#,
             ),
             (

@@ -16,7 +16,7 @@ use crate::error::{Error, ProviderError, Result};
 use crate::json::{Object, Value};
 use crate::money::Amount;
 use crate::secret::Secret;
-use crate::transport::{HttpRequest, HttpResponse};
+use crate::transport::{HttpRequest, HttpResponse, Method};
 use crate::validate;
 
 const PROVIDER: Provider = Provider::Clickpesa;
@@ -54,17 +54,16 @@ impl ClickpesaConfig {
 /// `POST {base}/generate-token`: credentials in headers, no body.
 pub fn token_request(config: &ClickpesaConfig) -> Result<HttpRequest> {
     finish(
-        request(http::Method::POST, &config.url("/generate-token"))
-            .header("client-id", config.client_id.expose())
-            .header("api-key", config.api_key.expose()),
-        Vec::new(),
+        request(Method::Post, config.url("/generate-token"))
+            .with_header("client-id", config.client_id.expose())
+            .with_header("api-key", config.api_key.expose()),
         names::CLICKPESA_CLIENT_ID,
     )
 }
 
 /// Reads the token reply; the token is kept verbatim.
 pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
-    let status = response.status().as_u16();
+    let status = response.status;
     if matches!(status, 401 | 403) {
         let message = error_body(response).and_then(|body| body.message);
         return Err(Error::Authentication {
@@ -175,12 +174,12 @@ pub fn ussd_push_request(
     let body = ussd_push_body(push, checksum);
     finish(
         request(
-            http::Method::POST,
-            &config.url("/payments/initiate-ussd-push-request"),
+            Method::Post,
+            config.url("/payments/initiate-ussd-push-request"),
         )
-        .header(http::header::AUTHORIZATION, token.value.expose())
-        .header(http::header::CONTENT_TYPE, "application/json"),
-        body.to_vec(),
+        .with_header("authorization", token.value.expose())
+        .with_header("content-type", "application/json")
+        .with_body(body.to_vec()),
         names::CLICKPESA_BASE_URL,
     )
 }
@@ -201,13 +200,10 @@ pub fn parse_ussd_push(response: &HttpResponse, push: &UssdPush) -> Result<Payme
     check_status(response)?;
     let reply = ClickpesaPayment::read(&json_tree(PROVIDER, response)?)
         .ok_or_else(|| not_as_documented(response, "it is not a JSON object"))?;
-    let tracking_id = reply.id.filter(|id| !id.is_empty()).ok_or_else(|| {
-        Error::unexpected(
-            PROVIDER,
-            response.status().as_u16(),
-            "initiate reply without id",
-        )
-    })?;
+    let tracking_id = reply
+        .id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| Error::unexpected(PROVIDER, response.status, "initiate reply without id"))?;
     Ok(Payment {
         provider: PROVIDER,
         reference: reply
@@ -227,12 +223,8 @@ pub fn status_request(
 ) -> Result<HttpRequest> {
     validate_reference(reference, "id")?;
     finish(
-        request(
-            http::Method::GET,
-            &config.url(&format!("/payments/{reference}")),
-        )
-        .header(http::header::AUTHORIZATION, token.value.expose()),
-        Vec::new(),
+        request(Method::Get, config.url(&format!("/payments/{reference}")))
+            .with_header("authorization", token.value.expose()),
         names::CLICKPESA_BASE_URL,
     )
 }
@@ -248,7 +240,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
         .ok_or_else(|| {
             Error::unexpected(
                 PROVIDER,
-                response.status().as_u16(),
+                response.status,
                 "query reply was not the documented array of payments",
             )
         })?;
@@ -259,7 +251,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     let row = rows.into_iter().nth(chosen).ok_or_else(|| {
         Error::Provider(ProviderError {
             provider: PROVIDER,
-            http_status: response.status().as_u16(),
+            http_status: response.status,
             code: Some("not_found".to_owned()),
             message: "ClickPesa returned no payment for this reference".to_owned(),
         })
@@ -330,20 +322,20 @@ fn map_status(text: Option<&str>) -> PaymentStatus {
 fn not_as_documented(response: &HttpResponse, problem: &str) -> Error {
     Error::unexpected(
         PROVIDER,
-        response.status().as_u16(),
+        response.status,
         format!("reply did not have the documented shape: {problem}"),
     )
 }
 
 /// The reply read as an error body, if it is a JSON object.
 fn error_body(response: &HttpResponse) -> Option<ClickpesaErrorBody> {
-    ClickpesaErrorBody::read(&Value::parse(response.body()).ok()?)
+    ClickpesaErrorBody::read(&Value::parse(&response.body).ok()?)
 }
 
 /// Turns an HTTP error reply into an error: 401/403 are authentication
 /// failures, anything else keeps ClickPesa's message as data.
 fn check_status(response: &HttpResponse) -> Result<()> {
-    let status = response.status().as_u16();
+    let status = response.status;
     if status < 400 {
         return Ok(());
     }

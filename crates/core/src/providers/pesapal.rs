@@ -18,7 +18,7 @@ use crate::domain::{
 use crate::error::{Error, ProviderError, Result};
 use crate::json::Value;
 use crate::secret::Secret;
-use crate::transport::{HttpRequest, HttpResponse};
+use crate::transport::{HttpRequest, HttpResponse, Method};
 use crate::validate;
 
 const PROVIDER: Provider = Provider::Pesapal;
@@ -67,9 +67,9 @@ pub fn token_request(config: &PesapalConfig) -> Result<HttpRequest> {
     .to_json()
     .to_vec();
     finish(
-        request(http::Method::POST, &config.url("/api/Auth/RequestToken"))
-            .header(http::header::CONTENT_TYPE, "application/json"),
-        body,
+        request(Method::Post, config.url("/api/Auth/RequestToken"))
+            .with_header("content-type", "application/json")
+            .with_body(body),
         names::PESAPAL_BASE_URL,
     )
 }
@@ -85,7 +85,7 @@ pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
         }),
         None => Err(Error::unexpected(
             PROVIDER,
-            response.status().as_u16(),
+            response.status,
             "token reply without a token",
         )),
     }
@@ -212,7 +212,7 @@ pub fn submit_order_request(
 pub fn parse_submit_order(response: &HttpResponse, request: &PesapalOrder) -> Result<Payment> {
     let body = checked_reply(response)?;
     let reply = PesapalSubmitOrderResponse::from_json(&body);
-    let status = response.status().as_u16();
+    let status = response.status;
     let tracking_id = reply
         .order_tracking_id
         .filter(|id| !id.is_empty())
@@ -264,13 +264,10 @@ pub fn parse_register_ipn(
 ) -> Result<IpnRegistration> {
     let body = checked_reply(response)?;
     let reply = PesapalRegisterIpnResponse::from_json(&body);
-    let ipn_id = reply.ipn_id.filter(|id| !id.is_empty()).ok_or_else(|| {
-        Error::unexpected(
-            PROVIDER,
-            response.status().as_u16(),
-            "IPN reply without ipn_id",
-        )
-    })?;
+    let ipn_id = reply
+        .ipn_id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| Error::unexpected(PROVIDER, response.status, "IPN reply without ipn_id"))?;
     let notification_type = reply
         .ipn_notification_type_description
         .and_then(|text| text.parse::<NotificationType>().ok())
@@ -311,12 +308,11 @@ pub fn status_request(
     finish(
         authorized(
             request(
-                http::Method::GET,
-                &config.url(&format!("/api/Transactions/GetTransactionStatus?{query}")),
+                Method::Get,
+                config.url(&format!("/api/Transactions/GetTransactionStatus?{query}")),
             ),
             token,
         ),
-        Vec::new(),
         names::PESAPAL_BASE_URL,
     )
 }
@@ -348,7 +344,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
             check_envelope(&body, response)?;
             return Err(Error::unexpected(
                 PROVIDER,
-                response.status().as_u16(),
+                response.status,
                 "status reply without status_code",
             ));
         }
@@ -368,11 +364,8 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     })
 }
 
-fn authorized(builder: http::request::Builder, token: &AccessToken) -> http::request::Builder {
-    builder.header(
-        http::header::AUTHORIZATION,
-        format!("Bearer {}", token.value.expose()),
-    )
+fn authorized(request: HttpRequest, token: &AccessToken) -> HttpRequest {
+    request.with_header("authorization", format!("Bearer {}", token.value.expose()))
 }
 
 fn authorized_json(
@@ -382,9 +375,9 @@ fn authorized_json(
     body: Vec<u8>,
 ) -> Result<HttpRequest> {
     finish(
-        authorized(request(http::Method::POST, &config.url(path)), token)
-            .header(http::header::CONTENT_TYPE, "application/json"),
-        body,
+        authorized(request(Method::Post, config.url(path)), token)
+            .with_header("content-type", "application/json")
+            .with_body(body),
         names::PESAPAL_BASE_URL,
     )
 }
@@ -434,7 +427,7 @@ fn require_object(body: &Value, response: &HttpResponse) -> Result<()> {
     };
     Err(Error::unexpected(
         PROVIDER,
-        response.status().as_u16(),
+        response.status,
         format!("reply did not have the documented shape: the body is {found}, not a JSON object"),
     ))
 }
@@ -443,7 +436,7 @@ fn require_object(body: &Value, response: &HttpResponse) -> Result<()> {
 /// other than "200", then an HTTP error status. A body that is not an
 /// object has no envelope, so only its HTTP status counts.
 fn check_envelope(body: &Value, response: &HttpResponse) -> Result<()> {
-    let http_status = response.status().as_u16();
+    let http_status = response.status;
     let envelope = PesapalEnvelope::from_json(body);
     if let Some(error) = api_error(&envelope) {
         return Err(refusal(http_status, error));

@@ -35,29 +35,26 @@ pub(crate) fn push_request() -> PaymentRequest {
 }
 
 fn reply(status: u16, body: &str) -> HttpResponse {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(body.as_bytes().to_vec())
-        .unwrap_or_default()
+    HttpResponse::new(status, body.as_bytes().to_vec())
+        .with_header("content-type", "application/json")
 }
 
 fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    request.headers().get(name).and_then(|v| v.to_str().ok())
+    request.header(name)
 }
 
 #[test]
 fn token_request_sends_credentials_in_headers_only() {
     let request = token_request(&config(None)).unwrap_or_else(|e| unreachable!("{e}"));
-    assert_eq!(request.method(), http::Method::POST);
+    assert_eq!(request.method, Method::Post);
     assert_eq!(
-        request.uri().to_string(),
+        request.url,
         "https://api.clickpesa.com/third-parties/generate-token"
     );
     assert_eq!(header(&request, "client-id"), Some("canary-client"));
     assert_eq!(header(&request, "api-key"), Some("canary-api-key"));
     assert_eq!(header(&request, "authorization"), None);
-    assert!(request.body().is_empty());
+    assert!(request.body.is_empty());
 }
 
 #[test]
@@ -106,13 +103,13 @@ fn ussd_push_request_is_exact() {
     let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
     let request =
         ussd_push_request(&config(None), &token(), &push).unwrap_or_else(|e| unreachable!("{e}"));
-    assert_eq!(request.method(), http::Method::POST);
+    assert_eq!(request.method, Method::Post);
     assert_eq!(
-        request.uri().to_string(),
+        request.url,
         "https://api.clickpesa.com/third-parties/payments/initiate-ussd-push-request"
     );
     assert_eq!(header(&request, "content-type"), Some("application/json"));
-    let body: Value = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     assert_eq!(
         body,
         json!({"amount":"1000","currency":"TZS","orderReference":"ORDER123","phoneNumber":"255712345678"})
@@ -124,7 +121,7 @@ fn with_a_checksum_key_the_body_is_signed_canonically() {
     let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
     let request = ussd_push_request(&config(Some("secret-key")), &token(), &push)
         .unwrap_or_else(|e| unreachable!("{e}"));
-    let body: Value = serde_json::from_slice(request.body()).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
     // Vector 2 of specs/clickpesa.md §7.5.
     assert_eq!(
         body["checksum"],
@@ -140,13 +137,13 @@ fn ussd_push_body_bytes_are_pinned() {
     let plain =
         ussd_push_request(&config(None), &token(), &push).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(
-        String::from_utf8_lossy(plain.body()),
+        String::from_utf8_lossy(&plain.body),
         r#"{"amount":"1000","currency":"TZS","orderReference":"ORDER123","phoneNumber":"255712345678"}"#
     );
     let signed = ussd_push_request(&config(Some("secret-key")), &token(), &push)
         .unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(
-        String::from_utf8_lossy(signed.body()),
+        String::from_utf8_lossy(&signed.body),
         concat!(
             r#"{"amount":"1000","#,
             r#""checksum":"9d6548c3728f656cef3b7ecbdc781419cb3cf48662951666dc2187193d1b704f","#,
@@ -246,11 +243,8 @@ fn initiate_reply_and_errors() {
         parse_ussd_push(&expired, &push),
         Err(Error::Authentication { .. })
     ));
-    let html = http::Response::builder()
-        .status(500)
-        .header("content-type", "text/html")
-        .body(b"<h1>oops</h1>".to_vec())
-        .unwrap_or_default();
+    let html =
+        HttpResponse::new(500, b"<h1>oops</h1>".to_vec()).with_header("content-type", "text/html");
     assert!(matches!(
         parse_ussd_push(&html, &push),
         Err(Error::Provider(ProviderError { code: Some(code), http_status: 500, .. })) if code == "unexpected_response"
@@ -266,9 +260,9 @@ fn initiate_reply_and_errors() {
 fn status_request_and_array_reply() {
     let request =
         status_request(&config(None), &token(), "ORDER123").unwrap_or_else(|e| unreachable!("{e}"));
-    assert_eq!(request.method(), http::Method::GET);
+    assert_eq!(request.method, Method::Get);
     assert_eq!(
-        request.uri().to_string(),
+        request.url,
         "https://api.clickpesa.com/third-parties/payments/ORDER123"
     );
     assert_eq!(header(&request, "authorization"), Some("Bearer eyJ.tok"));
@@ -478,4 +472,79 @@ fn reply_fields_are_read_as_strings_or_numbers() {
         let error = provider_error(parse_status(&reply(200, body)));
         assert_eq!(error.code.as_deref(), Some("unexpected_response"), "{body}");
     }
+}
+
+/// Every header of `request`, in order, as name and value.
+fn all_headers(request: &HttpRequest) -> Vec<(&str, &str)> {
+    request
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+#[test]
+fn requests_carry_exactly_these_headers_in_this_order() {
+    let token_call = token_request(&config(None)).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        all_headers(&token_call),
+        [
+            ("accept", "application/json"),
+            ("user-agent", crate::transport::USER_AGENT),
+            ("client-id", "canary-client"),
+            ("api-key", "canary-api-key"),
+        ]
+    );
+    let push = validate_payment(&push_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let push_call =
+        ussd_push_request(&config(None), &token(), &push).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        all_headers(&push_call),
+        [
+            ("accept", "application/json"),
+            ("user-agent", crate::transport::USER_AGENT),
+            ("authorization", "Bearer eyJ.tok"),
+            ("content-type", "application/json"),
+        ]
+    );
+    let status_call =
+        status_request(&config(None), &token(), "ORDER123").unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        all_headers(&status_call),
+        [
+            ("accept", "application/json"),
+            ("user-agent", crate::transport::USER_AGENT),
+            ("authorization", "Bearer eyJ.tok"),
+        ]
+    );
+}
+
+#[test]
+fn a_request_no_host_could_send_is_a_configuration_error_naming_the_variable() {
+    let named = |result: Result<HttpRequest>| match result {
+        Err(Error::Configuration { variable, .. }) => variable,
+        other => format!("not a configuration error: {other:?}"),
+    };
+    let line_break = ClickpesaConfig {
+        client_id: Secret::new("canary\r\nclient"),
+        ..config(None)
+    };
+    assert_eq!(named(token_request(&line_break)), "clickpesa_client_id");
+    let spaced = ClickpesaConfig {
+        base_url: "https://api.clickpesa.com/third parties".to_owned(),
+        ..config(None)
+    };
+    assert_eq!(named(token_request(&spaced)), "clickpesa_client_id");
+    assert_eq!(
+        named(status_request(&spaced, &token(), "ORDER123")),
+        "clickpesa_base_url"
+    );
+    let broken_token = AccessToken {
+        value: Secret::new("Bearer a\nb"),
+        expires: None,
+    };
+    assert_eq!(
+        named(status_request(&config(None), &broken_token, "ORDER123")),
+        "clickpesa_base_url"
+    );
 }

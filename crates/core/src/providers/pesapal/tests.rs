@@ -46,27 +46,24 @@ pub(crate) fn order_request() -> PaymentRequest {
 }
 
 fn reply(status: u16, body: &str) -> HttpResponse {
-    http::Response::builder()
-        .status(status)
-        .header("content-type", "application/json; charset=utf-8")
-        .body(body.as_bytes().to_vec())
-        .unwrap_or_default()
+    HttpResponse::new(status, body.as_bytes().to_vec())
+        .with_header("content-type", "application/json; charset=utf-8")
 }
 
 fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {
-    request.headers().get(name).and_then(|v| v.to_str().ok())
+    request.header(name)
 }
 
 fn body_json(request: &HttpRequest) -> Value {
-    serde_json::from_slice(request.body()).unwrap_or(Value::Null)
+    serde_json::from_slice(&request.body).unwrap_or(Value::Null)
 }
 
 #[test]
 fn token_request_is_exact() {
     let request = token_request(&config()).unwrap_or_else(|e| unreachable!("{e}"));
-    assert_eq!(request.method(), http::Method::POST);
+    assert_eq!(request.method, Method::Post);
     assert_eq!(
-        request.uri().to_string(),
+        request.url,
         "https://cybqa.pesapal.com/pesapalv3/api/Auth/RequestToken"
     );
     assert_eq!(header(&request, "accept"), Some("application/json"));
@@ -108,9 +105,9 @@ fn submit_order_request_carries_every_documented_field() {
     let order = validate_order(&order_request()).unwrap_or_else(|e| unreachable!("{e}"));
     let request =
         submit_order_request(&config(), &token(), &order).unwrap_or_else(|e| unreachable!("{e}"));
-    assert_eq!(request.method(), http::Method::POST);
+    assert_eq!(request.method, Method::Post);
     assert_eq!(
-        request.uri().to_string(),
+        request.url,
         "https://cybqa.pesapal.com/pesapalv3/api/Transactions/SubmitOrderRequest"
     );
     assert_eq!(header(&request, "authorization"), Some("Bearer tok-123"));
@@ -137,7 +134,7 @@ fn submit_order_request_carries_every_documented_field() {
         })
     );
     // The amount is a JSON number written from exact text, never a float.
-    let text = String::from_utf8_lossy(request.body()).into_owned();
+    let text = String::from_utf8_lossy(&request.body).into_owned();
     assert!(text.contains(r#""amount":1500.00"#), "{text}");
 }
 
@@ -163,7 +160,7 @@ fn optional_fields_are_left_out_when_absent() {
     for absent in ["cancellation_url", "branch", "redirect_mode"] {
         assert!(body.get(absent).is_none(), "{absent}");
     }
-    assert!(String::from_utf8_lossy(built.body()).contains(r#""amount":10.50"#));
+    assert!(String::from_utf8_lossy(&built.body).contains(r#""amount":10.50"#));
 }
 
 #[test]
@@ -328,11 +325,8 @@ fn every_documented_error_shape_is_an_error() {
 #[test]
 fn html_and_truncated_bodies_are_typed_errors() {
     let order = validate_order(&order_request()).unwrap_or_else(|e| unreachable!("{e}"));
-    let html = http::Response::builder()
-        .status(503)
-        .header("content-type", "text/html")
-        .body(b"<html><body>Cloudflare</body></html>".to_vec())
-        .unwrap_or_default();
+    let html = HttpResponse::new(503, b"<html><body>Cloudflare</body></html>".to_vec())
+        .with_header("content-type", "text/html");
     match parse_submit_order(&html, &order) {
         Err(Error::Provider(e)) => {
             assert_eq!(e.http_status, 503);
@@ -363,7 +357,7 @@ fn register_ipn_request_and_reply() {
     let request =
         register_ipn_request(&config(), &token(), &ipn).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(
-        request.uri().to_string(),
+        request.url,
         "https://cybqa.pesapal.com/pesapalv3/api/URLSetup/RegisterIPN"
     );
     assert_eq!(header(&request, "authorization"), Some("Bearer tok-123"));
@@ -400,15 +394,15 @@ fn register_ipn_request_and_reply() {
 fn status_request_is_exact() {
     let request =
         status_request(&config(), &token(), TRACKING).unwrap_or_else(|e| unreachable!("{e}"));
-    assert_eq!(request.method(), http::Method::GET);
+    assert_eq!(request.method, Method::Get);
     assert_eq!(
-        request.uri().to_string(),
+        request.url,
         format!(
             "https://cybqa.pesapal.com/pesapalv3/api/Transactions/GetTransactionStatus?orderTrackingId={TRACKING}"
         )
     );
     assert_eq!(header(&request, "authorization"), Some("Bearer tok-123"));
-    assert!(request.body().is_empty());
+    assert!(request.body.is_empty());
     assert!(validate_tracking_id("x&status=1").is_err());
 }
 
@@ -480,10 +474,7 @@ fn status_errors_stay_errors() {
         parse_status(&auth),
         Err(Error::Authentication { .. })
     ));
-    let html = http::Response::builder()
-        .status(500)
-        .body(b"<html>".to_vec())
-        .unwrap_or_default();
+    let html = HttpResponse::new(500, b"<html>".to_vec());
     assert!(matches!(parse_status(&html), Err(Error::Provider(_))));
 }
 
@@ -508,7 +499,7 @@ fn unexpected_message(result: Result<impl std::fmt::Debug>) -> String {
 fn request_bodies_are_byte_exact() {
     let credentials = token_request(&config()).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(
-        String::from_utf8_lossy(credentials.body()),
+        String::from_utf8_lossy(&credentials.body),
         r#"{"consumer_key":"canary-key","consumer_secret":"canary-secret"}"#
     );
 
@@ -516,7 +507,7 @@ fn request_bodies_are_byte_exact() {
     let full =
         submit_order_request(&config(), &token(), &order).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(
-        String::from_utf8_lossy(full.body()),
+        String::from_utf8_lossy(&full.body),
         format!(
             r#"{{"id":"ORD-2024-000123","currency":"KES","amount":1500.00,"description":"Order 123","callback_url":"https://shop.example/pesapal/return","cancellation_url":"https://shop.example/pesapal/cancel","notification_id":"{IPN_ID}","branch":"Nairobi CBD","redirect_mode":"TOP_WINDOW","billing_address":{{"email_address":"jane@example.com","phone_number":"0723000000","country_code":"KE","first_name":"Jane","last_name":"Doe"}}}}"#
         )
@@ -535,7 +526,7 @@ fn request_bodies_are_byte_exact() {
     let minimal =
         submit_order_request(&config(), &token(), &order).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(
-        String::from_utf8_lossy(minimal.body()),
+        String::from_utf8_lossy(&minimal.body),
         format!(
             r#"{{"id":"ORD-2024-000123","currency":"KES","amount":0.50,"description":"Order 123","callback_url":"https://shop.example/pesapal/return","notification_id":"{IPN_ID}","billing_address":{{"email_address":"jane@example.com"}}}}"#
         )
@@ -548,7 +539,7 @@ fn request_bodies_are_byte_exact() {
     let register =
         register_ipn_request(&config(), &token(), &ipn).unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(
-        String::from_utf8_lossy(register.body()),
+        String::from_utf8_lossy(&register.body),
         r#"{"url":"https://shop.example/ipn?a=1&b=\"2\"","ipn_notification_type":"GET"}"#
     );
 }
@@ -570,7 +561,7 @@ proptest::proptest! {
         };
         let credentials = token_request(&pesapal).unwrap_or_else(|e| unreachable!("{e}"));
         proptest::prop_assert_eq!(
-            String::from_utf8_lossy(credentials.body()),
+            String::from_utf8_lossy(&credentials.body),
             format!(r#"{{"consumer_key":{},"consumer_secret":{}}}"#, quoted(&key), quoted(&secret))
         );
 
@@ -613,7 +604,7 @@ proptest::proptest! {
             quoted(&text[8]),
             quoted(&key),
         );
-        proptest::prop_assert_eq!(String::from_utf8_lossy(built.body()), expected);
+        proptest::prop_assert_eq!(String::from_utf8_lossy(&built.body), expected);
     }
 }
 
@@ -780,5 +771,81 @@ fn message_text_is_an_error_only_when_it_nests_a_meaningful_error_object() {
             code: Some("c".to_owned()),
             message: "c".to_owned(),
         }))
+    );
+}
+
+/// Every header of `request`, in order, as name and value.
+fn all_headers(request: &HttpRequest) -> Vec<(&str, &str)> {
+    request
+        .headers
+        .iter()
+        .map(|(name, value)| (*name, value.as_str()))
+        .collect()
+}
+
+#[test]
+fn requests_carry_exactly_these_headers_in_this_order() {
+    let token_call = token_request(&config()).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        all_headers(&token_call),
+        [
+            ("accept", "application/json"),
+            ("user-agent", crate::transport::USER_AGENT),
+            ("content-type", "application/json"),
+        ]
+    );
+    let order = validate_order(&order_request()).unwrap_or_else(|e| unreachable!("{e}"));
+    let order_call =
+        submit_order_request(&config(), &token(), &order).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        all_headers(&order_call),
+        [
+            ("accept", "application/json"),
+            ("user-agent", crate::transport::USER_AGENT),
+            ("authorization", "Bearer tok-123"),
+            ("content-type", "application/json"),
+        ]
+    );
+    let status_call =
+        status_request(&config(), &token(), TRACKING).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(
+        all_headers(&status_call),
+        [
+            ("accept", "application/json"),
+            ("user-agent", crate::transport::USER_AGENT),
+            ("authorization", "Bearer tok-123"),
+        ]
+    );
+}
+
+#[test]
+fn a_request_no_host_could_send_is_a_configuration_error_naming_the_variable() {
+    let named = |result: Result<HttpRequest>| match result {
+        Err(Error::Configuration { variable, .. }) => variable,
+        other => format!("not a configuration error: {other:?}"),
+    };
+    for base_url in [
+        "https://cybqa.pesapal.com/pesapal v3",
+        "https://cybqa.pesapal.com:port/pesapalv3",
+        "https://cybqa.pesapal.com/pesapalv3#x",
+    ] {
+        let bad = PesapalConfig {
+            base_url: base_url.to_owned(),
+            ..config()
+        };
+        assert_eq!(named(token_request(&bad)), "pesapal_base_url", "{base_url}");
+        assert_eq!(
+            named(status_request(&bad, &token(), TRACKING)),
+            "pesapal_base_url",
+            "{base_url}"
+        );
+    }
+    let broken_token = AccessToken {
+        value: Secret::new("tok\r\nX-Injected: 1"),
+        expires: None,
+    };
+    assert_eq!(
+        named(status_request(&config(), &broken_token, TRACKING)),
+        "pesapal_base_url"
     );
 }
