@@ -11,20 +11,18 @@ use wasip2::io::streams::StreamError;
 
 impl Guest for Component {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-        let response = match read_request(&request) {
-            Ok(request) => with_finconnect(|fc| api::handle_with(request, fc))
-                .unwrap_or_else(|error| Problem::from_error(&error).into_response()),
-            Err(response) => response,
-        };
+        let request = read_request(&request);
+        let response = with_finconnect(|fc| api::handle_with(request, fc))
+            .unwrap_or_else(|error| Problem::from_error(&error).into_response());
         write_response(response, response_out);
     }
 }
 
-/// Reads method, path, headers and at most `MAX_BODY_BYTES + 1` bytes of
-/// body (the router answers 413 beyond the limit).
-fn read_request(
-    request: &IncomingRequest,
-) -> Result<http::Request<Vec<u8>>, http::Response<Vec<u8>>> {
+/// Reads method, target, headers and at most `MAX_BODY_BYTES + 1` bytes of
+/// body (the router answers 413 beyond the limit). Header values that are
+/// not UTF-8 are kept with replacement characters, which the router reads
+/// as unreadable.
+fn read_request(request: &IncomingRequest) -> api::Request {
     let method = match request.method() {
         Method::Get => "GET".to_owned(),
         Method::Head => "HEAD".to_owned(),
@@ -37,18 +35,23 @@ fn read_request(
         Method::Patch => "PATCH".to_owned(),
         Method::Other(other) => other,
     };
-    let path = request.path_with_query().unwrap_or_else(|| "/".to_owned());
-    let mut builder = http::Request::builder().method(method.as_str()).uri(path);
-    for (name, value) in request.headers().entries() {
-        builder = builder.header(name, value);
-    }
+    let path_with_query = request.path_with_query().unwrap_or_else(|| "/".to_owned());
+    let headers = request
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect();
     let body = match request.consume() {
         Ok(body) => read_capped(&body),
         Err(()) => Vec::new(),
     };
-    builder
-        .body(body)
-        .map_err(|_| plain(400, "malformed request line or header"))
+    api::Request {
+        method,
+        path_with_query,
+        headers,
+        body,
+    }
 }
 
 fn read_capped(body: &IncomingBody) -> Vec<u8> {
@@ -65,27 +68,19 @@ fn read_capped(body: &IncomingBody) -> Vec<u8> {
     bytes
 }
 
-fn plain(status: u16, text: &str) -> http::Response<Vec<u8>> {
-    let mut response = http::Response::new(text.as_bytes().to_vec());
-    *response.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
-    response
-}
-
-fn write_response(response: http::Response<Vec<u8>>, out: ResponseOutparam) {
-    let (parts, body) = response.into_parts();
+fn write_response(response: api::Response, out: ResponseOutparam) {
     let headers = Fields::new();
-    for (name, value) in &parts.headers {
-        let _ = headers.append(name.as_str(), value.as_bytes());
+    for (name, value) in &response.headers {
+        let _ = headers.append(name, value.as_bytes());
     }
     let outgoing = OutgoingResponse::new(headers);
-    let _ = outgoing.set_status_code(parts.status.as_u16());
+    let _ = outgoing.set_status_code(response.status);
     let Ok(outgoing_body) = outgoing.body() else {
         return;
     };
     ResponseOutparam::set(out, Ok(outgoing));
     if let Ok(stream) = outgoing_body.write() {
-        for chunk in body.chunks(4096) {
+        for chunk in response.body.chunks(4096) {
             if stream.blocking_write_and_flush(chunk).is_err() {
                 break;
             }

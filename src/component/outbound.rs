@@ -2,7 +2,9 @@
 //! pollables (the exports are synchronous, so no async runtime is needed).
 
 use finconnect_core::config::Timeouts;
-use finconnect_core::transport::{HttpRequest, HttpResponse, Transport, TransportError};
+use finconnect_core::transport::{
+    self, HttpRequest, HttpResponse, Transport, TransportError, UrlParts,
+};
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
@@ -52,51 +54,11 @@ impl WasiTransport {
 impl Transport for WasiTransport {
     fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let options = self.options()?;
-        let (parts, body) = request.into_parts();
-        let headers = Fields::new();
-        for (name, value) in &parts.headers {
-            headers
-                .append(name.as_str(), value.as_bytes())
-                .map_err(|_| failed(format!("the host refused the header `{name}`")))?;
-        }
-        let outgoing = OutgoingRequest::new(headers);
-        let method = match parts.method.as_str() {
-            "GET" => Method::Get,
-            "POST" => Method::Post,
-            other => Method::Other(other.to_owned()),
-        };
-        let scheme = match parts.uri.scheme_str() {
-            Some("https") => Scheme::Https,
-            Some("http") => Scheme::Http,
-            _ => return Err(failed("request URL has no http(s) scheme".to_owned())),
-        };
-        let authority = parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_owned())
-            .ok_or_else(|| failed("request URL has no host".to_owned()))?;
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        let refused = |what: &str| failed(format!("the host refused the request {what}"));
-        outgoing
-            .set_method(&method)
-            .map_err(|_| refused("method"))?;
-        outgoing
-            .set_scheme(Some(&scheme))
-            .map_err(|_| refused("scheme"))?;
-        outgoing
-            .set_authority(Some(&authority))
-            .map_err(|_| refused("host"))?;
-        outgoing
-            .set_path_with_query(Some(&path))
-            .map_err(|_| refused("path"))?;
-        let outgoing_body = outgoing.body().map_err(|_| refused("body"))?;
+        let (outgoing, outgoing_body) = outgoing_request(&request)?;
 
         let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(from_code)?;
         // On failure the body is dropped unfinished, which aborts the request.
-        let sent = write_body(&outgoing_body, &body)
+        let sent = write_body(&outgoing_body, &request.body)
             .and_then(|()| OutgoingBody::finish(outgoing_body, None).map_err(from_code));
 
         // When the body could not be sent, the response still says why
@@ -109,19 +71,62 @@ impl Transport for WasiTransport {
         };
         sent?;
         let status = response.status();
-        let mut builder = http::Response::builder().status(status);
-        for (name, value) in response.headers().entries() {
-            builder = builder.header(name, value);
-        }
+        let headers = response
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect();
         let incoming = response
             .consume()
             .map_err(|_| failed("the response body was already taken".to_owned()))?;
-        let bytes = read_body(&incoming)?;
+        let body = read_body(&incoming)?;
         drop(IncomingBody::finish(incoming));
-        builder
-            .body(bytes)
-            .map_err(|_| failed(format!("the provider sent an unusable HTTP {status} reply")))
+        Ok(HttpResponse {
+            status,
+            headers,
+            body,
+        })
     }
+}
+
+/// The `wasi:http` request for `request`, and its body to write once sent.
+fn outgoing_request(
+    request: &HttpRequest,
+) -> Result<(OutgoingRequest, OutgoingBody), TransportError> {
+    let UrlParts {
+        https,
+        authority,
+        path_with_query,
+    } = transport::split_url(&request.url)
+        .ok_or_else(|| failed("the request URL is not an absolute http(s) URL".to_owned()))?;
+    let headers = Fields::new();
+    for (name, value) in &request.headers {
+        headers
+            .append(name, value.as_bytes())
+            .map_err(|_| failed(format!("the host refused the header `{name}`")))?;
+    }
+    let outgoing = OutgoingRequest::new(headers);
+    let method = match request.method {
+        transport::Method::Get => Method::Get,
+        transport::Method::Post => Method::Post,
+    };
+    let scheme = if https { Scheme::Https } else { Scheme::Http };
+    let refused = |what: &str| failed(format!("the host refused the request {what}"));
+    outgoing
+        .set_method(&method)
+        .map_err(|_| refused("method"))?;
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|_| refused("scheme"))?;
+    outgoing
+        .set_authority(Some(authority))
+        .map_err(|_| refused("host"))?;
+    outgoing
+        .set_path_with_query(Some(path_with_query))
+        .map_err(|_| refused("path"))?;
+    let body = outgoing.body().map_err(|_| refused("body"))?;
+    Ok((outgoing, body))
 }
 
 fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), TransportError> {
