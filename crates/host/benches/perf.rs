@@ -24,7 +24,7 @@
 use anyhow::{Context as _, bail};
 use bytes::Bytes;
 use finconnect_core::flow::Finconnect;
-use finconnect_core::transport::{HttpRequest, HttpResponse, Transport, TransportError};
+use finconnect_core::transport::{HttpRequest, HttpResponse, Transport, TransportError, split_url};
 use finconnect_host::{Customer, Host, IpnRequest, NotificationType, PaymentRequest, Provider};
 use finconnect_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig, Target};
 use http_body_util::{BodyExt as _, Full};
@@ -264,35 +264,45 @@ impl Transport for NativeTransport {
     }
 }
 
+/// Sends one core request over a fresh hyper connection and reads the
+/// whole reply into the core's response type.
 async fn native_send(request: HttpRequest) -> anyhow::Result<HttpResponse> {
-    let (mut parts, body) = request.into_parts();
-    let authority = parts
-        .uri
-        .authority()
-        .context("the core builds absolute URLs")?
-        .clone();
-    let port = parts.uri.port_u16().unwrap_or(80);
+    let parts = split_url(&request.url).context("the core builds absolute URLs")?;
+    let authority: http::uri::Authority = parts.authority.parse()?;
+    let port = authority.port_u16().unwrap_or(80);
     let stream = tokio::net::TcpStream::connect((authority.host(), port)).await?;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     let connection = tokio::spawn(connection);
-    parts.uri = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |path| path.as_str())
-        .parse()?;
-    if !parts.headers.contains_key(http::header::HOST) {
-        parts
-            .headers
-            .insert(http::header::HOST, authority.as_str().parse()?);
+    let mut builder = http::Request::builder()
+        .method(request.method.as_str())
+        .uri(parts.path_with_query);
+    for (name, value) in &request.headers {
+        builder = builder.header(*name, value.as_str());
     }
-    let request = http::Request::from_parts(parts, Full::new(Bytes::from(body)));
-    let response = sender.send_request(request).await?;
-    let (parts, body) = response.into_parts();
+    if request.header("host").is_none() {
+        builder = builder.header(http::header::HOST, parts.authority);
+    }
+    let response = sender
+        .send_request(builder.body(Full::new(Bytes::from(request.body)))?)
+        .await?;
+    let (head, body) = response.into_parts();
     let body = body.collect().await?.to_bytes().to_vec();
     drop(sender);
     connection.abort();
-    Ok(http::Response::from_parts(parts, body))
+    let headers = head
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
+    Ok(HttpResponse {
+        status: head.status.as_u16(),
+        headers,
+        body,
+    })
 }
 
 // ----- statistics -----
