@@ -4,10 +4,10 @@
 //! Inputs are text formats so seeds can be written by hand (see README.md).
 
 use finconnect_core::money::Amount;
-use http::{HeaderValue, StatusCode};
+use finconnect_core::transport::{HttpResponse, is_field_value};
 
 /// A provider reply as data.
-pub type Reply = http::Response<Vec<u8>>;
+pub type Reply = HttpResponse;
 
 /// Splits off the first line (without its `\n`); `None` when there is no `\n`.
 pub fn split_line(data: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -15,23 +15,24 @@ pub fn split_line(data: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&data[..end], &data[end + 1..]))
 }
 
-/// Any number becomes a status `http` accepts (100 to 999).
-pub fn status_from(number: u32) -> StatusCode {
-    let code = u16::try_from(number)
+/// Any number becomes a three-digit status (100 to 999).
+pub fn status_from(number: u32) -> u16 {
+    u16::try_from(number)
         .ok()
-        .filter(|n| (100..=999).contains(n));
-    let code = code.unwrap_or_else(|| {
-        // 100 + (number mod 900) is always in range.
-        100 + u16::try_from(number % 900).unwrap_or_default()
-    });
-    StatusCode::from_u16(code).unwrap_or(StatusCode::OK)
+        .filter(|n| (100..=999).contains(n))
+        .unwrap_or_else(|| {
+            // 100 + (number mod 900) is always in range.
+            100 + u16::try_from(number % 900).unwrap_or_default()
+        })
 }
 
 /// Reads `<status>[ <content-type>]\n<body>`. Without a leading number the
 /// whole input is the body of a `200` with `application/json`.
 ///
-/// The content type is any bytes `http` accepts in a header value, so
-/// replies with no, odd or non-UTF-8 content types are all reached.
+/// The content type is any bytes a host accepts in a header value (no
+/// control characters but tab), read as the component reads them: bytes
+/// that are not UTF-8 become replacement characters. So replies with no,
+/// odd or non-UTF-8 content types are all reached.
 pub fn reply(data: &[u8]) -> Reply {
     let parsed = split_line(data).and_then(|(head, body)| {
         let digits = head.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -46,15 +47,14 @@ pub fn reply(data: &[u8]) -> Reply {
         Some((status_from(number), content_type, body))
     });
     let (status, content_type, body) =
-        parsed.unwrap_or((StatusCode::OK, Some(&b"application/json"[..]), data));
-    let mut response = http::Response::new(body.to_vec());
-    *response.status_mut() = status;
-    if let Some(value) = content_type.and_then(|ct| HeaderValue::from_bytes(ct).ok()) {
-        response
-            .headers_mut()
-            .insert(http::header::CONTENT_TYPE, value);
+        parsed.unwrap_or((200, Some(&b"application/json"[..]), data));
+    let response = HttpResponse::new(status, body.to_vec());
+    match content_type.map(String::from_utf8_lossy) {
+        Some(value) if is_field_value(&value) => {
+            response.with_header("content-type", value.into_owned())
+        }
+        _ => response,
     }
-    response
 }
 
 /// An amount as the core reports it: digits, a point, exactly two digits,
