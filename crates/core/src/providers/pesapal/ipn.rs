@@ -26,7 +26,10 @@ pub struct IpnNotification {
 /// form-encoded). Keys match case-insensitively and in snake_case too;
 /// query values win over body values.
 pub fn parse(query: Option<&str>, body: &[u8]) -> Result<IpnNotification> {
+    // Query pairs, then a form body's pairs: the first match wins.
     let mut pairs: Vec<(String, String)> = Vec::new();
+    // A JSON body's string members.
+    let mut members: Vec<(String, String)> = Vec::new();
     if let Some(query) = query {
         pairs.extend(form_urlencoded::parse(query.as_bytes()).into_owned());
     }
@@ -34,28 +37,25 @@ pub fn parse(query: Option<&str>, body: &[u8]) -> Result<IpnNotification> {
     if trimmed.starts_with(b"{") {
         let value =
             Value::parse(trimmed).map_err(|_| Error::invalid("body", "is not valid JSON"))?;
-        let mut strings: Vec<(&String, &str)> = value
-            .as_object()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|(key, value)| Some((key, value.as_str()?)))
-            .collect();
-        // Members in key order, not document order: when a body spells a key
-        // more than one way (`OrderTrackingId` and `orderTrackingId`), the
-        // spelling that sorts first is the one read, whatever order they came in.
-        strings.sort_by(|a, b| a.0.cmp(b.0));
-        pairs.extend(
-            strings
-                .into_iter()
-                .map(|(key, text)| (key.clone(), text.to_owned())),
+        members.extend(
+            value
+                .as_object()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned()))),
         );
     } else if !trimmed.is_empty() {
         pairs.extend(form_urlencoded::parse(trimmed).into_owned());
     }
     let find = |wanted: &str| -> Option<String> {
+        let matches = |(key, _): &&(String, String)| normalise(key) == wanted;
         pairs
             .iter()
-            .find(|(key, _)| normalise(key) == wanted)
+            .find(matches)
+            // In a JSON body, document order does not decide: when it spells a
+            // key more than one way (`OrderTrackingId` and `orderTrackingId`),
+            // the spelling that sorts first is the one read.
+            .or_else(|| members.iter().filter(matches).min_by(|a, b| a.0.cmp(&b.0)))
             .map(|(_, value)| value.clone())
     };
     let order_tracking_id =
