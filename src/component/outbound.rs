@@ -203,6 +203,34 @@ fn from_code(code: ErrorCode) -> TransportError {
         ErrorCode::ConnectionTerminated | ErrorCode::HttpProtocolError => {
             failed("the connection was closed early".to_owned())
         }
-        other => failed(format!("{other:?}")),
+        ErrorCode::DnsTimeout => {
+            TransportError::Timeout("the provider's host name did not resolve in time".to_owned())
+        }
+        ErrorCode::DestinationNotFound
+        | ErrorCode::DestinationUnavailable
+        | ErrorCode::DestinationIpProhibited
+        | ErrorCode::DestinationIpUnroutable => {
+            failed("the provider's address is unreachable".to_owned())
+        }
+        ErrorCode::ConnectionLimitReached => {
+            failed("the host's limit of outbound connections is reached".to_owned())
+        }
+        ErrorCode::TlsProtocolError | ErrorCode::TlsCertificateError => {
+            failed("the TLS handshake with the provider failed".to_owned())
+        }
+        ErrorCode::TlsAlertReceived(alert) => failed(match alert.alert_message {
+            Some(text) => format!("the provider ended the TLS handshake: {text}"),
+            None => "the provider ended the TLS handshake".to_owned(),
+        }),
+        ErrorCode::InternalError(Some(text)) => failed(format!("the host failed: {text}")),
+        ErrorCode::LoopDetected
+        | ErrorCode::ConfigurationError
+        | ErrorCode::InternalError(None) => {
+            failed("the host could not send the request".to_owned())
+        }
+        // Request or reply outside what the host accepts (sizes, codings, URI).
+        _ => {
+            failed("the host refused the request or the reply as malformed or too large".to_owned())
+        }
     }
 }
