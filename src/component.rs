@@ -68,12 +68,18 @@ fn with_finconnect<T>(
     let vars = variables::HostVariables;
     let timeouts = Timeouts::load(&vars)?;
     let mut transport = outbound::WasiTransport::new(timeouts);
+    #[cfg(feature = "token-cache")]
     let mut cache = token_cache::open(&vars)?;
+    // A build without the cache still refuses `finconnect_token_cache = on`.
+    #[cfg(not(feature = "token-cache"))]
+    token_cache::open(&vars)?;
     let finconnect = Finconnect::new(&vars, &mut transport);
-    let mut finconnect = match cache.as_mut() {
+    #[cfg(feature = "token-cache")]
+    let finconnect = match cache.as_mut() {
         Some(store) => finconnect.with_token_cache(store, token_cache::now()),
         None => finconnect,
     };
+    let mut finconnect = finconnect;
     Ok(operation(&mut finconnect))
 }
 

@@ -16,6 +16,7 @@ fn wanted(vars: &dyn Variables) -> Result<bool> {
 }
 
 /// Unix seconds from the host's wall clock.
+#[cfg(feature = "token-cache")]
 pub(super) fn now() -> u64 {
     wasip2::clocks::wall_clock::now().seconds
 }
@@ -63,32 +64,17 @@ pub(super) use without_store::open;
 #[cfg(not(feature = "token-cache"))]
 mod without_store {
     use finconnect_core::config::{Variables, names};
-    use finconnect_core::token_cache::TokenStore;
     use finconnect_core::{Error, Result};
 
-    /// Never constructed: this build has no key-value import.
-    pub(in super::super) enum Store {}
-
-    /// Refuses `finconnect_token_cache = on`: this build cannot keep tokens.
-    pub(in super::super) fn open(vars: &dyn Variables) -> Result<Option<Store>> {
+    /// Refuses `finconnect_token_cache = on`: this build cannot keep tokens
+    /// (the core's cache is not even compiled in).
+    pub(in super::super) fn open(vars: &dyn Variables) -> Result<()> {
         if super::wanted(vars)? {
             return Err(Error::config(
                 names::TOKEN_CACHE,
                 "is `on`, but this build has no token cache (build with `--features token-cache`)",
             ));
         }
-        Ok(None)
-    }
-
-    impl TokenStore for Store {
-        fn get(&mut self, _: &str) -> Option<Vec<u8>> {
-            match *self {}
-        }
-        fn set(&mut self, _: &str, _: &[u8]) {
-            match *self {}
-        }
-        fn delete(&mut self, _: &str) {
-            match *self {}
-        }
+        Ok(())
     }
 }

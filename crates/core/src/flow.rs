@@ -13,26 +13,18 @@ use crate::error::{Error, Result};
 use crate::providers::AccessToken;
 use crate::providers::clickpesa::{self, ClickpesaConfig};
 use crate::providers::pesapal::{self, PesapalConfig};
-use crate::token_cache::{self, CachedToken, TokenStore};
+use crate::token_cache;
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
+
+#[cfg(feature = "token-cache")]
+mod cache;
 
 /// FinConnect's operations over one variable source and one transport.
 pub struct Finconnect<'a> {
     vars: &'a dyn Variables,
     transport: &'a mut dyn Transport,
-    cache: Option<Cache<'a>>,
-}
-
-/// The opt-in token cache and the time it is judged at.
-struct Cache<'a> {
-    store: &'a mut dyn TokenStore,
-    now: u64,
-}
-
-/// Where a token came from: a rejected cached token earns one retry.
-enum Origin {
-    Fresh,
-    Cached(String),
+    #[cfg(feature = "token-cache")]
+    cache: Option<cache::Cache<'a>>,
 }
 
 impl<'a> Finconnect<'a> {
@@ -42,17 +34,9 @@ impl<'a> Finconnect<'a> {
         Self {
             vars,
             transport,
+            #[cfg(feature = "token-cache")]
             cache: None,
         }
-    }
-
-    /// Keeps tokens in `store` until shortly before they expire, judged at
-    /// `now` (Unix seconds). A cached token the provider rejects is dropped
-    /// and the call is made once more with a fresh one: the provider refused
-    /// the first attempt at the door, so this is safe even for payments.
-    pub fn with_token_cache(mut self, store: &'a mut dyn TokenStore, now: u64) -> Self {
-        self.cache = Some(Cache { store, now });
-        self
     }
 
     /// Where this instance reads its variables.
@@ -144,20 +128,25 @@ impl<'a> Finconnect<'a> {
         build: impl Fn(&AccessToken) -> Result<HttpRequest>,
         parse: impl Fn(&HttpResponse) -> Result<T>,
     ) -> Result<T> {
-        let key = token_cache::key(
-            Provider::Pesapal,
-            &config.base_url,
-            &config.consumer_key,
-            &config.consumer_secret,
-        );
-        let fetch = |fc: &mut Self| -> Result<(AccessToken, u64)> {
-            let reply = fc.send(Provider::Pesapal, pesapal::token_request(config)?)?;
-            let token = pesapal::parse_token(&reply)?;
-            let now = fc.cache.as_ref().map_or(0, |cache| cache.now);
-            let stale_at = token_cache::pesapal_stale_at(token.expires.as_deref(), now);
-            Ok((token, stale_at))
+        let tokens = Tokens {
+            provider: Provider::Pesapal,
+            key: || {
+                token_cache::key(
+                    Provider::Pesapal,
+                    &config.base_url,
+                    &config.consumer_key,
+                    &config.consumer_secret,
+                )
+            },
+            fetch: |fc: &mut Self| {
+                let reply = fc.send(Provider::Pesapal, pesapal::token_request(config)?)?;
+                pesapal::parse_token(&reply)
+            },
+            stale_at: |token: &AccessToken, now| {
+                token_cache::pesapal_stale_at(token.expires.as_deref(), now)
+            },
         };
-        self.call_with_token(Provider::Pesapal, key, fetch, build, parse)
+        self.call_with_token(tokens, build, parse)
     }
 
     /// A ClickPesa API call: token step (or cached token), then the call.
@@ -167,77 +156,39 @@ impl<'a> Finconnect<'a> {
         build: impl Fn(&AccessToken) -> Result<HttpRequest>,
         parse: impl Fn(&HttpResponse) -> Result<T>,
     ) -> Result<T> {
-        let key = token_cache::key(
-            Provider::Clickpesa,
-            &config.base_url,
-            &config.client_id,
-            &config.api_key,
-        );
-        let fetch = |fc: &mut Self| -> Result<(AccessToken, u64)> {
-            let reply = fc.send(Provider::Clickpesa, clickpesa::token_request(config)?)?;
-            let token = clickpesa::parse_token(&reply)?;
-            let now = fc.cache.as_ref().map_or(0, |cache| cache.now);
-            Ok((token, token_cache::clickpesa_stale_at(now)))
+        let tokens = Tokens {
+            provider: Provider::Clickpesa,
+            key: || {
+                token_cache::key(
+                    Provider::Clickpesa,
+                    &config.base_url,
+                    &config.client_id,
+                    &config.api_key,
+                )
+            },
+            fetch: |fc: &mut Self| {
+                let reply = fc.send(Provider::Clickpesa, clickpesa::token_request(config)?)?;
+                clickpesa::parse_token(&reply)
+            },
+            stale_at: |_: &AccessToken, now| token_cache::clickpesa_stale_at(now),
         };
-        self.call_with_token(Provider::Clickpesa, key, fetch, build, parse)
+        self.call_with_token(tokens, build, parse)
     }
 
-    /// Gets a token (from the cache when it is on and fresh), makes the
-    /// call, and when a cached token is rejected drops it and tries once
-    /// more with a fresh one.
-    fn call_with_token<T>(
+    /// Without the token cache compiled in: a fresh token, then the call.
+    #[cfg(not(feature = "token-cache"))]
+    fn call_with_token<T, K, F, S>(
         &mut self,
-        provider: Provider,
-        key: String,
-        fetch: impl Fn(&mut Self) -> Result<(AccessToken, u64)>,
+        tokens: Tokens<K, F, S>,
         build: impl Fn(&AccessToken) -> Result<HttpRequest>,
         parse: impl Fn(&HttpResponse) -> Result<T>,
-    ) -> Result<T> {
-        let (token, origin) = match self.cached(&key) {
-            Some(token) => (token, Origin::Cached(key)),
-            None => {
-                let (token, stale_at) = fetch(self)?;
-                self.remember(&key, &token, stale_at);
-                (token, Origin::Fresh)
-            }
-        };
-        let reply = self.send(provider, build(&token)?)?;
-        match (parse(&reply), origin) {
-            (Err(Error::Authentication { .. }), Origin::Cached(key)) => {
-                self.forget(&key);
-                let (token, stale_at) = fetch(self)?;
-                self.remember(&key, &token, stale_at);
-                let reply = self.send(provider, build(&token)?)?;
-                parse(&reply)
-            }
-            (result, _) => result,
-        }
-    }
-
-    fn cached(&mut self, key: &str) -> Option<AccessToken> {
-        let cache = self.cache.as_mut()?;
-        let stored = CachedToken::decode(&cache.store.get(key)?)?;
-        let fresh = stored.is_fresh(cache.now);
-        fresh.then_some(AccessToken {
-            value: stored.value,
-            expires: None,
-        })
-    }
-
-    fn remember(&mut self, key: &str, token: &AccessToken, stale_at: u64) {
-        if let Some(cache) = self.cache.as_mut() {
-            let entry = CachedToken {
-                value: token.value.clone(),
-                stale_at,
-            };
-            cache.store.set(key, &entry.encode());
-        }
-    }
-
-    fn forget(&mut self, key: &str) {
-        if let Some(cache) = self.cache.as_mut() {
-            cache.store.delete(key);
-        }
+    ) -> Result<T>
+    where
+        F: Fn(&mut Self) -> Result<AccessToken>,
+    {
+        let token = (tokens.fetch)(self)?;
+        let reply = self.send(tokens.provider, build(&token)?)?;
+        parse(&reply)
     }
 
     fn send(&mut self, provider: Provider, request: HttpRequest) -> Result<HttpResponse> {
@@ -246,6 +197,20 @@ impl<'a> Finconnect<'a> {
             TransportError::Failed(message) => Error::Transport { provider, message },
         })
     }
+}
+
+/// How one provider's tokens are fetched and, with the token cache, keyed
+/// and aged. `key` and `stale_at` are only called when the cache is on.
+struct Tokens<K, F, S> {
+    provider: Provider,
+    /// The cache key: provider, base URL and a digest of the credentials.
+    #[cfg_attr(not(feature = "token-cache"), allow(dead_code))]
+    key: K,
+    /// The token step.
+    fetch: F,
+    /// When a token fetched at `now` stops being used (Unix seconds).
+    #[cfg_attr(not(feature = "token-cache"), allow(dead_code))]
+    stale_at: S,
 }
 
 #[cfg(test)]

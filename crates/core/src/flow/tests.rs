@@ -1,6 +1,5 @@
 use super::*;
 use crate::domain::{Customer, NotificationType, PaymentStatus};
-use crate::token_cache::TokenStore;
 use std::collections::{BTreeMap, VecDeque};
 
 const CANARIES: [&str; 5] = [
@@ -331,125 +330,132 @@ fn canary_credentials_never_appear_in_errors() {
     assert_no_canary(&format!("{config:?}"));
 }
 
-/// An in-memory token store, as Spin's key-value store would be.
-#[derive(Default)]
-struct MemoryStore(BTreeMap<String, Vec<u8>>);
+/// The opt-in token cache (compiled in with the `token-cache` feature).
+#[cfg(feature = "token-cache")]
+mod with_the_token_cache {
+    use super::*;
+    use crate::token_cache::TokenStore;
 
-impl TokenStore for MemoryStore {
-    fn get(&mut self, key: &str) -> Option<Vec<u8>> {
-        self.0.get(key).cloned()
-    }
-    fn set(&mut self, key: &str, value: &[u8]) {
-        self.0.insert(key.to_owned(), value.to_vec());
-    }
-    fn delete(&mut self, key: &str) {
-        self.0.remove(key);
-    }
-}
+    /// An in-memory token store, as Spin's key-value store would be.
+    #[derive(Default)]
+    struct MemoryStore(BTreeMap<String, Vec<u8>>);
 
-/// 2027-01-15: before the scripted tokens' 2030 expiry.
-const NOW: u64 = 1_800_000_000;
+    impl TokenStore for MemoryStore {
+        fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+            self.0.get(key).cloned()
+        }
+        fn set(&mut self, key: &str, value: &[u8]) {
+            self.0.insert(key.to_owned(), value.to_vec());
+        }
+        fn delete(&mut self, key: &str) {
+            self.0.remove(key);
+        }
+    }
 
-#[test]
-fn with_the_cache_a_warm_pay_is_one_round_trip() {
-    let vars = vars();
-    let mut store = MemoryStore::default();
-    let mut transport = Scripted::new(vec![
-        Ok((200, PP_TOKEN)),
-        Ok((200, PP_ORDER)),
-        Ok((200, PP_ORDER)),
-    ]);
-    for _ in 0..2 {
+    /// 2027-01-15: before the scripted tokens' 2030 expiry.
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn with_the_cache_a_warm_pay_is_one_round_trip() {
+        let vars = vars();
+        let mut store = MemoryStore::default();
+        let mut transport = Scripted::new(vec![
+            Ok((200, PP_TOKEN)),
+            Ok((200, PP_ORDER)),
+            Ok((200, PP_ORDER)),
+        ]);
+        for _ in 0..2 {
+            let mut fc = Finconnect::new(&vars, &mut transport).with_token_cache(&mut store, NOW);
+            assert!(fc.pay(Provider::Pesapal, &pesapal_request()).is_ok());
+        }
+        assert_eq!(
+            transport.paths(),
+            [
+                "POST /pesapalv3/api/Auth/RequestToken",
+                "POST /pesapalv3/api/Transactions/SubmitOrderRequest",
+                "POST /pesapalv3/api/Transactions/SubmitOrderRequest"
+            ]
+        );
+        // The stored token is keyed by a digest, never by a credential.
+        assert_eq!(store.0.len(), 1);
+        for key in store.0.keys() {
+            assert_no_canary(key);
+        }
+    }
+
+    #[test]
+    fn a_stale_cached_token_is_refetched() {
+        let vars = vars();
+        let mut store = MemoryStore::default();
+        let mut transport = Scripted::new(vec![
+            Ok((200, CP_TOKEN)),
+            Ok((200, CP_PUSH)),
+            Ok((200, CP_TOKEN)),
+            Ok((200, CP_PUSH)),
+        ]);
         let mut fc = Finconnect::new(&vars, &mut transport).with_token_cache(&mut store, NOW);
-        assert!(fc.pay(Provider::Pesapal, &pesapal_request()).is_ok());
+        assert!(fc.pay(Provider::Clickpesa, &clickpesa_request()).is_ok());
+        let later = NOW + 3600;
+        let mut fc = Finconnect::new(&vars, &mut transport).with_token_cache(&mut store, later);
+        assert!(fc.pay(Provider::Clickpesa, &clickpesa_request()).is_ok());
+        assert_eq!(transport.seen.len(), 4);
     }
-    assert_eq!(
-        transport.paths(),
-        [
-            "POST /pesapalv3/api/Auth/RequestToken",
-            "POST /pesapalv3/api/Transactions/SubmitOrderRequest",
-            "POST /pesapalv3/api/Transactions/SubmitOrderRequest"
-        ]
-    );
-    // The stored token is keyed by a digest, never by a credential.
-    assert_eq!(store.0.len(), 1);
-    for key in store.0.keys() {
-        assert_no_canary(key);
-    }
-}
 
-#[test]
-fn a_stale_cached_token_is_refetched() {
-    let vars = vars();
-    let mut store = MemoryStore::default();
-    let mut transport = Scripted::new(vec![
-        Ok((200, CP_TOKEN)),
-        Ok((200, CP_PUSH)),
-        Ok((200, CP_TOKEN)),
-        Ok((200, CP_PUSH)),
-    ]);
-    let mut fc = Finconnect::new(&vars, &mut transport).with_token_cache(&mut store, NOW);
-    assert!(fc.pay(Provider::Clickpesa, &clickpesa_request()).is_ok());
-    let later = NOW + 3600;
-    let mut fc = Finconnect::new(&vars, &mut transport).with_token_cache(&mut store, later);
-    assert!(fc.pay(Provider::Clickpesa, &clickpesa_request()).is_ok());
-    assert_eq!(transport.seen.len(), 4);
-}
+    #[test]
+    fn a_rejected_cached_token_is_dropped_and_the_call_retried_once() {
+        let vars = vars();
+        let mut store = MemoryStore::default();
+        let rejected = r#"{"error":{"error_type":"authentication_error","code":"invalid_api_credentials_provided","message":"Invalid Access Token"},"status":null}"#;
+        let mut transport = Scripted::new(vec![
+            Ok((200, PP_TOKEN)),
+            Ok((200, PP_ORDER)),
+            Ok((401, rejected)),
+            Ok((200, PP_TOKEN)),
+            Ok((200, PP_ORDER)),
+        ]);
+        for _ in 0..2 {
+            let mut fc = Finconnect::new(&vars, &mut transport).with_token_cache(&mut store, NOW);
+            assert!(fc.pay(Provider::Pesapal, &pesapal_request()).is_ok());
+        }
+        assert_eq!(transport.seen.len(), 5);
 
-#[test]
-fn a_rejected_cached_token_is_dropped_and_the_call_retried_once() {
-    let vars = vars();
-    let mut store = MemoryStore::default();
-    let rejected = r#"{"error":{"error_type":"authentication_error","code":"invalid_api_credentials_provided","message":"Invalid Access Token"},"status":null}"#;
-    let mut transport = Scripted::new(vec![
-        Ok((200, PP_TOKEN)),
-        Ok((200, PP_ORDER)),
-        Ok((401, rejected)),
-        Ok((200, PP_TOKEN)),
-        Ok((200, PP_ORDER)),
-    ]);
-    for _ in 0..2 {
+        // A fresh token that is rejected is not retried: that is a real
+        // authentication failure.
+        let mut store = MemoryStore::default();
+        let mut transport = Scripted::new(vec![Ok((200, PP_TOKEN)), Ok((401, rejected))]);
         let mut fc = Finconnect::new(&vars, &mut transport).with_token_cache(&mut store, NOW);
-        assert!(fc.pay(Provider::Pesapal, &pesapal_request()).is_ok());
+        assert!(matches!(
+            fc.pay(Provider::Pesapal, &pesapal_request()),
+            Err(Error::Authentication { .. })
+        ));
+        assert_eq!(transport.seen.len(), 2);
     }
-    assert_eq!(transport.seen.len(), 5);
 
-    // A fresh token that is rejected is not retried: that is a real
-    // authentication failure.
-    let mut store = MemoryStore::default();
-    let mut transport = Scripted::new(vec![Ok((200, PP_TOKEN)), Ok((401, rejected))]);
-    let mut fc = Finconnect::new(&vars, &mut transport).with_token_cache(&mut store, NOW);
-    assert!(matches!(
-        fc.pay(Provider::Pesapal, &pesapal_request()),
-        Err(Error::Authentication { .. })
-    ));
-    assert_eq!(transport.seen.len(), 2);
-}
-
-#[test]
-fn two_credential_sets_never_share_a_cached_token() {
-    let vars_a = vars();
-    let mut vars_b = vars();
-    vars_b.insert(
-        "pesapal_consumer_key".to_owned(),
-        "other-merchant".to_owned(),
-    );
-    let mut store = MemoryStore::default();
-    let mut transport = Scripted::new(vec![
-        Ok((200, PP_TOKEN)),
-        Ok((200, PP_ORDER)),
-        Ok((200, PP_TOKEN)),
-        Ok((200, PP_ORDER)),
-    ]);
-    for vars in [&vars_a, &vars_b] {
-        let mut fc = Finconnect::new(vars, &mut transport).with_token_cache(&mut store, NOW);
-        assert!(fc.pay(Provider::Pesapal, &pesapal_request()).is_ok());
+    #[test]
+    fn two_credential_sets_never_share_a_cached_token() {
+        let vars_a = vars();
+        let mut vars_b = vars();
+        vars_b.insert(
+            "pesapal_consumer_key".to_owned(),
+            "other-merchant".to_owned(),
+        );
+        let mut store = MemoryStore::default();
+        let mut transport = Scripted::new(vec![
+            Ok((200, PP_TOKEN)),
+            Ok((200, PP_ORDER)),
+            Ok((200, PP_TOKEN)),
+            Ok((200, PP_ORDER)),
+        ]);
+        for vars in [&vars_a, &vars_b] {
+            let mut fc = Finconnect::new(vars, &mut transport).with_token_cache(&mut store, NOW);
+            assert!(fc.pay(Provider::Pesapal, &pesapal_request()).is_ok());
+        }
+        let tokens = transport
+            .paths()
+            .iter()
+            .filter(|p| p.ends_with("RequestToken"))
+            .count();
+        assert_eq!(tokens, 2);
+        assert_eq!(store.0.len(), 2);
     }
-    let tokens = transport
-        .paths()
-        .iter()
-        .filter(|p| p.ends_with("RequestToken"))
-        .count();
-    assert_eq!(tokens, 2);
-    assert_eq!(store.0.len(), 2);
 }
