@@ -1,20 +1,15 @@
 #!/usr/bin/env bash
-# Reproduces the size table of docs/PERFORMANCE.md: builds the default
-# release component once per step, in one run on one machine, and prints
-# "step -> bytes".
+# Reproduces the size table of docs/PERFORMANCE.md in one run on one machine:
+# for each step that mattered, the default release component is built from
+# the commit that made the step (a scratch copy of that commit's tracked
+# files, so the work tree is never touched), then optimised with this
+# checkout's `cargo xtask wasm-opt` (what `cargo xtask build` does).
 #
 #   bash scripts/size-steps.sh            # the table
-#   KEEP=1 bash scripts/size-steps.sh     # keep the scratch copy and the .wasm files
+#   KEEP=1 bash scripts/size-steps.sh     # keep the scratch copies and the .wasm files
 #
-# It works on a scratch copy of the tracked files (the work tree is never
-# touched) and builds into target/size-lab, so the normal target directory
-# keeps its files. The steps that undo a source change (to show what it
-# saved) edit the scratch copy with sed and stop if the text is not found.
-#
-# Optional tools: `twiggy` (a per-crate breakdown of an unstripped build) and
-# `jco` from examples/node/node_modules (what `jco opt`, i.e. wasm-opt over the
-# embedded core modules, would save on top; the project does not apply it,
-# because Spin's build command would then need Node).
+# Needs git history (a full clone) and npm for wasm-opt (as `cargo xtask
+# build` does). Optional: `twiggy`, for where the bytes of the last step are.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,77 +20,43 @@ mkdir -p "$out"
 cleanup() { if [[ -z "${KEEP:-}" ]]; then rm -rf "$scratch"; else echo "kept $scratch" >&2; fi; }
 trap cleanup EXIT
 
-# The project's files as they are now (uncommitted edits included).
-(cd "$root" && git ls-files -z --cached --others --exclude-standard | grep -zv '^fuzz/' |
-  xargs -0 tar --no-recursion -cf - 2>/dev/null) | tar -xf - -C "$scratch"
-cd "$scratch"
-# Only the component and its core: the host and the sandbox are not needed.
-sed -i 's|^members = .*|members = [".", "crates/core"]|' Cargo.toml
+# label|commit: each commit is where the step landed on main.
+steps=(
+  "0 start: opt-level z, fat LTO, codegen-units 1, panic abort, strip; serde_json|db241be"
+  "1 JSON through json-event-parser; serde and serde_json out of the component|28f412e"
+  "2 + the http crate out of the component (own request/response types)|21b06c0"
+  "3 + the trims after it (this checkout)|HEAD"
+)
 
-build() { # build LABEL [ENV=VALUE...]
-  local label="$1"
-  shift
-  echo "size-steps: building: $label" >&2
-  env "$@" cargo build -q --package finconnect --target wasm32-wasip2 --release \
-    --target-dir "$target" >&2
-  local wasm="$target/wasm32-wasip2/release/finconnect.wasm"
-  local file
-  file="$out/$(echo "$label" | tr -c 'A-Za-z0-9\n' '_').wasm"
-  cp "$wasm" "$file"
-  printf '| %s | %s |\n' "$label" "$(stat -c %s "$file")" >>"$out/table"
-  echo "$file"
-}
-
-edit() { # edit FILE FROM TO: replace a literal line fragment, or fail
-  local file="$1" from="$2" to="$3"
-  python3 - "$file" "$from" "$to" <<'EOF'
-import sys
-path, old, new = sys.argv[1:]
-text = open(path).read()
-if old not in text:
-    sys.exit(f"size-steps: {path}: text not found: {old}")
-open(path, "w").write(text.replace(old, new, 1))
-EOF
-}
-
-printf '| step | bytes |\n|---|---|\n' >"$out/table"
-
-pesapal=crates/core/src/providers/pesapal.rs
-from_slice='serde_json::from_slice::<PesapalEnvelope>(text.as_bytes())'
-from_str='serde_json::from_str::<PesapalEnvelope>(text)'
-
-# 0: before: opt-level "s", and the one `from_str` in the PesaPal provider.
-edit "$pesapal" "$from_slice" "$from_str"
-build '0 before: opt-level "s", fat LTO, codegen-units 1, panic abort, strip' \
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=s >/dev/null
-# 1: opt-level "z".
-build '1 opt-level "z"' CARGO_PROFILE_RELEASE_OPT_LEVEL=z >/dev/null
-# 2: one JSON reader type (`from_slice`) in the PesaPal provider: what is committed.
-edit "$pesapal" "$from_str" "$from_slice"
-now="$(build '2 + from_slice instead of from_str in providers/pesapal.rs (= the release build)' \
-  CARGO_PROFILE_RELEASE_OPT_LEVEL=z)"
-
-# Not applied, measured for the record:
-if grep -q 'float_roundtrip' crates/core/Cargo.toml; then
-  cp crates/core/Cargo.toml "$scratch/core-Cargo.toml"
-  edit crates/core/Cargo.toml 'features = ["float_roundtrip"] ' ''
-  build '(not applied) 2 without serde_json float_roundtrip' CARGO_PROFILE_RELEASE_OPT_LEVEL=z >/dev/null
-  cp "$scratch/core-Cargo.toml" crates/core/Cargo.toml
-fi
-jco="$root/examples/node/node_modules/.bin/jco"
-if [[ -x "$jco" ]]; then
-  "$jco" opt "$now" -o "$out/jco-opt.wasm" >&2
-  printf '| %s | %s |\n' '(not applied) 2 + `jco opt` (wasm-opt -Oz on the core modules)' \
-    "$(stat -c %s "$out/jco-opt.wasm")" >>"$out/table"
-fi
+printf '| step | commit | cargo build (bytes) | + `cargo xtask wasm-opt` (bytes) |\n|---|---|---|---|\n' >"$out/table"
+for step in "${steps[@]}"; do
+  label="${step%|*}"
+  commit="$(git -C "$root" rev-parse --short "${step##*|}")"
+  copy="$scratch/$commit"
+  if [[ ! -d "$copy" ]]; then
+    mkdir -p "$copy"
+    git -C "$root" archive "$commit" | tar -xf - -C "$copy"
+    # Only the component and its core are needed.
+    sed -i 's|^members = .*|members = [".", "crates/core"]|' "$copy/Cargo.toml"
+  fi
+  echo "size-steps: building $commit: $label" >&2
+  (cd "$copy" && cargo build -q --package finconnect --target wasm32-wasip2 --release \
+    --target-dir "$target" >&2)
+  raw="$out/$commit.wasm"
+  cp "$target/wasm32-wasip2/release/finconnect.wasm" "$raw"
+  cp "$raw" "$out/$commit.opt.wasm"
+  (cd "$root" && cargo xtask wasm-opt "$out/$commit.opt.wasm" >&2)
+  printf '| %s | %s | %s | %s |\n' "$label" "$commit" "$(stat -c %s "$raw")" \
+    "$(stat -c %s "$out/$commit.opt.wasm")" >>"$out/table"
+done
 
 echo
 cat "$out/table"
 
-# Where the bytes of step 2 are, by crate (needs twiggy and an unstripped build).
+# Where the bytes of the last step are, by crate (needs twiggy and an unstripped build).
 if command -v twiggy >/dev/null; then
-  CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_OPT_LEVEL=z cargo build -q \
-    --package finconnect --target wasm32-wasip2 --release --target-dir "$target" >&2
+  (cd "$copy" && CARGO_PROFILE_RELEASE_STRIP=false cargo build -q --package finconnect \
+    --target wasm32-wasip2 --release --target-dir "$target" >&2)
   python3 - "$target/wasm32-wasip2/release/finconnect.wasm" "$out/core.wasm" <<'EOF'
 import sys
 def leb(b, i):
@@ -135,7 +96,7 @@ for row in csv.DictReader(open(sys.argv[1])):
     by_crate[key] += size
 total = sum(by_crate.values())
 print()
-print(f"| where (unstripped core module, code + data) | bytes | share |")
+print(f"| where (unstripped, unoptimised core module, code + data) | bytes | share |")
 print("|---|---|---|")
 for key, size in by_crate.most_common(14):
     print(f"| {key} | {size} | {100 * size / total:.0f}% |")
