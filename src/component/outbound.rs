@@ -106,6 +106,14 @@ fn outgoing_request(
             .append(name, value.as_bytes())
             .map_err(|_| failed(format!("the host refused the header `{name}`")))?;
     }
+    // The body is written whole, so say its length: the host can then send
+    // it as it is instead of in chunked transfer coding (as a native client
+    // with a complete body does).
+    if !request.body.is_empty() {
+        headers
+            .append("content-length", request.body.len().to_string().as_bytes())
+            .map_err(|_| failed("the host refused the header `content-length`".to_owned()))?;
+    }
     let outgoing = OutgoingRequest::new(headers);
     let method = match request.method {
         transport::Method::Get => Method::Get,
