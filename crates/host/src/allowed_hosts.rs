@@ -113,9 +113,16 @@ impl AllowedHosts {
     }
 }
 
+/// The entries in order, each written once (two variables often resolve to
+/// the same origin, e.g. both providers pointed at the local sandbox).
 impl fmt::Display for AllowedHosts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list: Vec<&str> = self.entries().collect();
+        let mut list: Vec<&str> = Vec::new();
+        for entry in self.entries() {
+            if !list.contains(&entry) {
+                list.push(entry);
+            }
+        }
         write!(f, "[{}]", list.join(", "))
     }
 }
@@ -257,6 +264,20 @@ mod tests {
 
     fn hosts(entries: &[&str]) -> anyhow::Result<AllowedHosts> {
         AllowedHosts::parse(entries.iter().copied())
+    }
+
+    #[test]
+    fn display_lists_each_entry_once_in_order() -> TestResult {
+        let allowed = hosts(&[
+            "http://127.0.0.1:9400",
+            "https://api.clickpesa.com",
+            "http://127.0.0.1:9400",
+        ])?;
+        assert_eq!(
+            allowed.to_string(),
+            "[http://127.0.0.1:9400, https://api.clickpesa.com]"
+        );
+        Ok(())
     }
 
     #[test]
