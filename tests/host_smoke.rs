@@ -23,59 +23,20 @@ use finconnect_host::{
 use finconnect_sandbox::{Sandbox, SandboxConfig};
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const TOKEN_PATH: &str = "/pesapalv3/api/Auth/RequestToken";
-const REGISTER_IPN_PATH: &str = "/pesapalv3/api/URLSetup/RegisterIPN";
-const SUBMIT_PATH: &str = "/pesapalv3/api/Transactions/SubmitOrderRequest";
-const API_KEY: &str = "smoke-test-api-key";
+mod common;
 
-/// A component file from `variable`, or its default path under the workspace root.
-fn wasm(variable: &str, default: &str) -> Option<PathBuf> {
-    match std::env::var_os(variable) {
-        Some(path) => {
-            let path = PathBuf::from(path);
-            assert!(
-                path.is_file(),
-                "{variable} = {} does not exist",
-                path.display()
-            );
-            Some(path)
-        }
-        None => Some(Path::new(ROOT).join(default)).filter(|path| path.is_file()),
-    }
-}
-
-fn finconnect_wasm() -> PathBuf {
-    wasm(
-        "FINCONNECT_WASM",
-        "target/wasm32-wasip2/release/finconnect.wasm",
-    )
-    .unwrap_or_else(|| {
-        panic!(
-            "the component target/wasm32-wasip2/release/finconnect.wasm is missing: \
-             run the tests with `cargo xtask test` (it builds the component first), \
-             or build it with `cargo build --target wasm32-wasip2 --release`"
-        )
-    })
-}
+use common::{
+    API_KEY, PESAPAL_REGISTER_IPN as REGISTER_IPN_PATH, PESAPAL_SUBMIT as SUBMIT_PATH,
+    PESAPAL_TOKEN as TOKEN_PATH, ROOT, finconnect_wasm,
+};
 
 /// FinConnect as `spin up` would run it from the project's spin.toml, with
 /// the sandbox's origin and credentials set as application variables.
 fn host_for(wasm: &Path, sandbox: &Sandbox) -> finconnect_host::HostBuilder {
-    let config = SandboxConfig::default();
-    Host::builder(wasm)
-        .manifest(Path::new(ROOT).join("spin.toml"))
-        .read_environment(false)
-        .app_variable("pesapal_origin", sandbox.origin())
-        .app_variable("clickpesa_origin", sandbox.origin())
-        .app_variable("pesapal_consumer_key", config.pesapal_consumer_key)
-        .app_variable("pesapal_consumer_secret", config.pesapal_consumer_secret)
-        .app_variable("clickpesa_client_id", config.clickpesa_client_id)
-        .app_variable("clickpesa_api_key", config.clickpesa_api_key)
-        .app_variable("finconnect_api_key", API_KEY)
+    common::builder_for(wasm, sandbox, &SandboxConfig::default())
 }
 
 fn ipn_request() -> IpnRequest {
@@ -235,10 +196,7 @@ fn pay_pesapal_through_the_wit_exports_against_the_sandbox() {
 
 #[test]
 fn the_spin_variables_build_runs_with_spins_variables_interface() {
-    let Some(wasm) = wasm(
-        "FINCONNECT_WASM_SPIN_VARIABLES",
-        "target/spin-variables/wasm32-wasip2/release/finconnect.wasm",
-    ) else {
+    let Some(wasm) = common::spin_variables_wasm() else {
         eprintln!(
             "skipped: no spin-variables build (run `cargo xtask test`, which builds it and sets \
              FINCONNECT_WASM_SPIN_VARIABLES)"

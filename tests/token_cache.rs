@@ -17,36 +17,17 @@
 use finconnect_host::{ApiError, Host, IpnRequest, NotificationType, Provider, http};
 mod common;
 
+use common::API_KEY;
 use finconnect_sandbox::{Fault, FaultKind, Sandbox, SandboxConfig, Target};
 use std::path::{Path, PathBuf};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const TOKEN: &str = "POST /pesapalv3/api/Auth/RequestToken";
 const SUBMIT: &str = "POST /pesapalv3/api/Transactions/SubmitOrderRequest";
-const API_KEY: &str = "token-cache-test-api-key";
 const CACHE_VARIABLE: &str = "finconnect_token_cache";
-
-fn wasm(variable: &str, default: &str) -> Option<PathBuf> {
-    match std::env::var_os(variable) {
-        Some(path) => {
-            let path = PathBuf::from(path);
-            assert!(
-                path.is_file(),
-                "{variable} = {} does not exist",
-                path.display()
-            );
-            Some(path)
-        }
-        None => Some(Path::new(ROOT).join(default)).filter(|path| path.is_file()),
-    }
-}
 
 /// The `token-cache` build, or `None` (the test is skipped) when it was not built.
 fn token_cache_wasm() -> Option<PathBuf> {
-    let wasm = wasm(
-        "FINCONNECT_WASM_TOKEN_CACHE",
-        "target/token-cache/wasm32-wasip2/release/finconnect.wasm",
-    );
+    let wasm = common::token_cache_wasm();
     if wasm.is_none() {
         eprintln!(
             "skipped: no token-cache build (run `cargo xtask test`, which builds it and sets \
@@ -56,34 +37,10 @@ fn token_cache_wasm() -> Option<PathBuf> {
     wasm
 }
 
-fn default_wasm() -> PathBuf {
-    wasm(
-        "FINCONNECT_WASM",
-        "target/wasm32-wasip2/release/finconnect.wasm",
-    )
-    .unwrap_or_else(|| {
-        panic!(
-            "the component target/wasm32-wasip2/release/finconnect.wasm is missing: run the \
-             tests with `cargo xtask test`, or build it with \
-             `cargo build --target wasm32-wasip2 --release`"
-        )
-    })
-}
-
 /// FinConnect from the project's spin.toml against the sandbox, with the
 /// cache variable set to `cache` (`None`: the manifest's default, `off`).
 fn host(wasm: &Path, sandbox: &Sandbox, cache: Option<&str>) -> Host {
-    let config = SandboxConfig::default();
-    let mut builder = Host::builder(wasm)
-        .manifest(Path::new(ROOT).join("spin.toml"))
-        .read_environment(false)
-        .app_variable("pesapal_origin", sandbox.origin())
-        .app_variable("clickpesa_origin", sandbox.origin())
-        .app_variable("pesapal_consumer_key", config.pesapal_consumer_key)
-        .app_variable("pesapal_consumer_secret", config.pesapal_consumer_secret)
-        .app_variable("clickpesa_client_id", config.clickpesa_client_id)
-        .app_variable("clickpesa_api_key", config.clickpesa_api_key)
-        .app_variable("finconnect_api_key", API_KEY);
+    let mut builder = common::builder_for(wasm, sandbox, &SandboxConfig::default());
     if let Some(cache) = cache {
         builder = builder.app_variable(CACHE_VARIABLE, cache);
     }
@@ -305,7 +262,7 @@ fn the_token_cache_build_opens_only_the_default_store() {
 #[test]
 fn the_default_build_refuses_the_cache_by_name() {
     let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
-    let host = host(&default_wasm(), &sandbox, Some("on"));
+    let host = host(&common::finconnect_wasm(), &sandbox, Some("on"));
     let result = host
         .pay_blocking(
             Provider::Pesapal,

@@ -1,4 +1,4 @@
-//! Helpers shared by the component suites (`wit_api`, `http_api`,
+//! Helpers shared by the component suites (`wit_api`, `http_api`, `host_smoke`, `token_cache`,
 //! `reliability`): where the built component is, a host pointed at a
 //! loopback sandbox, requests through the HTTP face in process and over TCP,
 //! and readers for problems and the sandbox's request log.
@@ -67,7 +67,7 @@ pub fn finconnect_wasm() -> PathBuf {
     .unwrap_or_else(|| {
         panic!(
             "the component target/wasm32-wasip2/release/finconnect.wasm is missing: run the \
-             tests with `cargo xtask test`, or build it with `cargo xtask build --spin-variables`"
+             tests with `cargo xtask test`, or build it with `cargo xtask build`"
         )
     })
 }
@@ -77,6 +77,14 @@ pub fn spin_variables_wasm() -> Option<PathBuf> {
     wasm(
         "FINCONNECT_WASM_SPIN_VARIABLES",
         "target/spin-variables/wasm32-wasip2/release/finconnect.wasm",
+    )
+}
+
+/// `FINCONNECT_WASM_TOKEN_CACHE`, or the default token-cache build, if built.
+pub fn token_cache_wasm() -> Option<PathBuf> {
+    wasm(
+        "FINCONNECT_WASM_TOKEN_CACHE",
+        "target/token-cache/wasm32-wasip2/release/finconnect.wasm",
     )
 }
 
