@@ -325,6 +325,17 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     // The shape comes first here; the envelope only decides below, when
     // `status_code` does not, because a pending order's reply looks like an error.
     require_object(&body, response)?;
+    // A state read from an HTTP error reply is not believed, whatever its
+    // `status_code` says: an HTTP error means "unknown, ask again later"
+    // (specs/pesapal.md §9.4), never paid and never failed.
+    if !(200..300).contains(&response.status) {
+        check_envelope(&body, response)?;
+        return Err(Error::unexpected(
+            PROVIDER,
+            response.status,
+            format!("HTTP {} to a status query", response.status),
+        ));
+    }
     let error = api_error(&PesapalEnvelope::from_json(&body));
     let reply = PesapalStatusResponse::from_json(&body);
     let status_code = reply

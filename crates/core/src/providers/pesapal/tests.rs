@@ -478,6 +478,31 @@ fn status_errors_stay_errors() {
     assert!(matches!(parse_status(&html), Err(Error::Provider(_))));
 }
 
+#[test]
+fn a_state_in_an_http_error_reply_is_never_believed() {
+    for http_status in [500, 502, 503, 404, 302] {
+        for code in ["0", "1", "2", "3"] {
+            let body = format!(
+                r#"{{"status_code":{code},"amount":1500,"currency":"KES","error":{{"error_type":null,"code":null,"message":null}},"status":"200"}}"#
+            );
+            let result = parse_status(&reply(http_status, &body));
+            assert!(
+                matches!(result, Err(Error::Provider(_))),
+                "HTTP {http_status} with status_code {code}: {result:?}"
+            );
+        }
+    }
+    // The same body at HTTP 200 is a state.
+    let body = r#"{"status_code":1,"amount":1500,"currency":"KES","status":"200"}"#;
+    assert!(matches!(
+        parse_status(&reply(200, body)),
+        Ok(PaymentDetails {
+            status: PaymentStatus::Completed,
+            ..
+        })
+    ));
+}
+
 /// A string as serde_json writes it: the escaping the request bodies have
 /// always had.
 fn quoted(text: &str) -> String {
