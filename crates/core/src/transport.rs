@@ -315,4 +315,6 @@ pub enum TransportError {
 pub const USER_AGENT: &str = concat!("finconnect/", env!("CARGO_PKG_VERSION"));
 
 #[cfg(test)]
+pub(crate) mod scripted;
+#[cfg(test)]
 mod tests;

@@ -3,9 +3,10 @@
 
 use super::*;
 use crate::providers::clickpesa::checksum;
-use crate::transport::{HttpRequest, HttpResponse, TransportError};
+pub(super) use crate::transport::scripted::{Reply, Scripted};
+use crate::transport::{HttpRequest, TransportError};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 /// Signs a serde_json body with the core's checksum, which takes a `json::Value`.
 fn sign(key: &[u8], body: &mut Value) {
@@ -30,53 +31,6 @@ const CANARIES: [&str; 7] = [
     API_KEY,
     CHECKSUM_KEY,
 ];
-
-/// A transport that answers from a script and records every request.
-#[derive(Default)]
-pub(super) struct Scripted {
-    replies: VecDeque<Result<HttpResponse, TransportError>>,
-    pub(super) seen: Vec<HttpRequest>,
-}
-
-pub(super) type Reply = Result<(u16, &'static str), TransportError>;
-
-impl Scripted {
-    pub(super) fn new(replies: Vec<Reply>) -> Self {
-        Self {
-            replies: replies
-                .into_iter()
-                .map(|reply| {
-                    reply.map(|(status, body)| {
-                        let content_type = if body.starts_with('<') {
-                            "text/html"
-                        } else {
-                            "application/json"
-                        };
-                        HttpResponse::new(status, body.as_bytes().to_vec())
-                            .with_header("content-type", content_type)
-                    })
-                })
-                .collect(),
-            seen: Vec::new(),
-        }
-    }
-
-    fn paths(&self) -> Vec<String> {
-        self.seen
-            .iter()
-            .map(|r| format!("{} {}", r.method, r.path()))
-            .collect()
-    }
-}
-
-impl Transport for Scripted {
-    fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
-        self.seen.push(request);
-        self.replies
-            .pop_front()
-            .unwrap_or_else(|| Err(TransportError::Failed("script exhausted".to_owned())))
-    }
-}
 
 pub(super) fn vars() -> BTreeMap<String, String> {
     [
@@ -1345,10 +1299,7 @@ fn provider_text_reaches_a_response_header_only_when_a_header_can_carry_it() {
         r#""merchant_reference":"ORD-1""#,
         r#""merchant_reference":"ORD-1\r\nSet-Cookie: x=1""#,
     );
-    let mut transport = Scripted::new(vec![Ok((200, PP_TOKEN))]);
-    transport
-        .replies
-        .push_back(Ok(HttpResponse::new(200, completed.into_bytes())));
+    let mut transport = Scripted::new(vec![Ok((200, PP_TOKEN)), Ok((200, completed.as_str()))]);
     let request = public(
         "GET",
         &format!("/notifications/pesapal?{}", ipn_query()),

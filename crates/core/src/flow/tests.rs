@@ -1,6 +1,7 @@
 use super::*;
 use crate::domain::{Customer, NotificationType, PaymentStatus};
-use std::collections::{BTreeMap, VecDeque};
+use crate::transport::scripted::Scripted;
+use std::collections::BTreeMap;
 
 const CANARIES: [&str; 5] = [
     "canary-pp-key",
@@ -9,46 +10,6 @@ const CANARIES: [&str; 5] = [
     "canary-cp-api-key",
     "canary-token",
 ];
-
-/// A transport that answers from a script and records what it was asked.
-#[derive(Default)]
-struct Scripted {
-    replies: VecDeque<std::result::Result<HttpResponse, TransportError>>,
-    seen: Vec<HttpRequest>,
-}
-
-impl Scripted {
-    fn new(replies: Vec<std::result::Result<(u16, &str), TransportError>>) -> Self {
-        Self {
-            replies: replies
-                .into_iter()
-                .map(|r| {
-                    r.map(|(status, body)| {
-                        HttpResponse::new(status, body.as_bytes().to_vec())
-                            .with_header("content-type", "application/json")
-                    })
-                })
-                .collect(),
-            seen: Vec::new(),
-        }
-    }
-
-    fn paths(&self) -> Vec<String> {
-        self.seen
-            .iter()
-            .map(|r| format!("{} {}", r.method, r.path()))
-            .collect()
-    }
-}
-
-impl Transport for Scripted {
-    fn send(&mut self, request: HttpRequest) -> std::result::Result<HttpResponse, TransportError> {
-        self.seen.push(request);
-        self.replies
-            .pop_front()
-            .unwrap_or_else(|| Err(TransportError::Failed("script exhausted".to_owned())))
-    }
-}
 
 fn vars() -> BTreeMap<String, String> {
     [
