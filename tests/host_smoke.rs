@@ -17,8 +17,7 @@
 )]
 
 use finconnect_host::{
-    ApiError, Customer, Host, IpnRequest, NotificationType, PaymentRequest, PaymentStatus,
-    Provider, http,
+    ApiError, Host, IpnRequest, NotificationType, PaymentStatus, Provider, http,
 };
 use finconnect_sandbox::{Sandbox, SandboxConfig};
 use std::io::{Read as _, Write as _};
@@ -39,33 +38,12 @@ fn host_for(wasm: &Path, sandbox: &Sandbox) -> finconnect_host::HostBuilder {
     common::builder_for(wasm, sandbox, &SandboxConfig::default())
 }
 
+/// The IPN registration every test here uses.
 fn ipn_request() -> IpnRequest {
-    IpnRequest {
-        url: "https://shop.example/notifications/pesapal".to_owned(),
-        notification_type: NotificationType::Get,
-    }
-}
-
-fn payment_request(reference: &str, ipn_id: &str) -> PaymentRequest {
-    PaymentRequest {
-        reference: reference.to_owned(),
-        amount: "1500.00".to_owned(),
-        currency: "KES".to_owned(),
-        description: Some("Order 1001".to_owned()),
-        customer: Customer {
-            email: Some("jane@example.com".to_owned()),
-            phone: None,
-            first_name: Some("Jane".to_owned()),
-            last_name: Some("Doe".to_owned()),
-            country_code: Some("KE".to_owned()),
-        },
-        callback_url: Some("https://shop.example/return".to_owned()),
-        cancellation_url: None,
-        notification_id: Some(ipn_id.to_owned()),
-        method: None,
-        branch: None,
-        redirect_mode: None,
-    }
+    common::ipn_request(
+        "https://shop.example/notifications/pesapal",
+        NotificationType::Get,
+    )
 }
 
 fn provider_calls(sandbox: &Sandbox) -> Vec<String> {
@@ -96,7 +74,7 @@ fn pay_through_the_wit_exports(host: &Host, sandbox: &Sandbox) {
     let payment = host
         .pay_blocking(
             Provider::Pesapal,
-            &payment_request("ORDER-1001", &ipn.ipn_id),
+            &common::pesapal_payment("ORDER-1001", &ipn.ipn_id),
         )
         .expect("pay ran")
         .expect("PesaPal accepted the order");
@@ -222,7 +200,7 @@ fn the_client_resource_keeps_one_instance_for_several_calls() {
         let mut client = host.client(Provider::Pesapal).await.unwrap();
         let ipn = client.register_ipn(&ipn_request()).await.unwrap().unwrap();
         let payment = client
-            .pay(&payment_request("ORDER-2002", &ipn.ipn_id))
+            .pay(&common::pesapal_payment("ORDER-2002", &ipn.ipn_id))
             .await
             .unwrap()
             .unwrap();

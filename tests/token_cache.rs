@@ -14,7 +14,7 @@
     reason = "tests fail loudly"
 )]
 
-use finconnect_host::{ApiError, Host, IpnRequest, NotificationType, Provider, http};
+use finconnect_host::{ApiError, Host, NotificationType, Provider, http};
 mod common;
 
 use common::API_KEY;
@@ -53,10 +53,10 @@ fn register_ipn(host: &Host, sandbox: &Sandbox) -> String {
     let ipn = host
         .register_ipn_blocking(
             Provider::Pesapal,
-            &IpnRequest {
-                url: "https://shop.example/notifications/pesapal".to_owned(),
-                notification_type: NotificationType::Get,
-            },
+            &common::ipn_request(
+                "https://shop.example/notifications/pesapal",
+                NotificationType::Get,
+            ),
         )
         .unwrap()
         .expect("PesaPal registered the IPN");
