@@ -20,10 +20,7 @@ use finconnect_host::{
     ApiError, Host, IpnRequest, NotificationType, PaymentStatus, Provider, http,
 };
 use finconnect_sandbox::{Sandbox, SandboxConfig};
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 mod common;
 
@@ -46,14 +43,6 @@ fn ipn_request() -> IpnRequest {
     )
 }
 
-fn provider_calls(sandbox: &Sandbox) -> Vec<String> {
-    sandbox
-        .requests()
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
-}
-
 /// Registers an IPN and pays through the WIT exports; checks what reached the sandbox.
 fn pay_through_the_wit_exports(host: &Host, sandbox: &Sandbox) {
     let ipn = host
@@ -62,7 +51,7 @@ fn pay_through_the_wit_exports(host: &Host, sandbox: &Sandbox) {
         .expect("PesaPal registered the IPN");
     assert!(!ipn.ipn_id.is_empty());
     assert_eq!(
-        provider_calls(sandbox),
+        common::provider_calls(sandbox),
         [
             format!("POST {TOKEN_PATH}"),
             format!("POST {REGISTER_IPN_PATH}")
@@ -97,7 +86,7 @@ fn pay_through_the_wit_exports(host: &Host, sandbox: &Sandbox) {
     assert_eq!(order.notification_id, ipn.ipn_id);
 
     assert_eq!(
-        provider_calls(sandbox),
+        common::provider_calls(sandbox),
         [format!("POST {TOKEN_PATH}"), format!("POST {SUBMIT_PATH}")]
     );
     let outbound = host.outbound_log();
@@ -262,7 +251,7 @@ fn requests_outside_allowed_outbound_hosts_are_denied_like_spin_does() {
     assert!(
         sandbox.requests().is_empty(),
         "the sandbox saw {:?}",
-        provider_calls(&sandbox)
+        common::provider_calls(&sandbox)
     );
     let outbound = host.outbound_log();
     assert_eq!(outbound.len(), 1, "{outbound:?}");
@@ -334,42 +323,13 @@ fn serve_answers_over_tcp() {
         .pooling(true)
         .build()
         .unwrap();
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap();
-    let server = host.clone();
-    std::thread::spawn(move || finconnect_host::block_on(server.serve(addr)));
+    let addr = common::serve(&host);
 
-    let (status, body) = get(addr, "/payments/pesapal/no-such-order");
-    assert_eq!(status, 401, "merchant routes need the API key: {body}");
-    let (status, body) = get(addr, "/no-such-route");
-    assert_eq!(status, 404, "{body}");
-}
-
-/// One HTTP/1.1 GET over a plain socket; waits for the server to listen.
-fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut stream = loop {
-        match TcpStream::connect(addr) {
-            Ok(stream) => break stream,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(err) => panic!("nothing listens on {addr}: {err}"),
-        }
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    (status, raw)
+    let reply = common::http_over_tcp(addr, "GET", "/payments/pesapal/no-such-order", &[], b"");
+    assert_eq!(
+        reply.status, 401,
+        "merchant routes need the API key: {reply}"
+    );
+    let reply = common::http_over_tcp(addr, "GET", "/no-such-route", &[], b"");
+    assert_eq!(reply.status, 404, "{reply}");
 }

@@ -44,10 +44,6 @@ fn assert_problem(reply: &Reply, status: u16, code: &str) -> Value {
     problem
 }
 
-fn unused_ipn_url() -> String {
-    format!("{}/notifications/pesapal", closed_origin())
-}
-
 // ----- issue 3 through HTTP -----
 
 #[test]

@@ -204,7 +204,7 @@ fn wit_pay(host: &Host, provider: Provider, request: &PaymentRequest) -> Result<
 }
 
 fn registered_ipn(host: &Host) -> String {
-    let url = format!("{}/notifications/pesapal", closed_origin());
+    let url = unused_ipn_url();
     host.register_ipn_blocking(Provider::Pesapal, &ipn_request(&url, NotificationType::Get))
         .unwrap()
         .expect("an IPN registration")

@@ -72,15 +72,10 @@ fn assert_token_precedes_every_api_call(sandbox: &Sandbox) -> Vec<String> {
     tokens
 }
 
-fn loopback_ipn_url() -> String {
-    // Nothing listens there: a settle in these tests delivers nowhere, and never off loopback.
-    format!("{}/notifications/pesapal", closed_origin())
-}
-
 #[test]
 fn pesapal_register_ipn_pay_and_status_through_the_wit_exports() {
     let (sandbox, host) = start();
-    let url = loopback_ipn_url();
+    let url = unused_ipn_url();
     let ipn = host
         .register_ipn_blocking(
             Provider::Pesapal,
@@ -217,7 +212,7 @@ fn clickpesa_register_ipn_is_unsupported_and_points_at_the_dashboard() {
     let result = host
         .register_ipn_blocking(
             Provider::Clickpesa,
-            &ipn_request(&loopback_ipn_url(), NotificationType::Get),
+            &ipn_request(&unused_ipn_url(), NotificationType::Get),
         )
         .unwrap();
     match result {
@@ -242,7 +237,7 @@ fn wrong_credentials_are_an_authentication_error_and_the_host_keeps_working() {
     let result = host
         .register_ipn_blocking(
             Provider::Pesapal,
-            &ipn_request(&loopback_ipn_url(), NotificationType::Get),
+            &ipn_request(&unused_ipn_url(), NotificationType::Get),
         )
         .unwrap();
     match &result {
@@ -285,7 +280,7 @@ fn wrong_credentials_are_an_authentication_error_and_the_host_keeps_working() {
     );
     host.register_ipn_blocking(
         Provider::Pesapal,
-        &ipn_request(&loopback_ipn_url(), NotificationType::Get),
+        &ipn_request(&unused_ipn_url(), NotificationType::Get),
     )
     .unwrap()
     .expect("the next call works on the same host");
@@ -374,7 +369,7 @@ fn a_provider_that_is_down_is_a_transport_error_and_the_next_call_works_once_it_
             Provider::Pesapal,
             host.register_ipn_blocking(
                 Provider::Pesapal,
-                &ipn_request(&loopback_ipn_url(), NotificationType::Get),
+                &ipn_request(&unused_ipn_url(), NotificationType::Get),
             )
             .map(|result| result.map(drop)),
         ),
@@ -397,7 +392,7 @@ fn a_provider_that_is_down_is_a_transport_error_and_the_next_call_works_once_it_
     let sandbox = Sandbox::start_on(addr, config).expect("the same port again");
     host.register_ipn_blocking(
         Provider::Pesapal,
-        &ipn_request(&loopback_ipn_url(), NotificationType::Get),
+        &ipn_request(&unused_ipn_url(), NotificationType::Get),
     )
     .unwrap()
     .expect("PesaPal works again on the same host");
@@ -413,7 +408,7 @@ fn a_provider_5xx_html_page_is_a_typed_provider_error_and_the_next_call_works() 
     let ipn = host
         .register_ipn_blocking(
             Provider::Pesapal,
-            &ipn_request(&loopback_ipn_url(), NotificationType::Get),
+            &ipn_request(&unused_ipn_url(), NotificationType::Get),
         )
         .unwrap()
         .unwrap();
@@ -473,7 +468,7 @@ fn the_client_resource_pays_with_each_provider() {
     finconnect_host::block_on(async {
         let mut pesapal = host.client(Provider::Pesapal).await.unwrap();
         let ipn = pesapal
-            .register_ipn(&ipn_request(&loopback_ipn_url(), NotificationType::Get))
+            .register_ipn(&ipn_request(&unused_ipn_url(), NotificationType::Get))
             .await
             .unwrap()
             .unwrap();
@@ -501,7 +496,7 @@ fn the_client_resource_pays_with_each_provider() {
         assert_eq!(payment.provider, Provider::Clickpesa);
         assert_eq!(payment.reference, "CLIENTCP1");
         let refused = clickpesa
-            .register_ipn(&ipn_request(&loopback_ipn_url(), NotificationType::Get))
+            .register_ipn(&ipn_request(&unused_ipn_url(), NotificationType::Get))
             .await
             .unwrap();
         assert!(
@@ -550,7 +545,7 @@ fn the_spin_variables_build_pays_with_each_provider() {
     let ipn = host
         .register_ipn_blocking(
             Provider::Pesapal,
-            &ipn_request(&loopback_ipn_url(), NotificationType::Get),
+            &ipn_request(&unused_ipn_url(), NotificationType::Get),
         )
         .unwrap()
         .unwrap();

@@ -144,6 +144,12 @@ pub fn closed_origin() -> String {
     format!("http://{addr}")
 }
 
+/// An IPN URL on loopback where nothing listens: a settle in a test
+/// delivers nowhere, and never off loopback.
+pub fn unused_ipn_url() -> String {
+    format!("{}/notifications/pesapal", closed_origin())
+}
+
 /// The provider's name as the HTTP API writes it.
 pub fn provider_name(provider: Provider) -> &'static str {
     match provider {
