@@ -14,35 +14,20 @@
     reason = "tests fail loudly"
 )]
 
-use finconnect_host::compose::Val;
-use finconnect_host::{Host, IpnRequest, NotificationType, Provider};
-use finconnect_sandbox::{Sandbox, SandboxConfig};
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+mod common;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+use common::{
+    PESAPAL_SUBMIT as SUBMIT_PATH, PESAPAL_TOKEN as TOKEN_PATH, ROOT, finconnect_wasm,
+    provider_calls,
+};
+use finconnect_host::compose::Val;
+use finconnect_host::{Host, NotificationType, Provider};
+use finconnect_sandbox::{Sandbox, SandboxConfig};
+use std::path::{Path, PathBuf};
+
 const CHECKOUT: &str = "demo:shop/checkout@0.1.0#checkout";
 const SANDBOX_KEY: &str = "sandbox-pesapal-key";
 const SANDBOX_SECRET: &str = "sandbox-pesapal-secret";
-const TOKEN_PATH: &str = "/pesapalv3/api/Auth/RequestToken";
-const SUBMIT_PATH: &str = "/pesapalv3/api/Transactions/SubmitOrderRequest";
-
-/// FinConnect's component.
-fn finconnect_wasm() -> PathBuf {
-    let path = std::env::var_os("FINCONNECT_WASM").map_or_else(
-        || Path::new(ROOT).join("target/wasm32-wasip2/release/finconnect.wasm"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "FinConnect's component {} is missing: build it with \
-         `cargo build --target wasm32-wasip2 --release` (or set FINCONNECT_WASM)",
-        path.display()
-    );
-    path
-}
 
 /// The shop plugged with FinConnect, checked to be newer than FinConnect.
 fn composed_wasm() -> PathBuf {
@@ -87,10 +72,10 @@ fn finconnect_host(sandbox: &Sandbox) -> Host {
 
 /// Registers an IPN URL through FinConnect's own export; returns its id.
 fn register_ipn(host: &Host) -> String {
-    let request = IpnRequest {
-        url: "https://shop.example/notifications/pesapal".to_owned(),
-        notification_type: NotificationType::Get,
-    };
+    let request = common::ipn_request(
+        "https://shop.example/notifications/pesapal",
+        NotificationType::Get,
+    );
     host.register_ipn_blocking(Provider::Pesapal, &request)
         .expect("register-ipn ran")
         .expect("PesaPal registered the IPN")
@@ -115,14 +100,6 @@ fn checkout_result(results: &[Val]) -> Result<String, String> {
         [Val::Result(Err(value))] => Err(text(value)),
         other => panic!("expected one result<string, string>, got {other:?}"),
     }
-}
-
-fn provider_calls(sandbox: &Sandbox) -> Vec<String> {
-    sandbox
-        .requests()
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.path))
-        .collect()
 }
 
 #[test]
@@ -231,9 +208,15 @@ fn wac_composed_shop_serves_http_under_the_spin_dependency_manifest() {
         .unwrap();
     let form =
         format!("order_id=shop-order-3&amount=99.50&email=buyer%40example.com&ipn_id={ipn_id}");
-    let addr = serve(host.clone());
-    let response = post_form(addr, "/checkout", &form);
-    let body = response.body.clone();
+    let addr = common::serve(&host);
+    let response = common::http_over_tcp(
+        addr,
+        "POST",
+        "/checkout",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        form.as_bytes(),
+    );
+    let body = response.text();
 
     assert_eq!(response.status, 303, "{body}");
     let orders = sandbox.pesapal_orders();
@@ -254,93 +237,4 @@ fn wac_composed_shop_serves_http_under_the_spin_dependency_manifest() {
         [format!("POST {TOKEN_PATH}"), format!("POST {SUBMIT_PATH}")]
     );
     assert!(host.outbound_log().iter().all(|r| r.allowed));
-}
-
-/// Serves `host` over HTTP on a free loopback port, on the host crate's
-/// runtime, for the rest of the test process.
-fn serve(host: Host) -> SocketAddr {
-    let addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap();
-    std::thread::spawn(move || finconnect_host::block_on(host.serve(addr)));
-    addr
-}
-
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-}
-
-/// One HTTP/1.1 form POST over a plain socket (waits for the server to listen).
-fn post_form(addr: SocketAddr, path: &str, form: &str) -> Response {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut stream = loop {
-        match TcpStream::connect(addr) {
-            Ok(stream) => break stream,
-            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            Err(err) => panic!("the host does not listen on {addr}: {err}"),
-        }
-    };
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/x-www-form-urlencoded\r\n\
-         content-length: {}\r\nconnection: close\r\n\r\n{form}",
-        form.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    stream.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a complete response");
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|line| line.split(' ').nth(1))
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let mut response = Response {
-        status,
-        headers,
-        body: body.to_owned(),
-    };
-    if response
-        .header("transfer-encoding")
-        .is_some_and(|te| te.eq_ignore_ascii_case("chunked"))
-    {
-        response.body = dechunk(body);
-    }
-    response
-}
-
-/// The payload of a `transfer-encoding: chunked` body.
-fn dechunk(mut rest: &str) -> String {
-    let mut out = String::new();
-    loop {
-        let (size, after) = rest.split_once("\r\n").expect("a chunk size line");
-        let size = usize::from_str_radix(size.split(';').next().unwrap_or("").trim(), 16)
-            .expect("a hexadecimal chunk size");
-        if size == 0 {
-            return out;
-        }
-        out.push_str(&after[..size]);
-        rest = after[size..]
-            .strip_prefix("\r\n")
-            .expect("CRLF after a chunk");
-    }
 }
