@@ -50,6 +50,17 @@ struct Client {
     provider: finconnect_core::Provider,
 }
 
+/// A `wasi:http` header list as name/value text pairs, for the core (bytes
+/// that are not UTF-8 become replacement characters; the core then treats
+/// the value as unreadable).
+fn header_pairs(fields: &wasip2::http::types::Fields) -> Vec<(String, String)> {
+    fields
+        .entries()
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect()
+}
+
 /// Runs one WIT operation with [`with_finconnect`].
 fn run<T>(
     operation: impl FnOnce(&mut Finconnect<'_>) -> finconnect_core::Result<T>,

@@ -36,12 +36,7 @@ fn read_request(request: &IncomingRequest) -> api::Request {
         Method::Other(other) => other,
     };
     let path_with_query = request.path_with_query().unwrap_or_else(|| "/".to_owned());
-    let headers = request
-        .headers()
-        .entries()
-        .into_iter()
-        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-        .collect();
+    let headers = super::header_pairs(&request.headers());
     let body = match request.consume() {
         Ok(body) => read_capped(&body),
         Err(()) => Vec::new(),

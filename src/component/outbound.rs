@@ -71,12 +71,7 @@ impl Transport for WasiTransport {
         };
         sent?;
         let status = response.status();
-        let headers = response
-            .headers()
-            .entries()
-            .into_iter()
-            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
-            .collect();
+        let headers = super::header_pairs(&response.headers());
         let incoming = response
             .consume()
             .map_err(|_| failed("the response body was already taken".to_owned()))?;
