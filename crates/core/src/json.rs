@@ -198,53 +198,60 @@ impl Value {
 
     /// Compact JSON text.
     pub fn to_json(&self) -> String {
-        let mut out = Vec::new();
-        let mut serializer = json_event_parser::LowLevelJsonSerializer::new();
-        self.write_events(&mut serializer, &mut out);
-        // The serializer only writes valid UTF-8 (it copies `str`s and ASCII).
-        String::from_utf8(out).unwrap_or_default()
+        let mut writer = Writer::default();
+        writer.value(self);
+        writer.finish()
     }
 
     /// Compact JSON bytes.
     pub fn to_vec(&self) -> Vec<u8> {
         self.to_json().into_bytes()
     }
+}
 
-    fn write_events(
-        &self,
-        serializer: &mut json_event_parser::LowLevelJsonSerializer,
-        out: &mut Vec<u8>,
-    ) {
-        // Writing to a Vec cannot fail, and the events are balanced by
-        // construction, so the serializer's errors cannot occur here.
-        fn emit(
-            serializer: &mut json_event_parser::LowLevelJsonSerializer,
-            event: JsonEvent<'_>,
-            out: &mut Vec<u8>,
-        ) {
-            let _ = serializer.serialize_event(event, out);
-        }
-        match self {
-            Value::Null => emit(serializer, JsonEvent::Null, out),
-            Value::Bool(flag) => emit(serializer, JsonEvent::Boolean(*flag), out),
-            Value::Number(text) => emit(serializer, JsonEvent::Number(Cow::Borrowed(text)), out),
-            Value::String(text) => emit(serializer, JsonEvent::String(Cow::Borrowed(text)), out),
+/// Writes a tree through json-event-parser's serializer. Writing to a
+/// `Vec` cannot fail, and the events are balanced by construction, so the
+/// serializer's errors cannot occur here.
+#[derive(Default)]
+struct Writer {
+    serializer: json_event_parser::LowLevelJsonSerializer,
+    out: Vec<u8>,
+}
+
+impl Writer {
+    fn emit(&mut self, event: JsonEvent<'_>) {
+        let _ = self.serializer.serialize_event(event, &mut self.out);
+    }
+
+    fn value(&mut self, value: &Value) {
+        match value {
+            Value::Null => self.emit(JsonEvent::Null),
+            Value::Bool(flag) => self.emit(JsonEvent::Boolean(*flag)),
+            Value::Number(text) => self.emit(JsonEvent::Number(Cow::Borrowed(text))),
+            Value::String(text) => self.emit(JsonEvent::String(Cow::Borrowed(text))),
             Value::Array(items) => {
-                emit(serializer, JsonEvent::StartArray, out);
+                self.emit(JsonEvent::StartArray);
                 for item in items {
-                    item.write_events(serializer, out);
+                    self.value(item);
                 }
-                emit(serializer, JsonEvent::EndArray, out);
+                self.emit(JsonEvent::EndArray);
             }
-            Value::Object(members) => {
-                emit(serializer, JsonEvent::StartObject, out);
-                for (key, value) in members {
-                    emit(serializer, JsonEvent::ObjectKey(Cow::Borrowed(key)), out);
-                    value.write_events(serializer, out);
-                }
-                emit(serializer, JsonEvent::EndObject, out);
-            }
+            Value::Object(members) => self.object(members),
         }
+    }
+
+    fn object(&mut self, members: &[(String, Value)]) {
+        self.emit(JsonEvent::StartObject);
+        for (key, value) in members {
+            self.emit(JsonEvent::ObjectKey(Cow::Borrowed(key)));
+            self.value(value);
+        }
+        self.emit(JsonEvent::EndObject);
+    }
+
+    fn finish(self) -> String {
+        // The serializer only writes valid UTF-8 (it copies `str`s and ASCII).
+        String::from_utf8(self.out).unwrap_or_default()
     }
 }
 
@@ -341,8 +348,9 @@ impl Object {
 
     /// Compact JSON text of the object.
     pub fn to_json(&self) -> String {
-        // Cloning is cheap next to a network round trip; this keeps one writer.
-        Value::Object(self.0.clone()).to_json()
+        let mut writer = Writer::default();
+        writer.object(&self.0);
+        writer.finish()
     }
 
     /// Compact JSON bytes of the object.
