@@ -61,6 +61,11 @@ fn header_pairs(fields: &wasip2::http::types::Fields) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Unix seconds from the host's wall clock.
+fn now() -> u64 {
+    wasip2::clocks::wall_clock::now().seconds
+}
+
 /// Runs one WIT operation with [`with_finconnect`].
 fn run<T>(
     operation: impl FnOnce(&mut Finconnect<'_>) -> finconnect_core::Result<T>,
@@ -84,10 +89,10 @@ fn with_finconnect<T>(
     // A build without the cache still refuses `finconnect_token_cache = on`.
     #[cfg(not(feature = "token-cache"))]
     token_cache::open(&vars)?;
-    let finconnect = Finconnect::new(&vars, &mut transport);
+    let finconnect = Finconnect::new(&vars, &mut transport).at(now());
     #[cfg(feature = "token-cache")]
     let finconnect = match cache.as_mut() {
-        Some(store) => finconnect.with_token_cache(store, token_cache::now()),
+        Some(store) => finconnect.with_token_cache(store, now()),
         None => finconnect,
     };
     let mut finconnect = finconnect;

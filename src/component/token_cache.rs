@@ -15,12 +15,6 @@ fn wanted(vars: &dyn Variables) -> Result<bool> {
     }
 }
 
-/// Unix seconds from the host's wall clock.
-#[cfg(feature = "token-cache")]
-pub(super) fn now() -> u64 {
-    wasip2::clocks::wall_clock::now().seconds
-}
-
 #[cfg(feature = "token-cache")]
 pub(super) use with_store::open;
 

@@ -4,7 +4,7 @@
 //! caller's [`Variables`] on every request, so a changed key takes effect at
 //! once.
 //!
-//! The routes are listed once, in [`ROUTES`]; `openapi.yaml` at the
+//! The routes are listed once, in [`routes`]; `openapi.yaml` at the
 //! repository root describes the same set (a test keeps them equal).
 //!
 //! Order of checks for every request: route (404), method (405), size
@@ -17,13 +17,12 @@ mod problem;
 pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode, status_and_code};
 
 use crate::config::{self, Variables, names};
+use crate::connector::{Incoming, NotificationError};
 use crate::domain::{IpnRegistration, Payment, PaymentDetails, Provider};
 use crate::flow::Finconnect;
 use crate::json::{Object, Value};
-use crate::providers::clickpesa::webhook::{self, WebhookError, WebhookEvent};
-use crate::providers::pesapal::ipn;
 use crate::secret::Secret;
-use crate::transport::{HttpResponse, Redacted, Transport, header_text, is_field_value};
+use crate::transport::{HttpResponse, Redacted, Transport, header_text};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -49,10 +48,9 @@ pub enum Operation {
     RegisterIpn,
     /// `GET /payments/{provider}/{id}`.
     PaymentStatus,
-    /// `GET` or `POST /notifications/pesapal`.
-    PesapalNotification,
-    /// `POST /notifications/clickpesa`.
-    ClickpesaWebhook,
+    /// `/notifications/{provider}`, with the methods the provider's
+    /// connector declares.
+    Notification(Provider),
 }
 
 impl Operation {
@@ -61,57 +59,55 @@ impl Operation {
     pub fn is_merchant(self) -> bool {
         match self {
             Operation::CreatePayment | Operation::RegisterIpn | Operation::PaymentStatus => true,
-            Operation::PesapalNotification | Operation::ClickpesaWebhook => false,
+            Operation::Notification(_) => false,
         }
     }
 }
 
 /// One route: a method, a path template (`{name}` matches one non-empty
 /// segment), and what it does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
     /// The HTTP method, upper case.
     pub method: &'static str,
     /// The path template, as written in `openapi.yaml`.
-    pub path: &'static str,
+    pub path: String,
     /// What the route does.
     pub operation: Operation,
 }
 
-/// Every route FinConnect serves. The router and the OpenAPI test both read
-/// this table.
-pub const ROUTES: [Route; 6] = [
-    Route {
-        method: "POST",
-        path: "/payments",
-        operation: Operation::CreatePayment,
-    },
-    Route {
-        method: "GET",
-        path: "/payments/{provider}/{id}",
-        operation: Operation::PaymentStatus,
-    },
-    Route {
-        method: "POST",
-        path: "/ipn-registrations",
-        operation: Operation::RegisterIpn,
-    },
-    Route {
-        method: "GET",
-        path: "/notifications/pesapal",
-        operation: Operation::PesapalNotification,
-    },
-    Route {
-        method: "POST",
-        path: "/notifications/pesapal",
-        operation: Operation::PesapalNotification,
-    },
-    Route {
-        method: "POST",
-        path: "/notifications/clickpesa",
-        operation: Operation::ClickpesaWebhook,
-    },
+/// The merchant routes; [`routes`] adds each provider's notification route.
+const MERCHANT_ROUTES: [(&str, &str, Operation); 3] = [
+    ("POST", "/payments", Operation::CreatePayment),
+    ("GET", "/payments/{provider}/{id}", Operation::PaymentStatus),
+    ("POST", "/ipn-registrations", Operation::RegisterIpn),
 ];
+
+/// Every route FinConnect serves: the merchant routes, then
+/// `/notifications/<provider>` for each provider of the registry with the
+/// methods its connector declares. The router and the OpenAPI test both
+/// read this list.
+pub fn routes() -> &'static [Route] {
+    static ROUTES: std::sync::OnceLock<Vec<Route>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| {
+        let merchant = MERCHANT_ROUTES
+            .into_iter()
+            .map(|(method, path, operation)| Route {
+                method,
+                path: path.to_owned(),
+                operation,
+            });
+        let notifications = Provider::ALL.into_iter().flat_map(|provider| {
+            let info = provider.info();
+            info.notification_methods.iter().map(move |method| Route {
+                method,
+                path: format!("/notifications/{}", info.name),
+                operation: Operation::Notification(provider),
+            })
+        });
+        merchant.chain(notifications).collect()
+    })
+}
 
 /// A request to the HTTP API, as the shell read it: nothing is parsed or
 /// checked yet.
@@ -250,8 +246,7 @@ fn serve(request: &Request, fc: &mut Finconnect<'_>) -> Result<Response, Problem
                 .map_err(|e| Problem::from_error(&e))?;
             Ok(json(200, details_json(&details)))
         }
-        Operation::PesapalNotification => pesapal_notification(request, fc),
-        Operation::ClickpesaWebhook => clickpesa_webhook(request, vars),
+        Operation::Notification(provider) => notification(provider, request, fc),
     }
 }
 
@@ -259,12 +254,12 @@ fn serve(request: &Request, fc: &mut Finconnect<'_>) -> Result<Response, Problem
 /// path, 405 (with `Allow`) when templates match but not the method.
 fn find_route(method: &str, path: &str) -> Result<(Route, Vec<String>), Problem> {
     let mut allowed: Vec<&'static str> = Vec::new();
-    for route in ROUTES {
-        let Some(params) = match_template(route.path, path) else {
+    for route in routes() {
+        let Some(params) = match_template(&route.path, path) else {
             continue;
         };
         if route.method == method {
-            return Ok((route, params));
+            return Ok((route.clone(), params));
         }
         if !allowed.contains(&route.method) {
             allowed.push(route.method);
@@ -428,90 +423,57 @@ fn status_params(params: &[String]) -> Result<(Provider, String), Problem> {
         Problem::new(
             404,
             ProblemCode::NotFound,
-            "unknown provider in the path; use `pesapal` or `clickpesa`",
+            format!(
+                "unknown provider in the path; use {}",
+                Provider::names_for_message()
+            ),
         )
     })?;
     Ok((provider, id.clone()))
 }
 
-/// PesaPal IPN: never trusted. The notification only names an order; its
-/// state comes from GetTransactionStatus. PesaPal always gets HTTP 200 with
-/// its acknowledgement, `status` 200 when the status call succeeded and 500
-/// when it did not (so PesaPal retries). The verified state is exposed in
-/// `FinConnect-*` headers, leaving the acknowledgement bytes exact.
-fn pesapal_notification(request: &Request, fc: &mut Finconnect<'_>) -> Result<Response, Problem> {
-    let body: &[u8] = if request.method == "POST" {
-        &request.body
-    } else {
-        &[]
+/// A provider's notification: read and verified by its connector (by a
+/// signature, or by asking the provider for the status it only hints at),
+/// then answered with the exact acknowledgement the provider expects.
+/// Nothing in a notification is trusted before that.
+fn notification(
+    provider: Provider,
+    request: &Request,
+    fc: &mut Finconnect<'_>,
+) -> Result<Response, Problem> {
+    let incoming = Incoming {
+        method: &request.method,
+        query: request.query(),
+        headers: &request.headers,
+        body: &request.body,
     };
-    // Without its ids a notification cannot even be acknowledged: 400.
-    let notification = ipn::parse(request.query(), body).map_err(|error| match &error {
-        crate::Error::InvalidRequest { field, reason } => Problem::invalid(400, field, reason),
-        other => Problem::from_error(other),
-    })?;
-    let verified = fc.payment_status(Provider::Pesapal, &notification.order_tracking_id);
-    let mut response = respond(
-        200,
-        "application/json",
-        ipn::ack(&notification, verified.is_ok()),
-    );
-    if let Ok(details) = verified {
-        // PesaPal's words go into headers only when a header can carry them.
-        let mut put = |name: &str, value: Option<&str>| {
-            if let Some(value) = value.filter(|v| is_field_value(v)) {
-                response.headers.push((name.to_owned(), value.to_owned()));
+    let notified = fc
+        .notification(provider, &incoming)
+        .map_err(|error| match error {
+            NotificationError::Malformed { field, reason } => {
+                Problem::invalid(400, &field, &reason)
             }
-        };
-        put(PAYMENT_STATUS_HEADER, Some(details.status.as_str()));
-        put(PAYMENT_REFERENCE_HEADER, details.reference.as_deref());
-        put(
-            TRACKING_ID_HEADER,
-            Some(
-                details
-                    .tracking_id
-                    .as_deref()
-                    .unwrap_or(&notification.order_tracking_id),
-            ),
-        );
-    }
-    Ok(response)
-}
-
-/// ClickPesa webhook: verified by its checksum when `clickpesa_checksum_key`
-/// is set (a missing or wrong checksum is 401), answered with the event
-/// field by field, never the raw body (ClickPesa includes its `clientId`).
-fn clickpesa_webhook(request: &Request, vars: &dyn Variables) -> Result<Response, Problem> {
-    // ClickPesa's content type is not documented: absent is tolerated,
-    // anything other than JSON is refused.
-    if is_json(request) == Some(false) {
-        return Err(not_json());
-    }
-    let checksum_key = config::optional(vars, names::CLICKPESA_CHECKSUM_KEY)
-        .map_err(|e| Problem::from_error(&e))?
-        .map(Secret::new);
-    input::well_formed(&request.body)?;
-    let event =
-        webhook::parse(&request.body, checksum_key.as_ref()).map_err(|error| match error {
-            WebhookError::Unverified(why) => Problem::new(
+            NotificationError::Unverified { field, reason } => Problem::new(
                 401,
                 ProblemCode::Unauthorized,
-                format!("the webhook checksum {why}; it is checked with `clickpesa_checksum_key`"),
+                format!("the notification's `{field}` {reason}"),
             )
-            .with_field("checksum"),
-            WebhookError::Invalid(error) => Problem::from_error(&error),
+            .with_field(field),
+            NotificationError::NotJson => not_json(),
+            NotificationError::Failed(error) => Problem::from_error(&error),
         })?;
-    Ok(json(200, event_json(&event)))
+    let mut response = notified.response;
+    response = response
+        .with_header("cache-control", "no-store")
+        .with_header("x-content-type-options", "nosniff");
+    Ok(response)
 }
 
 fn created_payment(payment: &Payment) -> Response {
     let mut response = json(201, payment_json(payment));
-    // GET /payments/{provider}/{id} takes PesaPal's tracking id and
-    // ClickPesa's order reference.
-    let id = match payment.provider {
-        Provider::Pesapal => &payment.tracking_id,
-        Provider::Clickpesa => &payment.reference,
-    };
+    // GET /payments/{provider}/{id} takes the id the provider's status
+    // query takes.
+    let id = payment.provider.info().status_key.of(payment);
     let path_safe = !id.is_empty()
         && id
             .bytes()
@@ -579,20 +541,6 @@ fn details_json(details: &PaymentDetails) -> Object {
             or_null(details.confirmation_code.as_deref()),
         )
         .field("description", or_null(details.description.as_deref()))
-}
-
-/// `200` body of `POST /notifications/clickpesa`.
-fn event_json(event: &WebhookEvent) -> Object {
-    Object::new()
-        .field("event", event.event.as_str())
-        .field("order_reference", or_null(event.order_reference.as_deref()))
-        .field("tracking_id", or_null(event.tracking_id.as_deref()))
-        .field("status", event.status.as_str())
-        .field("amount", or_null(event.amount.as_deref()))
-        .field("currency", or_null(event.currency.as_deref()))
-        .field("channel", or_null(event.channel.as_deref()))
-        .field("message", or_null(event.message.as_deref()))
-        .field("verified", event.verified)
 }
 
 #[cfg(test)]

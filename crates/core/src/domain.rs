@@ -1,54 +1,8 @@
 //! The provider-neutral vocabulary: what callers ask for and what they get.
 
-use std::fmt;
 use std::str::FromStr;
 
-/// A payment provider FinConnect speaks to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Provider {
-    /// PesaPal API 3.0.
-    Pesapal,
-    /// ClickPesa.
-    Clickpesa,
-}
-
-impl Provider {
-    /// Every provider, in a stable order.
-    pub const ALL: [Provider; 2] = [Provider::Pesapal, Provider::Clickpesa];
-
-    /// The lower-case name used in URLs and JSON (`"pesapal"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Pesapal => "pesapal",
-            Provider::Clickpesa => "clickpesa",
-        }
-    }
-
-    /// The provider's own name, for messages.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Provider::Pesapal => "PesaPal",
-            Provider::Clickpesa => "ClickPesa",
-        }
-    }
-}
-
-impl fmt::Display for Provider {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.display_name())
-    }
-}
-
-impl FromStr for Provider {
-    type Err = ();
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Provider::ALL
-            .into_iter()
-            .find(|provider| provider.as_str() == text)
-            .ok_or(())
-    }
-}
+pub use crate::registry::Provider;
 
 /// Who pays.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

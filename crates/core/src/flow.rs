@@ -1,19 +1,23 @@
-//! The only place that strings calls together: validate, read configuration,
-//! fetch a fresh token, make the API call. I/O goes through [`Transport`].
+//! The only place that strings calls together, for every provider alike:
+//! validate, read configuration, fetch a fresh token, make the API call.
+//! I/O goes through [`Transport`]; what each step sends and how each reply
+//! reads comes from the provider's [`Connector`].
 //!
-//! Money safety: a payment request is sent at most once. Nothing here
+//! Money safety: a payment request is sent at most once, except when the
+//! provider refused the token at its gateway and its connector says that
+//! nothing was started ([`Connector::retry_with_new_token`]). Nothing here
 //! retries a call that may have reached the provider; after an ambiguous
 //! failure the caller asks for the status by reference.
 
 use crate::config::Variables;
+use crate::connector::{
+    BoxedCall, Call, Connector, Incoming, NotificationError, ProviderInfo, Verification,
+};
 use crate::domain::{
     IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest, Provider,
 };
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
-use crate::providers::clickpesa::{self, ClickpesaConfig};
-use crate::providers::pesapal::{self, PesapalConfig};
-use crate::token_cache;
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 
 #[cfg(feature = "token-cache")]
@@ -23,20 +27,40 @@ mod cache;
 pub struct Finconnect<'a> {
     vars: &'a dyn Variables,
     transport: &'a mut dyn Transport,
+    /// Unix seconds, for providers that sign requests with the time.
+    now: u64,
     #[cfg(feature = "token-cache")]
     cache: Option<cache::Cache<'a>>,
 }
 
+/// A notification after FinConnect dealt with it: what it learnt, and the
+/// exact answer for the provider.
+#[derive(Debug)]
+pub struct Notified {
+    /// The verified facts, or why they could not be had.
+    pub outcome: Result<PaymentDetails>,
+    /// The acknowledgement the provider expects.
+    pub response: HttpResponse,
+}
+
 impl<'a> Finconnect<'a> {
     /// Binds the operations to where variables come from and how HTTP goes
-    /// out. Every call fetches a fresh token.
+    /// out. Every call fetches a fresh token. The clock reads 0 until
+    /// [`Finconnect::at`] sets it.
     pub fn new(vars: &'a dyn Variables, transport: &'a mut dyn Transport) -> Self {
         Self {
             vars,
             transport,
+            now: 0,
             #[cfg(feature = "token-cache")]
             cache: None,
         }
+    }
+
+    /// Sets the time (Unix seconds) that requests are signed with.
+    pub fn at(mut self, now: u64) -> Self {
+        self.now = now;
+        self
     }
 
     /// Where this instance reads its variables.
@@ -44,151 +68,86 @@ impl<'a> Finconnect<'a> {
         self.vars
     }
 
-    /// Starts collecting a payment: token, then the payment request.
+    /// Starts collecting a payment: validation, token, then the payment request.
     pub fn pay(&mut self, provider: Provider, request: &PaymentRequest) -> Result<Payment> {
-        match provider {
-            Provider::Pesapal => {
-                let order = pesapal::validate_order(request)?;
-                let config = PesapalConfig::load(self.vars)?;
-                self.pesapal_call(
-                    &config,
-                    |token| pesapal::submit_order_request(&config, token, &order),
-                    |reply| pesapal::parse_submit_order(reply, &order),
-                )
-            }
-            Provider::Clickpesa => {
-                let push = clickpesa::validate_payment(request)?;
-                let config = ClickpesaConfig::load(self.vars)?;
-                self.clickpesa_call(
-                    &config,
-                    |token| clickpesa::ussd_push_request(&config, token, &push),
-                    |reply| clickpesa::parse_ussd_push(reply, &push),
-                )
-            }
-        }
+        provider.connector().pay(self, request)
     }
 
-    /// Registers a notification URL (PesaPal). ClickPesa's webhooks are set
-    /// in its dashboard, so it answers [`Error::Unsupported`].
+    /// Registers a notification URL, for providers that take one.
     pub fn register_ipn(
         &mut self,
         provider: Provider,
         request: &IpnRequest,
     ) -> Result<IpnRegistration> {
-        match provider {
-            Provider::Pesapal => {
-                pesapal::validate_ipn(request)?;
-                let config = PesapalConfig::load(self.vars)?;
-                self.pesapal_call(
-                    &config,
-                    |token| pesapal::register_ipn_request(&config, token, request),
-                    |reply| pesapal::parse_register_ipn(reply, request),
-                )
-            }
-            Provider::Clickpesa => Err(Error::Unsupported {
-                provider,
-                operation: "register-ipn".to_owned(),
-                detail: "ClickPesa webhooks are configured in the ClickPesa dashboard \
-                         (Settings, Developers), not through the API; point them at \
-                         /notifications/clickpesa"
-                    .to_owned(),
-            }),
-        }
+        provider.connector().register_ipn(self, request)
     }
 
-    /// Asks where a payment stands. `id` is PesaPal's order tracking id or
-    /// ClickPesa's order reference.
+    /// Asks where a payment stands; the id is the one named by the
+    /// provider's [`ProviderInfo::status_key`].
     pub fn payment_status(&mut self, provider: Provider, id: &str) -> Result<PaymentDetails> {
-        match provider {
-            Provider::Pesapal => {
-                pesapal::validate_tracking_id(id)?;
-                let config = PesapalConfig::load(self.vars)?;
-                self.pesapal_call(
-                    &config,
-                    |token| pesapal::status_request(&config, token, id),
-                    pesapal::parse_status,
-                )
+        provider.connector().payment_status(self, id)
+    }
+
+    /// Reads a provider's notification, believes it only once verified (by
+    /// its signature, or by asking the provider), and builds the answer the
+    /// provider expects.
+    pub fn notification(
+        &mut self,
+        provider: Provider,
+        incoming: &Incoming<'_>,
+    ) -> std::result::Result<Notified, NotificationError> {
+        provider.connector().notification(self, incoming)
+    }
+
+    /// Runs a validated call of `connector`: its variables, a token, the
+    /// request, the reply.
+    fn run<C: Connector, T>(&mut self, connector: &C, call: BoxedCall<C::Config, T>) -> Result<T> {
+        let config = connector.load(self.vars)?;
+        self.call_with_token(connector, &config, &*call)
+    }
+
+    /// Without the token cache compiled in: a fresh token, then the call;
+    /// once more with a new token only when the connector says the gateway
+    /// refused the token before anything started.
+    #[cfg(not(feature = "token-cache"))]
+    fn call_with_token<C: Connector, T>(
+        &mut self,
+        connector: &C,
+        config: &C::Config,
+        call: &dyn Call<C::Config, Output = T>,
+    ) -> Result<T> {
+        let token = self.fresh_token(connector, config)?;
+        match self.call_once(connector, config, call, &token) {
+            Err(error) if connector.retry_with_new_token(&error) => {
+                let token = self.fresh_token(connector, config)?;
+                self.call_once(connector, config, call, &token)
             }
-            Provider::Clickpesa => {
-                clickpesa::validate_reference(id, "id")?;
-                let config = ClickpesaConfig::load(self.vars)?;
-                self.clickpesa_call(
-                    &config,
-                    |token| clickpesa::status_request(&config, token, id),
-                    clickpesa::parse_status,
-                )
-            }
+            result => result,
         }
     }
 
-    /// A PesaPal API call: token step (or cached token), then the call.
-    fn pesapal_call<T>(
+    /// The token step.
+    fn fresh_token<C: Connector>(
         &mut self,
-        config: &PesapalConfig,
-        build: impl Fn(&AccessToken) -> Result<HttpRequest>,
-        parse: impl Fn(&HttpResponse) -> Result<T>,
-    ) -> Result<T> {
-        let tokens = Tokens {
-            provider: Provider::Pesapal,
-            key: || {
-                token_cache::key(
-                    Provider::Pesapal,
-                    &config.base_url,
-                    &config.consumer_key,
-                    &config.consumer_secret,
-                )
-            },
-            fetch: |fc: &mut Self| {
-                let reply = fc.send(Provider::Pesapal, pesapal::token_request(config)?)?;
-                pesapal::parse_token(&reply)
-            },
-            stale_at: |token: &AccessToken, now| {
-                token_cache::pesapal_stale_at(token.expires.as_deref(), now)
-            },
-        };
-        self.call_with_token(tokens, build, parse)
+        connector: &C,
+        config: &C::Config,
+    ) -> Result<AccessToken> {
+        let provider = connector.info().provider;
+        let reply = self.send(provider, connector.token_request(config)?)?;
+        connector.parse_token(&reply)
     }
 
-    /// A ClickPesa API call: token step (or cached token), then the call.
-    fn clickpesa_call<T>(
+    /// One API call with `token`.
+    fn call_once<C: Connector, T>(
         &mut self,
-        config: &ClickpesaConfig,
-        build: impl Fn(&AccessToken) -> Result<HttpRequest>,
-        parse: impl Fn(&HttpResponse) -> Result<T>,
+        connector: &C,
+        config: &C::Config,
+        call: &dyn Call<C::Config, Output = T>,
+        token: &AccessToken,
     ) -> Result<T> {
-        let tokens = Tokens {
-            provider: Provider::Clickpesa,
-            key: || {
-                token_cache::key(
-                    Provider::Clickpesa,
-                    &config.base_url,
-                    &config.client_id,
-                    &config.api_key,
-                )
-            },
-            fetch: |fc: &mut Self| {
-                let reply = fc.send(Provider::Clickpesa, clickpesa::token_request(config)?)?;
-                clickpesa::parse_token(&reply)
-            },
-            stale_at: |_: &AccessToken, now| token_cache::clickpesa_stale_at(now),
-        };
-        self.call_with_token(tokens, build, parse)
-    }
-
-    /// Without the token cache compiled in: a fresh token, then the call.
-    #[cfg(not(feature = "token-cache"))]
-    fn call_with_token<T, K, F, S>(
-        &mut self,
-        tokens: Tokens<K, F, S>,
-        build: impl Fn(&AccessToken) -> Result<HttpRequest>,
-        parse: impl Fn(&HttpResponse) -> Result<T>,
-    ) -> Result<T>
-    where
-        F: Fn(&mut Self) -> Result<AccessToken>,
-    {
-        let token = (tokens.fetch)(self)?;
-        let reply = self.send(tokens.provider, build(&token)?)?;
-        parse(&reply)
+        let provider = connector.info().provider;
+        let reply = self.send(provider, call.request(config, token, self.now)?)?;
+        call.parse(config, &reply)
     }
 
     fn send(&mut self, provider: Provider, request: HttpRequest) -> Result<HttpResponse> {
@@ -199,18 +158,67 @@ impl<'a> Finconnect<'a> {
     }
 }
 
-/// How one provider's tokens are fetched and, with the token cache, keyed
-/// and aged. `key` and `stale_at` are only called when the cache is on.
-struct Tokens<K, F, S> {
-    provider: Provider,
-    /// The cache key: provider, base URL and a digest of the credentials.
-    #[cfg_attr(not(feature = "token-cache"), allow(dead_code))]
-    key: K,
-    /// The token step.
-    fetch: F,
-    /// When a token fetched at `now` stops being used (Unix seconds).
-    #[cfg_attr(not(feature = "token-cache"), allow(dead_code))]
-    stale_at: S,
+/// A [`Connector`] with its types erased, so the registry can hold every
+/// provider in one list. Implemented for every connector; nothing else
+/// implements it.
+pub trait Dispatch: Sync {
+    /// The facts about the provider.
+    fn info(&self) -> &'static ProviderInfo;
+    /// [`Finconnect::pay`] for this provider.
+    fn pay(&self, fc: &mut Finconnect<'_>, request: &PaymentRequest) -> Result<Payment>;
+    /// [`Finconnect::register_ipn`] for this provider.
+    fn register_ipn(
+        &self,
+        fc: &mut Finconnect<'_>,
+        request: &IpnRequest,
+    ) -> Result<IpnRegistration>;
+    /// [`Finconnect::payment_status`] for this provider.
+    fn payment_status(&self, fc: &mut Finconnect<'_>, id: &str) -> Result<PaymentDetails>;
+    /// [`Finconnect::notification`] for this provider.
+    fn notification(
+        &self,
+        fc: &mut Finconnect<'_>,
+        incoming: &Incoming<'_>,
+    ) -> std::result::Result<Notified, NotificationError>;
+}
+
+impl<C: Connector> Dispatch for C {
+    fn info(&self) -> &'static ProviderInfo {
+        Connector::info(self)
+    }
+
+    fn pay(&self, fc: &mut Finconnect<'_>, request: &PaymentRequest) -> Result<Payment> {
+        let call = Connector::pay(self, request)?;
+        fc.run(self, call)
+    }
+
+    fn register_ipn(
+        &self,
+        fc: &mut Finconnect<'_>,
+        request: &IpnRequest,
+    ) -> Result<IpnRegistration> {
+        let call = Connector::register_ipn(self, request)?;
+        fc.run(self, call)
+    }
+
+    fn payment_status(&self, fc: &mut Finconnect<'_>, id: &str) -> Result<PaymentDetails> {
+        let call = Connector::payment_status(self, id)?;
+        fc.run(self, call)
+    }
+
+    fn notification(
+        &self,
+        fc: &mut Finconnect<'_>,
+        incoming: &Incoming<'_>,
+    ) -> std::result::Result<Notified, NotificationError> {
+        let (notification, verification) = self.read_notification(fc.vars, incoming)?;
+        let outcome = match verification {
+            Verification::Verified(details) => Ok(details),
+            Verification::Confirm(id) => Dispatch::payment_status(self, fc, &id),
+        };
+        let response = self.acknowledge(&notification, outcome.as_ref());
+        Ok(Notified { outcome, response })
+    }
 }
 
 #[cfg(test)]

@@ -36,12 +36,14 @@
 
 pub mod api;
 pub mod config;
+pub mod connector;
 pub mod domain;
 pub mod error;
 pub mod flow;
 pub mod json;
 pub mod money;
 pub mod providers;
+pub mod registry;
 pub mod secret;
 pub mod token_cache;
 pub mod transport;

@@ -208,11 +208,6 @@ fn parse(body: &[u8]) -> Result<Value, Problem> {
     Value::parse(body).map_err(|error| malformed(&error))
 }
 
-/// Refuses (400) a body that is not UTF-8 JSON text.
-pub(super) fn well_formed(body: &[u8]) -> Result<(), Problem> {
-    parse(body).map(drop)
-}
-
 /// The 400 for JSON that does not parse: what is wrong and where (line and
 /// column), never the text itself.
 fn malformed(error: &SyntaxError) -> Problem {

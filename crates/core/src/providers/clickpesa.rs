@@ -3,8 +3,11 @@
 //! `Authorization` exactly as returned. Collections are USSD push requests.
 
 pub mod checksum;
+mod connector;
 pub mod webhook;
 mod wire;
+
+pub use connector::Clickpesa;
 
 use self::wire::*;
 use super::{AccessToken, describe_unreadable, finish, json_tree, request};

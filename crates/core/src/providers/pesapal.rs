@@ -511,7 +511,10 @@ fn refusal(http_status: u16, error: PesapalApiError) -> Error {
     })
 }
 
+mod connector;
 pub mod ipn;
+
+pub use connector::Pesapal;
 
 #[cfg(test)]
 mod tests;

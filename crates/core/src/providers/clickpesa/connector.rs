@@ -1,0 +1,217 @@
+//! ClickPesa as a [`Connector`]: the facts about it and the calls it
+//! offers, over the module's request builders and reply readers.
+
+use super::webhook::{self, WebhookError, WebhookEvent};
+use super::{ClickpesaConfig, UssdPush};
+use crate::config::{self, Variables, names};
+use crate::connector::{
+    BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, Operation, ProviderInfo,
+    StatusKey, Variable, Verification,
+};
+use crate::domain::{Payment, PaymentDetails, PaymentRequest};
+use crate::error::{Error, Result};
+use crate::json::{Object, Value};
+use crate::providers::AccessToken;
+use crate::registry::Provider;
+use crate::secret::Secret;
+use crate::token_cache;
+use crate::transport::{HttpRequest, HttpResponse};
+
+/// ClickPesa.
+pub struct Clickpesa;
+
+static INFO: ProviderInfo = ProviderInfo {
+    provider: Provider::Clickpesa,
+    name: "clickpesa",
+    display_name: "ClickPesa",
+    base_url: BaseUrl {
+        variable: names::CLICKPESA_BASE_URL,
+        origin_variable: "clickpesa_origin",
+        path_variable: "clickpesa_path",
+        default_origin: "https://api.clickpesa.com",
+        default_path: "/third-parties",
+    },
+    variables: &[
+        Variable {
+            name: names::CLICKPESA_CLIENT_ID,
+            secret: true,
+            required: true,
+        },
+        Variable {
+            name: names::CLICKPESA_API_KEY,
+            secret: true,
+            required: true,
+        },
+        Variable {
+            name: names::CLICKPESA_CHECKSUM_KEY,
+            secret: true,
+            required: false,
+        },
+    ],
+    status_key: StatusKey::Reference,
+    notification_methods: &["POST"],
+    unsupported: &[(
+        Operation::RegisterIpn,
+        "ClickPesa webhooks are configured in the ClickPesa dashboard (Settings, Developers), \
+         not through the API; point them at /notifications/clickpesa",
+    )],
+};
+
+impl Connector for Clickpesa {
+    type Config = ClickpesaConfig;
+    type Notification = WebhookEvent;
+
+    fn info(&self) -> &'static ProviderInfo {
+        &INFO
+    }
+
+    fn load(&self, vars: &dyn Variables) -> Result<ClickpesaConfig> {
+        ClickpesaConfig::load(vars)
+    }
+
+    fn token_request(&self, config: &ClickpesaConfig) -> Result<HttpRequest> {
+        super::token_request(config)
+    }
+
+    fn parse_token(&self, reply: &HttpResponse) -> Result<AccessToken> {
+        super::parse_token(reply)
+    }
+
+    fn token_cache_key(&self, config: &ClickpesaConfig) -> String {
+        token_cache::key(
+            Provider::Clickpesa,
+            &config.base_url,
+            &config.client_id,
+            &config.api_key,
+        )
+    }
+
+    fn token_stale_at(&self, _: &AccessToken, now: u64) -> u64 {
+        token_cache::clickpesa_stale_at(now)
+    }
+
+    fn pay(&self, request: &PaymentRequest) -> Result<BoxedCall<ClickpesaConfig, Payment>> {
+        Ok(Box::new(UssdPushCall(super::validate_payment(request)?)))
+    }
+
+    fn payment_status(&self, id: &str) -> Result<BoxedCall<ClickpesaConfig, PaymentDetails>> {
+        super::validate_reference(id, "id")?;
+        Ok(Box::new(Status(id.to_owned())))
+    }
+
+    /// A webhook is verified by its checksum when `clickpesa_checksum_key`
+    /// is set (missing or wrong: refused); its content type is not
+    /// documented, so absent is tolerated and anything but JSON refused.
+    fn read_notification(
+        &self,
+        vars: &dyn Variables,
+        incoming: &Incoming<'_>,
+    ) -> std::result::Result<(WebhookEvent, Verification), NotificationError> {
+        if incoming.declares_non_json() {
+            return Err(NotificationError::NotJson);
+        }
+        if crate::json::Value::parse(incoming.body).is_err() {
+            return Err(NotificationError::Malformed {
+                field: "body".to_owned(),
+                reason: "is not well-formed JSON".to_owned(),
+            });
+        }
+        let checksum_key = config::optional(vars, names::CLICKPESA_CHECKSUM_KEY)
+            .map_err(NotificationError::Failed)?
+            .map(Secret::new);
+        let event =
+            webhook::parse(incoming.body, checksum_key.as_ref()).map_err(|error| match error {
+                WebhookError::Unverified(why) => NotificationError::Unverified {
+                    field: "checksum",
+                    reason: format!("{why}; it is checked with `clickpesa_checksum_key`"),
+                },
+                WebhookError::Invalid(error) => NotificationError::Failed(error),
+            })?;
+        let details = PaymentDetails {
+            provider: Provider::Clickpesa,
+            reference: event.order_reference.clone(),
+            tracking_id: event.tracking_id.clone(),
+            status: event.status,
+            amount: event.amount.clone(),
+            currency: event.currency.clone(),
+            method: event.channel.clone(),
+            confirmation_code: None,
+            description: event.message.clone(),
+        };
+        Ok((event, Verification::Verified(details)))
+    }
+
+    /// The event, field by field — never the raw body, which carries
+    /// ClickPesa's `clientId`.
+    fn acknowledge(
+        &self,
+        event: &WebhookEvent,
+        _: std::result::Result<&PaymentDetails, &Error>,
+    ) -> HttpResponse {
+        let or_null = |value: &Option<String>| value.as_deref().map_or(Value::Null, Value::from);
+        let body = Object::new()
+            .field("event", event.event.as_str())
+            .field("order_reference", or_null(&event.order_reference))
+            .field("tracking_id", or_null(&event.tracking_id))
+            .field("status", event.status.as_str())
+            .field("amount", or_null(&event.amount))
+            .field("currency", or_null(&event.currency))
+            .field("channel", or_null(&event.channel))
+            .field("message", or_null(&event.message))
+            .field("verified", event.verified);
+        HttpResponse::new(200, body.to_vec()).with_header("content-type", "application/json")
+    }
+}
+
+struct UssdPushCall(UssdPush);
+
+impl Call<ClickpesaConfig> for UssdPushCall {
+    type Output = Payment;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        super::ussd_push_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Payment> {
+        super::parse_ussd_push(reply, &self.0)
+    }
+}
+
+struct Status(String);
+
+impl Call<ClickpesaConfig> for Status {
+    type Output = PaymentDetails;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        super::status_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<PaymentDetails> {
+        super::parse_status(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::CLICKPESA_API_URL;
+
+    #[test]
+    fn the_declared_base_url_is_the_one_the_configuration_defaults_to() {
+        let base = INFO.base_url;
+        assert_eq!(
+            format!("{}{}", base.default_origin, base.default_path),
+            CLICKPESA_API_URL
+        );
+    }
+}
