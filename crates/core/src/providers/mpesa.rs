@@ -181,13 +181,11 @@ impl MpesaConfig {
             })?,
         };
         let party_b = config::optional(vars, names::MPESA_PARTY_B)?;
-        if let Some(till) = &party_b {
-            if !is_short_code(till) {
-                return Err(Error::config(
-                    names::MPESA_PARTY_B,
-                    "must be 5 to 7 digits (the till number)",
-                ));
-            }
+        if party_b.as_deref().is_some_and(|till| !is_short_code(till)) {
+            return Err(Error::config(
+                names::MPESA_PARTY_B,
+                "must be 5 to 7 digits (the till number)",
+            ));
         }
         match (transaction_type, &party_b) {
             (TransactionType::BuyGoods, None) => {
@@ -642,19 +640,22 @@ pub fn parse_stk_query(response: &HttpResponse) -> Result<PaymentDetails> {
     check_reply(response, Step::Api)?;
     let reply: MpesaStkQueryResponse = read_json(response)?;
     let status = response.status;
-    if let Some(code) = reply.response_code.as_ref().and_then(Text::non_blank) {
-        if !is_all_zeros(code) {
-            return Err(Error::Provider(ProviderError {
-                provider: PROVIDER,
-                http_status: status,
-                code: Some(code.to_owned()),
-                message: reply
-                    .response_description
-                    .as_ref()
-                    .and_then(Text::non_blank)
-                    .map_or_else(|| format!("ResponseCode {code}"), str::to_owned),
-            }));
-        }
+    let refused = reply
+        .response_code
+        .as_ref()
+        .and_then(Text::non_blank)
+        .filter(|code| !is_all_zeros(code));
+    if let Some(code) = refused {
+        return Err(Error::Provider(ProviderError {
+            provider: PROVIDER,
+            http_status: status,
+            code: Some(code.to_owned()),
+            message: reply
+                .response_description
+                .as_ref()
+                .and_then(Text::non_blank)
+                .map_or_else(|| format!("ResponseCode {code}"), str::to_owned),
+        }));
     }
     let result = reply
         .result_code

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 /// A change to a valid request that makes one field invalid.
 type Mutation = Box<dyn Fn(&mut PaymentRequest)>;
+/// What a valid request must become.
+type Check = fn(&StkPush) -> bool;
 
 /// The public sandbox passkey (spec §1).
 const SANDBOX_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
@@ -466,7 +468,7 @@ fn validation_names_the_field() {
 
 #[test]
 fn valid_values_are_kept_in_daraja_form() {
-    let valid: Vec<(Mutation, fn(&StkPush) -> bool)> = vec![
+    let valid: Vec<(Mutation, Check)> = vec![
         (Box::new(|r| r.amount = "100.00".into()), |p| {
             p.amount_kes() == 100
         }),
