@@ -79,7 +79,7 @@ pub fn parse(body: &[u8]) -> Result<StkCallback> {
         .ok_or_else(|| Error::invalid(format!("{CALLBACK}.ResultCode"), "is required"))?;
     let items = callback
         .callback_metadata
-        .map(|metadata| metadata.item)
+        .and_then(|metadata| metadata.item)
         .unwrap_or_default();
     let amount = match item_text(&items, "Amount") {
         None => None,

@@ -1,5 +1,6 @@
 use super::*;
 use crate::domain::Customer;
+use proptest::prelude::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -1101,4 +1102,42 @@ fn callback_acknowledgements() {
             .as_str()
             .is_some_and(|text| text.starts_with("Rejected: "))
     );
+}
+
+proptest! {
+    #[test]
+    fn readers_never_panic_on_any_reply(status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let response = HttpResponse::new(status, body.clone());
+        let _ = parse_token(&response);
+        let _ = parse_stk_push(&response, &push());
+        let _ = parse_stk_query(&response);
+        let _ = callback::parse(&body);
+    }
+
+    #[test]
+    fn only_zero_is_success(code in "[0-9A-Za-z_-]{0,12}") {
+        let success = code.bytes().all(|b| b == b'0') && !code.is_empty();
+        prop_assert_eq!(ResultCode::parse(&code) == ResultCode::Success, success);
+        prop_assert_eq!(PaymentStatus::from(&ResultCode::parse(&code)) == PaymentStatus::Completed, success);
+    }
+
+    #[test]
+    fn callback_amounts_round_trip_exactly(whole in 0u64..10_000_000, cents in 0u64..100) {
+        let body = format!(
+            r#"{{"Body":{{"stkCallback":{{"CheckoutRequestID":"ws_CO_1","ResultCode":0,"CallbackMetadata":{{"Item":[{{"Name":"Amount","Value":{whole}.{cents:02}}}]}}}}}}}}"#
+        );
+        let callback = callback::parse(body.as_bytes());
+        prop_assert_eq!(
+            callback.ok().and_then(|c| c.amount),
+            Some(format!("{whole}.{cents:02}"))
+        );
+    }
+}
+
+#[test]
+fn null_metadata_members_count_as_absent() {
+    let body = br#"{"Body":{"stkCallback":{"CheckoutRequestID":"ws_CO_1","ResultCode":1037,"CallbackMetadata":{"Item":null}}}}"#;
+    let callback = callback::parse(body).unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(callback.result_code, ResultCode::NoResponse);
+    assert_eq!(callback.amount, None);
 }

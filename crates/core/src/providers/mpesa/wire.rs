@@ -164,8 +164,7 @@ pub(super) struct MpesaStkCallback {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub(super) struct MpesaCallbackMetadata {
-    #[serde(default)]
-    pub(super) item: Vec<MpesaCallbackItem>,
+    pub(super) item: Option<Vec<MpesaCallbackItem>>,
 }
 
 /// One `{Name, Value?}` item. `Value` is kept as raw JSON text: `Balance`
