@@ -260,7 +260,20 @@ pub fn token_request(config: &MpesaConfig) -> Result<HttpRequest> {
 
 /// Reads the OAuth reply. `expires_in` (seconds, `"3599"` or `3599`) is kept
 /// as text in [`AccessToken::expires`].
+///
+/// Daraja may answer a wrong key or secret with an empty HTTP 400 (spec §2):
+/// that stays an unreadable reply, but its message says so.
 pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
+    if response.status == 400 && response.body.trim_ascii().is_empty() {
+        return Err(Error::unexpected(
+            PROVIDER,
+            400,
+            format!(
+                "{}; Daraja answers a wrong consumer key or secret this way",
+                describe_unreadable(response)
+            ),
+        ));
+    }
     check_reply(response, Step::Token)?;
     let reply: MpesaTokenResponse = read_json(response)?;
     let token = reply

@@ -277,10 +277,13 @@ fn token_errors() {
         Err(Error::Authentication { .. })
     ));
     // Wrong key/secret may come back as an empty 400 (spec §2): unreadable.
-    assert!(is_unreadable(
-        &parse_token(&HttpResponse::new(400, Vec::new())),
-        400
-    ));
+    let empty = parse_token(&HttpResponse::new(400, Vec::new()));
+    assert!(is_unreadable(&empty, 400));
+    assert!(
+        empty
+            .err()
+            .is_some_and(|e| e.to_string().contains("wrong consumer key or secret")),
+    );
     for missing in [r#"{"expires_in":"3599"}"#, r#"{"access_token":"  "}"#] {
         assert!(is_unreadable(&parse_token(&reply(200, missing)), 200));
     }
