@@ -25,6 +25,22 @@ pub mod names {
     pub const CLICKPESA_API_KEY: &str = "clickpesa_api_key";
     /// ClickPesa checksum key (optional; enables request and webhook signing).
     pub const CLICKPESA_CHECKSUM_KEY: &str = "clickpesa_checksum_key";
+    /// M-Pesa Daraja base URL, e.g. `https://sandbox.safaricom.co.ke`.
+    pub const MPESA_BASE_URL: &str = "mpesa_base_url";
+    /// M-Pesa Daraja consumer key.
+    pub const MPESA_CONSUMER_KEY: &str = "mpesa_consumer_key";
+    /// M-Pesa Daraja consumer secret.
+    pub const MPESA_CONSUMER_SECRET: &str = "mpesa_consumer_secret";
+    /// M-Pesa Lipa na M-Pesa Online passkey (goes into the STK `Password`).
+    pub const MPESA_PASSKEY: &str = "mpesa_passkey";
+    /// M-Pesa business shortcode (paybill, or the head office / store number for tills).
+    pub const MPESA_SHORTCODE: &str = "mpesa_shortcode";
+    /// M-Pesa `PartyB`: the till number for Buy Goods (required there).
+    pub const MPESA_PARTY_B: &str = "mpesa_party_b";
+    /// M-Pesa transaction type: `paybill` (default) or `buygoods`.
+    pub const MPESA_TRANSACTION_TYPE: &str = "mpesa_transaction_type";
+    /// M-Pesa default `CallBackURL` when a payment request gives none.
+    pub const MPESA_CALLBACK_URL: &str = "mpesa_callback_url";
     /// The key merchant callers present as `Authorization: Bearer <key>`.
     pub const FINCONNECT_API_KEY: &str = "finconnect_api_key";
     /// Outbound connect timeout, milliseconds.
@@ -41,6 +57,8 @@ pub mod names {
 pub const PESAPAL_SANDBOX_URL: &str = "https://cybqa.pesapal.com/pesapalv3";
 /// The ClickPesa API (ClickPesa has no sandbox).
 pub const CLICKPESA_API_URL: &str = "https://api.clickpesa.com/third-parties";
+/// The M-Pesa Daraja sandbox (production is `https://api.safaricom.co.ke`).
+pub const MPESA_SANDBOX_URL: &str = "https://sandbox.safaricom.co.ke";
 /// Default outbound connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// Default outbound first-byte timeout.

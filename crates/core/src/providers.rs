@@ -3,6 +3,7 @@
 //! Nothing here does I/O: requests are built as data, replies parsed from data.
 
 pub mod clickpesa;
+pub mod mpesa;
 pub mod pesapal;
 
 use crate::domain::Provider;
