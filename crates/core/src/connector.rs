@@ -153,6 +153,13 @@ pub trait Call<C> {
     /// What a successful reply means.
     type Output;
 
+    /// Checks what the call needs from the configuration, before the token
+    /// step, so a missing setting costs no provider call.
+    fn prepare(&self, config: &C) -> Result<()> {
+        let _ = config;
+        Ok(())
+    }
+
     /// The request, with the token attached. `now` is Unix seconds.
     fn request(&self, config: &C, token: &AccessToken, now: u64) -> Result<HttpRequest>;
 

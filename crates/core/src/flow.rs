@@ -103,6 +103,7 @@ impl<'a> Finconnect<'a> {
     /// request, the reply.
     fn run<C: Connector, T>(&mut self, connector: &C, call: BoxedCall<C::Config, T>) -> Result<T> {
         let config = connector.load(self.vars)?;
+        call.prepare(&config)?;
         self.call_with_token(connector, &config, &*call)
     }
 

@@ -5,7 +5,7 @@
 
 use crate::connector::ProviderInfo;
 use crate::flow::Dispatch;
-use crate::providers::{clickpesa::Clickpesa, pesapal::Pesapal};
+use crate::providers::{clickpesa::Clickpesa, mpesa::Mpesa, pesapal::Pesapal};
 use std::fmt;
 use std::str::FromStr;
 
@@ -16,17 +16,20 @@ pub enum Provider {
     Pesapal,
     /// ClickPesa.
     Clickpesa,
+    /// Safaricom M-Pesa Daraja (Lipa na M-Pesa Online).
+    Mpesa,
 }
 
 impl Provider {
     /// Every provider, in a stable order.
-    pub const ALL: [Provider; 2] = [Provider::Pesapal, Provider::Clickpesa];
+    pub const ALL: [Provider; 3] = [Provider::Pesapal, Provider::Clickpesa, Provider::Mpesa];
 
     /// The provider's connector.
     pub fn connector(self) -> &'static dyn Dispatch {
         match self {
             Provider::Pesapal => &Pesapal,
             Provider::Clickpesa => &Clickpesa,
+            Provider::Mpesa => &Mpesa,
         }
     }
 

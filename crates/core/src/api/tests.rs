@@ -664,7 +664,7 @@ fn unknown_routes_are_404() {
         ("GET", "/payments/pesapal/"),
         ("GET", "/payments/pesapal/x/y"),
         ("POST", "/notifications"),
-        ("POST", "/notifications/mpesa"),
+        ("POST", "/notifications/airtel"),
         ("POST", "/Payments"),
     ] {
         let (response, transport) = run(merchant(method, path, "{}"), &vars(), vec![]);

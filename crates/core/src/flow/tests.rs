@@ -420,3 +420,194 @@ mod with_the_token_cache {
         assert_eq!(store.0.len(), 2);
     }
 }
+
+mod mpesa {
+    use super::*;
+    use crate::connector::Incoming;
+
+    /// 2026-12-06 09:30:00 UTC: 12:30:00 in East Africa Time.
+    const NOW: u64 = 1_796_549_400;
+
+    fn vars() -> BTreeMap<String, String> {
+        [
+            ("mpesa_base_url", "http://127.0.0.1:9/daraja"),
+            ("mpesa_consumer_key", "canary-mp-key"),
+            ("mpesa_consumer_secret", "canary-mp-secret"),
+            (
+                "mpesa_passkey",
+                "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919",
+            ),
+            ("mpesa_shortcode", "174379"),
+            (
+                "mpesa_callback_url",
+                "https://shop.example/notifications/mpesa",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn request() -> PaymentRequest {
+        PaymentRequest {
+            reference: "ORDER1".to_owned(),
+            amount: "100".to_owned(),
+            currency: "KES".to_owned(),
+            customer: Customer {
+                phone: Some("0708374149".to_owned()),
+                ..Customer::default()
+            },
+            ..PaymentRequest::default()
+        }
+    }
+
+    const TOKEN: &str = r#"{"access_token":"canary-token","expires_in":"3599"}"#;
+    const PUSHED: &str = r#"{"MerchantRequestID":"ac7b-1","CheckoutRequestID":"ws_CO_06122026123000123708374149","ResponseCode":"0","ResponseDescription":"Success. Request accepted for processing","CustomerMessage":"Success. Request accepted for processing"}"#;
+    const BAD_TOKEN: &str =
+        r#"{"requestId":"r-1","errorCode":"404.001.03","errorMessage":"Invalid Access Token"}"#;
+    const PAID: &str = r#"{"ResponseCode":"0","ResponseDescription":"The service request has been accepted successfully","MerchantRequestID":"ac7b-1","CheckoutRequestID":"ws_CO_06122026123000123708374149","ResultCode":"0","ResultDesc":"The service request is processed successfully."}"#;
+
+    #[test]
+    fn pay_fetches_a_token_then_pushes_signed_with_the_time_passed_in() {
+        let vars = vars();
+        let mut transport = Scripted::new(vec![Ok((200, TOKEN)), Ok((200, PUSHED))]);
+        let payment = Finconnect::new(&vars, &mut transport)
+            .at(NOW)
+            .pay(Provider::Mpesa, &request());
+        let payment = payment.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(payment.tracking_id, "ws_CO_06122026123000123708374149");
+        assert_eq!(payment.redirect_url, None);
+        assert_eq!(
+            transport.paths(),
+            [
+                "GET /daraja/oauth/v1/generate",
+                "POST /daraja/mpesa/stkpush/v1/processrequest"
+            ]
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&transport.seen[1].body).unwrap_or_default();
+        assert_eq!(body["Timestamp"], "20261206123000");
+        assert_eq!(body["PhoneNumber"], "254708374149");
+    }
+
+    #[test]
+    fn a_refused_fresh_token_earns_exactly_one_retry_with_a_new_token() {
+        let vars = vars();
+        let mut transport = Scripted::new(vec![
+            Ok((200, TOKEN)),
+            Ok((404, BAD_TOKEN)),
+            Ok((200, TOKEN)),
+            Ok((200, PUSHED)),
+        ]);
+        let payment = Finconnect::new(&vars, &mut transport)
+            .at(NOW)
+            .pay(Provider::Mpesa, &request());
+        assert!(payment.is_ok(), "{payment:?}");
+        assert_eq!(transport.seen.len(), 4);
+
+        // Refused twice: the second refusal is the answer, with no third push.
+        let mut transport = Scripted::new(vec![
+            Ok((200, TOKEN)),
+            Ok((404, BAD_TOKEN)),
+            Ok((200, TOKEN)),
+            Ok((404, BAD_TOKEN)),
+            Ok((200, TOKEN)),
+            Ok((200, PUSHED)),
+        ]);
+        let result = Finconnect::new(&vars, &mut transport)
+            .at(NOW)
+            .pay(Provider::Mpesa, &request());
+        assert!(
+            matches!(
+                result,
+                Err(Error::Authentication {
+                    provider: Provider::Mpesa,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+        assert_eq!(transport.seen.len(), 4);
+    }
+
+    #[test]
+    fn other_refusals_and_ambiguous_failures_are_never_retried() {
+        let vars = vars();
+        let spike = r#"{"requestId":"r-2","errorCode":"500.003.02","errorMessage":"Error Occurred: Spike Arrest Violation"}"#;
+        let mut transport = Scripted::new(vec![Ok((200, TOKEN)), Ok((500, spike))]);
+        let result = Finconnect::new(&vars, &mut transport)
+            .at(NOW)
+            .pay(Provider::Mpesa, &request());
+        assert!(matches!(result, Err(Error::Provider(_))), "{result:?}");
+        assert_eq!(transport.seen.len(), 2);
+
+        let mut transport = Scripted::new(vec![
+            Ok((200, TOKEN)),
+            Err(TransportError::Timeout("first byte".to_owned())),
+        ]);
+        let result = Finconnect::new(&vars, &mut transport)
+            .at(NOW)
+            .pay(Provider::Mpesa, &request());
+        assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
+        assert_eq!(transport.seen.len(), 2);
+    }
+
+    #[test]
+    fn a_missing_callback_url_costs_no_call() {
+        let mut vars = vars();
+        vars.remove("mpesa_callback_url");
+        let mut transport = Scripted::new(vec![]);
+        let result = Finconnect::new(&vars, &mut transport)
+            .at(NOW)
+            .pay(Provider::Mpesa, &request());
+        assert!(
+            matches!(&result, Err(Error::Configuration { variable, .. }) if variable == "mpesa_callback_url"),
+            "{result:?}"
+        );
+        assert!(transport.seen.is_empty());
+    }
+
+    #[test]
+    fn a_callback_is_believed_only_through_an_stk_query() {
+        let vars = vars();
+        // The callback claims a cancellation; the query says it was paid.
+        let body = br#"{"Body":{"stkCallback":{"MerchantRequestID":"ac7b-1","CheckoutRequestID":"ws_CO_06122026123000123708374149","ResultCode":1032,"ResultDesc":"Request cancelled by user"}}}"#;
+        let incoming = Incoming {
+            method: "POST",
+            query: None,
+            headers: &[],
+            body,
+        };
+        let mut transport = Scripted::new(vec![Ok((200, TOKEN)), Ok((200, PAID))]);
+        let notified = Finconnect::new(&vars, &mut transport)
+            .at(NOW)
+            .notification(Provider::Mpesa, &incoming);
+        let notified = notified.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            notified.outcome.map(|d| d.status),
+            Ok(PaymentStatus::Completed)
+        );
+        assert_eq!(
+            notified.response.body,
+            br#"{"ResultCode":0,"ResultDesc":"Accepted"}"#
+        );
+        assert_eq!(
+            transport.paths(),
+            [
+                "GET /daraja/oauth/v1/generate",
+                "POST /daraja/mpesa/stkpushquery/v1/query"
+            ]
+        );
+
+        // When the query cannot be made, the callback is not acknowledged.
+        let mut transport = Scripted::new(vec![Err(TransportError::Failed("down".to_owned()))]);
+        let notified = Finconnect::new(&vars, &mut transport)
+            .at(NOW)
+            .notification(Provider::Mpesa, &incoming)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(notified.outcome.is_err());
+        let ack: serde_json::Value =
+            serde_json::from_slice(&notified.response.body).unwrap_or_default();
+        assert_ne!(ack["ResultCode"], 0);
+    }
+}

@@ -16,7 +16,10 @@
 //! caller's clock (`now_unix`): nothing here reads a clock.
 
 pub mod callback;
+mod connector;
 mod wire;
+
+pub use connector::Mpesa;
 
 use self::wire::*;
 use super::{AccessToken, describe_unreadable, finish, request};
@@ -30,11 +33,7 @@ use crate::validate;
 use serde::de::DeserializeOwned;
 
 /// Who answers.
-///
-/// MERGE: `Provider::Mpesa` belongs in `domain.rs`, which this branch may
-/// not touch; until the provider-trait branch adds it, M-Pesa errors are
-/// labelled with this placeholder. Change this one line when merging.
-pub const PROVIDER: Provider = Provider::Pesapal;
+pub const PROVIDER: Provider = Provider::Mpesa;
 
 /// Error codes with which the gateway refuses an access token (expired,
 /// reissued, from another environment, or an app without the product).

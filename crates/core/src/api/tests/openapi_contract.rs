@@ -59,6 +59,25 @@ fn openapi_lists_exactly_the_routes_the_router_serves() {
 }
 
 #[test]
+fn openapi_s_provider_enum_is_the_registry() {
+    let line = OPENAPI
+        .lines()
+        .skip_while(|line| line.trim() != "Provider:")
+        .find(|line| line.trim().starts_with("enum:"))
+        .unwrap_or_default();
+    let documented: Vec<&str> = line
+        .trim()
+        .trim_start_matches("enum:")
+        .trim()
+        .trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(str::trim)
+        .collect();
+    let registered: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
+    assert_eq!(documented, registered);
+}
+
+#[test]
 fn the_reader_sees_what_it_should() {
     let yaml = "openapi: 3.1.0\npaths:\n  /a:\n    get:\n      summary: x\n    post:\n      \
                 responses: {}\n  '/b/{id}':\n    delete:\n      x: y\ncomponents:\n  schemas:\n    get:\n";
