@@ -41,6 +41,7 @@ pub mod domain;
 pub mod error;
 pub mod flow;
 pub mod json;
+pub mod ledger;
 pub mod money;
 pub mod providers;
 pub mod registry;

@@ -1,0 +1,108 @@
+//! Events: one per verified state change of a payment, numbered in order.
+//! JSON as `GET /events` and webhooks send it:
+//! `{"id","seq","type","created_at","payment":{"provider","reference",
+//! "tracking_id","status","amount","currency",…}}`.
+
+use super::record::{PREFIX, PaymentRecord, State, digest_part, rfc3339};
+use serde::{Deserialize, Serialize};
+
+/// One event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// `evt_` and 32 hex digits derived from the payment and its new state:
+    /// the same state change always has the same id (the `webhook-id`).
+    pub id: String,
+    /// Position in the log: `GET /events?after=<seq>` lists later ones.
+    pub seq: u64,
+    /// `payment.pending`, `payment.completed`, `payment.failed` or
+    /// `payment.reversed`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// When it was created (RFC 3339, UTC).
+    pub created_at: String,
+    /// The payment as it stood ([`PaymentRecord::public_json`]).
+    pub payment: serde_json::Value,
+}
+
+/// A page of `GET /events`: `{"data":[…],"next_after":<seq>}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPage {
+    /// The events, in `seq` order.
+    pub data: Vec<Event>,
+    /// Pass as `after` for the next page (the `after` given when empty).
+    pub next_after: u64,
+}
+
+/// The id of the event announcing that `record` reached `state`.
+pub fn event_id(record: &PaymentRecord, state: State) -> String {
+    format!("evt_{}", digest_part(&[&record.key(), state.as_str()]))
+}
+
+/// Builds the event for `record` in its current state, if that state is
+/// announced at all.
+pub fn event_for(record: &PaymentRecord, seq: u64, now_ms: u64) -> Option<Event> {
+    let kind = record.state.event_type()?;
+    Some(Event {
+        id: event_id(record, record.state),
+        seq,
+        kind: kind.to_owned(),
+        created_at: rfc3339(now_ms),
+        payment: record.public_json(),
+    })
+}
+
+/// The counter of sequence numbers ([`super::store::Mode::Atomic`]).
+pub(crate) fn counter_key() -> String {
+    format!("{PREFIX}event-seq")
+}
+
+/// Where event `seq` is stored (zero-padded, so keys sort like numbers).
+pub(crate) fn event_key(seq: u64) -> String {
+    format!("{PREFIX}event/{seq:020}")
+}
+
+/// The prefix of every event key.
+pub(crate) fn event_prefix() -> String {
+    format!("{PREFIX}event/")
+}
+
+/// The marker that a state change already has its event.
+pub(crate) fn change_key(record: &PaymentRecord, state: State) -> String {
+    format!(
+        "{PREFIX}event-by-change/{}",
+        digest_part(&[&record.key(), state.as_str()])
+    )
+}
+
+/// Where the delivery of event `id` is recorded.
+pub(crate) fn delivery_key(event_id: &str) -> String {
+    format!("{PREFIX}delivery/{event_id}")
+}
+
+/// The prefix of every delivery key.
+pub(crate) fn delivery_prefix() -> String {
+    format!("{PREFIX}delivery/")
+}
+
+/// A time-sortable sequence number for hosts without `increment`: the
+/// time in milliseconds times 1000, plus three digits from the event id
+/// so two events of the same millisecond rarely collide.
+pub fn time_seq(now_ms: u64, event_id: &str) -> u64 {
+    let spread = event_id.bytes().fold(0u64, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(u64::from(b))
+    }) % 1000;
+    now_ms.saturating_mul(1000).saturating_add(spread)
+}
+
+/// What a slot of the log holds instead of an event when a reader found it
+/// empty (a writer that reserved the number and never wrote it).
+pub(crate) const TOMBSTONE: &[u8] = b"-";
+
+/// The marker stored under [`change_key`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct ChangeMarker {
+    /// When a writer started on it (Unix ms).
+    pub(crate) claimed_at: u64,
+    /// The event's `seq`, once written.
+    pub(crate) seq: Option<u64>,
+}

@@ -1,0 +1,1259 @@
+//! The payment ledger: what FinConnect started, where each payment stands,
+//! idempotent retries, the event log and webhook deliveries — as pure
+//! logic over a key-value [`Store`], with the time passed in (Unix
+//! milliseconds) and no other I/O.
+//!
+//! # How a payment goes through it
+//!
+//! 1. [`Ledger::begin`] records the payment in state `initiating`, with
+//!    the SHA-256 [`fingerprint`] of the validated request, *before* any
+//!    provider call. Its key is the `Idempotency-Key` header, else the
+//!    merchant reference, scoped per provider. The answer ([`Begin`]) says
+//!    whether to call the provider ([`Begin::Proceed`]) or what to answer
+//!    instead (a replay, `idempotency_key_reused`, `request_in_progress`,
+//!    a status query first, `outcome_unknown`).
+//! 2. The caller makes the provider call, then [`Ledger::finish`] records
+//!    the result: `pending` with the provider's ids, `failed` with the
+//!    typed error (code and message, never a secret), `unknown` after a
+//!    transport error, a timeout or an unreadable reply. A failure found
+//!    before anything was sent (validation, configuration, a refused
+//!    token) releases the key: nothing is kept.
+//! 3. Status queries and verified notifications go through
+//!    [`Ledger::observe`]; a notification is first checked by
+//!    [`Ledger::admit`], which refuses ids the ledger never issued and
+//!    answers repeats for settled payments from the ledger, without a
+//!    provider call.
+//! 4. Each verified state change (`pending`, `completed`, `failed`,
+//!    `reversed`) creates exactly one [`Event`], listed by
+//!    [`Ledger::events`] and, when webhooks are on, queued as a
+//!    [`Delivery`] signed per Standard Webhooks ([`webhook`]).
+//!
+//! # Guarantees with `wasi:keyvalue/atomics` ([`Mode::Atomic`])
+//!
+//! - **One provider call per key.** The claim is a compare-and-swap that
+//!   creates the record only if absent, so of any number of requests with
+//!   one key — on one instance or many sharing the store — exactly one
+//!   proceeds; the others get `request_in_progress` while it runs and the
+//!   stored response after.
+//! - **No second payment after an ambiguous failure.** A record in
+//!   `unknown` (or an `initiating` claim older than
+//!   [`Config::claim_ttl_ms`], whose owner may have crashed mid-call) is
+//!   never retried blindly: the retry is told to ask the provider first
+//!   ([`Begin::AskProvider`]) when the provider can be asked by what the
+//!   ledger knows, else `outcome_unknown`. Only a provider's "no such
+//!   payment" ([`Probe::NotFound`]) reopens the key, again by CAS.
+//! - **One event per state change, none lost.** A marker per (payment,
+//!   state) is created by CAS before the event is written; sequence
+//!   numbers come from `increment`; a reader that finds a number reserved
+//!   but never written seals it with a tombstone (by CAS, so a slow writer
+//!   takes a new number instead of being overwritten).
+//! - Record updates are CAS loops: concurrent notifications never lose
+//!   each other's writes.
+//!
+//! # Where it weakens without atomics ([`Mode::StoreOnly`])
+//!
+//! - **Claims have a race window.** A claim is read, written, then read
+//!   back; two instances that both read "absent" before either writes can
+//!   both proceed (the read-back catches only the slower writer when the
+//!   other's write landed first). With one reference per payment the
+//!   provider's own duplicate-reference check is the last line.
+//! - **Sequence numbers come from the clock** ([`events::time_seq`]), not
+//!   a counter: they sort by time, and listing holds back events younger
+//!   than [`Config::settle_window_ms`] so a slightly late write is not
+//!   skipped; clocks further apart than that can still reorder or skip.
+//! - **Duplicate events are possible** when two instances record the same
+//!   change at once; both carry the same id (derived from the payment and
+//!   the state), so receivers that drop repeated `webhook-id`s, as the
+//!   Standard Webhooks spec asks, see one.
+//! - Record updates are last-writer-wins.
+//!
+//! # Retention
+//!
+//! Records of settled payments (completed, failed, reversed) and events
+//! are kept [`Config::retention_days`] days after their last change
+//! (default 90), then removed by [`Ledger::purge`], which the host runs
+//! from time to time (`wasi:keyvalue` has no expiry). Records that still
+//! need attention (`initiating`, `pending`, `unknown`) are never purged.
+//! [`Ledger::export_jsonl`] writes every record as JSON lines first.
+//!
+//! # Store operations
+//!
+//! Wrap the store in [`Counted`] to count round trips; the ledger's tests
+//! print the figures for one payment.
+
+pub mod events;
+pub mod record;
+pub mod store;
+pub mod webhook;
+
+#[cfg(test)]
+mod tests;
+
+pub use events::{Event, EventPage};
+pub use record::{
+    Claim, PaymentRecord, RECORD_VERSION, RecordedError, State, StoredResponse, fingerprint,
+};
+pub use store::{CasError, Counted, MemoryStore, Mode, OpCounts, Store, StoreError};
+pub use webhook::{Attempt, Delivery, DeliveryState, WebhookSecret};
+
+use crate::connector::StatusKey;
+use crate::domain::{Payment, PaymentDetails, PaymentRequest, Provider};
+use crate::error::{Error, UNEXPECTED_RESPONSE};
+use events::{ChangeMarker, TOMBSTONE};
+use record::{record_key, reference_key, tracking_key};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// How many times a compare-and-swap is retried before giving up with
+/// [`LedgerError::Contention`].
+const CAS_ATTEMPTS: usize = 16;
+
+/// The ledger's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Unique per running instance (the host draws it from `wasi:random`);
+    /// it makes claim ids unique across instances.
+    pub instance_id: String,
+    /// How long an `initiating` claim is respected (Unix ms). Longer than
+    /// FinConnect's 30-second answer limit; after it, the claim's owner is
+    /// presumed gone and its outcome unknown.
+    pub claim_ttl_ms: u64,
+    /// How long settled records and events are kept after their last change.
+    pub retention_days: u32,
+    /// A notification for a settled payment is answered from the ledger
+    /// unless the provider last confirmed it longer ago than this (so a
+    /// later reversal is still seen, at most one provider call per period).
+    pub recheck_settled_ms: u64,
+    /// Queue a webhook [`Delivery`] for every new event.
+    pub webhooks: bool,
+    /// [`Mode::StoreOnly`]: events younger than this are not listed yet.
+    pub settle_window_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            instance_id: "local".into(),
+            claim_ttl_ms: 60_000,
+            retention_days: 90,
+            recheck_settled_ms: 3_600_000,
+            webhooks: false,
+            settle_window_ms: 5_000,
+        }
+    }
+}
+
+/// Why the ledger could not do its part.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored value does not read.
+    #[error("the ledger entry `{key}` is unreadable: {reason}")]
+    Corrupt {
+        /// Its key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Too many concurrent writers kept changing the same key.
+    #[error("the ledger entry `{key}` kept changing under concurrent writers")]
+    Contention {
+        /// Its key.
+        key: String,
+    },
+}
+
+/// What to do with a payment request, decided by [`Ledger::begin`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Begin {
+    /// This request holds the key: call the provider, then
+    /// [`Ledger::finish`] with the ticket.
+    Proceed(Ticket),
+    /// The same request was answered before: send this response again,
+    /// with `Idempotent-Replayed: true`. No provider call.
+    Replay(StoredResponse),
+    /// The key was used for a different request (422 `idempotency_key_reused`).
+    KeyReused,
+    /// The first request with this key is still running (409 `request_in_progress`).
+    InProgress,
+    /// The first attempt's outcome is unknown: ask the provider for the
+    /// status of `id` (its [`crate::connector::ProviderInfo::status_key`]),
+    /// then hand the answer to [`Ledger::resolve`]. No payment call.
+    AskProvider {
+        /// Who to ask.
+        provider: Provider,
+        /// The id its status query takes.
+        id: String,
+    },
+    /// The first attempt's outcome is unknown and FinConnect cannot find
+    /// out by itself (409 `outcome_unknown`); `detail` says what to check.
+    OutcomeUnknown {
+        /// What to check, for the problem's `detail`.
+        detail: String,
+    },
+}
+
+impl Begin {
+    /// The HTTP status and problem code for the answers that are
+    /// problems; `None` for [`Begin::Proceed`], [`Begin::Replay`] and
+    /// [`Begin::AskProvider`].
+    pub fn problem(&self) -> Option<(u16, &'static str)> {
+        match self {
+            Begin::KeyReused => Some((422, "idempotency_key_reused")),
+            Begin::InProgress => Some((409, "request_in_progress")),
+            Begin::OutcomeUnknown { .. } => Some((409, "outcome_unknown")),
+            Begin::Proceed(_) | Begin::Replay(_) | Begin::AskProvider { .. } => None,
+        }
+    }
+}
+
+/// The right to call the provider for one key, returned by
+/// [`Begin::Proceed`] and handed back to [`Ledger::finish`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// The record's key.
+    pub key: String,
+    /// The claim's id.
+    pub claim_id: String,
+}
+
+/// What a failed provider call means for the money.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing reached the provider's payment API (invalid request,
+    /// missing variable, unsupported operation, credentials refused).
+    NothingStarted,
+    /// The provider answered and refused the payment.
+    Refused,
+    /// It may or may not have started (transport error, timeout, an
+    /// unreadable or 5xx reply).
+    Ambiguous,
+}
+
+impl Outcome {
+    /// How `error`, returned by a payment call, leaves the payment.
+    pub fn of(error: &Error) -> Outcome {
+        match error {
+            Error::InvalidRequest { .. }
+            | Error::Configuration { .. }
+            | Error::Unsupported { .. }
+            | Error::Authentication { .. } => Outcome::NothingStarted,
+            Error::Transport { .. } | Error::Timeout { .. } => Outcome::Ambiguous,
+            Error::Provider(provider) => {
+                let unreadable_success = provider.code.as_deref() == Some(UNEXPECTED_RESPONSE)
+                    && (200..300).contains(&provider.http_status);
+                if unreadable_success || provider.http_status >= 500 {
+                    Outcome::Ambiguous
+                } else {
+                    Outcome::Refused
+                }
+            }
+        }
+    }
+}
+
+/// The error as recorded: a stable code and the message.
+pub fn recorded_error(error: &Error) -> RecordedError {
+    let (code, http_status) = match error {
+        Error::InvalidRequest { .. } => ("invalid_request".to_owned(), None),
+        Error::Configuration { .. } => ("not_configured".to_owned(), None),
+        Error::Authentication { .. } => ("provider_auth_failed".to_owned(), None),
+        Error::Provider(provider) => (
+            provider
+                .code
+                .clone()
+                .unwrap_or_else(|| "provider_error".to_owned()),
+            Some(provider.http_status),
+        ),
+        Error::Transport { .. } => ("provider_unavailable".to_owned(), None),
+        Error::Timeout { .. } => ("provider_timeout".to_owned(), None),
+        Error::Unsupported { .. } => ("unsupported".to_owned(), None),
+    };
+    RecordedError {
+        code,
+        message: error.to_string(),
+        http_status,
+    }
+}
+
+/// What the provider's status query said, for [`Ledger::resolve`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// It knows the payment.
+    Found(PaymentDetails),
+    /// It answered that no such payment exists: the first attempt did not
+    /// start it.
+    NotFound,
+    /// The query failed; nothing was learnt.
+    Failed(String),
+}
+
+impl Probe {
+    /// Reads a status query's result: a provider's 404 is "no such
+    /// payment"; any other error teaches nothing.
+    pub fn from_status(result: &Result<PaymentDetails, Error>) -> Probe {
+        match result {
+            Ok(details) => Probe::Found(details.clone()),
+            Err(Error::Provider(provider)) if provider.http_status == 404 => Probe::NotFound,
+            Err(error) => Probe::Failed(error.to_string()),
+        }
+    }
+}
+
+/// What [`Ledger::finish`] and [`Ledger::observe`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// The record as it now stands (`None`: released, or not in the ledger).
+    pub record: Option<PaymentRecord>,
+    /// Whether its state changed.
+    pub changed: bool,
+    /// The event created, if this call created one.
+    pub event: Option<Event>,
+}
+
+/// How to treat an incoming notification, decided by [`Ledger::admit`]
+/// before any provider call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// The ledger never issued this id: refuse it, call nobody.
+    Refuse,
+    /// The payment is settled and recently confirmed: acknowledge from
+    /// this record, call nobody.
+    Answer(PaymentRecord),
+    /// Verify it with the provider (or its signature), then
+    /// [`Ledger::observe`].
+    Verify(PaymentRecord),
+}
+
+/// What [`Ledger::purge`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Payment records.
+    pub records: usize,
+    /// Events.
+    pub events: usize,
+}
+
+/// The ledger over one store.
+#[derive(Debug)]
+pub struct Ledger<S: Store> {
+    store: S,
+    config: Config,
+    claims: AtomicU64,
+}
+
+impl<S: Store> Ledger<S> {
+    /// A ledger over `store` with `config`.
+    pub fn new(store: S, config: Config) -> Self {
+        Self {
+            store,
+            config,
+            claims: AtomicU64::new(0),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn atomic(&self) -> bool {
+        self.store.mode() == Mode::Atomic
+    }
+
+    // ----- payments -------------------------------------------------------
+
+    /// Records a validated payment request before its provider call and
+    /// decides what to do (see [`Begin`]). `idempotency_key` is the
+    /// `Idempotency-Key` header; without it the merchant reference is the key.
+    pub fn begin(
+        &self,
+        provider: Provider,
+        request: &PaymentRequest,
+        idempotency_key: Option<&str>,
+        now: u64,
+    ) -> Result<Begin, LedgerError> {
+        let idempotency_key = idempotency_key.unwrap_or(&request.reference);
+        let key = record_key(provider, idempotency_key);
+        let fingerprint = fingerprint(provider, request);
+        let claim = self.new_claim(now);
+        let fresh = PaymentRecord {
+            version: RECORD_VERSION,
+            provider,
+            reference: request.reference.clone(),
+            idempotency_key: idempotency_key.to_owned(),
+            fingerprint: fingerprint.clone(),
+            state: State::Initiating,
+            tracking_id: None,
+            redirect_url: None,
+            amount: request
+                .amount
+                .parse::<crate::money::Amount>()
+                .map(|amount| amount.to_fixed2())
+                .unwrap_or_else(|_| request.amount.clone()),
+            currency: request.currency.clone(),
+            method: request.method.map(|method| method.as_str().to_owned()),
+            error: None,
+            response: None,
+            claim: Some(claim.clone()),
+            created_at: now,
+            updated_at: now,
+            verified_at: None,
+            revision: 1,
+        };
+        let bytes = encode(&fresh)?;
+        if self.atomic() {
+            for _ in 0..CAS_ATTEMPTS {
+                let (cas, current) = self.store.cas_open(&key)?;
+                match current {
+                    None => match self.store.cas_swap(cas, &bytes) {
+                        Ok(()) => return self.claimed(&fresh, claim),
+                        Err(CasError::Conflict) => continue,
+                        Err(CasError::Store(error)) => return Err(error.into()),
+                    },
+                    Some(existing) => {
+                        let existing = decode(&key, &existing)?;
+                        return Ok(self.decide(&existing, &fingerprint, now));
+                    }
+                }
+            }
+            Err(LedgerError::Contention { key })
+        } else {
+            if let Some(existing) = self.store.get(&key)? {
+                let existing = decode(&key, &existing)?;
+                return Ok(self.decide(&existing, &fingerprint, now));
+            }
+            // The race window of store-only mode: another instance may
+            // write between the read above and this write.
+            self.store.set(&key, &bytes)?;
+            match self.store.get(&key)? {
+                Some(stored) => {
+                    let stored = decode(&key, &stored)?;
+                    if stored.claim.as_ref().map(|c| &c.id) == Some(&claim.id) {
+                        self.claimed(&fresh, claim)
+                    } else {
+                        Ok(self.decide(&stored, &fingerprint, now))
+                    }
+                }
+                None => Err(LedgerError::Corrupt {
+                    key,
+                    reason: "the claim vanished right after it was written".into(),
+                }),
+            }
+        }
+    }
+
+    fn claimed(&self, record: &PaymentRecord, claim: Claim) -> Result<Begin, LedgerError> {
+        let key = record.key();
+        self.store.set(
+            &reference_key(record.provider, &record.reference),
+            key.as_bytes(),
+        )?;
+        Ok(Begin::Proceed(Ticket {
+            key,
+            claim_id: claim.id,
+        }))
+    }
+
+    fn new_claim(&self, now: u64) -> Claim {
+        let n = self.claims.fetch_add(1, Ordering::Relaxed);
+        Claim {
+            id: format!("{}/{n}", self.config.instance_id),
+            at: now,
+        }
+    }
+
+    /// What a request with `fingerprint` gets when `existing` holds its key.
+    fn decide(&self, existing: &PaymentRecord, fingerprint: &str, now: u64) -> Begin {
+        if existing.fingerprint != fingerprint {
+            return Begin::KeyReused;
+        }
+        match existing.state {
+            State::Initiating if !self.claim_expired(existing, now) => Begin::InProgress,
+            State::Initiating | State::Unknown => self.ask_first(existing),
+            State::Pending | State::Completed | State::Failed | State::Reversed => {
+                Begin::Replay(replay_response(existing))
+            }
+        }
+    }
+
+    fn claim_expired(&self, record: &PaymentRecord, now: u64) -> bool {
+        let since = record.claim.as_ref().map_or(record.updated_at, |c| c.at);
+        now.saturating_sub(since) >= self.config.claim_ttl_ms
+    }
+
+    /// After an ambiguous failure: ask the provider when it can be asked
+    /// by what the ledger knows, else say what to check.
+    fn ask_first(&self, record: &PaymentRecord) -> Begin {
+        let provider = record.provider;
+        let id = match provider.info().status_key {
+            StatusKey::Reference => Some(record.reference.clone()),
+            StatusKey::TrackingId => record.tracking_id.clone(),
+        };
+        match id {
+            Some(id) => Begin::AskProvider { provider, id },
+            None => Begin::OutcomeUnknown {
+                detail: format!(
+                    "the first attempt with this key may have reached {provider} and its outcome is unknown; \
+                     {provider} cannot be asked by merchant reference, so check reference `{}` with {provider} \
+                     (its dashboard, or its notification when it arrives) before paying again under a new reference",
+                    record.reference
+                ),
+            },
+        }
+    }
+
+    /// Records the provider call's result for `ticket`. `response` is what
+    /// the caller answers now; it is kept for replay when the outcome is
+    /// definite (`pending`, `failed`).
+    pub fn finish(
+        &self,
+        ticket: &Ticket,
+        result: &Result<Payment, Error>,
+        response: StoredResponse,
+        now: u64,
+    ) -> Result<Recorded, LedgerError> {
+        if let Err(error) = result
+            && Outcome::of(error) == Outcome::NothingStarted
+        {
+            return self.release(ticket);
+        }
+        let updated = self.modify(&ticket.key, now, |record| {
+            // Another instance may have probed and resolved it meanwhile;
+            // only a record still waiting for this call's result changes.
+            if !matches!(record.state, State::Initiating | State::Unknown) {
+                return false;
+            }
+            match result {
+                Ok(payment) => {
+                    record.state = State::from_status(payment.status)
+                        .filter(|state| *state != State::Reversed)
+                        .unwrap_or(State::Pending);
+                    record.tracking_id = Some(payment.tracking_id.clone());
+                    record.redirect_url = payment.redirect_url.clone();
+                    record.verified_at = Some(now);
+                    record.response = Some(response.clone());
+                }
+                Err(error) => {
+                    record.error = Some(recorded_error(error));
+                    if Outcome::of(error) == Outcome::Refused {
+                        record.state = State::Failed;
+                        record.response = Some(response.clone());
+                    } else {
+                        record.state = State::Unknown;
+                    }
+                }
+            }
+            record.claim = None;
+            true
+        })?;
+        self.after_change(updated, now)
+    }
+
+    /// Forgets a claim whose call never reached the provider.
+    fn release(&self, ticket: &Ticket) -> Result<Recorded, LedgerError> {
+        let Some(record) = self.load(&ticket.key)? else {
+            return Ok(Recorded {
+                record: None,
+                changed: false,
+                event: None,
+            });
+        };
+        let ours = record.state == State::Initiating
+            && record.claim.as_ref().map(|c| &c.id) == Some(&ticket.claim_id);
+        if ours {
+            // Deleting is not a compare-and-swap: a takeover between the
+            // read above and here would lose its claim. Claims are taken
+            // over only after `claim_ttl_ms`, far longer than this gap.
+            self.store.delete(&ticket.key)?;
+            let reference = reference_key(record.provider, &record.reference);
+            if self.store.get(&reference)?.as_deref() == Some(ticket.key.as_bytes()) {
+                self.store.delete(&reference)?;
+            }
+        }
+        Ok(Recorded {
+            record: None,
+            changed: ours,
+            event: None,
+        })
+    }
+
+    /// After [`Begin::AskProvider`]: records what the provider said and
+    /// decides again. Found → the payment is recorded and its response
+    /// replayed; not found → the key reopens for one new attempt
+    /// ([`Begin::Proceed`], claimed by CAS); a failed query →
+    /// `outcome_unknown`.
+    pub fn resolve(
+        &self,
+        provider: Provider,
+        request: &PaymentRequest,
+        idempotency_key: Option<&str>,
+        probe: &Probe,
+        now: u64,
+    ) -> Result<Begin, LedgerError> {
+        let idempotency_key = idempotency_key.unwrap_or(&request.reference);
+        let key = record_key(provider, idempotency_key);
+        let fingerprint = fingerprint(provider, request);
+        match probe {
+            Probe::Failed(reason) => Ok(Begin::OutcomeUnknown {
+                detail: format!(
+                    "the first attempt's outcome is unknown and asking {provider} about reference `{}` failed ({reason}); retry later",
+                    request.reference
+                ),
+            }),
+            Probe::Found(details) => {
+                let updated = self.modify(&key, now, |record| {
+                    if record.fingerprint != fingerprint
+                        || !matches!(record.state, State::Initiating | State::Unknown)
+                    {
+                        return false;
+                    }
+                    record.state = State::from_status(details.status).unwrap_or(State::Pending);
+                    if let Some(tracking_id) = &details.tracking_id {
+                        record.tracking_id = Some(tracking_id.clone());
+                    }
+                    record.verified_at = Some(now);
+                    record.claim = None;
+                    record.response = Some(StoredResponse {
+                        status: 201,
+                        content_type: "application/json".into(),
+                        body: record.created_json().to_string(),
+                    });
+                    true
+                })?;
+                self.after_change(updated, now)?;
+                self.begin(provider, request, Some(idempotency_key), now)
+            }
+            Probe::NotFound => {
+                let claim = self.new_claim(now);
+                let updated = self.modify(&key, now, |record| {
+                    if record.fingerprint != fingerprint
+                        || !(record.state == State::Unknown
+                            || (record.state == State::Initiating
+                                && self.claim_expired(record, now)))
+                    {
+                        return false;
+                    }
+                    record.state = State::Initiating;
+                    record.error = None;
+                    record.claim = Some(claim.clone());
+                    true
+                })?;
+                match updated {
+                    Some((_, true)) => Ok(Begin::Proceed(Ticket {
+                        key,
+                        claim_id: claim.id,
+                    })),
+                    _ => self.begin(provider, request, Some(idempotency_key), now),
+                }
+            }
+        }
+    }
+
+    // ----- status and notifications --------------------------------------
+
+    /// Checks a notification naming `id` (the provider's tracking id, or
+    /// the merchant reference for providers whose notifications carry it)
+    /// before anything is called.
+    pub fn admit(&self, provider: Provider, id: &str, now: u64) -> Result<Admission, LedgerError> {
+        let Some(record) = self.find(provider, id)? else {
+            return Ok(Admission::Refuse);
+        };
+        let recently_verified = record
+            .verified_at
+            .is_some_and(|at| now.saturating_sub(at) < self.config.recheck_settled_ms);
+        if record.state.is_final() || (record.state.is_settled() && recently_verified) {
+            Ok(Admission::Answer(record))
+        } else {
+            Ok(Admission::Verify(record))
+        }
+    }
+
+    /// Records what a status query or a verified notification said. A
+    /// payment the ledger does not hold is left alone (`record: None`).
+    /// The same report twice changes nothing and creates no second event.
+    pub fn observe(&self, details: &PaymentDetails, now: u64) -> Result<Recorded, LedgerError> {
+        let provider = details.provider;
+        let mut found = None;
+        for id in [details.tracking_id.as_deref(), details.reference.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(record) = self.find(provider, id)? {
+                found = Some(record);
+                break;
+            }
+        }
+        let Some(record) = found else {
+            return Ok(Recorded {
+                record: None,
+                changed: false,
+                event: None,
+            });
+        };
+        let next = State::from_status(details.status);
+        let updated = self.modify(&record.key(), now, |record| {
+            let mut changed = false;
+            if let Some(next) = next
+                && record.state.accepts(next)
+            {
+                record.state = next;
+                record.claim = None;
+                changed = true;
+            }
+            if record.tracking_id.is_none()
+                && let Some(tracking_id) = &details.tracking_id
+            {
+                record.tracking_id = Some(tracking_id.clone());
+                changed = true;
+            }
+            if changed || next.is_some() {
+                record.verified_at = Some(now);
+            }
+            changed || next.is_some()
+        })?;
+        self.after_change(updated, now)
+    }
+
+    /// The record for a merchant reference.
+    pub fn by_reference(
+        &self,
+        provider: Provider,
+        reference: &str,
+    ) -> Result<Option<PaymentRecord>, LedgerError> {
+        self.follow(&reference_key(provider, reference))
+    }
+
+    /// The record for a provider's tracking id.
+    pub fn by_tracking_id(
+        &self,
+        provider: Provider,
+        tracking_id: &str,
+    ) -> Result<Option<PaymentRecord>, LedgerError> {
+        self.follow(&tracking_key(provider, tracking_id))
+    }
+
+    /// The record for an idempotency key.
+    pub fn by_idempotency_key(
+        &self,
+        provider: Provider,
+        idempotency_key: &str,
+    ) -> Result<Option<PaymentRecord>, LedgerError> {
+        self.load(&record_key(provider, idempotency_key))
+    }
+
+    /// Every record, oldest first (for `GET /payments`; the store lists
+    /// keys, so this reads them all).
+    pub fn records(&self) -> Result<Vec<PaymentRecord>, LedgerError> {
+        let mut records = Vec::new();
+        for key in self
+            .store
+            .list_keys(&format!("{}payment/", record::PREFIX))?
+        {
+            if let Some(record) = self.load(&key)? {
+                records.push(record);
+            }
+        }
+        records.sort_by_key(|record| (record.created_at, record.key()));
+        Ok(records)
+    }
+
+    /// Every record as JSON lines (the stored form, with `version`).
+    pub fn export_jsonl(&self) -> Result<String, LedgerError> {
+        let mut out = String::new();
+        for record in self.records()? {
+            let line = serde_json::to_string(&record).map_err(|error| LedgerError::Corrupt {
+                key: record.key(),
+                reason: error.to_string(),
+            })?;
+            out.push_str(&line);
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
+    fn find(&self, provider: Provider, id: &str) -> Result<Option<PaymentRecord>, LedgerError> {
+        match self.by_tracking_id(provider, id)? {
+            Some(record) => Ok(Some(record)),
+            None => self.by_reference(provider, id),
+        }
+    }
+
+    fn follow(&self, index_key: &str) -> Result<Option<PaymentRecord>, LedgerError> {
+        let Some(target) = self.store.get(index_key)? else {
+            return Ok(None);
+        };
+        let target = String::from_utf8(target).map_err(|_| LedgerError::Corrupt {
+            key: index_key.to_owned(),
+            reason: "the index entry is not text".into(),
+        })?;
+        self.load(&target)
+    }
+
+    fn load(&self, key: &str) -> Result<Option<PaymentRecord>, LedgerError> {
+        self.store
+            .get(key)?
+            .map(|bytes| decode(key, &bytes))
+            .transpose()
+    }
+
+    /// Changes the record under `key` with `change` (which says whether it
+    /// changed anything), by CAS where the host offers it. `None` when the
+    /// key holds nothing.
+    fn modify(
+        &self,
+        key: &str,
+        now: u64,
+        mut change: impl FnMut(&mut PaymentRecord) -> bool,
+    ) -> Result<Option<(PaymentRecord, bool)>, LedgerError> {
+        if !self.atomic() {
+            let Some(mut record) = self.load(key)? else {
+                return Ok(None);
+            };
+            let before = record.state;
+            if !change(&mut record) {
+                return Ok(Some((record, false)));
+            }
+            record.revision += 1;
+            record.updated_at = now;
+            self.store.set(key, &encode(&record)?)?;
+            let changed = record.state != before;
+            return Ok(Some((record, changed)));
+        }
+        for _ in 0..CAS_ATTEMPTS {
+            let (cas, current) = self.store.cas_open(key)?;
+            let Some(current) = current else {
+                return Ok(None);
+            };
+            let mut record = decode(key, &current)?;
+            let before = record.state;
+            if !change(&mut record) {
+                return Ok(Some((record, false)));
+            }
+            record.revision += 1;
+            record.updated_at = now;
+            match self.store.cas_swap(cas, &encode(&record)?) {
+                Ok(()) => {
+                    let changed = record.state != before;
+                    return Ok(Some((record, changed)));
+                }
+                Err(CasError::Conflict) => continue,
+                Err(CasError::Store(error)) => return Err(error.into()),
+            }
+        }
+        Err(LedgerError::Contention {
+            key: key.to_owned(),
+        })
+    }
+
+    /// Indexes and the event after a write. The event is ensured whenever
+    /// the record stands in an announced state, changed or not: a writer
+    /// that crashed between the record and its event is healed by the
+    /// next report, and the per-change marker keeps it to one event.
+    fn after_change(
+        &self,
+        updated: Option<(PaymentRecord, bool)>,
+        now: u64,
+    ) -> Result<Recorded, LedgerError> {
+        let Some((record, changed)) = updated else {
+            return Ok(Recorded {
+                record: None,
+                changed: false,
+                event: None,
+            });
+        };
+        if let Some(tracking_id) = &record.tracking_id {
+            let index = tracking_key(record.provider, tracking_id);
+            if self.store.get(&index)?.as_deref() != Some(record.key().as_bytes()) {
+                self.store.set(&index, record.key().as_bytes())?;
+            }
+        }
+        let event = self.ensure_event(&record, now)?;
+        Ok(Recorded {
+            record: Some(record),
+            changed,
+            event,
+        })
+    }
+
+    // ----- events ----------------------------------------------------------
+
+    /// Creates the event for `record`'s current state unless it exists.
+    fn ensure_event(&self, record: &PaymentRecord, now: u64) -> Result<Option<Event>, LedgerError> {
+        if record.state.event_type().is_none() {
+            return Ok(None);
+        }
+        let marker_key = events::change_key(record, record.state);
+        let claimed = encode_json(
+            &marker_key,
+            &ChangeMarker {
+                claimed_at: now,
+                seq: None,
+            },
+        )?;
+        if self.atomic() {
+            let (cas, current) = self.store.cas_open(&marker_key)?;
+            if let Some(current) = current {
+                let marker: ChangeMarker = decode_json(&marker_key, &current)?;
+                let abandoned = marker.seq.is_none()
+                    && now.saturating_sub(marker.claimed_at) >= self.config.claim_ttl_ms;
+                if !abandoned {
+                    return Ok(None);
+                }
+            }
+            match self.store.cas_swap(cas, &claimed) {
+                Ok(()) => {}
+                Err(CasError::Conflict) => return Ok(None),
+                Err(CasError::Store(error)) => return Err(error.into()),
+            }
+        } else {
+            if self.store.get(&marker_key)?.is_some() {
+                return Ok(None);
+            }
+            self.store.set(&marker_key, &claimed)?;
+        }
+        let event = self.append_event(record, now)?;
+        let done = encode_json(
+            &marker_key,
+            &ChangeMarker {
+                claimed_at: now,
+                seq: Some(event.seq),
+            },
+        )?;
+        self.store.set(&marker_key, &done)?;
+        if self.config.webhooks {
+            let delivery = Delivery::new(&event.id, event.seq, now);
+            let key = events::delivery_key(&event.id);
+            self.store.set(&key, &encode_json(&key, &delivery)?)?;
+        }
+        Ok(Some(event))
+    }
+
+    fn append_event(&self, record: &PaymentRecord, now: u64) -> Result<Event, LedgerError> {
+        let id = events::event_id(record, record.state);
+        if !self.atomic() {
+            let seq = events::time_seq(now, &id);
+            let event = events::event_for(record, seq, now).ok_or_else(|| no_event(record))?;
+            let key = events::event_key(seq);
+            self.store.set(&key, &encode_json(&key, &event)?)?;
+            return Ok(event);
+        }
+        let counter = events::counter_key();
+        for _ in 0..CAS_ATTEMPTS {
+            let seq = self.store.increment(&counter, 1)?;
+            let seq = u64::try_from(seq).map_err(|_| LedgerError::Corrupt {
+                key: counter.clone(),
+                reason: format!("the counter went negative ({seq})"),
+            })?;
+            let event = events::event_for(record, seq, now).ok_or_else(|| no_event(record))?;
+            let key = events::event_key(seq);
+            let (cas, current) = self.store.cas_open(&key)?;
+            if current.is_some() {
+                continue;
+            }
+            match self.store.cas_swap(cas, &encode_json(&key, &event)?) {
+                Ok(()) => return Ok(event),
+                // A reader sealed this number while we were writing: take
+                // the next one.
+                Err(CasError::Conflict) => continue,
+                Err(CasError::Store(error)) => return Err(error.into()),
+            }
+        }
+        Err(LedgerError::Contention { key: counter })
+    }
+
+    /// Events after `after`, at most `limit`, in order. With atomics, a
+    /// number reserved but not written is sealed (never listed later, so
+    /// no reader skips an event that then appears behind it).
+    pub fn events(&self, after: u64, limit: usize, now: u64) -> Result<EventPage, LedgerError> {
+        let mut data = Vec::new();
+        let mut cursor = after;
+        if self.atomic() {
+            let counter = events::counter_key();
+            let last = match self.store.get(&counter)? {
+                None => 0,
+                Some(bytes) => std::str::from_utf8(&bytes)
+                    .ok()
+                    .and_then(|text| text.trim().parse::<u64>().ok())
+                    .ok_or_else(|| LedgerError::Corrupt {
+                        key: counter.clone(),
+                        reason: "not an integer".into(),
+                    })?,
+            };
+            let mut seq = after;
+            while data.len() < limit && seq < last {
+                seq += 1;
+                let key = events::event_key(seq);
+                let mut value = self.store.get(&key)?;
+                if value.is_none() {
+                    let (cas, current) = self.store.cas_open(&key)?;
+                    value = match current {
+                        Some(current) => Some(current),
+                        None => match self.store.cas_swap(cas, TOMBSTONE) {
+                            Ok(()) => None,
+                            Err(CasError::Conflict) => self.store.get(&key)?,
+                            Err(CasError::Store(error)) => return Err(error.into()),
+                        },
+                    };
+                }
+                if let Some(bytes) = value
+                    && bytes != TOMBSTONE
+                {
+                    data.push(decode_json::<Event>(&key, &bytes)?);
+                }
+                cursor = seq;
+            }
+        } else {
+            let prefix = events::event_prefix();
+            let settled_before = now.saturating_sub(self.config.settle_window_ms);
+            let mut seqs: Vec<u64> = self
+                .store
+                .list_keys(&prefix)?
+                .iter()
+                .filter_map(|key| key.strip_prefix(&prefix)?.parse().ok())
+                .filter(|seq| *seq > after && seq / 1000 <= settled_before)
+                .collect();
+            seqs.sort_unstable();
+            for seq in seqs.into_iter().take(limit) {
+                let key = events::event_key(seq);
+                if let Some(bytes) = self.store.get(&key)? {
+                    data.push(decode_json::<Event>(&key, &bytes)?);
+                }
+                cursor = seq;
+            }
+        }
+        Ok(EventPage {
+            data,
+            next_after: cursor,
+        })
+    }
+
+    /// The event with `id` (for `POST /events/{id}/deliveries`), through
+    /// its delivery record when webhooks are on, else by scanning.
+    pub fn event(&self, id: &str) -> Result<Option<Event>, LedgerError> {
+        let delivery_key = events::delivery_key(id);
+        if let Some(bytes) = self.store.get(&delivery_key)? {
+            let delivery: Delivery = decode_json(&delivery_key, &bytes)?;
+            let key = events::event_key(delivery.seq);
+            return self
+                .store
+                .get(&key)?
+                .map(|bytes| decode_json(&key, &bytes))
+                .transpose();
+        }
+        for key in self.store.list_keys(&events::event_prefix())? {
+            if let Some(bytes) = self.store.get(&key)?
+                && bytes != TOMBSTONE
+            {
+                let event: Event = decode_json(&key, &bytes)?;
+                if event.id == id {
+                    return Ok(Some(event));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    // ----- webhook deliveries ----------------------------------------------
+
+    /// Deliveries due at `now`, oldest event first.
+    pub fn due_deliveries(&self, now: u64) -> Result<Vec<Delivery>, LedgerError> {
+        let mut due = Vec::new();
+        for key in self.store.list_keys(&events::delivery_prefix())? {
+            if let Some(bytes) = self.store.get(&key)? {
+                let delivery: Delivery = decode_json(&key, &bytes)?;
+                if delivery.is_due(now) {
+                    due.push(delivery);
+                }
+            }
+        }
+        due.sort_by_key(|delivery| delivery.seq);
+        Ok(due)
+    }
+
+    /// Records one attempt to deliver event `event_id` and schedules the
+    /// next. An attempt for an event without a delivery record starts one.
+    pub fn record_attempt(
+        &self,
+        event_id: &str,
+        seq: u64,
+        attempt: Attempt,
+    ) -> Result<Delivery, LedgerError> {
+        let key = events::delivery_key(event_id);
+        let at = attempt.at;
+        self.update_delivery(&key, event_id, seq, at, |delivery| {
+            delivery.record(attempt.clone())
+        })
+    }
+
+    /// Starts the retry schedule of event `event_id` again, due at `now`
+    /// (`POST /events/{id}/deliveries`).
+    pub fn redeliver(&self, event_id: &str, seq: u64, now: u64) -> Result<Delivery, LedgerError> {
+        let key = events::delivery_key(event_id);
+        self.update_delivery(&key, event_id, seq, now, |delivery| {
+            delivery.reschedule(now)
+        })
+    }
+
+    fn update_delivery(
+        &self,
+        key: &str,
+        event_id: &str,
+        seq: u64,
+        now: u64,
+        mut change: impl FnMut(&mut Delivery),
+    ) -> Result<Delivery, LedgerError> {
+        let start = |current: Option<Vec<u8>>| -> Result<Delivery, LedgerError> {
+            match current {
+                Some(bytes) => decode_json(key, &bytes),
+                None => Ok(Delivery::new(event_id, seq, now)),
+            }
+        };
+        if !self.atomic() {
+            let mut delivery = start(self.store.get(key)?)?;
+            change(&mut delivery);
+            self.store.set(key, &encode_json(key, &delivery)?)?;
+            return Ok(delivery);
+        }
+        for _ in 0..CAS_ATTEMPTS {
+            let (cas, current) = self.store.cas_open(key)?;
+            let mut delivery = start(current)?;
+            change(&mut delivery);
+            match self.store.cas_swap(cas, &encode_json(key, &delivery)?) {
+                Ok(()) => return Ok(delivery),
+                Err(CasError::Conflict) => continue,
+                Err(CasError::Store(error)) => return Err(error.into()),
+            }
+        }
+        Err(LedgerError::Contention {
+            key: key.to_owned(),
+        })
+    }
+
+    // ----- retention -------------------------------------------------------
+
+    /// Removes settled records, and events, whose last change is older
+    /// than [`Config::retention_days`] at `now`. Records still needing
+    /// attention stay. Run [`Ledger::export_jsonl`] first to keep a copy.
+    pub fn purge(&self, now: u64) -> Result<Purged, LedgerError> {
+        let retention_ms = u64::from(self.config.retention_days) * 86_400_000;
+        let cutoff = now.saturating_sub(retention_ms);
+        let mut purged = Purged::default();
+        for record in self.records()? {
+            if !record.state.is_settled() || record.updated_at >= cutoff {
+                continue;
+            }
+            let key = record.key();
+            let mut indexes = vec![reference_key(record.provider, &record.reference)];
+            if let Some(tracking_id) = &record.tracking_id {
+                indexes.push(tracking_key(record.provider, tracking_id));
+            }
+            for index in indexes {
+                if self.store.get(&index)?.as_deref() == Some(key.as_bytes()) {
+                    self.store.delete(&index)?;
+                }
+            }
+            for state in [
+                State::Pending,
+                State::Completed,
+                State::Failed,
+                State::Reversed,
+            ] {
+                self.store.delete(&events::change_key(&record, state))?;
+            }
+            self.store.delete(&key)?;
+            purged.records += 1;
+        }
+        for key in self.store.list_keys(&events::event_prefix())? {
+            let Some(bytes) = self.store.get(&key)? else {
+                continue;
+            };
+            if bytes == TOMBSTONE {
+                continue;
+            }
+            let event: Event = decode_json(&key, &bytes)?;
+            let created = crate::token_cache::parse_utc(&event.created_at)
+                .map_or(0, |seconds| seconds.saturating_mul(1000));
+            if created < cutoff {
+                self.store.delete(&events::delivery_key(&event.id))?;
+                self.store.delete(&key)?;
+                purged.events += 1;
+            }
+        }
+        Ok(purged)
+    }
+}
+
+/// The response replayed for a record that has none stored (written by a
+/// status query, for instance): the `201` body of `POST /payments`, or a
+/// problem for a failed payment.
+fn replay_response(record: &PaymentRecord) -> StoredResponse {
+    if let Some(response) = &record.response {
+        return response.clone();
+    }
+    match (&record.state, &record.error) {
+        (State::Failed, Some(error)) => StoredResponse {
+            status: 502,
+            content_type: "application/problem+json".into(),
+            body: serde_json::json!({
+                "type": "https://finconnect.dev/problems/provider_error",
+                "title": "The provider refused the request",
+                "status": 502,
+                "detail": error.message,
+                "code": "provider_error",
+                "provider_code": error.code,
+            })
+            .to_string(),
+        },
+        _ => StoredResponse {
+            status: 201,
+            content_type: "application/json".into(),
+            body: record.created_json().to_string(),
+        },
+    }
+}
+
+fn no_event(record: &PaymentRecord) -> LedgerError {
+    LedgerError::Corrupt {
+        key: record.key(),
+        reason: format!("state `{}` has no event", record.state.as_str()),
+    }
+}
+
+fn encode(record: &PaymentRecord) -> Result<Vec<u8>, LedgerError> {
+    encode_json(&record.key(), record)
+}
+
+fn decode(key: &str, bytes: &[u8]) -> Result<PaymentRecord, LedgerError> {
+    let record: PaymentRecord = decode_json(key, bytes)?;
+    if record.version != RECORD_VERSION {
+        return Err(LedgerError::Corrupt {
+            key: key.to_owned(),
+            reason: format!(
+                "record version {} (this FinConnect reads {RECORD_VERSION})",
+                record.version
+            ),
+        });
+    }
+    Ok(record)
+}
+
+fn encode_json<T: serde::Serialize>(key: &str, value: &T) -> Result<Vec<u8>, LedgerError> {
+    serde_json::to_vec(value).map_err(|error| LedgerError::Corrupt {
+        key: key.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+fn decode_json<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, LedgerError> {
+    serde_json::from_slice(bytes).map_err(|error| LedgerError::Corrupt {
+        key: key.to_owned(),
+        reason: error.to_string(),
+    })
+}
