@@ -67,6 +67,15 @@
 //!   Standard Webhooks spec asks, see one.
 //! - Record updates are last-writer-wins.
 //!
+//! # Keys and lookups
+//!
+//! All keys start with `finconnect/ledger/` and end in a digest of the
+//! caller's text (never the text itself). A record lives under its
+//! idempotency key; `by-reference/` and `by-tracking-id/` entries point to
+//! it. When two idempotency keys are used with one merchant reference, the
+//! reference points to the one begun last (providers refuse a reused
+//! reference themselves).
+//!
 //! # Retention
 //!
 //! Records of settled payments (completed, failed, reversed) and events

@@ -1,1 +1,997 @@
+use super::events::{counter_key, event_key};
+use super::store::MemoryStore;
+use super::webhook::{
+    RETRY_DELAYS_MS, SecretError, base64_decode, base64_encode, next_attempt_at, webhook_headers,
+};
+use super::*;
+use crate::domain::{Customer, PaymentStatus};
+use crate::error::ProviderError;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::sync::{Arc, Barrier};
 
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+/// A change to one field of a request.
+type Change = Box<dyn Fn(&mut PaymentRequest)>;
+
+/// 2026-12-06T00:00:00Z in Unix milliseconds.
+const NOW: u64 = 1_796_515_200_000;
+
+fn request(reference: &str) -> PaymentRequest {
+    PaymentRequest {
+        reference: reference.to_owned(),
+        amount: "1500".to_owned(),
+        currency: "TZS".to_owned(),
+        description: Some("Order".to_owned()),
+        customer: Customer {
+            phone: Some("255712345678".to_owned()),
+            ..Customer::default()
+        },
+        ..PaymentRequest::default()
+    }
+}
+
+fn accepted(provider: Provider, reference: &str, tracking_id: &str) -> Result<Payment, Error> {
+    Ok(Payment {
+        provider,
+        reference: reference.to_owned(),
+        tracking_id: tracking_id.to_owned(),
+        redirect_url: None,
+        status: PaymentStatus::Pending,
+    })
+}
+
+fn created(body: &str) -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        content_type: "application/json".into(),
+        body: body.to_owned(),
+    }
+}
+
+fn problem(status: u16) -> StoredResponse {
+    StoredResponse {
+        status,
+        content_type: "application/problem+json".into(),
+        body: format!("{{\"status\":{status}}}"),
+    }
+}
+
+fn details(
+    provider: Provider,
+    tracking_id: Option<&str>,
+    reference: Option<&str>,
+    status: PaymentStatus,
+) -> PaymentDetails {
+    PaymentDetails {
+        provider,
+        reference: reference.map(str::to_owned),
+        tracking_id: tracking_id.map(str::to_owned),
+        status,
+        amount: Some("1500.00".into()),
+        currency: Some("TZS".into()),
+        method: None,
+        confirmation_code: None,
+        description: None,
+    }
+}
+
+fn transport_error(provider: Provider) -> Result<Payment, Error> {
+    Err(Error::Transport {
+        provider,
+        message: "connection reset".into(),
+    })
+}
+
+fn provider_error(provider: Provider, status: u16, code: &str) -> Error {
+    Error::Provider(ProviderError {
+        provider,
+        http_status: status,
+        code: Some(code.to_owned()),
+        message: "refused".into(),
+    })
+}
+
+fn ledger<S: Store>(store: S) -> Ledger<S> {
+    Ledger::new(store, Config::default())
+}
+
+fn proceed(begin: Begin) -> Result<Ticket, String> {
+    match begin {
+        Begin::Proceed(ticket) => Ok(ticket),
+        other => Err(format!("expected Proceed, got {other:?}")),
+    }
+}
+
+fn record_of<S: Store>(
+    ledger: &Ledger<S>,
+    provider: Provider,
+    key: &str,
+) -> Result<PaymentRecord, String> {
+    ledger
+        .by_idempotency_key(provider, key)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no record for {key}"))
+}
+
+// ----- fingerprint, states, time ------------------------------------------
+
+#[test]
+fn fingerprint_reads_amounts_exactly_and_changes_with_every_field() {
+    let base = request("INV-1");
+    let fp = fingerprint(Provider::Clickpesa, &base);
+    assert_eq!(fp.len(), 64);
+    assert!(fp.bytes().all(|b| b.is_ascii_hexdigit()));
+    let mut same = base.clone();
+    same.amount = "1500.00".into();
+    assert_eq!(fingerprint(Provider::Clickpesa, &same), fp);
+
+    let changes: Vec<Change> = vec![
+        Box::new(|r| r.reference = "INV-2".into()),
+        Box::new(|r| r.amount = "1500.01".into()),
+        Box::new(|r| r.currency = "KES".into()),
+        Box::new(|r| r.description = None),
+        Box::new(|r| r.customer.phone = Some("255712345679".into())),
+        Box::new(|r| r.customer.email = Some("a@b.example".into())),
+        Box::new(|r| r.callback_url = Some("https://shop.example/cb".into())),
+        Box::new(|r| r.method = Some(crate::domain::PaymentMethod::MobileMoney)),
+    ];
+    for change in changes {
+        let mut other = base.clone();
+        change(&mut other);
+        assert_ne!(fingerprint(Provider::Clickpesa, &other), fp, "{other:?}");
+    }
+    assert_ne!(fingerprint(Provider::Pesapal, &base), fp);
+    // No field can bleed into the next: "" + "x" differs from "x" + "".
+    let mut a = base.clone();
+    a.description = Some(String::new());
+    a.branch = Some("x".into());
+    let mut b = base;
+    b.description = Some("x".into());
+    b.branch = Some(String::new());
+    assert_ne!(
+        fingerprint(Provider::Pesapal, &a),
+        fingerprint(Provider::Pesapal, &b)
+    );
+}
+
+#[test]
+fn states_move_forward_only() {
+    use State::*;
+    assert!(Initiating.accepts(Pending) && Unknown.accepts(Completed));
+    assert!(Pending.accepts(Completed) && Pending.accepts(Failed));
+    assert!(Completed.accepts(Reversed) && Failed.accepts(Completed));
+    assert!(!Completed.accepts(Pending) && !Completed.accepts(Failed));
+    assert!(!Reversed.accepts(Completed) && !Pending.accepts(Pending));
+    assert!(!Pending.accepts(Unknown) && !Pending.accepts(Initiating));
+    assert_eq!(Initiating.event_type(), None);
+    assert_eq!(Unknown.event_type(), None);
+    assert_eq!(Completed.event_type(), Some("payment.completed"));
+}
+
+#[test]
+fn times_are_written_as_rfc3339() {
+    assert_eq!(record::rfc3339(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(
+        record::rfc3339(1_710_779_145_250),
+        "2024-03-18T16:25:45.250Z"
+    );
+    assert_eq!(record::rfc3339(951_825_600_000), "2000-02-29T12:00:00.000Z");
+    assert_eq!(record::rfc3339(NOW), "2026-12-06T00:00:00.000Z");
+    for ms in [
+        0,
+        951_825_600_000,
+        1_710_779_145_000,
+        NOW,
+        4_102_444_800_000,
+    ] {
+        let text = record::rfc3339(ms);
+        assert_eq!(
+            crate::token_cache::parse_utc(&text).map(|s| s * 1000),
+            Some(ms),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn errors_are_classified_for_money_safety() {
+    let p = Provider::Pesapal;
+    assert_eq!(
+        Outcome::of(&Error::invalid("amount", "bad")),
+        Outcome::NothingStarted
+    );
+    assert_eq!(
+        Outcome::of(&Error::config("pesapal_consumer_key", "is not set")),
+        Outcome::NothingStarted
+    );
+    assert_eq!(
+        Outcome::of(&Error::Authentication {
+            provider: p,
+            message: "no".into()
+        }),
+        Outcome::NothingStarted
+    );
+    assert_eq!(
+        Outcome::of(&Error::Timeout {
+            provider: p,
+            message: "first byte".into()
+        }),
+        Outcome::Ambiguous
+    );
+    assert_eq!(
+        Outcome::of(&provider_error(p, 400, "invalid_amount")),
+        Outcome::Refused
+    );
+    assert_eq!(
+        Outcome::of(&provider_error(p, 503, "busy")),
+        Outcome::Ambiguous
+    );
+    assert_eq!(
+        Outcome::of(&Error::unexpected(p, 200, "HTML")),
+        Outcome::Ambiguous
+    );
+    let recorded = recorded_error(&provider_error(p, 400, "invalid_amount"));
+    assert_eq!(recorded.code, "invalid_amount");
+    assert_eq!(recorded.http_status, Some(400));
+}
+
+// ----- the ledger and idempotency -----------------------------------------
+
+#[test]
+fn a_payment_is_recorded_before_the_call_and_updated_after() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = ledger(&store);
+    let p = Provider::Clickpesa;
+    let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+
+    // Before any provider call: initiating, with the fingerprint.
+    let before = record_of(&ledger, p, "INV-1")?;
+    assert_eq!(before.state, State::Initiating);
+    assert_eq!(before.fingerprint, fingerprint(p, &request("INV-1")));
+    assert_eq!(before.amount, "1500.00");
+    assert_eq!(before.version, RECORD_VERSION);
+    assert!(ledger.events(0, 10, NOW)?.data.is_empty());
+
+    let done = ledger.finish(
+        &ticket,
+        &accepted(p, "INV-1", "CP-77"),
+        created("{\"status\":\"pending\"}"),
+        NOW + 1_000,
+    )?;
+    let after = done.record.ok_or("no record after finish")?;
+    assert_eq!(after.state, State::Pending);
+    assert_eq!(after.tracking_id.as_deref(), Some("CP-77"));
+    assert_eq!(after.claim, None);
+    assert!(done.changed);
+    assert_eq!(
+        done.event.map(|e| e.kind),
+        Some("payment.pending".to_owned())
+    );
+
+    assert_eq!(ledger.by_reference(p, "INV-1")?, Some(after.clone()));
+    assert_eq!(ledger.by_tracking_id(p, "CP-77")?, Some(after.clone()));
+    assert_eq!(ledger.by_tracking_id(Provider::Pesapal, "CP-77")?, None);
+
+    // The stored JSON carries its version.
+    let raw = store.get(&after.key())?.ok_or("no stored record")?;
+    let json: serde_json::Value = serde_json::from_slice(&raw)?;
+    assert_eq!(json["version"], 1);
+    assert_eq!(json["state"], "pending");
+    Ok(())
+}
+
+#[test]
+fn the_same_request_is_replayed_and_a_different_one_refused() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = ledger(&store);
+    let p = Provider::Pesapal;
+    let ticket = proceed(ledger.begin(p, &request("INV-1"), Some("key-1"), NOW)?)?;
+    let body = "{\"provider\":\"pesapal\",\"status\":\"pending\"}";
+    ledger.finish(&ticket, &accepted(p, "INV-1", "TRK"), created(body), NOW)?;
+
+    assert_eq!(
+        ledger.begin(p, &request("INV-1"), Some("key-1"), NOW + 5)?,
+        Begin::Replay(created(body))
+    );
+    // The amount written differently is the same request.
+    let mut same = request("INV-1");
+    same.amount = "1500.00".into();
+    assert_eq!(
+        ledger.begin(p, &same, Some("key-1"), NOW + 5)?,
+        Begin::Replay(created(body))
+    );
+    let mut different = request("INV-1");
+    different.amount = "1600".into();
+    let reused = ledger.begin(p, &different, Some("key-1"), NOW + 5)?;
+    assert_eq!(reused, Begin::KeyReused);
+    assert_eq!(reused.problem(), Some((422, "idempotency_key_reused")));
+    // Keys are scoped per provider.
+    proceed(ledger.begin(Provider::Clickpesa, &request("INV-1"), Some("key-1"), NOW)?)?;
+    Ok(())
+}
+
+#[test]
+fn a_request_in_flight_is_refused_until_its_claim_expires() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    let p = Provider::Pesapal;
+    proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+    let second = ledger.begin(p, &request("INV-1"), None, NOW + 10_000)?;
+    assert_eq!(second, Begin::InProgress);
+    assert_eq!(second.problem(), Some((409, "request_in_progress")));
+    // The first owner vanished mid-call: its outcome is unknown, and
+    // PesaPal cannot be asked by reference, so no second payment starts.
+    let later = ledger.begin(p, &request("INV-1"), None, NOW + 60_000)?;
+    assert!(
+        matches!(later, Begin::OutcomeUnknown { ref detail } if detail.contains("INV-1")),
+        "{later:?}"
+    );
+    assert_eq!(later.problem(), Some((409, "outcome_unknown")));
+    Ok(())
+}
+
+#[test]
+fn an_ambiguous_failure_never_starts_a_second_payment() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    // PesaPal: status only by tracking id, which a timeout never gave.
+    let p = Provider::Pesapal;
+    let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+    let done = ledger.finish(&ticket, &transport_error(p), problem(502), NOW)?;
+    let record = done.record.ok_or("no record")?;
+    assert_eq!(record.state, State::Unknown);
+    assert_eq!(
+        record.error.as_ref().map(|e| e.code.as_str()),
+        Some("provider_unavailable")
+    );
+    assert_eq!(record.response, None, "an ambiguous answer is not replayed");
+    assert_eq!(done.event, None, "unknown is not a verified state");
+    for _ in 0..3 {
+        let retry = ledger.begin(p, &request("INV-1"), None, NOW + 1_000)?;
+        assert!(matches!(retry, Begin::OutcomeUnknown { .. }), "{retry:?}");
+    }
+    // A verified notification later settles it, and the retry replays.
+    ledger.observe(
+        &details(p, Some("TRK-9"), Some("INV-1"), PaymentStatus::Completed),
+        NOW + 2_000,
+    )?;
+    assert!(matches!(
+        ledger.begin(p, &request("INV-1"), None, NOW + 3_000)?,
+        Begin::Replay(_)
+    ));
+    Ok(())
+}
+
+#[test]
+fn an_ambiguous_failure_is_resolved_by_asking_the_provider() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    // ClickPesa: status by merchant reference.
+    let p = Provider::Clickpesa;
+    let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+    ledger.finish(
+        &ticket,
+        &Err(provider_error(p, 502, "bad_gateway")),
+        problem(502),
+        NOW,
+    )?;
+    let ask = ledger.begin(p, &request("INV-1"), None, NOW + 1)?;
+    assert_eq!(
+        ask,
+        Begin::AskProvider {
+            provider: p,
+            id: "INV-1".into()
+        }
+    );
+    // The query failed: still no payment call.
+    let failed = ledger.resolve(
+        p,
+        &request("INV-1"),
+        None,
+        &Probe::Failed("timeout".into()),
+        NOW + 2,
+    )?;
+    assert!(matches!(failed, Begin::OutcomeUnknown { .. }));
+    // The provider knows it: recorded and replayed, no second payment.
+    let found = Probe::from_status(&Ok(details(
+        p,
+        Some("CP-1"),
+        Some("INV-1"),
+        PaymentStatus::Pending,
+    )));
+    let replay = ledger.resolve(p, &request("INV-1"), None, &found, NOW + 3)?;
+    let Begin::Replay(response) = replay else {
+        return Err(format!("expected a replay, got {replay:?}").into());
+    };
+    assert_eq!(response.status, 201);
+    let body: serde_json::Value = serde_json::from_str(&response.body)?;
+    assert_eq!(body["tracking_id"], "CP-1");
+    assert_eq!(body["status"], "pending");
+    assert_eq!(
+        ledger.by_tracking_id(p, "CP-1")?.map(|r| r.state),
+        Some(State::Pending)
+    );
+    Ok(())
+}
+
+#[test]
+fn a_payment_the_provider_never_saw_may_be_tried_once_more() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    let p = Provider::Clickpesa;
+    let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+    ledger.finish(&ticket, &transport_error(p), problem(502), NOW)?;
+    let not_found = Probe::from_status(&Err(provider_error(p, 404, "not_found")));
+    assert_eq!(not_found, Probe::NotFound);
+    let first = ledger.resolve(p, &request("INV-1"), None, &not_found, NOW + 1)?;
+    proceed(first)?;
+    // A second retry that also saw "not found" finds the key claimed again.
+    let second = ledger.resolve(p, &request("INV-1"), None, &not_found, NOW + 2)?;
+    assert_eq!(second, Begin::InProgress);
+    Ok(())
+}
+
+#[test]
+fn a_definite_refusal_is_recorded_and_replayed() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    let p = Provider::Pesapal;
+    let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+    let done = ledger.finish(
+        &ticket,
+        &Err(provider_error(p, 400, "invalid_currency")),
+        problem(502),
+        NOW,
+    )?;
+    let record = done.record.ok_or("no record")?;
+    assert_eq!(record.state, State::Failed);
+    let error = record.error.ok_or("no error recorded")?;
+    assert_eq!(error.code, "invalid_currency");
+    assert!(error.message.contains("refused"));
+    assert_eq!(done.event.map(|e| e.kind), Some("payment.failed".into()));
+    assert_eq!(
+        ledger.begin(p, &request("INV-1"), None, NOW + 1)?,
+        Begin::Replay(problem(502))
+    );
+    Ok(())
+}
+
+#[test]
+fn a_call_that_never_left_releases_the_key() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    let p = Provider::Pesapal;
+    let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+    let done = ledger.finish(
+        &ticket,
+        &Err(Error::config("pesapal_consumer_key", "is not set")),
+        problem(500),
+        NOW,
+    )?;
+    assert_eq!(done.record, None);
+    assert_eq!(ledger.by_reference(p, "INV-1")?, None);
+    proceed(ledger.begin(p, &request("INV-1"), None, NOW + 1)?)?;
+    Ok(())
+}
+
+#[test]
+fn thirty_two_claimers_of_one_key_get_one_winner() -> TestResult {
+    let store = MemoryStore::new();
+    let barrier = Barrier::new(32);
+    let outcomes: Vec<Result<Begin, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|i| {
+                let store = &store;
+                let barrier = &barrier;
+                scope.spawn(move || {
+                    // One ledger per "instance", all on the shared store.
+                    let ledger = Ledger::new(
+                        store,
+                        Config {
+                            instance_id: format!("instance-{i}"),
+                            ..Config::default()
+                        },
+                    );
+                    barrier.wait();
+                    ledger
+                        .begin(Provider::Clickpesa, &request("INV-1"), None, NOW)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into())))
+            .collect()
+    });
+    let mut winners = 0;
+    for outcome in outcomes {
+        match outcome? {
+            Begin::Proceed(_) => winners += 1,
+            Begin::InProgress | Begin::Replay(_) => {}
+            other => return Err(format!("unexpected {other:?}").into()),
+        }
+    }
+    assert_eq!(winners, 1);
+    Ok(())
+}
+
+#[test]
+fn thirty_two_claimers_with_the_winner_finishing_get_replays() -> TestResult {
+    let store = Arc::new(MemoryStore::new());
+    let barrier = Arc::new(Barrier::new(32));
+    let handles: Vec<_> = (0..32)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || -> Result<Begin, String> {
+                let ledger = Ledger::new(
+                    &*store,
+                    Config {
+                        instance_id: format!("i{i}"),
+                        ..Config::default()
+                    },
+                );
+                barrier.wait();
+                let p = Provider::Clickpesa;
+                let begin = ledger
+                    .begin(p, &request("INV-1"), None, NOW)
+                    .map_err(|e| e.to_string())?;
+                if let Begin::Proceed(ticket) = &begin {
+                    ledger
+                        .finish(ticket, &accepted(p, "INV-1", "CP"), created("{}"), NOW)
+                        .map_err(|e| e.to_string())?;
+                }
+                Ok(begin)
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for handle in handles {
+        let begin = handle.join().map_err(|_| "thread panicked")??;
+        match begin {
+            Begin::Proceed(_) => winners += 1,
+            Begin::InProgress => {}
+            Begin::Replay(response) => assert_eq!(response, created("{}")),
+            other => return Err(format!("unexpected {other:?}").into()),
+        }
+    }
+    assert_eq!(winners, 1);
+    let ledger = ledger(&*store);
+    assert_eq!(ledger.events(0, 100, NOW)?.data.len(), 1);
+    Ok(())
+}
+
+/// A second instance slips in between the first one's read and write: with
+/// CAS it loses; without atomics both proceed (the documented window).
+#[test]
+fn the_claim_race_window_exists_only_without_atomics() -> TestResult {
+    for (store, expected_winners) in [(MemoryStore::new(), 1), (MemoryStore::store_only(), 2)] {
+        let store = Arc::new(store);
+        let rival = Arc::clone(&store);
+        let rival_outcome = Arc::new(std::sync::Mutex::new(None));
+        let slot = Arc::clone(&rival_outcome);
+        store.before_next_write("finconnect/ledger/payment/", move |_| {
+            let ledger = Ledger::new(
+                &*rival,
+                Config {
+                    instance_id: "rival".into(),
+                    ..Config::default()
+                },
+            );
+            let outcome = ledger.begin(Provider::Clickpesa, &request("INV-1"), None, NOW);
+            if let Ok(mut slot) = slot.lock() {
+                *slot = Some(outcome.map_err(|e| e.to_string()));
+            }
+        });
+        let first = ledger(&*store).begin(Provider::Clickpesa, &request("INV-1"), None, NOW)?;
+        let rival = rival_outcome
+            .lock()
+            .map_err(|_| "poisoned")?
+            .take()
+            .ok_or("the rival never ran")??;
+        let winners = [&first, &rival]
+            .iter()
+            .filter(|b| matches!(b, Begin::Proceed(_)))
+            .count();
+        assert_eq!(
+            winners,
+            expected_winners,
+            "{:?}: {first:?} / {rival:?}",
+            store.mode()
+        );
+        if expected_winners == 1 {
+            assert!(matches!(rival, Begin::Proceed(_)));
+            assert_eq!(first, Begin::InProgress);
+        }
+    }
+    Ok(())
+}
+
+// ----- notifications and events -------------------------------------------
+
+fn pending_payment<S: Store>(
+    ledger: &Ledger<S>,
+    p: Provider,
+    reference: &str,
+    tracking: &str,
+) -> TestResult {
+    let ticket = proceed(ledger.begin(p, &request(reference), None, NOW)?)?;
+    ledger.finish(
+        &ticket,
+        &accepted(p, reference, tracking),
+        created("{}"),
+        NOW,
+    )?;
+    Ok(())
+}
+
+#[test]
+fn the_same_notification_twice_makes_one_event() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    let report = details(p, Some("TRK-1"), Some("INV-1"), PaymentStatus::Completed);
+    let first = ledger.observe(&report, NOW + 1_000)?;
+    assert!(first.changed);
+    let event = first.event.ok_or("no event")?;
+    assert_eq!(event.kind, "payment.completed");
+    assert_eq!(event.seq, 2);
+    let second = ledger.observe(&report, NOW + 2_000)?;
+    assert!(!second.changed);
+    assert_eq!(second.event, None);
+    let page = ledger.events(0, 10, NOW + 3_000)?;
+    let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["payment.pending", "payment.completed"]);
+    assert_eq!(page.next_after, 2);
+    // A late "pending" does not move a completed payment back.
+    let stale = ledger.observe(
+        &details(p, Some("TRK-1"), None, PaymentStatus::Pending),
+        NOW + 4_000,
+    )?;
+    assert!(!stale.changed && stale.event.is_none());
+    assert_eq!(stale.record.map(|r| r.state), Some(State::Completed));
+    Ok(())
+}
+
+#[test]
+fn events_have_the_documented_json_shape_and_page_in_order() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    let p = Provider::Clickpesa;
+    pending_payment(&ledger, p, "A", "CP-A")?;
+    pending_payment(&ledger, p, "B", "CP-B")?;
+    ledger.observe(
+        &details(p, None, Some("A"), PaymentStatus::Completed),
+        NOW + 5,
+    )?;
+    let first = ledger.events(0, 2, NOW + 10)?;
+    assert_eq!(first.data.len(), 2);
+    assert_eq!(first.next_after, 2);
+    let rest = ledger.events(first.next_after, 2, NOW + 10)?;
+    assert_eq!(rest.data.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+    assert_eq!(rest.next_after, 3);
+    let empty = ledger.events(3, 2, NOW + 10)?;
+    assert!(empty.data.is_empty());
+    assert_eq!(empty.next_after, 3);
+
+    let json = serde_json::to_value(&rest.data[0])?;
+    let object = json.as_object().ok_or("not an object")?;
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["created_at", "id", "payment", "seq", "type"]);
+    assert_eq!(json["type"], "payment.completed");
+    assert_eq!(json["seq"], 3);
+    assert_eq!(json["created_at"], "2026-12-06T00:00:00.005Z");
+    assert!(
+        json["id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("evt_") && id.len() == 36)
+    );
+    let payment = &json["payment"];
+    assert_eq!(payment["provider"], "clickpesa");
+    assert_eq!(payment["reference"], "A");
+    assert_eq!(payment["tracking_id"], "CP-A");
+    assert_eq!(payment["status"], "completed");
+    assert_eq!(payment["amount"], "1500.00");
+    assert_eq!(payment["currency"], "TZS");
+    Ok(())
+}
+
+#[test]
+fn a_reserved_but_unwritten_number_is_sealed_not_waited_for() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = ledger(&store);
+    // A writer took number 1 and died before writing it.
+    store.increment(&counter_key(), 1)?;
+    let page = ledger.events(0, 10, NOW)?;
+    assert!(page.data.is_empty());
+    assert_eq!(page.next_after, 1);
+    assert_eq!(store.get(&event_key(1))?.as_deref(), Some(&b"-"[..]));
+    // The next event takes number 2 and is listed after the seal.
+    pending_payment(&ledger, Provider::Pesapal, "INV-1", "TRK")?;
+    let page = ledger.events(page.next_after, 10, NOW)?;
+    assert_eq!(page.data.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+    Ok(())
+}
+
+#[test]
+fn without_atomics_events_use_time_ordered_numbers_and_settle_first() -> TestResult {
+    let ledger = ledger(MemoryStore::store_only());
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
+    ledger.observe(&report, NOW + 1_000)?;
+    ledger.observe(&report, NOW + 1_500)?;
+    // Too young to list yet.
+    assert!(ledger.events(0, 10, NOW + 2_000)?.data.is_empty());
+    let page = ledger.events(0, 10, NOW + 10_000)?;
+    let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["payment.pending", "payment.completed"]);
+    assert!(page.data[0].seq / 1000 == NOW && page.data[1].seq / 1000 == NOW + 1_000);
+    assert_eq!(page.next_after, page.data[1].seq);
+    Ok(())
+}
+
+#[test]
+fn notifications_for_unknown_ids_are_refused_and_settled_ones_answered() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    let p = Provider::Pesapal;
+    assert_eq!(ledger.admit(p, "never-issued", NOW)?, Admission::Refuse);
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    assert_eq!(
+        ledger.admit(Provider::Clickpesa, "TRK-1", NOW)?,
+        Admission::Refuse
+    );
+    assert!(matches!(
+        ledger.admit(p, "TRK-1", NOW)?,
+        Admission::Verify(_)
+    ));
+    assert!(matches!(
+        ledger.admit(p, "INV-1", NOW)?,
+        Admission::Verify(_)
+    ));
+    ledger.observe(
+        &details(p, Some("TRK-1"), None, PaymentStatus::Completed),
+        NOW + 1_000,
+    )?;
+    let answered = ledger.admit(p, "TRK-1", NOW + 2_000)?;
+    assert!(
+        matches!(&answered, Admission::Answer(r) if r.state == State::Completed),
+        "{answered:?}"
+    );
+    // Once an hour a settled payment is checked again (a reversal).
+    let later = NOW + 1_000 + Config::default().recheck_settled_ms;
+    assert!(matches!(
+        ledger.admit(p, "TRK-1", later)?,
+        Admission::Verify(_)
+    ));
+    // A payment not started through FinConnect is left alone.
+    let foreign = ledger.observe(
+        &details(p, Some("OTHER"), Some("X"), PaymentStatus::Completed),
+        NOW,
+    )?;
+    assert_eq!(foreign.record, None);
+    assert_eq!(foreign.event, None);
+    Ok(())
+}
+
+// ----- webhooks ------------------------------------------------------------
+
+/// The published example of the Standard Webhooks reference libraries
+/// (standard-webhooks/standard-webhooks, libraries/go/webhook_test.go,
+/// `TestWebhookSign`).
+#[test]
+fn signing_matches_the_published_standard_webhooks_example() -> TestResult {
+    let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+    let signature = secret.sign(
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        1_614_265_330,
+        br#"{"test": 2432232314}"#,
+    );
+    assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    Ok(())
+}
+
+/// A second route to the same value: the spec's formula computed here with
+/// the `hmac` and `sha2` crates directly.
+#[test]
+fn signing_matches_the_formula_computed_independently() -> TestResult {
+    let key: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(7).wrapping_add(3))
+        .collect();
+    let secret = WebhookSecret::parse(&format!("whsec_{}", base64_encode(&key)))?;
+    let (id, timestamp, body) = ("evt_0123", 1_796_515_200u64, br#"{"seq":1}"#);
+
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key)?;
+    mac.update(format!("{id}.{timestamp}.").as_bytes());
+    mac.update(body);
+    let expected = mac.finalize().into_bytes();
+    let signature = secret.sign(id, timestamp, body);
+    let encoded = signature.strip_prefix("v1,").ok_or("no v1 prefix")?;
+    assert_eq!(base64_decode(encoded).as_deref(), Some(&expected[..]));
+
+    assert!(secret.verify(id, timestamp, body, &signature));
+    assert!(secret.verify(id, timestamp, body, &format!("v1,AAAA {signature}")));
+    assert!(!secret.verify(id, timestamp, b"{}", &signature));
+    assert!(!secret.verify(id, timestamp + 1, body, &signature));
+    assert!(!secret.verify(id, timestamp, body, &signature.replace("v1,", "v2,")));
+
+    let headers = webhook_headers(&secret, id, timestamp * 1000 + 999, body);
+    assert_eq!(headers[0], ("webhook-id", id.to_owned()));
+    assert_eq!(headers[1], ("webhook-timestamp", timestamp.to_string()));
+    assert_eq!(headers[2], ("webhook-signature", signature));
+    Ok(())
+}
+
+#[test]
+fn webhook_secrets_are_checked_and_never_shown() -> TestResult {
+    assert_eq!(
+        WebhookSecret::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        Err(SecretError::MissingPrefix)
+    );
+    assert_eq!(
+        WebhookSecret::parse("whsec_not*base64"),
+        Err(SecretError::NotBase64)
+    );
+    assert_eq!(
+        WebhookSecret::parse("whsec_AAAA"),
+        Err(SecretError::Length(3))
+    );
+    let secret = WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+    assert_eq!(format!("{secret:?}"), "WebhookSecret([redacted])");
+    Ok(())
+}
+
+#[test]
+fn base64_round_trips() {
+    for (plain, encoded) in [
+        ("", ""),
+        ("f", "Zg=="),
+        ("fo", "Zm8="),
+        ("foo", "Zm9v"),
+        ("foob", "Zm9vYg=="),
+        ("fooba", "Zm9vYmE="),
+        ("foobar", "Zm9vYmFy"),
+    ] {
+        assert_eq!(base64_encode(plain.as_bytes()), encoded);
+        assert_eq!(base64_decode(encoded).as_deref(), Some(plain.as_bytes()));
+    }
+    assert_eq!(base64_encode(&[0xfb, 0xff, 0xfe]), "+//+");
+    assert_eq!(base64_decode("Zg"), Some(b"f".to_vec()));
+    assert_eq!(base64_decode("Z"), None);
+    assert_eq!(base64_decode("Zm9v!"), None);
+}
+
+#[test]
+fn the_retry_schedule_backs_off_then_stops() {
+    assert_eq!(next_attempt_at(0, 1_000), None);
+    assert_eq!(next_attempt_at(1, 1_000), Some(6_000));
+    assert_eq!(next_attempt_at(2, 1_000), Some(61_000));
+    assert!(RETRY_DELAYS_MS.windows(2).all(|w| w[0] < w[1]));
+    let last = u32::try_from(RETRY_DELAYS_MS.len()).unwrap_or(u32::MAX);
+    assert_eq!(next_attempt_at(last, 0), Some(24 * 3_600_000));
+    assert_eq!(next_attempt_at(last + 1, 0), None);
+}
+
+#[test]
+fn deliveries_are_queued_per_event_and_every_attempt_is_kept() -> TestResult {
+    let ledger = Ledger::new(
+        MemoryStore::new(),
+        Config {
+            webhooks: true,
+            ..Config::default()
+        },
+    );
+    pending_payment(&ledger, Provider::Pesapal, "INV-1", "TRK-1")?;
+    let due = ledger.due_deliveries(NOW)?;
+    assert_eq!(due.len(), 1);
+    let event_id = due[0].event_id.clone();
+    assert_eq!(ledger.event(&event_id)?.map(|e| e.seq), Some(1));
+
+    let mut at = NOW;
+    let mut delivery = due[0].clone();
+    for n in 1..=RETRY_DELAYS_MS.len() + 1 {
+        delivery = ledger.record_attempt(
+            &event_id,
+            1,
+            Attempt {
+                at,
+                status: Some(503),
+                error: Some("HTTP 503".into()),
+            },
+        )?;
+        assert_eq!(delivery.attempts.len(), n);
+        match delivery.next_attempt_at {
+            Some(next) => {
+                assert!(ledger.due_deliveries(next - 1)?.is_empty());
+                assert_eq!(ledger.due_deliveries(next)?.len(), 1);
+                at = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(delivery.state, DeliveryState::Exhausted);
+    assert_eq!(delivery.attempts.len(), RETRY_DELAYS_MS.len() + 1);
+    // Nothing is lost: the event is still listed and can be redelivered.
+    assert_eq!(ledger.events(0, 10, at)?.data.len(), 1);
+    let again = ledger.redeliver(&event_id, 1, at + 1)?;
+    assert!(again.is_due(at + 1));
+    let done = ledger.record_attempt(
+        &event_id,
+        1,
+        Attempt {
+            at: at + 2,
+            status: Some(204),
+            error: None,
+        },
+    )?;
+    assert_eq!(done.state, DeliveryState::Delivered);
+    assert!(ledger.due_deliveries(u64::MAX)?.is_empty());
+    Ok(())
+}
+
+// ----- retention, export, operation counts ---------------------------------
+
+#[test]
+fn purge_keeps_open_payments_and_export_writes_json_lines() -> TestResult {
+    let ledger = ledger(MemoryStore::new());
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "OLD", "TRK-OLD")?;
+    pending_payment(&ledger, p, "OPEN", "TRK-OPEN")?;
+    ledger.observe(
+        &details(p, Some("TRK-OLD"), None, PaymentStatus::Completed),
+        NOW,
+    )?;
+
+    let export = ledger.export_jsonl()?;
+    let lines: Vec<serde_json::Value> = export
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()?;
+    assert_eq!(lines.len(), 2);
+    assert!(lines.iter().all(|line| line["version"] == 1));
+
+    let day = 86_400_000;
+    let retention = u64::from(Config::default().retention_days) * day;
+    assert_eq!(ledger.purge(NOW + retention - day)?, Purged::default());
+    let purged = ledger.purge(NOW + retention + day)?;
+    assert_eq!(
+        purged,
+        Purged {
+            records: 1,
+            events: 3
+        }
+    );
+    assert_eq!(ledger.by_reference(p, "OLD")?, None);
+    assert_eq!(ledger.by_tracking_id(p, "TRK-OLD")?, None);
+    assert!(ledger.by_reference(p, "OPEN")?.is_some());
+    Ok(())
+}
+
+#[test]
+fn store_operations_per_payment_are_counted() -> TestResult {
+    for store in [MemoryStore::new(), MemoryStore::store_only()] {
+        let mode = store.mode();
+        let counted = Counted::new(store);
+        let ledger = ledger(&counted);
+        let p = Provider::Clickpesa;
+        let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+        let begin = counted.take_counts();
+        ledger.finish(&ticket, &accepted(p, "INV-1", "CP"), created("{}"), NOW)?;
+        let finish = counted.take_counts();
+        ledger.begin(p, &request("INV-1"), None, NOW)?;
+        let replay = counted.take_counts();
+        ledger.observe(&details(p, Some("CP"), None, PaymentStatus::Completed), NOW)?;
+        let notify = counted.take_counts();
+        println!(
+            "{mode:?}: begin {}r/{}w, finish {}r/{}w, replay {}r/{}w, notification {}r/{}w",
+            begin.reads(),
+            begin.writes(),
+            finish.reads(),
+            finish.writes(),
+            replay.reads(),
+            replay.writes(),
+            notify.reads(),
+            notify.writes()
+        );
+        assert_eq!(replay.writes(), 0, "a replay writes nothing");
+        assert_eq!(replay.reads(), 1, "a replay is one read");
+        assert!(begin.total() + finish.total() <= 16, "{begin:?} {finish:?}");
+    }
+    Ok(())
+}
