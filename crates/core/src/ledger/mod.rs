@@ -90,6 +90,55 @@
 //! Wrap the store in [`Counted`] to count round trips; the ledger's tests
 //! print the figures for one payment.
 
+//!
+//! # Wiring it into `POST /payments` (a sketch)
+//!
+//! ```
+//! use finconnect_core::ledger::{Begin, Config, Ledger, MemoryStore, Probe, StoredResponse};
+//! use finconnect_core::{Error, Payment, PaymentDetails, PaymentRequest, PaymentStatus, Provider};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ledger = Ledger::new(MemoryStore::new(), Config::default());
+//! let request = PaymentRequest { reference: "INV-1".into(), amount: "1500".into(),
+//!     currency: "TZS".into(), ..PaymentRequest::default() };
+//! let now = 1_796_515_200_000; // Unix ms, from the host's clock
+//! // Stand-ins for `Finconnect::pay` and `Finconnect::payment_status`:
+//! let pay = |_: &PaymentRequest| -> Result<Payment, Error> {
+//!     Ok(Payment { provider: Provider::Clickpesa, reference: "INV-1".into(),
+//!         tracking_id: "CP-1".into(), redirect_url: None, status: PaymentStatus::Pending })
+//! };
+//! let status = |_: &str| -> Result<PaymentDetails, Error> { unimplemented!() };
+//!
+//! let mut decision = ledger.begin(Provider::Clickpesa, &request, None, now)?;
+//! if let Begin::AskProvider { id, .. } = &decision {
+//!     let probe = Probe::from_status(&status(id));
+//!     decision = ledger.resolve(Provider::Clickpesa, &request, None, &probe, now)?;
+//! }
+//! let answer: (u16, String) = match decision {
+//!     Begin::Proceed(ticket) => {
+//!         let result = pay(&request);
+//!         // Render the answer as the API does, then record it with the result.
+//!         let (status, body) = match &result {
+//!             Ok(_) => (201, r#"{"status":"pending"}"#.to_owned()),
+//!             Err(error) => (502, error.to_string()),
+//!         };
+//!         let response = StoredResponse { status, content_type: "application/json".into(),
+//!             body: body.clone() };
+//!         ledger.finish(&ticket, &result, response, now)?;
+//!         (status, body)
+//!     }
+//!     Begin::Replay(stored) => (stored.status, stored.body), // + `Idempotent-Replayed: true`
+//!     other => {
+//!         let (status, code) = other.problem().unwrap_or((500, "internal"));
+//!         (status, format!("{code}: {}", other.detail().unwrap_or_default()))
+//!     }
+//! };
+//! assert_eq!(answer.0, 201);
+//! assert_eq!(ledger.events(0, 10, now)?.data[0].kind, "payment.pending");
+//! # Ok(())
+//! # }
+//! ```
+
 pub mod events;
 pub mod record;
 pub mod store;
@@ -215,6 +264,53 @@ impl Begin {
             Begin::Proceed(_) | Begin::Replay(_) | Begin::AskProvider { .. } => None,
         }
     }
+
+    /// The problem's `detail` for the answers that are problems.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            Begin::KeyReused => Some(
+                "this idempotency key was used for a different payment request; use a new key for a new request"
+                    .to_owned(),
+            ),
+            Begin::InProgress => Some(
+                "a request with this idempotency key is still being processed; retry after it has finished"
+                    .to_owned(),
+            ),
+            Begin::OutcomeUnknown { detail } => Some(detail.clone()),
+            Begin::Proceed(_) | Begin::Replay(_) | Begin::AskProvider { .. } => None,
+        }
+    }
+}
+
+/// The request header carrying the idempotency key.
+pub const IDEMPOTENCY_KEY_HEADER: &str = "idempotency-key";
+/// The response header on a replayed answer.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// Reads an `Idempotency-Key` header value. The IETF draft makes it a
+/// Structured Field string (`"8e03978e-…"`); the unquoted form many clients
+/// send is accepted too. 1 to 255 visible ASCII characters.
+pub fn idempotency_key(header: &str) -> Result<String, Error> {
+    let text = header.trim();
+    let key = match text.strip_prefix('"') {
+        Some(rest) => rest.strip_suffix('"').ok_or_else(|| {
+            Error::invalid(
+                "Idempotency-Key",
+                "has an opening quote without a closing one",
+            )
+        })?,
+        None => text,
+    };
+    let visible = key
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+    if key.is_empty() || key.len() > 255 || !visible {
+        return Err(Error::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters (quotes and backslashes excluded)",
+        ));
+    }
+    Ok(key.to_owned())
 }
 
 /// The right to call the provider for one key, returned by
@@ -299,12 +395,20 @@ pub enum Probe {
 }
 
 impl Probe {
-    /// Reads a status query's result: a provider's 404 is "no such
-    /// payment"; any other error teaches nothing.
+    /// Reads a status query's result. "No such payment" is believed only
+    /// from providers queried by merchant reference (ClickPesa): an empty
+    /// answer (the connector's `not_found` code) or HTTP 404. Elsewhere a
+    /// 404 means something else (Daraja answers 404 to a bad token), and
+    /// any other error teaches nothing.
     pub fn from_status(result: &Result<PaymentDetails, Error>) -> Probe {
         match result {
             Ok(details) => Probe::Found(details.clone()),
-            Err(Error::Provider(provider)) if provider.http_status == 404 => Probe::NotFound,
+            Err(Error::Provider(error))
+                if error.provider.info().status_key == StatusKey::Reference
+                    && (error.http_status == 404 || error.code.as_deref() == Some("not_found")) =>
+            {
+                Probe::NotFound
+            }
             Err(error) => Probe::Failed(error.to_string()),
         }
     }

@@ -420,6 +420,15 @@ fn a_payment_the_provider_never_saw_may_be_tried_once_more() -> TestResult {
     ledger.finish(&ticket, &transport_error(p), problem(502), NOW)?;
     let not_found = Probe::from_status(&Err(provider_error(p, 404, "not_found")));
     assert_eq!(not_found, Probe::NotFound);
+    assert_eq!(
+        Probe::from_status(&Err(provider_error(p, 200, "not_found"))),
+        Probe::NotFound
+    );
+    // A Daraja 404 is a refused token, not an absent payment.
+    assert!(matches!(
+        Probe::from_status(&Err(provider_error(Provider::Mpesa, 404, "404.001.03"))),
+        Probe::Failed(_)
+    ));
     let first = ledger.resolve(p, &request("INV-1"), None, &not_found, NOW + 1)?;
     proceed(first)?;
     // A second retry that also saw "not found" finds the key claimed again.
@@ -994,4 +1003,25 @@ fn store_operations_per_payment_are_counted() -> TestResult {
         assert!(begin.total() + finish.total() <= 16, "{begin:?} {finish:?}");
     }
     Ok(())
+}
+
+#[test]
+fn idempotency_key_headers_are_read_quoted_or_bare() {
+    assert_eq!(
+        idempotency_key("\"8e03978e-40d5-43e8-bc93-6894a57f9324\"").ok(),
+        Some("8e03978e-40d5-43e8-bc93-6894a57f9324".to_owned())
+    );
+    assert_eq!(idempotency_key(" abc-1 ").ok(), Some("abc-1".to_owned()));
+    for bad in ["", "\"\"", "\"open", "with space", "é", &"k".repeat(256)] {
+        let error = idempotency_key(bad).err();
+        assert!(
+            matches!(&error, Some(Error::InvalidRequest { field, .. }) if field == "Idempotency-Key"),
+            "{bad:?}: {error:?}"
+        );
+    }
+    assert!(
+        Begin::InProgress
+            .detail()
+            .is_some_and(|d| d.contains("still"))
+    );
 }
