@@ -1025,3 +1025,88 @@ fn idempotency_key_headers_are_read_quoted_or_bare() {
             .is_some_and(|d| d.contains("still"))
     );
 }
+
+#[test]
+fn thirty_two_copies_of_one_notification_make_one_event() -> TestResult {
+    let store = MemoryStore::new();
+    let p = Provider::Pesapal;
+    pending_payment(&ledger(&store), p, "INV-1", "TRK-1")?;
+    let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
+    let barrier = Barrier::new(32);
+    let created: Vec<Result<Option<Event>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|i| {
+                let (store, barrier, report) = (&store, &barrier, &report);
+                scope.spawn(move || {
+                    let ledger = Ledger::new(
+                        store,
+                        Config {
+                            instance_id: format!("i{i}"),
+                            ..Config::default()
+                        },
+                    );
+                    barrier.wait();
+                    ledger
+                        .observe(report, NOW + 1_000)
+                        .map(|recorded| recorded.event)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("thread panicked".into())))
+            .collect()
+    });
+    let mut events = 0;
+    for outcome in created {
+        events += usize::from(outcome?.is_some());
+    }
+    assert_eq!(events, 1);
+    let page = ledger(&store).events(0, 100, NOW + 2_000)?;
+    let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["payment.pending", "payment.completed"]);
+    Ok(())
+}
+
+/// A writer that stored the new state and died before its event: the next
+/// report of the same state writes the missing event, once.
+#[test]
+fn a_missing_event_is_written_by_the_next_report() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = ledger(&store);
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    let mut record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
+    record.state = State::Completed;
+    store.set(&record.key(), &serde_json::to_vec(&record)?)?;
+
+    let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
+    let healed = ledger.observe(&report, NOW + 1_000)?;
+    assert!(!healed.changed);
+    assert_eq!(
+        healed.event.map(|e| e.kind),
+        Some("payment.completed".to_owned())
+    );
+    assert_eq!(ledger.observe(&report, NOW + 2_000)?.event, None);
+    assert_eq!(ledger.events(0, 10, NOW + 3_000)?.data.len(), 2);
+    Ok(())
+}
+
+/// Without atomics a duplicate event can be written, but it carries the
+/// same id, so a receiver dropping repeated `webhook-id`s sees one.
+#[test]
+fn event_ids_are_stable_per_state_change() -> TestResult {
+    let ledger = ledger(MemoryStore::store_only());
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    let record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
+    let a = events::event_for(&record, 1, NOW).ok_or("no event")?;
+    let b = events::event_for(&record, 2, NOW + 5).ok_or("no event")?;
+    assert_eq!(a.id, b.id);
+    let mut completed = record.clone();
+    completed.state = State::Completed;
+    let c = events::event_for(&completed, 3, NOW).ok_or("no event")?;
+    assert_ne!(a.id, c.id);
+    Ok(())
+}
