@@ -39,7 +39,6 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod flow;
-pub mod json;
 pub mod money;
 pub mod providers;
 pub mod secret;

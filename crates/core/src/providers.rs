@@ -9,6 +9,8 @@ use crate::domain::Provider;
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::transport::{HttpRequest, HttpResponse, Method, USER_AGENT, header_text};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 
 /// A provider token, kept secret. For ClickPesa it already carries the
 /// `Bearer ` prefix and is sent as it came.
@@ -54,16 +56,112 @@ fn describe_unreadable(response: &HttpResponse) -> String {
     )
 }
 
-/// Parses a reply body into a [`crate::json::Value`], or says why it is unreadable.
-fn json_tree(provider: Provider, response: &HttpResponse) -> Result<crate::json::Value, Error> {
-    crate::json::Value::parse(&response.body)
+/// A provider field as it came, read without failing whatever its type:
+/// providers are loose about types (a code as a string one day, a number the
+/// next), so a reply is never refused because one member has a surprising
+/// type. Numbers keep their exact text; arrays and objects keep theirs, to be
+/// read further when a field may hold one.
+#[derive(Clone, Debug)]
+pub(crate) enum Loose {
+    /// `null` (a member that is `null` in a struct is `None` instead).
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, as the exact text it was written with.
+    Number(String),
+    /// A string, unescaped.
+    String(String),
+    /// An array, as its JSON text.
+    Array(Box<RawValue>),
+    /// An object, as its JSON text.
+    Object(Box<RawValue>),
+}
+
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<RawValue>::deserialize(deserializer)?;
+        Ok(Loose::from_raw(raw))
+    }
+}
+
+impl Loose {
+    /// Classifies a JSON value by its first byte (serde_json has checked it).
+    pub(crate) fn from_raw(raw: Box<RawValue>) -> Self {
+        match raw.get().as_bytes().first() {
+            Some(b'{') => Loose::Object(raw),
+            Some(b'[') => Loose::Array(raw),
+            Some(b'"') => Loose::String(serde_json::from_str(raw.get()).unwrap_or_default()),
+            Some(b't') => Loose::Bool(true),
+            Some(b'f') => Loose::Bool(false),
+            Some(b'n') | None => Loose::Null,
+            Some(_) => Loose::Number(raw.get().to_owned()),
+        }
+    }
+
+    /// A scalar as text: a string as it is, a number as written, a boolean
+    /// as `true`/`false`; `None` for null, arrays and objects.
+    pub(crate) fn text(&self) -> Option<String> {
+        match self {
+            Loose::String(text) | Loose::Number(text) => Some(text.clone()),
+            Loose::Bool(flag) => Some(flag.to_string()),
+            Loose::Null | Loose::Array(_) | Loose::Object(_) => None,
+        }
+    }
+
+    /// The text of a string, `None` for anything else.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Loose::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// What kind of JSON value this is, for error messages.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Loose::Null => "null",
+            Loose::Bool(_) => "a boolean",
+            Loose::Number(_) => "a number",
+            Loose::String(_) => "a string",
+            Loose::Array(_) => "an array",
+            Loose::Object(_) => "an object",
+        }
+    }
+}
+
+/// The lenient text of an optional field (`None` when absent, null, or a container).
+pub(crate) fn text_of(field: Option<&Loose>) -> Option<String> {
+    field.and_then(Loose::text)
+}
+
+/// Parses a reply body as one JSON value, or says why it is unreadable.
+fn json_reply(provider: Provider, response: &HttpResponse) -> Result<Loose, Error> {
+    serde_json::from_slice::<Box<RawValue>>(&response.body)
+        .map(Loose::from_raw)
         .map_err(|_| Error::unexpected(provider, response.status, describe_unreadable(response)))
+}
+
+/// Reads a reply object as the wire struct `T`. Every member of a wire reply
+/// struct is an optional [`Loose`] (or reads like one), so this fails only
+/// for a member the provider wrote twice.
+fn read_object<T: serde::de::DeserializeOwned>(
+    provider: Provider,
+    status: u16,
+    object: &RawValue,
+) -> Result<T, Error> {
+    serde_json::from_str(object.get()).map_err(|error| {
+        Error::unexpected(
+            provider,
+            status,
+            format!("reply did not have the documented shape: {error}"),
+        )
+    })
 }
 
 /// An amount the provider reported (a JSON number or a numeric string), read
 /// from its exact text and rendered with two decimals.
-fn reported_amount_of(value: Option<&crate::json::Value>) -> Option<String> {
-    let text = value?.lenient_text()?;
+fn reported_amount_of(value: Option<&Loose>) -> Option<String> {
+    let text = value?.text()?;
     crate::money::Amount::parse_reported(text.trim())
         .map(crate::money::Amount::fixed2_from_hundredths)
 }

@@ -8,10 +8,10 @@ use crate::transport::{HttpRequest, TransportError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// Signs a serde_json body with the core's checksum, which takes a `json::Value`.
+/// Signs a serde_json body with the core's checksum, which takes a `checksum::Value`.
 fn sign(key: &[u8], body: &mut Value) {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let tree = crate::json::Value::parse(&bytes).unwrap_or(crate::json::Value::Null);
+    let tree = checksum::Value::parse(&bytes).unwrap_or(checksum::Value::Null);
     body["checksum"] = json!(checksum::compute(key, &tree).unwrap_or_default());
 }
 

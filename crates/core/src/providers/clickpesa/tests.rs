@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 fn config(checksum_key: Option<&str>) -> ClickpesaConfig {
     ClickpesaConfig {
         base_url: "https://api.clickpesa.com/third-parties".to_owned(),
-        client_id: Secret::new("canary-client"),
-        api_key: Secret::new("canary-api-key"),
-        checksum_key: checksum_key.map(Secret::new),
+        client_id: ClientId(Secret::new("canary-client")),
+        api_key: ApiKey(Secret::new("canary-api-key")),
+        checksum_key: checksum_key.map(|key| ChecksumKey(Secret::new(key))),
     }
 }
 
@@ -526,7 +526,7 @@ fn a_request_no_host_could_send_is_a_configuration_error_naming_the_variable() {
         other => format!("not a configuration error: {other:?}"),
     };
     let line_break = ClickpesaConfig {
-        client_id: Secret::new("canary\r\nclient"),
+        client_id: ClientId(Secret::new("canary\r\nclient")),
         ..config(None)
     };
     assert_eq!(named(token_request(&line_break)), "clickpesa_client_id");
