@@ -462,6 +462,27 @@ fn pending_pesapal_payments_are_nulls_not_errors() {
 }
 
 #[test]
+fn an_unknown_provider_in_a_body_is_named_before_any_other_field() {
+    for (path, body) in [
+        (
+            "/payments",
+            r#"{"provider":"mpesa-x","reference":"R1","amount":"10"}"#,
+        ),
+        ("/payments", r#"{"provider":"mpesa-x"}"#),
+        (
+            "/payments",
+            r#"{"amount":true,"reference":"R1","reference":"R2","customer":7,"provider":"mpesa-x"}"#,
+        ),
+        ("/payments", r#"{"provider":7,"reference":"R1"}"#),
+        ("/ipn-registrations", r#"{"provider":"mpesa-x","url":1}"#),
+    ] {
+        let (response, transport) = run(merchant("POST", path, body), &vars(), vec![]);
+        assert_problem(&response, 422, "invalid_request", Some("provider"));
+        assert!(transport.seen.is_empty(), "{body}");
+    }
+}
+
+#[test]
 fn unknown_provider_in_the_path_is_404_without_a_call() {
     for path in ["/payments/paypal/ORDER1", "/payments/PesaPal/ORDER1"] {
         let (response, transport) = run(merchant("GET", path, ""), &vars(), vec![]);

@@ -306,6 +306,39 @@ fn status_request_and_array_reply() {
 }
 
 #[test]
+fn the_method_is_the_channel_clickpesa_reports() {
+    let details = |row: &str| parse_status(&reply(200, &format!("[{row}]"))).map(|d| d.method);
+    // `channel` names the network on collections ...
+    assert_eq!(
+        details(
+            r#"{"id":"A1LCP1","status":"PROCESSING","orderReference":"A1","channel":"TIGO-PESA"}"#
+        ),
+        Ok(Some("TIGO-PESA".to_owned()))
+    );
+    // ... where a record names only the rail there, `channelProvider` names it,
+    assert_eq!(
+        details(
+            r#"{"id":"A1LCP1","status":"SUCCESS","orderReference":"A1","channel":"","channelProvider":"TIGO PESA"}"#
+        ),
+        Ok(Some("TIGO PESA".to_owned()))
+    );
+    assert_eq!(
+        details(
+            r#"{"id":"A1LCP1","status":"SUCCESS","orderReference":"A1","channelProvider":"MPESA TANZANIA"}"#
+        ),
+        Ok(Some("MPESA TANZANIA".to_owned()))
+    );
+    // ... and `channel` wins when both are there.
+    assert_eq!(
+        details(
+            r#"{"id":"A1LCP1","status":"SUCCESS","channel":"AIRTEL-MONEY","channelProvider":"X"}"#
+        ),
+        Ok(Some("AIRTEL-MONEY".to_owned()))
+    );
+    assert_eq!(details(r#"{"id":"A1LCP1","status":"SUCCESS"}"#), Ok(None));
+}
+
+#[test]
 fn statuses_map_exhaustively() {
     for (text, expected) in [
         ("PROCESSING", PaymentStatus::Pending),
