@@ -136,9 +136,11 @@ pub(crate) fn text_of(field: Option<&Loose>) -> Option<String> {
 
 /// Parses a reply body as one JSON value, or says why it is unreadable.
 fn json_reply(provider: Provider, response: &HttpResponse) -> Result<Loose, Error> {
-    serde_json::from_slice::<Box<RawValue>>(&response.body)
+    std::str::from_utf8(&response.body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<Box<RawValue>>(text).ok())
         .map(Loose::from_raw)
-        .map_err(|_| Error::unexpected(provider, response.status, describe_unreadable(response)))
+        .ok_or_else(|| Error::unexpected(provider, response.status, describe_unreadable(response)))
 }
 
 /// Reads a reply object as the wire struct `T`. Every member of a wire reply

@@ -14,7 +14,7 @@ use crate::domain::{
 };
 use crate::providers::Loose;
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use std::fmt;
 use std::str::FromStr;
@@ -193,63 +193,15 @@ fn provider(text: &str) -> Result<Option<Provider>, Problem> {
 /// Parses a body: 400 when it is not UTF-8, not JSON, or nested deeper than
 /// [`MAX_DEPTH`].
 fn parse(body: &[u8]) -> Result<&RawValue, Problem> {
-    if std::str::from_utf8(body).is_err() {
+    let Ok(text) = std::str::from_utf8(body) else {
         return Err(Problem::invalid(BAD_REQUEST, "body", "is not UTF-8 text"));
-    }
-    // `RawValue` alone skips over strings without decoding them; reading
-    // every string (and key) once also refuses escapes that are not text
-    // (a lone surrogate).
-    serde_json::from_slice::<WellFormed>(body).map_err(|error| malformed(&error))?;
-    let raw: &RawValue = serde_json::from_slice(body).map_err(|error| malformed(&error))?;
-    if let Some(at) = too_deep(body) {
+    };
+    let raw: &RawValue = serde_json::from_str(text).map_err(|error| malformed(&error))?;
+    if let Some((at, flaw)) = flaw(body) {
         let (line, column) = position(&body[..at]);
-        return Err(malformed(&format!(
-            "arrays and objects nested too deeply at line {line} column {column}"
-        )));
+        return Err(malformed(&format!("{flaw} at line {line} column {column}")));
     }
     Ok(raw)
-}
-
-/// Any JSON value, every string and key decoded (nothing is kept).
-struct WellFormed;
-
-impl<'de> Deserialize<'de> for WellFormed {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(WellFormed)
-    }
-}
-
-impl<'de> Visitor<'de> for WellFormed {
-    type Value = WellFormed;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_unit<E>(self) -> Result<Self, E> {
-        Ok(self)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self, A::Error> {
-        while items.next_element::<WellFormed>()?.is_some() {}
-        Ok(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<Self, A::Error> {
-        while members.next_entry::<WellFormed, WellFormed>()?.is_some() {}
-        Ok(self)
-    }
 }
 
 /// The first name an object repeats, read or not by FinConnect (serde's
@@ -310,35 +262,54 @@ fn malformed(error: &dyn std::fmt::Display) -> Problem {
     )
 }
 
-/// Where the first array or object deeper than [`MAX_DEPTH`] opens, in
-/// JSON text serde_json has accepted.
-fn too_deep(text: &[u8]) -> Option<usize> {
+/// What serde_json accepts but FinConnect refuses in a body, and where:
+/// arrays and objects nested deeper than [`MAX_DEPTH`], and a `\u` escape
+/// of half a surrogate pair, which is not text (`RawValue` skips strings
+/// without decoding them). Call it on text serde_json has accepted.
+fn flaw(text: &[u8]) -> Option<(usize, &'static str)> {
     let mut depth = 0usize;
     let mut in_string = false;
-    let mut escaped = false;
-    for (at, byte) in text.iter().enumerate() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let mut at = 0;
+    while let Some(&byte) = text.get(at) {
         match byte {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
+            b'\\' if in_string => {
+                if text.get(at + 1) != Some(&b'u') {
+                    at += 2;
+                    continue;
+                }
+                let next_low = text.get(at + 6..at + 8) == Some(b"\\u");
+                match hex4(text, at + 2) {
+                    Some(0xD800..=0xDBFF)
+                        if next_low && matches!(hex4(text, at + 8), Some(0xDC00..=0xDFFF)) =>
+                    {
+                        at += 12;
+                    }
+                    Some(0xD800..=0xDFFF) => {
+                        return Some((at, "a lone surrogate escape is not text"));
+                    }
+                    _ => at += 6,
+                }
+                continue;
+            }
+            b'"' => in_string = !in_string,
+            b'[' | b'{' if !in_string => {
                 depth += 1;
                 if depth > MAX_DEPTH {
-                    return Some(at);
+                    return Some((at, "arrays and objects nested too deeply"));
                 }
             }
-            b']' | b'}' => depth = depth.saturating_sub(1),
+            b']' | b'}' if !in_string => depth = depth.saturating_sub(1),
             _ => {}
         }
+        at += 1;
     }
     None
+}
+
+/// The four hex digits at `at`, as a UTF-16 code unit.
+fn hex4(text: &[u8], at: usize) -> Option<u16> {
+    let digits = std::str::from_utf8(text.get(at..at + 4)?).ok()?;
+    u16::from_str_radix(digits, 16).ok()
 }
 
 /// The 1-based line and column (in characters) just after `before`.

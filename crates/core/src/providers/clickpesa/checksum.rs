@@ -61,7 +61,9 @@ impl Value {
     /// Parses one JSON document (surrounding whitespace allowed, nothing
     /// else); serde_json's error says what is wrong and where.
     pub fn parse(input: &[u8]) -> Result<Value, serde_json::Error> {
-        let raw: &RawValue = serde_json::from_slice(input)?;
+        let text = std::str::from_utf8(input)
+            .map_err(|_| <serde_json::Error as serde::de::Error>::custom("not UTF-8 text"))?;
+        let raw: &RawValue = serde_json::from_str(text)?;
         Value::from_raw(raw)
     }
 

@@ -34,8 +34,10 @@ pub fn parse(query: Option<&str>, body: &[u8]) -> Result<IpnNotification> {
     }
     let trimmed = body.trim_ascii();
     if trimmed.starts_with(b"{") {
-        let object: PesapalIpnBody = serde_json::from_slice(trimmed)
-            .map_err(|_| Error::invalid("body", "is not valid JSON"))?;
+        let object: PesapalIpnBody = std::str::from_utf8(trimmed)
+            .ok()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .ok_or_else(|| Error::invalid("body", "is not valid JSON"))?;
         members.extend(
             object
                 .into_iter()
