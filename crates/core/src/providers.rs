@@ -78,6 +78,8 @@ pub(crate) enum Loose {
 }
 
 impl<'de> Deserialize<'de> for Loose {
+    // Not inlined into every member of every wire struct: one copy per reader.
+    #[inline(never)]
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let raw = Box::<RawValue>::deserialize(deserializer)?;
         Ok(Loose::from_raw(raw))
@@ -86,6 +88,7 @@ impl<'de> Deserialize<'de> for Loose {
 
 impl Loose {
     /// Classifies a JSON value by its first byte (serde_json has checked it).
+    #[inline(never)]
     pub(crate) fn from_raw(raw: Box<RawValue>) -> Self {
         match raw.get().as_bytes().first() {
             Some(b'{') => Loose::Object(raw),
