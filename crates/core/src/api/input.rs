@@ -5,18 +5,17 @@
 //!
 //! A name repeated in the body or in `customer` is answered with 422 naming
 //! it (serde's derive would report `duplicate field` only for the members it
-//! reads; [`FirstRepeat`] sees every name). Objects FinConnect does not read
-//! are never checked.
+//! reads; [`Members::first_repeat`] sees every name). Objects FinConnect
+//! does not read are never checked.
 
 use super::Problem;
 use crate::domain::{
     Customer, IpnRequest, NotificationType, PaymentMethod, PaymentRequest, Provider, RedirectMode,
 };
-use crate::providers::Loose;
+use crate::providers::{Loose, Members, read_json_object};
 use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use std::fmt;
 use std::str::FromStr;
 
 /// A well-formed body with a wrong value.
@@ -73,9 +72,8 @@ struct ProviderOnly {
 /// Reads a body that is a JSON object as `T`: 400 when it is not
 /// well-formed JSON, 422 when it is JSON but not an object, 422 naming the
 /// member (under `path`, such as `customer.`) when it repeats one.
-fn read<'a, T: Deserialize<'a>>(text: &'a str, path: &str) -> Result<T, Problem> {
-    serde_json::from_str(text).map_err(|error| {
-        let message = error.to_string();
+fn read<T: DeserializeOwned>(text: &str, path: &str) -> Result<T, Problem> {
+    read_json_object(text).map_err(|message| {
         let repeated = message
             .strip_prefix("duplicate field `")
             .and_then(|rest| rest.split_once('`'))
@@ -204,46 +202,17 @@ fn parse(body: &[u8]) -> Result<&RawValue, Problem> {
     Ok(raw)
 }
 
-/// The first name an object repeats, read or not by FinConnect (serde's
-/// derive only sees the members it reads).
-struct FirstRepeat(Option<String>);
-
-impl<'de> Deserialize<'de> for FirstRepeat {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(FirstRepeatVisitor)
-    }
-}
-
-struct FirstRepeatVisitor;
-
-impl<'de> Visitor<'de> for FirstRepeatVisitor {
-    type Value = FirstRepeat;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<FirstRepeat, A::Error> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut repeat = None;
-        while let Some(name) = members.next_key::<String>()? {
-            members.next_value::<IgnoredAny>()?;
-            if repeat.is_none() && !seen.insert(name.clone()) {
-                repeat = Some(name);
-            }
-        }
-        Ok(FirstRepeat(repeat))
-    }
-}
-
 /// 422 when the object `text` (at `path`, such as `customer.`) repeats a
 /// name, naming it by its full path (`customer.email`).
 fn refuse_repeats(text: &str, path: &str) -> Result<(), Problem> {
-    match serde_json::from_str::<FirstRepeat>(text) {
-        Ok(FirstRepeat(Some(name))) => Err(Problem::invalid(
+    let members = Members::parse(text).map_err(|error| malformed(&error))?;
+    match members.first_repeat() {
+        Some(name) => Err(Problem::invalid(
             UNPROCESSABLE,
             &format!("{path}{name}"),
             "appears more than once",
         )),
-        _ => Ok(()),
+        None => Ok(()),
     }
 }
 

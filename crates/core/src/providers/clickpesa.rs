@@ -8,8 +8,8 @@ mod wire;
 
 use self::wire::*;
 use super::{
-    AccessToken, Loose, describe_unreadable, finish, json_reply, read_object, reported_amount_of,
-    request, text_of,
+    AccessToken, Loose, describe_unreadable, finish, json_reply, read_json_array, read_json_object,
+    read_object, reported_amount_of, request, text_of,
 };
 use crate::config::{self, Variables, names};
 use crate::domain::{
@@ -270,7 +270,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     let Loose::Array(array) = json_reply(PROVIDER, response)? else {
         return Err(not_an_array());
     };
-    let items: Vec<Loose> = serde_json::from_str(array.get()).map_err(|_| not_an_array())?;
+    let items = read_json_array(array.get()).ok_or_else(not_an_array)?;
     let rows = items
         .iter()
         .map(|item| match item {
@@ -378,11 +378,11 @@ fn error_body(response: &HttpResponse) -> Option<ErrorText> {
     let Ok(Loose::Object(object)) = json_reply(PROVIDER, response) else {
         return None;
     };
-    let body: ClickpesaErrorBody = serde_json::from_str(object.get()).ok()?;
+    let body: ClickpesaErrorBody = read_json_object(object.get()).ok()?;
     let message = match body.message {
         Some(Loose::String(text)) => Some(text),
         Some(Loose::Array(items)) => {
-            let items: Vec<Loose> = serde_json::from_str(items.get()).unwrap_or_default();
+            let items = read_json_array(items.get()).unwrap_or_default();
             let texts: Vec<&str> = items.iter().filter_map(Loose::as_str).collect();
             (!texts.is_empty()).then(|| texts.join("; "))
         }

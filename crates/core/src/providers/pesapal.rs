@@ -10,7 +10,8 @@ mod wire;
 
 use self::wire::*;
 use super::{
-    AccessToken, Loose, finish, json_reply, read_object, reported_amount_of, request, text_of,
+    AccessToken, Loose, finish, json_reply, read_json_object, read_object, reported_amount_of,
+    request, text_of,
 };
 use crate::config::{self, Variables, names};
 use crate::domain::{
@@ -429,7 +430,7 @@ impl PesapalApiError {
     /// Reads an error object. When both spellings of the type are present,
     /// `error_type` (what PesaPal sends) is preferred to `type`.
     fn read(object: &RawValue) -> Self {
-        let error: PesapalErrorObject = serde_json::from_str(object.get()).unwrap_or_default();
+        let error: PesapalErrorObject = read_json_object(object.get()).unwrap_or_default();
         Self {
             error_type: text_of(error.error_type.as_ref())
                 .or_else(|| text_of(error.documented_type.as_ref())),
@@ -462,7 +463,7 @@ fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
         return Some(error);
     }
     let text = envelope.message.as_ref()?.as_str()?;
-    let nested: PesapalEnvelope = serde_json::from_str(text).ok()?;
+    let nested: PesapalEnvelope = read_json_object(text).ok()?;
     match nested.error {
         Some(Loose::Object(error)) => {
             Some(PesapalApiError::read(&error)).filter(PesapalApiError::is_meaningful)

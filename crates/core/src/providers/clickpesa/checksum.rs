@@ -29,8 +29,8 @@
 //! decimal value, so no two different values share a signature (`1000`,
 //! `1000.0` and `1e3` sign alike, and they are the same value).
 
+use crate::providers::Members;
 use hmac::{Hmac, Mac};
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::Sha256;
 use std::cmp::Ordering;
@@ -72,7 +72,7 @@ impl Value {
         let text = raw.get();
         Ok(match text.as_bytes().first() {
             Some(b'{') => {
-                let Members(members) = serde_json::from_str(text)?;
+                let Members(members) = Members::parse(text)?;
                 let mut object: Vec<(String, Value)> = Vec::with_capacity(members.len());
                 for (key, raw) in members {
                     let value = Value::from_raw(raw)?;
@@ -190,29 +190,6 @@ impl From<String> for Value {
 /// A string as JSON text (serde_json cannot fail on a `str`).
 fn write_string(text: &str, out: &mut String) {
     out.push_str(&serde_json::to_string(text).unwrap_or_default());
-}
-
-/// The members of an object in the order they came, values still as text.
-struct Members<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct MembersVisitor;
-        impl<'de> Visitor<'de> for MembersVisitor {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut members = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
-                    members.push((key, value));
-                }
-                Ok(Members(members))
-            }
-        }
-        deserializer.deserialize_map(MembersVisitor)
-    }
 }
 
 /// Top-level fields that carry the signature and are never signed themselves.

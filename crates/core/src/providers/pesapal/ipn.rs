@@ -4,6 +4,7 @@
 //! A notification carries no status "for security reasons": it is only a
 //! hint to ask GetTransactionStatus. Nothing in it is trusted.
 
+use super::super::Loose;
 use super::wire::{PesapalIpnAck, PesapalIpnBody};
 use crate::error::{Error, Result};
 
@@ -36,7 +37,15 @@ pub fn parse(query: Option<&str>, body: &[u8]) -> Result<IpnNotification> {
     if trimmed.starts_with(b"{") {
         let object: PesapalIpnBody = std::str::from_utf8(trimmed)
             .ok()
-            .and_then(|text| serde_json::from_str(text).ok())
+            .and_then(|text| super::super::Members::parse(text).ok())
+            .map(|members| {
+                // A name given twice keeps its last value.
+                members
+                    .0
+                    .into_iter()
+                    .map(|(name, raw)| (name, Loose::from_raw(raw.to_owned())))
+                    .collect()
+            })
             .ok_or_else(|| Error::invalid("body", "is not valid JSON"))?;
         members.extend(
             object

@@ -126,5 +126,6 @@ pub(super) struct PesapalIpnAck<'a> {
 }
 
 /// A notification PesaPal POSTs as JSON: only its string members are read,
-/// under whatever spelling of the keys it uses (matched in `ipn.rs`).
+/// under whatever spelling of the keys it uses (matched in `ipn.rs`), so it
+/// is read as its members rather than as a struct.
 pub(super) type PesapalIpnBody = std::collections::BTreeMap<String, Loose>;
