@@ -69,9 +69,9 @@ struct ProviderOnly {
     provider: Option<Loose>,
 }
 
-/// Reads a body that is a JSON object as `T`: 400 when it is not
-/// well-formed JSON, 422 when it is JSON but not an object, 422 naming the
-/// member (under `path`, such as `customer.`) when it repeats one.
+/// Reads the JSON object `text` (already checked by [`object_text`]) as the
+/// derived struct `T`: 422 naming the member (under `path`, such as
+/// `customer.`) when serde's derive finds it twice.
 fn read<T: DeserializeOwned>(text: &str, path: &str) -> Result<T, Problem> {
     read_json_object(text).map_err(|message| {
         let repeated = message
@@ -84,7 +84,14 @@ fn read<T: DeserializeOwned>(text: &str, path: &str) -> Result<T, Problem> {
                 &format!("{path}{name}"),
                 "appears more than once",
             ),
-            None => Problem::invalid(UNPROCESSABLE, path.trim_end_matches('.'), &message),
+            // Not reached for text `object_text` accepted; named all the same.
+            None => {
+                let field = match path.trim_end_matches('.') {
+                    "" => "body",
+                    object => object,
+                };
+                Problem::invalid(UNPROCESSABLE, field, &message)
+            }
         }
     })
 }
