@@ -25,7 +25,8 @@ steps=(
   "0 start: opt-level z, fat LTO, codegen-units 1, panic abort, strip; serde_json|db241be"
   "1 JSON through json-event-parser; serde and serde_json out of the component|28f412e"
   "2 + the http crate out of the component (own request/response types)|21b06c0"
-  "3 + the trims after it (this checkout)|HEAD"
+  "3 + the trims after it|a61fc4b"
+  "4 wire formats back on serde + serde_json derive (RawValue for exact numbers; this checkout)|HEAD"
 )
 
 printf '| step | commit | cargo build (bytes) | + `cargo xtask wasm-opt` (bytes) |\n|---|---|---|---|\n' >"$out/table"

@@ -292,6 +292,8 @@ fn get_payment_status_route() {
     assert_eq!(clickpesa.status, 200, "{clickpesa}");
     assert_eq!(clickpesa.json()["status"], "pending");
     assert_eq!(clickpesa.json()["reference"], "ROUTEST2");
+    // The network the sandbox reports (`channel`), not null.
+    assert_eq!(clickpesa.json()["method"], "TIGO-PESA");
 
     sandbox.clear_requests();
     let unknown_provider = get(&host, "/payments/airtel/ROUTEST2");

@@ -9,12 +9,12 @@
 //! the signature fields never change the digest, and whatever `sign`
 //! produces verifies, also after a trip through JSON text.
 //!
-//! `json::Value` keeps members in the order they were written, so the
+//! `checksum::Value` keeps members in the order they were written, so the
 //! sorting really is `canonical_json`'s.
 
 #![no_main]
 
-use finconnect_core::json::Value;
+use finconnect_core::providers::clickpesa::checksum::Value;
 use finconnect_core::providers::clickpesa::checksum::{
     UnreproducibleNumber, canonical_json, compute, javascript_number, sign, verify,
 };

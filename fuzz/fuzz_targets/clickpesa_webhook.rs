@@ -10,7 +10,7 @@
 #![no_main]
 
 use finconnect_core::Secret;
-use finconnect_core::json::Value;
+use finconnect_core::providers::clickpesa::checksum::Value;
 use finconnect_core::providers::clickpesa::checksum;
 use finconnect_core::providers::clickpesa::webhook::{self, WebhookError};
 use finconnect_fuzz::{assert_reported_amount, render};

@@ -497,9 +497,10 @@ pub fn find_any<'a>(haystack: &str, needles: &'a [String]) -> Option<&'a str> {
 }
 
 /// Sets ClickPesa's canonical `checksum` on a webhook body written with
-/// serde_json (the core's checksum reads its own `json::Value`).
+/// serde_json (the core's checksum reads its own `checksum::Value`, whose
+/// numbers keep their exact text).
 pub fn sign_clickpesa(key: &[u8], body: &mut serde_json::Value) {
     use finconnect_core::providers::clickpesa::checksum;
-    let tree = finconnect_core::json::Value::parse(&serde_json::to_vec(body).unwrap()).unwrap();
+    let tree = checksum::Value::parse(&serde_json::to_vec(body).unwrap()).unwrap();
     body["checksum"] = serde_json::Value::String(checksum::compute(key, &tree).unwrap());
 }

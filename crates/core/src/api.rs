@@ -20,9 +20,9 @@ use crate::config::{self, Variables, names};
 use crate::connector::{Incoming, NotificationError};
 use crate::domain::{IpnRegistration, Payment, PaymentDetails, Provider};
 use crate::flow::Finconnect;
-use crate::json::{Object, Value};
 use crate::secret::Secret;
 use crate::transport::{HttpResponse, Redacted, Transport, header_text};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -237,14 +237,14 @@ fn serve(request: &Request, fc: &mut Finconnect<'_>) -> Result<Response, Problem
             let registered = fc
                 .register_ipn(provider, &ipn)
                 .map_err(|e| Problem::from_error(&e))?;
-            Ok(json(201, registration_json(&registered)))
+            Ok(json(201, &registration_json(&registered)))
         }
         Operation::PaymentStatus => {
             let (provider, id) = status_params(&params)?;
             let details = fc
                 .payment_status(provider, &id)
                 .map_err(|e| Problem::from_error(&e))?;
-            Ok(json(200, details_json(&details)))
+            Ok(json(200, &details_json(&details)))
         }
         Operation::Notification(provider) => notification(provider, request, fc),
     }
@@ -470,7 +470,7 @@ fn notification(
 }
 
 fn created_payment(payment: &Payment) -> Response {
-    let mut response = json(201, payment_json(payment));
+    let mut response = json(201, &payment_json(payment));
     // GET /payments/{provider}/{id} takes the id the provider's status
     // query takes.
     let id = payment.provider.info().status_key.of(payment);
@@ -493,54 +493,85 @@ fn respond(status: u16, content_type: &'static str, body: Vec<u8>) -> Response {
         .with_header("x-content-type-options", "nosniff")
 }
 
-fn json(status: u16, body: Object) -> Response {
-    respond(status, "application/json", body.to_vec())
+fn json<T: Serialize>(status: u16, body: &T) -> Response {
+    // Success bodies are structs of strings and booleans: serde_json
+    // always writes them.
+    respond(
+        status,
+        "application/json",
+        serde_json::to_vec(body).unwrap_or_default(),
+    )
 }
 
-/// An optional value of a success body: `null` when absent (success bodies
-/// always carry every member; only problems leave members out).
-fn or_null(value: Option<&str>) -> Value {
-    value.map_or(Value::Null, Value::from)
-}
+// Success bodies always carry every member, `null` when absent; only
+// problems leave members out.
 
 /// `201` body of `POST /payments`.
-fn payment_json(payment: &Payment) -> Object {
-    Object::new()
-        .field("provider", payment.provider.as_str())
-        .field("reference", payment.reference.as_str())
-        .field("tracking_id", payment.tracking_id.as_str())
-        .field("redirect_url", or_null(payment.redirect_url.as_deref()))
-        .field("status", payment.status.as_str())
+#[derive(Serialize)]
+struct PaymentJson<'a> {
+    provider: &'a str,
+    reference: &'a str,
+    tracking_id: &'a str,
+    redirect_url: Option<&'a str>,
+    status: &'a str,
+}
+
+fn payment_json(payment: &Payment) -> PaymentJson<'_> {
+    PaymentJson {
+        provider: payment.provider.as_str(),
+        reference: &payment.reference,
+        tracking_id: &payment.tracking_id,
+        redirect_url: payment.redirect_url.as_deref(),
+        status: payment.status.as_str(),
+    }
 }
 
 /// `201` body of `POST /ipn-registrations`.
-fn registration_json(registration: &IpnRegistration) -> Object {
-    Object::new()
-        .field("provider", registration.provider.as_str())
-        .field("ipn_id", registration.ipn_id.as_str())
-        .field("url", registration.url.as_str())
-        .field("notification_type", registration.notification_type.as_str())
-        .field(
-            "created_date",
-            or_null(registration.created_date.as_deref()),
-        )
+#[derive(Serialize)]
+struct RegistrationJson<'a> {
+    provider: &'a str,
+    ipn_id: &'a str,
+    url: &'a str,
+    notification_type: &'a str,
+    created_date: Option<&'a str>,
+}
+
+fn registration_json(registration: &IpnRegistration) -> RegistrationJson<'_> {
+    RegistrationJson {
+        provider: registration.provider.as_str(),
+        ipn_id: &registration.ipn_id,
+        url: &registration.url,
+        notification_type: registration.notification_type.as_str(),
+        created_date: registration.created_date.as_deref(),
+    }
 }
 
 /// `200` body of `GET /payments/{provider}/{id}`.
-fn details_json(details: &PaymentDetails) -> Object {
-    Object::new()
-        .field("provider", details.provider.as_str())
-        .field("reference", or_null(details.reference.as_deref()))
-        .field("tracking_id", or_null(details.tracking_id.as_deref()))
-        .field("status", details.status.as_str())
-        .field("amount", or_null(details.amount.as_deref()))
-        .field("currency", or_null(details.currency.as_deref()))
-        .field("method", or_null(details.method.as_deref()))
-        .field(
-            "confirmation_code",
-            or_null(details.confirmation_code.as_deref()),
-        )
-        .field("description", or_null(details.description.as_deref()))
+#[derive(Serialize)]
+struct DetailsJson<'a> {
+    provider: &'a str,
+    reference: Option<&'a str>,
+    tracking_id: Option<&'a str>,
+    status: &'a str,
+    amount: Option<&'a str>,
+    currency: Option<&'a str>,
+    method: Option<&'a str>,
+    confirmation_code: Option<&'a str>,
+    description: Option<&'a str>,
+}
+
+fn details_json(details: &PaymentDetails) -> DetailsJson<'_> {
+    DetailsJson {
+        provider: details.provider.as_str(),
+        reference: details.reference.as_deref(),
+        tracking_id: details.tracking_id.as_deref(),
+        status: details.status.as_str(),
+        amount: details.amount.as_deref(),
+        currency: details.currency.as_deref(),
+        method: details.method.as_deref(),
+        confirmation_code: details.confirmation_code.as_deref(),
+        description: details.description.as_deref(),
+    }
 }
 
 #[cfg(test)]

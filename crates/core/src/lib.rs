@@ -40,7 +40,6 @@ pub mod connector;
 pub mod domain;
 pub mod error;
 pub mod flow;
-pub mod json;
 pub mod ledger;
 pub mod money;
 pub mod providers;

@@ -10,6 +10,10 @@ use crate::domain::Provider;
 use crate::error::Error;
 use crate::secret::Secret;
 use crate::transport::{HttpRequest, HttpResponse, Method, USER_AGENT, header_text};
+use serde::de::{self, DeserializeOwned, MapAccess, Visitor, value::MapDeserializer};
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use std::fmt;
 
 /// A provider token, kept secret. For ClickPesa it already carries the
 /// `Bearer ` prefix and is sent as it came.
@@ -55,16 +59,232 @@ fn describe_unreadable(response: &HttpResponse) -> String {
     )
 }
 
-/// Parses a reply body into a [`crate::json::Value`], or says why it is unreadable.
-fn json_tree(provider: Provider, response: &HttpResponse) -> Result<crate::json::Value, Error> {
-    crate::json::Value::parse(&response.body)
-        .map_err(|_| Error::unexpected(provider, response.status, describe_unreadable(response)))
+/// A provider field as it came, read without failing whatever its type:
+/// providers are loose about types (a code as a string one day, a number the
+/// next), so a reply is never refused because one member has a surprising
+/// type. Numbers keep their exact text; arrays and objects keep theirs, to be
+/// read further when a field may hold one.
+#[derive(Clone, Debug)]
+pub(crate) enum Loose {
+    /// `null` (a member that is `null` in a struct is `None` instead).
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, as the exact text it was written with.
+    Number(String),
+    /// A string, unescaped.
+    String(String),
+    /// An array, as its JSON text.
+    Array(Box<RawValue>),
+    /// An object, as its JSON text.
+    Object(Box<RawValue>),
+}
+
+/// A `Loose` member is read from the raw JSON text [`read_json_object`]
+/// hands over for it (see [`RawText`]); nothing else deserialises one.
+impl<'de> Deserialize<'de> for Loose {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RawVisitor;
+        impl Visitor<'_> for RawVisitor {
+            type Value = Loose;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the raw JSON text of a value")
+            }
+            fn visit_str<E: de::Error>(self, raw: &str) -> Result<Loose, E> {
+                RawValue::from_string(raw.to_owned())
+                    .map(Loose::from_raw)
+                    .map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(RawVisitor)
+    }
+}
+
+/// The members of a JSON object in the order they came, values still as
+/// their raw text (a name given twice appears twice).
+pub(crate) struct Members<'a>(pub(crate) Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MembersVisitor;
+        impl<'de> Visitor<'de> for MembersVisitor {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    members.push((key, value));
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(MembersVisitor)
+    }
+}
+
+impl<'a> Members<'a> {
+    /// The members of the JSON object `text`.
+    pub(crate) fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    /// The first name the object repeats.
+    pub(crate) fn first_repeat(&self) -> Option<&str> {
+        let mut seen = std::collections::BTreeSet::new();
+        self.0
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .find(|name| !seen.insert(*name))
+    }
+
+    /// The object read as the wire struct `T`, whose members are [`Loose`]
+    /// (or `Option`s of it): serde's `MapDeserializer` over the members,
+    /// so serde_json's parser is compiled once ([`Members`]) instead of once
+    /// per wire struct. A member `T` names twice is refused (`duplicate
+    /// field`), as serde's derive does.
+    pub(crate) fn read<T: DeserializeOwned>(&self) -> Result<T, de::value::Error> {
+        T::deserialize(MapDeserializer::new(
+            self.0
+                .iter()
+                .map(|(name, value)| (name.as_str(), RawText(value.get()))),
+        ))
+    }
+}
+
+/// Reads the JSON object `text` as the wire struct `T` (see [`Members::read`]).
+pub(crate) fn read_json_object<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let members = Members::parse(text).map_err(|error| error.to_string())?;
+    members.read().map_err(|error| error.to_string())
+}
+
+/// The items of the JSON array `text`, each as a [`Loose`].
+pub(crate) fn read_json_array(text: &str) -> Option<Vec<Loose>> {
+    let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+    Some(
+        items
+            .into_iter()
+            .map(|item| Loose::from_raw(item.to_owned()))
+            .collect(),
+    )
+}
+
+/// The raw JSON text of one member, as a deserializer: an optional member
+/// is `None` when the text is `null`; anything else is handed over as the
+/// text itself, which only [`Loose`] (and serde's `IgnoredAny`) read.
+#[derive(Clone, Copy)]
+struct RawText<'a>(&'a str);
+
+impl<'de> de::IntoDeserializer<'de, de::value::Error> for RawText<'_> {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+impl<'de> Deserializer<'de> for RawText<'_> {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_str(self.0)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        if self.0 == "null" {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl Loose {
+    /// Classifies a JSON value by its first byte (serde_json has checked it).
+    pub(crate) fn from_raw(raw: Box<RawValue>) -> Self {
+        match raw.get().as_bytes().first() {
+            Some(b'{') => Loose::Object(raw),
+            Some(b'[') => Loose::Array(raw),
+            Some(b'"') => Loose::String(serde_json::from_str(raw.get()).unwrap_or_default()),
+            Some(b't') => Loose::Bool(true),
+            Some(b'f') => Loose::Bool(false),
+            Some(b'n') | None => Loose::Null,
+            Some(_) => Loose::Number(raw.get().to_owned()),
+        }
+    }
+
+    /// A scalar as text: a string as it is, a number as written, a boolean
+    /// as `true`/`false`; `None` for null, arrays and objects.
+    pub(crate) fn text(&self) -> Option<String> {
+        match self {
+            Loose::String(text) | Loose::Number(text) => Some(text.clone()),
+            Loose::Bool(flag) => Some(flag.to_string()),
+            Loose::Null | Loose::Array(_) | Loose::Object(_) => None,
+        }
+    }
+
+    /// The text of a string, `None` for anything else.
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Loose::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// What kind of JSON value this is, for error messages.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Loose::Null => "null",
+            Loose::Bool(_) => "a boolean",
+            Loose::Number(_) => "a number",
+            Loose::String(_) => "a string",
+            Loose::Array(_) => "an array",
+            Loose::Object(_) => "an object",
+        }
+    }
+}
+
+/// The lenient text of an optional field (`None` when absent, null, or a container).
+pub(crate) fn text_of(field: Option<&Loose>) -> Option<String> {
+    field.and_then(Loose::text)
+}
+
+/// Parses a reply body as one JSON value, or says why it is unreadable.
+fn json_reply(provider: Provider, response: &HttpResponse) -> Result<Loose, Error> {
+    std::str::from_utf8(&response.body)
+        .ok()
+        .and_then(|text| serde_json::from_str::<&RawValue>(text).ok())
+        .map(|raw| Loose::from_raw(raw.to_owned()))
+        .ok_or_else(|| Error::unexpected(provider, response.status, describe_unreadable(response)))
+}
+
+/// Reads a reply object as the wire struct `T`. Every member of a wire reply
+/// struct is an optional [`Loose`] (or reads like one), so this fails only
+/// for a member the provider wrote twice.
+fn read_object<T: serde::de::DeserializeOwned>(
+    provider: Provider,
+    status: u16,
+    object: &RawValue,
+) -> Result<T, Error> {
+    read_json_object(object.get()).map_err(|error| {
+        Error::unexpected(
+            provider,
+            status,
+            format!("reply did not have the documented shape: {error}"),
+        )
+    })
 }
 
 /// An amount the provider reported (a JSON number or a numeric string), read
 /// from its exact text and rendered with two decimals.
-fn reported_amount_of(value: Option<&crate::json::Value>) -> Option<String> {
-    let text = value?.lenient_text()?;
+fn reported_amount_of(value: Option<&Loose>) -> Option<String> {
+    let text = value?.text()?;
     crate::money::Amount::parse_reported(text.trim())
         .map(crate::money::Amount::fixed2_from_hundredths)
 }

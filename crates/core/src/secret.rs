@@ -38,6 +38,25 @@ impl From<String> for Secret {
     }
 }
 
+/// Declares a credential type: a [`Secret`] that says which credential it
+/// is, so two credentials of one provider cannot be swapped without the
+/// compiler seeing it. It reads as its [`Secret`] (`Deref`), never prints.
+macro_rules! credential {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug)]
+        pub struct $name(pub $crate::secret::Secret);
+
+        impl ::std::ops::Deref for $name {
+            type Target = $crate::secret::Secret;
+            fn deref(&self) -> &$crate::secret::Secret {
+                &self.0
+            }
+        }
+    };
+}
+pub(crate) use credential;
+
 #[cfg(test)]
 mod tests {
     use super::Secret;

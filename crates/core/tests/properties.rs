@@ -3,8 +3,8 @@
 //! JavaScript number spelling it relies on), ClickPesa webhooks, the PesaPal
 //! IPN acknowledgement, and amount text.
 
-use finconnect_core::json;
 use finconnect_core::money::{Amount, MAX_MAJOR_UNITS};
+use finconnect_core::providers::clickpesa::checksum as json;
 use finconnect_core::providers::clickpesa::checksum::{
     canonical_json, compute, javascript_number, sign, verify,
 };
@@ -183,7 +183,7 @@ proptest! {
     ) {
         let text = spell(negative, &digits, n, style, padding);
         let parsed = json::Value::parse(text.as_bytes());
-        prop_assert_eq!(parsed, Ok(json::Value::Number(text.clone())), "not JSON number text");
+        prop_assert_eq!(parsed.ok(), Some(json::Value::Number(text.clone())), "not JSON number text");
         let double: f64 = text.parse().unwrap_or_else(|e| unreachable!("{e}: {text}"));
         prop_assert_eq!(javascript_number(&text), Some(format!("{double}")), "{}", text);
     }
@@ -205,7 +205,7 @@ proptest! {
     #[test]
     fn javascript_number_is_stable(text in exact_number()) {
         let spelt = javascript_number(&text).unwrap_or_else(|| unreachable!("{text}"));
-        prop_assert_eq!(json::Value::parse(spelt.as_bytes()), Ok(json::Value::Number(spelt.clone())));
+        prop_assert_eq!(json::Value::parse(spelt.as_bytes()).ok(), Some(json::Value::Number(spelt.clone())));
         prop_assert_eq!(javascript_number(&spelt), Some(spelt));
     }
 

@@ -8,7 +8,6 @@ use axum::response::Response;
 use http::{Method, StatusCode};
 use serde_json::{Map, Number, Value, json};
 
-use finconnect_core::json;
 use finconnect_core::providers::clickpesa::checksum;
 
 use crate::fault::Target;
@@ -166,7 +165,7 @@ fn initiate_ussd_push(state: &mut State, req: &Incoming) -> Response {
         match body.get("checksum") {
             Some(Value::String(c)) if !c.is_empty() => {
                 // Verified on the bytes received, as ClickPesa's server reads them.
-                let verified = json::Value::parse(&req.body)
+                let verified = checksum::Value::parse(&req.body)
                     .is_ok_and(|tree| checksum::verify(key.as_bytes(), &tree));
                 if !verified {
                     return bad_request("Invalid checksum");
@@ -290,6 +289,8 @@ fn query(state: &State, reference: &str) -> Response {
         "paymentPhoneNumber": payment.phone_number,
         "orderReference": payment.order_reference,
         "collectedAmount": amount_number(&payment.amount),
+        // The network, as in the initiate reply and the webhooks.
+        "channel": payment.channel,
         "collectedCurrency": payment.currency,
         "message": message_for(payment.state),
         "updatedAt": payment.updated_at,
@@ -344,7 +345,7 @@ pub(crate) fn webhook_body(
         // always be checksummed; one that could not would go out unsigned.
         let digest = serde_json::to_vec(&body)
             .ok()
-            .and_then(|bytes| json::Value::parse(&bytes).ok())
+            .and_then(|bytes| checksum::Value::parse(&bytes).ok())
             .and_then(|tree| checksum::compute(key.as_bytes(), &tree).ok());
         if let Some(digest) = digest {
             body["checksum"] = json!(digest);
@@ -405,8 +406,8 @@ mod tests {
         let body = webhook_body(&payment, "client", Some("k"));
         assert_eq!(body["event"], "PAYMENT RECEIVED");
         assert_eq!(body["checksumMethod"], "canonical");
-        let tree = json::Value::parse(&serde_json::to_vec(&body).unwrap_or_default())
-            .unwrap_or(json::Value::Null);
+        let tree = checksum::Value::parse(&serde_json::to_vec(&body).unwrap_or_default())
+            .unwrap_or(checksum::Value::Null);
         assert!(checksum::verify(b"k", &tree));
         assert!(!checksum::verify(b"other", &tree));
         let unsigned = webhook_body(&payment, "client", None);

@@ -10,14 +10,13 @@
 mod common;
 
 use common::*;
-use finconnect_core::json;
 use finconnect_core::providers::clickpesa::checksum;
 use finconnect_sandbox::{Outcome, PaymentState, Sandbox, SandboxConfig, SandboxError};
 use serde_json::{Value, json};
 
 /// The body as the core's JSON tree (what the checksum functions take).
-fn tree(body: &Value) -> json::Value {
-    json::Value::parse(&serde_json::to_vec(body).unwrap()).unwrap()
+fn tree(body: &Value) -> checksum::Value {
+    checksum::Value::parse(&serde_json::to_vec(body).unwrap()).unwrap()
 }
 
 /// Sets `checksum` on a request body as a ClickPesa client would.
@@ -208,6 +207,10 @@ fn query_settle_and_a_signed_webhook() {
     assert_eq!(items[0]["status"], "PROCESSING");
     assert_eq!(items[0]["collectedAmount"], 1000, "a number in queries");
     assert_eq!(items[0]["paymentPhoneNumber"], "255712345678");
+    assert_eq!(
+        items[0]["channel"], "TIGO-PESA",
+        "the network, as initiate reported it"
+    );
     assert!(items[0]["customer"].is_object());
 
     let delivery = sb.settle_clickpesa("ORDER123", Outcome::Completed).unwrap();

@@ -3,7 +3,7 @@
 
 use crate::domain::Provider;
 use crate::error::Error;
-use crate::json::Object;
+use serde::Serialize;
 
 /// Every problem `type` is this base followed by the problem's code.
 pub const PROBLEM_TYPE_BASE: &str = "https://finconnect.dev/problems/";
@@ -250,18 +250,20 @@ impl Problem {
     /// lists them, then FinConnect's; optional ones left out when empty.
     pub fn to_json(&self) -> Vec<u8> {
         let side = self.provider.as_deref();
-        Object::new()
-            .field("type", self.code.type_uri())
-            .field("title", self.code.title())
-            .field("status", self.status)
-            .field("detail", self.detail.as_str())
-            .field("code", self.code.as_str())
-            .field_opt("field", self.field.as_deref())
-            .field_opt("provider", side.map(|s| s.provider))
-            .field_opt("provider_code", side.and_then(|s| s.code.as_deref()))
-            .field_opt("provider_message", side.and_then(|s| s.message.as_deref()))
-            .field_opt("provider_status", side.and_then(|s| s.status))
-            .to_vec()
+        let body = ProblemJson {
+            type_uri: self.code.type_uri(),
+            title: self.code.title(),
+            status: self.status,
+            detail: &self.detail,
+            code: self.code.as_str(),
+            field: self.field.as_deref(),
+            provider: side.map(|s| s.provider),
+            provider_code: side.and_then(|s| s.code.as_deref()),
+            provider_message: side.and_then(|s| s.message.as_deref()),
+            provider_status: side.and_then(|s| s.status),
+        };
+        // Strings and numbers only: serde_json always writes them.
+        serde_json::to_vec(&body).unwrap_or_default()
     }
 
     /// The complete HTTP response.
@@ -272,6 +274,27 @@ impl Problem {
         }
         response
     }
+}
+
+/// The problem body as it is written.
+#[derive(Serialize)]
+struct ProblemJson<'a> {
+    #[serde(rename = "type")]
+    type_uri: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_message: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_status: Option<u16>,
 }
 
 impl From<&Error> for Problem {

@@ -8,10 +8,10 @@ use crate::transport::{HttpRequest, TransportError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// Signs a serde_json body with the core's checksum, which takes a `json::Value`.
+/// Signs a serde_json body with the core's checksum, which takes a `checksum::Value`.
 fn sign(key: &[u8], body: &mut Value) {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let tree = crate::json::Value::parse(&bytes).unwrap_or(crate::json::Value::Null);
+    let tree = checksum::Value::parse(&bytes).unwrap_or(checksum::Value::Null);
     body["checksum"] = json!(checksum::compute(key, &tree).unwrap_or_default());
 }
 
@@ -459,6 +459,27 @@ fn pending_pesapal_payments_are_nulls_not_errors() {
     assert_eq!(body["status"], "pending");
     assert_eq!(body["reference"], Value::Null);
     assert_eq!(body["confirmation_code"], Value::Null);
+}
+
+#[test]
+fn an_unknown_provider_in_a_body_is_named_before_any_other_field() {
+    for (path, body) in [
+        (
+            "/payments",
+            r#"{"provider":"mpesa-x","reference":"R1","amount":"10"}"#,
+        ),
+        ("/payments", r#"{"provider":"mpesa-x"}"#),
+        (
+            "/payments",
+            r#"{"amount":true,"reference":"R1","reference":"R2","customer":7,"provider":"mpesa-x"}"#,
+        ),
+        ("/payments", r#"{"provider":7,"reference":"R1"}"#),
+        ("/ipn-registrations", r#"{"provider":"mpesa-x","url":1}"#),
+    ] {
+        let (response, transport) = run(merchant("POST", path, body), &vars(), vec![]);
+        assert_problem(&response, 422, "invalid_request", Some("provider"));
+        assert!(transport.seen.is_empty(), "{body}");
+    }
 }
 
 #[test]

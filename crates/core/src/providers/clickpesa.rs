@@ -10,13 +10,15 @@ mod wire;
 pub use connector::Clickpesa;
 
 use self::wire::*;
-use super::{AccessToken, describe_unreadable, finish, json_tree, request};
+use super::{
+    AccessToken, Loose, describe_unreadable, finish, json_reply, read_json_array, read_json_object,
+    read_object, reported_amount_of, request, text_of,
+};
 use crate::config::{self, Variables, names};
 use crate::domain::{
     Payment, PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus, Provider,
 };
 use crate::error::{Error, ProviderError, Result};
-use crate::json::{Object, Value};
 use crate::money::Amount;
 use crate::secret::Secret;
 use crate::transport::{HttpRequest, HttpResponse, Method};
@@ -24,17 +26,30 @@ use crate::validate;
 
 const PROVIDER: Provider = Provider::Clickpesa;
 
+crate::secret::credential!(
+    /// ClickPesa's application client id (`clickpesa_client_id`).
+    ClientId
+);
+crate::secret::credential!(
+    /// ClickPesa's application API key (`clickpesa_api_key`).
+    ApiKey
+);
+crate::secret::credential!(
+    /// ClickPesa's checksum key (`clickpesa_checksum_key`).
+    ChecksumKey
+);
+
 /// ClickPesa settings, read from variables at call time.
 #[derive(Clone, Debug)]
 pub struct ClickpesaConfig {
     /// Base URL without a trailing slash (`https://api.clickpesa.com/third-parties`).
     pub base_url: String,
     /// Application client id.
-    pub client_id: Secret,
+    pub client_id: ClientId,
     /// Application API key.
-    pub api_key: Secret,
+    pub api_key: ApiKey,
     /// Checksum key; when set, request bodies are signed.
-    pub checksum_key: Option<Secret>,
+    pub checksum_key: Option<ChecksumKey>,
 }
 
 impl ClickpesaConfig {
@@ -43,9 +58,10 @@ impl ClickpesaConfig {
     pub fn load(vars: &dyn Variables) -> Result<Self> {
         Ok(Self {
             base_url: config::base_url(vars, names::CLICKPESA_BASE_URL, config::CLICKPESA_API_URL)?,
-            client_id: config::required_secret(vars, names::CLICKPESA_CLIENT_ID)?,
-            api_key: config::required_secret(vars, names::CLICKPESA_API_KEY)?,
-            checksum_key: config::optional(vars, names::CLICKPESA_CHECKSUM_KEY)?.map(Secret::new),
+            client_id: ClientId(config::required_secret(vars, names::CLICKPESA_CLIENT_ID)?),
+            api_key: ApiKey(config::required_secret(vars, names::CLICKPESA_API_KEY)?),
+            checksum_key: config::optional(vars, names::CLICKPESA_CHECKSUM_KEY)?
+                .map(|key| ChecksumKey(Secret::new(key))),
         })
     }
 
@@ -75,10 +91,22 @@ pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
         });
     }
     check_status(response)?;
-    let reply = ClickpesaTokenResponse::read(&json_tree(PROVIDER, response)?)
-        .map_err(|problem| not_as_documented(response, problem))?;
-    match reply.token.filter(|token| !token.trim().is_empty()) {
-        Some(token) if reply.success != Some(false) => Ok(AccessToken {
+    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+        return Err(not_as_documented(response, "it is not a JSON object"));
+    };
+    let reply: ClickpesaTokenResponse = read_object(PROVIDER, status, &object)?;
+    let success = match reply.success {
+        None => None,
+        Some(Loose::Bool(flag)) => Some(flag),
+        Some(_) => {
+            return Err(not_as_documented(
+                response,
+                "`success` is not true or false",
+            ));
+        }
+    };
+    match text_of(reply.token.as_ref()).filter(|token| !token.trim().is_empty()) {
+        Some(token) if success != Some(false) => Ok(AccessToken {
             value: Secret::new(token),
             expires: None,
         }),
@@ -90,7 +118,8 @@ pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
     }
 }
 
-/// A payment request checked against ClickPesa's rules.
+/// A payment request checked against ClickPesa's rules: it owns every field
+/// the USSD push needs, already checked.
 #[derive(Clone, Debug)]
 pub struct UssdPush {
     reference: String,
@@ -163,18 +192,21 @@ pub fn ussd_push_request(
     token: &AccessToken,
     push: &UssdPush,
 ) -> Result<HttpRequest> {
-    let checksum = match &config.checksum_key {
-        Some(key) => Some(
-            checksum::compute(
-                key.expose().as_bytes(),
-                &ussd_push_body(push, None).into_value(),
-            )
-            // The body holds only strings, so this cannot happen.
-            .map_err(|refused| Error::invalid("amount", refused.to_string()))?,
-        ),
-        None => None,
+    let mut body = ClickpesaUssdPushRequest {
+        amount: push.amount.to_plain(),
+        checksum: None,
+        currency: &push.currency,
+        order_reference: &push.reference,
+        phone_number: &push.phone,
     };
-    let body = ussd_push_body(push, checksum);
+    if let Some(key) = &config.checksum_key {
+        // The body holds only strings, so neither step can fail.
+        let unsigned = checksum::Value::parse(&to_body(&body))
+            .map_err(|error| Error::invalid("body", error.to_string()))?;
+        let signature = checksum::compute(key.expose().as_bytes(), &unsigned)
+            .map_err(|refused| Error::invalid("amount", refused.to_string()))?;
+        body.checksum = Some(signature);
+    }
     finish(
         request(
             Method::Post,
@@ -182,39 +214,34 @@ pub fn ussd_push_request(
         )
         .with_header("authorization", token.value.expose())
         .with_header("content-type", "application/json")
-        .with_body(body.to_vec()),
+        .with_body(to_body(&body)),
         names::CLICKPESA_BASE_URL,
     )
 }
 
-/// The USSD-push body, members in alphabetical order (as it has always been
-/// sent), with the checksum after `amount` when there is one.
-fn ussd_push_body(push: &UssdPush, checksum: Option<String>) -> Object {
-    Object::new()
-        .field("amount", push.amount.to_plain())
-        .field_opt("checksum", checksum)
-        .field("currency", push.currency.as_str())
-        .field("orderReference", push.reference.as_str())
-        .field("phoneNumber", push.phone.as_str())
+/// A request body: the wire struct as compact JSON.
+fn to_body<T: serde::Serialize>(body: &T) -> Vec<u8> {
+    // The wire structs hold only strings, which serde_json always writes.
+    serde_json::to_vec(body).unwrap_or_default()
 }
 
 /// Reads the initiate reply.
 pub fn parse_ussd_push(response: &HttpResponse, push: &UssdPush) -> Result<Payment> {
     check_status(response)?;
-    let reply = ClickpesaPayment::read(&json_tree(PROVIDER, response)?)
-        .ok_or_else(|| not_as_documented(response, "it is not a JSON object"))?;
-    let tracking_id = reply
-        .id
+    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+        return Err(not_as_documented(response, "it is not a JSON object"));
+    };
+    let reply: ClickpesaPayment = read_object(PROVIDER, response.status, &object)?;
+    let tracking_id = text_of(reply.id.as_ref())
         .filter(|id| !id.is_empty())
         .ok_or_else(|| Error::unexpected(PROVIDER, response.status, "initiate reply without id"))?;
     Ok(Payment {
         provider: PROVIDER,
-        reference: reply
-            .order_reference
+        reference: text_of(reply.order_reference.as_ref())
             .unwrap_or_else(|| push.reference.clone()),
         tracking_id,
         redirect_url: None,
-        status: map_status(reply.status.as_deref()),
+        status: map_status(text_of(reply.status.as_ref()).as_deref()),
     })
 }
 
@@ -236,20 +263,30 @@ pub fn status_request(
 /// row wins; otherwise the first row speaks for the payment.
 pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     check_status(response)?;
-    let reply = json_tree(PROVIDER, response)?;
-    let rows: Vec<ClickpesaPayment> = reply
-        .as_array()
-        .and_then(|rows| rows.iter().map(ClickpesaPayment::read).collect())
-        .ok_or_else(|| {
-            Error::unexpected(
-                PROVIDER,
-                response.status,
-                "query reply was not the documented array of payments",
-            )
-        })?;
+    let not_an_array = || {
+        Error::unexpected(
+            PROVIDER,
+            response.status,
+            "query reply was not the documented array of payments",
+        )
+    };
+    let Loose::Array(array) = json_reply(PROVIDER, response)? else {
+        return Err(not_an_array());
+    };
+    let items = read_json_array(array.get()).ok_or_else(not_an_array)?;
+    let rows = items
+        .iter()
+        .map(|item| match item {
+            Loose::Object(object) => {
+                read_object::<ClickpesaPayment>(PROVIDER, response.status, object)
+            }
+            _ => Err(not_an_array()),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let row_status = |row: &ClickpesaPayment| map_status(text_of(row.status.as_ref()).as_deref());
     let chosen = rows
         .iter()
-        .position(|row| map_status(row.status.as_deref()) == PaymentStatus::Completed)
+        .position(|row| row_status(row) == PaymentStatus::Completed)
         .unwrap_or(0);
     let row = rows.into_iter().nth(chosen).ok_or_else(|| {
         Error::Provider(ProviderError {
@@ -259,17 +296,19 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
             message: "ClickPesa returned no payment for this reference".to_owned(),
         })
     })?;
-    let not_blank = |value: Option<String>| value.filter(|text| !text.is_empty());
+    let not_blank = |value: &Option<Loose>| text_of(value.as_ref()).filter(|text| !text.is_empty());
     Ok(PaymentDetails {
         provider: PROVIDER,
-        status: map_status(row.status.as_deref()),
-        reference: not_blank(row.order_reference),
-        tracking_id: not_blank(row.id),
-        amount: row.collected_amount,
-        currency: not_blank(row.collected_currency),
-        method: not_blank(row.channel),
-        confirmation_code: not_blank(row.payment_reference),
-        description: not_blank(row.message),
+        status: row_status(&row),
+        reference: not_blank(&row.order_reference),
+        tracking_id: not_blank(&row.id),
+        amount: reported_amount_of(row.collected_amount.as_ref()),
+        currency: not_blank(&row.collected_currency),
+        // The network the customer paid through: `channel`, or on records
+        // where `channel` names the rail only, `channelProvider`.
+        method: not_blank(&row.channel).or_else(|| not_blank(&row.channel_provider)),
+        confirmation_code: not_blank(&row.payment_reference),
+        description: not_blank(&row.message),
     })
 }
 
@@ -330,9 +369,32 @@ fn not_as_documented(response: &HttpResponse, problem: &str) -> Error {
     )
 }
 
+/// An error body as text: `message` (a string, or the strings of an array
+/// joined by `; `) and `error` (string or number).
+struct ErrorText {
+    message: Option<String>,
+    error: Option<String>,
+}
+
 /// The reply read as an error body, if it is a JSON object.
-fn error_body(response: &HttpResponse) -> Option<ClickpesaErrorBody> {
-    ClickpesaErrorBody::read(&Value::parse(&response.body).ok()?)
+fn error_body(response: &HttpResponse) -> Option<ErrorText> {
+    let Ok(Loose::Object(object)) = json_reply(PROVIDER, response) else {
+        return None;
+    };
+    let body: ClickpesaErrorBody = read_json_object(object.get()).ok()?;
+    let message = match body.message {
+        Some(Loose::String(text)) => Some(text),
+        Some(Loose::Array(items)) => {
+            let items = read_json_array(items.get()).unwrap_or_default();
+            let texts: Vec<&str> = items.iter().filter_map(Loose::as_str).collect();
+            (!texts.is_empty()).then(|| texts.join("; "))
+        }
+        _ => None,
+    };
+    Some(ErrorText {
+        message,
+        error: text_of(body.error.as_ref()),
+    })
 }
 
 /// Turns an HTTP error reply into an error: 401/403 are authentication

@@ -9,17 +9,20 @@
 mod wire;
 
 use self::wire::*;
-use super::{AccessToken, finish, json_tree, reported_amount_of, request};
+use super::{
+    AccessToken, Loose, finish, json_reply, read_json_object, read_object, reported_amount_of,
+    request, text_of,
+};
 use crate::config::{self, Variables, names};
 use crate::domain::{
-    IpnRegistration, IpnRequest, NotificationType, Payment, PaymentDetails, PaymentRequest,
-    PaymentStatus, Provider,
+    Customer, IpnRegistration, IpnRequest, NotificationType, Payment, PaymentDetails,
+    PaymentRequest, PaymentStatus, Provider, RedirectMode,
 };
 use crate::error::{Error, ProviderError, Result};
-use crate::json::Value;
 use crate::secret::Secret;
 use crate::transport::{HttpRequest, HttpResponse, Method};
 use crate::validate;
+use serde_json::value::RawValue;
 
 const PROVIDER: Provider = Provider::Pesapal;
 
@@ -32,15 +35,24 @@ const AUTH_CODES: [&str; 2] = [
 /// The pending marker of GetTransactionStatus.
 const PENDING_CODE: &str = "payment_details_not_found";
 
+crate::secret::credential!(
+    /// PesaPal's consumer key (`pesapal_consumer_key`).
+    ConsumerKey
+);
+crate::secret::credential!(
+    /// PesaPal's consumer secret (`pesapal_consumer_secret`).
+    ConsumerSecret
+);
+
 /// PesaPal settings, read from variables at call time.
 #[derive(Clone, Debug)]
 pub struct PesapalConfig {
     /// Base URL without a trailing slash (`https://cybqa.pesapal.com/pesapalv3`).
     pub base_url: String,
     /// Consumer key.
-    pub consumer_key: Secret,
+    pub consumer_key: ConsumerKey,
     /// Consumer secret.
-    pub consumer_secret: Secret,
+    pub consumer_secret: ConsumerSecret,
 }
 
 impl PesapalConfig {
@@ -48,8 +60,11 @@ impl PesapalConfig {
     pub fn load(vars: &dyn Variables) -> Result<Self> {
         Ok(Self {
             base_url: config::base_url(vars, names::PESAPAL_BASE_URL, config::PESAPAL_SANDBOX_URL)?,
-            consumer_key: config::required_secret(vars, names::PESAPAL_CONSUMER_KEY)?,
-            consumer_secret: config::required_secret(vars, names::PESAPAL_CONSUMER_SECRET)?,
+            consumer_key: ConsumerKey(config::required_secret(vars, names::PESAPAL_CONSUMER_KEY)?),
+            consumer_secret: ConsumerSecret(config::required_secret(
+                vars,
+                names::PESAPAL_CONSUMER_SECRET,
+            )?),
         })
     }
 
@@ -60,12 +75,10 @@ impl PesapalConfig {
 
 /// `POST {base}/api/Auth/RequestToken` with the consumer key and secret.
 pub fn token_request(config: &PesapalConfig) -> Result<HttpRequest> {
-    let body = PesapalTokenRequest {
+    let body = to_body(&PesapalTokenRequest {
         consumer_key: config.consumer_key.expose(),
         consumer_secret: config.consumer_secret.expose(),
-    }
-    .to_json()
-    .to_vec();
+    });
     finish(
         request(Method::Post, config.url("/api/Auth/RequestToken"))
             .with_header("content-type", "application/json")
@@ -76,12 +89,11 @@ pub fn token_request(config: &PesapalConfig) -> Result<HttpRequest> {
 
 /// Reads the token reply.
 pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
-    let body = checked_reply(response)?;
-    let reply = PesapalTokenResponse::from_json(&body);
-    match reply.token.filter(|token| !token.is_empty()) {
+    let reply: PesapalTokenResponse = checked_reply(response)?;
+    match text_of(reply.token.as_ref()).filter(|token| !token.is_empty()) {
         Some(token) => Ok(AccessToken {
             value: Secret::new(token),
-            expires: reply.expiry_date,
+            expires: text_of(reply.expiry_date.as_ref()),
         }),
         None => Err(Error::unexpected(
             PROVIDER,
@@ -91,11 +103,21 @@ pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
     }
 }
 
-/// A payment request checked against PesaPal's rules.
+/// A payment request checked against PesaPal's rules: it owns every field
+/// PesaPal requires, already checked, so building the request needs no
+/// second look at any of them.
 #[derive(Clone, Debug)]
 pub struct PesapalOrder {
-    request: PaymentRequest,
+    reference: String,
     amount: crate::money::Amount,
+    currency: String,
+    description: String,
+    callback_url: String,
+    cancellation_url: Option<String>,
+    notification_id: String,
+    branch: Option<String>,
+    redirect_mode: Option<RedirectMode>,
+    customer: Customer,
 }
 
 /// The merchant reference rule PesaPal documents, in its safe subset:
@@ -168,8 +190,16 @@ pub fn validate_order(request: &PaymentRequest) -> Result<PesapalOrder> {
         }
     }
     Ok(PesapalOrder {
-        request: request.clone(),
+        reference: request.reference.clone(),
         amount,
+        currency: request.currency.clone(),
+        description: description.to_owned(),
+        callback_url: callback.to_owned(),
+        cancellation_url: request.cancellation_url.clone(),
+        notification_id: notification_id.to_owned(),
+        branch: request.branch.clone(),
+        redirect_mode: request.redirect_mode,
+        customer: customer.clone(),
     })
 }
 
@@ -179,19 +209,20 @@ pub fn submit_order_request(
     token: &AccessToken,
     order: &PesapalOrder,
 ) -> Result<HttpRequest> {
-    let request = &order.request;
-    let amount = order.amount.to_fixed2();
-    let customer = &request.customer;
+    // Two decimals of a checked amount are always JSON number text.
+    let amount = RawNumber::from_string(order.amount.to_fixed2())
+        .map_err(|_| Error::invalid("amount", "is not a decimal number"))?;
+    let customer = &order.customer;
     let body = PesapalSubmitOrderRequest {
-        id: &request.reference,
-        currency: &request.currency,
+        id: &order.reference,
+        currency: &order.currency,
         amount: &amount,
-        description: request.description.as_deref().unwrap_or_default(),
-        callback_url: request.callback_url.as_deref().unwrap_or_default(),
-        cancellation_url: request.cancellation_url.as_deref(),
-        notification_id: request.notification_id.as_deref().unwrap_or_default(),
-        branch: request.branch.as_deref(),
-        redirect_mode: request.redirect_mode.map(|mode| mode.as_str()),
+        description: &order.description,
+        callback_url: &order.callback_url,
+        cancellation_url: order.cancellation_url.as_deref(),
+        notification_id: &order.notification_id,
+        branch: order.branch.as_deref(),
+        redirect_mode: order.redirect_mode.map(|mode| mode.as_str()),
         billing_address: PesapalBillingAddress {
             email_address: customer.email.as_deref(),
             phone_number: customer.phone.as_deref(),
@@ -204,30 +235,26 @@ pub fn submit_order_request(
         config,
         token,
         "/api/Transactions/SubmitOrderRequest",
-        body.to_json().to_vec(),
+        to_body(&body),
     )
 }
 
 /// Reads the SubmitOrderRequest reply.
 pub fn parse_submit_order(response: &HttpResponse, request: &PesapalOrder) -> Result<Payment> {
-    let body = checked_reply(response)?;
-    let reply = PesapalSubmitOrderResponse::from_json(&body);
+    let reply: PesapalSubmitOrderResponse = checked_reply(response)?;
     let status = response.status;
-    let tracking_id = reply
-        .order_tracking_id
+    let tracking_id = text_of(reply.order_tracking_id.as_ref())
         .filter(|id| !id.is_empty())
         .ok_or_else(|| {
             Error::unexpected(PROVIDER, status, "order reply without order_tracking_id")
         })?;
-    let redirect_url = reply
-        .redirect_url
+    let redirect_url = text_of(reply.redirect_url.as_ref())
         .filter(|url| !url.is_empty())
         .ok_or_else(|| Error::unexpected(PROVIDER, status, "order reply without redirect_url"))?;
     Ok(Payment {
         provider: PROVIDER,
-        reference: reply
-            .merchant_reference
-            .unwrap_or_else(|| request.request.reference.clone()),
+        reference: text_of(reply.merchant_reference.as_ref())
+            .unwrap_or_else(|| request.reference.clone()),
         tracking_id,
         redirect_url: Some(redirect_url),
         status: PaymentStatus::Pending,
@@ -249,12 +276,7 @@ pub fn register_ipn_request(
         url: &ipn.url,
         ipn_notification_type: ipn.notification_type.as_str(),
     };
-    authorized_json(
-        config,
-        token,
-        "/api/URLSetup/RegisterIPN",
-        body.to_json().to_vec(),
-    )
+    authorized_json(config, token, "/api/URLSetup/RegisterIPN", to_body(&body))
 }
 
 /// Reads the RegisterIPN reply.
@@ -262,22 +284,19 @@ pub fn parse_register_ipn(
     response: &HttpResponse,
     request: &IpnRequest,
 ) -> Result<IpnRegistration> {
-    let body = checked_reply(response)?;
-    let reply = PesapalRegisterIpnResponse::from_json(&body);
-    let ipn_id = reply
-        .ipn_id
+    let reply: PesapalRegisterIpnResponse = checked_reply(response)?;
+    let ipn_id = text_of(reply.ipn_id.as_ref())
         .filter(|id| !id.is_empty())
         .ok_or_else(|| Error::unexpected(PROVIDER, response.status, "IPN reply without ipn_id"))?;
-    let notification_type = reply
-        .ipn_notification_type_description
+    let notification_type = text_of(reply.ipn_notification_type_description.as_ref())
         .and_then(|text| text.parse::<NotificationType>().ok())
         .unwrap_or(request.notification_type);
     Ok(IpnRegistration {
         provider: PROVIDER,
         ipn_id,
-        url: reply.url.unwrap_or_else(|| request.url.clone()),
+        url: text_of(reply.url.as_ref()).unwrap_or_else(|| request.url.clone()),
         notification_type,
-        created_date: reply.created_date,
+        created_date: text_of(reply.created_date.as_ref()),
     })
 }
 
@@ -321,27 +340,26 @@ pub fn status_request(
 /// 2 failed, 3 reversed; 0 is pending (PesaPal answers an unpaid order with
 /// `payment_details_not_found` and status "500", which is not an error).
 pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
-    let body = json_tree(PROVIDER, response)?;
+    let body = json_reply(PROVIDER, response)?;
     // The shape comes first here; the envelope only decides below, when
     // `status_code` does not, because a pending order's reply looks like an error.
-    require_object(&body, response)?;
+    let object = require_object(&body, response)?;
+    let envelope: PesapalEnvelope = read_object(PROVIDER, response.status, object)?;
     // A state read from an HTTP error reply is not believed, whatever its
     // `status_code` says: an HTTP error means "unknown, ask again later"
     // (specs/pesapal.md §9.4), never paid and never failed.
     if !(200..300).contains(&response.status) {
-        check_envelope(&body, response)?;
+        check_envelope(&envelope, response)?;
         return Err(Error::unexpected(
             PROVIDER,
             response.status,
             format!("HTTP {} to a status query", response.status),
         ));
     }
-    let error = api_error(&PesapalEnvelope::from_json(&body));
-    let reply = PesapalStatusResponse::from_json(&body);
-    let status_code = reply
-        .status_code
-        .as_deref()
-        .and_then(|code| code.trim().parse::<i64>().ok());
+    let error = api_error(&envelope);
+    let reply: PesapalStatusResponse = read_object(PROVIDER, response.status, object)?;
+    let status_code =
+        text_of(reply.status_code.as_ref()).and_then(|code| code.trim().parse::<i64>().ok());
     let pending_marker = error
         .as_ref()
         .is_some_and(|e| e.code.as_deref() == Some(PENDING_CODE));
@@ -352,7 +370,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
         Some(0) if error.is_none() || pending_marker => PaymentStatus::Pending,
         Some(_) if error.is_none() => PaymentStatus::Unknown,
         _ => {
-            check_envelope(&body, response)?;
+            check_envelope(&envelope, response)?;
             return Err(Error::unexpected(
                 PROVIDER,
                 response.status,
@@ -360,19 +378,26 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
             ));
         }
     };
-    let not_blank = |value: Option<String>| value.filter(|text| !text.is_empty());
+    let not_blank = |value: &Option<Loose>| text_of(value.as_ref()).filter(|text| !text.is_empty());
     Ok(PaymentDetails {
         provider: PROVIDER,
-        reference: not_blank(reply.merchant_reference),
-        tracking_id: not_blank(reply.order_tracking_id),
+        reference: not_blank(&reply.merchant_reference),
+        tracking_id: not_blank(&reply.order_tracking_id),
         status,
-        amount: reported_amount_of(reply.amount),
-        currency: not_blank(reply.currency),
-        method: not_blank(reply.payment_method),
-        confirmation_code: not_blank(reply.confirmation_code),
-        description: not_blank(reply.description)
-            .or_else(|| not_blank(reply.payment_status_description)),
+        amount: reported_amount_of(reply.amount.as_ref()),
+        currency: not_blank(&reply.currency),
+        method: not_blank(&reply.payment_method),
+        confirmation_code: not_blank(&reply.confirmation_code),
+        description: not_blank(&reply.description)
+            .or_else(|| not_blank(&reply.payment_status_description)),
     })
+}
+
+/// A request body: the wire struct as compact JSON.
+fn to_body<T: serde::Serialize>(body: &T) -> Vec<u8> {
+    // The wire structs hold only strings, numbers and nested structs, which
+    // serde_json always writes.
+    serde_json::to_vec(body).unwrap_or_default()
 }
 
 fn authorized(request: HttpRequest, token: &AccessToken) -> HttpRequest {
@@ -393,12 +418,42 @@ fn authorized_json(
     )
 }
 
+/// PesaPal's error object, as text (see [`PesapalErrorObject`]).
+#[derive(Default, Debug, PartialEq, Eq)]
+struct PesapalApiError {
+    error_type: Option<String>,
+    code: Option<String>,
+    message: Option<String>,
+}
+
+impl PesapalApiError {
+    /// Reads an error object. When both spellings of the type are present,
+    /// `error_type` (what PesaPal sends) is preferred to `type`.
+    fn read(object: &RawValue) -> Self {
+        let error: PesapalErrorObject = read_json_object(object.get()).unwrap_or_default();
+        Self {
+            error_type: text_of(error.error_type.as_ref())
+                .or_else(|| text_of(error.documented_type.as_ref())),
+            code: text_of(error.code.as_ref()),
+            message: text_of(error.message.as_ref()),
+        }
+    }
+
+    /// True when at least one member carries something (an all-null error
+    /// object means success).
+    fn is_meaningful(&self) -> bool {
+        [&self.error_type, &self.code, &self.message]
+            .into_iter()
+            .any(|member| member.as_deref().is_some_and(|text| !text.is_empty()))
+    }
+}
+
 /// The error object of a reply, if it says anything. Looks inside `message`
 /// too, where PesaPal sometimes nests a whole error envelope as JSON text.
-fn api_error(envelope: &PesapalEnvelope<'_>) -> Option<PesapalApiError> {
-    let direct = match envelope.error {
-        Some(error @ Value::Object(_)) => Some(PesapalApiError::from_json(error)),
-        Some(Value::String(text)) if !text.is_empty() => Some(PesapalApiError {
+fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
+    let direct = match &envelope.error {
+        Some(Loose::Object(error)) => Some(PesapalApiError::read(error)),
+        Some(Loose::String(text)) if !text.is_empty() => Some(PesapalApiError {
             message: Some(text.clone()),
             ..PesapalApiError::default()
         }),
@@ -407,56 +462,63 @@ fn api_error(envelope: &PesapalEnvelope<'_>) -> Option<PesapalApiError> {
     if let Some(error) = direct.filter(PesapalApiError::is_meaningful) {
         return Some(error);
     }
-    let text = envelope.message?.as_str()?;
-    let nested = Value::parse(text.as_bytes()).ok()?;
-    match PesapalEnvelope::from_json(&nested).error {
-        Some(error @ Value::Object(_)) => {
-            Some(PesapalApiError::from_json(error)).filter(PesapalApiError::is_meaningful)
+    let text = envelope.message.as_ref()?.as_str()?;
+    let nested: PesapalEnvelope = read_json_object(text).ok()?;
+    match nested.error {
+        Some(Loose::Object(error)) => {
+            Some(PesapalApiError::read(&error)).filter(PesapalApiError::is_meaningful)
         }
         _ => None,
     }
 }
 
-/// Reads a reply that must be a JSON object: unreadable body first, then the
-/// envelope ([`check_envelope`]), then the shape.
-fn checked_reply(response: &HttpResponse) -> Result<Value> {
-    let body = json_tree(PROVIDER, response)?;
-    check_envelope(&body, response)?;
-    require_object(&body, response)?;
-    Ok(body)
+/// Reads a reply that must be a JSON object as the wire struct `T`:
+/// unreadable body first, then the envelope ([`check_envelope`]), then the
+/// shape.
+fn checked_reply<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T> {
+    let body = json_reply(PROVIDER, response)?;
+    let envelope = match &body {
+        Loose::Object(object) => read_object(PROVIDER, response.status, object)?,
+        _ => PesapalEnvelope::default(),
+    };
+    check_envelope(&envelope, response)?;
+    let object = require_object(&body, response)?;
+    read_object(PROVIDER, response.status, object)
 }
 
 /// Refuses a reply body that is JSON but not an object, saying what it is.
-fn require_object(body: &Value, response: &HttpResponse) -> Result<()> {
-    let found = match body {
-        Value::Object(_) => return Ok(()),
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-    };
-    Err(Error::unexpected(
-        PROVIDER,
-        response.status,
-        format!("reply did not have the documented shape: the body is {found}, not a JSON object"),
-    ))
+fn require_object<'a>(body: &'a Loose, response: &HttpResponse) -> Result<&'a RawValue> {
+    match body {
+        Loose::Object(object) => Ok(object),
+        other => Err(Error::unexpected(
+            PROVIDER,
+            response.status,
+            format!(
+                "reply did not have the documented shape: the body is {}, not a JSON object",
+                other.kind()
+            ),
+        )),
+    }
 }
 
-/// Classifies a parsed reply: a meaningful `error` object, then `status`
-/// other than "200", then an HTTP error status. A body that is not an
-/// object has no envelope, so only its HTTP status counts.
-fn check_envelope(body: &Value, response: &HttpResponse) -> Result<()> {
+/// Classifies a reply's envelope: a meaningful `error` object, then
+/// `status` other than "200", then an HTTP error status. A body that is not
+/// an object has no envelope, so only its HTTP status counts.
+fn check_envelope(envelope: &PesapalEnvelope, response: &HttpResponse) -> Result<()> {
     let http_status = response.status;
-    let envelope = PesapalEnvelope::from_json(body);
-    if let Some(error) = api_error(&envelope) {
+    if let Some(error) = api_error(envelope) {
         return Err(refusal(http_status, error));
     }
-    let status = envelope.status.as_deref().map(str::trim);
-    if let Some(code) = status.filter(|code| *code != "200" && !code.is_empty()) {
+    let status = text_of(envelope.status.as_ref());
+    if let Some(code) = status
+        .as_deref()
+        .map(str::trim)
+        .filter(|code| *code != "200" && !code.is_empty())
+    {
         let message = envelope
             .message
-            .and_then(Value::as_str)
+            .as_ref()
+            .and_then(Loose::as_str)
             .filter(|text| !text.is_empty())
             .map(str::to_owned)
             .unwrap_or_else(|| format!("PesaPal reported status {code}"));

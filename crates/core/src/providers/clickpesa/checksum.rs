@@ -15,7 +15,8 @@
 //! - a `__proto__` key disappears: assigning it to the rebuilt object sets the
 //!   prototype instead of adding a member;
 //! - arrays keep their order, objects inside them are rebuilt too;
-//! - strings are escaped as `JSON.stringify` escapes them ([`Value::to_json`]);
+//! - strings are escaped as `JSON.stringify` escapes them (serde_json
+//!   escapes exactly the same characters the same way);
 //! - numbers are printed as JavaScript prints a double, see [`javascript_number`].
 //!
 //! A number whose double JavaScript may print differently from the written
@@ -28,11 +29,168 @@
 //! decimal value, so no two different values share a signature (`1000`,
 //! `1000.0` and `1e3` sign alike, and they are the same value).
 
-use crate::json::Value;
+use crate::providers::Members;
 use hmac::{Hmac, Mac};
+use serde_json::value::RawValue;
 use sha2::Sha256;
 use std::cmp::Ordering;
 use subtle::ConstantTimeEq;
+
+/// A JSON document as the checksum reads it. serde_json's own `Value` turns
+/// numbers into binary floats and integers, losing the text the signer
+/// wrote; here a number stays that exact text (read through serde_json's
+/// `RawValue`), which [`javascript_number`] then spells as JavaScript would.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// `null`
+    Null,
+    /// `true` or `false`
+    Bool(bool),
+    /// A number, as the exact text it was written with (`1500.00`, `1e3`).
+    Number(String),
+    /// A string, unescaped.
+    String(String),
+    /// An array.
+    Array(Vec<Value>),
+    /// An object: members in the order they came, each key once (a key
+    /// given twice keeps its first position and its last value).
+    Object(Vec<(String, Value)>),
+}
+
+impl Value {
+    /// Parses one JSON document (surrounding whitespace allowed, nothing
+    /// else); serde_json's error says what is wrong and where.
+    pub fn parse(input: &[u8]) -> Result<Value, serde_json::Error> {
+        let text = std::str::from_utf8(input)
+            .map_err(|_| <serde_json::Error as serde::de::Error>::custom("not UTF-8 text"))?;
+        let raw: &RawValue = serde_json::from_str(text)?;
+        Value::from_raw(raw)
+    }
+
+    /// Reads one value of text serde_json has already checked.
+    fn from_raw(raw: &RawValue) -> Result<Value, serde_json::Error> {
+        let text = raw.get();
+        Ok(match text.as_bytes().first() {
+            Some(b'{') => {
+                let Members(members) = Members::parse(text)?;
+                let mut object: Vec<(String, Value)> = Vec::with_capacity(members.len());
+                for (key, raw) in members {
+                    let value = Value::from_raw(raw)?;
+                    match object.iter_mut().find(|(existing, _)| *existing == key) {
+                        Some(member) => member.1 = value,
+                        None => object.push((key, value)),
+                    }
+                }
+                Value::Object(object)
+            }
+            Some(b'[') => {
+                let items: Vec<&RawValue> = serde_json::from_str(text)?;
+                Value::Array(
+                    items
+                        .into_iter()
+                        .map(Value::from_raw)
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            Some(b'"') => Value::String(serde_json::from_str(text)?),
+            Some(b't') => Value::Bool(true),
+            Some(b'f') => Value::Bool(false),
+            Some(b'n') | None => Value::Null,
+            Some(_) => Value::Number(text.to_owned()),
+        })
+    }
+
+    /// The member `key` of an object (`None` for anything else).
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_object()?
+            .iter()
+            .find(|(name, _)| name == key)
+            .map(|(_, value)| value)
+    }
+
+    /// The members of an object.
+    pub fn as_object(&self) -> Option<&[(String, Value)]> {
+        match self {
+            Value::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    /// The text of a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    /// Compact JSON text, strings escaped by serde_json (as `JSON.stringify`
+    /// escapes them), numbers as their text.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        self.write(&mut out);
+        out
+    }
+
+    /// Compact JSON bytes.
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.to_json().into_bytes()
+    }
+
+    fn write(&self, out: &mut String) {
+        match self {
+            Value::Null => out.push_str("null"),
+            Value::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
+            Value::Number(text) => out.push_str(text),
+            Value::String(text) => write_string(text, out),
+            Value::Array(items) => {
+                out.push('[');
+                for (at, item) in items.iter().enumerate() {
+                    if at > 0 {
+                        out.push(',');
+                    }
+                    item.write(out);
+                }
+                out.push(']');
+            }
+            Value::Object(members) => {
+                out.push('{');
+                for (at, (key, value)) in members.iter().enumerate() {
+                    if at > 0 {
+                        out.push(',');
+                    }
+                    write_string(key, out);
+                    out.push(':');
+                    value.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_json())
+    }
+}
+
+impl From<&str> for Value {
+    fn from(text: &str) -> Self {
+        Value::String(text.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(text: String) -> Self {
+        Value::String(text)
+    }
+}
+
+/// A string as JSON text (serde_json cannot fail on a `str`).
+fn write_string(text: &str, out: &mut String) {
+    out.push_str(&serde_json::to_string(text).unwrap_or_default());
+}
 
 /// Top-level fields that carry the signature and are never signed themselves.
 const SIGNATURE_FIELDS: [&str; 2] = ["checksum", "checksumMethod"];

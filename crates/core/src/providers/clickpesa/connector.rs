@@ -10,12 +10,12 @@ use crate::connector::{
 };
 use crate::domain::{Payment, PaymentDetails, PaymentRequest};
 use crate::error::{Error, Result};
-use crate::json::{Object, Value};
 use crate::providers::AccessToken;
 use crate::registry::Provider;
 use crate::secret::Secret;
 use crate::token_cache;
 use crate::transport::{HttpRequest, HttpResponse};
+use serde::Serialize;
 
 /// ClickPesa.
 pub struct Clickpesa;
@@ -110,7 +110,9 @@ impl Connector for Clickpesa {
         if incoming.declares_non_json() {
             return Err(NotificationError::NotJson);
         }
-        if crate::json::Value::parse(incoming.body).is_err() {
+        let well_formed = std::str::from_utf8(incoming.body)
+            .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok());
+        if !well_formed {
             return Err(NotificationError::Malformed {
                 field: "body".to_owned(),
                 reason: "is not well-formed JSON".to_owned(),
@@ -148,19 +150,35 @@ impl Connector for Clickpesa {
         event: &WebhookEvent,
         _: std::result::Result<&PaymentDetails, &Error>,
     ) -> HttpResponse {
-        let or_null = |value: &Option<String>| value.as_deref().map_or(Value::Null, Value::from);
-        let body = Object::new()
-            .field("event", event.event.as_str())
-            .field("order_reference", or_null(&event.order_reference))
-            .field("tracking_id", or_null(&event.tracking_id))
-            .field("status", event.status.as_str())
-            .field("amount", or_null(&event.amount))
-            .field("currency", or_null(&event.currency))
-            .field("channel", or_null(&event.channel))
-            .field("message", or_null(&event.message))
-            .field("verified", event.verified);
-        HttpResponse::new(200, body.to_vec()).with_header("content-type", "application/json")
+        let body = EventJson {
+            event: &event.event,
+            order_reference: event.order_reference.as_deref(),
+            tracking_id: event.tracking_id.as_deref(),
+            status: event.status.as_str(),
+            amount: event.amount.as_deref(),
+            currency: event.currency.as_deref(),
+            channel: event.channel.as_deref(),
+            message: event.message.as_deref(),
+            verified: event.verified,
+        };
+        // A struct of strings and booleans: serde_json always writes it.
+        let body = serde_json::to_vec(&body).unwrap_or_default();
+        HttpResponse::new(200, body).with_header("content-type", "application/json")
     }
+}
+
+/// The answer to a webhook: the event as FinConnect read it.
+#[derive(Serialize)]
+struct EventJson<'a> {
+    event: &'a str,
+    order_reference: Option<&'a str>,
+    tracking_id: Option<&'a str>,
+    status: &'a str,
+    amount: Option<&'a str>,
+    currency: Option<&'a str>,
+    channel: Option<&'a str>,
+    message: Option<&'a str>,
+    verified: bool,
 }
 
 struct UssdPushCall(UssdPush);

@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 fn config(checksum_key: Option<&str>) -> ClickpesaConfig {
     ClickpesaConfig {
         base_url: "https://api.clickpesa.com/third-parties".to_owned(),
-        client_id: Secret::new("canary-client"),
-        api_key: Secret::new("canary-api-key"),
-        checksum_key: checksum_key.map(Secret::new),
+        client_id: ClientId(Secret::new("canary-client")),
+        api_key: ApiKey(Secret::new("canary-api-key")),
+        checksum_key: checksum_key.map(|key| ChecksumKey(Secret::new(key))),
     }
 }
 
@@ -306,6 +306,39 @@ fn status_request_and_array_reply() {
 }
 
 #[test]
+fn the_method_is_the_channel_clickpesa_reports() {
+    let details = |row: &str| parse_status(&reply(200, &format!("[{row}]"))).map(|d| d.method);
+    // `channel` names the network on collections ...
+    assert_eq!(
+        details(
+            r#"{"id":"A1LCP1","status":"PROCESSING","orderReference":"A1","channel":"TIGO-PESA"}"#
+        ),
+        Ok(Some("TIGO-PESA".to_owned()))
+    );
+    // ... where a record names only the rail there, `channelProvider` names it,
+    assert_eq!(
+        details(
+            r#"{"id":"A1LCP1","status":"SUCCESS","orderReference":"A1","channel":"","channelProvider":"TIGO PESA"}"#
+        ),
+        Ok(Some("TIGO PESA".to_owned()))
+    );
+    assert_eq!(
+        details(
+            r#"{"id":"A1LCP1","status":"SUCCESS","orderReference":"A1","channelProvider":"MPESA TANZANIA"}"#
+        ),
+        Ok(Some("MPESA TANZANIA".to_owned()))
+    );
+    // ... and `channel` wins when both are there.
+    assert_eq!(
+        details(
+            r#"{"id":"A1LCP1","status":"SUCCESS","channel":"AIRTEL-MONEY","channelProvider":"X"}"#
+        ),
+        Ok(Some("AIRTEL-MONEY".to_owned()))
+    );
+    assert_eq!(details(r#"{"id":"A1LCP1","status":"SUCCESS"}"#), Ok(None));
+}
+
+#[test]
 fn statuses_map_exhaustively() {
     for (text, expected) in [
         ("PROCESSING", PaymentStatus::Pending),
@@ -526,7 +559,7 @@ fn a_request_no_host_could_send_is_a_configuration_error_naming_the_variable() {
         other => format!("not a configuration error: {other:?}"),
     };
     let line_break = ClickpesaConfig {
-        client_id: Secret::new("canary\r\nclient"),
+        client_id: ClientId(Secret::new("canary\r\nclient")),
         ..config(None)
     };
     assert_eq!(named(token_request(&line_break)), "clickpesa_client_id");

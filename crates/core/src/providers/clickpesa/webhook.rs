@@ -2,10 +2,10 @@
 //! configured in the ClickPesa dashboard. When a checksum key is configured,
 //! the body must carry a valid top-level `checksum` (canonical method).
 
-use super::{checksum, map_status};
+use super::checksum::{self, Value};
+use super::map_status;
 use crate::domain::PaymentStatus;
 use crate::error::Error;
-use crate::json::Value;
 use crate::money::Amount;
 use crate::secret::Secret;
 
@@ -43,7 +43,9 @@ pub enum WebhookError {
     Unverified(&'static str),
 }
 
-/// Parses and, when `checksum_key` is set, verifies a webhook body.
+/// Parses and, when `checksum_key` is set, verifies a webhook body. The
+/// body is read as a [`checksum::Value`], whose numbers keep their exact
+/// text: the checksum is computed over what the signer wrote.
 pub fn parse(body: &[u8], checksum_key: Option<&Secret>) -> Result<WebhookEvent, WebhookError> {
     let value = Value::parse(body)
         .map_err(|_| WebhookError::Invalid(Error::invalid("body", "is not valid JSON")))?;
@@ -85,7 +87,10 @@ pub fn parse(body: &[u8], checksum_key: Option<&Secret>) -> Result<WebhookEvent,
         })
     };
     // Its text; a number as written.
-    let text = |keys: &[&str]| field(keys).and_then(Value::lenient_text).map(String::from);
+    let text = |keys: &[&str]| match field(keys) {
+        Some(Value::String(text) | Value::Number(text)) => Some(text.clone()),
+        _ => None,
+    };
     let status = match text(&["status"]) {
         Some(status) => map_status(Some(&status)),
         None if event.eq_ignore_ascii_case("PAYMENT RECEIVED") => PaymentStatus::Completed,

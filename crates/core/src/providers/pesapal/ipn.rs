@@ -4,9 +4,9 @@
 //! A notification carries no status "for security reasons": it is only a
 //! hint to ask GetTransactionStatus. Nothing in it is trusted.
 
-use super::wire::PesapalIpnAck;
+use super::super::Loose;
+use super::wire::{PesapalIpnAck, PesapalIpnBody};
 use crate::error::{Error, Result};
-use crate::json::Value;
 
 /// The two notification types PesaPal documents.
 const KNOWN_TYPES: [&str; 2] = ["IPNCHANGE", "RECURRING"];
@@ -35,14 +35,22 @@ pub fn parse(query: Option<&str>, body: &[u8]) -> Result<IpnNotification> {
     }
     let trimmed = body.trim_ascii();
     if trimmed.starts_with(b"{") {
-        let value =
-            Value::parse(trimmed).map_err(|_| Error::invalid("body", "is not valid JSON"))?;
+        let object: PesapalIpnBody = std::str::from_utf8(trimmed)
+            .ok()
+            .and_then(|text| super::super::Members::parse(text).ok())
+            .map(|members| {
+                // A name given twice keeps its last value.
+                members
+                    .0
+                    .into_iter()
+                    .map(|(name, raw)| (name, Loose::from_raw(raw.to_owned())))
+                    .collect()
+            })
+            .ok_or_else(|| Error::invalid("body", "is not valid JSON"))?;
         members.extend(
-            value
-                .as_object()
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|(key, value)| Some((key.clone(), value.as_str()?.to_owned()))),
+            object
+                .into_iter()
+                .filter_map(|(key, value)| Some((key, value.as_str()?.to_owned()))),
         );
     } else if !trimmed.is_empty() {
         pairs.extend(form_urlencoded::parse(trimmed).into_owned());
@@ -107,7 +115,8 @@ pub fn ack(notification: &IpnNotification, verified: bool) -> Vec<u8> {
         order_merchant_reference: &notification.merchant_reference,
         status: if verified { 200 } else { 500 },
     };
-    ack.to_json().to_vec()
+    // A struct of strings and a number: serde_json always writes it.
+    serde_json::to_vec(&ack).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ const TRACKING: &str = "96a5e1d9-f711-4423-82ce-dd758f972713";
 fn config() -> PesapalConfig {
     PesapalConfig {
         base_url: "https://cybqa.pesapal.com/pesapalv3".to_owned(),
-        consumer_key: Secret::new("canary-key"),
-        consumer_secret: Secret::new("canary-secret"),
+        consumer_key: ConsumerKey(Secret::new("canary-key")),
+        consumer_secret: ConsumerSecret(Secret::new("canary-secret")),
     }
 }
 
@@ -580,8 +580,8 @@ proptest::proptest! {
         hundredths in 1u64..=10_000_000_000,
     ) {
         let pesapal = PesapalConfig {
-            consumer_key: Secret::new(key.clone()),
-            consumer_secret: Secret::new(secret.clone()),
+            consumer_key: ConsumerKey(Secret::new(key.clone())),
+            consumer_secret: ConsumerSecret(Secret::new(secret.clone())),
             ..config()
         };
         let credentials = token_request(&pesapal).unwrap_or_else(|e| unreachable!("{e}"));
@@ -593,25 +593,22 @@ proptest::proptest! {
         let amount = crate::money::Amount::from_hundredths(hundredths)
             .unwrap_or_else(|e| unreachable!("{e}"));
         let order = PesapalOrder {
-            request: PaymentRequest {
-                reference: text[0].clone(),
-                currency: text[1].clone(),
-                description: Some(text[2].clone()),
-                callback_url: Some(text[3].clone()),
-                cancellation_url: Some(text[4].clone()),
-                notification_id: Some(text[5].clone()),
-                branch: Some(text[6].clone()),
-                redirect_mode: Some(RedirectMode::ParentWindow),
-                customer: Customer {
-                    email: Some(text[7].clone()),
-                    phone: None,
-                    country_code: None,
-                    first_name: Some(text[8].clone()),
-                    last_name: Some(key.clone()),
-                },
-                ..order_request()
-            },
+            reference: text[0].clone(),
             amount,
+            currency: text[1].clone(),
+            description: text[2].clone(),
+            callback_url: text[3].clone(),
+            cancellation_url: Some(text[4].clone()),
+            notification_id: text[5].clone(),
+            branch: Some(text[6].clone()),
+            redirect_mode: Some(RedirectMode::ParentWindow),
+            customer: Customer {
+                email: Some(text[7].clone()),
+                phone: None,
+                country_code: None,
+                first_name: Some(text[8].clone()),
+                last_name: Some(key.clone()),
+            },
         };
         let built = submit_order_request(&config(), &token(), &order)
             .unwrap_or_else(|e| unreachable!("{e}"));
