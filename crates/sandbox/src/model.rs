@@ -58,7 +58,7 @@ pub const MPESA_TEST_MSISDN: &str = "254708374149";
 /// Daraja behaviours that are optional, uncertain or seen both ways; each
 /// defaults to the most common observation. Changeable at run time
 /// ([`crate::Sandbox::set_mpesa_options`], `PUT /_sandbox/mpesa/options`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct MpesaOptions {
     /// `expires_in` as a JSON number (`3599`) instead of the observed
     /// string (`"3599"`).
@@ -79,20 +79,6 @@ pub struct MpesaOptions {
     /// Mixed into `MerchantRequestID`, `requestId` and receipt numbers, which
     /// otherwise follow a per-sandbox counter (same seed, same sequence).
     pub seed: u64,
-}
-
-impl Default for MpesaOptions {
-    fn default() -> Self {
-        MpesaOptions {
-            expires_in_as_number: false,
-            reissue_invalidates_previous: false,
-            callback_amount_decimals: false,
-            wrong_credentials_empty_body: false,
-            merchant_validate_prefix: false,
-            query_description_typo: false,
-            seed: 0,
-        }
-    }
 }
 
 impl Default for SandboxConfig {

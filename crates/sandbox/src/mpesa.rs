@@ -243,7 +243,7 @@ pub(crate) fn random_token() -> String {
 
 // ------------------------------------------------------------ OAuth
 
-fn header<'a>(req: &'a Incoming, name: http::HeaderName) -> Option<&'a str> {
+fn header(req: &Incoming, name: http::HeaderName) -> Option<&str> {
     req.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -386,35 +386,38 @@ fn is_http_url(url: &str) -> bool {
         .any(|scheme| lower.starts_with(scheme) && lower.len() > scheme.len())
 }
 
-/// The body as a JSON object, or Daraja's `400.002.05` answer.
-fn body_object(state: &mut State, req: &Incoming) -> Result<Map<String, Value>, Response> {
+/// The body as a JSON object.
+fn body_object(req: &Incoming) -> Option<Map<String, Value>> {
     match serde_json::from_slice(&req.body) {
-        Ok(Value::Object(map)) => Ok(map),
-        _ => {
-            let id = request_id(state);
-            Err(gateway_error(
-                StatusCode::BAD_REQUEST,
-                &id,
-                "400.002.05",
-                "Invalid Request Payload",
-            ))
-        }
+        Ok(Value::Object(map)) => Some(map),
+        _ => None,
     }
 }
 
+/// Daraja's answer to a body that is not a JSON object.
+fn invalid_payload(state: &mut State) -> Response {
+    let id = request_id(state);
+    gateway_error(
+        StatusCode::BAD_REQUEST,
+        &id,
+        "400.002.05",
+        "Invalid Request Payload",
+    )
+}
+
 /// Timestamp format, then a known shortcode, then the password, in that
-/// order (shared by the push and the query).
+/// order (shared by the push and the query); `Some` is the refusal.
 fn check_credentials(
     state: &mut State,
     shortcode: &str,
     password: &str,
     timestamp: &str,
-) -> Result<(), Response> {
+) -> Option<Response> {
     if !util::is_compact_timestamp(timestamp) {
-        return Err(bad_request(state, "Timestamp"));
+        return Some(bad_request(state, "Timestamp"));
     }
     if shortcode != state.config.mpesa_shortcode {
-        return Err(refused(state, "Merchant does not exist"));
+        return Some(refused(state, "Merchant does not exist"));
     }
     let expected = util::base64_std(
         format!("{shortcode}{}{timestamp}", state.config.mpesa_passkey).as_bytes(),
@@ -425,9 +428,9 @@ fn check_credentials(
         } else {
             "Wrong credentials"
         };
-        return Err(refused(state, message));
+        return Some(refused(state, message));
     }
-    Ok(())
+    None
 }
 
 // ------------------------------------------------------------ STK push
@@ -456,9 +459,8 @@ fn stk_push(state: &mut State, req: &Incoming) -> Response {
         // What Daraja says without a JSON content type.
         return bad_request(state, "BusinessShortCode");
     }
-    let map = match body_object(state, req) {
-        Ok(map) => map,
-        Err(response) => return response,
+    let Some(map) = body_object(req) else {
+        return invalid_payload(state);
     };
     let Some(business_short_code) = shortcode(&map) else {
         return bad_request(state, "BusinessShortCode");
@@ -500,7 +502,7 @@ fn stk_push(state: &mut State, req: &Incoming) -> Response {
         Some(Value::String(desc)) => Some(desc.clone()),
         Some(_) => return bad_request(state, "TransactionDesc"),
     };
-    if let Err(response) = check_credentials(state, &business_short_code, &password, &timestamp) {
+    if let Some(response) = check_credentials(state, &business_short_code, &password, &timestamp) {
         return response;
     }
     let Some(amount) = whole_amount(amount) else {
@@ -602,9 +604,8 @@ fn stk_query(state: &mut State, req: &Incoming) -> Response {
     if !is_json(req) {
         return bad_request(state, "BusinessShortCode");
     }
-    let map = match body_object(state, req) {
-        Ok(map) => map,
-        Err(response) => return response,
+    let Some(map) = body_object(req) else {
+        return invalid_payload(state);
     };
     let Some(business_short_code) = shortcode(&map) else {
         return bad_request(state, "BusinessShortCode");
@@ -618,7 +619,7 @@ fn stk_query(state: &mut State, req: &Incoming) -> Response {
     let Some(checkout_request_id) = text(map.get("CheckoutRequestID")) else {
         return bad_request(state, "CheckoutRequestID");
     };
-    if let Err(response) = check_credentials(state, &business_short_code, &password, &timestamp) {
+    if let Some(response) = check_credentials(state, &business_short_code, &password, &timestamp) {
         return response;
     }
     let Some(&index) = state.stk_index.get(&checkout_request_id) else {

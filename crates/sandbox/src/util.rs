@@ -130,7 +130,7 @@ pub(crate) fn is_compact_timestamp(text: &str) -> bool {
 /// Standard base64 (RFC 4648 §4) with padding.
 pub(crate) fn base64_std(bytes: &[u8]) -> String {
     let mut out = base64url(bytes).replace('-', "+").replace('_', "/");
-    while out.len() % 4 != 0 {
+    while !out.len().is_multiple_of(4) {
         out.push('=');
     }
     out
