@@ -114,10 +114,10 @@ fn generate_token(shared: &Shared, state: &mut State, req: &Incoming) -> Respons
             &json!({"message": "Invalid client details"}),
         );
     }
-    state.prune_tokens(SystemTime::now());
-    let (jwt, expiry) = shared.mint_jwt("clickpesa", CLICKPESA_TOKEN_TTL);
+    let now = state.now();
+    let (jwt, expiry) = shared.mint_jwt("clickpesa", now, CLICKPESA_TOKEN_TTL);
     let token = format!("Bearer {jwt}");
-    state.clickpesa_tokens.insert(token.clone(), expiry);
+    state.clickpesa_tokens.insert(token.clone(), expiry, now);
     json_response(StatusCode::OK, &json!({"success": true, "token": token}))
 }
 
@@ -131,11 +131,7 @@ fn token_is_valid(state: &State, req: &Incoming) -> bool {
     else {
         return false;
     };
-    let now = SystemTime::now();
-    state
-        .clickpesa_tokens
-        .get(value)
-        .is_some_and(|expiry| *expiry > now)
+    state.clickpesa_tokens.is_valid(value, state.now())
 }
 
 fn bad_request(message: &str) -> Response {

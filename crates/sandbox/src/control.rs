@@ -11,7 +11,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::fault::{Fault, Target};
-use crate::model::{Outcome, SandboxError};
+use crate::model::{MPESA_PASSKEY, MpesaOptions, Outcome, SandboxError, StkResult};
 use crate::server::{control_json, recorded_json};
 use crate::settle;
 use crate::state::Shared;
@@ -40,6 +40,14 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             "/_sandbox/clickpesa/webhook",
             get(get_webhook).put(put_webhook),
         )
+        .route(
+            "/_sandbox/mpesa/stk/{checkout_request_id}/{result}",
+            post(settle_mpesa),
+        )
+        .route(
+            "/_sandbox/mpesa/options",
+            get(get_mpesa_options).put(put_mpesa_options),
+        )
         .route("/_sandbox/orders", get(orders))
         .route("/_sandbox/deliveries", get(deliveries))
 }
@@ -62,6 +70,25 @@ pub(crate) fn describe(shared: &Shared) -> Value {
             "checksum_key": state.config.clickpesa_checksum_key,
             "webhook_url": state.config.clickpesa_webhook_url,
         },
+        "mpesa": {
+            "base_url": format!("{origin}{}", crate::mpesa::PREFIX),
+            "consumer_key": state.config.mpesa_consumer_key,
+            "consumer_secret": state.config.mpesa_consumer_secret,
+            "shortcode": state.config.mpesa_shortcode,
+            // The public sandbox passkey is shown; a configured one is not.
+            "passkey": if state.config.mpesa_passkey == MPESA_PASSKEY {
+                MPESA_PASSKEY
+            } else {
+                "[configured, not shown]"
+            },
+            "till_number": state.config.mpesa_till_number,
+            "token_ttl_seconds": state.config.mpesa_token_ttl.as_secs(),
+            "options": state.config.mpesa_options,
+            "stk_results": StkResult::ALL
+                .iter()
+                .map(|r| json!({"name": r.name(), "code": r.code(), "desc": r.description()}))
+                .collect::<Vec<_>>(),
+        },
         "control": {
             "GET /_sandbox/requests": "provider requests received, in order",
             "DELETE /_sandbox/requests": "forget them",
@@ -70,13 +97,22 @@ pub(crate) fn describe(shared: &Shared) -> Value {
             "DELETE /_sandbox/faults": "remove all faults",
             "POST /_sandbox/pesapal/orders/{order_tracking_id}/{complete|fail|reverse}": "settle and deliver the IPN",
             "POST /_sandbox/clickpesa/payments/{order_reference}/{complete|fail}": "settle and deliver the webhook",
+            "POST /_sandbox/mpesa/stk/{checkout_request_id}/{result}": "settle an STK push (result: a name such as cancelled_by_user, or a code such as 1032) and deliver the callback",
+            "GET|PUT /_sandbox/mpesa/options": "Daraja behaviour switches; PUT merges the keys given",
             "GET|PUT /_sandbox/clickpesa/webhook": "{\"url\": \"http://127.0.0.1:PORT/notifications/clickpesa\"}",
-            "GET /_sandbox/orders": "PesaPal IPNs and orders, ClickPesa payments",
+            "GET /_sandbox/orders": "PesaPal IPNs and orders, ClickPesa payments, M-Pesa STK pushes",
             "GET /_sandbox/deliveries": "notifications sent and what the receivers answered",
+        },
+        // Tokens remembered (live, or expired but not yet pruned).
+        "tokens_held": {
+            "pesapal": state.pesapal_tokens.len(),
+            "clickpesa": state.clickpesa_tokens.len(),
+            "mpesa": state.mpesa_tokens.len(),
         },
         "fault_targets": Target::ALL.iter().map(|t| t.name()).collect::<Vec<_>>(),
         "fault_kinds": ["html500", "truncated_json", "error_with_200", "wrong_token",
-                        "slow (delay_ms)", "reset_mid_body", "status (status, body)"],
+                        "slow (delay_ms)", "reset_mid_body", "status (status, body)",
+                        "spike_arrest", "quota_violation"],
     })
 }
 
@@ -139,10 +175,12 @@ async fn clear_faults(State(shared): State<Arc<Shared>>) -> Response {
 
 fn error_status(err: &SandboxError) -> StatusCode {
     match err {
-        SandboxError::UnknownPesapalOrder(_) | SandboxError::UnknownClickpesaPayment(_) => {
-            StatusCode::NOT_FOUND
+        SandboxError::UnknownPesapalOrder(_)
+        | SandboxError::UnknownClickpesaPayment(_)
+        | SandboxError::UnknownMpesaCheckout(_) => StatusCode::NOT_FOUND,
+        SandboxError::InvalidTransition { .. } | SandboxError::MpesaAlreadySettled { .. } => {
+            StatusCode::CONFLICT
         }
-        SandboxError::InvalidTransition { .. } => StatusCode::CONFLICT,
         SandboxError::Unsupported(_) => StatusCode::UNPROCESSABLE_ENTITY,
         SandboxError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
     }
@@ -151,7 +189,7 @@ fn error_status(err: &SandboxError) -> StatusCode {
 fn settled(
     provider: &str,
     id: &str,
-    outcome: Outcome,
+    outcome: Value,
     result: Result<crate::model::Delivery, SandboxError>,
 ) -> Response {
     match result {
@@ -186,7 +224,7 @@ async fn settle_pesapal(
         other => return bad_action(other, "complete, fail, reverse"),
     };
     let result = settle::pesapal(&shared, &id, outcome).await;
-    settled("pesapal", &id, outcome, result)
+    settled("pesapal", &id, json!(outcome), result)
 }
 
 async fn settle_clickpesa(
@@ -199,7 +237,83 @@ async fn settle_clickpesa(
         other => return bad_action(other, "complete, fail"),
     };
     let result = settle::clickpesa(&shared, &reference, outcome).await;
-    settled("clickpesa", &reference, outcome, result)
+    settled("clickpesa", &reference, json!(outcome), result)
+}
+
+async fn settle_mpesa(
+    State(shared): State<Arc<Shared>>,
+    Path((id, result)): Path<(String, String)>,
+) -> Response {
+    let Some(stk_result) = StkResult::parse(&result) else {
+        let names: Vec<String> = StkResult::ALL
+            .iter()
+            .map(|r| format!("{} ({})", r.name(), r.code()))
+            .collect();
+        return bad_action(&result, &names.join(", "));
+    };
+    let settled_as = json!({"name": stk_result.name(), "code": stk_result.code()});
+    let delivery = settle::mpesa(&shared, &id, stk_result).await;
+    settled("mpesa", &id, settled_as, delivery)
+}
+
+async fn get_mpesa_options(State(shared): State<Arc<Shared>>) -> Response {
+    control_json(StatusCode::OK, &json!(shared.lock().config.mpesa_options))
+}
+
+/// Merges the keys of a JSON object into `options`; unknown keys and wrong
+/// types are refused (nothing changes then).
+pub(crate) fn merge_mpesa_options(options: &mut MpesaOptions, value: &Value) -> Result<(), String> {
+    let Value::Object(map) = value else {
+        return Err("body must be a JSON object of option names to values".to_owned());
+    };
+    let mut merged = options.clone();
+    for (key, value) in map {
+        let flag = || {
+            value
+                .as_bool()
+                .ok_or_else(|| format!("{key:?} must be true or false"))
+        };
+        match key.as_str() {
+            "expires_in_as_number" => merged.expires_in_as_number = flag()?,
+            "reissue_invalidates_previous" => merged.reissue_invalidates_previous = flag()?,
+            "callback_amount_decimals" => merged.callback_amount_decimals = flag()?,
+            "wrong_credentials_empty_body" => merged.wrong_credentials_empty_body = flag()?,
+            "merchant_validate_prefix" => merged.merchant_validate_prefix = flag()?,
+            "query_description_typo" => merged.query_description_typo = flag()?,
+            "seed" => {
+                merged.seed = value
+                    .as_u64()
+                    .ok_or_else(|| "\"seed\" must be a non-negative integer".to_owned())?;
+            }
+            other => {
+                return Err(format!(
+                    "unknown option {other:?}; one of expires_in_as_number, \
+                     reissue_invalidates_previous, callback_amount_decimals, \
+                     wrong_credentials_empty_body, merchant_validate_prefix, \
+                     query_description_typo, seed"
+                ));
+            }
+        }
+    }
+    *options = merged;
+    Ok(())
+}
+
+async fn put_mpesa_options(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let value: Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(err) => {
+            return control_json(
+                StatusCode::BAD_REQUEST,
+                &json!({"error": format!("body is not JSON: {err}")}),
+            );
+        }
+    };
+    let mut state = shared.lock();
+    match merge_mpesa_options(&mut state.config.mpesa_options, &value) {
+        Ok(()) => control_json(StatusCode::OK, &json!(state.config.mpesa_options)),
+        Err(err) => control_json(StatusCode::BAD_REQUEST, &json!({"error": err})),
+    }
 }
 
 async fn get_webhook(State(shared): State<Arc<Shared>>) -> Response {
@@ -238,6 +352,7 @@ async fn orders(State(shared): State<Arc<Shared>>) -> Response {
         &json!({
             "pesapal": {"ipns": state.ipns, "orders": state.orders},
             "clickpesa": {"payments": state.payments},
+            "mpesa": {"stk_pushes": state.stk_pushes},
         }),
     )
 }

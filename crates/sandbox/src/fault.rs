@@ -38,6 +38,14 @@ pub enum Target {
     ClickpesaUssdPush,
     /// `GET /payments/{orderReference}`.
     ClickpesaQuery,
+    /// Every M-Pesa Daraja request.
+    AnyMpesa,
+    /// `GET /oauth/v1/generate`.
+    MpesaToken,
+    /// `POST /mpesa/stkpush/v1/processrequest`.
+    MpesaStkPush,
+    /// `POST /mpesa/stkpushquery/v1/query`.
+    MpesaStkQuery,
 }
 
 /// Which provider a request went to.
@@ -45,11 +53,12 @@ pub enum Target {
 pub(crate) enum Provider {
     Pesapal,
     Clickpesa,
+    Mpesa,
 }
 
 impl Target {
     /// Every target, in the order the control API lists them.
-    pub const ALL: [Target; 11] = [
+    pub const ALL: [Target; 15] = [
         Target::Any,
         Target::AnyPesapal,
         Target::AnyClickpesa,
@@ -61,6 +70,10 @@ impl Target {
         Target::ClickpesaToken,
         Target::ClickpesaUssdPush,
         Target::ClickpesaQuery,
+        Target::AnyMpesa,
+        Target::MpesaToken,
+        Target::MpesaStkPush,
+        Target::MpesaStkQuery,
     ];
 
     /// The snake_case name used by the HTTP control API.
@@ -77,6 +90,10 @@ impl Target {
             Target::ClickpesaToken => "clickpesa_token",
             Target::ClickpesaUssdPush => "clickpesa_ussd_push",
             Target::ClickpesaQuery => "clickpesa_query",
+            Target::AnyMpesa => "mpesa",
+            Target::MpesaToken => "mpesa_token",
+            Target::MpesaStkPush => "mpesa_stk_push",
+            Target::MpesaStkQuery => "mpesa_stk_query",
         }
     }
 
@@ -93,12 +110,16 @@ impl Target {
             Target::Any => true,
             Target::AnyPesapal => provider == Provider::Pesapal,
             Target::AnyClickpesa => provider == Provider::Clickpesa,
+            Target::AnyMpesa => provider == Provider::Mpesa,
             exact => endpoint == Some(exact),
         }
     }
 
     fn is_token(self) -> bool {
-        matches!(self, Target::PesapalToken | Target::ClickpesaToken)
+        matches!(
+            self,
+            Target::PesapalToken | Target::ClickpesaToken | Target::MpesaToken
+        )
     }
 }
 
@@ -125,6 +146,12 @@ pub enum FaultKind {
     /// Answer with this status and body (JSON content type when the body
     /// parses as JSON, plain text otherwise).
     Status(u16, String),
+    /// HTTP 500 with Daraja's (Apigee's) throttling error `500.003.02`
+    /// "Error Occurred: Spike Arrest Violation" (the same body on any
+    /// provider's path).
+    SpikeArrest,
+    /// HTTP 500 with Daraja's quota error `500.003.03` "Quota Violation".
+    QuotaViolation,
 }
 
 impl FaultKind {
@@ -138,6 +165,8 @@ impl FaultKind {
             FaultKind::Slow(_) => "slow",
             FaultKind::ResetMidBody => "reset_mid_body",
             FaultKind::Status(..) => "status",
+            FaultKind::SpikeArrest => "spike_arrest",
+            FaultKind::QuotaViolation => "quota_violation",
         }
     }
 }
@@ -223,6 +252,8 @@ impl Fault {
             "error_with_200" => FaultKind::ErrorWith200,
             "wrong_token" => FaultKind::WrongToken,
             "reset_mid_body" => FaultKind::ResetMidBody,
+            "spike_arrest" => FaultKind::SpikeArrest,
+            "quota_violation" => FaultKind::QuotaViolation,
             "slow" => {
                 let ms = value
                     .get("delay_ms")
@@ -247,7 +278,7 @@ impl Fault {
             other => {
                 return Err(format!(
                     "unknown kind {other:?}; one of html500, truncated_json, error_with_200, \
-                     wrong_token, slow, reset_mid_body, status"
+                     wrong_token, slow, reset_mid_body, status, spike_arrest, quota_violation"
                 ));
             }
         };
@@ -327,6 +358,18 @@ pub(crate) fn respond(
         ),
         FaultKind::WrongToken => wrong_token(provider, endpoint, token()),
         FaultKind::ResetMidBody => reset_mid_body(provider, endpoint),
+        FaultKind::SpikeArrest => crate::mpesa::gateway_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &crate::mpesa::fault_request_id(),
+            "500.003.02",
+            "Error Occurred: Spike Arrest Violation",
+        ),
+        FaultKind::QuotaViolation => crate::mpesa::gateway_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &crate::mpesa::fault_request_id(),
+            "500.003.03",
+            "Quota Violation",
+        ),
         FaultKind::Status(status, body) => {
             let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let content_type = if serde_json::from_str::<Value>(body).is_ok() {
@@ -391,6 +434,25 @@ fn sample_body(provider: Provider, endpoint: Option<Target>) -> String {
             "error": {"error_type": null, "code": null, "message": null, "call_back_url": null},
             "status": "200"
         }),
+        (_, Some(Target::MpesaToken)) => json!({
+            "access_token": "c9SQxWWhmdVRlyh0zh8gZDTkubVF",
+            "expires_in": "3599"
+        }),
+        (_, Some(Target::MpesaStkQuery)) => json!({
+            "ResponseCode": "0",
+            "ResponseDescription": "The service request has been accepted successfully",
+            "MerchantRequestID": "ac7b-470b-8df7-23ab3cef38271071873",
+            "CheckoutRequestID": "ws_CO_06102026095233123708374149",
+            "ResultCode": "0",
+            "ResultDesc": "The service request is processed successfully."
+        }),
+        (Provider::Mpesa, _) => json!({
+            "MerchantRequestID": "ac7b-470b-8df7-23ab3cef38271071873",
+            "CheckoutRequestID": "ws_CO_06102026095233123708374149",
+            "ResponseCode": "0",
+            "ResponseDescription": "Success. Request accepted for processing",
+            "CustomerMessage": "Success. Request accepted for processing"
+        }),
         (Provider::Pesapal, _) => json!({
             "order_tracking_id": "00000000-0000-4000-8000-000000000000",
             "merchant_reference": "SANDBOX-TRUNCATED",
@@ -431,8 +493,12 @@ fn wrong_token(provider: Provider, endpoint: Option<Target>, token: String) -> R
             JSON,
             json!({"success": true, "token": format!("Bearer {token}")}).to_string(),
         ),
+        (Provider::Mpesa, true) => {
+            crate::mpesa::token_body(&crate::mpesa::random_token(), 3599, false)
+        }
         (Provider::Pesapal, false) => crate::pesapal::invalid_token(),
         (Provider::Clickpesa, false) => crate::clickpesa::unauthorized(),
+        (Provider::Mpesa, false) => crate::mpesa::invalid_token(&crate::mpesa::fault_request_id()),
     }
 }
 
@@ -512,6 +578,12 @@ mod tests {
         assert!(!Target::AnyPesapal.covers(Provider::Clickpesa, Some(Target::ClickpesaQuery)));
         assert!(Target::Any.covers(Provider::Clickpesa, None));
         assert!(!Target::PesapalStatus.covers(Provider::Pesapal, None));
+        assert!(Target::AnyMpesa.covers(Provider::Mpesa, Some(Target::MpesaStkQuery)));
+        assert!(!Target::AnyMpesa.covers(Provider::Pesapal, None));
+        assert!(!Target::MpesaToken.covers(Provider::Mpesa, Some(Target::MpesaStkPush)));
+        for target in Target::ALL {
+            assert_eq!(Target::from_name(target.name()), Some(target));
+        }
     }
 
     #[test]
@@ -523,6 +595,8 @@ mod tests {
             ),
             Fault::always(Target::Any, FaultKind::Status(503, "{\"a\":1}".into())),
             Fault::times(Target::PesapalStatus, FaultKind::ResetMidBody, 3),
+            Fault::once(Target::MpesaStkPush, FaultKind::SpikeArrest),
+            Fault::always(Target::AnyMpesa, FaultKind::QuotaViolation),
         ] {
             assert_eq!(Fault::from_json(&fault.to_json()), Ok(fault));
         }

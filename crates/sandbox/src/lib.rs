@@ -1,5 +1,5 @@
-//! A loopback emulator of the PesaPal API 3.0 and ClickPesa endpoints that
-//! FinConnect uses, in the spirit of `stripe-mock`.
+//! A loopback emulator of the PesaPal API 3.0, ClickPesa and M-Pesa Daraja
+//! endpoints that FinConnect uses, in the spirit of `stripe-mock`.
 //!
 //! ```no_run
 //! use finconnect_sandbox::{Fault, FaultKind, Outcome, Sandbox, SandboxConfig, Target};
@@ -25,9 +25,14 @@
 //! - ClickPesa under `/third-parties`: `generate-token`,
 //!   `payments/initiate-ussd-push-request`, `payments/{orderReference}`,
 //!   with NestJS-style errors and the canonical checksum.
+//! - M-Pesa Daraja under `/mpesa-daraja`: `oauth/v1/generate`,
+//!   `mpesa/stkpush/v1/processrequest`, `mpesa/stkpushquery/v1/query`, with
+//!   Apigee-style `{requestId, errorCode, errorMessage}` errors, Daraja's
+//!   order of checks, string `ResponseCode`/`ResultCode`, and the STK
+//!   callback envelope byte for byte.
 //! - Settling a payment delivers the PesaPal IPN (GET or POST, as
 //!   registered) or the ClickPesa webhook (signed when a checksum key is
-//!   set), and reports what the receiver answered.
+//!   set) or the M-Pesa STK callback, and reports what the receiver answered.
 //! - Faults ([`Fault`]) make chosen endpoints misbehave.
 //! - `/_sandbox/…` exposes the same controls as JSON over HTTP.
 //!
@@ -38,6 +43,7 @@ mod control;
 mod deliver;
 mod fault;
 mod model;
+mod mpesa;
 mod pesapal;
 mod server;
 mod settle;
@@ -47,12 +53,14 @@ mod util;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 pub use fault::{Fault, FaultKind, Target};
 pub use model::{
-    ClickpesaPayment, Delivery, IpnMethod, IpnRegistration, Outcome, PaymentState, PesapalOrder,
-    RecordedRequest, SandboxConfig, SandboxError,
+    ClickpesaPayment, Delivery, IpnMethod, IpnRegistration, MPESA_CONSUMER_KEY,
+    MPESA_CONSUMER_SECRET, MPESA_PASSKEY, MPESA_SHORTCODE, MPESA_TEST_MSISDN, MPESA_TILL_NUMBER,
+    MpesaOptions, MpesaStkPush, Outcome, PaymentState, PesapalOrder, RecordedRequest,
+    SandboxConfig, SandboxError, StkResult,
 };
 
 use state::Shared;
@@ -147,7 +155,14 @@ impl Sandbox {
         format!("{}{}", self.shared.origin, clickpesa::PREFIX)
     }
 
-    /// The configuration in force (including a webhook URL set later).
+    /// The M-Pesa Daraja base URL: origin + `/mpesa-daraja` (FinConnect's
+    /// `mpesa_base_url`).
+    pub fn mpesa_base_url(&self) -> String {
+        format!("{}{}", self.shared.origin, mpesa::PREFIX)
+    }
+
+    /// The configuration in force (including a webhook URL or M-Pesa
+    /// options set later).
     pub fn config(&self) -> SandboxConfig {
         self.shared.lock().config.clone()
     }
@@ -182,6 +197,42 @@ impl Sandbox {
     /// Where ClickPesa webhooks go (`None`: nowhere).
     pub fn set_clickpesa_webhook_url(&self, url: Option<String>) {
         self.shared.lock().config.clickpesa_webhook_url = url;
+    }
+
+    /// The Daraja behaviour switches in force.
+    pub fn mpesa_options(&self) -> MpesaOptions {
+        self.shared.lock().config.mpesa_options.clone()
+    }
+
+    /// Replaces the Daraja behaviour switches (takes effect on the next
+    /// request).
+    pub fn set_mpesa_options(&self, options: MpesaOptions) {
+        self.shared.lock().config.mpesa_options = options;
+    }
+
+    /// The sandbox's current time (token expiry, Daraja ids and dates).
+    pub fn now(&self) -> SystemTime {
+        self.shared.lock().now()
+    }
+
+    /// Stops the sandbox clock at `at` (plus any offset from
+    /// [`Sandbox::advance_clock`]) so that time-derived ids and dates are
+    /// fixed.
+    pub fn pin_clock(&self, at: SystemTime) {
+        self.shared.lock().clock.pinned = Some(at);
+    }
+
+    /// Lets the sandbox clock follow the system clock again (keeping the
+    /// offset).
+    pub fn unpin_clock(&self) {
+        self.shared.lock().clock.pinned = None;
+    }
+
+    /// Moves the sandbox clock forward, e.g. past a token's lifetime,
+    /// without sleeping.
+    pub fn advance_clock(&self, by: Duration) {
+        let mut state = self.shared.lock();
+        state.clock.offset = state.clock.offset.saturating_add(by);
     }
 
     /// Prints provider requests, faults and deliveries to stderr.
@@ -259,6 +310,45 @@ impl Sandbox {
             .await
     }
 
+    /// Settles an M-Pesa STK push with `result` and POSTs the STK callback
+    /// to its `CallBackURL` (success: `CallbackMetadata` with the amount, a
+    /// receipt number, a value-less `Balance`, the EAT `TransactionDate`
+    /// and the phone; otherwise no metadata). Frees the phone for another
+    /// push. Blocks like [`Sandbox::settle_pesapal`].
+    ///
+    /// # Errors
+    /// Unknown `CheckoutRequestID`, a push that already ended with another
+    /// result, or a stopped sandbox.
+    pub fn settle_mpesa(
+        &self,
+        checkout_request_id: &str,
+        result: StkResult,
+    ) -> Result<Delivery, SandboxError> {
+        let shared = Arc::clone(&self.shared);
+        let id = checkout_request_id.to_owned();
+        self.block_on_runtime(async move { settle::mpesa(&shared, &id, result).await })
+    }
+
+    /// [`Sandbox::settle_mpesa`] for async callers (any executor).
+    ///
+    /// # Errors
+    /// As [`Sandbox::settle_mpesa`].
+    pub async fn settle_mpesa_async(
+        &self,
+        checkout_request_id: &str,
+        result: StkResult,
+    ) -> Result<Delivery, SandboxError> {
+        let shared = Arc::clone(&self.shared);
+        let id = checkout_request_id.to_owned();
+        self.await_on_runtime(async move { settle::mpesa(&shared, &id, result).await })
+            .await
+    }
+
+    /// M-Pesa STK pushes, in acceptance order.
+    pub fn mpesa_stk_pushes(&self) -> Vec<MpesaStkPush> {
+        self.shared.lock().stk_pushes.clone()
+    }
+
     /// PesaPal IPN registrations, in order.
     pub fn pesapal_ipns(&self) -> Vec<IpnRegistration> {
         self.shared.lock().ipns.clone()
@@ -333,5 +423,6 @@ mod tests {
         shareable::<Sandbox>();
         shareable::<Delivery>();
         shareable::<Fault>();
+        shareable::<MpesaStkPush>();
     }
 }

@@ -1,14 +1,15 @@
-//! `finconnect-sandbox`: serve the PesaPal and ClickPesa emulator until Ctrl-C.
+//! `finconnect-sandbox`: serve the PesaPal, ClickPesa and M-Pesa Daraja
+//! emulator until Ctrl-C.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use finconnect_sandbox::{Sandbox, SandboxConfig};
+use finconnect_sandbox::{MPESA_PASSKEY, Sandbox, SandboxConfig};
 
 const USAGE: &str = "\
-finconnect-sandbox: a loopback emulator of the PesaPal API 3.0 and ClickPesa
-endpoints FinConnect uses.
+finconnect-sandbox: a loopback emulator of the PesaPal API 3.0, ClickPesa and
+M-Pesa Daraja endpoints FinConnect uses.
 
 USAGE:
     finconnect-sandbox [OPTIONS]
@@ -23,6 +24,12 @@ OPTIONS:
     --clickpesa-checksum-key KEY     require and sign ClickPesa checksums
     --clickpesa-webhook-url URL      where ClickPesa webhooks go (http only)
     --token-ttl SECONDS              PesaPal token lifetime [default: 300]
+    --mpesa-consumer-key KEY         [default: sandbox-mpesa-key]
+    --mpesa-consumer-secret SECRET   [default: sandbox-mpesa-secret]
+    --mpesa-shortcode DIGITS         STK shortcode [default: 174379]
+    --mpesa-passkey PASSKEY          STK passkey [default: the public Daraja sandbox one]
+    --mpesa-till-number DIGITS       Buy Goods PartyB [default: 174380]
+    --mpesa-token-ttl SECONDS        Daraja token lifetime [default: 3599]
     --quiet                          do not log requests and deliveries
     -h, --help                       print this help
     -V, --version                    print the version
@@ -96,6 +103,27 @@ fn parse(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> {
                     .map_err(|_| format!("--token-ttl {text:?}: expected whole seconds"))?;
                 options.config.token_ttl = Duration::from_secs(seconds);
             }
+            "--mpesa-consumer-key" => options.config.mpesa_consumer_key = value(&flag)?,
+            "--mpesa-consumer-secret" => options.config.mpesa_consumer_secret = value(&flag)?,
+            "--mpesa-passkey" => options.config.mpesa_passkey = value(&flag)?,
+            "--mpesa-shortcode" | "--mpesa-till-number" => {
+                let digits = value(&flag)?;
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(format!("{flag} {digits:?}: expected digits"));
+                }
+                if flag == "--mpesa-shortcode" {
+                    options.config.mpesa_shortcode = digits;
+                } else {
+                    options.config.mpesa_till_number = digits;
+                }
+            }
+            "--mpesa-token-ttl" => {
+                let text = value(&flag)?;
+                let seconds: u64 = text
+                    .parse()
+                    .map_err(|_| format!("--mpesa-token-ttl {text:?}: expected whole seconds"))?;
+                options.config.mpesa_token_ttl = Duration::from_secs(seconds);
+            }
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
@@ -121,6 +149,11 @@ fn banner(sandbox: &Sandbox) -> String {
         .as_deref()
         .unwrap_or("none (PUT /_sandbox/clickpesa/webhook to set)")
         .to_owned();
+    let passkey = if config.mpesa_passkey == MPESA_PASSKEY {
+        format!("{MPESA_PASSKEY} (public sandbox)")
+    } else {
+        "[configured, not shown]".to_owned()
+    };
     format!(
         "finconnect-sandbox listening on {origin}
 
@@ -133,6 +166,12 @@ ClickPesa         {clickpesa}
   api-key          {api_key}
   checksum         {checksum}
   webhook URL      {webhook}
+M-Pesa Daraja     {mpesa}
+  consumer key     {mpesa_key}
+  consumer secret  {mpesa_secret}
+  shortcode        {shortcode} (paybill PartyB), till {till} (Buy Goods PartyB)
+  passkey          {passkey}
+  token lifetime   {mpesa_ttl} s
 
 Control (JSON):
   GET    {origin}/_sandbox                       this summary
@@ -142,6 +181,8 @@ Control (JSON):
   GET    {origin}/_sandbox/deliveries            notifications sent and answers
   POST   {origin}/_sandbox/pesapal/orders/{{order_tracking_id}}/complete|fail|reverse
   POST   {origin}/_sandbox/clickpesa/payments/{{order_reference}}/complete|fail
+  POST   {origin}/_sandbox/mpesa/stk/{{checkout_request_id}}/success|cancelled_by_user|no_response|wrong_pin|insufficient_funds|<code>
+  GET|PUT {origin}/_sandbox/mpesa/options         {{\"reissue_invalidates_previous\": true}}
   PUT    {origin}/_sandbox/clickpesa/webhook     {{\"url\": \"http://127.0.0.1:3000/notifications/clickpesa\"}}
   POST   {origin}/_sandbox/faults                {{\"target\": \"pesapal_status\", \"kind\": \"html500\", \"times\": 1}}
   DELETE {origin}/_sandbox/faults
@@ -154,6 +195,12 @@ Ctrl-C stops it.",
         clickpesa = sandbox.clickpesa_base_url(),
         client = config.clickpesa_client_id,
         api_key = config.clickpesa_api_key,
+        mpesa = sandbox.mpesa_base_url(),
+        mpesa_key = config.mpesa_consumer_key,
+        mpesa_secret = config.mpesa_consumer_secret,
+        shortcode = config.mpesa_shortcode,
+        till = config.mpesa_till_number,
+        mpesa_ttl = config.mpesa_token_ttl.as_secs(),
     )
 }
 
@@ -244,6 +291,18 @@ mod tests {
         assert!(parse(args(&["--token-ttl", "soon"])).is_err());
         assert!(parse(args(&["--clickpesa-webhook-url", "https://x"])).is_err());
         assert!(parse(args(&["--bogus"])).is_err());
+        assert!(parse(args(&["--mpesa-shortcode", "17a379"])).is_err());
+        let Ok(Parsed::Run(options)) = parse(args(&[
+            "--mpesa-shortcode=600000",
+            "--mpesa-till-number",
+            "600001",
+            "--mpesa-token-ttl=5",
+        ])) else {
+            unreachable!("valid arguments parse");
+        };
+        assert_eq!(options.config.mpesa_shortcode, "600000");
+        assert_eq!(options.config.mpesa_till_number, "600001");
+        assert_eq!(options.config.mpesa_token_ttl, Duration::from_secs(5));
         assert!(matches!(parse(args(&["--help"])), Ok(Parsed::Help)));
     }
 }

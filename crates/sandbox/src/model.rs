@@ -24,6 +24,61 @@ pub struct SandboxConfig {
     pub clickpesa_webhook_url: Option<String>,
     /// Lifetime of PesaPal tokens: `expiryDate` = issue time + this.
     pub token_ttl: Duration,
+    /// M-Pesa Daraja consumer key (the user half of the OAuth Basic header).
+    pub mpesa_consumer_key: String,
+    /// M-Pesa Daraja consumer secret (the password half).
+    pub mpesa_consumer_secret: String,
+    /// The Lipa na M-Pesa Online shortcode (`BusinessShortCode`, and
+    /// `PartyB` for paybill pushes).
+    pub mpesa_shortcode: String,
+    /// The STK passkey: `Password` = base64(shortcode ‖ passkey ‖ Timestamp).
+    pub mpesa_passkey: String,
+    /// The till number accepted as `PartyB` with `CustomerBuyGoodsOnline`.
+    pub mpesa_till_number: String,
+    /// Lifetime of Daraja access tokens (`expires_in` reports it in seconds).
+    pub mpesa_token_ttl: Duration,
+    /// Daraja behaviours that vary or are uncertain.
+    pub mpesa_options: MpesaOptions,
+}
+
+/// Daraja consumer key the sandbox accepts by default.
+pub const MPESA_CONSUMER_KEY: &str = "sandbox-mpesa-key";
+/// Daraja consumer secret the sandbox accepts by default.
+pub const MPESA_CONSUMER_SECRET: &str = "sandbox-mpesa-secret";
+/// The public Daraja sandbox STK shortcode.
+pub const MPESA_SHORTCODE: &str = "174379";
+/// The public Daraja sandbox STK passkey (published by Safaricom for its
+/// sandbox; not a secret).
+pub const MPESA_PASSKEY: &str = "bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919";
+/// The till number the sandbox accepts as `PartyB` for Buy Goods pushes.
+pub const MPESA_TILL_NUMBER: &str = "174380";
+/// The public Daraja sandbox test MSISDN.
+pub const MPESA_TEST_MSISDN: &str = "254708374149";
+
+/// Daraja behaviours that are optional, uncertain or seen both ways; each
+/// defaults to the most common observation. Changeable at run time
+/// ([`crate::Sandbox::set_mpesa_options`], `PUT /_sandbox/mpesa/options`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MpesaOptions {
+    /// `expires_in` as a JSON number (`3599`) instead of the observed
+    /// string (`"3599"`).
+    pub expires_in_as_number: bool,
+    /// Issuing a token invalidates the token issued before it to the same
+    /// consumer key (Daraja's FAQ says so; unverified). Off by default.
+    pub reissue_invalidates_previous: bool,
+    /// The callback `Amount` as `1.00` (2017–2023 captures) instead of `1`
+    /// (2026 captures).
+    pub callback_amount_decimals: bool,
+    /// Wrong consumer key/secret: HTTP 400 with an empty body instead of
+    /// the `400.008.01` JSON error.
+    pub wrong_credentials_empty_body: bool,
+    /// Prefix `Wrong credentials` with `[MerchantValidate] - ` (older answers).
+    pub merchant_validate_prefix: bool,
+    /// Query `ResponseDescription` with the observed "successsfully" typo.
+    pub query_description_typo: bool,
+    /// Mixed into `MerchantRequestID`, `requestId` and receipt numbers, which
+    /// otherwise follow a per-sandbox counter (same seed, same sequence).
+    pub seed: u64,
 }
 
 impl Default for SandboxConfig {
@@ -36,6 +91,13 @@ impl Default for SandboxConfig {
             clickpesa_checksum_key: None,
             clickpesa_webhook_url: None,
             token_ttl: Duration::from_secs(300),
+            mpesa_consumer_key: MPESA_CONSUMER_KEY.to_owned(),
+            mpesa_consumer_secret: MPESA_CONSUMER_SECRET.to_owned(),
+            mpesa_shortcode: MPESA_SHORTCODE.to_owned(),
+            mpesa_passkey: MPESA_PASSKEY.to_owned(),
+            mpesa_till_number: MPESA_TILL_NUMBER.to_owned(),
+            mpesa_token_ttl: Duration::from_secs(3599),
+            mpesa_options: MpesaOptions::default(),
         }
     }
 }
@@ -55,6 +117,13 @@ impl fmt::Debug for SandboxConfig {
             )
             .field("clickpesa_webhook_url", &self.clickpesa_webhook_url)
             .field("token_ttl", &self.token_ttl)
+            .field("mpesa_consumer_key", &"[redacted]")
+            .field("mpesa_consumer_secret", &"[redacted]")
+            .field("mpesa_shortcode", &self.mpesa_shortcode)
+            .field("mpesa_passkey", &"[redacted]")
+            .field("mpesa_till_number", &self.mpesa_till_number)
+            .field("mpesa_token_ttl", &self.mpesa_token_ttl)
+            .field("mpesa_options", &self.mpesa_options)
             .finish()
     }
 }
@@ -248,7 +317,171 @@ pub struct ClickpesaPayment {
     pub updated_at: String,
 }
 
-/// One notification the sandbox sent (PesaPal IPN or ClickPesa webhook)
+/// How an M-Pesa STK push ends: the `ResultCode` the callback and the query
+/// report (codes and texts from Daraja's result-code table and captures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StkResult {
+    /// `0`: paid.
+    Success,
+    /// `1`: the balance is insufficient.
+    InsufficientFunds,
+    /// `17`: same amount to the same customer within 2 minutes.
+    RuleLimited,
+    /// `1001`: another session on the phone.
+    SubscriberLocked,
+    /// `1019`: the transaction expired.
+    Expired,
+    /// `1025`: the push could not be sent (prompt too long).
+    PushError,
+    /// `1032`: the customer dismissed the prompt.
+    CancelledByUser,
+    /// `1037`: no response from the customer (the sandbox MSISDN's fate).
+    NoResponse,
+    /// `2001`: wrong M-Pesa PIN.
+    WrongPin,
+    /// `2028`: wrong TransactionType / PartyB for the product.
+    NotPermitted,
+    /// `8006`: the customer's PIN is locked.
+    CredentialLocked,
+    /// `"SFC_IC0003"`: a non-numeric code (till pushes with a wrong PartyB).
+    OperatorDoesNotExist,
+}
+
+impl StkResult {
+    /// Every result, in code order.
+    pub const ALL: [StkResult; 12] = [
+        StkResult::Success,
+        StkResult::InsufficientFunds,
+        StkResult::RuleLimited,
+        StkResult::SubscriberLocked,
+        StkResult::Expired,
+        StkResult::PushError,
+        StkResult::CancelledByUser,
+        StkResult::NoResponse,
+        StkResult::WrongPin,
+        StkResult::NotPermitted,
+        StkResult::CredentialLocked,
+        StkResult::OperatorDoesNotExist,
+    ];
+
+    /// The `ResultCode` as text (`"0"`, `"1032"`, `"SFC_IC0003"`).
+    pub fn code(self) -> &'static str {
+        match self {
+            StkResult::Success => "0",
+            StkResult::InsufficientFunds => "1",
+            StkResult::RuleLimited => "17",
+            StkResult::SubscriberLocked => "1001",
+            StkResult::Expired => "1019",
+            StkResult::PushError => "1025",
+            StkResult::CancelledByUser => "1032",
+            StkResult::NoResponse => "1037",
+            StkResult::WrongPin => "2001",
+            StkResult::NotPermitted => "2028",
+            StkResult::CredentialLocked => "8006",
+            StkResult::OperatorDoesNotExist => "SFC_IC0003",
+        }
+    }
+
+    /// The `ResultDesc` the sandbox sends.
+    pub fn description(self) -> &'static str {
+        match self {
+            StkResult::Success => "The service request is processed successfully.",
+            StkResult::InsufficientFunds => "The balance is insufficient for the transaction.",
+            StkResult::RuleLimited => "Rule limited.",
+            StkResult::SubscriberLocked => {
+                "Unable to lock subscriber, a transaction is already in process for the current subscriber"
+            }
+            StkResult::Expired => "Transaction has expired.",
+            StkResult::PushError => "An error occurred while sending a push request.",
+            StkResult::CancelledByUser => "Request cancelled by user",
+            StkResult::NoResponse => "No response from user.",
+            StkResult::WrongPin => "[MpesaCB - ]The initiator information is invalid.",
+            StkResult::NotPermitted => {
+                "The request is not permitted according to product assignment."
+            }
+            StkResult::CredentialLocked => "The security credential is locked.",
+            StkResult::OperatorDoesNotExist => "The operator does not exist.",
+        }
+    }
+
+    /// The snake_case name used by the control API (`cancelled_by_user`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StkResult::Success => "success",
+            StkResult::InsufficientFunds => "insufficient_funds",
+            StkResult::RuleLimited => "rule_limited",
+            StkResult::SubscriberLocked => "subscriber_locked",
+            StkResult::Expired => "expired",
+            StkResult::PushError => "push_error",
+            StkResult::CancelledByUser => "cancelled_by_user",
+            StkResult::NoResponse => "no_response",
+            StkResult::WrongPin => "wrong_pin",
+            StkResult::NotPermitted => "not_permitted",
+            StkResult::CredentialLocked => "credential_locked",
+            StkResult::OperatorDoesNotExist => "operator_does_not_exist",
+        }
+    }
+
+    /// The result with this name or code (`"cancelled_by_user"` or `"1032"`).
+    pub fn parse(text: &str) -> Option<StkResult> {
+        StkResult::ALL
+            .into_iter()
+            .find(|r| r.name() == text || r.code() == text)
+    }
+
+    /// True only for `0`.
+    pub fn is_success(self) -> bool {
+        self == StkResult::Success
+    }
+}
+
+impl fmt::Display for StkResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.code(), self.name())
+    }
+}
+
+/// An M-Pesa STK push (`mpesa/stkpush/v1/processrequest`) and its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MpesaStkPush {
+    /// Daraja's `MerchantRequestID`.
+    pub merchant_request_id: String,
+    /// Daraja's `CheckoutRequestID` (`ws_CO_…`).
+    pub checkout_request_id: String,
+    /// `BusinessShortCode` as digits.
+    pub business_short_code: String,
+    /// `CustomerPayBillOnline` or `CustomerBuyGoodsOnline`.
+    pub transaction_type: String,
+    /// Whole KES.
+    pub amount: u64,
+    /// `PartyA` as digits.
+    pub party_a: String,
+    /// `PartyB` as digits.
+    pub party_b: String,
+    /// `PhoneNumber` (the prompted MSISDN) as digits.
+    pub phone_number: String,
+    /// Where the callback goes.
+    pub callback_url: String,
+    /// As sent.
+    pub account_reference: String,
+    /// As sent, if any.
+    pub transaction_desc: Option<String>,
+    /// Pending until settled; then completed (`0`) or failed (any other code).
+    pub state: PaymentState,
+    /// The result once settled.
+    pub result: Option<StkResult>,
+    /// `MpesaReceiptNumber`, once settled as paid.
+    pub receipt_number: Option<String>,
+    /// `TransactionDate` (EAT `YYYYMMDDHHmmss`), once settled.
+    pub transaction_date: Option<String>,
+    /// When the push was accepted (EAT `YYYYMMDDHHmmss`).
+    pub created_at: String,
+}
+
+/// One notification the sandbox sent (PesaPal IPN, ClickPesa webhook or
+/// M-Pesa STK callback)
 /// and what the receiver answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delivery {
@@ -284,6 +517,21 @@ pub enum SandboxError {
     /// No ClickPesa payment has this `orderReference`.
     #[error("no clickpesa payment with orderReference {0}")]
     UnknownClickpesaPayment(String),
+    /// No M-Pesa STK push has this `CheckoutRequestID`.
+    #[error("no m-pesa stk push with CheckoutRequestID {0}")]
+    UnknownMpesaCheckout(String),
+    /// The STK push already ended with another result (Daraja results are final).
+    #[error(
+        "m-pesa stk push {checkout_request_id} already ended with {current}; cannot settle it as {requested}"
+    )]
+    MpesaAlreadySettled {
+        /// The push.
+        checkout_request_id: String,
+        /// Its result.
+        current: StkResult,
+        /// The result asked for.
+        requested: StkResult,
+    },
     /// The payment cannot move from its current state to the outcome.
     #[error("cannot settle a {from} payment as {to}")]
     InvalidTransition {

@@ -175,11 +175,7 @@ fn bearer_is_valid(state: &State, req: &Incoming) -> bool {
     if !scheme.eq_ignore_ascii_case("bearer") {
         return false;
     }
-    let now = SystemTime::now();
-    state
-        .pesapal_tokens
-        .get(token.trim())
-        .is_some_and(|expiry| *expiry > now)
+    state.pesapal_tokens.is_valid(token.trim(), state.now())
 }
 
 fn body_object(req: &Incoming) -> Option<Map<String, Value>> {
@@ -205,10 +201,9 @@ fn request_token(shared: &Shared, state: &mut State, req: &Incoming) -> Response
     if !(key_ok && secret_ok) {
         return error_200("api_error", "invalid_consumer_key_or_secret_provided", "");
     }
-    let now = SystemTime::now();
-    state.prune_tokens(now);
-    let (token, expiry) = shared.mint_jwt("pesapal", state.config.token_ttl);
-    state.pesapal_tokens.insert(token.clone(), expiry);
+    let now = state.now();
+    let (token, expiry) = shared.mint_jwt("pesapal", now, state.config.token_ttl);
+    state.pesapal_tokens.insert(token.clone(), expiry, now);
     json_response(
         StatusCode::OK,
         &json!({

@@ -16,6 +16,7 @@ use crate::clickpesa;
 use crate::control;
 use crate::fault::{self, FaultKind, Provider};
 use crate::model::RecordedRequest;
+use crate::mpesa;
 use crate::pesapal::{self, json_response};
 use crate::state::Shared;
 
@@ -55,6 +56,7 @@ fn split_provider(path: &str) -> Option<(Provider, &str)> {
     for (provider, prefix) in [
         (Provider::Pesapal, pesapal::PREFIX),
         (Provider::Clickpesa, clickpesa::PREFIX),
+        (Provider::Mpesa, mpesa::PREFIX),
     ] {
         if let Some(rest) = path.strip_prefix(prefix)
             && (rest.is_empty() || rest.starts_with('/'))
@@ -74,7 +76,7 @@ async fn entry(State(shared): State<Arc<Shared>>, request: Request) -> Response 
             StatusCode::NOT_FOUND,
             &json!({
                 "error": format!("no sandbox route for {} {path}", parts.method),
-                "hint": "provider paths start with /pesapalv3/ or /third-parties/; see GET /_sandbox",
+                "hint": "provider paths start with /pesapalv3/, /third-parties/ or /mpesa-daraja/; see GET /_sandbox",
             }),
         );
     };
@@ -139,9 +141,11 @@ async fn serve_provider(
 ) -> Response {
     let pesapal_endpoint = pesapal::Endpoint::classify(rest);
     let clickpesa_endpoint = clickpesa::Endpoint::classify(&req.method, rest);
+    let mpesa_endpoint = mpesa::Endpoint::classify(rest);
     let target = match provider {
         Provider::Pesapal => pesapal_endpoint.map(pesapal::Endpoint::target),
         Provider::Clickpesa => clickpesa_endpoint.as_ref().map(clickpesa::Endpoint::target),
+        Provider::Mpesa => mpesa_endpoint.map(mpesa::Endpoint::target),
     };
     let fault = fault::take(&mut shared.lock().faults, provider, target);
     if let Some(kind) = fault {
@@ -149,8 +153,9 @@ async fn serve_provider(
         if let FaultKind::Slow(delay) = kind {
             tokio::time::sleep(delay).await;
         } else if let Some(response) = fault::respond(&kind, provider, target, || {
+            let now = shared.lock().now();
             shared
-                .mint_jwt("rejected", std::time::Duration::from_secs(300))
+                .mint_jwt("rejected", now, std::time::Duration::from_secs(300))
                 .0
         }) {
             return response;
@@ -159,6 +164,7 @@ async fn serve_provider(
     match provider {
         Provider::Pesapal => pesapal::handle(shared, pesapal_endpoint, req),
         Provider::Clickpesa => clickpesa::handle(shared, clickpesa_endpoint, req),
+        Provider::Mpesa => mpesa::handle(shared, mpesa_endpoint, req),
     }
 }
 
@@ -199,6 +205,11 @@ mod tests {
             split_provider("/third-parties/generate-token"),
             Some((Provider::Clickpesa, "/generate-token"))
         );
+        assert_eq!(
+            split_provider("/mpesa-daraja/oauth/v1/generate"),
+            Some((Provider::Mpesa, "/oauth/v1/generate"))
+        );
+        assert_eq!(split_provider("/mpesa/stkpush/v1/processrequest"), None);
         assert_eq!(split_provider("/pesapalv3x/api"), None);
         assert_eq!(split_provider("/_sandbox/requests"), None);
     }

@@ -9,7 +9,8 @@ use serde_json::json;
 
 use crate::clickpesa;
 use crate::deliver;
-use crate::model::{Delivery, IpnMethod, Outcome, PaymentState, SandboxError};
+use crate::model::{Delivery, IpnMethod, Outcome, PaymentState, SandboxError, StkResult};
+use crate::mpesa;
 use crate::state::Shared;
 use crate::util;
 
@@ -129,6 +130,68 @@ pub(crate) async fn clickpesa(
     };
     shared.log(|| format!("clickpesa payment {order_reference} settled as {outcome}"));
     Ok(deliver_and_record(shared, Method::POST, url, Some(body)).await)
+}
+
+/// Settles an M-Pesa STK push with `result` and POSTs the STK callback to
+/// its `CallBackURL`. Results are final; settling again with the same
+/// result redelivers the same callback.
+pub(crate) async fn mpesa(
+    shared: &Arc<Shared>,
+    checkout_request_id: &str,
+    result: StkResult,
+) -> Result<Delivery, SandboxError> {
+    let (url, body) = {
+        let mut state = shared.lock();
+        let state = &mut *state;
+        let now = state.now();
+        let index = *state
+            .stk_index
+            .get(checkout_request_id)
+            .ok_or_else(|| SandboxError::UnknownMpesaCheckout(checkout_request_id.to_owned()))?;
+        let (current, has_receipt) = {
+            let push = &state.stk_pushes[index];
+            (push.result, push.receipt_number.is_some())
+        };
+        if let Some(current) = current
+            && current != result
+        {
+            return Err(SandboxError::MpesaAlreadySettled {
+                checkout_request_id: checkout_request_id.to_owned(),
+                current,
+                requested: result,
+            });
+        }
+        let receipt = (result.is_success() && !has_receipt).then(|| mpesa::receipt_number(state));
+        let decimals = state.config.mpesa_options.callback_amount_decimals;
+        let push = &mut state.stk_pushes[index];
+        push.result = Some(result);
+        push.state = if result.is_success() {
+            PaymentState::Completed
+        } else {
+            PaymentState::Failed
+        };
+        if receipt.is_some() {
+            push.receipt_number = receipt;
+        }
+        if push.transaction_date.is_none() {
+            push.transaction_date = Some(util::eat_compact(now));
+        }
+        let body = mpesa::callback_body(push, decimals).map_err(|_| {
+            SandboxError::Unsupported("sandbox bug: the STK callback could not be serialised")
+        })?;
+        let url = push.callback_url.clone();
+        let phone = push.phone_number.clone();
+        if state
+            .stk_pending
+            .get(&phone)
+            .is_some_and(|id| id == checkout_request_id)
+        {
+            state.stk_pending.remove(&phone);
+        }
+        (url, body)
+    };
+    shared.log(|| format!("m-pesa stk push {checkout_request_id} settled as {result}"));
+    Ok(deliver_and_record(shared, Method::POST, Some(url), Some(body)).await)
 }
 
 async fn deliver_and_record(

@@ -1,6 +1,7 @@
 //! Everything the sandbox remembers, behind one mutex.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -11,7 +12,8 @@ use sha2::Sha256;
 
 use crate::fault::Fault;
 use crate::model::{
-    ClickpesaPayment, Delivery, IpnRegistration, PesapalOrder, RecordedRequest, SandboxConfig,
+    ClickpesaPayment, Delivery, IpnRegistration, MpesaStkPush, PesapalOrder, RecordedRequest,
+    SandboxConfig,
 };
 use crate::util;
 
@@ -31,10 +33,22 @@ pub(crate) struct Shared {
 /// The mutable part.
 pub(crate) struct State {
     pub(crate) config: SandboxConfig,
-    /// Token → expiry.
-    pub(crate) pesapal_tokens: HashMap<String, SystemTime>,
-    /// Full `Bearer …` string → expiry.
-    pub(crate) clickpesa_tokens: HashMap<String, SystemTime>,
+    /// The sandbox's notion of now (the system clock unless pinned or moved).
+    pub(crate) clock: Clock,
+    /// PesaPal tokens.
+    pub(crate) pesapal_tokens: TokenStore,
+    /// ClickPesa tokens: the full `Bearer …` string.
+    pub(crate) clickpesa_tokens: TokenStore,
+    /// M-Pesa Daraja access tokens, owned by the consumer key that asked.
+    pub(crate) mpesa_tokens: TokenStore,
+    /// M-Pesa STK pushes, in order.
+    pub(crate) stk_pushes: Vec<MpesaStkPush>,
+    /// `CheckoutRequestID` → index in `stk_pushes`.
+    pub(crate) stk_index: HashMap<String, usize>,
+    /// MSISDN → `CheckoutRequestID` of the prompt pending on that phone.
+    pub(crate) stk_pending: HashMap<String, String>,
+    /// Feeds the Daraja identifiers (with the configured seed).
+    pub(crate) mpesa_counter: u64,
     pub(crate) ipns: Vec<IpnRegistration>,
     pub(crate) next_ipn_number: u64,
     pub(crate) orders: Vec<PesapalOrder>,
@@ -49,8 +63,14 @@ impl Shared {
         Shared {
             state: Mutex::new(State {
                 config,
-                pesapal_tokens: HashMap::new(),
-                clickpesa_tokens: HashMap::new(),
+                clock: Clock::default(),
+                pesapal_tokens: TokenStore::default(),
+                clickpesa_tokens: TokenStore::default(),
+                mpesa_tokens: TokenStore::default(),
+                stk_pushes: Vec::new(),
+                stk_index: HashMap::new(),
+                stk_pending: HashMap::new(),
+                mpesa_counter: 0,
                 ipns: Vec::new(),
                 next_ipn_number: 4200,
                 orders: Vec::new(),
@@ -81,9 +101,13 @@ impl Shared {
         }
     }
 
-    /// A unique HS256 JWT for `audience`, valid for `ttl` from now.
-    pub(crate) fn mint_jwt(&self, audience: &str, ttl: Duration) -> (String, SystemTime) {
-        let now = SystemTime::now();
+    /// A unique HS256 JWT for `audience`, valid for `ttl` from `now`.
+    pub(crate) fn mint_jwt(
+        &self,
+        audience: &str,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> (String, SystemTime) {
         let expiry = now + ttl;
         let header = util::base64url(br#"{"alg":"HS256","typ":"JWT"}"#);
         let claims = json!({
@@ -109,9 +133,134 @@ impl Shared {
 }
 
 impl State {
-    /// Drops expired tokens so that a long-running sandbox does not grow.
-    pub(crate) fn prune_tokens(&mut self, now: SystemTime) {
-        self.pesapal_tokens.retain(|_, expiry| *expiry > now);
-        self.clickpesa_tokens.retain(|_, expiry| *expiry > now);
+    /// The sandbox's current time.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+}
+
+/// The sandbox clock: the system clock, or a pinned instant, plus an offset
+/// that tests move forward instead of sleeping.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Clock {
+    pub(crate) pinned: Option<SystemTime>,
+    pub(crate) offset: Duration,
+}
+
+impl Clock {
+    pub(crate) fn now(&self) -> SystemTime {
+        self.pinned.unwrap_or_else(SystemTime::now) + self.offset
+    }
+}
+
+/// Live bearer tokens: a hash map for constant-time lookup, and a min-heap
+/// on expiry so that expired tokens are dropped oldest first when a token
+/// is issued (each token is pushed and popped once: amortised O(log n) per
+/// issue instead of a scan of every live token).
+#[derive(Debug, Default)]
+pub(crate) struct TokenStore {
+    live: HashMap<String, SystemTime>,
+    by_expiry: BinaryHeap<Reverse<(SystemTime, String)>>,
+    /// Owner (e.g. a consumer key) → the token issued to it last.
+    latest: HashMap<String, String>,
+}
+
+impl TokenStore {
+    /// Records `token` valid until `expiry`, pruning what expired by `now`.
+    pub(crate) fn insert(&mut self, token: String, expiry: SystemTime, now: SystemTime) {
+        self.prune(now);
+        self.by_expiry.push(Reverse((expiry, token.clone())));
+        self.live.insert(token, expiry);
+    }
+
+    /// [`TokenStore::insert`] for a token issued to `owner`; when
+    /// `invalidate_previous`, the token issued to `owner` before stops working.
+    pub(crate) fn insert_for(
+        &mut self,
+        owner: &str,
+        token: String,
+        expiry: SystemTime,
+        now: SystemTime,
+        invalidate_previous: bool,
+    ) {
+        if let Some(previous) = self.latest.insert(owner.to_owned(), token.clone())
+            && invalidate_previous
+        {
+            self.live.remove(&previous);
+        }
+        self.insert(token, expiry, now);
+    }
+
+    /// True when `token` was issued, not invalidated, and expires after `now`.
+    pub(crate) fn is_valid(&self, token: &str, now: SystemTime) -> bool {
+        self.live.get(token).is_some_and(|expiry| *expiry > now)
+    }
+
+    /// Drops every token that expired by `now`, in expiry order.
+    pub(crate) fn prune(&mut self, now: SystemTime) {
+        while self
+            .by_expiry
+            .peek()
+            .is_some_and(|Reverse((expiry, _))| *expiry <= now)
+        {
+            if let Some(Reverse((_, token))) = self.by_expiry.pop() {
+                self.live.remove(&token);
+            }
+        }
+    }
+
+    /// How many tokens are remembered (live or not yet pruned).
+    pub(crate) fn len(&self) -> usize {
+        self.live.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_expire_and_are_pruned_in_expiry_order() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let mut store = TokenStore::default();
+        store.insert("a".into(), t0 + Duration::from_secs(10), t0);
+        store.insert("b".into(), t0 + Duration::from_secs(30), t0);
+        store.insert("c".into(), t0 + Duration::from_secs(20), t0);
+        assert!(store.is_valid("a", t0));
+        assert!(!store.is_valid("a", t0 + Duration::from_secs(10)));
+        assert!(!store.is_valid("zzz", t0));
+        assert_eq!(store.len(), 3);
+        // Issuing at t0 + 25 s drops a and c, keeps b.
+        store.insert(
+            "d".into(),
+            t0 + Duration::from_secs(100),
+            t0 + Duration::from_secs(25),
+        );
+        assert_eq!(store.len(), 2);
+        assert!(store.is_valid("b", t0 + Duration::from_secs(25)));
+        assert!(store.is_valid("d", t0 + Duration::from_secs(25)));
+        store.prune(t0 + Duration::from_secs(1000));
+        assert_eq!(store.len(), 0);
+        assert!(store.by_expiry.is_empty());
+    }
+
+    #[test]
+    fn reissue_can_invalidate_the_owner_s_previous_token() {
+        let t0 = SystemTime::UNIX_EPOCH;
+        let later = t0 + Duration::from_secs(60);
+        let mut store = TokenStore::default();
+        store.insert_for("k", "one".into(), later, t0, false);
+        store.insert_for("k", "two".into(), later, t0, false);
+        assert!(store.is_valid("one", t0) && store.is_valid("two", t0));
+        store.insert_for("k", "three".into(), later, t0, true);
+        assert!(!store.is_valid("two", t0));
+        assert!(store.is_valid("one", t0), "only the latest is replaced");
+        assert!(store.is_valid("three", t0));
+        store.insert_for("other", "four".into(), later, t0, true);
+        assert!(store.is_valid("three", t0), "owners are independent");
+        // Invalidated tokens still leave the heap when they expire.
+        store.prune(later);
+        assert_eq!(store.len(), 0);
+        assert!(store.by_expiry.is_empty());
     }
 }

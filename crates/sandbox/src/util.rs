@@ -82,6 +82,60 @@ pub(crate) fn utc_millis(t: SystemTime) -> String {
     format!("{}.{:03}Z", date_time(&c), c.nanos / 1_000_000)
 }
 
+/// East Africa Time as the 14 digits `YYYYMMDDHHmmss` (Daraja's
+/// `Timestamp` and callback `TransactionDate`).
+pub(crate) fn eat_compact(t: SystemTime) -> String {
+    let c = civil(t, 3 * 3600);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        c.year, c.month, c.day, c.hour, c.minute, c.second
+    )
+}
+
+/// East Africa Time as `DDMMYYYYHHmmss` followed by three millisecond
+/// digits, as in Daraja's `ws_CO_…` checkout ids.
+pub(crate) fn eat_checkout_stamp(t: SystemTime) -> String {
+    let c = civil(t, 3 * 3600);
+    format!(
+        "{:02}{:02}{:04}{:02}{:02}{:02}{:03}",
+        c.day,
+        c.month,
+        c.year,
+        c.hour,
+        c.minute,
+        c.second,
+        c.nanos / 1_000_000
+    )
+}
+
+/// True for 14 digits `YYYYMMDDHHmmss` naming a real calendar instant.
+pub(crate) fn is_compact_timestamp(text: &str) -> bool {
+    if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let part = |range: std::ops::Range<usize>| text[range].parse::<u32>().unwrap_or(u32::MAX);
+    let (year, month, day) = (part(0..4), part(4..6), part(6..8));
+    let (hour, minute, second) = (part(8..10), part(10..12), part(12..14));
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    year >= 1970 && (1..=days).contains(&day) && hour < 24 && minute < 60 && second < 60
+}
+
+/// Standard base64 (RFC 4648 §4) with padding.
+pub(crate) fn base64_std(bytes: &[u8]) -> String {
+    let mut out = base64url(bytes).replace('-', "+").replace('_', "/");
+    while !out.len().is_multiple_of(4) {
+        out.push('=');
+    }
+    out
+}
+
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
@@ -247,6 +301,39 @@ mod tests {
         // A leap day.
         let leap = UNIX_EPOCH + Duration::from_secs(1_709_164_800);
         assert_eq!(utc_millis(leap), "2024-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn daraja_stamps_are_eat() {
+        // 2026-10-06T06:52:33.123Z is 09:52:33 EAT.
+        let t = UNIX_EPOCH + Duration::from_millis(1_791_269_553_123);
+        assert_eq!(eat_compact(t), "20261006095233");
+        assert_eq!(eat_checkout_stamp(t), "06102026095233123");
+        assert!(is_compact_timestamp("20210628092408"));
+        assert!(is_compact_timestamp("20240229235959"));
+        for bad in [
+            "20230229000000",
+            "2021062809240",
+            "2021-06-28T09:24",
+            "20211328092408",
+            "20210628242408",
+            "20210600092408",
+        ] {
+            assert!(!is_compact_timestamp(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn standard_base64_pads() {
+        assert_eq!(base64_std(b"key:secret"), "a2V5OnNlY3JldA==");
+        assert_eq!(base64_std(b"foo"), "Zm9v");
+        assert_eq!(base64_std(&[0xfb, 0xff]), "+/8=");
+        let plain =
+            "174379bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c91920160216165627";
+        assert_eq!(
+            base64_std(plain.as_bytes()),
+            "MTc0Mzc5YmZiMjc5ZjlhYTliZGJjZjE1OGU5N2RkNzFhNDY3Y2QyZTBjODkzMDU5YjEwZjc4ZTZiNzJhZGExZWQyYzkxOTIwMTYwMjE2MTY1NjI3"
+        );
     }
 
     #[test]

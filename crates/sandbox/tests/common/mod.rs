@@ -246,6 +246,116 @@ pub fn initiate(sandbox: &Sandbox, token: &str, body: &Value) -> Resp {
     )
 }
 
+// ---------------------------------------------------------------- M-Pesa Daraja
+
+pub const MP: &str = "/mpesa-daraja";
+pub const MPESA_TOKEN_PATH: &str = "/mpesa-daraja/oauth/v1/generate?grant_type=client_credentials";
+pub const STK_PUSH: &str = "/mpesa-daraja/mpesa/stkpush/v1/processrequest";
+pub const STK_QUERY: &str = "/mpesa-daraja/mpesa/stkpushquery/v1/query";
+pub const TIMESTAMP: &str = "20261006095233";
+
+/// Standard padded base64, written out here so the tests do not trust the
+/// sandbox's own encoder.
+pub fn base64(bytes: &[u8]) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = (u32::from(chunk[0]) << 16)
+            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*chunk.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 0x3f) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+pub fn basic(key: &str, secret: &str) -> String {
+    format!("Basic {}", base64(format!("{key}:{secret}").as_bytes()))
+}
+
+/// `Password` for the sandbox shortcode and passkey at `timestamp`.
+pub fn stk_password(timestamp: &str) -> String {
+    base64(
+        format!(
+            "174379bfb279f9aa9bdbcf158e97dd71a467cd2e0c893059b10f78e6b72ada1ed2c919{timestamp}"
+        )
+        .as_bytes(),
+    )
+}
+
+pub fn mpesa_token(sandbox: &Sandbox) -> String {
+    let auth = basic("sandbox-mpesa-key", "sandbox-mpesa-secret");
+    let resp = get(
+        sandbox.addr(),
+        MPESA_TOKEN_PATH,
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// A valid paybill STK push body for `phone`.
+pub fn stk_body(phone: &str, callback_url: &str) -> Value {
+    serde_json::json!({
+        "BusinessShortCode": 174379,
+        "Password": stk_password(TIMESTAMP),
+        "Timestamp": TIMESTAMP,
+        "TransactionType": "CustomerPayBillOnline",
+        "Amount": "1",
+        "PartyA": phone,
+        "PartyB": "174379",
+        "PhoneNumber": phone,
+        "CallBackURL": callback_url,
+        "AccountReference": "INV-001",
+        "TransactionDesc": "Payment",
+    })
+}
+
+pub fn stk_push(sandbox: &Sandbox, token: &str, body: &Value) -> Resp {
+    let auth = bearer(token);
+    post_json(sandbox.addr(), STK_PUSH, &[("Authorization", &auth)], body)
+}
+
+pub fn stk_query(sandbox: &Sandbox, token: &str, checkout_request_id: &str) -> Resp {
+    let auth = bearer(token);
+    post_json(
+        sandbox.addr(),
+        STK_QUERY,
+        &[("Authorization", &auth)],
+        &serde_json::json!({
+            "BusinessShortCode": "174379",
+            "Password": stk_password(TIMESTAMP),
+            "Timestamp": TIMESTAMP,
+            "CheckoutRequestID": checkout_request_id,
+        }),
+    )
+}
+
+/// Pushes for `phone` and returns the `CheckoutRequestID`.
+pub fn accepted_push(sandbox: &Sandbox, token: &str, phone: &str, callback_url: &str) -> String {
+    let resp = stk_push(sandbox, token, &stk_body(phone, callback_url));
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()["CheckoutRequestID"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Asserts Daraja's error envelope and returns its `requestId`.
+pub fn assert_daraja_error(resp: &Resp, status: u16, code: &str, message: &str) -> String {
+    assert_eq!(resp.status, status, "{}", resp.text());
+    let body = resp.json();
+    assert_eq!(body["errorCode"], code, "{body}");
+    assert_eq!(body["errorMessage"], message, "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 3, "{body}");
+    body["requestId"].as_str().unwrap().to_owned()
+}
+
 // ---------------------------------------------------------------- receiver
 
 /// One request a [`Receiver`] got.
