@@ -48,13 +48,9 @@ pub enum Target {
     MpesaStkQuery,
 }
 
-/// Which provider a request went to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Provider {
-    Pesapal,
-    Clickpesa,
-    Mpesa,
-}
+/// Which provider a request went to: the core's registry, so a provider
+/// added there does not compile here until the sandbox emulates it.
+pub(crate) use finconnect_core::Provider;
 
 impl Target {
     /// Every target, in the order the control API lists them.

@@ -145,6 +145,18 @@ impl Sandbox {
         self.shared.origin.clone()
     }
 
+    /// Where the sandbox serves `provider`: origin + its path (the value for
+    /// FinConnect's `<provider>_base_url`).
+    pub fn base_url(&self, provider: finconnect_core::Provider) -> String {
+        format!("{}{}", self.shared.origin, server::prefix(provider))
+    }
+
+    /// The path under which the sandbox serves `provider` (`/pesapalv3`):
+    /// the value for FinConnect's `<provider>_path`.
+    pub fn path(provider: finconnect_core::Provider) -> &'static str {
+        server::prefix(provider)
+    }
+
     /// The PesaPal base URL: origin + `/pesapalv3`.
     pub fn pesapal_base_url(&self) -> String {
         format!("{}{}", self.shared.origin, pesapal::PREFIX)

@@ -51,13 +51,19 @@ async fn iframe_pay(State(shared): State<Arc<Shared>>, request: Request) -> Resp
     pesapal::iframe_pay(shared, query).await
 }
 
+/// Where the sandbox serves each provider of the core's registry.
+pub(crate) fn prefix(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Pesapal => pesapal::PREFIX,
+        Provider::Clickpesa => clickpesa::PREFIX,
+        Provider::Mpesa => mpesa::PREFIX,
+    }
+}
+
 /// The provider a path belongs to, and the rest of the path after its prefix.
 fn split_provider(path: &str) -> Option<(Provider, &str)> {
-    for (provider, prefix) in [
-        (Provider::Pesapal, pesapal::PREFIX),
-        (Provider::Clickpesa, clickpesa::PREFIX),
-        (Provider::Mpesa, mpesa::PREFIX),
-    ] {
+    for provider in Provider::ALL {
+        let prefix = prefix(provider);
         if let Some(rest) = path.strip_prefix(prefix)
             && (rest.is_empty() || rest.starts_with('/'))
         {
