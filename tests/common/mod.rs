@@ -103,6 +103,15 @@ pub fn builder_for(wasm: &Path, sandbox: &Sandbox, config: &SandboxConfig) -> Ho
         .app_variable("pesapal_consumer_secret", &config.pesapal_consumer_secret)
         .app_variable("clickpesa_client_id", &config.clickpesa_client_id)
         .app_variable("clickpesa_api_key", &config.clickpesa_api_key)
+        .app_variable("mpesa_origin", sandbox.origin())
+        .app_variable(
+            "mpesa_path",
+            Sandbox::path(finconnect_core::Provider::Mpesa),
+        )
+        .app_variable("mpesa_consumer_key", &config.mpesa_consumer_key)
+        .app_variable("mpesa_consumer_secret", &config.mpesa_consumer_secret)
+        .app_variable("mpesa_passkey", &config.mpesa_passkey)
+        .app_variable("mpesa_shortcode", &config.mpesa_shortcode)
         .app_variable("finconnect_api_key", API_KEY)
 }
 
