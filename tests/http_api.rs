@@ -294,7 +294,7 @@ fn get_payment_status_route() {
     assert_eq!(clickpesa.json()["reference"], "ROUTEST2");
 
     sandbox.clear_requests();
-    let unknown_provider = get(&host, "/payments/mpesa/ROUTEST2");
+    let unknown_provider = get(&host, "/payments/airtel/ROUTEST2");
     assert_problem(&unknown_provider, 404, "not_found");
     let bad_id = get(&host, "/payments/clickpesa/ROUTE-ST-2");
     assert_eq!(
@@ -922,7 +922,7 @@ fn bad_input_cases() -> Vec<Case> {
         payment_case("callback missing", &pp, |b| drop(b.as_object_mut().unwrap().remove("callback_url")), "callback_url"),
         payment_case("cancellation ftp", &pp, |b| b["cancellation_url"] = json!("ftp://shop.example/x"), "cancellation_url"),
         // providers, missing fields, types
-        payment_case("unknown provider", &pp, |b| b["provider"] = json!("mpesa"), "provider"),
+        payment_case("unknown provider", &pp, |b| b["provider"] = json!("airtel"), "provider"),
         payment_case("provider number", &pp, |b| b["provider"] = json!(7), "provider"),
         payment_case("provider missing", &pp, |b| drop(b.as_object_mut().unwrap().remove("provider")), "provider"),
         payment_case("reference missing", &pp, |b| drop(b.as_object_mut().unwrap().remove("reference")), "reference"),

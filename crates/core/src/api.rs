@@ -506,10 +506,10 @@ fn clickpesa_webhook(request: &Request, vars: &dyn Variables) -> Result<Response
 
 fn created_payment(payment: &Payment) -> Response {
     let mut response = json(201, payment_json(payment));
-    // GET /payments/{provider}/{id} takes PesaPal's tracking id and
-    // ClickPesa's order reference.
+    // GET /payments/{provider}/{id} takes PesaPal's tracking id, ClickPesa's
+    // order reference and M-Pesa's CheckoutRequestID (its tracking id).
     let id = match payment.provider {
-        Provider::Pesapal => &payment.tracking_id,
+        Provider::Pesapal | Provider::Mpesa => &payment.tracking_id,
         Provider::Clickpesa => &payment.reference,
     };
     let path_safe = !id.is_empty()

@@ -10,17 +10,20 @@ pub enum Provider {
     Pesapal,
     /// ClickPesa.
     Clickpesa,
+    /// Safaricom M-Pesa through the Daraja API.
+    Mpesa,
 }
 
 impl Provider {
     /// Every provider, in a stable order.
-    pub const ALL: [Provider; 2] = [Provider::Pesapal, Provider::Clickpesa];
+    pub const ALL: [Provider; 3] = [Provider::Pesapal, Provider::Clickpesa, Provider::Mpesa];
 
     /// The lower-case name used in URLs and JSON (`"pesapal"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Pesapal => "pesapal",
             Provider::Clickpesa => "clickpesa",
+            Provider::Mpesa => "mpesa",
         }
     }
 
@@ -29,6 +32,7 @@ impl Provider {
         match self {
             Provider::Pesapal => "PesaPal",
             Provider::Clickpesa => "ClickPesa",
+            Provider::Mpesa => "M-Pesa",
         }
     }
 }

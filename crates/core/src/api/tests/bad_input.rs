@@ -389,7 +389,7 @@ fn cases() -> Vec<Case> {
         ),
         invalid(
             "IPN provider unknown",
-            ipn_registration(|v| v["provider"] = json!("mpesa")),
+            ipn_registration(|v| v["provider"] = json!("airtel")),
             "provider",
         ),
         invalid(
