@@ -7,6 +7,9 @@ mod outbound;
 mod token_cache;
 mod variables;
 
+/// Bindings for the world of the build: `finconnect:payments/finconnect`
+/// (`wit/world.wit`) by default, or one of the build worlds in
+/// `wit/build/build.wit` for the opt-in features.
 #[allow(unsafe_code, unreachable_pub, missing_docs, clippy::all)]
 mod bindings {
     #[cfg(all(not(feature = "spin-variables"), not(feature = "token-cache")))]
@@ -19,9 +22,8 @@ mod bindings {
     // The opt-in token cache keeps tokens in the host's key-value store.
     #[cfg(all(not(feature = "spin-variables"), feature = "token-cache"))]
     wit_bindgen::generate!({
-        path: "wit",
-        inline: "package finconnect:build; world with-token-cache { include finconnect:payments/finconnect@0.1.0; import wasi:keyvalue/store@0.2.0-draft2; }",
-        world: "finconnect:build/with-token-cache",
+        path: "wit/build",
+        world: "finconnect:build/token-cache",
         generate_all,
     });
 
@@ -29,9 +31,8 @@ mod bindings {
     // it is generated from a world that only exports the interfaces.
     #[cfg(feature = "spin-variables")]
     wit_bindgen::generate!({
-        path: "wit",
-        inline: "package finconnect:build; world exports-only { export finconnect:payments/types@0.1.0; export finconnect:payments/api@0.1.0; }",
-        world: "finconnect:build/exports-only",
+        path: "wit/build",
+        world: "finconnect:build/spin-variables",
         generate_all,
     });
 }

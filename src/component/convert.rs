@@ -7,6 +7,7 @@ pub(super) fn provider(provider: wit::Provider) -> core::Provider {
     match provider {
         wit::Provider::Pesapal => core::Provider::Pesapal,
         wit::Provider::Clickpesa => core::Provider::Clickpesa,
+        wit::Provider::Mpesa => core::Provider::Mpesa,
     }
 }
 
@@ -14,6 +15,7 @@ fn provider_out(provider: core::Provider) -> wit::Provider {
     match provider {
         core::Provider::Pesapal => wit::Provider::Pesapal,
         core::Provider::Clickpesa => wit::Provider::Clickpesa,
+        core::Provider::Mpesa => wit::Provider::Mpesa,
     }
 }
 
@@ -111,25 +113,57 @@ pub(super) fn payment_details(details: core::PaymentDetails) -> wit::PaymentDeta
     }
 }
 
-/// The one mapping from core errors to the WIT `error` variant. Each case
-/// carries the core error's full message (which never holds a secret).
+/// The one mapping from core errors to the WIT `error` variant, field by
+/// field (no core error holds a secret). Exhaustive on purpose: a new core
+/// error does not compile until it has a WIT case.
 pub(super) fn error(error: core::Error) -> wit::Error {
-    let message = error.to_string();
     match error {
-        core::Error::InvalidRequest { .. } => wit::Error::InvalidRequest(message),
-        core::Error::Configuration { .. } => wit::Error::Configuration(message),
-        core::Error::Authentication { .. } => wit::Error::Authentication(message),
+        core::Error::InvalidRequest { field, reason } => {
+            wit::Error::InvalidRequest(wit::FieldError { field, reason })
+        }
+        core::Error::Configuration { variable, problem } => {
+            wit::Error::Configuration(wit::ConfigError {
+                variable,
+                reason: problem,
+            })
+        }
+        core::Error::Authentication { provider, message } => {
+            wit::Error::Authentication(wit::AuthError {
+                provider: provider_out(provider),
+                message,
+            })
+        }
         core::Error::Provider(refusal) => wit::Error::Provider(wit::ProviderError {
             provider: provider_out(refusal.provider),
             code: refusal.code,
             message: refusal.message,
             http_status: refusal.http_status,
         }),
-        core::Error::Transport { .. } => wit::Error::Transport(message),
-        core::Error::Timeout { .. } => wit::Error::Timeout(message),
-        core::Error::Unsupported { .. } => wit::Error::Unsupported(message),
-        // The core's error is non-exhaustive: anything new is reported as a
-        // transport-level failure until it gets its own case.
-        _ => wit::Error::Transport(message),
+        core::Error::UnreadableReply {
+            provider,
+            http_status,
+            message,
+        } => wit::Error::UnreadableReply(wit::UnreadableReply {
+            provider: provider_out(provider),
+            http_status,
+            detail: message,
+        }),
+        core::Error::Transport { provider, message } => wit::Error::Transport(wit::CallError {
+            provider: provider_out(provider),
+            message,
+        }),
+        core::Error::Timeout { provider, message } => wit::Error::Timeout(wit::CallError {
+            provider: provider_out(provider),
+            message,
+        }),
+        core::Error::Unsupported {
+            provider,
+            operation,
+            detail,
+        } => wit::Error::Unsupported(wit::UnsupportedError {
+            provider: provider_out(provider),
+            operation,
+            reason: detail,
+        }),
     }
 }

@@ -1,14 +1,19 @@
 //! Errors. "The provider said no" ([`Error::Provider`], [`Error::Authentication`])
-//! is data, kept apart from "FinConnect could not complete the call"
-//! ([`Error::Transport`], [`Error::Timeout`]) and from problems found before
-//! any call ([`Error::InvalidRequest`], [`Error::Configuration`],
-//! [`Error::Unsupported`]). No variant ever holds a credential or a token.
+//! is data, kept apart from "the provider answered something FinConnect
+//! cannot read" ([`Error::UnreadableReply`]), from "FinConnect could not
+//! complete the call" ([`Error::Transport`], [`Error::Timeout`]) and from
+//! problems found before any call ([`Error::InvalidRequest`],
+//! [`Error::Configuration`], [`Error::Unsupported`]). No variant ever holds a
+//! credential or a token.
+//!
+//! The enum is exhaustive on purpose: the WIT conversion (`src/component/convert.rs`)
+//! and the HTTP mapping ([`crate::api::problem`]) match every variant, so a
+//! new variant does not compile until both give it a case.
 
 use crate::domain::Provider;
 
 /// Everything a FinConnect operation can fail with.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// The request is invalid; nothing was sent.
     #[error("invalid request: `{field}` {reason}")]
@@ -34,9 +39,23 @@ pub enum Error {
         /// The provider's explanation.
         message: String,
     },
-    /// The provider answered, and the answer was no (or unreadable).
+    /// The provider answered, and the answer was no.
     #[error("{0}")]
     Provider(ProviderError),
+    /// The provider answered something FinConnect cannot read: an HTML error
+    /// page, truncated JSON, a reply without a field it needs. The request
+    /// may have been carried out.
+    #[error(
+        "{provider} answered HTTP {http_status} with a reply FinConnect cannot read: {message}"
+    )]
+    UnreadableReply {
+        /// Who answered.
+        provider: Provider,
+        /// The HTTP status of the reply.
+        http_status: u16,
+        /// What was wrong with the reply (FinConnect's words, never the reply).
+        message: String,
+    },
     /// The provider could not be reached, or the connection broke.
     #[error("{provider} could not be reached: {message}")]
     Transport {
@@ -75,12 +94,9 @@ pub struct ProviderError {
     pub http_status: u16,
     /// The provider's error code, when it gives one.
     pub code: Option<String>,
-    /// The provider's message, or FinConnect's description of an unreadable reply.
+    /// The provider's message.
     pub message: String,
 }
-
-/// The code FinConnect gives a reply it could not read (HTML, truncated JSON).
-pub const UNEXPECTED_RESPONSE: &str = "unexpected_response";
 
 impl Error {
     /// An [`Error::InvalidRequest`].
@@ -99,14 +115,13 @@ impl Error {
         }
     }
 
-    /// A provider error for a reply FinConnect could not read.
+    /// An [`Error::UnreadableReply`]: a reply FinConnect could not read.
     pub fn unexpected(provider: Provider, http_status: u16, what: impl Into<String>) -> Self {
-        Error::Provider(ProviderError {
+        Error::UnreadableReply {
             provider,
             http_status,
-            code: Some(UNEXPECTED_RESPONSE.to_owned()),
             message: what.into(),
-        })
+        }
     }
 }
 

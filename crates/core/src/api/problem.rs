@@ -22,8 +22,11 @@ pub enum ProblemCode {
     NotConfigured,
     /// The provider rejected FinConnect's credentials (502).
     ProviderAuthFailed,
-    /// The provider said no or answered something unreadable (502).
+    /// The provider said no (502).
     ProviderError,
+    /// The provider answered something FinConnect cannot read (502); the
+    /// request may have been carried out, so ask for its status first.
+    ProviderUnreadableReply,
     /// The provider could not be reached or dropped the connection (502).
     ProviderUnavailable,
     /// The provider did not answer in time (504).
@@ -42,12 +45,13 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, in a stable order.
-    pub const ALL: [ProblemCode; 12] = [
+    pub const ALL: [ProblemCode; 13] = [
         ProblemCode::InvalidRequest,
         ProblemCode::Unauthorized,
         ProblemCode::NotConfigured,
         ProblemCode::ProviderAuthFailed,
         ProblemCode::ProviderError,
+        ProblemCode::ProviderUnreadableReply,
         ProblemCode::ProviderUnavailable,
         ProblemCode::ProviderTimeout,
         ProblemCode::Unsupported,
@@ -65,6 +69,7 @@ impl ProblemCode {
             ProblemCode::NotConfigured => "not_configured",
             ProblemCode::ProviderAuthFailed => "provider_auth_failed",
             ProblemCode::ProviderError => "provider_error",
+            ProblemCode::ProviderUnreadableReply => "provider_unreadable_reply",
             ProblemCode::ProviderUnavailable => "provider_unavailable",
             ProblemCode::ProviderTimeout => "provider_timeout",
             ProblemCode::Unsupported => "unsupported",
@@ -83,6 +88,7 @@ impl ProblemCode {
             ProblemCode::NotConfigured => "FinConnect is not configured",
             ProblemCode::ProviderAuthFailed => "The provider rejected FinConnect's credentials",
             ProblemCode::ProviderError => "The provider refused the request",
+            ProblemCode::ProviderUnreadableReply => "The provider's reply could not be read",
             ProblemCode::ProviderUnavailable => "The provider could not be reached",
             ProblemCode::ProviderTimeout => "The provider did not answer in time",
             ProblemCode::Unsupported => "The provider does not support this",
@@ -106,6 +112,7 @@ pub fn status_and_code(error: &Error) -> (u16, ProblemCode) {
         Error::Configuration { .. } => (500, ProblemCode::NotConfigured),
         Error::Authentication { .. } => (502, ProblemCode::ProviderAuthFailed),
         Error::Provider(_) => (502, ProblemCode::ProviderError),
+        Error::UnreadableReply { .. } => (502, ProblemCode::ProviderUnreadableReply),
         Error::Transport { .. } => (502, ProblemCode::ProviderUnavailable),
         Error::Timeout { .. } => (504, ProblemCode::ProviderTimeout),
         Error::Unsupported { .. } => (422, ProblemCode::Unsupported),
@@ -200,6 +207,19 @@ impl Problem {
                 side.code = refusal.code.clone();
                 side.message = Some(refusal.message.clone());
                 side.status = Some(refusal.http_status);
+                problem.provider = Some(side);
+                problem
+            }
+            // The provider's status, not its words: an unreadable reply is
+            // never copied into a response.
+            Error::UnreadableReply {
+                provider,
+                http_status,
+                ..
+            } => {
+                let mut problem = Self::new(status, code, error.to_string());
+                let mut side = ProviderSide::new(*provider);
+                side.status = Some(*http_status);
                 problem.provider = Some(side);
                 problem
             }
@@ -322,9 +342,19 @@ mod tests {
                 "provider_auth_failed",
             ),
             (
-                Error::unexpected(Provider::Clickpesa, 500, "html"),
+                Error::Provider(ProviderError {
+                    provider: Provider::Pesapal,
+                    http_status: 200,
+                    code: None,
+                    message: "no".to_owned(),
+                }),
                 502,
                 "provider_error",
+            ),
+            (
+                Error::unexpected(Provider::Clickpesa, 500, "html"),
+                502,
+                "provider_unreadable_reply",
             ),
             (
                 Error::Transport {
@@ -412,6 +442,14 @@ mod tests {
                     message: "no".to_owned(),
                 }),
                 r#"{"type":"https://finconnect.dev/problems/provider_auth_failed","title":"The provider rejected FinConnect's credentials","status":502,"detail":"PesaPal rejected FinConnect's credentials; check its variables","code":"provider_auth_failed","provider":"pesapal","provider_message":"no"}"#,
+            ),
+            (
+                Problem::from_error(&Error::unexpected(
+                    Provider::Clickpesa,
+                    500,
+                    "an HTML page instead of JSON",
+                )),
+                r#"{"type":"https://finconnect.dev/problems/provider_unreadable_reply","title":"The provider's reply could not be read","status":502,"detail":"ClickPesa answered HTTP 500 with a reply FinConnect cannot read: an HTML page instead of JSON","code":"provider_unreadable_reply","provider":"clickpesa","provider_status":500}"#,
             ),
         ];
         for (problem, expected) in cases {

@@ -1106,8 +1106,9 @@ fn provider_faults_map_to_problems() {
                 Ok((500, "<html><body>Server Error</body></html>")),
             ],
             502,
-            "provider_error",
-            json!({"provider":"pesapal","provider_code":"unexpected_response","provider_status":500}),
+            "provider_unreadable_reply",
+            // The status, but neither a provider code nor the page's words.
+            json!({"provider":"pesapal","provider_code":null,"provider_message":null,"provider_status":500}),
         ),
         (
             vec![Ok((200, PP_TOKEN)), Ok((200, PP_DUPLICATE))],

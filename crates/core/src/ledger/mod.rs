@@ -156,7 +156,7 @@ pub use webhook::{Attempt, Delivery, DeliveryState, WebhookSecret};
 
 use crate::connector::StatusKey;
 use crate::domain::{Payment, PaymentDetails, PaymentRequest, Provider};
-use crate::error::{Error, UNEXPECTED_RESPONSE};
+use crate::error::Error;
 use events::{ChangeMarker, TOMBSTONE};
 use record::{record_key, reference_key, tracking_key};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -345,10 +345,16 @@ impl Outcome {
             | Error::Unsupported { .. }
             | Error::Authentication { .. } => Outcome::NothingStarted,
             Error::Transport { .. } | Error::Timeout { .. } => Outcome::Ambiguous,
+            // A success status with a body FinConnect cannot read may have
+            // started the payment.
+            Error::UnreadableReply { http_status, .. }
+                if (200..300).contains(http_status) || *http_status >= 500 =>
+            {
+                Outcome::Ambiguous
+            }
+            Error::UnreadableReply { .. } => Outcome::Refused,
             Error::Provider(provider) => {
-                let unreadable_success = provider.code.as_deref() == Some(UNEXPECTED_RESPONSE)
-                    && (200..300).contains(&provider.http_status);
-                if unreadable_success || provider.http_status >= 500 {
+                if provider.http_status >= 500 {
                     Outcome::Ambiguous
                 } else {
                     Outcome::Refused
@@ -371,6 +377,9 @@ pub fn recorded_error(error: &Error) -> RecordedError {
                 .unwrap_or_else(|| "provider_error".to_owned()),
             Some(provider.http_status),
         ),
+        Error::UnreadableReply { http_status, .. } => {
+            ("provider_unreadable_reply".to_owned(), Some(*http_status))
+        }
         Error::Transport { .. } => ("provider_unavailable".to_owned(), None),
         Error::Timeout { .. } => ("provider_timeout".to_owned(), None),
         Error::Unsupported { .. } => ("unsupported".to_owned(), None),
