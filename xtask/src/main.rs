@@ -440,30 +440,204 @@ impl Workspace {
         Ok(PathBuf::from(composed.trim()))
     }
 
-    /// Fails early, with the fix, when the toolchain lacks the wasm32-wasip2 standard library.
+    /// Makes sure the toolchain has the wasm32-wasip2 standard library: adds
+    /// it through rustup when it is missing, or fails with the fix when
+    /// rustup is not there to do it.
     fn check_wasm_target(&self) -> anyhow::Result<()> {
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-        let output = Command::new(&rustc)
-            .current_dir(&self.root)
-            .args(["--print", "sysroot"])
-            .output()
-            .context("cannot run `rustc --print sysroot`: is Rust installed?")?;
-        if !output.status.success() {
-            bail!(
-                "`rustc --print sysroot` failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
+        ensure_wasm_target(&self.root, Path::new(&rustc), Path::new("rustup"))
+    }
+}
+
+/// The sysroot of `rustc`, as `rustc --print sysroot` gives it.
+fn sysroot(root: &Path, rustc: &Path) -> anyhow::Result<PathBuf> {
+    let output = Command::new(rustc)
+        .current_dir(root)
+        .args(["--print", "sysroot"])
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run `{} --print sysroot`: is Rust installed?",
+                rustc.display()
+            )
+        })?;
+    if !output.status.success() {
+        bail!(
+            "`rustc --print sysroot` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
+}
+
+/// Whether the toolchain at `sysroot` has the standard library of [`WASM_TARGET`].
+fn has_wasm_target(sysroot: &Path) -> bool {
+    sysroot
+        .join("lib")
+        .join("rustlib")
+        .join(WASM_TARGET)
+        .is_dir()
+}
+
+/// Adds [`WASM_TARGET`] with `rustup target add` when the toolchain of
+/// `rustc` lacks it. The toolchain is the one rustup chose for this build
+/// (`RUSTUP_TOOLCHAIN`, set by rustup's proxies), so the target lands where
+/// `cargo build` looks. Without rustup, the error says what to install.
+fn ensure_wasm_target(root: &Path, rustc: &Path, rustup: &Path) -> anyhow::Result<()> {
+    let sysroot = sysroot(root, rustc)?;
+    if has_wasm_target(&sysroot) {
+        return Ok(());
+    }
+    let rustup_works = Command::new(rustup)
+        .arg("--version")
+        .current_dir(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !rustup_works {
+        bail!(
+            "the {WASM_TARGET} target is not installed for the toolchain at {}, and rustup is \
+             not available to add it: install the {WASM_TARGET} standard library for this \
+             toolchain (with rustup: `rustup target add {WASM_TARGET}`)",
+            sysroot.display()
+        );
+    }
+    let mut command = Command::new(rustup);
+    command.current_dir(root).args(["target", "add"]);
+    if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+        command.arg("--toolchain").arg(toolchain);
+    }
+    command.arg(WASM_TARGET);
+    println!("xtask: the {WASM_TARGET} target is missing: rustup target add {WASM_TARGET}");
+    let status = command.status().context("cannot run `rustup target add`")?;
+    if !status.success() {
+        bail!(
+            "`rustup target add {WASM_TARGET}` failed ({status}); the {WASM_TARGET} target is \
+             not installed for the toolchain at {}",
+            sysroot.display()
+        );
+    }
+    if !has_wasm_target(&sysroot) {
+        bail!(
+            "`rustup target add {WASM_TARGET}` succeeded but {} still has no {WASM_TARGET} \
+             standard library: is `rustc` ({}) the toolchain rustup manages?",
+            sysroot.display(),
+            rustc.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// A scratch directory with a fake toolchain: `rustc` prints `sysroot`,
+    /// `rustup` records its arguments and, when asked to add a target,
+    /// creates its standard library directory (as rustup does).
+    struct Fake {
+        dir: PathBuf,
+        sysroot: PathBuf,
+    }
+
+    impl Fake {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let sysroot = dir.join("sysroot");
+            std::fs::create_dir_all(sysroot.join("lib").join("rustlib")).unwrap();
+            let fake = Self { dir, sysroot };
+            fake.script("rustc", &format!("echo '{}'", fake.sysroot.display()));
+            fake.script(
+                "rustup",
+                &format!(
+                    "echo \"$@\" >> '{log}'\n\
+                     if [ \"$1\" = target ] && [ \"$2\" = add ]; then\n\
+                       for last; do :; done\n\
+                       mkdir -p '{sysroot}/lib/rustlib/'\"$last\"\n\
+                     fi",
+                    log = fake.dir.join("rustup.log").display(),
+                    sysroot = fake.sysroot.display()
+                ),
             );
+            fake
         }
-        let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        let target_lib = sysroot.join("lib").join("rustlib").join(WASM_TARGET);
-        if !target_lib.is_dir() {
-            bail!(
-                "the {WASM_TARGET} target is not installed for the toolchain at {}: \
-                 run `rustup target add {WASM_TARGET}` (rust-toolchain.toml lists it, so a \
-                 rustup-managed toolchain normally installs it by itself)",
-                sysroot.display()
-            );
+
+        fn script(&self, name: &str, body: &str) {
+            let path = self.dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        Ok(())
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.join(name)
+        }
+
+        fn rustup_calls(&self) -> String {
+            std::fs::read_to_string(self.dir.join("rustup.log")).unwrap_or_default()
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn a_missing_target_is_added_through_rustup() {
+        let fake = Fake::new("add");
+        ensure_wasm_target(&fake.dir, &fake.path("rustc"), &fake.path("rustup")).unwrap();
+        assert!(has_wasm_target(&fake.sysroot));
+        let calls = fake.rustup_calls();
+        assert!(
+            calls
+                .lines()
+                .any(|line| line.starts_with("target add") && line.ends_with(WASM_TARGET)),
+            "rustup was called with: {calls:?}"
+        );
+    }
+
+    #[test]
+    fn an_installed_target_needs_no_rustup() {
+        let fake = Fake::new("present");
+        std::fs::create_dir_all(fake.sysroot.join("lib/rustlib").join(WASM_TARGET)).unwrap();
+        ensure_wasm_target(&fake.dir, &fake.path("rustc"), &fake.path("rustup")).unwrap();
+        assert_eq!(fake.rustup_calls(), "");
+    }
+
+    #[test]
+    fn without_rustup_the_error_says_what_to_install() {
+        let fake = Fake::new("no-rustup");
+        let err = ensure_wasm_target(&fake.dir, &fake.path("rustc"), &fake.path("no-such-rustup"))
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(&format!("rustup target add {WASM_TARGET}"))
+                && text.contains("rustup is not available"),
+            "{text}"
+        );
+        assert!(!has_wasm_target(&fake.sysroot));
+    }
+
+    #[test]
+    fn a_failing_rustup_is_reported() {
+        let fake = Fake::new("rustup-fails");
+        fake.script(
+            "rustup",
+            "if [ \"$1\" = --version ]; then exit 0; fi\necho offline >&2\nexit 1",
+        );
+        let err =
+            ensure_wasm_target(&fake.dir, &fake.path("rustc"), &fake.path("rustup")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&format!("`rustup target add {WASM_TARGET}` failed")),
+            "{err:#}"
+        );
     }
 }
