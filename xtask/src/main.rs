@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask build [--spin-variables]   build the component (and the spin-variables build)
 //! cargo xtask test [ARGS...]             build the components, compose the examples, then `cargo test --workspace ARGS...`
-//! cargo xtask run [ARGS...]              build the component, then `finconnect-host up --sandbox ARGS...`
+//! cargo xtask run [ARGS...]              build the component and the host, then `finconnect-host up --sandbox ARGS...`
 //! cargo xtask bench                      build the components, then the benchmark table (release)
 //! cargo xtask load [ARGS...]             build the component, then the load test (release)
 //! cargo xtask wasm-opt FILE...           optimise components in place (what `build` does to its output)
@@ -32,7 +32,8 @@ tasks:
                             cargo test --workspace ARGS... with FINCONNECT_WASM,
                             FINCONNECT_WASM_SPIN_VARIABLES, FINCONNECT_WASM_TOKEN_CACHE and
                             FINCONNECT_COMPOSED_WASM set
-  run [ARGS...]             build the component, then cargo run -p finconnect-host -- up --sandbox ARGS...
+  run [ARGS...]             build the component (without wasm-opt) and, alongside, the host;
+                            then cargo run -p finconnect-host -- up --sandbox ARGS...
   bench                     build the default and token-cache components, then
                             cargo bench -p finconnect-host --bench perf (release; loopback only):
                             pay latency component vs native core, instantiation, req/s,
@@ -59,6 +60,9 @@ const REQUIRE_WASM_OPT: &str = "FINCONNECT_REQUIRE_WASM_OPT";
 /// Composes the example consumer with FinConnect and runs the Node test;
 /// prints `FINCONNECT_COMPOSED_WASM=<path>` on stdout.
 const COMPOSITION_SCRIPT: &str = "scripts/composition.sh";
+/// What `run` builds besides the component: the host and the sandbox, in the
+/// dev profile that `cargo test` uses too (one build of wasmtime for both).
+const RUN_HOST_BUILD: &str = "cargo build --package finconnect-host";
 
 /// Writes `bytes` to a new file and renames it over `path`: the old file is
 /// replaced, not rewritten (cargo hard-links its outputs to `deps/`).
@@ -116,7 +120,27 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             workspace.run(command, "cargo test --workspace")
         }
         "run" => {
-            let wasm = workspace.build_component(Flavour::Default)?;
+            // The host build does not need the component: it runs alongside
+            // the component's (whose fat-LTO link keeps one core busy and the
+            // other idle), in its own part of the target directory. The
+            // component is served as cargo built it: wasm-opt only makes it
+            // smaller, so `run` needs neither npm nor binaryen.
+            println!("xtask: {RUN_HOST_BUILD} (alongside the component's build)");
+            let mut host_build = workspace.cargo();
+            host_build.args(RUN_HOST_BUILD.split(' ').skip(1));
+            let mut host_build = host_build
+                .spawn()
+                .with_context(|| format!("cannot start `{RUN_HOST_BUILD}`"))?;
+            let wasm = match workspace.build_component_unoptimised(Flavour::Default) {
+                Ok(wasm) => wasm,
+                Err(err) => {
+                    // Nothing to run: stop the host build rather than wait for it.
+                    let _ = host_build.kill();
+                    let _ = host_build.wait();
+                    return Err(err);
+                }
+            };
+            wait(host_build, RUN_HOST_BUILD)?;
             let mut command = workspace.cargo();
             command.args([
                 "run",
@@ -255,8 +279,17 @@ impl Workspace {
         Ok(())
     }
 
-    /// Builds the component and returns the path of the `.wasm` file.
+    /// Builds the component, optimises it with wasm-opt and returns the path
+    /// of the `.wasm` file.
     fn build_component(&self, flavour: Flavour) -> anyhow::Result<PathBuf> {
+        let wasm = self.build_component_unoptimised(flavour)?;
+        self.optimise(&wasm, true)?;
+        Ok(wasm)
+    }
+
+    /// Builds the component and returns the path of the `.wasm` file as cargo
+    /// wrote it.
+    fn build_component_unoptimised(&self, flavour: Flavour) -> anyhow::Result<PathBuf> {
         self.check_wasm_target()?;
         let mut command = self.cargo();
         command.args([
@@ -292,7 +325,6 @@ impl Workspace {
         if !wasm.is_file() {
             bail!("`{what}` succeeded but {} is missing", wasm.display());
         }
-        self.optimise(&wasm, true)?;
         Ok(wasm)
     }
 
@@ -447,6 +479,17 @@ impl Workspace {
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
         ensure_wasm_target(&self.root, Path::new(&rustc), Path::new("rustup"))
     }
+}
+
+/// Waits for `child`, failing with `what` and its exit status when it fails.
+fn wait(mut child: std::process::Child, what: &str) -> anyhow::Result<()> {
+    let status = child
+        .wait()
+        .with_context(|| format!("cannot wait for `{what}`"))?;
+    if !status.success() {
+        bail!("`{what}` failed ({status})");
+    }
+    Ok(())
 }
 
 /// The sysroot of `rustc`, as `rustc --print sysroot` gives it.
