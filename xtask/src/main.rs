@@ -262,9 +262,20 @@ impl Workspace {
         })
     }
 
+    /// `cargo` in the workspace, with the environment of a cargo started from
+    /// a shell: without the `CARGO_PKG_*` and `CARGO_MANIFEST_*` variables
+    /// that `cargo run` gave xtask. Build scripts such as ring's rerun when
+    /// those change, so leaving them in would rebuild ring, rustls and
+    /// wasmtime-wasi-http each time one switches between `cargo xtask ...`
+    /// and a plain `cargo test` or `cargo build`.
     fn cargo(&self) -> Command {
         let mut command = Command::new(&self.cargo);
         command.current_dir(&self.root);
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(is_run_variable) {
+                command.env_remove(name);
+            }
+        }
         command
     }
 
@@ -481,6 +492,17 @@ impl Workspace {
     }
 }
 
+/// Whether `name` is one of the variables `cargo run` sets for the program it
+/// runs (about xtask's own package), rather than one the user set.
+fn is_run_variable(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+        )
+}
+
 /// Waits for `child`, failing with `what` and its exit status when it fails.
 fn wait(mut child: std::process::Child, what: &str) -> anyhow::Result<()> {
     let status = child
@@ -631,6 +653,30 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
+    }
+
+    #[test]
+    fn cargo_is_started_without_the_variables_cargo_run_set_for_xtask() {
+        // `cargo test` sets them for this test as `cargo run` does for xtask.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let workspace = Workspace::locate().unwrap();
+        let command = workspace.cargo();
+        let removed: Vec<String> = command
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+        ] {
+            assert!(
+                removed.iter().any(|r| r == name),
+                "{name} kept: {removed:?}"
+            );
+        }
+        assert!(!is_run_variable("CARGO_TARGET_DIR") && !is_run_variable("CARGO_HOME"));
     }
 
     #[test]
