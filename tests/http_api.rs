@@ -38,7 +38,7 @@ fn assert_problem(reply: &Reply, status: u16, code: &str) -> Value {
     assert_eq!(problem["code"], code, "{reply}");
     assert_eq!(
         problem["type"],
-        format!("https://finconnect.dev/problems/{code}"),
+        format!("urn:finconnect:problem:{code}"),
         "{reply}"
     );
     problem

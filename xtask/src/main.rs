@@ -3,7 +3,7 @@
 //! ```text
 //! cargo xtask build [--spin-variables]   build the component (and the spin-variables build)
 //! cargo xtask test [ARGS...]             build the components, compose the examples, then `cargo test --workspace ARGS...`
-//! cargo xtask run [ARGS...]              build the component, then `finconnect-host up --sandbox ARGS...`
+//! cargo xtask run [ARGS...]              build the component and the host, then `finconnect-host up --sandbox ARGS...`
 //! cargo xtask bench                      build the components, then the benchmark table (release)
 //! cargo xtask load [ARGS...]             build the component, then the load test (release)
 //! cargo xtask wasm-opt FILE...           optimise components in place (what `build` does to its output)
@@ -32,7 +32,8 @@ tasks:
                             cargo test --workspace ARGS... with FINCONNECT_WASM,
                             FINCONNECT_WASM_SPIN_VARIABLES, FINCONNECT_WASM_TOKEN_CACHE and
                             FINCONNECT_COMPOSED_WASM set
-  run [ARGS...]             build the component, then cargo run -p finconnect-host -- up --sandbox ARGS...
+  run [ARGS...]             build the component (without wasm-opt) and, alongside, the host;
+                            then cargo run -p finconnect-host -- up --sandbox ARGS...
   bench                     build the default and token-cache components, then
                             cargo bench -p finconnect-host --bench perf (release; loopback only):
                             pay latency component vs native core, instantiation, req/s,
@@ -59,6 +60,9 @@ const REQUIRE_WASM_OPT: &str = "FINCONNECT_REQUIRE_WASM_OPT";
 /// Composes the example consumer with FinConnect and runs the Node test;
 /// prints `FINCONNECT_COMPOSED_WASM=<path>` on stdout.
 const COMPOSITION_SCRIPT: &str = "scripts/composition.sh";
+/// What `run` builds besides the component: the host and the sandbox, in the
+/// dev profile that `cargo test` uses too (one build of wasmtime for both).
+const RUN_HOST_BUILD: &str = "cargo build --package finconnect-host";
 
 /// Writes `bytes` to a new file and renames it over `path`: the old file is
 /// replaced, not rewritten (cargo hard-links its outputs to `deps/`).
@@ -116,7 +120,27 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             workspace.run(command, "cargo test --workspace")
         }
         "run" => {
-            let wasm = workspace.build_component(Flavour::Default)?;
+            // The host build does not need the component: it runs alongside
+            // the component's (whose fat-LTO link keeps one core busy and the
+            // other idle), in its own part of the target directory. The
+            // component is served as cargo built it: wasm-opt only makes it
+            // smaller, so `run` needs neither npm nor binaryen.
+            println!("xtask: {RUN_HOST_BUILD} (alongside the component's build)");
+            let mut host_build = workspace.cargo();
+            host_build.args(RUN_HOST_BUILD.split(' ').skip(1));
+            let mut host_build = host_build
+                .spawn()
+                .with_context(|| format!("cannot start `{RUN_HOST_BUILD}`"))?;
+            let wasm = match workspace.build_component_unoptimised(Flavour::Default) {
+                Ok(wasm) => wasm,
+                Err(err) => {
+                    // Nothing to run: stop the host build rather than wait for it.
+                    let _ = host_build.kill();
+                    let _ = host_build.wait();
+                    return Err(err);
+                }
+            };
+            wait(host_build, RUN_HOST_BUILD)?;
             let mut command = workspace.cargo();
             command.args([
                 "run",
@@ -238,9 +262,20 @@ impl Workspace {
         })
     }
 
+    /// `cargo` in the workspace, with the environment of a cargo started from
+    /// a shell: without the `CARGO_PKG_*` and `CARGO_MANIFEST_*` variables
+    /// that `cargo run` gave xtask. Build scripts such as ring's rerun when
+    /// those change, so leaving them in would rebuild ring, rustls and
+    /// wasmtime-wasi-http each time one switches between `cargo xtask ...`
+    /// and a plain `cargo test` or `cargo build`.
     fn cargo(&self) -> Command {
         let mut command = Command::new(&self.cargo);
         command.current_dir(&self.root);
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(is_run_variable) {
+                command.env_remove(name);
+            }
+        }
         command
     }
 
@@ -255,8 +290,17 @@ impl Workspace {
         Ok(())
     }
 
-    /// Builds the component and returns the path of the `.wasm` file.
+    /// Builds the component, optimises it with wasm-opt and returns the path
+    /// of the `.wasm` file.
     fn build_component(&self, flavour: Flavour) -> anyhow::Result<PathBuf> {
+        let wasm = self.build_component_unoptimised(flavour)?;
+        self.optimise(&wasm, true)?;
+        Ok(wasm)
+    }
+
+    /// Builds the component and returns the path of the `.wasm` file as cargo
+    /// wrote it.
+    fn build_component_unoptimised(&self, flavour: Flavour) -> anyhow::Result<PathBuf> {
         self.check_wasm_target()?;
         let mut command = self.cargo();
         command.args([
@@ -292,7 +336,6 @@ impl Workspace {
         if !wasm.is_file() {
             bail!("`{what}` succeeded but {} is missing", wasm.display());
         }
-        self.optimise(&wasm, true)?;
         Ok(wasm)
     }
 
@@ -440,30 +483,250 @@ impl Workspace {
         Ok(PathBuf::from(composed.trim()))
     }
 
-    /// Fails early, with the fix, when the toolchain lacks the wasm32-wasip2 standard library.
+    /// Makes sure the toolchain has the wasm32-wasip2 standard library: adds
+    /// it through rustup when it is missing, or fails with the fix when
+    /// rustup is not there to do it.
     fn check_wasm_target(&self) -> anyhow::Result<()> {
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-        let output = Command::new(&rustc)
-            .current_dir(&self.root)
-            .args(["--print", "sysroot"])
-            .output()
-            .context("cannot run `rustc --print sysroot`: is Rust installed?")?;
-        if !output.status.success() {
-            bail!(
-                "`rustc --print sysroot` failed: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
+        ensure_wasm_target(&self.root, Path::new(&rustc), Path::new("rustup"))
+    }
+}
+
+/// Whether `name` is one of the variables `cargo run` sets for the program it
+/// runs (about xtask's own package), rather than one the user set.
+fn is_run_variable(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+        )
+}
+
+/// Waits for `child`, failing with `what` and its exit status when it fails.
+fn wait(mut child: std::process::Child, what: &str) -> anyhow::Result<()> {
+    let status = child
+        .wait()
+        .with_context(|| format!("cannot wait for `{what}`"))?;
+    if !status.success() {
+        bail!("`{what}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// The sysroot of `rustc`, as `rustc --print sysroot` gives it.
+fn sysroot(root: &Path, rustc: &Path) -> anyhow::Result<PathBuf> {
+    let output = Command::new(rustc)
+        .current_dir(root)
+        .args(["--print", "sysroot"])
+        .output()
+        .with_context(|| {
+            format!(
+                "cannot run `{} --print sysroot`: is Rust installed?",
+                rustc.display()
+            )
+        })?;
+    if !output.status.success() {
+        bail!(
+            "`rustc --print sysroot` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(PathBuf::from(
+        String::from_utf8_lossy(&output.stdout).trim(),
+    ))
+}
+
+/// Whether the toolchain at `sysroot` has the standard library of [`WASM_TARGET`].
+fn has_wasm_target(sysroot: &Path) -> bool {
+    sysroot
+        .join("lib")
+        .join("rustlib")
+        .join(WASM_TARGET)
+        .is_dir()
+}
+
+/// Adds [`WASM_TARGET`] with `rustup target add` when the toolchain of
+/// `rustc` lacks it. The toolchain is the one rustup chose for this build
+/// (`RUSTUP_TOOLCHAIN`, set by rustup's proxies), so the target lands where
+/// `cargo build` looks. Without rustup, the error says what to install.
+fn ensure_wasm_target(root: &Path, rustc: &Path, rustup: &Path) -> anyhow::Result<()> {
+    let sysroot = sysroot(root, rustc)?;
+    if has_wasm_target(&sysroot) {
+        return Ok(());
+    }
+    let rustup_works = Command::new(rustup)
+        .arg("--version")
+        .current_dir(root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !rustup_works {
+        bail!(
+            "the {WASM_TARGET} target is not installed for the toolchain at {}, and rustup is \
+             not available to add it: install the {WASM_TARGET} standard library for this \
+             toolchain (with rustup: `rustup target add {WASM_TARGET}`)",
+            sysroot.display()
+        );
+    }
+    let mut command = Command::new(rustup);
+    command.current_dir(root).args(["target", "add"]);
+    if let Some(toolchain) = std::env::var_os("RUSTUP_TOOLCHAIN") {
+        command.arg("--toolchain").arg(toolchain);
+    }
+    command.arg(WASM_TARGET);
+    println!("xtask: the {WASM_TARGET} target is missing: rustup target add {WASM_TARGET}");
+    let status = command.status().context("cannot run `rustup target add`")?;
+    if !status.success() {
+        bail!(
+            "`rustup target add {WASM_TARGET}` failed ({status}); the {WASM_TARGET} target is \
+             not installed for the toolchain at {}",
+            sysroot.display()
+        );
+    }
+    if !has_wasm_target(&sysroot) {
+        bail!(
+            "`rustup target add {WASM_TARGET}` succeeded but {} still has no {WASM_TARGET} \
+             standard library: is `rustc` ({}) the toolchain rustup manages?",
+            sysroot.display(),
+            rustc.display()
+        );
+    }
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+    use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
+
+    /// A scratch directory with a fake toolchain: `rustc` prints `sysroot`,
+    /// `rustup` records its arguments and, when asked to add a target,
+    /// creates its standard library directory (as rustup does).
+    struct Fake {
+        dir: PathBuf,
+        sysroot: PathBuf,
+    }
+
+    impl Fake {
+        fn new(name: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            let sysroot = dir.join("sysroot");
+            std::fs::create_dir_all(sysroot.join("lib").join("rustlib")).unwrap();
+            let fake = Self { dir, sysroot };
+            fake.script("rustc", &format!("echo '{}'", fake.sysroot.display()));
+            fake.script(
+                "rustup",
+                &format!(
+                    "echo \"$@\" >> '{log}'\n\
+                     if [ \"$1\" = target ] && [ \"$2\" = add ]; then\n\
+                       for last; do :; done\n\
+                       mkdir -p '{sysroot}/lib/rustlib/'\"$last\"\n\
+                     fi",
+                    log = fake.dir.join("rustup.log").display(),
+                    sysroot = fake.sysroot.display()
+                ),
+            );
+            fake
+        }
+
+        fn script(&self, name: &str, body: &str) {
+            let path = self.dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+
+        fn path(&self, name: &str) -> PathBuf {
+            self.dir.join(name)
+        }
+
+        fn rustup_calls(&self) -> String {
+            std::fs::read_to_string(self.dir.join("rustup.log")).unwrap_or_default()
+        }
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[test]
+    fn cargo_is_started_without_the_variables_cargo_run_set_for_xtask() {
+        // `cargo test` sets them for this test as `cargo run` does for xtask.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let workspace = Workspace::locate().unwrap();
+        let command = workspace.cargo();
+        let removed: Vec<String> = command
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+        ] {
+            assert!(
+                removed.iter().any(|r| r == name),
+                "{name} kept: {removed:?}"
             );
         }
-        let sysroot = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-        let target_lib = sysroot.join("lib").join("rustlib").join(WASM_TARGET);
-        if !target_lib.is_dir() {
-            bail!(
-                "the {WASM_TARGET} target is not installed for the toolchain at {}: \
-                 run `rustup target add {WASM_TARGET}` (rust-toolchain.toml lists it, so a \
-                 rustup-managed toolchain normally installs it by itself)",
-                sysroot.display()
-            );
-        }
-        Ok(())
+        assert!(!is_run_variable("CARGO_TARGET_DIR") && !is_run_variable("CARGO_HOME"));
+    }
+
+    #[test]
+    fn a_missing_target_is_added_through_rustup() {
+        let fake = Fake::new("add");
+        ensure_wasm_target(&fake.dir, &fake.path("rustc"), &fake.path("rustup")).unwrap();
+        assert!(has_wasm_target(&fake.sysroot));
+        let calls = fake.rustup_calls();
+        assert!(
+            calls
+                .lines()
+                .any(|line| line.starts_with("target add") && line.ends_with(WASM_TARGET)),
+            "rustup was called with: {calls:?}"
+        );
+    }
+
+    #[test]
+    fn an_installed_target_needs_no_rustup() {
+        let fake = Fake::new("present");
+        std::fs::create_dir_all(fake.sysroot.join("lib/rustlib").join(WASM_TARGET)).unwrap();
+        ensure_wasm_target(&fake.dir, &fake.path("rustc"), &fake.path("rustup")).unwrap();
+        assert_eq!(fake.rustup_calls(), "");
+    }
+
+    #[test]
+    fn without_rustup_the_error_says_what_to_install() {
+        let fake = Fake::new("no-rustup");
+        let err = ensure_wasm_target(&fake.dir, &fake.path("rustc"), &fake.path("no-such-rustup"))
+            .unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(&format!("rustup target add {WASM_TARGET}"))
+                && text.contains("rustup is not available"),
+            "{text}"
+        );
+        assert!(!has_wasm_target(&fake.sysroot));
+    }
+
+    #[test]
+    fn a_failing_rustup_is_reported() {
+        let fake = Fake::new("rustup-fails");
+        fake.script(
+            "rustup",
+            "if [ \"$1\" = --version ]; then exit 0; fi\necho offline >&2\nexit 1",
+        );
+        let err =
+            ensure_wasm_target(&fake.dir, &fake.path("rustc"), &fake.path("rustup")).unwrap_err();
+        assert!(
+            format!("{err:#}").contains(&format!("`rustup target add {WASM_TARGET}` failed")),
+            "{err:#}"
+        );
     }
 }

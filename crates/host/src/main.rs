@@ -24,8 +24,11 @@ options:
   --no-pooling       use wasmtime's on-demand allocator instead of the pooling one
   -h, --help         this text";
 
-/// The API key `--sandbox` uses when the user set none.
+/// The API key `--sandbox` uses when the user set none: the only key the
+/// banner ever prints, since it opens nothing but this loopback sandbox run.
 const LOCAL_API_KEY: &str = "finconnect-local-key";
+/// What the curl lines use when the key is the user's (never printed).
+const API_KEY_VARIABLE: &str = "FINCONNECT_API_KEY";
 /// Where `--sandbox` tries to put the sandbox first.
 const SANDBOX_PORT: u16 = 9400;
 
@@ -113,20 +116,23 @@ fn up(options: Options) -> anyhow::Result<()> {
     let mut builder = Host::builder(&options.wasm)
         .manifest(&options.manifest)
         .forward_guest_output(true);
+    // Whether the API key is the sandbox's local one, set here: the banner
+    // prints only that one, never a key from the environment, .env or spin.toml.
+    let mut local_key = false;
     let sandbox = if options.sandbox {
         let sources = VariableSources::from_environment(Some(".env".as_ref()))?;
         let (sandbox, config) = start_sandbox(&origin)?;
-        let user_key = sources
+        local_key = sources
             .lookup("finconnect_api_key")
-            .filter(|key| !key.is_empty());
-        builder = sandbox_variables(builder, &sandbox, &config, user_key.is_none());
+            .is_none_or(str::is_empty);
+        builder = sandbox_variables(builder, &sandbox, &config, local_key);
         Some(sandbox)
     } else {
         None
     };
 
     let host = build(builder, options.pooling)?;
-    print_banner(&host, &origin, sandbox.as_ref());
+    print_banner(&host, &origin, sandbox.as_ref(), local_key);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -217,20 +223,44 @@ fn sandbox_variables(
     }
 }
 
-fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>) {
+/// How the banner shows the API key: the local sandbox key as it is, a key
+/// the user set as a shell variable to fill in, never its value.
+fn api_key_lines(key: &str, local_key: bool) -> (String, String) {
+    if key.is_empty() {
+        (
+            "  finconnect_api_key is empty: merchant routes answer 503 until SPIN_VARIABLE_FINCONNECT_API_KEY is set"
+                .to_owned(),
+            format!("${API_KEY_VARIABLE}"),
+        )
+    } else if local_key && key == LOCAL_API_KEY {
+        (
+            format!(
+                "  API key: {key}\n  (the sandbox's local key; set SPIN_VARIABLE_FINCONNECT_API_KEY to use your own)"
+            ),
+            key.to_owned(),
+        )
+    } else {
+        (
+            format!(
+                "  API key: yours, from finconnect_api_key (SPIN_VARIABLE_FINCONNECT_API_KEY, .env or spin.toml); \
+                 not printed: the curl lines below read it from ${API_KEY_VARIABLE}"
+            ),
+            format!("${API_KEY_VARIABLE}"),
+        )
+    }
+}
+
+fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key: bool) {
     for warning in host.allowed_hosts().warnings() {
         eprintln!("finconnect-host: warning: {warning}");
     }
     println!("FinConnect listening on {origin}");
     println!("  allowed outbound hosts: {}", host.allowed_hosts());
-    let key = host.app_variable("finconnect_api_key").unwrap_or_default();
-    if key.is_empty() {
-        println!(
-            "  finconnect_api_key is empty: merchant routes answer 503 until SPIN_VARIABLE_FINCONNECT_API_KEY is set"
-        );
-    } else {
-        println!("  API key: {key}");
-    }
+    let (key_line, key) = api_key_lines(
+        host.app_variable("finconnect_api_key").unwrap_or_default(),
+        local_key,
+    );
+    println!("{key_line}");
     let Some(sandbox) = sandbox else {
         println!(
             "  providers: PesaPal {}, ClickPesa {}",
@@ -255,7 +285,8 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>) {
     println!("    POST {sb}/_sandbox/clickpesa/payments/<order_reference>/complete|fail");
     println!("    GET  {sb}/_sandbox/deliveries      IPNs and webhooks sent, and the answers");
     println!("    GET|POST|DELETE {sb}/_sandbox/faults   make provider endpoints misbehave");
-    let auth = format!("-H 'Authorization: Bearer {key}' -H 'Content-Type: application/json'");
+    // Double quotes: a `$FINCONNECT_API_KEY` in them is expanded by the shell.
+    let auth = format!("-H \"Authorization: Bearer {key}\" -H 'Content-Type: application/json'");
     println!(
         "\nTry it:\n\
          # 1. register an IPN URL (gives ipn_id)\n\
@@ -269,11 +300,42 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>) {
          # 3. the customer pays: settle the order in the sandbox\n\
          curl -s -X POST {sb}/_sandbox/pesapal/orders/<tracking_id>/complete\n\
          # 4. read its status\n\
-         curl -s {origin}/payments/pesapal/<tracking_id> -H 'Authorization: Bearer {key}'\n\
+         curl -s {origin}/payments/pesapal/<tracking_id> -H \"Authorization: Bearer {key}\"\n\
          \nCtrl-C stops."
     );
 }
 
 fn app<'a>(host: &'a Host, name: &str) -> &'a str {
     host.app_variable(name).unwrap_or("(unset)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_local_sandbox_key_is_shown() {
+        let (line, curl) = api_key_lines(LOCAL_API_KEY, true);
+        assert!(line.contains(LOCAL_API_KEY), "{line}");
+        assert_eq!(curl, LOCAL_API_KEY);
+
+        for (key, local) in [
+            ("merchant-secret-1f3a", false),
+            // Set by the user to the same text as the local key: still theirs.
+            (LOCAL_API_KEY, false),
+            // A key that is not the local one is never printed.
+            ("merchant-secret-1f3a", true),
+        ] {
+            let (line, curl) = api_key_lines(key, local);
+            assert!(
+                !line.contains(key) && !curl.contains(key),
+                "{line} / {curl}"
+            );
+            assert!(line.contains("not printed"), "{line}");
+            assert_eq!(curl, "$FINCONNECT_API_KEY");
+        }
+
+        let (line, _) = api_key_lines("", false);
+        assert!(line.contains("is empty"), "{line}");
+    }
 }

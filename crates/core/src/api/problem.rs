@@ -5,8 +5,11 @@ use crate::domain::Provider;
 use crate::error::Error;
 use serde::Serialize;
 
-/// Every problem `type` is this base followed by the problem's code.
-pub const PROBLEM_TYPE_BASE: &str = "https://finconnect.dev/problems/";
+/// Every problem `type` is this base followed by the problem's code
+/// (`urn:finconnect:problem:provider_timeout`). A URN names the problem type
+/// without pointing at a web host the project does not control; RFC 9457
+/// allows a `type` that is not a locator, and clients switch on `code` anyway.
+pub const PROBLEM_TYPE_BASE: &str = "urn:finconnect:problem:";
 
 /// The media type of every error body.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
@@ -401,7 +404,7 @@ mod tests {
         assert_eq!(
             json,
             serde_json::json!({
-                "type": "https://finconnect.dev/problems/provider_error",
+                "type": "urn:finconnect:problem:provider_error",
                 "title": "The provider refused the request",
                 "status": 502,
                 "detail": "PesaPal answered HTTP 200 (duplicate_order_reference): Order already exists",
@@ -426,22 +429,22 @@ mod tests {
         let cases = [
             (
                 Problem::new(404, ProblemCode::NotFound, "no such route"),
-                r#"{"type":"https://finconnect.dev/problems/not_found","title":"Not found","status":404,"detail":"no such route","code":"not_found"}"#,
+                r#"{"type":"urn:finconnect:problem:not_found","title":"Not found","status":404,"detail":"no such route","code":"not_found"}"#,
             ),
             (
                 Problem::invalid(400, "body", "is not \"JSON\""),
-                r#"{"type":"https://finconnect.dev/problems/invalid_request","title":"The request is invalid","status":400,"detail":"`body` is not \"JSON\"","code":"invalid_request","field":"body"}"#,
+                r#"{"type":"urn:finconnect:problem:invalid_request","title":"The request is invalid","status":400,"detail":"`body` is not \"JSON\"","code":"invalid_request","field":"body"}"#,
             ),
             (
                 Problem::from_error(&refusal),
-                r#"{"type":"https://finconnect.dev/problems/provider_error","title":"The provider refused the request","status":502,"detail":"ClickPesa answered HTTP 409: Order \"ORDER1\" already used","code":"provider_error","provider":"clickpesa","provider_message":"Order \"ORDER1\" already used","provider_status":409}"#,
+                r#"{"type":"urn:finconnect:problem:provider_error","title":"The provider refused the request","status":502,"detail":"ClickPesa answered HTTP 409: Order \"ORDER1\" already used","code":"provider_error","provider":"clickpesa","provider_message":"Order \"ORDER1\" already used","provider_status":409}"#,
             ),
             (
                 Problem::from_error(&Error::Authentication {
                     provider: Provider::Pesapal,
                     message: "no".to_owned(),
                 }),
-                r#"{"type":"https://finconnect.dev/problems/provider_auth_failed","title":"The provider rejected FinConnect's credentials","status":502,"detail":"PesaPal rejected FinConnect's credentials; check its variables","code":"provider_auth_failed","provider":"pesapal","provider_message":"no"}"#,
+                r#"{"type":"urn:finconnect:problem:provider_auth_failed","title":"The provider rejected FinConnect's credentials","status":502,"detail":"PesaPal rejected FinConnect's credentials; check its variables","code":"provider_auth_failed","provider":"pesapal","provider_message":"no"}"#,
             ),
             (
                 Problem::from_error(&Error::unexpected(

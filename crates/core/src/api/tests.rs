@@ -108,7 +108,7 @@ pub(super) fn assert_problem(response: &Response, status: u16, code: &str, field
     assert_eq!(body["status"], json!(status));
     assert_eq!(
         body["type"].as_str().map(str::to_owned),
-        Some(format!("https://finconnect.dev/problems/{code}"))
+        Some(format!("urn:finconnect:problem:{code}"))
     );
     assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
