@@ -452,7 +452,7 @@ mod tests {
                     500,
                     "an HTML page instead of JSON",
                 )),
-                r#"{"type":"https://finconnect.dev/problems/provider_unreadable_reply","title":"The provider's reply could not be read","status":502,"detail":"ClickPesa answered HTTP 500 with a reply FinConnect cannot read: an HTML page instead of JSON","code":"provider_unreadable_reply","provider":"clickpesa","provider_status":500}"#,
+                r#"{"type":"urn:finconnect:problem:provider_unreadable_reply","title":"The provider's reply could not be read","status":502,"detail":"ClickPesa answered HTTP 500 with a reply FinConnect cannot read: an HTML page instead of JSON","code":"provider_unreadable_reply","provider":"clickpesa","provider_status":500}"#,
             ),
         ];
         for (problem, expected) in cases {

@@ -1324,7 +1324,7 @@ fn replay_response(record: &PaymentRecord) -> StoredResponse {
             status: 502,
             content_type: "application/problem+json".into(),
             body: serde_json::json!({
-                "type": "https://finconnect.dev/problems/provider_error",
+                "type": crate::api::ProblemCode::ProviderError.type_uri(),
                 "title": "The provider refused the request",
                 "status": 502,
                 "detail": error.message,
