@@ -28,8 +28,8 @@ mod common;
 mod harness;
 
 use common::{
-    API_KEY, CLICKPESA_PUSH, CLICKPESA_TOKEN, PESAPAL_REGISTER_IPN, PESAPAL_STATUS,
-    PESAPAL_SUBMIT, PESAPAL_TOKEN, Reply, clickpesa_body, ipn_body, pesapal_body, provider_calls,
+    API_KEY, CLICKPESA_PUSH, CLICKPESA_TOKEN, PESAPAL_REGISTER_IPN, PESAPAL_STATUS, PESAPAL_SUBMIT,
+    PESAPAL_TOKEN, Reply, clickpesa_body, ipn_body, pesapal_body, provider_calls,
 };
 use finconnect_sandbox::{Fault, FaultKind, Outcome, Sandbox, SandboxConfig, Target};
 use harness::{Redis, SpinApp, SpinSetup};
@@ -102,7 +102,11 @@ fn calls(paths: &[&str]) -> Vec<String> {
     paths
         .iter()
         .map(|path| {
-            let method = if *path == PESAPAL_STATUS { "GET" } else { "POST" };
+            let method = if *path == PESAPAL_STATUS {
+                "GET"
+            } else {
+                "POST"
+            };
             format!("{method} {path}")
         })
         .collect()
@@ -235,7 +239,11 @@ fn walk_through_every_provider_under_spin_and_no_secret_in_its_logs() {
     pesapal_walk_through(&app, &sandbox, &mut seen, "GET", "SPIN-PP-GET-1");
     pesapal_walk_through(&app, &sandbox, &mut seen, "POST", "SPIN-PP-POST-1");
     clickpesa_walk_through(&app, &sandbox, &mut seen, "SPINCP1");
-    assert!(seen.len() >= 8, "the sandbox saw the tokens: {}", seen.len());
+    assert!(
+        seen.len() >= 8,
+        "the sandbox saw the tokens: {}",
+        seen.len()
+    );
     app.assert_no_secrets(&secrets(&sandbox, &config, &seen));
 }
 
@@ -298,7 +306,10 @@ fn bad_input_and_provider_faults_are_problems_under_spin() {
     assert_eq!(problem["provider"], "pesapal", "{problem}");
     sandbox.inject(Fault::once(
         Target::PesapalToken,
-        FaultKind::Status(401, r#"{"error":{"code":"invalid_consumer_key_or_secret_provided"}}"#.to_owned()),
+        FaultKind::Status(
+            401,
+            r#"{"error":{"code":"invalid_consumer_key_or_secret_provided"}}"#.to_owned(),
+        ),
     ));
     let reply = app.post("/payments", &pesapal_body("SPIN-FAULT-2", &ipn_id));
     assert_eq!(reply.status, 502, "{reply}");
@@ -438,7 +449,10 @@ fn the_token_cache_build_does_one_round_trip_per_warm_pay_with_spins_key_value_s
 fn sandbox_ipn_id(sandbox: &Sandbox, config: &SandboxConfig) -> String {
     let json_post = |path: &str, token: Option<&str>, body: Value| -> Value {
         let auth = token.map(|token| format!("Bearer {token}"));
-        let mut headers = vec![("content-type", "application/json"), ("accept", "application/json")];
+        let mut headers = vec![
+            ("content-type", "application/json"),
+            ("accept", "application/json"),
+        ];
         if let Some(auth) = &auth {
             headers.push(("authorization", auth));
         }
@@ -488,9 +502,8 @@ fn spin_composes_the_shop_with_finconnect_as_a_component_dependency() {
         ),
     );
 
-    let form = format!(
-        "order_id=spin-shop-1&amount=99.50&email=buyer%40example.com&ipn_id={ipn_id}"
-    );
+    let form =
+        format!("order_id=spin-shop-1&amount=99.50&email=buyer%40example.com&ipn_id={ipn_id}");
     let reply = common::http_over_tcp(
         app.addr(),
         "POST",
@@ -629,7 +642,13 @@ fn two_spin_instances_share_cached_tokens_through_one_redis() {
 
 /// Latencies of `count` requests over `concurrency` keep-alive connections,
 /// alternating a 422 (no outbound call) and a real PesaPal pay.
-fn measure(app: &SpinApp, ipn_id: &str, count: usize, concurrency: usize, tag: &str) -> Vec<Duration> {
+fn measure(
+    app: &SpinApp,
+    ipn_id: &str,
+    count: usize,
+    concurrency: usize,
+    tag: &str,
+) -> Vec<Duration> {
     let invalid = {
         let mut body = pesapal_body("STALL-BAD", ipn_id);
         body["amount"] = json!("-1");
@@ -700,7 +719,13 @@ fn no_request_stalls_under_spin_at_concurrency_1_and_8() {
     let mut failures = Vec::new();
     for concurrency in [1, 8] {
         let started = Instant::now();
-        let mut took = measure(&app, &ipn_id, count, concurrency, &format!("c{concurrency}"));
+        let mut took = measure(
+            &app,
+            &ipn_id,
+            count,
+            concurrency,
+            &format!("c{concurrency}"),
+        );
         let elapsed = started.elapsed();
         took.sort();
         let slow = took.iter().filter(|d| **d > SLOW).count();

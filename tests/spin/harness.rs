@@ -413,10 +413,9 @@ impl SpinApp {
                 }
                 Err(why) => {
                     drop(Guard(child));
-                    let stderr = std::fs::read_to_string(
-                        dir.join(format!("spin-stderr-{attempt}.txt")),
-                    )
-                    .unwrap_or_default();
+                    let stderr =
+                        std::fs::read_to_string(dir.join(format!("spin-stderr-{attempt}.txt")))
+                            .unwrap_or_default();
                     last_error = format!("spin up ({}) {why}:\n{stderr}", setup.name);
                     // Another process may have taken the port in between: retry.
                     if !stderr.contains("in use") {
