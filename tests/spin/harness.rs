@@ -278,11 +278,40 @@ fn wait_for_port(addr: SocketAddr, child: &mut Child) -> Result<(), String> {
     }
 }
 
-/// A child process that is killed when dropped.
+/// A child process, leader of its own process group (see [`in_own_group`]),
+/// stopped with its whole group when dropped. `spin up` runs the HTTP
+/// trigger as a child process of its own: killing only `spin up` would leave
+/// that one serving.
 struct Guard(Child);
+
+/// Puts the command's process in a new process group led by itself.
+fn in_own_group(command: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt as _;
+    command.process_group(0)
+}
+
+fn signal_group(leader: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", &format!("-{leader}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
 
 impl Drop for Guard {
     fn drop(&mut self) {
+        let leader = self.0.id();
+        // SIGTERM first: `spin up` then stops its trigger process itself.
+        signal_group(leader, "-TERM");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Whatever is left of the group (the trigger process included).
+        signal_group(leader, "-KILL");
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -375,7 +404,7 @@ impl SpinApp {
             let stdout = std::fs::File::create(dir.join(format!("spin-stdout-{attempt}.txt")));
             let stderr = std::fs::File::create(dir.join(format!("spin-stderr-{attempt}.txt")));
             let mut command = Command::new(spin);
-            command
+            in_own_group(&mut command)
                 .current_dir(&dir)
                 .args(["up", "--from", "spin.toml", "--listen"])
                 .arg(addr.to_string())
@@ -584,7 +613,7 @@ impl Redis {
         for _ in 0..3 {
             let port = free_port();
             let log = std::fs::File::create(dir.join("redis.log")).unwrap();
-            let mut child = Command::new(&binary)
+            let mut child = in_own_group(&mut Command::new(&binary))
                 .current_dir(&dir)
                 .args(["--port", &port.to_string()])
                 .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
