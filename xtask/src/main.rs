@@ -30,8 +30,11 @@ tasks:
   test [ARGS...]            build the three components (default, spin-variables, token-cache),
                             run scripts/composition.sh (wac plug, jco, the Node test), then
                             cargo test --workspace ARGS... with FINCONNECT_WASM,
-                            FINCONNECT_WASM_SPIN_VARIABLES, FINCONNECT_WASM_TOKEN_CACHE and
-                            FINCONNECT_COMPOSED_WASM set
+                            FINCONNECT_WASM_SPIN_VARIABLES, FINCONNECT_WASM_TOKEN_CACHE,
+                            FINCONNECT_COMPOSED_WASM and FINCONNECT_SHOP_WASM set (the Spin
+                            suite, tests/spin.rs, also needs Spin: SPIN_BIN, `spin` on PATH
+                            or ../shared/tools/spin/spin; it skips loudly without it unless
+                            FINCONNECT_REQUIRE_SPIN=1)
   run [ARGS...]             build the component (without wasm-opt) and, alongside, the host;
                             then cargo run -p finconnect-host -- up --sandbox ARGS...
   bench                     build the default and token-cache components, then
@@ -57,6 +60,10 @@ const WASM_OPT_ARGS: [&str; 4] = [
 /// When set, a missing `wasm-opt` fails the build instead of leaving the
 /// component unoptimised (CI sets it).
 const REQUIRE_WASM_OPT: &str = "FINCONNECT_REQUIRE_WASM_OPT";
+/// The example consumer as `scripts/composition.sh` builds it, and the
+/// variable through which tests/spin.rs finds it.
+const SHOP_WASM: &str = "examples/shop/target/wasm32-wasip2/release/shop.wasm";
+const SHOP_WASM_VAR: &str = "FINCONNECT_SHOP_WASM";
 /// Composes the example consumer with FinConnect and runs the Node test;
 /// prints `FINCONNECT_COMPOSED_WASM=<path>` on stdout.
 const COMPOSITION_SCRIPT: &str = "scripts/composition.sh";
@@ -117,6 +124,11 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             let wasm = default_wasm.context("the default component was not built")?;
             let composed = workspace.compose(&wasm)?;
             command.env("FINCONNECT_COMPOSED_WASM", composed);
+            // The example shop the composition script built, for the Spin
+            // suite's component-dependency test (tests/spin.rs).
+            if std::env::var_os(SHOP_WASM_VAR).is_none() {
+                command.env(SHOP_WASM_VAR, workspace.root.join(SHOP_WASM));
+            }
             workspace.run(command, "cargo test --workspace")
         }
         "run" => {

@@ -366,7 +366,20 @@ pub fn env_key(name: &str) -> String {
 
 /// Parses `.env` text: `KEY=value` lines, `#` comments, an optional `export `
 /// prefix, values optionally in single or double quotes.
+///
+/// As in Spin (which reads `.env` with dotenvy), `$NAME` and `${NAME}` in an
+/// unquoted or double-quoted value are replaced by the process environment's
+/// `NAME`, else by an earlier line's value, else by nothing; single quotes
+/// and `\$` inside double quotes keep a `$` as it is.
 pub fn parse_dotenv(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    parse_dotenv_with(text, |name| std::env::var(name).ok())
+}
+
+/// [`parse_dotenv`] with `env` standing for the process environment.
+pub fn parse_dotenv_with(
+    text: &str,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (index, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -388,13 +401,45 @@ pub fn parse_dotenv(text: &str) -> anyhow::Result<BTreeMap<String, String>> {
         {
             bail!("line {}: invalid name {key:?}", index + 1);
         }
-        let value = unquote(value.trim()).with_context(|| format!("line {}", index + 1))?;
+        let lookup = |name: &str| env(name).or_else(|| out.get(name).cloned());
+        let value =
+            unquote(value.trim(), &lookup).with_context(|| format!("line {}", index + 1))?;
         out.insert(key.to_owned(), value);
     }
     Ok(out)
 }
 
-fn unquote(value: &str) -> anyhow::Result<String> {
+/// Reads the name after a `$` (`NAME` or `{NAME}`) and pushes its value; a
+/// `$` followed by no name is dropped (Spin turned `cost$-5` into `cost-5`).
+fn substitute(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    out: &mut String,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<()> {
+    let mut name = String::new();
+    if chars.peek() == Some(&'{') {
+        chars.next();
+        loop {
+            match chars.next() {
+                Some('}') => break,
+                Some(c) => name.push(c),
+                None => bail!("unterminated `${{`"),
+            }
+        }
+    } else {
+        while let Some(&c) = chars.peek() {
+            if !(c.is_ascii_alphanumeric() || c == '_') {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+    }
+    out.push_str(&lookup(&name).unwrap_or_default());
+    Ok(())
+}
+
+fn unquote(value: &str, lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<String> {
     if let Some(inner) = value.strip_prefix('\'') {
         let Some(end) = inner.find('\'') else {
             bail!("unterminated single quote")
@@ -403,10 +448,11 @@ fn unquote(value: &str) -> anyhow::Result<String> {
     }
     if let Some(inner) = value.strip_prefix('"') {
         let mut out = String::new();
-        let mut chars = inner.chars();
+        let mut chars = inner.chars().peekable();
         while let Some(c) = chars.next() {
             match c {
                 '"' => return Ok(out),
+                '$' => substitute(&mut chars, &mut out, lookup)?,
                 '\\' => match chars.next() {
                     Some('n') => out.push('\n'),
                     Some('t') => out.push('\t'),
@@ -424,7 +470,15 @@ fn unquote(value: &str) -> anyhow::Result<String> {
         Some(at) => value[..at].trim_end(),
         None => value,
     };
-    Ok(value.to_owned())
+    let mut out = String::new();
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '$' => substitute(&mut chars, &mut out, lookup)?,
+            other => out.push(other),
+        }
+    }
+    Ok(out)
 }
 
 /// Variables after resolution: what the component sees, and where it may connect.

@@ -364,6 +364,30 @@ fn environment_table_is_read() -> TestResult {
 }
 
 #[test]
+fn dotenv_substitutes_dollar_names_like_spin() -> TestResult {
+    // What Spin 4.0.2 did with each line (its `.env` reader is dotenvy).
+    let env = |name: &str| (name == "FROM_ENV").then(|| "env".to_owned());
+    let parsed = parse_dotenv_with(
+        "FROM_ENV=file\n\
+         EARLIER=early\n\
+         SPIN_VARIABLE_A=ab$cd\n\
+         SPIN_VARIABLE_B=a${FROM_ENV}b\n\
+         SPIN_VARIABLE_C=\"a$EARLIER-b\"\n\
+         SPIN_VARIABLE_D='a$EARLIER'\n\
+         SPIN_VARIABLE_E=\"a\\$b\"\n\
+         SPIN_VARIABLE_F=cost$-5\n",
+        env,
+    )?;
+    assert_eq!(parsed["SPIN_VARIABLE_A"], "ab");
+    assert_eq!(parsed["SPIN_VARIABLE_B"], "aenvb");
+    assert_eq!(parsed["SPIN_VARIABLE_C"], "aearly-b");
+    assert_eq!(parsed["SPIN_VARIABLE_D"], "a$EARLIER");
+    assert_eq!(parsed["SPIN_VARIABLE_E"], "a$b");
+    assert_eq!(parsed["SPIN_VARIABLE_F"], "cost-5");
+    Ok(())
+}
+
+#[test]
 fn dotenv_lines() -> TestResult {
     let parsed = parse_dotenv(
         "# a comment\n\
