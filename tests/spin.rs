@@ -44,6 +44,8 @@ fn distinct_credentials() -> SandboxConfig {
         pesapal_consumer_secret: "spin-suite-pesapal-secret-9a0d5b".to_owned(),
         clickpesa_client_id: "spin-suite-clickpesa-client-77f310".to_owned(),
         clickpesa_api_key: "spin-suite-clickpesa-key-c3b8e4".to_owned(),
+        mpesa_consumer_key: "spin-suite-mpesa-key-2e61f0".to_owned(),
+        mpesa_consumer_secret: "spin-suite-mpesa-secret-b7d9a3".to_owned(),
         ..SandboxConfig::default()
     }
 }
@@ -56,6 +58,9 @@ fn secrets(sandbox: &Sandbox, config: &SandboxConfig, seen: &[String]) -> Vec<St
         config.pesapal_consumer_secret.clone(),
         config.clickpesa_client_id.clone(),
         config.clickpesa_api_key.clone(),
+        config.mpesa_consumer_key.clone(),
+        config.mpesa_consumer_secret.clone(),
+        config.mpesa_passkey.clone(),
         API_KEY.to_owned(),
     ];
     secrets.extend(
@@ -102,7 +107,7 @@ fn calls(paths: &[&str]) -> Vec<String> {
     paths
         .iter()
         .map(|path| {
-            let method = if *path == PESAPAL_STATUS {
+            let method = if *path == PESAPAL_STATUS || path.ends_with("/oauth/v1/generate") {
                 "GET"
             } else {
                 "POST"
@@ -217,6 +222,41 @@ fn clickpesa_walk_through(
     drain(sandbox, seen);
 }
 
+/// M-Pesa: pay with the app's own callback URL, settle (the sandbox posts
+/// the STK callback to Spin, which confirms it with an STK query), read the
+/// status.
+fn mpesa_walk_through(app: &SpinApp, sandbox: &Sandbox, seen: &mut Vec<String>, reference: &str) {
+    const TOKEN: &str = "/mpesa-daraja/oauth/v1/generate";
+    const PUSH: &str = "/mpesa-daraja/mpesa/stkpush/v1/processrequest";
+    const QUERY: &str = "/mpesa-daraja/mpesa/stkpushquery/v1/query";
+    drain(sandbox, seen);
+    let body = json!({
+        "provider": "mpesa",
+        "reference": reference,
+        "amount": "10",
+        "currency": "KES",
+        "customer": {"phone": "0708374149"},
+        "callback_url": format!("{}/notifications/mpesa", app.origin()),
+    });
+    let tracking_id = pay(app, &body);
+    assert_eq!(drain(sandbox, seen), calls(&[TOKEN, PUSH]));
+    let delivery = sandbox
+        .settle_mpesa(&tracking_id, finconnect_sandbox::StkResult::Success)
+        .unwrap();
+    assert_eq!(delivery.status, Some(200), "{delivery:?}");
+    let ack: Value = serde_json::from_str(&delivery.body).unwrap();
+    assert_eq!(ack, json!({"ResultCode": 0, "ResultDesc": "Accepted"}));
+    assert_eq!(
+        drain(sandbox, seen),
+        calls(&[TOKEN, QUERY]),
+        "Spin's FinConnect confirmed the callback with an STK query"
+    );
+    let reply = app.get(&format!("/payments/mpesa/{tracking_id}"));
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.json()["status"], "completed", "{reply}");
+    drain(sandbox, seen);
+}
+
 #[test]
 fn walk_through_every_provider_under_spin_and_no_secret_in_its_logs() {
     let test = "walk_through_every_provider_under_spin";
@@ -239,6 +279,7 @@ fn walk_through_every_provider_under_spin_and_no_secret_in_its_logs() {
     pesapal_walk_through(&app, &sandbox, &mut seen, "GET", "SPIN-PP-GET-1");
     pesapal_walk_through(&app, &sandbox, &mut seen, "POST", "SPIN-PP-POST-1");
     clickpesa_walk_through(&app, &sandbox, &mut seen, "SPINCP1");
+    mpesa_walk_through(&app, &sandbox, &mut seen, "SPINMP1");
     assert!(
         seen.len() >= 8,
         "the sandbox saw the tokens: {}",

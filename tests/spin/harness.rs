@@ -332,6 +332,18 @@ pub fn sandbox_variables(sandbox: &Sandbox, config: &SandboxConfig) -> Vec<(Stri
         ),
         ("clickpesa_client_id", config.clickpesa_client_id.clone()),
         ("clickpesa_api_key", config.clickpesa_api_key.clone()),
+        ("mpesa_origin", sandbox.origin()),
+        (
+            "mpesa_path",
+            Sandbox::path(finconnect_core::Provider::Mpesa).to_owned(),
+        ),
+        ("mpesa_consumer_key", config.mpesa_consumer_key.clone()),
+        (
+            "mpesa_consumer_secret",
+            config.mpesa_consumer_secret.clone(),
+        ),
+        ("mpesa_passkey", config.mpesa_passkey.clone()),
+        ("mpesa_shortcode", config.mpesa_shortcode.clone()),
         ("finconnect_api_key", API_KEY.to_owned()),
     ]
     .into_iter()
