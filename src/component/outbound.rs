@@ -58,9 +58,11 @@ impl Transport for WasiTransport {
         let stream = if request.body.is_empty() {
             None
         } else {
-            Some(outgoing_body.write().map_err(|_| {
-                failed("the request body stream was unavailable".to_owned())
-            })?)
+            Some(
+                outgoing_body
+                    .write()
+                    .map_err(|_| failed("the request body stream was unavailable".to_owned()))?,
+            )
         };
 
         // The body is small and whole: write and finish it before handing the

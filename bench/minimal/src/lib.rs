@@ -7,8 +7,8 @@
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
-    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingRequest,
-    OutgoingResponse, ResponseOutparam, Scheme,
+    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam, Scheme,
 };
 use wasip2::io::streams::StreamError;
 
@@ -42,7 +42,12 @@ fn pay(order: &[u8]) -> Result<Vec<u8>, String> {
         env("PESAPAL_KEY"),
         env("PESAPAL_SECRET")
     );
-    let reply = post(&authority, "/pesapalv3/api/Auth/RequestToken", None, &token_body)?;
+    let reply = post(
+        &authority,
+        "/pesapalv3/api/Auth/RequestToken",
+        None,
+        &token_body,
+    )?;
     let reply = String::from_utf8_lossy(&reply).into_owned();
     let token = string_field(&reply, "token").ok_or("no token in the reply")?;
     let submit_body = format!(
@@ -72,7 +77,10 @@ fn post(authority: &str, path: &str, token: Option<&str>, body: &str) -> Result<
         ("content-length".into(), body.len().to_string().into_bytes()),
     ];
     if let Some(token) = token {
-        headers.push(("authorization".into(), format!("Bearer {token}").into_bytes()));
+        headers.push((
+            "authorization".into(),
+            format!("Bearer {token}").into_bytes(),
+        ));
     }
     let fields = Fields::from_list(&headers).map_err(|_| "bad header")?;
     let request = OutgoingRequest::new(fields);
