@@ -63,23 +63,58 @@ fn read_capped(body: &IncomingBody) -> Vec<u8> {
     bytes
 }
 
+/// Writes the answer. The whole body is written and finished before the
+/// response is handed to `ResponseOutparam::set`, with its `Content-Length`,
+/// so the host can send head and body together: with the head leaving alone,
+/// Nagle's algorithm on the host's socket and the client's delayed ACK held
+/// some answers back by about 40 ms. A body larger than the host will take
+/// in one write (not one this API produces) is streamed after `set` instead.
 fn write_response(response: api::Response, out: ResponseOutparam) {
-    let headers = Fields::new();
-    for (name, value) in &response.headers {
-        let _ = headers.append(name, value.as_bytes());
-    }
+    // One host call for the whole header list, not one per header.
+    let mut list: Vec<(String, Vec<u8>)> = response
+        .headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("content-length"))
+        .map(|(name, value)| (name.clone(), value.as_bytes().to_vec()))
+        .collect();
+    list.push((
+        "content-length".to_owned(),
+        response.body.len().to_string().into_bytes(),
+    ));
+    let headers = Fields::from_list(&list).unwrap_or_else(|_| {
+        // Keep whatever the host accepts, header by header.
+        let headers = Fields::new();
+        for (name, value) in &list {
+            let _ = headers.append(name, value);
+        }
+        headers
+    });
     let outgoing = OutgoingResponse::new(headers);
     let _ = outgoing.set_status_code(response.status);
     let Ok(outgoing_body) = outgoing.body() else {
         return;
     };
+    let Ok(stream) = outgoing_body.write() else {
+        ResponseOutparam::set(out, Ok(outgoing));
+        return;
+    };
+    let whole = response.body.is_empty()
+        || (stream
+            .check_write()
+            .is_ok_and(|permit| permit >= response.body.len() as u64)
+            && stream.write(&response.body).is_ok());
+    if whole {
+        drop(stream);
+        let _ = OutgoingBody::finish(outgoing_body, None);
+        ResponseOutparam::set(out, Ok(outgoing));
+        return;
+    }
     ResponseOutparam::set(out, Ok(outgoing));
-    if let Ok(stream) = outgoing_body.write() {
-        for chunk in response.body.chunks(4096) {
-            if stream.blocking_write_and_flush(chunk).is_err() {
-                break;
-            }
+    for chunk in response.body.chunks(4096) {
+        if stream.blocking_write_and_flush(chunk).is_err() {
+            break;
         }
     }
+    drop(stream);
     let _ = OutgoingBody::finish(outgoing_body, None);
 }

@@ -10,7 +10,7 @@ use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
-use wasip2::io::streams::StreamError;
+use wasip2::io::streams::{OutputStream, StreamError};
 
 /// A provider reply larger than this is refused rather than buffered.
 const MAX_REPLY_BYTES: usize = 1024 * 1024;
@@ -55,11 +55,40 @@ impl Transport for WasiTransport {
     fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let options = self.options()?;
         let (outgoing, outgoing_body) = outgoing_request(&request)?;
+        let stream = if request.body.is_empty() {
+            None
+        } else {
+            Some(
+                outgoing_body
+                    .write()
+                    .map_err(|_| failed("the request body stream was unavailable".to_owned()))?,
+            )
+        };
 
-        let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(from_code)?;
-        // On failure the body is dropped unfinished, which aborts the request.
-        let sent = write_body(&outgoing_body, &request.body)
-            .and_then(|()| OutgoingBody::finish(outgoing_body, None).map_err(from_code));
+        // The body is small and whole: write and finish it before handing the
+        // request over, so the host has head and body together and can send
+        // them in one write (a head sent alone waits on Nagle and the
+        // provider's delayed ACK, about 40 ms on loopback). A body the host
+        // will not take in one write goes after `handle`, as it streams.
+        let (pending, sent) = if stream
+            .as_ref()
+            .is_none_or(|stream| write_at_once(stream, &request.body))
+        {
+            drop(stream);
+            OutgoingBody::finish(outgoing_body, None).map_err(from_code)?;
+            let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(from_code)?;
+            (pending, Ok(()))
+        } else {
+            let pending = outgoing_handler::handle(outgoing, Some(options)).map_err(from_code)?;
+            // On failure the body is dropped unfinished, which aborts the request.
+            let sent = stream
+                .as_ref()
+                .map_or(Ok(()), |stream| write_body(stream, &request.body));
+            drop(stream);
+            let sent =
+                sent.and_then(|()| OutgoingBody::finish(outgoing_body, None).map_err(from_code));
+            (pending, sent)
+        };
 
         // When the body could not be sent, the response still says why
         // (connection refused, DNS, ...): that is the error to report.
@@ -85,7 +114,7 @@ impl Transport for WasiTransport {
     }
 }
 
-/// The `wasi:http` request for `request`, and its body to write once sent.
+/// The `wasi:http` request for `request`, and its body to write.
 fn outgoing_request(
     request: &HttpRequest,
 ) -> Result<(OutgoingRequest, OutgoingBody), TransportError> {
@@ -95,20 +124,28 @@ fn outgoing_request(
         path_with_query,
     } = transport::split_url(&request.url)
         .ok_or_else(|| failed("the request URL is not an absolute http(s) URL".to_owned()))?;
-    let headers = Fields::new();
-    for (name, value) in &request.headers {
-        headers
-            .append(name, value.as_bytes())
-            .map_err(|_| failed(format!("the host refused the header `{name}`")))?;
-    }
+    // One host call for the whole header list, not one per header.
+    let mut list: Vec<(String, Vec<u8>)> = request
+        .headers
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.as_bytes().to_vec()))
+        .collect();
     // The body is written whole, so say its length: the host can then send
     // it as it is instead of in chunked transfer coding (as a native client
     // with a complete body does).
     if !request.body.is_empty() {
-        headers
-            .append("content-length", request.body.len().to_string().as_bytes())
-            .map_err(|_| failed("the host refused the header `content-length`".to_owned()))?;
+        list.push((
+            "content-length".to_owned(),
+            request.body.len().to_string().into_bytes(),
+        ));
     }
+    let headers = Fields::from_list(&list).map_err(|_| {
+        let names: Vec<&str> = list.iter().map(|(name, _)| name.as_str()).collect();
+        failed(format!(
+            "the host refused the request headers ({})",
+            names.join(", ")
+        ))
+    })?;
     let outgoing = OutgoingRequest::new(headers);
     let method = match request.method {
         transport::Method::Get => Method::Get,
@@ -132,13 +169,16 @@ fn outgoing_request(
     Ok((outgoing, body))
 }
 
-fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), TransportError> {
-    if bytes.is_empty() {
-        return Ok(());
-    }
-    let stream = body
-        .write()
-        .map_err(|_| failed("the request body stream was unavailable".to_owned()))?;
+/// Writes `bytes` in one non-blocking write when the host accepts that
+/// many now; false (nothing written) when it does not.
+fn write_at_once(stream: &OutputStream, bytes: &[u8]) -> bool {
+    stream
+        .check_write()
+        .is_ok_and(|permit| permit >= bytes.len() as u64)
+        && stream.write(bytes).is_ok()
+}
+
+fn write_body(stream: &OutputStream, bytes: &[u8]) -> Result<(), TransportError> {
     for chunk in bytes.chunks(WRITE_CHUNK) {
         stream
             .blocking_write_and_flush(chunk)

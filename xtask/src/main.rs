@@ -5,6 +5,7 @@
 //! cargo xtask test [ARGS...]             build the components, compose the examples, then `cargo test --workspace ARGS...`
 //! cargo xtask run [ARGS...]              build the component and the host, then `finconnect-host up --sandbox ARGS...`
 //! cargo xtask bench                      build the components, then the benchmark table (release)
+//! cargo xtask bench --peers [--rounds N]  FinConnect against Node, Spin, a minimal component, the floor
 //! cargo xtask load [ARGS...]             build the component, then the load test (release)
 //! cargo xtask wasm-opt FILE...           optimise components in place (what `build` does to its output)
 //! ```
@@ -41,6 +42,13 @@ tasks:
                             cargo bench -p finconnect-host --bench perf (release; loopback only):
                             pay latency component vs native core, instantiation, req/s,
                             token cache, component size
+  bench --peers [--rounds N]
+                            FinConnect against its peers, one sandbox, interleaved rounds
+                            (default 5): the Node SDK (fetch / node:http) behind node:http,
+                            finconnect-host, spin up (SPIN_BIN or ../shared/tools/spin/spin;
+                            skipped with a note when absent), a minimal component under the
+                            same Spin (bench/minimal), the floor, and in process the Node SDK
+                            and FinConnect through jco; builds everything it runs first
   load [ARGS...]            build the component, then the same bench binary with --load:
                             10000 PesaPal pays over POST /payments at concurrency 32
                             (ARGS: --count N, --concurrency C, --max-seconds S)
@@ -170,6 +178,14 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             }
             command.args(rest);
             workspace.run(command, "cargo run --package finconnect-host")
+        }
+        "bench" if rest.first().is_some_and(|arg| arg == "--peers") => {
+            let mut command = workspace.peers_command()?;
+            command.args(rest);
+            workspace.run(
+                command,
+                "cargo bench --package finconnect-host --bench perf -- --peers",
+            )
         }
         "bench" | "load" => {
             let flavours: &[Flavour] = if task == "bench" {
@@ -493,6 +509,86 @@ impl Workspace {
                 format!("`{COMPOSITION_SCRIPT}` did not print FINCONNECT_COMPOSED_WASM=<path>")
             })?;
         Ok(PathBuf::from(composed.trim()))
+    }
+
+    /// Builds what the peer benchmark runs (the component, the minimal
+    /// component, the `finconnect-host` binary with the bench profile,
+    /// FinConnect transpiled by jco) and returns the `cargo bench` command
+    /// that runs it, with their paths in its environment.
+    fn peers_command(&self) -> anyhow::Result<Command> {
+        let wasm = self.build_component(Flavour::Default)?;
+
+        let minimal_target = self.target_dir.join("peers-minimal");
+        let mut command = self.cargo();
+        command
+            .args([
+                "build",
+                "--manifest-path",
+                "bench/minimal/Cargo.toml",
+                "--locked",
+            ])
+            .args(["--target", WASM_TARGET, "--release", "--target-dir"])
+            .arg(&minimal_target);
+        self.run(command, "cargo build (bench/minimal)")?;
+        let minimal = minimal_target
+            .join(WASM_TARGET)
+            .join("release")
+            .join("minimal_pay.wasm");
+
+        let mut command = self.cargo();
+        command.args([
+            "build",
+            "--profile",
+            "bench",
+            "--package",
+            "finconnect-host",
+            "--bin",
+            "finconnect-host",
+        ]);
+        self.run(command, "cargo build --profile bench --bin finconnect-host")?;
+        let host_bin = self.target_dir.join("release").join("finconnect-host");
+
+        // jco from examples/node (its pinned version), output beside the target.
+        let node_dir = self.root.join("examples/node");
+        let jco = node_dir.join("node_modules/.bin/jco");
+        if !jco.is_file() {
+            let mut command = Command::new("npm");
+            command
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .current_dir(&node_dir);
+            self.run(command, "npm ci in examples/node (jco)")?;
+        }
+        let out = self.target_dir.join("peers-jco");
+        let _ = std::fs::remove_dir_all(&out);
+        std::fs::create_dir_all(&out)?;
+        let mut command = Command::new(&jco);
+        command
+            .arg("transpile")
+            .arg(&wasm)
+            .arg("-o")
+            .arg(&out)
+            .args(["--name", "finconnect", "--quiet", "--map"])
+            .arg(format!(
+                "wasi:config/store={}",
+                node_dir.join("config.mjs").display()
+            ));
+        self.run(command, "jco transpile (peer benchmark)")?;
+        // The transpiled code imports @bytecodealliance/preview2-shim.
+        let link = out.join("node_modules");
+        if !link.exists() {
+            std::os::unix::fs::symlink(node_dir.join("node_modules"), &link)
+                .with_context(|| format!("cannot link {}", link.display()))?;
+        }
+
+        let mut command = self.cargo();
+        command
+            .args(["bench", "--package", "finconnect-host", "--bench", "perf"])
+            .env(Flavour::Default.env_var(), &wasm)
+            .env("FINCONNECT_MINIMAL_WASM", minimal)
+            .env("FINCONNECT_HOST_BIN", host_bin)
+            .env("FINCONNECT_JCO_JS", out.join("finconnect.js"))
+            .arg("--");
+        Ok(command)
     }
 
     /// Makes sure the toolchain has the wasm32-wasip2 standard library: adds

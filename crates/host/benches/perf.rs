@@ -8,6 +8,8 @@
 //! cargo xtask bench                        the table (latency, instantiation, req/s, token cache, size)
 //! cargo xtask load [--count N] [--concurrency C] [--max-seconds S]
 //!                                          N PesaPal pays over POST /payments (default 10000, 32, 600)
+//! cargo xtask bench --peers [--rounds N]   FinConnect against Node, Spin, a minimal component
+//!                                          and the floor (perf/peers.rs; default 5 rounds)
 //! ```
 //!
 //! Every loop is bounded in count and in time; nothing leaves 127.0.0.1.
@@ -36,6 +38,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime_wasi_http::io::TokioIo;
+
+#[path = "perf/peers.rs"]
+mod peers;
 
 /// The workspace root (this file is in `crates/host/benches`).
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -72,6 +77,9 @@ fn main() -> ExitCode {
 
 struct Options {
     load: bool,
+    peers: bool,
+    rounds: usize,
+    profile_pays: Option<usize>,
     count: usize,
     concurrency: usize,
     max_seconds: u64,
@@ -80,6 +88,9 @@ struct Options {
 fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         load: false,
+        peers: false,
+        rounds: 5,
+        profile_pays: None,
         count: 10_000,
         concurrency: 32,
         max_seconds: 600,
@@ -96,11 +107,16 @@ fn options() -> anyhow::Result<Options> {
             // `cargo bench` passes `--bench` to every bench binary.
             "--bench" => {}
             "--load" => options.load = true,
+            "--peers" => options.peers = true,
+            "--rounds" => options.rounds = usize::try_from(number("--rounds")?)?,
+            "--profile-pays" => {
+                options.profile_pays = Some(usize::try_from(number("--profile-pays")?)?);
+            }
             "--count" => options.count = usize::try_from(number("--count")?)?,
             "--concurrency" => options.concurrency = usize::try_from(number("--concurrency")?)?,
             "--max-seconds" => options.max_seconds = number("--max-seconds")?,
             other => bail!(
-                "unknown argument {other:?} (expected --load, --count N, --concurrency C, --max-seconds S)"
+                "unknown argument {other:?} (expected --load, --count N, --concurrency C, --max-seconds S, --peers, --rounds N)"
             ),
         }
     }
@@ -109,6 +125,9 @@ fn options() -> anyhow::Result<Options> {
     }
     if options.concurrency == 0 || options.concurrency > 256 {
         bail!("--concurrency must be 1 to 256");
+    }
+    if options.rounds == 0 || options.rounds > 20 {
+        bail!("--rounds must be 1 to 20");
     }
     Ok(options)
 }
@@ -122,6 +141,10 @@ fn run() -> anyhow::Result<()> {
     .context("no component: run `cargo xtask bench` (it builds the release component)")?;
     if options.load {
         load_test(&wasm, &options)
+    } else if options.peers {
+        peers::run(&wasm, options.rounds)
+    } else if let Some(pays) = options.profile_pays {
+        profile_pays(&wasm, pays)
     } else {
         benchmark(&wasm)
     }
@@ -710,10 +733,39 @@ impl Run {
     }
 }
 
+/// Where the load client sends its pays.
+#[derive(Clone, Copy)]
+enum LoadTarget {
+    /// `POST /payments` to a FinConnect-shaped server.
+    Server(SocketAddr),
+    /// The floor: token then SubmitOrderRequest straight to the sandbox.
+    Floor(SocketAddr),
+}
+
 /// `count` PesaPal pays over `POST /payments` from `concurrency` keep-alive
 /// connections; references are `{prefix}-{n}`. Stops sending at `limit`.
 async fn drive(
     addr: SocketAddr,
+    prefix: String,
+    ipn_id: String,
+    count: usize,
+    concurrency: usize,
+    limit: Duration,
+) -> Run {
+    drive_target(
+        LoadTarget::Server(addr),
+        prefix,
+        ipn_id,
+        count,
+        concurrency,
+        limit,
+    )
+    .await
+}
+
+/// [`drive`] against any [`LoadTarget`].
+async fn drive_target(
+    target: LoadTarget,
     prefix: String,
     ipn_id: String,
     count: usize,
@@ -744,15 +796,26 @@ async fn drive(
                     break;
                 }
                 let reference = format!("{prefix}-{n}");
-                let body = payment_body(&reference, &ipn_id);
                 shared
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .sent
                     .push(reference.clone());
                 let start = Instant::now();
-                let outcome =
-                    tokio::time::timeout(REQUEST_TIMEOUT, post(addr, &mut connection, body)).await;
+                let outcome = match target {
+                    LoadTarget::Server(addr) => {
+                        let body = payment_body(&reference, &ipn_id);
+                        tokio::time::timeout(REQUEST_TIMEOUT, post(addr, &mut connection, body))
+                            .await
+                    }
+                    LoadTarget::Floor(addr) => {
+                        tokio::time::timeout(
+                            REQUEST_TIMEOUT,
+                            floor_pay(addr, &mut connection, &reference, &ipn_id),
+                        )
+                        .await
+                    }
+                };
                 let elapsed = start.elapsed();
                 let mut run = shared
                     .lock()
@@ -827,6 +890,120 @@ async fn post(
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// The floor of the peer comparison: what any PesaPal client must do per
+/// pay, a token call then SubmitOrderRequest, sent by the load client
+/// itself over its keep-alive connection to the sandbox. Answers like
+/// [`post`]: 201 and the order reply.
+async fn floor_pay(
+    addr: SocketAddr,
+    connection: &mut Option<Sender>,
+    reference: &str,
+    ipn_id: &str,
+) -> anyhow::Result<(u16, String)> {
+    let config = SandboxConfig::default();
+    let token = serde_json::json!({
+        "consumer_key": config.pesapal_consumer_key,
+        "consumer_secret": config.pesapal_consumer_secret,
+    });
+    let (status, reply) = sandbox_post(
+        addr,
+        connection,
+        "/pesapalv3/api/Auth/RequestToken",
+        None,
+        token.to_string(),
+    )
+    .await?;
+    if status != 200 {
+        return Ok((status, reply));
+    }
+    let reply: serde_json::Value = serde_json::from_str(&reply)?;
+    let token = reply["token"].as_str().context("no token")?.to_owned();
+    let order = serde_json::json!({
+        "id": reference,
+        "currency": "KES",
+        "amount": 1500.00,
+        "description": "Benchmark order",
+        "callback_url": "https://shop.example/return",
+        "notification_id": ipn_id,
+        "billing_address": {"email_address": "jane@example.com", "country_code": "KE", "first_name": "Jane", "last_name": "Doe"},
+    });
+    let (status, reply) = sandbox_post(
+        addr,
+        connection,
+        "/pesapalv3/api/Transactions/SubmitOrderRequest",
+        Some(&token),
+        order.to_string(),
+    )
+    .await?;
+    Ok((if status == 200 { 201 } else { status }, reply))
+}
+
+async fn sandbox_post(
+    addr: SocketAddr,
+    connection: &mut Option<Sender>,
+    path: &str,
+    token: Option<&str>,
+    body: String,
+) -> anyhow::Result<(u16, String)> {
+    if connection.as_ref().is_none_or(Sender::is_closed) {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, driver) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(driver);
+        *connection = Some(sender);
+    }
+    let sender = connection.as_mut().context("no connection")?;
+    sender.ready().await?;
+    let mut request = http::Request::post(path)
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "application/json");
+    if let Some(token) = token {
+        request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let response = sender
+        .send_request(request.body(Full::new(Bytes::from(body)))?)
+        .await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// `--profile-pays N`: N PesaPal pays through the HTTP face in process
+/// (`Host::handle`, fresh instance each, pooling allocator), nothing else:
+/// the workload for a profiler (`valgrind --tool=callgrind`). Run it with N
+/// and 2N and subtract, so start-up and compilation drop out.
+fn profile_pays(wasm: &Path, pays: usize) -> anyhow::Result<()> {
+    let sandbox = Sandbox::start(SandboxConfig::default())?;
+    let host = host(wasm, &sandbox, true, None)?;
+    let ipn_id = register_ipn(&host)?;
+    sandbox.clear_requests();
+    let started = Instant::now();
+    finconnect_host::block_on(async {
+        for i in 0..pays {
+            let request = http::Request::post("/payments")
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(http::header::AUTHORIZATION, format!("Bearer {API_KEY}"))
+                .body(payment_body(&format!("PROFILE-{i}"), &ipn_id).to_vec())?;
+            let response = host.handle(request).await?;
+            if response.status() != http::StatusCode::CREATED {
+                bail!(
+                    "pay {i}: HTTP {}: {}",
+                    response.status(),
+                    String::from_utf8_lossy(response.body())
+                );
+            }
+        }
+        anyhow::Ok(())
+    })??;
+    println!(
+        "profile: {pays} pays through Host::handle in {:.2} s, {} provider requests",
+        started.elapsed().as_secs_f64(),
+        sandbox.requests().len()
+    );
+    Ok(())
 }
 
 // ----- the load test (issue 6, item 7) -----

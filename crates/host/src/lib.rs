@@ -51,7 +51,7 @@ use bindings::{Finconnect, FinconnectPre};
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full};
 use keyvalue::KeyValueStores;
-use outbound::{Outbound, OutboundLog};
+use outbound::{Outbound, OutboundLog, ProviderClient};
 use output::GuestOutput;
 use state::StoreState;
 use std::collections::{BTreeMap, HashMap};
@@ -85,6 +85,7 @@ pub struct HostBuilder {
     read_environment: bool,
     dotenv: PathBuf,
     forward_guest_output: bool,
+    keep_alive: bool,
 }
 
 impl HostBuilder {
@@ -102,6 +103,7 @@ impl HostBuilder {
             read_environment: true,
             dotenv: PathBuf::from(".env"),
             forward_guest_output: false,
+            keep_alive: true,
         }
     }
 
@@ -153,6 +155,14 @@ impl HostBuilder {
     /// Deny requests outside `allowed_outbound_hosts` (default: on, like Spin).
     pub fn enforce_allowed_hosts(mut self, enforce: bool) -> Self {
         self.enforce_allowed_hosts = enforce;
+        self
+    }
+
+    /// Keep provider connections alive between requests, in a pool shared by
+    /// the host's instances (default: on). Off: a new connection for every
+    /// request, as wasmtime-wasi-http's default client.
+    pub fn keep_alive(mut self, keep_alive: bool) -> Self {
+        self.keep_alive = keep_alive;
         self
     }
 
@@ -277,6 +287,7 @@ impl HostBuilder {
                 output: GuestOutput::new(self.forward_guest_output),
                 keyvalue: KeyValueStores::default(),
                 pooling: self.pooling,
+                client: ProviderClient::new(self.keep_alive),
             }),
         })
     }
@@ -308,6 +319,8 @@ struct Inner {
     output: GuestOutput,
     keyvalue: KeyValueStores,
     pooling: bool,
+    /// Kept-alive provider connections, shared by every instance of this host.
+    client: ProviderClient,
 }
 
 impl std::fmt::Debug for Host {
@@ -433,6 +446,7 @@ impl Host {
                     .then(|| inner.allowed_hosts.clone()),
                 // When the guest's output goes to stderr, denials are said there too.
                 report_denials: inner.output.forwards(),
+                client: inner.client.clone(),
             },
             variables: inner.variables.clone(),
             keyvalue: inner.keyvalue.clone(),

@@ -22,6 +22,8 @@ options:
   --sandbox          start the PesaPal/ClickPesa sandbox in-process (127.0.0.1:9400 or the
                      next free port) and point FinConnect at it with the sandbox's credentials
   --no-pooling       use wasmtime's on-demand allocator instead of the pooling one
+  --no-keep-alive    a new provider connection for every outbound request (default: kept
+                     alive in a pool, at most 64 idle per origin, closed after 30 s idle)
   -h, --help         this text";
 
 /// The API key `--sandbox` uses when the user set none: the only key the
@@ -39,6 +41,7 @@ struct Options {
     addr: SocketAddr,
     sandbox: bool,
     pooling: bool,
+    keep_alive: bool,
 }
 
 fn main() -> ExitCode {
@@ -71,6 +74,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
         addr: SocketAddr::from(([127, 0, 0, 1], 3000)),
         sandbox: false,
         pooling: true,
+        keep_alive: true,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -95,6 +99,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             }
             "--sandbox" => options.sandbox = true,
             "--no-pooling" => options.pooling = false,
+            "--no-keep-alive" => options.keep_alive = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -115,7 +120,8 @@ fn up(options: Options) -> anyhow::Result<()> {
 
     let mut builder = Host::builder(&options.wasm)
         .manifest(&options.manifest)
-        .forward_guest_output(true);
+        .forward_guest_output(true)
+        .keep_alive(options.keep_alive);
     // Whether the API key is the sandbox's local one, set here: the banner
     // prints only that one, never a key from the environment, .env or spin.toml.
     let mut local_key = false;

@@ -1,0 +1,769 @@
+//! `cargo xtask bench --peers`: FinConnect against its peers, all against
+//! ONE provider sandbox on loopback, every pay a PesaPal token call then
+//! SubmitOrderRequest:
+//!
+//! - the original SDK's flow in Node as a library behind node:http, with
+//!   `fetch` (the SDK's shape) and with node:http as the client
+//!   (`bench/peers/server.mjs`);
+//! - FinConnect on `finconnect-host up` (its own process);
+//! - FinConnect under `spin up`, and a minimal component making the same two
+//!   calls under the same Spin (`bench/minimal`), to tell Spin's share from ours;
+//! - the floor: the load client making the two calls straight to the sandbox;
+//! - in process: the Node SDK as a library, and FinConnect transpiled by jco
+//!   (`bench/peers/inprocess.mjs`).
+//!
+//! Rounds are interleaved (every peer once per round), each figure is the
+//! median over the rounds. Server CPU comes from `/proc/<pid>/stat` of the
+//! server's process group, provider round trips from the sandbox's log.
+
+use super::{LoadTarget, client_runtime, drive_target, host, register_ipn};
+use anyhow::{Context as _, bail};
+use finconnect_sandbox::{Sandbox, SandboxConfig};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Pays per peer and round, at concurrency 1 (latency) and for throughput.
+const LATENCY_PAYS: usize = 200;
+const RPS8_PAYS: usize = 400;
+const RPS32_PAYS: usize = 800;
+/// Sequential pays per in-process run (after the script's own warm-up).
+const INPROCESS_PAYS: usize = 200;
+/// A pay slower than this counts as a stall.
+const STALL: Duration = Duration::from_millis(30);
+/// No new round starts after this (the rounds done so far are reported).
+const ROUND_BUDGET: Duration = Duration::from_secs(200);
+const API_KEY: &str = super::API_KEY;
+
+/// What the xtask hands over (environment variables).
+struct Inputs {
+    wasm: PathBuf,
+    host_bin: PathBuf,
+    minimal_wasm: Option<PathBuf>,
+    jco: Option<PathBuf>,
+    spin: Option<PathBuf>,
+    scripts: PathBuf,
+}
+
+fn inputs(wasm: &Path) -> anyhow::Result<Inputs> {
+    let root = Path::new(super::ROOT);
+    let file = |var: &str| {
+        std::env::var_os(var)
+            .map(PathBuf::from)
+            .filter(|p| p.is_file())
+    };
+    let host_bin = match file("FINCONNECT_HOST_BIN") {
+        Some(bin) => bin,
+        None => std::env::current_exe()?
+            .parent()
+            .and_then(Path::parent)
+            .map(|dir| dir.join("finconnect-host"))
+            .filter(|bin| bin.is_file())
+            .context(
+                "no finconnect-host binary: set FINCONNECT_HOST_BIN or run `cargo xtask bench --peers`",
+            )?,
+    };
+    let spin = file("SPIN_BIN").or_else(|| {
+        ["../shared/tools/spin/spin", "../../shared/tools/spin/spin"]
+            .iter()
+            .map(|rel| root.join(rel))
+            .find(|path| path.is_file())
+    });
+    Ok(Inputs {
+        wasm: wasm.to_path_buf(),
+        host_bin,
+        minimal_wasm: file("FINCONNECT_MINIMAL_WASM"),
+        jco: file("FINCONNECT_JCO_JS"),
+        spin,
+        scripts: root.join("bench/peers"),
+    })
+}
+
+/// A server process of one peer, in its own process group (Spin starts
+/// children); stopped (the whole group) when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(
+        mut command: Command,
+        addr: SocketAddr,
+        log: &Path,
+        what: &str,
+    ) -> anyhow::Result<Self> {
+        use std::os::unix::process::CommandExt as _;
+        let out = std::fs::File::create(log)?;
+        command
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        let child = command
+            .spawn()
+            .with_context(|| format!("cannot start {what}"))?;
+        let mut server = Server { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Some(status) = server.child.try_wait()? {
+                bail!(
+                    "{what} exited during start-up ({status}); its output is in {}",
+                    log.display()
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{what} does not listen on {addr} after 60 s; see {}",
+                    log.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(server)
+    }
+
+    /// CPU time (user + system) of the server's process group so far.
+    fn cpu(&self) -> Duration {
+        group_cpu(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Only this server's own process group, by its id.
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{}", self.child.id())])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sum of utime + stime over the processes whose group is `pgid`.
+fn group_cpu(pgid: u32) -> Duration {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let ticks = *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    let mut total = 0u64;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the command name, which is in parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.get(2).and_then(|g| g.parse::<u32>().ok()) != Some(pgid) {
+            continue;
+        }
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        total += field(11) + field(12);
+    }
+    Duration::from_secs_f64(total as f64 / ticks)
+}
+
+fn free_addr() -> anyhow::Result<SocketAddr> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
+}
+
+/// The variables every FinConnect-shaped server reads, as `SPIN_VARIABLE_*`.
+fn spin_variables(sandbox: &Sandbox) -> Vec<(String, String)> {
+    let config = SandboxConfig::default();
+    [
+        ("pesapal_origin", sandbox.origin()),
+        ("clickpesa_origin", sandbox.origin()),
+        ("pesapal_consumer_key", config.pesapal_consumer_key),
+        ("pesapal_consumer_secret", config.pesapal_consumer_secret),
+        ("clickpesa_client_id", config.clickpesa_client_id),
+        ("clickpesa_api_key", config.clickpesa_api_key),
+        ("finconnect_api_key", API_KEY.to_owned()),
+    ]
+    .into_iter()
+    .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
+    .collect()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    NodeFetch,
+    NodeHttp,
+    Host,
+    HostBefore,
+    Spin,
+    SpinMinimal,
+    Floor,
+}
+
+struct Peer {
+    name: &'static str,
+    kind: Kind,
+    server: Option<Server>,
+    rounds: Vec<Round>,
+}
+
+/// One round of one HTTP peer.
+#[derive(Default, Clone)]
+struct Round {
+    p50: Duration,
+    p99: Duration,
+    stalls: usize,
+    rps8: f64,
+    rps32: f64,
+    cpu_per_pay: Option<Duration>,
+    round_trips: f64,
+}
+
+/// One round of one in-process run (the script's JSON line).
+#[derive(Default, Clone)]
+struct InProcessRound {
+    p50_ms: f64,
+    p99_ms: f64,
+    stalls: usize,
+    pays_per_s: f64,
+    cpu_us: f64,
+    round_trips: f64,
+}
+
+struct InProcess {
+    name: &'static str,
+    mode: &'static str,
+    rounds: Vec<InProcessRound>,
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let inputs = inputs(wasm)?;
+    let load_before = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let work = Path::new(super::ROOT).join("target/peers-run");
+    let work = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| Path::new(super::ROOT).join(dir).join("peers-run"))
+        .unwrap_or(work);
+    std::fs::create_dir_all(&work)?;
+
+    let sandbox = Sandbox::start(SandboxConfig::default())?;
+    let ipn_id = register_ipn(&host(wasm, &sandbox, false, None)?)?;
+    let variables = spin_variables(&sandbox);
+    let config = SandboxConfig::default();
+
+    let mut peers = Vec::new();
+    let node_server = |client: &str| -> anyhow::Result<Server> {
+        let addr = free_addr()?;
+        let mut command = Command::new("node");
+        command
+            .arg(inputs.scripts.join("server.mjs"))
+            .args([
+                "--port",
+                &addr.port().to_string(),
+                "--origin",
+                &sandbox.origin(),
+            ])
+            .args(["--client", client])
+            .envs(variables.iter().cloned());
+        Server::start(
+            command,
+            addr,
+            &work.join(format!("node-{client}.log")),
+            &format!("node server.mjs --client {client}"),
+        )
+    };
+    peers.push(Peer {
+        name: "Node SDK (fetch) behind node:http",
+        kind: Kind::NodeFetch,
+        server: Some(node_server("fetch")?),
+        rounds: Vec::new(),
+    });
+    peers.push(Peer {
+        name: "Node SDK (node:http client) behind node:http",
+        kind: Kind::NodeHttp,
+        server: Some(node_server("http")?),
+        rounds: Vec::new(),
+    });
+
+    let addr = free_addr()?;
+    let mut command = Command::new(&inputs.host_bin);
+    command
+        .arg("up")
+        .arg("--wasm")
+        .arg(&inputs.wasm)
+        .arg("--manifest")
+        .arg(Path::new(super::ROOT).join("spin.toml"))
+        .args(["--addr", &addr.to_string()])
+        .current_dir(&work)
+        .envs(variables.iter().cloned());
+    peers.push(Peer {
+        name: "FinConnect on finconnect-host",
+        kind: Kind::Host,
+        server: Some(Server::start(
+            command,
+            addr,
+            &work.join("finconnect-host.log"),
+            "finconnect-host up",
+        )?),
+        rounds: Vec::new(),
+    });
+
+    // Optional: the same host with an older component and no keep-alive,
+    // for a before/after on one machine (FINCONNECT_PEERS_BEFORE_WASM).
+    if let Some(before) = std::env::var_os("FINCONNECT_PEERS_BEFORE_WASM")
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+    {
+        let addr = free_addr()?;
+        let mut command = Command::new(&inputs.host_bin);
+        command
+            .arg("up")
+            .arg("--wasm")
+            .arg(&before)
+            .arg("--manifest")
+            .arg(Path::new(super::ROOT).join("spin.toml"))
+            .args(["--addr", &addr.to_string(), "--no-keep-alive"])
+            .current_dir(&work)
+            .envs(variables.iter().cloned());
+        peers.push(Peer {
+            name: "before: FinConnect on finconnect-host, FINCONNECT_PEERS_BEFORE_WASM, --no-keep-alive",
+            kind: Kind::HostBefore,
+            server: Some(Server::start(
+                command,
+                addr,
+                &work.join("finconnect-host-before.log"),
+                "finconnect-host up (before)",
+            )?),
+            rounds: Vec::new(),
+        });
+    }
+
+    let mut notes = Vec::new();
+    match &inputs.spin {
+        Some(spin) => {
+            let dir = work.join("spin-finconnect");
+            std::fs::create_dir_all(&dir)?;
+            let manifest = std::fs::read_to_string(Path::new(super::ROOT).join("spin.toml"))?;
+            let manifest = manifest.replace(
+                "source = \"target/wasm32-wasip2/release/finconnect.wasm\"",
+                &format!("source = {:?}", inputs.wasm.display().to_string()),
+            );
+            std::fs::write(dir.join("spin.toml"), manifest)?;
+            let addr = free_addr()?;
+            let mut command = Command::new(spin);
+            command
+                .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
+                .current_dir(&dir)
+                .envs(variables.iter().cloned());
+            peers.push(Peer {
+                name: "FinConnect under spin up",
+                kind: Kind::Spin,
+                server: Some(Server::start(
+                    command,
+                    addr,
+                    &work.join("spin-finconnect.log"),
+                    "spin up (FinConnect)",
+                )?),
+                rounds: Vec::new(),
+            });
+            match &inputs.minimal_wasm {
+                Some(minimal) => {
+                    let dir = work.join("spin-minimal");
+                    std::fs::create_dir_all(&dir)?;
+                    let authority = sandbox.addr().to_string();
+                    std::fs::write(
+                        dir.join("spin.toml"),
+                        format!(
+                            "spin_manifest_version = 2\n\n[application]\nname = \"minimal-pay\"\nversion = \"0.1.0\"\n\n\
+                             [[trigger.http]]\nroute = \"/...\"\ncomponent = \"minimal\"\n\n\
+                             [component.minimal]\nsource = {:?}\nallowed_outbound_hosts = [\"http://{authority}\"]\n\
+                             environment = {{ SANDBOX_AUTHORITY = \"{authority}\", PESAPAL_KEY = {:?}, PESAPAL_SECRET = {:?}, PESAPAL_IPN_ID = {:?} }}\n",
+                            minimal.display().to_string(),
+                            config.pesapal_consumer_key,
+                            config.pesapal_consumer_secret,
+                            ipn_id,
+                        ),
+                    )?;
+                    let addr = free_addr()?;
+                    let mut command = Command::new(spin);
+                    command
+                        .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
+                        .current_dir(&dir);
+                    peers.push(Peer {
+                        name: "minimal component under spin up",
+                        kind: Kind::SpinMinimal,
+                        server: Some(Server::start(command, addr, &work.join("spin-minimal.log"), "spin up (minimal)")?),
+                        rounds: Vec::new(),
+                    });
+                }
+                None => notes.push("SKIPPED: minimal component under Spin (FINCONNECT_MINIMAL_WASM not set; `cargo xtask bench --peers` builds it)".to_owned()),
+            }
+        }
+        None => {
+            let note = "SKIPPED: no Spin binary (set SPIN_BIN, or put Spin at ../shared/tools/spin/spin): \
+                        the spin up rows are missing";
+            eprintln!("\nperf: ==================== {note} ====================\n");
+            notes.push(note.to_owned());
+        }
+    }
+    peers.push(Peer {
+        name: "floor: the two calls straight to the sandbox",
+        kind: Kind::Floor,
+        server: None,
+        rounds: Vec::new(),
+    });
+
+    let mut inprocess = vec![
+        InProcess {
+            name: "Node SDK (fetch) in process",
+            mode: "sdk-fetch",
+            rounds: Vec::new(),
+        },
+        InProcess {
+            name: "Node SDK (node:http client) in process",
+            mode: "sdk-http",
+            rounds: Vec::new(),
+        },
+    ];
+    if inputs.jco.is_some() {
+        inprocess.push(InProcess {
+            name: "FinConnect via jco in process",
+            mode: "jco",
+            rounds: Vec::new(),
+        });
+    } else {
+        notes.push("SKIPPED: FinConnect via jco (FINCONNECT_JCO_JS not set; `cargo xtask bench --peers` transpiles it)".to_owned());
+    }
+
+    let client = client_runtime()?;
+    // One uncounted pass warms every server (JIT, pools, connections).
+    for peer in &peers {
+        let target = target_of(peer, &sandbox);
+        let run = client.block_on(drive_target(
+            target,
+            format!("WARM-{}", peer.kind as u8),
+            ipn_id.clone(),
+            100,
+            8,
+            Duration::from_secs(60),
+        ));
+        if let Some(error) = run.errors.first() {
+            bail!("{}: warm-up failed: {error}", peer.name);
+        }
+    }
+
+    let mut done = 0;
+    for round in 0..rounds {
+        if round > 0 && started.elapsed() > ROUND_BUDGET {
+            notes.push(format!(
+                "stopped after {round} of {rounds} rounds: the {ROUND_BUDGET:?} time budget was spent"
+            ));
+            break;
+        }
+        done = round + 1;
+        eprintln!(
+            "perf: peers round {}/{rounds} ({:.0} s so far)",
+            round + 1,
+            started.elapsed().as_secs_f64()
+        );
+        for peer in &mut peers {
+            let target = target_of(peer, &sandbox);
+            let prefix = format!("R{round}-{}", peer.kind as u8);
+            sandbox.clear_requests();
+            let cpu_before = peer.server.as_ref().map(Server::cpu);
+            let mut record = Round::default();
+            let mut pays = 0;
+            for (concurrency, count) in [(1, LATENCY_PAYS), (8, RPS8_PAYS), (32, RPS32_PAYS)] {
+                let run = client.block_on(drive_target(
+                    target,
+                    format!("{prefix}-c{concurrency}"),
+                    ipn_id.clone(),
+                    count,
+                    concurrency,
+                    Duration::from_secs(60),
+                ));
+                if let Some(error) = run.errors.first() {
+                    bail!(
+                        "{} at concurrency {concurrency}: {} errors; first: {error}",
+                        peer.name,
+                        run.errors.len()
+                    );
+                }
+                pays += run.latencies.0.len();
+                match concurrency {
+                    1 => {
+                        record.p50 = run.latencies.p50();
+                        record.p99 = run.latencies.p99();
+                        record.stalls = run.latencies.0.iter().filter(|&&l| l > STALL).count();
+                    }
+                    8 => record.rps8 = run.throughput(),
+                    _ => record.rps32 = run.throughput(),
+                }
+            }
+            record.cpu_per_pay = peer
+                .server
+                .as_ref()
+                .zip(cpu_before)
+                .map(|(server, before)| {
+                    (server.cpu().saturating_sub(before)) / u32::try_from(pays.max(1)).unwrap_or(1)
+                });
+            record.round_trips = sandbox.requests().len() as f64 / pays.max(1) as f64;
+            peer.rounds.push(record);
+        }
+        for run in &mut inprocess {
+            sandbox.clear_requests();
+            let mut command = Command::new("node");
+            command
+                .arg(inputs.scripts.join("inprocess.mjs"))
+                .args([
+                    "--mode",
+                    run.mode,
+                    "--origin",
+                    &sandbox.origin(),
+                    "--ipn",
+                    &ipn_id,
+                ])
+                .args(["--pays", &INPROCESS_PAYS.to_string()])
+                .envs(variables.iter().cloned())
+                .stderr(Stdio::inherit());
+            if let Some(jco) = &inputs.jco {
+                command.arg("--jco").arg(jco);
+            }
+            let output = command
+                .output()
+                .with_context(|| format!("cannot run node inprocess.mjs --mode {}", run.mode))?;
+            if !output.status.success() {
+                bail!(
+                    "node inprocess.mjs --mode {} failed ({})",
+                    run.mode,
+                    output.status
+                );
+            }
+            let line = String::from_utf8_lossy(&output.stdout);
+            let json: serde_json::Value = serde_json::from_str(
+                line.trim().lines().last().unwrap_or(""),
+            )
+            .with_context(|| format!("inprocess.mjs --mode {} printed {line:?}", run.mode))?;
+            let number = |key: &str| {
+                json.get(key)
+                    .and_then(serde_json::Value::as_f64)
+                    .unwrap_or(f64::NAN)
+            };
+            let all_pays = number("pays") + number("warmup");
+            run.rounds.push(InProcessRound {
+                p50_ms: number("p50_ms"),
+                p99_ms: number("p99_ms"),
+                stalls: number("over_30ms") as usize,
+                pays_per_s: number("pays_per_s"),
+                cpu_us: number("cpu_us_per_pay"),
+                round_trips: sandbox.requests().len() as f64 / all_pays,
+            });
+        }
+    }
+    let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+
+    print_table(&peers, &inprocess, done, &notes);
+    print_ratios(&peers, &inprocess);
+    println!();
+    println!(
+        "load averages (1/5/15 min) before: {}; after: {}; {} CPUs; {:.0} s in all",
+        load_before
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        load_after
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+        std::thread::available_parallelism().map_or(0, usize::from),
+        started.elapsed().as_secs_f64()
+    );
+    drop(peers);
+    Ok(())
+}
+
+fn target_of(peer: &Peer, sandbox: &Sandbox) -> LoadTarget {
+    match &peer.server {
+        Some(server) => LoadTarget::Server(server.addr),
+        None => LoadTarget::Floor(sandbox.addr()),
+    }
+}
+
+struct Summary {
+    p50: f64,
+    p99: f64,
+    rps8: f64,
+    rps32: f64,
+    cpu_us: Option<f64>,
+    round_trips: f64,
+    stalls: usize,
+    pays_c1: usize,
+}
+
+fn summary(peer: &Peer) -> Summary {
+    let values = |f: fn(&Round) -> f64| median(peer.rounds.iter().map(f).collect());
+    Summary {
+        p50: values(|r| r.p50.as_secs_f64() * 1e3),
+        p99: values(|r| r.p99.as_secs_f64() * 1e3),
+        rps8: values(|r| r.rps8),
+        rps32: values(|r| r.rps32),
+        cpu_us: peer
+            .server
+            .as_ref()
+            .map(|_| values(|r| r.cpu_per_pay.map_or(f64::NAN, |d| d.as_secs_f64() * 1e6))),
+        round_trips: values(|r| r.round_trips),
+        stalls: peer.rounds.iter().map(|r| r.stalls).sum(),
+        pays_c1: peer.rounds.len() * LATENCY_PAYS,
+    }
+}
+
+fn print_table(peers: &[Peer], inprocess: &[InProcess], rounds: usize, notes: &[String]) {
+    println!();
+    println!(
+        "FinConnect and its peers: PesaPal pay (token + SubmitOrderRequest), one sandbox on loopback, \
+         {rounds} interleaved rounds, medians over rounds"
+    );
+    println!();
+    println!(
+        "| peer | c=1 p50 / p99 | req/s c=8 | req/s c=32 | server CPU per pay | provider round trips per pay | pays over 30 ms (c=1) |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for peer in peers {
+        let s = summary(peer);
+        println!(
+            "| {} | {:.2} / {:.2} ms | {:.0} | {:.0} | {} | {:.2} | {} of {} |",
+            peer.name,
+            s.p50,
+            s.p99,
+            s.rps8,
+            s.rps32,
+            s.cpu_us
+                .map_or_else(|| "n/a (no server)".to_owned(), |us| format!("{us:.0} µs")),
+            s.round_trips,
+            s.stalls,
+            s.pays_c1,
+        );
+    }
+    for run in inprocess {
+        let values = |f: fn(&InProcessRound) -> f64| median(run.rounds.iter().map(f).collect());
+        println!(
+            "| {} | {:.2} / {:.2} ms | {:.0} pays/s sequential | — | {:.0} µs (whole process) | {:.2} | {} of {} |",
+            run.name,
+            values(|r| r.p50_ms),
+            values(|r| r.p99_ms),
+            values(|r| r.pays_per_s),
+            values(|r| r.cpu_us),
+            values(|r| r.round_trips),
+            run.rounds.iter().map(|r| r.stalls).sum::<usize>(),
+            run.rounds.len() * INPROCESS_PAYS,
+        );
+    }
+    for note in notes {
+        println!();
+        println!("**{note}**");
+    }
+}
+
+fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
+    let find = |kind: Kind| peers.iter().find(|p| p.kind == kind).map(summary);
+    let inproc = |mode: &str| {
+        inprocess
+            .iter()
+            .find(|r| r.mode == mode)
+            .map(|r| median(r.rounds.iter().map(|r| r.p50_ms).collect()))
+    };
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    println!();
+    println!("| ratio | value | goal |");
+    println!("|---|---|---|");
+    if let (Some(host), Some(lean)) = (find(Kind::Host), find(Kind::NodeHttp)) {
+        let r = host.rps32 / lean.rps32;
+        println!(
+            "| finconnect-host ÷ lean Node (node:http client), req/s at c=32 | {r:.2}× | ≥ 1.00×: {} |",
+            verdict(r >= 1.0)
+        );
+    }
+    if let (Some(after), Some(before)) = (find(Kind::Host), find(Kind::HostBefore)) {
+        println!(
+            "| finconnect-host after ÷ before, req/s at c=32 (CPU per pay {} → {}) | {:.2}× | (before/after) |",
+            before
+                .cpu_us
+                .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs")),
+            after
+                .cpu_us
+                .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs")),
+            after.rps32 / before.rps32
+        );
+    }
+    if let (Some(spin), Some(fetch)) = (find(Kind::Spin), find(Kind::NodeFetch)) {
+        let r = spin.rps32 / fetch.rps32;
+        println!(
+            "| FinConnect under Spin ÷ Node SDK (fetch), req/s at c=32 | {r:.2}× | ≥ 1.00×: {} |",
+            verdict(r >= 1.0)
+        );
+    }
+    if let (Some(spin), Some(minimal)) = (find(Kind::Spin), find(Kind::SpinMinimal)) {
+        let r = minimal.rps32 / spin.rps32;
+        println!(
+            "| minimal component ÷ FinConnect, both under Spin, req/s at c=32 | {r:.2}× | ≤ 1.20×: {} |",
+            verdict(r <= 1.2)
+        );
+        let r = spin.p50 / minimal.p50;
+        println!(
+            "| FinConnect ÷ minimal component, both under Spin, c=1 p50 | {r:.2}× | ≤ 1.20×: {} |",
+            verdict(r <= 1.2)
+        );
+    }
+    if let (Some(jco), Some(sdk)) = (inproc("jco"), inproc("sdk-fetch")) {
+        let r = jco / sdk;
+        println!(
+            "| FinConnect via jco ÷ Node SDK (fetch), in process, c=1 p50 | {r:.2}× | ≤ 2.00×: {} |",
+            verdict(r <= 2.0)
+        );
+    }
+    if let (Some(jco), Some(sdk)) = (inproc("jco"), inproc("sdk-http")) {
+        let r = jco / sdk;
+        println!(
+            "| FinConnect via jco ÷ Node SDK (node:http client), in process, c=1 p50 | {r:.2}× | (for reference) |"
+        );
+    }
+}
