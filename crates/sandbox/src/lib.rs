@@ -42,6 +42,7 @@ mod pesapal;
 mod server;
 mod settle;
 mod state;
+mod ui;
 mod util;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -123,6 +123,7 @@ fn banner(sandbox: &Sandbox) -> String {
         .to_owned();
     format!(
         "finconnect-sandbox listening on {origin}
+Dashboard         {origin}/  (open it in a browser)
 
 PesaPal API 3.0   {pesapal}
   consumer_key     {key}
