@@ -31,7 +31,10 @@ tasks:
                             run scripts/composition.sh (wac plug, jco, the Node test), then
                             cargo test --workspace ARGS... with FINCONNECT_WASM,
                             FINCONNECT_WASM_SPIN_VARIABLES, FINCONNECT_WASM_TOKEN_CACHE and
-                            FINCONNECT_COMPOSED_WASM set
+                            FINCONNECT_COMPOSED_WASM set; the browser test (tests/browser.rs)
+                            needs /usr/bin/chromium and /usr/bin/chromedriver and is skipped
+                            with a warning without them (an error when
+                            FINCONNECT_REQUIRE_BROWSER=1)
   run [ARGS...]             build the component, then cargo run -p finconnect-host -- up --sandbox ARGS...
   bench                     build the default and token-cache components, then
                             cargo bench -p finconnect-host --bench perf (release; loopback only):
@@ -41,6 +44,38 @@ tasks:
                             10000 PesaPal pays over POST /payments at concurrency 32
                             (ARGS: --count N, --concurrency C, --max-seconds S)
   wasm-opt FILE...          optimise the given components in place, as `build` does";
+
+/// What the browser test (`tests/browser.rs`) drives: Debian's Chromium
+/// and its chromedriver.
+const BROWSER_FILES: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromedriver"];
+
+/// The first browser file that is missing, after saying loudly that the
+/// browser test will be skipped; an error instead when
+/// `FINCONNECT_REQUIRE_BROWSER=1`.
+fn missing_browser() -> anyhow::Result<Option<&'static str>> {
+    let Some(path) = BROWSER_FILES
+        .into_iter()
+        .find(|path| !Path::new(path).is_file())
+    else {
+        return Ok(None);
+    };
+    if std::env::var("FINCONNECT_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        bail!(
+            "{path} is missing and FINCONNECT_REQUIRE_BROWSER=1: install it with \
+             `apt-get install -y chromium chromium-driver`"
+        );
+    }
+    warn_browser_skipped(path);
+    Ok(Some(path))
+}
+
+fn warn_browser_skipped(path: &str) {
+    eprintln!(
+        "\nxtask: WARNING: {path} is missing, so the browser test (tests/browser.rs) is SKIPPED.\n\
+         xtask: install it with `apt-get install -y chromium chromium-driver`; \
+         FINCONNECT_REQUIRE_BROWSER=1 makes this an error.\n"
+    );
+}
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const COMPONENT_FILE: &str = "finconnect.wasm";
@@ -100,6 +135,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
         "test" => {
+            let browser_missing = missing_browser()?;
             let mut command = workspace.cargo();
             command.args(["test", "--workspace"]).args(rest);
             let mut default_wasm = None;
@@ -113,7 +149,11 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             let wasm = default_wasm.context("the default component was not built")?;
             let composed = workspace.compose(&wasm)?;
             command.env("FINCONNECT_COMPOSED_WASM", composed);
-            workspace.run(command, "cargo test --workspace")
+            workspace.run(command, "cargo test --workspace")?;
+            if let Some(path) = browser_missing {
+                warn_browser_skipped(path);
+            }
+            Ok(())
         }
         "run" => {
             let wasm = workspace.build_component(Flavour::Default)?;

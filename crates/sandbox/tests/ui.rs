@@ -33,7 +33,9 @@ fn hostile_order(sb: &Sandbox, receiver: &Receiver) -> (String, String) {
         "billing_address": {"email_address": "jane@example.com"},
     });
     // The amount as PesaPal's clients send it: a number with two decimals.
-    let body = body.to_string().replace("\"amount\":1500", "\"amount\":1500.00");
+    let body = body
+        .to_string()
+        .replace("\"amount\":1500", "\"amount\":1500.00");
     let out = submit_raw(sb, &token, &body).json();
     let id = out["order_tracking_id"].as_str().unwrap().to_owned();
     let redirect = out["redirect_url"].as_str().unwrap().to_owned();
