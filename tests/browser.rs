@@ -169,7 +169,7 @@ fn checkout(
         assert!(browser.is_selected("input[name=method][value=Visa]"));
     }
     if let Some(name) = screenshot {
-        save_png(name, &browser.screenshot_full(1000));
+        save_png(name, &browser.screenshot_full(640));
     }
     let deliveries_before = sandbox.deliveries().len();
     browser.click(&format!("[data-test={button}]"));

@@ -57,22 +57,22 @@ const PESAPAL_METHODS: &[PayMethod] = &[
     PayMethod {
         value: "MpesaKE",
         label: "M-Pesa",
-        detail: "Safaricom mobile money",
+        detail: "Safaricom",
     },
     PayMethod {
         value: "AirtelKE",
         label: "Airtel Money",
-        detail: "Airtel mobile money",
+        detail: "Airtel",
     },
     PayMethod {
         value: "Visa",
         label: "Visa",
-        detail: "Debit or credit card",
+        detail: "Card",
     },
     PayMethod {
         value: "MasterCard",
         label: "Mastercard",
-        detail: "Debit or credit card",
+        detail: "Card",
     },
 ];
 
