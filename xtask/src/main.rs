@@ -35,7 +35,10 @@ tasks:
                             FINCONNECT_COMPOSED_WASM and FINCONNECT_SHOP_WASM set (the Spin
                             suite, tests/spin.rs, also needs Spin: SPIN_BIN, `spin` on PATH
                             or ../shared/tools/spin/spin; it skips loudly without it unless
-                            FINCONNECT_REQUIRE_SPIN=1)
+                            FINCONNECT_REQUIRE_SPIN=1); the browser test (tests/browser.rs)
+                            needs /usr/bin/chromium and /usr/bin/chromedriver and is skipped
+                            with a warning without them (an error when
+                            FINCONNECT_REQUIRE_BROWSER=1)
   run [ARGS...]             build the component (without wasm-opt) and, alongside, the host;
                             then cargo run -p finconnect-host -- up --sandbox ARGS...
   bench                     build the default and token-cache components, then
@@ -53,6 +56,38 @@ tasks:
                             10000 PesaPal pays over POST /payments at concurrency 32
                             (ARGS: --count N, --concurrency C, --max-seconds S)
   wasm-opt FILE...          optimise the given components in place, as `build` does";
+
+/// What the browser test (`tests/browser.rs`) drives: Debian's Chromium
+/// and its chromedriver.
+const BROWSER_FILES: [&str; 2] = ["/usr/bin/chromium", "/usr/bin/chromedriver"];
+
+/// The first browser file that is missing, after saying loudly that the
+/// browser test will be skipped; an error instead when
+/// `FINCONNECT_REQUIRE_BROWSER=1`.
+fn missing_browser() -> anyhow::Result<Option<&'static str>> {
+    let Some(path) = BROWSER_FILES
+        .into_iter()
+        .find(|path| !Path::new(path).is_file())
+    else {
+        return Ok(None);
+    };
+    if std::env::var("FINCONNECT_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+        bail!(
+            "{path} is missing and FINCONNECT_REQUIRE_BROWSER=1: install it with \
+             `apt-get install -y chromium chromium-driver`"
+        );
+    }
+    warn_browser_skipped(path);
+    Ok(Some(path))
+}
+
+fn warn_browser_skipped(path: &str) {
+    eprintln!(
+        "\nxtask: WARNING: {path} is missing, so the browser test (tests/browser.rs) is SKIPPED.\n\
+         xtask: install it with `apt-get install -y chromium chromium-driver`; \
+         FINCONNECT_REQUIRE_BROWSER=1 makes this an error.\n"
+    );
+}
 
 const WASM_TARGET: &str = "wasm32-wasip2";
 const COMPONENT_FILE: &str = "finconnect.wasm";
@@ -119,6 +154,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             Ok(())
         }
         "test" => {
+            let browser_missing = missing_browser()?;
             let mut command = workspace.cargo();
             command.args(["test", "--workspace"]).args(rest);
             let mut default_wasm = None;
@@ -137,7 +173,11 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             if std::env::var_os(SHOP_WASM_VAR).is_none() {
                 command.env(SHOP_WASM_VAR, workspace.root.join(SHOP_WASM));
             }
-            workspace.run(command, "cargo test --workspace")
+            workspace.run(command, "cargo test --workspace")?;
+            if let Some(path) = browser_missing {
+                warn_browser_skipped(path);
+            }
+            Ok(())
         }
         "run" => {
             // The host build does not need the component: it runs alongside

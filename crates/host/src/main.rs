@@ -278,6 +278,7 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key:
     };
     let sb = sandbox.origin();
     println!("Sandbox (PesaPal + ClickPesa emulator) on {sb}");
+    println!("  dashboard:      {sb}/  (in a browser: orders, notifications, requests, faults)");
     println!("  PesaPal API:    {}", sandbox.pesapal_base_url());
     println!("  ClickPesa API:  {}", sandbox.clickpesa_base_url());
     println!("  ClickPesa webhooks go to {origin}/notifications/clickpesa");

@@ -48,6 +48,7 @@ mod pesapal;
 mod server;
 mod settle;
 mod state;
+mod ui;
 mod util;
 
 use std::net::{Ipv4Addr, SocketAddr};

@@ -156,6 +156,7 @@ fn banner(sandbox: &Sandbox) -> String {
     };
     format!(
         "finconnect-sandbox listening on {origin}
+Dashboard         {origin}/  (open it in a browser)
 
 PesaPal API 3.0   {pesapal}
   consumer_key     {key}

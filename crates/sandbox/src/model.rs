@@ -288,6 +288,10 @@ pub struct PesapalOrder {
     pub state: PaymentState,
     /// Set once the order is completed.
     pub confirmation_code: Option<String>,
+    /// The method chosen on the hosted page (`MpesaKE`, `Visa`, …), as
+    /// GetTransactionStatus reports it; `None` until then (an order settled
+    /// through the control API reports `MpesaKE`).
+    pub payment_method: Option<String>,
     /// EAT, no offset (as GetTransactionStatus reports it).
     pub created_date: String,
 }

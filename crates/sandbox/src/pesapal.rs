@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use axum::body::Body;
 use axum::response::Response;
-use http::header::{CONTENT_TYPE, LOCATION};
+use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Method, StatusCode};
 use serde::Serialize;
 use serde::ser::Error as _;
@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 use crate::fault::Target;
-use crate::model::{IpnMethod, IpnRegistration, Outcome, PaymentState, PesapalOrder};
+use crate::model::{IpnMethod, IpnRegistration, PaymentState, PesapalOrder};
 use crate::server::Incoming;
 use crate::state::{Shared, State};
 use crate::util;
@@ -354,10 +354,7 @@ fn submit_order(shared: &Arc<Shared>, state: &mut State, req: &Incoming) -> Resp
         return invalid_parameters("billing_address needs an email_address or a phone_number");
     }
     let order_tracking_id = util::guid();
-    let redirect_url = format!(
-        "{}/pesapaliframe/PesapalIframe3/Index?OrderTrackingId={order_tracking_id}",
-        shared.origin
-    );
+    let redirect_url = crate::ui::pesapal_redirect_url(&shared.origin, &order_tracking_id);
     state.orders.push(PesapalOrder {
         order_tracking_id: order_tracking_id.clone(),
         merchant_reference: id.clone(),
@@ -371,6 +368,7 @@ fn submit_order(shared: &Arc<Shared>, state: &mut State, req: &Incoming) -> Resp
         phone_number,
         state: PaymentState::Pending,
         confirmation_code: None,
+        payment_method: None,
         created_date: util::eat_millis(SystemTime::now()),
     });
     json_response(
@@ -422,7 +420,7 @@ struct StatusError {
 
 #[derive(Serialize)]
 struct StatusBody<'a> {
-    payment_method: &'static str,
+    payment_method: &'a str,
     #[serde(serialize_with = "raw_number")]
     amount: &'a str,
     created_date: &'a str,
@@ -472,6 +470,7 @@ fn transaction_status(state: &State, req: &Incoming) -> Response {
         call_back_url: None,
     };
     let confirmation = order.confirmation_code.as_deref().unwrap_or("");
+    let chosen = order.payment_method.as_deref().unwrap_or("MpesaKE");
     let (method, code, description, text, error, status) = match order.state {
         PaymentState::Pending => (
             "",
@@ -486,9 +485,9 @@ fn transaction_status(state: &State, req: &Incoming) -> Response {
             },
             "500",
         ),
-        PaymentState::Completed => ("MpesaKE", 1, "Completed", None, all_null, "200"),
+        PaymentState::Completed => (chosen, 1, "Completed", None, all_null, "200"),
         PaymentState::Failed => (
-            "MpesaKE",
+            chosen,
             2,
             "Failed",
             Some("The payment was not authorised by the customer"),
@@ -496,7 +495,7 @@ fn transaction_status(state: &State, req: &Incoming) -> Response {
             "200",
         ),
         PaymentState::Reversed => (
-            "MpesaKE",
+            chosen,
             3,
             "Reversed",
             Some("The payment was reversed"),
@@ -527,114 +526,6 @@ fn transaction_status(state: &State, req: &Incoming) -> Response {
         status,
     };
     json_response(StatusCode::OK, &body)
-}
-
-/// `GET /pesapaliframe/PesapalIframe3/Index?OrderTrackingId=…`: a bare page
-/// standing in for PesaPal's hosted checkout, with buttons to settle.
-pub(crate) fn iframe_page(shared: &Arc<Shared>, query: Option<&str>) -> Response {
-    let id = util::query_param(query, "OrderTrackingId").unwrap_or_default();
-    let state = shared.lock();
-    let Some(order) = state.orders.iter().find(|o| o.order_tracking_id == id) else {
-        return html(
-            StatusCode::NOT_FOUND,
-            "<!DOCTYPE html><title>Unknown order</title><p>No sandbox order has this OrderTrackingId.</p>",
-        );
-    };
-    let action = |outcome: &str| {
-        format!(
-            "/pesapaliframe/PesapalIframe3/Pay?OrderTrackingId={}&outcome={outcome}",
-            util::percent_encode(&order.order_tracking_id)
-        )
-    };
-    let page = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<title>finconnect-sandbox: PesaPal checkout</title></head><body>\n\
-<h1>PesaPal checkout (sandbox)</h1>\n\
-<p>Order <code>{reference}</code>: {amount} {currency} &mdash; {description}</p>\n\
-<p>State: <strong>{state}</strong></p>\n\
-<form method=\"post\" action=\"{complete}\"><button>Pay (complete)</button></form>\n\
-<form method=\"post\" action=\"{fail}\"><button>Decline (fail)</button></form>\n\
-</body></html>\n",
-        reference = escape(&order.merchant_reference),
-        amount = escape(&order.amount),
-        currency = escape(&order.currency),
-        description = escape(&order.description),
-        state = order.state,
-        complete = escape(&action("complete")),
-        fail = escape(&action("fail")),
-    );
-    html(StatusCode::OK, &page)
-}
-
-/// `POST /pesapaliframe/PesapalIframe3/Pay?OrderTrackingId=…&outcome=…`:
-/// settles (delivering the IPN) and sends the browser to the callback URL.
-pub(crate) async fn iframe_pay(shared: Arc<Shared>, query: Option<String>) -> Response {
-    let id = util::query_param(query.as_deref(), "OrderTrackingId").unwrap_or_default();
-    let outcome = match util::query_param(query.as_deref(), "outcome").as_deref() {
-        Some("complete") => Outcome::Completed,
-        Some("fail") => Outcome::Failed,
-        _ => {
-            return html(
-                StatusCode::BAD_REQUEST,
-                "<!DOCTYPE html><title>Bad request</title><p>outcome must be complete or fail.</p>",
-            );
-        }
-    };
-    if let Err(err) = crate::settle::pesapal(&shared, &id, outcome).await {
-        return html(
-            StatusCode::CONFLICT,
-            &format!(
-                "<!DOCTYPE html><title>Cannot settle</title><p>{}</p>",
-                escape(&err.to_string())
-            ),
-        );
-    }
-    let target = {
-        let state = shared.lock();
-        state
-            .orders
-            .iter()
-            .find(|o| o.order_tracking_id == id)
-            .map(|order| {
-                util::append_query(
-                    &order.callback_url,
-                    &[
-                        ("OrderTrackingId", &order.order_tracking_id),
-                        ("OrderMerchantReference", &order.merchant_reference),
-                        ("OrderNotificationType", "CALLBACKURL"),
-                    ],
-                )
-            })
-    };
-    match target.and_then(|t| HeaderValue::from_str(&t).ok()) {
-        Some(location) => {
-            let mut response = Response::new(Body::empty());
-            *response.status_mut() = StatusCode::SEE_OTHER;
-            response.headers_mut().insert(LOCATION, location);
-            response
-        }
-        None => html(
-            StatusCode::OK,
-            "<!DOCTYPE html><title>Settled</title><p>Settled.</p>",
-        ),
-    }
-}
-
-fn html(status: StatusCode, page: &str) -> Response {
-    let mut response = Response::new(Body::from(page.to_owned()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    response
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The HTTP face: provider paths (recorded, fault-injected, dispatched by
 //! hand so that PesaPal's case-insensitive routing can be mimicked), the
-//! hosted payment page, and the `/_sandbox` control API.
+//! pages for people (`ui`), and the `/_sandbox` control API.
 
 use std::sync::Arc;
 
@@ -8,7 +8,6 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
-use axum::routing::{get, post};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::json;
 
@@ -35,20 +34,9 @@ pub(crate) struct Incoming {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(control::routes())
-        .route("/pesapaliframe/PesapalIframe3/Index", get(iframe_index))
-        .route("/pesapaliframe/PesapalIframe3/Index/", get(iframe_index))
-        .route("/pesapaliframe/PesapalIframe3/Pay", post(iframe_pay))
+        .merge(crate::ui::routes())
         .fallback(entry)
         .with_state(shared)
-}
-
-async fn iframe_index(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    pesapal::iframe_page(&shared, request.uri().query())
-}
-
-async fn iframe_pay(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let query = request.uri().query().map(str::to_owned);
-    pesapal::iframe_pay(shared, query).await
 }
 
 /// Where the sandbox serves each provider of the core's registry.

@@ -16,7 +16,7 @@ use crate::util;
 
 /// Which moves PesaPal allows. Settling again with the same outcome is
 /// allowed and redelivers the notification (providers retry too).
-fn pesapal_allows(from: PaymentState, to: Outcome) -> bool {
+pub(crate) fn pesapal_allows(from: PaymentState, to: Outcome) -> bool {
     match to {
         // A customer may retry a failed order and pay it.
         Outcome::Completed => matches!(
