@@ -2,6 +2,7 @@
 //! optionally against the in-process provider sandbox.
 
 use anyhow::{Context as _, bail};
+use finconnect_core::Provider;
 use finconnect_host::{DEFAULT_WASM, Host, HostBuilder, VariableSources};
 use finconnect_sandbox::{Sandbox, SandboxConfig};
 use std::net::{SocketAddr, TcpListener};
@@ -131,7 +132,12 @@ fn up(options: Options) -> anyhow::Result<()> {
         local_key = sources
             .lookup("finconnect_api_key")
             .is_none_or(str::is_empty);
-        builder = sandbox_variables(builder, &sandbox, &config, local_key);
+        builder = sandbox_variables(builder, &sandbox, &config, local_key)
+            // Daraja posts STK results here when a payment names no callback_url.
+            .app_variable(
+                "mpesa_callback_url",
+                format!("{origin}/notifications/mpesa"),
+            );
         Some(sandbox)
     } else {
         None
@@ -197,31 +203,23 @@ fn start_sandbox(finconnect_origin: &str) -> anyhow::Result<(Sandbox, SandboxCon
     }
 }
 
-/// Points FinConnect at the sandbox: origins, paths, the sandbox's credentials.
+/// Points FinConnect at the sandbox: for every provider of the registry,
+/// its origin and path variables and the sandbox's credentials.
 fn sandbox_variables(
-    builder: HostBuilder,
+    mut builder: HostBuilder,
     sandbox: &Sandbox,
     config: &SandboxConfig,
     set_api_key: bool,
 ) -> HostBuilder {
-    let origin = sandbox.origin();
-    let path_of = |base: &str| {
-        base.strip_prefix(origin.as_str())
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let builder = builder
-        .app_variable("pesapal_origin", origin.clone())
-        .app_variable("pesapal_path", path_of(&sandbox.pesapal_base_url()))
-        .app_variable("pesapal_consumer_key", config.pesapal_consumer_key.clone())
-        .app_variable(
-            "pesapal_consumer_secret",
-            config.pesapal_consumer_secret.clone(),
-        )
-        .app_variable("clickpesa_origin", origin.clone())
-        .app_variable("clickpesa_path", path_of(&sandbox.clickpesa_base_url()))
-        .app_variable("clickpesa_client_id", config.clickpesa_client_id.clone())
-        .app_variable("clickpesa_api_key", config.clickpesa_api_key.clone());
+    for provider in Provider::ALL {
+        let base = provider.info().base_url;
+        builder = builder
+            .app_variable(base.origin_variable, sandbox.origin())
+            .app_variable(base.path_variable, Sandbox::path(provider));
+        for (name, value) in config.finconnect_variables(provider) {
+            builder = builder.app_variable(name, value);
+        }
+    }
     if set_api_key {
         builder.app_variable("finconnect_api_key", LOCAL_API_KEY)
     } else {
@@ -268,19 +266,27 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key:
     );
     println!("{key_line}");
     let Some(sandbox) = sandbox else {
-        println!(
-            "  providers: PesaPal {}, ClickPesa {}",
-            app(host, "pesapal_origin"),
-            app(host, "clickpesa_origin")
-        );
+        let origins: Vec<String> = Provider::ALL
+            .iter()
+            .map(|provider| {
+                let info = provider.info();
+                format!(
+                    "{} {}",
+                    info.display_name,
+                    app(host, info.base_url.origin_variable)
+                )
+            })
+            .collect();
+        println!("  providers: {}", origins.join(", "));
         println!("\nCtrl-C stops.");
         return;
     };
     let sb = sandbox.origin();
-    println!("Sandbox (PesaPal + ClickPesa emulator) on {sb}");
+    println!("Sandbox (PesaPal, ClickPesa and M-Pesa Daraja emulator) on {sb}");
     println!("  dashboard:      {sb}/  (in a browser: orders, notifications, requests, faults)");
     println!("  PesaPal API:    {}", sandbox.pesapal_base_url());
     println!("  ClickPesa API:  {}", sandbox.clickpesa_base_url());
+    println!("  M-Pesa API:     {}", sandbox.mpesa_base_url());
     println!("  ClickPesa webhooks go to {origin}/notifications/clickpesa");
     println!("  control endpoints (JSON):");
     println!("    GET  {sb}/_sandbox                 credentials, base URLs, this list");
@@ -290,6 +296,7 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key:
     println!("    GET  {sb}/_sandbox/orders          IPNs, PesaPal orders, ClickPesa payments");
     println!("    POST {sb}/_sandbox/pesapal/orders/<order_tracking_id>/complete|fail|reverse");
     println!("    POST {sb}/_sandbox/clickpesa/payments/<order_reference>/complete|fail");
+    println!("    POST {sb}/_sandbox/mpesa/stk/<checkout_request_id>/success|cancelled_by_user|…");
     println!("    GET  {sb}/_sandbox/deliveries      IPNs and webhooks sent, and the answers");
     println!("    GET|POST|DELETE {sb}/_sandbox/faults   make provider endpoints misbehave");
     // Double quotes: a `$FINCONNECT_API_KEY` in them is expanded by the shell.
@@ -308,6 +315,12 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key:
          curl -s -X POST {sb}/_sandbox/pesapal/orders/<tracking_id>/complete\n\
          # 4. read its status\n\
          curl -s {origin}/payments/pesapal/<tracking_id> -H \"Authorization: Bearer {key}\"\n\
+         \nM-Pesa (STK push; the sandbox posts the callback to {origin}/notifications/mpesa):\n\
+         curl -s -X POST {origin}/payments {auth} \\\n  \
+         -d '{{\"provider\":\"mpesa\",\"reference\":\"ORDER1002\",\"amount\":\"100\",\"currency\":\"KES\",\
+         \"customer\":{{\"phone\":\"0708374149\"}}}}'\n\
+         curl -s -X POST {sb}/_sandbox/mpesa/stk/<tracking_id>/success\n\
+         curl -s {origin}/payments/mpesa/<tracking_id> -H \"Authorization: Bearer {key}\"\n\
          \nCtrl-C stops."
     );
 }

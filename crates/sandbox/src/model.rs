@@ -4,6 +4,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use finconnect_core::Provider;
+use finconnect_core::config::names;
 use serde::Serialize;
 
 /// Credentials the sandbox accepts and how it signs and delivers.
@@ -98,6 +100,45 @@ impl Default for SandboxConfig {
             mpesa_till_number: MPESA_TILL_NUMBER.to_owned(),
             mpesa_token_ttl: Duration::from_secs(3599),
             mpesa_options: MpesaOptions::default(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The FinConnect variables (names as the component reads them) that
+    /// give it this sandbox's credentials for `provider`. With the base URL
+    /// from [`crate::Sandbox::base_url`], FinConnect talks to the sandbox.
+    pub fn finconnect_variables(&self, provider: Provider) -> Vec<(&'static str, String)> {
+        match provider {
+            Provider::Pesapal => vec![
+                (
+                    names::PESAPAL_CONSUMER_KEY,
+                    self.pesapal_consumer_key.clone(),
+                ),
+                (
+                    names::PESAPAL_CONSUMER_SECRET,
+                    self.pesapal_consumer_secret.clone(),
+                ),
+            ],
+            Provider::Clickpesa => {
+                let mut variables = vec![
+                    (names::CLICKPESA_CLIENT_ID, self.clickpesa_client_id.clone()),
+                    (names::CLICKPESA_API_KEY, self.clickpesa_api_key.clone()),
+                ];
+                if let Some(key) = &self.clickpesa_checksum_key {
+                    variables.push((names::CLICKPESA_CHECKSUM_KEY, key.clone()));
+                }
+                variables
+            }
+            Provider::Mpesa => vec![
+                (names::MPESA_CONSUMER_KEY, self.mpesa_consumer_key.clone()),
+                (
+                    names::MPESA_CONSUMER_SECRET,
+                    self.mpesa_consumer_secret.clone(),
+                ),
+                (names::MPESA_PASSKEY, self.mpesa_passkey.clone()),
+                (names::MPESA_SHORTCODE, self.mpesa_shortcode.clone()),
+            ],
         }
     }
 }
