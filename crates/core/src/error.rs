@@ -45,7 +45,9 @@ pub enum Error {
     /// The provider answered something FinConnect cannot read: an HTML error
     /// page, truncated JSON, a reply without a field it needs. The request
     /// may have been carried out.
-    #[error("{provider} answered HTTP {http_status} with a reply FinConnect cannot read: {message}")]
+    #[error(
+        "{provider} answered HTTP {http_status} with a reply FinConnect cannot read: {message}"
+    )]
     UnreadableReply {
         /// Who answered.
         provider: Provider,

@@ -250,7 +250,11 @@ fn initiate_reply_and_errors() {
         HttpResponse::new(500, b"<h1>oops</h1>".to_vec()).with_header("content-type", "text/html");
     assert!(matches!(
         parse_ussd_push(&html, &push),
-        Err(Error::UnreadableReply { provider: Provider::Clickpesa, http_status: 500, .. })
+        Err(Error::UnreadableReply {
+            provider: Provider::Clickpesa,
+            http_status: 500,
+            ..
+        })
     ));
     let truncated = reply(200, r#"{"id":"ORDER1"#);
     assert!(matches!(
