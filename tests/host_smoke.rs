@@ -216,8 +216,8 @@ fn a_missing_credential_is_a_configuration_error_naming_it() {
         .register_ipn_blocking(Provider::Pesapal, &ipn_request())
         .unwrap();
     match result {
-        Err(ApiError::Configuration(message)) => {
-            assert!(message.contains("pesapal_consumer_key"), "{message}");
+        Err(ApiError::Configuration(error)) => {
+            assert_eq!(error.variable, "pesapal_consumer_key", "{error:?}");
         }
         other => panic!("expected a configuration error, got {other:?}"),
     }
