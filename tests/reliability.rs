@@ -196,6 +196,7 @@ fn payment_for(provider: Provider, n: usize, ipn_id: &str) -> PaymentRequest {
     match provider {
         Provider::Pesapal => pesapal_payment(&format!("FAULT-{n}"), ipn_id),
         Provider::Clickpesa => clickpesa_payment(&format!("FAULT{n}")),
+        Provider::Mpesa => panic!("the fault table has no M-Pesa case yet"),
     }
 }
 
@@ -203,6 +204,7 @@ fn payment_body_for(provider: Provider, n: usize, ipn_id: &str) -> Value {
     match provider {
         Provider::Pesapal => pesapal_body(&format!("HFAULT-{n}"), ipn_id),
         Provider::Clickpesa => clickpesa_body(&format!("HFAULT{n}")),
+        Provider::Mpesa => panic!("the fault table has no M-Pesa case yet"),
     }
 }
 
