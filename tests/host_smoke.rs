@@ -138,8 +138,8 @@ fn the_component_imports_only_wasi_and_exports_the_api_and_the_http_handler() {
 
     let exports: Vec<&str> = ty.exports(host.engine()).map(|(name, _)| name).collect();
     for wanted in [
-        "finconnect:payments/api@0.1.0",
-        "finconnect:payments/types@0.1.0",
+        "finconnect:payments/api@0.2.0",
+        "finconnect:payments/types@0.2.0",
     ] {
         assert!(
             exports.contains(&wanted),
