@@ -105,6 +105,13 @@ grep -qE '^\s*export demo:shop/checkout@0\.1\.0;' <<<"$world" ||
 grep -qE '^\s*import wasi:config/store@0\.2\.0-draft-2024-09-27;' <<<"$world" ||
   die "the composed component does not import wasi:config/store (FinConnect's variables)"
 
+step "check FinConnect's own world: it exports finconnect:payments@0.2.0 and imports only wasi:*"
+own_world=$("$JCO" wit "$FINCONNECT_WASM")
+grep -qE '^\s*export finconnect:payments/api@0\.2\.0;' <<<"$own_world" ||
+  die "FinConnect does not export finconnect:payments/api@0.2.0"
+not_wasi=$(grep -E '^\s*import ' <<<"$own_world" | grep -vE '^\s*import wasi:' || true)
+[[ -z "$not_wasi" ]] || die "FinConnect imports something other than wasi:*: $not_wasi"
+
 step "jco transpile finconnect.wasm -> examples/node/dist (wasi:config/store -> config.mjs)"
 rm -rf "$NODE_DIR/dist"
 (cd "$NODE_DIR" &&

@@ -1,5 +1,5 @@
 //! Composition: the example consumer `examples/shop` (it imports
-//! `finconnect:payments/api@0.1.0`), plugged with FinConnect by
+//! `finconnect:payments/api@0.2.0`), plugged with FinConnect by
 //! `wac plug`, runs in the wasmtime host against the provider sandbox.
 //!
 //! The composed file comes from `scripts/composition.sh`: its path is

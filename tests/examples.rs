@@ -1,7 +1,7 @@
 //! The composition examples, checked without running anything: the Spin
 //! manifest that uses FinConnect as a component dependency
-//! (`examples/spin-dependency/spin.toml`), the shop's WIT dependencies
-//! (links to the repository's `wit/`, not copies), and the Node example's
+//! (`examples/spin-dependency/spin.toml`), the shop's and the build worlds' WIT
+//! dependencies (links to the repository's `wit/`, not copies), and the Node example's
 //! pinned packages.
 
 #![allow(
@@ -89,7 +89,7 @@ fn spin_dependency_inherits_variables_and_allowed_outbound_hosts() {
     let [dep] = deps.as_slice() else {
         panic!("expected exactly one dependency, got {deps:?}");
     };
-    assert_eq!(dep.import, "finconnect:payments/api");
+    assert_eq!(dep.import, "finconnect:payments/api@0.2.0");
     assert_eq!(
         dep.source,
         DependencySource::Path("../../target/wasm32-wasip2/release/finconnect.wasm".to_owned())
@@ -149,11 +149,12 @@ fn spin_dependency_allowed_hosts_come_from_origin_only_variables() {
     }
 }
 
-#[test]
-fn shop_wit_dependencies_are_links_to_the_repository_wit() {
-    let deps = root("examples/shop/wit/deps");
+/// Checks that every entry of `deps` is a symlink into the repository's
+/// `wit/` (`payments@0.2.0` to `wit/` itself, the others to the folder of the
+/// same name in `wit/deps/`) and that each of `needed` is there.
+fn check_links_to_the_repository_wit(deps: &str, needed: &[&str]) {
     let mut seen = BTreeSet::new();
-    for entry in std::fs::read_dir(&deps).unwrap() {
+    for entry in std::fs::read_dir(root(deps)).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name().into_string().unwrap();
         let link = entry.path();
@@ -162,7 +163,7 @@ fn shop_wit_dependencies_are_links_to_the_repository_wit() {
             "{} must be a symlink into the repository's wit/, not a copy",
             link.display()
         );
-        let expected = if name == "finconnect" {
+        let expected = if name == "payments@0.2.0" {
             root("wit")
         } else {
             root("wit/deps").join(&name)
@@ -175,24 +176,41 @@ fn shop_wit_dependencies_are_links_to_the_repository_wit() {
         );
         seen.insert(name);
     }
-    // FinConnect's WIT and every WASI package it refers to (the shop's build
-    // fails without them; an extra link is harmless).
-    for needed in [
-        "finconnect",
-        "config",
-        "http",
-        "io",
-        "cli",
-        "clocks",
-        "random",
-        "filesystem",
-        "sockets",
-    ] {
-        assert!(
-            seen.contains(needed),
-            "examples/shop/wit/deps has no link for {needed}"
-        );
+    for needed in needed {
+        assert!(seen.contains(*needed), "{deps} has no link for {needed}");
     }
+}
+
+#[test]
+fn shop_wit_dependencies_are_links_to_the_repository_wit() {
+    // FinConnect's WIT and the one WASI package it refers to (the shop's
+    // build fails without them; an extra link is harmless).
+    check_links_to_the_repository_wit(
+        "examples/shop/wit/deps",
+        &["payments@0.2.0", "config@0.2.0-draft-2024-09-27"],
+    );
+}
+
+#[test]
+fn build_worlds_resolve_from_links_to_the_vendored_wit() {
+    // wit/build (finconnect:build) refers to finconnect:payments and to the
+    // WASI and Spin packages of every build world.
+    check_links_to_the_repository_wit(
+        "wit/build/deps",
+        &[
+            "payments@0.2.0",
+            "config@0.2.0-draft-2024-09-27",
+            "keyvalue@0.2.0-draft2",
+            "spin@2.0.0",
+            "http@0.2.12",
+            "cli@0.2.12",
+            "io@0.2.12",
+            "clocks@0.2.12",
+            "random@0.2.12",
+            "filesystem@0.2.12",
+            "sockets@0.2.12",
+        ],
+    );
 }
 
 #[test]

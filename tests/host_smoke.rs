@@ -138,8 +138,8 @@ fn the_component_imports_only_wasi_and_exports_the_api_and_the_http_handler() {
 
     let exports: Vec<&str> = ty.exports(host.engine()).map(|(name, _)| name).collect();
     for wanted in [
-        "finconnect:payments/api@0.1.0",
-        "finconnect:payments/types@0.1.0",
+        "finconnect:payments/api@0.2.0",
+        "finconnect:payments/types@0.2.0",
     ] {
         assert!(
             exports.contains(&wanted),
@@ -216,8 +216,8 @@ fn a_missing_credential_is_a_configuration_error_naming_it() {
         .register_ipn_blocking(Provider::Pesapal, &ipn_request())
         .unwrap();
     match result {
-        Err(ApiError::Configuration(message)) => {
-            assert!(message.contains("pesapal_consumer_key"), "{message}");
+        Err(ApiError::Configuration(error)) => {
+            assert_eq!(error.variable, "pesapal_consumer_key", "{error:?}");
         }
         other => panic!("expected a configuration error, got {other:?}"),
     }

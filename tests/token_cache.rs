@@ -270,8 +270,8 @@ fn the_default_build_refuses_the_cache_by_name() {
         )
         .unwrap();
     match result {
-        Err(ApiError::Configuration(message)) => {
-            assert!(message.contains(CACHE_VARIABLE), "{message}");
+        Err(ApiError::Configuration(error)) => {
+            assert_eq!(error.variable, CACHE_VARIABLE, "{error:?}");
         }
         other => panic!("expected a configuration error, got {other:?}"),
     }

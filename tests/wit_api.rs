@@ -216,8 +216,10 @@ fn clickpesa_register_ipn_is_unsupported_and_points_at_the_dashboard() {
         )
         .unwrap();
     match result {
-        Err(ApiError::Unsupported(message)) => {
-            assert!(message.contains("dashboard"), "{message}");
+        Err(ApiError::Unsupported(error)) => {
+            assert_eq!(error.provider, Provider::Clickpesa);
+            assert_eq!(error.operation, "register-ipn");
+            assert!(error.reason.contains("dashboard"), "{error:?}");
         }
         other => panic!("expected unsupported, got {other:?}"),
     }
@@ -241,8 +243,9 @@ fn wrong_credentials_are_an_authentication_error_and_the_host_keeps_working() {
         )
         .unwrap();
     match &result {
-        Err(ApiError::Authentication(message)) => {
-            assert!(!message.contains("not-the-secret"), "{message}");
+        Err(ApiError::Authentication(error)) => {
+            assert_eq!(error.provider, Provider::Pesapal);
+            assert!(!error.message.contains("not-the-secret"), "{error:?}");
         }
         other => panic!("expected authentication, got {other:?}"),
     }
@@ -263,8 +266,9 @@ fn wrong_credentials_are_an_authentication_error_and_the_host_keeps_working() {
         .pay_blocking(Provider::Clickpesa, &clickpesa_payment("AUTHNO1"))
         .unwrap();
     match &result {
-        Err(ApiError::Authentication(message)) => {
-            assert!(!message.contains("not-the-api-key"), "{message}");
+        Err(ApiError::Authentication(error)) => {
+            assert_eq!(error.provider, Provider::Clickpesa);
+            assert!(!error.message.contains("not-the-api-key"), "{error:?}");
         }
         other => panic!("expected authentication, got {other:?}"),
     }
@@ -296,11 +300,11 @@ fn a_missing_or_malformed_variable_is_a_configuration_error_naming_it_not_its_va
         .pay_blocking(Provider::Pesapal, &pesapal_payment("CFG-1", SOME_GUID))
         .unwrap();
     match &result {
-        Err(ApiError::Configuration(message)) => {
-            assert!(message.contains("pesapal_consumer_secret"), "{message}");
+        Err(ApiError::Configuration(error)) => {
+            assert_eq!(error.variable, "pesapal_consumer_secret");
             assert!(
-                !message.contains(&config.pesapal_consumer_key),
-                "the error shows another credential: {message}"
+                !error.reason.contains(&config.pesapal_consumer_key),
+                "the error shows another credential: {error:?}"
             );
         }
         other => panic!("expected configuration, got {other:?}"),
@@ -320,9 +324,12 @@ fn a_missing_or_malformed_variable_is_a_configuration_error_naming_it_not_its_va
         .pay_blocking(Provider::Clickpesa, &clickpesa_payment("CFGNO2"))
         .unwrap()
     {
-        Err(ApiError::Configuration(message)) => {
-            assert!(message.contains("clickpesa_client_id"), "{message}");
-            assert!(!message.contains(&config.clickpesa_api_key), "{message}");
+        Err(ApiError::Configuration(error)) => {
+            assert_eq!(error.variable, "clickpesa_client_id");
+            assert!(
+                !error.reason.contains(&config.clickpesa_api_key),
+                "{error:?}"
+            );
         }
         other => panic!("expected configuration, got {other:?}"),
     }
@@ -340,12 +347,9 @@ fn a_missing_or_malformed_variable_is_a_configuration_error_naming_it_not_its_va
         .pay_blocking(Provider::Clickpesa, &clickpesa_payment("CFGNO3"))
         .unwrap()
     {
-        Err(ApiError::Configuration(message)) => {
-            assert!(
-                message.contains("finconnect_first_byte_timeout_ms"),
-                "{message}"
-            );
-            assert!(!message.contains("soon-7c1e"), "{message}");
+        Err(ApiError::Configuration(error)) => {
+            assert_eq!(error.variable, "finconnect_first_byte_timeout_ms");
+            assert!(!error.reason.contains("soon-7c1e"), "{error:?}");
         }
         other => panic!("expected configuration, got {other:?}"),
     }
@@ -382,8 +386,9 @@ fn a_provider_that_is_down_is_a_transport_error_and_the_next_call_works_once_it_
     for (provider, result) in refused {
         let result = result.expect("a refused connection is an error value, not a trap");
         match result {
-            Err(ApiError::Transport(message)) => {
-                assert!(message.contains("refused"), "{provider:?}: {message}");
+            Err(ApiError::Transport(error)) => {
+                assert_eq!(error.provider, provider);
+                assert!(error.message.contains("refused"), "{provider:?}: {error:?}");
             }
             other => panic!("{provider:?}: expected transport, got {other:?}"),
         }
@@ -441,17 +446,12 @@ fn a_provider_5xx_html_page_is_a_typed_provider_error_and_the_next_call_works() 
             .pay_blocking(provider, &request)
             .unwrap_or_else(|err| panic!("{target:?}: the host failed (trap?): {err:#}"));
         match result {
-            Err(ApiError::Provider(error)) => {
+            Err(ApiError::UnreadableReply(error)) => {
                 assert_eq!(error.provider, provider, "{target:?}");
                 assert_eq!(error.http_status, 500, "{target:?}");
-                assert_eq!(
-                    error.code.as_deref(),
-                    Some("unexpected_response"),
-                    "{target:?}"
-                );
-                assert!(!error.message.contains("<html"), "{error:?}");
+                assert!(!error.detail.contains("<html"), "{error:?}");
             }
-            other => panic!("{target:?}: expected a provider error, got {other:?}"),
+            other => panic!("{target:?}: expected an unreadable reply, got {other:?}"),
         }
         assert!(sandbox.faults().is_empty(), "the fault was used");
         let again = host
@@ -500,7 +500,7 @@ fn the_client_resource_pays_with_each_provider() {
             .await
             .unwrap();
         assert!(
-            matches!(&refused, Err(ApiError::Unsupported(m)) if m.contains("dashboard")),
+            matches!(&refused, Err(ApiError::Unsupported(e)) if e.reason.contains("dashboard")),
             "{refused:?}"
         );
         // An invalid request through the resource is refused like through the functions.
@@ -509,7 +509,7 @@ fn the_client_resource_pays_with_each_provider() {
             .await
             .unwrap();
         assert!(
-            matches!(&invalid, Err(ApiError::InvalidRequest(m)) if m.contains("`reference`")),
+            matches!(&invalid, Err(ApiError::InvalidRequest(e)) if e.field == "reference"),
             "{invalid:?}"
         );
         clickpesa.close().await.unwrap();
@@ -576,8 +576,8 @@ fn the_spin_variables_build_pays_with_each_provider() {
         .pay_blocking(Provider::Clickpesa, &clickpesa_payment("SPINVARCP2"))
         .unwrap()
     {
-        Err(ApiError::Configuration(message)) => {
-            assert!(message.contains("clickpesa_api_key"), "{message}");
+        Err(ApiError::Configuration(error)) => {
+            assert_eq!(error.variable, "clickpesa_api_key");
         }
         other => panic!("expected configuration, got {other:?}"),
     }
@@ -614,11 +614,9 @@ fn invalid_payment_requests_through_wit_name_the_field_and_send_nothing() {
         edit(&mut request);
         let result = host.pay_blocking(Provider::Pesapal, &request).unwrap();
         match result {
-            Err(ApiError::InvalidRequest(message)) => {
-                assert!(
-                    message.contains(&format!("`{field}`")),
-                    "{field}: {message}"
-                );
+            Err(ApiError::InvalidRequest(error)) => {
+                assert_eq!(error.field, field, "{error:?}");
+                assert!(!error.reason.is_empty(), "{error:?}");
             }
             other => panic!("{field}: expected invalid-request, got {other:?}"),
         }
@@ -636,11 +634,9 @@ fn invalid_payment_requests_through_wit_name_the_field_and_send_nothing() {
         let mut request = clickpesa_payment("WITBAD2");
         edit(&mut request);
         match host.pay_blocking(Provider::Clickpesa, &request).unwrap() {
-            Err(ApiError::InvalidRequest(message)) => {
-                assert!(
-                    message.contains(&format!("`{field}`")),
-                    "{field}: {message}"
-                );
+            Err(ApiError::InvalidRequest(error)) => {
+                assert_eq!(error.field, field, "{error:?}");
+                assert!(!error.reason.is_empty(), "{error:?}");
             }
             other => panic!("{field}: expected invalid-request, got {other:?}"),
         }
@@ -657,7 +653,7 @@ fn invalid_payment_requests_through_wit_name_the_field_and_send_nothing() {
     for id in ["", "../../etc/passwd", "a b"] {
         let result = host.payment_status_blocking(Provider::Pesapal, id).unwrap();
         assert!(
-            matches!(&result, Err(ApiError::InvalidRequest(m)) if m.contains("`id`")),
+            matches!(&result, Err(ApiError::InvalidRequest(e)) if e.field == "id"),
             "{id:?}: {result:?}"
         );
     }

@@ -1,5 +1,6 @@
 //! Rust bindings generated from the project's WIT (`wit/world.wit`, world
-//! `finconnect`) and from Spin's `fermyon:spin/variables@2.0.0`.
+//! `finconnect`) and from Spin's `fermyon:spin/variables@2.0.0` (vendored in
+//! `wit/deps/spin@2.0.0`, world `host-spin-variables` of `wit/build/build.wit`).
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
 wasmtime::component::bindgen!({
@@ -13,24 +14,7 @@ wasmtime::component::bindgen!({
 /// feature imports instead of `wasi:config/store`.
 pub mod spin {
     wasmtime::component::bindgen!({
-        inline: "
-            package fermyon:spin@2.0.0;
-
-            interface variables {
-                get: func(name: string) -> result<string, error>;
-
-                variant error {
-                    invalid-name(string),
-                    undefined(string),
-                    provider(string),
-                    other(string),
-                }
-            }
-
-            world spin-variables {
-                import variables;
-            }
-        ",
-        world: "spin-variables",
+        path: "../../wit/build",
+        world: "finconnect:build/host-spin-variables",
     });
 }

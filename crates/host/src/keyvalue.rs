@@ -19,14 +19,8 @@ use wasmtime::component::{HasSelf, Linker, Resource};
 mod bindings {
     #![allow(missing_docs, unreachable_pub, clippy::all)]
     wasmtime::component::bindgen!({
-        path: "../../wit",
-        inline: "
-            package finconnect:host;
-            world keyvalue {
-                import wasi:keyvalue/store@0.2.0-draft2;
-            }
-        ",
-        world: "finconnect:host/keyvalue",
+        path: "../../wit/build",
+        world: "finconnect:build/host-keyvalue",
         with: {
             "wasi:keyvalue/store.bucket": super::Bucket,
         },

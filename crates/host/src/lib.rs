@@ -38,8 +38,9 @@ pub use bindings::exports::finconnect::payments::types;
 /// The component's `error` variant (`types::Error`), renamed so it does not read as a host error.
 pub use bindings::exports::finconnect::payments::types::Error as ApiError;
 pub use bindings::exports::finconnect::payments::types::{
-    Customer, IpnRegistration, IpnRequest, NotificationType, Payment, PaymentDetails,
-    PaymentMethod, PaymentRequest, PaymentStatus, Provider, ProviderError, RedirectMode,
+    AuthError, CallError, ConfigError, Customer, FieldError, IpnRegistration, IpnRequest,
+    NotificationType, Payment, PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus,
+    Provider, ProviderError, RedirectMode, UnreadableReply, UnsupportedError,
 };
 /// The `http` crate of [`Host::handle`]'s request and response types.
 pub use http;
@@ -240,7 +241,7 @@ impl HostBuilder {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Finconnect::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)?;
         keyvalue::add_to_linker(&mut linker)?;
-        bindings::spin::SpinVariables::add_to_linker::<StoreState, HasSelf<StoreState>>(
+        bindings::spin::HostSpinVariables::add_to_linker::<StoreState, HasSelf<StoreState>>(
             &mut linker,
             |state| state,
         )?;

@@ -95,7 +95,9 @@ describe('FinConnect transpiled with jco', () => {
         // jco's ComponentError does not set `name`; its class name tells it apart.
         assert.equal(error.constructor.name, 'ComponentError');
         assert.equal(error.payload.tag, 'invalid-request');
-        assert.match(error.payload.val, /amount/);
+        assert.equal(error.payload.val.field, 'amount');
+        assert.equal(typeof error.payload.val.reason, 'string');
+        assert.notEqual(error.payload.val.reason, '');
         return true;
       },
     );
@@ -114,7 +116,8 @@ describe('FinConnect transpiled with jco', () => {
           }),
         (error) => {
           assert.equal(error.payload.tag, 'configuration');
-          assert.match(error.payload.val, /pesapal_consumer_key/);
+          assert.equal(error.payload.val.variable, 'pesapal_consumer_key');
+          assert.equal(typeof error.payload.val.reason, 'string');
           return true;
         },
       );

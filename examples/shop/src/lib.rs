@@ -1,6 +1,6 @@
 //! A shop component that takes payments through FinConnect.
 //!
-//! It imports `finconnect:payments/api@0.1.0` and exports
+//! It imports `finconnect:payments/api@0.2.0` and exports
 //! `demo:shop/checkout@0.1.0` plus `wasi:http/incoming-handler` (for Spin).
 //! Compose it with FinConnect before running it:
 //!
@@ -23,7 +23,8 @@ mod http;
 use bindings::exports::demo::shop::checkout::Guest;
 use bindings::finconnect::payments::api;
 use bindings::finconnect::payments::types::{
-    Customer, Error, PaymentRequest, Provider, ProviderError,
+    AuthError, CallError, ConfigError, Customer, Error, FieldError, PaymentRequest, Provider,
+    ProviderError, UnreadableReply, UnsupportedError,
 };
 
 /// Where PesaPal sends the customer's browser after paying.
@@ -77,9 +78,7 @@ fn start_checkout(
         Ok(payment) => payment
             .redirect_url
             .ok_or_else(|| Failure::Failed("PesaPal gave no payment page".to_owned())),
-        Err(Error::InvalidRequest(field)) => {
-            Err(Failure::Rejected(format!("invalid request: {field}")))
-        }
+        Err(error @ Error::InvalidRequest(_)) => Err(Failure::Rejected(describe(&error))),
         Err(error) => Err(Failure::Failed(describe(&error))),
     }
 }
@@ -87,9 +86,15 @@ fn start_checkout(
 /// One line of text for a FinConnect error (it never carries a credential).
 fn describe(error: &Error) -> String {
     match error {
-        Error::InvalidRequest(text) => format!("invalid request: {text}"),
-        Error::Configuration(text) => format!("FinConnect is not configured: {text}"),
-        Error::Authentication(text) => format!("PesaPal refused FinConnect's credentials: {text}"),
+        Error::InvalidRequest(FieldError { field, reason }) => {
+            format!("invalid request: `{field}` {reason}")
+        }
+        Error::Configuration(ConfigError { variable, reason }) => {
+            format!("FinConnect is not configured: variable `{variable}` {reason}")
+        }
+        Error::Authentication(AuthError { message, .. }) => {
+            format!("PesaPal refused FinConnect's credentials: {message}")
+        }
         Error::Provider(ProviderError {
             code,
             message,
@@ -99,9 +104,16 @@ fn describe(error: &Error) -> String {
             Some(code) => format!("PesaPal said no ({http_status}, {code}): {message}"),
             None => format!("PesaPal said no ({http_status}): {message}"),
         },
-        Error::Transport(text) => format!("PesaPal unreachable: {text}"),
-        Error::Timeout(text) => format!("PesaPal timed out: {text}"),
-        Error::Unsupported(text) => format!("unsupported: {text}"),
+        Error::UnreadableReply(UnreadableReply {
+            http_status,
+            detail,
+            ..
+        }) => format!("PesaPal's reply could not be read ({http_status}): {detail}"),
+        Error::Transport(CallError { message, .. }) => format!("PesaPal unreachable: {message}"),
+        Error::Timeout(CallError { message, .. }) => format!("PesaPal timed out: {message}"),
+        Error::Unsupported(UnsupportedError {
+            operation, reason, ..
+        }) => format!("unsupported: {operation}: {reason}"),
     }
 }
 
