@@ -336,6 +336,46 @@ pub fn status_request(
     )
 }
 
+/// PesaPal's `status_code` in a GetTransactionStatus reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PesapalStatus {
+    /// `0`, INVALID: no payment yet (the customer has not paid).
+    Invalid,
+    /// `1`, COMPLETED.
+    Completed,
+    /// `2`, FAILED.
+    Failed,
+    /// `3`, REVERSED.
+    Reversed,
+    /// A code PesaPal does not document.
+    Other(i64),
+}
+
+impl PesapalStatus {
+    /// Reads a numeric `status_code`.
+    pub fn from_code(code: i64) -> Self {
+        match code {
+            0 => PesapalStatus::Invalid,
+            1 => PesapalStatus::Completed,
+            2 => PesapalStatus::Failed,
+            3 => PesapalStatus::Reversed,
+            other => PesapalStatus::Other(other),
+        }
+    }
+}
+
+impl From<PesapalStatus> for PaymentStatus {
+    fn from(status: PesapalStatus) -> Self {
+        match status {
+            PesapalStatus::Invalid => PaymentStatus::Pending,
+            PesapalStatus::Completed => PaymentStatus::Completed,
+            PesapalStatus::Failed => PaymentStatus::Failed,
+            PesapalStatus::Reversed => PaymentStatus::Reversed,
+            PesapalStatus::Other(_) => PaymentStatus::Unknown,
+        }
+    }
+}
+
 /// Reads the GetTransactionStatus reply. `status_code` decides: 1 completed,
 /// 2 failed, 3 reversed; 0 is pending (PesaPal answers an unpaid order with
 /// `payment_details_not_found` and status "500", which is not an error).
@@ -363,12 +403,10 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     let pending_marker = error
         .as_ref()
         .is_some_and(|e| e.code.as_deref() == Some(PENDING_CODE));
-    let status = match status_code {
-        Some(1) if error.is_none() => PaymentStatus::Completed,
-        Some(2) if error.is_none() => PaymentStatus::Failed,
-        Some(3) if error.is_none() => PaymentStatus::Reversed,
-        Some(0) if error.is_none() || pending_marker => PaymentStatus::Pending,
-        Some(_) if error.is_none() => PaymentStatus::Unknown,
+    let status = match status_code.map(PesapalStatus::from_code) {
+        Some(code) if error.is_none() => PaymentStatus::from(code),
+        // An unpaid order's reply carries an error object: still pending.
+        Some(code @ PesapalStatus::Invalid) if pending_marker => PaymentStatus::from(code),
         _ => {
             check_envelope(&envelope, response)?;
             return Err(Error::unexpected(
