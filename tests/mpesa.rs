@@ -161,10 +161,13 @@ fn the_http_api_pays_and_points_at_the_status_route() {
     assert_eq!(status.json()["status"], "completed");
 }
 
+/// The field a change should be refused for, and the change.
+type Case = (&'static str, fn(&mut serde_json::Value));
+
 #[test]
 fn invalid_requests_name_the_field_and_make_no_call() {
     let (sandbox, host) = start();
-    let cases: [(&str, fn(&mut serde_json::Value)); 6] = [
+    let cases: [Case; 6] = [
         ("amount", |b| b["amount"] = json!("100.50")),
         ("amount", |b| b["amount"] = json!("0")),
         ("currency", |b| b["currency"] = json!("TZS")),
