@@ -188,7 +188,7 @@ fn provider(text: &str) -> Result<Option<Provider>, Problem> {
                     Problem::invalid(
                         UNPROCESSABLE,
                         "provider",
-                        "must be one of \"pesapal\", \"clickpesa\"",
+                        &format!("must be {}", Provider::names_for_message()),
                     )
                 })
         })
