@@ -164,6 +164,7 @@ pub fn provider_name(provider: Provider) -> &'static str {
     match provider {
         Provider::Pesapal => "pesapal",
         Provider::Clickpesa => "clickpesa",
+        Provider::Mpesa => "mpesa",
     }
 }
 
