@@ -9,6 +9,12 @@
 //! browser landed on the shop's `callback_url` with PesaPal's parameters.
 //! Finally the dashboard lists both orders.
 //!
+//! The M-Pesa walk-through: `POST /payments` with provider mpesa (the STK
+//! callback to FinConnect's own `/notifications/mpesa`), open the sandbox's
+//! phone prompt for the push, press OK, then check that the callback reached
+//! FinConnect, was acknowledged with `ResultCode` 0, and that
+//! `GET /payments/mpesa/{id}` reads `completed`.
+//!
 //! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` the test says on
 //! stderr that it skipped; with `FINCONNECT_REQUIRE_BROWSER=1` (CI) it fails.
 //! With `FINCONNECT_UPDATE_SCREENSHOTS=1` it writes the checkout and
@@ -316,4 +322,121 @@ fn pay_and_decline_on_the_sandbox_checkout_page_in_chromium() {
             .unwrap()
     );
     save_png("sandbox-dashboard.png", &browser.screenshot_full(1400));
+}
+
+/// Waits until the page shows `css` (after a form post renders the answer).
+fn wait_for(browser: &Browser, css: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let script = format!(
+        "return document.readyState === 'complete' && document.querySelector({}) !== null",
+        json!(css)
+    );
+    while browser.execute(&script) != json!(true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page never showed {css}: {}",
+            browser.url()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn pay_an_mpesa_stk_push_on_the_sandbox_phone_prompt_in_chromium() {
+    if let Err(why) = webdriver::available() {
+        webdriver::skip_or_fail(
+            "pay_an_mpesa_stk_push_on_the_sandbox_phone_prompt_in_chromium",
+            &why,
+        );
+        return;
+    }
+    let sandbox = Sandbox::start(finconnect_sandbox::SandboxConfig::default()).unwrap();
+    let host = common::build(common::builder(&sandbox));
+    let finconnect_addr = common::serve(&host);
+
+    let created = finconnect(
+        finconnect_addr,
+        "POST",
+        "/payments",
+        Some(&json!({
+            "provider": "mpesa",
+            "reference": "SHOP2001",
+            "amount": "1500.00",
+            "currency": "KES",
+            "customer": {"phone": "+254708374149"},
+            "callback_url": format!("http://{finconnect_addr}/notifications/mpesa"),
+        })),
+    );
+    assert_eq!(created["status"], "pending", "{created}");
+    let tracking_id = created["tracking_id"].as_str().unwrap().to_owned();
+    assert!(tracking_id.starts_with("ws_CO_"), "{created}");
+
+    let browser = Browser::launch();
+    browser.goto(&format!(
+        "{}/_sandbox/ui/mpesa/{tracking_id}",
+        sandbox.origin()
+    ));
+    assert!(
+        browser.title().contains("254708374149"),
+        "{}",
+        browser.title()
+    );
+    let prompt = browser.text("[data-test=prompt]");
+    assert_eq!(
+        prompt,
+        "Do you want to pay KES 1,500 to FinConnect Sandbox Shop (paybill 174379), account no. SHOP2001? Enter your M-PESA PIN."
+    );
+    assert!(sandbox.deliveries().is_empty());
+    save_png("sandbox-mpesa-prompt.png", &browser.screenshot_full(480));
+    browser.click("[data-test=pay]");
+    wait_for(&browser, "[data-test=notice]");
+
+    // The callback went to FinConnect, which confirmed it and acknowledged.
+    let deliveries = sandbox.deliveries();
+    assert_eq!(deliveries.len(), 1, "{deliveries:?}");
+    let delivery = &deliveries[0];
+    assert_eq!(
+        delivery.url.as_deref(),
+        Some(format!("http://{finconnect_addr}/notifications/mpesa").as_str())
+    );
+    assert_eq!(delivery.status, Some(200), "{delivery:?}");
+    let ack: Value = serde_json::from_str(&delivery.body).unwrap();
+    assert_eq!(ack["ResultCode"], 0, "{ack}");
+    let sent: Value = serde_json::from_str(&delivery.request_body).unwrap();
+    assert_eq!(
+        sent["Body"]["stkCallback"]["CheckoutRequestID"],
+        tracking_id.as_str()
+    );
+
+    // The page says so, with FinConnect's answer; nothing left to press.
+    let notice = browser.text("[data-test=notice]");
+    assert!(
+        notice.starts_with("Paid: ResultCode 0 (success). Callback: answered HTTP 200."),
+        "{notice}"
+    );
+    assert!(notice.contains("\"ResultCode\":0"), "{notice}");
+    assert!(browser.find_all("[data-test=pay]").is_empty());
+
+    let status = finconnect(
+        finconnect_addr,
+        "GET",
+        &format!("/payments/mpesa/{tracking_id}"),
+        None,
+    );
+    assert_eq!(status["status"], "completed", "{status}");
+
+    browser.goto(&format!("{}/", sandbox.origin()));
+    let pushes = browser.text("#mpesa");
+    for expected in [
+        tracking_id.as_str(),
+        "SHOP2001",
+        "254708374149",
+        "POST → 200",
+    ] {
+        assert!(
+            pushes.contains(expected),
+            "{expected} not listed:\n{pushes}"
+        );
+    }
+    assert_eq!(browser.find_all("tr[data-test=mpesa-push]").len(), 1);
 }

@@ -28,7 +28,8 @@ use serde_json::Value;
 
 use crate::fault::Target;
 use crate::model::{
-    ClickpesaPayment, Delivery, Outcome, PaymentState, PesapalOrder, RecordedRequest,
+    ClickpesaPayment, Delivery, MpesaStkPush, Outcome, PaymentState, PesapalOrder, RecordedRequest,
+    StkResult,
 };
 use crate::settle;
 use crate::state::Shared;
@@ -50,6 +51,8 @@ const PESAPAL_PAGE: &str = "/pesapaliframe/PesapalIframe3/Index";
 const PESAPAL_PAY: &str = "/pesapaliframe/PesapalIframe3/Pay";
 /// The ClickPesa USSD-push prompt for one payment.
 const CLICKPESA_PROMPT: &str = "/_sandbox/ui/clickpesa/{order_reference}";
+/// The M-Pesa (Daraja) STK-push prompt for one push.
+const MPESA_PROMPT: &str = "/_sandbox/ui/mpesa/{checkout_request_id}";
 
 /// Methods offered on PesaPal's page: the `payment_method` value PesaPal
 /// reports, the label and a sub-label.
@@ -101,6 +104,7 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             CLICKPESA_PROMPT,
             get(clickpesa_prompt).post(clickpesa_answer),
         )
+        .route(MPESA_PROMPT, get(mpesa_prompt).post(mpesa_answer))
 }
 
 // ----- HTML plumbing -----
@@ -529,24 +533,96 @@ struct PhonePrompt<'a> {
     phone: &'a str,
     title: &'a str,
     message: String,
-    /// Where the form posts (`outcome` = complete|fail); `None` once settled.
+    /// Where the form posts (`outcome` = the pressed choice's value);
+    /// `None` once settled.
     action: Option<String>,
+    /// The buttons under the PIN field.
+    choices: &'a [PromptChoice],
     notice: Option<(Tone, String)>,
+    /// Where the link shown once settled goes (a dashboard anchor).
+    back: &'a str,
 }
+
+/// A button on a phone prompt: the `outcome` it posts, its label, its
+/// style class and its `data-test` name.
+struct PromptChoice {
+    value: &'static str,
+    label: &'static str,
+    class: &'static str,
+    test: &'static str,
+}
+
+const CLICKPESA_CHOICES: &[PromptChoice] = &[
+    PromptChoice {
+        value: "fail",
+        label: "Cancel",
+        class: "btn-ghost",
+        test: "decline",
+    },
+    PromptChoice {
+        value: "complete",
+        label: "Send",
+        class: "btn-primary",
+        test: "pay",
+    },
+];
+
+/// The handset's answers to an STK push: the `StkResult` name each posts.
+const MPESA_CHOICES: &[PromptChoice] = &[
+    PromptChoice {
+        value: "cancelled_by_user",
+        label: "Cancel",
+        class: "btn-ghost",
+        test: "decline",
+    },
+    PromptChoice {
+        value: "success",
+        label: "OK",
+        class: "btn-primary",
+        test: "pay",
+    },
+    PromptChoice {
+        value: "wrong_pin",
+        label: "Wrong PIN",
+        class: "btn-danger",
+        test: "wrong-pin",
+    },
+    PromptChoice {
+        value: "insufficient_funds",
+        label: "Insufficient funds",
+        class: "btn-danger",
+        test: "insufficient-funds",
+    },
+];
 
 impl PhonePrompt<'_> {
     fn render(&self, status: StatusCode) -> Response {
         let form = match &self.action {
-            Some(action) => format!(
-                "<form method=\"post\" action=\"{}\">\
-                 <input type=\"password\" name=\"pin\" inputmode=\"numeric\" maxlength=\"6\" placeholder=\"PIN\" aria-label=\"PIN\" autocomplete=\"off\">\
-                 <div class=\"actions\">\
-                 <button class=\"btn btn-ghost\" name=\"outcome\" value=\"fail\" data-test=\"decline\">Cancel</button>\
-                 <button class=\"btn btn-primary\" name=\"outcome\" value=\"complete\" data-test=\"pay\">Send</button>\
-                 </div></form>",
-                esc(action)
+            Some(action) => {
+                let buttons: String = self
+                    .choices
+                    .iter()
+                    .map(|choice| {
+                        format!(
+                            "<button class=\"btn {}\" name=\"outcome\" value=\"{}\" data-test=\"{}\">{}</button>",
+                            esc(choice.class),
+                            esc(choice.value),
+                            esc(choice.test),
+                            esc(choice.label)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "<form method=\"post\" action=\"{}\">\
+                     <input type=\"password\" name=\"pin\" inputmode=\"numeric\" maxlength=\"6\" placeholder=\"PIN\" aria-label=\"PIN\" autocomplete=\"off\">\
+                     <div class=\"actions\">{buttons}</div></form>",
+                    esc(action)
+                )
+            }
+            None => format!(
+                "<a class=\"btn btn-ghost\" href=\"{}\" data-test=\"back\">Back to the sandbox dashboard</a>",
+                esc(self.back)
             ),
-            None => "<a class=\"btn btn-ghost\" href=\"/_sandbox/ui#payments\" data-test=\"back\">Back to the sandbox dashboard</a>".to_owned(),
         };
         let notice_html = self
             .notice
@@ -602,9 +678,11 @@ fn clickpesa_view(payment: &ClickpesaPayment, notice: Option<(Tone, String)>) ->
             payment.order_reference
         ),
         action: pending.then(|| clickpesa_prompt_url(&payment.order_reference)),
+        choices: CLICKPESA_CHOICES,
         notice: notice.or_else(|| {
             (!pending).then(|| (Tone::Info, format!("This payment is {}.", payment.state)))
         }),
+        back: "/_sandbox/ui#payments",
     }
 }
 
@@ -667,6 +745,138 @@ async fn clickpesa_answer(
         Err(err) => (StatusCode::CONFLICT, (Tone::Bad, err.to_string())),
     };
     clickpesa_view(&payment, Some(notice)).render(status)
+}
+
+// ----- M-Pesa (Daraja) STK push prompt -----
+
+fn mpesa_prompt_url(checkout_request_id: &str) -> String {
+    format!(
+        "/_sandbox/ui/mpesa/{}",
+        util::percent_encode(checkout_request_id)
+    )
+}
+
+fn find_stk_push(shared: &Shared, checkout_request_id: &str) -> Option<MpesaStkPush> {
+    let state = shared.lock();
+    let index = *state.stk_index.get(checkout_request_id)?;
+    state.stk_pushes.get(index).cloned()
+}
+
+/// What Lipa na M-Pesa Online shows on the handset: who is paid (paybill
+/// and account number, or till), how much, and the PIN request.
+fn mpesa_message(push: &MpesaStkPush) -> String {
+    let amount = group_thousands(&push.amount.to_string());
+    if push.transaction_type == "CustomerBuyGoodsOnline" {
+        format!(
+            "Do you want to pay KES {amount} to {MERCHANT} (till {}) for {}? Enter your M-PESA PIN.",
+            push.party_b, push.account_reference
+        )
+    } else {
+        format!(
+            "Do you want to pay KES {amount} to {MERCHANT} (paybill {}), account no. {}? Enter your M-PESA PIN.",
+            push.business_short_code, push.account_reference
+        )
+    }
+}
+
+fn mpesa_view(push: &MpesaStkPush, notice: Option<(Tone, String)>) -> PhonePrompt<'_> {
+    let pending = push.state == PaymentState::Pending && push.result.is_none();
+    PhonePrompt {
+        provider: "M-Pesa",
+        network: "Safaricom",
+        phone: &push.phone_number,
+        title: "M-PESA",
+        message: mpesa_message(push),
+        action: pending.then(|| mpesa_prompt_url(&push.checkout_request_id)),
+        choices: MPESA_CHOICES,
+        notice: notice.or_else(|| {
+            push.result.map(|result| {
+                (
+                    Tone::Info,
+                    format!("This push ended with {result}: {}", result.description()),
+                )
+            })
+        }),
+        back: "/_sandbox/ui#mpesa",
+    }
+}
+
+/// `GET /_sandbox/ui/mpesa/{checkout_request_id}`.
+async fn mpesa_prompt(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match find_stk_push(&shared, &id) {
+        Some(push) => mpesa_view(&push, None).render(StatusCode::OK),
+        None => problem_page(
+            StatusCode::NOT_FOUND,
+            "Unknown STK push",
+            "No sandbox M-Pesa STK push has this CheckoutRequestID.",
+        ),
+    }
+}
+
+/// The receiver's answer, shortened for a notice.
+fn answer_excerpt(body: &str) -> String {
+    const MAX: usize = 300;
+    let body = body.trim();
+    if body.chars().count() <= MAX {
+        return body.to_owned();
+    }
+    let mut short: String = body.chars().take(MAX).collect();
+    short.push('…');
+    short
+}
+
+/// `POST /_sandbox/ui/mpesa/{checkout_request_id}` with `outcome` (an
+/// `StkResult` name or code): settles exactly as `POST
+/// /_sandbox/mpesa/stk/{id}/{result}`, so the callback goes to the push's
+/// `CallBackURL`, and shows the result and what the receiver answered.
+async fn mpesa_answer(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(result) = form_value(&body, None, "outcome")
+        .as_deref()
+        .and_then(StkResult::parse)
+    else {
+        let names: Vec<&str> = StkResult::ALL.iter().map(|r| r.name()).collect();
+        return problem_page(
+            StatusCode::BAD_REQUEST,
+            "Bad request",
+            &format!("outcome must be one of {}.", names.join(", ")),
+        );
+    };
+    let settled = settle::mpesa(&shared, &id, result).await;
+    let Some(push) = find_stk_push(&shared, &id) else {
+        return problem_page(
+            StatusCode::NOT_FOUND,
+            "Unknown STK push",
+            "No sandbox M-Pesa STK push has this CheckoutRequestID.",
+        );
+    };
+    let (status, notice) = match settled {
+        Ok(delivery) => {
+            let what = if result.is_success() {
+                "Paid"
+            } else {
+                "Not paid"
+            };
+            let tone = if delivery.is_success() {
+                Tone::Ok
+            } else {
+                Tone::Bad
+            };
+            let mut text = format!(
+                "{what}: ResultCode {result}. Callback: {}.",
+                delivery_summary(&delivery)
+            );
+            if delivery.status.is_some() && !delivery.body.trim().is_empty() {
+                let _ = write!(text, " Answer: {}", answer_excerpt(&delivery.body));
+            }
+            (StatusCode::OK, (tone, text))
+        }
+        Err(err) => (StatusCode::CONFLICT, (Tone::Bad, err.to_string())),
+    };
+    mpesa_view(&push, Some(notice)).render(status)
 }
 
 fn delivery_summary(delivery: &Delivery) -> String {
@@ -918,6 +1128,95 @@ fn clickpesa_row(payment: &ClickpesaPayment, deliveries: &[Delivery]) -> String 
     )
 }
 
+/// `20261206014512` → `2026-12-06 01:45:12`; other text as it came.
+fn compact_time(text: &str) -> String {
+    if text.len() != 14 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.to_owned();
+    }
+    format!(
+        "{}-{}-{} {}:{}:{}",
+        &text[0..4],
+        &text[4..6],
+        &text[6..8],
+        &text[8..10],
+        &text[10..12],
+        &text[12..14]
+    )
+}
+
+fn mpesa_row(push: &MpesaStkPush, deliveries: &[Delivery]) -> String {
+    let id = &push.checkout_request_id;
+    let control = |result: StkResult| {
+        format!(
+            "/_sandbox/mpesa/stk/{}/{}",
+            util::percent_encode(id),
+            result.name()
+        )
+    };
+    let mut actions = String::new();
+    match push.result {
+        None => {
+            let _ = write!(
+                actions,
+                "<a class=\"btn btn-small btn-ghost\" href=\"{}\" data-test=\"open-stk-prompt\">Phone prompt</a>",
+                esc(&mpesa_prompt_url(id))
+            );
+            for (label, result, class) in [
+                ("Pay", StkResult::Success, "btn-primary"),
+                ("Cancel", StkResult::CancelledByUser, "btn-danger"),
+                ("Wrong PIN", StkResult::WrongPin, "btn-ghost"),
+                ("No funds", StkResult::InsufficientFunds, "btn-ghost"),
+            ] {
+                actions.push_str(&call_button(label, "POST", &control(result), class));
+            }
+        }
+        // Daraja results are final; the same result redelivers the callback.
+        Some(result) => actions.push_str(&call_button(
+            "Resend callback",
+            "POST",
+            &control(result),
+            "btn-ghost",
+        )),
+    }
+    let result = push
+        .result
+        .map(|r| {
+            format!(
+                "<div class=\"muted small mono\">{}</div>",
+                esc(&r.to_string())
+            )
+        })
+        .unwrap_or_default();
+    let last = last_delivery_for(deliveries, id);
+    let answer = last
+        .filter(|d| d.status.is_some())
+        .map(|d| details("answer", &pretty(&d.body)))
+        .unwrap_or_default();
+    format!(
+        "<tr data-test=\"mpesa-push\"><td class=\"nowrap\">{created}</td>\
+         <td><code>{reference}</code><div class=\"muted small mono\">{id}</div></td>\
+         <td class=\"num\">KES {amount}</td><td class=\"nowrap\">{phone}<div class=\"muted small\">{kind} {shortcode}</div></td>\
+         <td>{state}{result}</td><td>{delivery}{answer}</td><td><div class=\"row-actions\">{actions}</div></td></tr>",
+        created = esc(&compact_time(&push.created_at)),
+        reference = esc(&push.account_reference),
+        id = esc(id),
+        amount = esc(&group_thousands(&push.amount.to_string())),
+        phone = esc(&push.phone_number),
+        kind = if push.transaction_type == "CustomerBuyGoodsOnline" {
+            "till"
+        } else {
+            "paybill"
+        },
+        shortcode = esc(if push.transaction_type == "CustomerBuyGoodsOnline" {
+            &push.party_b
+        } else {
+            &push.business_short_code
+        }),
+        state = badge(push.state),
+        delivery = delivery_badge(last),
+    )
+}
+
 fn delivery_row(number: usize, delivery: &Delivery) -> String {
     let answer = match (&delivery.status, &delivery.error) {
         (Some(_), _) => details("response body", &pretty(&delivery.body)),
@@ -983,11 +1282,12 @@ fn fault_line(fault: &crate::fault::Fault) -> String {
 
 /// `GET /` and `GET /_sandbox/ui`.
 async fn dashboard(State(shared): State<Arc<Shared>>) -> Response {
-    let (orders, payments, ipns, deliveries, requests, faults, webhook) = {
+    let (orders, payments, pushes, ipns, deliveries, requests, faults, webhook) = {
         let state = shared.lock();
         (
             state.orders.clone(),
             state.payments.clone(),
+            state.stk_pushes.clone(),
             state.ipns.clone(),
             state.deliveries.clone(),
             state
@@ -1030,6 +1330,11 @@ async fn dashboard(State(shared): State<Arc<Shared>>) -> Response {
             "ClickPesa payments",
             &state_counts(payments.iter().map(|p| &p.state)),
         ),
+        tile(
+            pushes.len(),
+            "M-Pesa STK pushes",
+            &state_counts(pushes.iter().map(|p| &p.state)),
+        ),
         tile(deliveries.len(), "Notifications sent", &delivery_detail),
         tile(request_total, "Provider requests", ""),
         tile(
@@ -1053,6 +1358,11 @@ async fn dashboard(State(shared): State<Arc<Shared>>) -> Response {
         .iter()
         .rev()
         .map(|p| clickpesa_row(p, &deliveries))
+        .collect();
+    let push_rows: Vec<String> = pushes
+        .iter()
+        .rev()
+        .map(|p| mpesa_row(p, &deliveries))
         .collect();
     let delivery_rows: Vec<String> = deliveries
         .iter()
@@ -1106,6 +1416,10 @@ async fn dashboard(State(shared): State<Arc<Shared>>) -> Response {
         &[
             ("pesapal_base", &esc(&format!("{origin}/pesapalv3"))),
             ("clickpesa_base", &esc(&format!("{origin}/third-parties"))),
+            (
+                "mpesa_base",
+                &esc(&format!("{origin}{}", crate::mpesa::PREFIX)),
+            ),
             ("tiles", &tiles),
             ("pesapal_count", &orders.len().to_string()),
             (
@@ -1139,6 +1453,23 @@ async fn dashboard(State(shared): State<Arc<Shared>>) -> Response {
                     ],
                     &payment_rows,
                     "No payments yet: POST /payments with provider clickpesa.",
+                ),
+            ),
+            ("mpesa_count", &pushes.len().to_string()),
+            (
+                "mpesa_pushes",
+                &table(
+                    &[
+                        "created (EAT)",
+                        "reference",
+                        "amount",
+                        "phone",
+                        "state",
+                        "last callback",
+                        "",
+                    ],
+                    &push_rows,
+                    "No STK pushes yet: POST /payments with provider mpesa.",
                 ),
             ),
             ("delivery_count", &deliveries.len().to_string()),

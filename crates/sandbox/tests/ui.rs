@@ -290,3 +290,152 @@ fn clickpesa_phone_prompt_settles_a_pending_payment_and_delivers_the_webhook() {
         404
     );
 }
+
+/// An STK push for 254708374149 with `reference` as the account reference,
+/// its callback to `receiver`; returns the `CheckoutRequestID`.
+fn stk_push_for(sb: &Sandbox, receiver: &Receiver, reference: &str, amount: &str) -> String {
+    let token = mpesa_token(sb);
+    let mut body = stk_body("254708374149", &receiver.url("/notifications/mpesa"));
+    body["AccountReference"] = json!(reference);
+    body["Amount"] = json!(amount);
+    let resp = stk_push(sb, &token, &body);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    resp.json()["CheckoutRequestID"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn mpesa_phone_prompt_shows_the_push_escaped_with_every_answer() {
+    let receiver = Receiver::ok();
+    let sb = sandbox();
+    let id = stk_push_for(&sb, &receiver, "<b>INV</b>&'\"", "1500");
+    let prompt = get(sb.addr(), &format!("/_sandbox/ui/mpesa/{id}"), &[]);
+    assert_eq!(prompt.status, 200);
+    assert_eq!(
+        prompt.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let policy = prompt.header("content-security-policy").unwrap();
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(policy.contains("style-src 'nonce-"), "{policy}");
+    let html = prompt.text();
+    for expected in [
+        "Do you want to pay KES 1,500 to FinConnect Sandbox Shop (paybill 174379), account no. &lt;b&gt;INV&lt;/b&gt;&amp;&#39;&quot;? Enter your M-PESA PIN.",
+        "254708374149",
+        "Safaricom",
+        "value=\"success\" data-test=\"pay\"",
+        "value=\"cancelled_by_user\" data-test=\"decline\"",
+        "value=\"wrong_pin\"",
+        "value=\"insufficient_funds\"",
+        &format!("action=\"/_sandbox/ui/mpesa/{id}\""),
+    ] {
+        assert!(html.contains(expected), "missing {expected:?} in\n{html}");
+    }
+    assert!(!html.contains("<b>INV"), "{html}");
+    assert!(!html.contains("{{"), "an unfilled placeholder:\n{html}");
+    assert!(sb.deliveries().is_empty(), "rendering settles nothing");
+
+    let unknown = get(sb.addr(), "/_sandbox/ui/mpesa/ws_CO_nope", &[]);
+    assert_eq!(unknown.status, 404);
+    assert!(unknown.text().contains("CheckoutRequestID"));
+}
+
+#[test]
+fn mpesa_phone_prompt_pays_through_the_callback_and_shows_the_answer() {
+    let receiver = Receiver::start(|_| {
+        (
+            200,
+            r#"{"ResultCode":0,"ResultDesc":"<Accepted>"}"#.to_owned(),
+        )
+    });
+    let sb = sandbox();
+    let id = stk_push_for(&sb, &receiver, "INV-7", "250");
+
+    let dashboard = get(sb.addr(), "/", &[]).text();
+    assert!(
+        dashboard.contains("data-test=\"mpesa-push\""),
+        "{dashboard}"
+    );
+    assert!(dashboard.contains(&format!("href=\"/_sandbox/ui/mpesa/{id}\"")));
+    assert!(dashboard.contains(&format!(
+        "data-call=\"POST /_sandbox/mpesa/stk/{id}/success\""
+    )));
+    assert!(dashboard.contains("M-Pesa STK pushes"));
+
+    let answer = form(
+        &sb,
+        &format!("/_sandbox/ui/mpesa/{id}"),
+        "pin=1234&outcome=success",
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let html = answer.text();
+    assert!(
+        html.contains("Paid: ResultCode 0 (success). Callback: answered HTTP 200."),
+        "{html}"
+    );
+    // FinConnect's answer, escaped.
+    assert!(
+        html.contains(
+            "Answer: {&quot;ResultCode&quot;:0,&quot;ResultDesc&quot;:&quot;&lt;Accepted&gt;&quot;}"
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("data-test=\"pay\""), "settled: {html}");
+
+    // The same callback the control API sends, to the push's CallBackURL.
+    let callback = receiver.next();
+    assert_eq!(callback.method, "POST");
+    assert_eq!(callback.target, "/notifications/mpesa");
+    let stk = &callback.json()["Body"]["stkCallback"];
+    assert_eq!(stk["CheckoutRequestID"], id.as_str());
+    assert_eq!(stk["ResultCode"], 0);
+    let push = &sb.mpesa_stk_pushes()[0];
+    assert_eq!(push.state, PaymentState::Completed);
+    assert!(push.receipt_number.is_some());
+    assert_eq!(sb.deliveries().len(), 1);
+
+    // Results are final: another answer is refused, nothing more is sent.
+    let again = form(
+        &sb,
+        &format!("/_sandbox/ui/mpesa/{id}"),
+        "outcome=cancelled_by_user",
+    );
+    assert_eq!(again.status, 409);
+    assert!(again.text().contains("already ended"), "{}", again.text());
+    assert_eq!(sb.deliveries().len(), 1);
+    let bad = form(&sb, &format!("/_sandbox/ui/mpesa/{id}"), "outcome=maybe");
+    assert_eq!(bad.status, 400);
+    assert!(bad.text().contains("outcome must be one of success,"));
+
+    let page = get(sb.addr(), &format!("/_sandbox/ui/mpesa/{id}"), &[]).text();
+    assert!(page.contains("This push ended with 0 (success)"), "{page}");
+    let dashboard = get(sb.addr(), "/", &[]).text();
+    assert!(dashboard.contains("POST &rarr; 200"), "{dashboard}");
+    assert!(dashboard.contains("Resend callback"), "{dashboard}");
+    assert!(!dashboard.contains("<Accepted>"), "{dashboard}");
+}
+
+#[test]
+fn mpesa_phone_prompt_cancel_fails_the_push_with_1032() {
+    let receiver = Receiver::ok();
+    let sb = sandbox();
+    let id = stk_push_for(&sb, &receiver, "INV-8", "1");
+    let answer = form(
+        &sb,
+        &format!("/_sandbox/ui/mpesa/{id}"),
+        "outcome=cancelled_by_user",
+    );
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer
+            .text()
+            .contains("Not paid: ResultCode 1032 (cancelled_by_user)."),
+        "{}",
+        answer.text()
+    );
+    let callback = receiver.next();
+    assert_eq!(callback.json()["Body"]["stkCallback"]["ResultCode"], 1032);
+    assert_eq!(sb.mpesa_stk_pushes()[0].state, PaymentState::Failed);
+}

@@ -17,8 +17,10 @@
       if (value.error) { return value.error; }
       if (value.delivery) {
         var d = value.delivery;
-        if (d.status) { return value.provider + " " + value.id + " " + value.outcome + "; notification answered " + d.status; }
-        return value.provider + " " + value.id + " " + value.outcome + "; notification not delivered: " + (d.error || "no URL");
+        // M-Pesa reports its result as {name, code}.
+        var outcome = value.outcome && typeof value.outcome === "object" ? value.outcome.name : value.outcome;
+        if (d.status) { return value.provider + " " + value.id + " " + outcome + "; notification answered " + d.status; }
+        return value.provider + " " + value.id + " " + outcome + "; notification not delivered: " + (d.error || "no URL");
       }
       if (typeof value.cleared === "number") { return "cleared " + value.cleared; }
     } catch (e) { /* not JSON */ }
