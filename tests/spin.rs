@@ -343,8 +343,10 @@ fn bad_input_and_provider_faults_are_problems_under_spin() {
     let ipn_id = register_own_ipn(&app, "GET");
     sandbox.inject(Fault::once(Target::PesapalSubmitOrder, FaultKind::Html500));
     let reply = app.post("/payments", &pesapal_body("SPIN-FAULT-1", &ipn_id));
-    let problem = assert_problem(&reply, 502, "provider_error");
+    // An HTML page is not a refusal: it is a reply FinConnect cannot read.
+    let problem = assert_problem(&reply, 502, "provider_unreadable_reply");
     assert_eq!(problem["provider"], "pesapal", "{problem}");
+    assert_eq!(problem["provider_status"], 500, "{problem}");
     sandbox.inject(Fault::once(
         Target::PesapalToken,
         FaultKind::Status(
