@@ -110,14 +110,6 @@ impl Connector for Clickpesa {
         if incoming.declares_non_json() {
             return Err(NotificationError::NotJson);
         }
-        let well_formed = std::str::from_utf8(incoming.body)
-            .is_ok_and(|text| serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok());
-        if !well_formed {
-            return Err(NotificationError::Malformed {
-                field: "body".to_owned(),
-                reason: "is not well-formed JSON".to_owned(),
-            });
-        }
         let checksum_key = config::optional(vars, names::CLICKPESA_CHECKSUM_KEY)
             .map_err(NotificationError::Failed)?
             .map(Secret::new);
@@ -126,6 +118,10 @@ impl Connector for Clickpesa {
                 WebhookError::Unverified(why) => NotificationError::Unverified {
                     field: "checksum",
                     reason: format!("{why}; it is checked with `clickpesa_checksum_key`"),
+                },
+                WebhookError::Malformed => NotificationError::Malformed {
+                    field: "body".to_owned(),
+                    reason: "is not well-formed JSON".to_owned(),
                 },
                 WebhookError::Invalid(error) => NotificationError::Failed(error),
             })?;
