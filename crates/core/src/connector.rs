@@ -184,17 +184,6 @@ pub struct Incoming<'a> {
 }
 
 impl Incoming<'_> {
-    /// The value of the single header `name` (case-insensitive), if exactly one.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let mut values = self
-            .headers
-            .iter()
-            .filter(|(candidate, _)| candidate.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str());
-        let first = values.next();
-        values.next().is_none().then_some(first).flatten()
-    }
-
     /// Whether the request declares a content type other than JSON. A value
     /// that is not readable text counts as not declared; two declarations
     /// count as not JSON.

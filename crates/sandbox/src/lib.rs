@@ -146,12 +146,6 @@ impl Sandbox {
         self.shared.origin.clone()
     }
 
-    /// Where the sandbox serves `provider`: origin + its path (the value for
-    /// FinConnect's `<provider>_base_url`).
-    pub fn base_url(&self, provider: finconnect_core::Provider) -> String {
-        format!("{}{}", self.shared.origin, server::prefix(provider))
-    }
-
     /// The path under which the sandbox serves `provider` (`/pesapalv3`):
     /// the value for FinConnect's `<provider>_path`.
     pub fn path(provider: finconnect_core::Provider) -> &'static str {
