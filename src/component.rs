@@ -1,8 +1,12 @@
 //! The component: bindings, WIT conversions, variables, outbound HTTP and
 //! the incoming HTTP handler.
 
+#[cfg(all(feature = "spin-variables", feature = "keyvalue-store-only"))]
+compile_error!("`spin-variables` and `keyvalue-store-only` are separate builds; pick one");
+
 mod convert;
 mod incoming;
+mod ledger_store;
 mod outbound;
 mod token_cache;
 mod variables;
@@ -12,18 +16,20 @@ mod variables;
 /// `wit/build/build.wit` for the opt-in features.
 #[allow(unsafe_code, unreachable_pub, missing_docs, clippy::all)]
 mod bindings {
-    #[cfg(all(not(feature = "spin-variables"), not(feature = "token-cache")))]
+    // The default build: the library world and the ledger's key-value
+    // store with atomics (the token cache shares the store).
+    #[cfg(all(not(feature = "spin-variables"), not(feature = "keyvalue-store-only")))]
     wit_bindgen::generate!({
-        path: "wit",
-        world: "finconnect:payments/finconnect",
+        path: "wit/build",
+        world: "finconnect:build/app",
         generate_all,
     });
 
-    // The opt-in token cache keeps tokens in the host's key-value store.
-    #[cfg(all(not(feature = "spin-variables"), feature = "token-cache"))]
+    // Hosts without `wasi:keyvalue/atomics` (Akamai Functions).
+    #[cfg(all(not(feature = "spin-variables"), feature = "keyvalue-store-only"))]
     wit_bindgen::generate!({
         path: "wit/build",
-        world: "finconnect:build/token-cache",
+        world: "finconnect:build/app-store-only",
         generate_all,
     });
 

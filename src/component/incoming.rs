@@ -1,8 +1,14 @@
 //! The HTTP face: turns a `wasi:http` request into data for the core's
 //! router and writes its answer back.
 
+use super::ledger_store::KeyValue;
+use super::outbound::WasiTransport;
+use super::variables::HostVariables;
 use super::{Component, with_finconnect};
-use finconnect_core::api::{self, MAX_BODY_BYTES, Problem};
+use finconnect_core::api::{self, MAX_BODY_BYTES, Problem, ProblemCode};
+use finconnect_core::config::{Timeouts, Variables};
+use finconnect_core::ledger::deliver::{WebhookTarget, deliver_due};
+use finconnect_core::ledger::{self, Ledger};
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{
     Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -12,10 +18,72 @@ use wasip2::io::streams::StreamError;
 impl Guest for Component {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let request = read_request(&request);
-        let response = with_finconnect(|fc| api::handle_with(request, fc))
-            .unwrap_or_else(|error| Problem::from_error(&error).into_response());
+        let now_ms = now_ms();
+        let vars = HostVariables;
+        let ledger = KeyValue::open().map(|store| Ledger::new(store, ledger_config(&vars)));
+        let response = match &ledger {
+            Ok(ledger) => with_finconnect(|fc| api::handle_ledgered(request, fc, ledger, now_ms))
+                .unwrap_or_else(|error| Problem::from_error(&error).into_response()),
+            Err(error) => Problem::new(
+                503,
+                ProblemCode::LedgerUnavailable,
+                format!("the payment ledger cannot be used: {error}"),
+            )
+            .into_response(),
+        };
         write_response(response, response_out);
+        // The answer is complete; webhooks due now go out after it, so a
+        // provider's notification is acknowledged before the merchant's
+        // endpoint is called.
+        if let Ok(ledger) = &ledger {
+            deliver_webhooks(ledger, &vars, now_ms);
+        }
     }
+}
+
+/// Unix milliseconds from the host's wall clock.
+fn now_ms() -> u64 {
+    let now = wasip2::clocks::wall_clock::now();
+    now.seconds
+        .saturating_mul(1000)
+        .saturating_add(u64::from(now.nanoseconds / 1_000_000))
+}
+
+/// The ledger's settings for this request: a random instance id (claims
+/// must be unique across instances), and deliveries queued whenever a
+/// webhook URL is set.
+fn ledger_config(vars: &dyn Variables) -> ledger::Config {
+    let webhooks =
+        finconnect_core::config::optional(vars, finconnect_core::config::names::WEBHOOK_URL)
+            .is_ok_and(|url| url.is_some());
+    ledger::Config {
+        instance_id: format!("{:016x}", wasip2::random::random::get_random_u64()),
+        webhooks,
+        ..ledger::Config::default()
+    }
+}
+
+/// Webhook attempts get shorter deadlines than provider calls: the
+/// merchant's endpoint should answer at once, and a failed attempt is
+/// retried later anyway.
+const WEBHOOK_TIMEOUTS: Timeouts = Timeouts {
+    connect_ms: 2_000,
+    first_byte_ms: 5_000,
+};
+
+/// Sends the webhooks that are due, if webhooks are on. One read of the
+/// ledger's outbox when nothing is due.
+fn deliver_webhooks(ledger: &Ledger<KeyValue>, vars: &dyn Variables, now_ms: u64) {
+    // A misconfigured secret leaves deliveries scheduled (nothing is
+    // lost); `POST /events/{id}/deliveries` reports the variable at fault.
+    let Ok(Some(target)) = WebhookTarget::load(vars) else {
+        return;
+    };
+    if !ledger.deliveries_due(now_ms).unwrap_or(false) {
+        return;
+    }
+    let mut transport = WasiTransport::new(WEBHOOK_TIMEOUTS);
+    let _ = deliver_due(ledger, &target, &mut transport, now_ms);
 }
 
 /// Reads method, target, headers and at most `MAX_BODY_BYTES + 1` bytes of

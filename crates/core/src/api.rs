@@ -12,6 +12,7 @@
 //! wrong), content type (415), body (400/422), and only then provider calls.
 
 mod input;
+mod ledgered;
 mod problem;
 
 pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode, status_and_code};
@@ -19,7 +20,8 @@ pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode,
 use crate::config::{self, Variables, names};
 use crate::connector::{Incoming, NotificationError};
 use crate::domain::{IpnRegistration, Payment, PaymentDetails, Provider};
-use crate::flow::Finconnect;
+use crate::flow::{Finconnect, Gate};
+use crate::ledger::{Admission, Ledger, Store};
 use crate::secret::Secret;
 use crate::transport::{HttpResponse, Redacted, Transport, header_text};
 use serde::Serialize;
@@ -48,6 +50,12 @@ pub enum Operation {
     RegisterIpn,
     /// `GET /payments/{provider}/{id}`.
     PaymentStatus,
+    /// `GET /payments`: the ledger's records.
+    ListPayments,
+    /// `GET /events`: the event log.
+    ListEvents,
+    /// `POST /events/{id}/deliveries`: send an event's webhook again.
+    Redeliver,
     /// `/notifications/{provider}`, with the methods the provider's
     /// connector declares.
     Notification(Provider),
@@ -58,7 +66,12 @@ impl Operation {
     /// provider callbacks are public and verified instead.
     pub fn is_merchant(self) -> bool {
         match self {
-            Operation::CreatePayment | Operation::RegisterIpn | Operation::PaymentStatus => true,
+            Operation::CreatePayment
+            | Operation::RegisterIpn
+            | Operation::PaymentStatus
+            | Operation::ListPayments
+            | Operation::ListEvents
+            | Operation::Redeliver => true,
             Operation::Notification(_) => false,
         }
     }
@@ -77,10 +90,13 @@ pub struct Route {
 }
 
 /// The merchant routes; [`routes`] adds each provider's notification route.
-const MERCHANT_ROUTES: [(&str, &str, Operation); 3] = [
+const MERCHANT_ROUTES: [(&str, &str, Operation); 6] = [
     ("POST", "/payments", Operation::CreatePayment),
+    ("GET", "/payments", Operation::ListPayments),
     ("GET", "/payments/{provider}/{id}", Operation::PaymentStatus),
     ("POST", "/ipn-registrations", Operation::RegisterIpn),
+    ("GET", "/events", Operation::ListEvents),
+    ("POST", "/events/{id}/deliveries", Operation::Redeliver),
 ];
 
 /// Every route FinConnect serves: the merchant routes, then
@@ -204,7 +220,9 @@ impl std::fmt::Debug for Request {
 /// whole body.
 pub type Response = HttpResponse;
 
-/// Handles one request to FinConnect's HTTP API. No I/O of its own: provider calls go through `transport`, variables are read from `vars` at call time.
+/// Handles one request to FinConnect's HTTP API without a ledger (the
+/// ledger's routes answer 503). No I/O of its own: provider calls go
+/// through `transport`, variables are read from `vars` at call time.
 pub fn handle(request: Request, vars: &dyn Variables, transport: &mut dyn Transport) -> Response {
     handle_with(request, &mut Finconnect::new(vars, transport))
 }
@@ -212,26 +230,52 @@ pub fn handle(request: Request, vars: &dyn Variables, transport: &mut dyn Transp
 /// [`handle`] with a prepared [`Finconnect`] (for instance one with the
 /// token cache switched on); variables are read through it.
 pub fn handle_with(request: Request, finconnect: &mut Finconnect<'_>) -> Response {
-    serve(&request, finconnect).unwrap_or_else(Problem::into_response)
+    serve::<crate::ledger::MemoryStore>(&request, finconnect, None)
+        .unwrap_or_else(Problem::into_response)
 }
 
-fn serve(request: &Request, fc: &mut Finconnect<'_>) -> Result<Response, Problem> {
+/// Handles one request with the payment ledger: payments are recorded and
+/// idempotent, notifications are checked against it before any provider
+/// call, verified changes become events. `now_ms` is the host's clock
+/// (Unix milliseconds). Webhook deliveries are not attempted here: after
+/// answering, the shell calls [`crate::ledger::deliver::deliver_due`].
+pub fn handle_ledgered<S: Store>(
+    request: Request,
+    finconnect: &mut Finconnect<'_>,
+    ledger: &Ledger<S>,
+    now_ms: u64,
+) -> Response {
+    serve(&request, finconnect, Some((ledger, now_ms))).unwrap_or_else(Problem::into_response)
+}
+
+fn serve<S: Store>(
+    request: &Request,
+    fc: &mut Finconnect<'_>,
+    ledger: Option<(&Ledger<S>, u64)>,
+) -> Result<Response, Problem> {
     let vars = fc.variables();
     let (route, params) = find_route(&request.method, request.path())?;
     check_size(request)?;
     if route.operation.is_merchant() {
         authorize(request, vars)?;
     }
-    match route.operation {
-        Operation::CreatePayment => {
+    match (route.operation, ledger) {
+        (Operation::CreatePayment, ledger) => {
             require_json(request)?;
             let (provider, payment) = input::payment(&request.body)?;
-            let created = fc
-                .pay(provider, &payment)
-                .map_err(|e| Problem::from_error(&e))?;
-            Ok(created_payment(&created))
+            match ledger {
+                Some((ledger, now)) => {
+                    ledgered::create_payment(request, fc, ledger, now, provider, &payment)
+                }
+                None => {
+                    let created = fc
+                        .pay(provider, &payment)
+                        .map_err(|e| Problem::from_error(&e))?;
+                    Ok(created_payment(&created))
+                }
+            }
         }
-        Operation::RegisterIpn => {
+        (Operation::RegisterIpn, _) => {
             require_json(request)?;
             let (provider, ipn) = input::ipn_registration(&request.body)?;
             let registered = fc
@@ -239,14 +283,27 @@ fn serve(request: &Request, fc: &mut Finconnect<'_>) -> Result<Response, Problem
                 .map_err(|e| Problem::from_error(&e))?;
             Ok(json(201, &registration_json(&registered)))
         }
-        Operation::PaymentStatus => {
+        (Operation::PaymentStatus, ledger) => {
             let (provider, id) = status_params(&params)?;
-            let details = fc
-                .payment_status(provider, &id)
-                .map_err(|e| Problem::from_error(&e))?;
-            Ok(json(200, &details_json(&details)))
+            match ledger {
+                Some((ledger, now)) => ledgered::payment_status(fc, ledger, now, provider, &id),
+                None => {
+                    let details = fc
+                        .payment_status(provider, &id)
+                        .map_err(|e| Problem::from_error(&e))?;
+                    Ok(json(200, &details_json(&details)))
+                }
+            }
         }
-        Operation::Notification(provider) => notification(provider, request, fc),
+        (Operation::Notification(provider), ledger) => notification(provider, request, fc, ledger),
+        (Operation::ListPayments, Some((ledger, _))) => ledgered::list_payments(request, ledger),
+        (Operation::ListEvents, Some((ledger, now))) => ledgered::list_events(request, ledger, now),
+        (Operation::Redeliver, Some((ledger, now))) => {
+            ledgered::redeliver(fc, ledger, now, &params)
+        }
+        (Operation::ListPayments | Operation::ListEvents | Operation::Redeliver, None) => {
+            Err(ledgered::no_ledger())
+        }
     }
 }
 
@@ -436,10 +493,11 @@ fn status_params(params: &[String]) -> Result<(Provider, String), Problem> {
 /// signature, or by asking the provider for the status it only hints at),
 /// then answered with the exact acknowledgement the provider expects.
 /// Nothing in a notification is trusted before that.
-fn notification(
+fn notification<S: Store>(
     provider: Provider,
     request: &Request,
     fc: &mut Finconnect<'_>,
+    ledger: Option<(&Ledger<S>, u64)>,
 ) -> Result<Response, Problem> {
     let incoming = Incoming {
         method: &request.method,
@@ -447,21 +505,41 @@ fn notification(
         headers: &request.headers,
         body: &request.body,
     };
-    let notified = fc
-        .notification(provider, &incoming)
-        .map_err(|error| match error {
-            NotificationError::Malformed { field, reason } => {
-                Problem::invalid(400, &field, &reason)
-            }
-            NotificationError::Unverified { field, reason } => Problem::new(
-                401,
-                ProblemCode::Unauthorized,
-                format!("the notification's `{field}` {reason}"),
-            )
-            .with_field(field),
-            NotificationError::NotJson => not_json(),
-            NotificationError::Failed(error) => Problem::from_error(&error),
-        })?;
+    // With the ledger, an id FinConnect never issued is refused and a
+    // settled payment answered from the record, before any provider call.
+    let mut answered = false;
+    let notified = match ledger {
+        None => fc.notification(provider, &incoming),
+        Some((ledger, now)) => {
+            let mut gate = |id: &str| match ledger.admit(provider, id, now) {
+                Ok(Admission::Refuse) => Gate::Refuse,
+                Ok(Admission::Answer(record)) => {
+                    answered = true;
+                    Gate::Answer(record.details())
+                }
+                // A store that fails to answer does not stop verification.
+                Ok(Admission::Verify(_)) | Err(_) => Gate::Verify,
+            };
+            fc.notification_gated(provider, &incoming, &mut gate)
+        }
+    }
+    .map_err(|error| match error {
+        NotificationError::Malformed { field, reason } => Problem::invalid(400, &field, &reason),
+        NotificationError::Unverified { field, reason } => Problem::new(
+            401,
+            ProblemCode::Unauthorized,
+            format!("the notification's `{field}` {reason}"),
+        )
+        .with_field(field),
+        NotificationError::NotJson => not_json(),
+        NotificationError::Failed(error) => Problem::from_error(&error),
+    })?;
+    if let (Some((ledger, now)), Ok(details), false) = (ledger, &notified.outcome, answered) {
+        // The acknowledgement goes out even if recording fails: the
+        // provider repeats notifications it thinks were lost, and a status
+        // query records the change later.
+        let _ = ledger.observe(details, now);
+    }
     let mut response = notified.response;
     response = response
         .with_header("cache-control", "no-store")

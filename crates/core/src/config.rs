@@ -51,6 +51,14 @@ pub mod names {
     /// expire (builds with the `token-cache` feature); `off` (the default)
     /// fetches a fresh token for every call.
     pub const TOKEN_CACHE: &str = "finconnect_token_cache";
+    /// Where each event is POSTed (a full URL); unset: no webhooks.
+    pub const WEBHOOK_URL: &str = "finconnect_webhook_url";
+    /// The origin of [`WEBHOOK_URL`] alone, from which Spin's
+    /// `allowed_outbound_hosts` is templated; when the host passes it, the
+    /// URL must start with it.
+    pub const WEBHOOK_ORIGIN: &str = "finconnect_webhook_origin";
+    /// The Standard Webhooks signing secret, `whsec_<base64>`.
+    pub const WEBHOOK_SECRET: &str = "finconnect_webhook_secret";
 }
 
 /// The documented PesaPal sandbox.

@@ -99,6 +99,22 @@ impl<'a> Finconnect<'a> {
         provider.connector().notification(self, incoming)
     }
 
+    /// [`Finconnect::notification`], with `gate` asked before anything is
+    /// called: it gets the id the notification names (the provider's id,
+    /// or the merchant reference) and may refuse it (an id nobody issued:
+    /// no provider call, the provider's negative acknowledgement) or answer
+    /// it from what is already known (a settled payment).
+    pub fn notification_gated(
+        &mut self,
+        provider: Provider,
+        incoming: &Incoming<'_>,
+        gate: &mut dyn FnMut(&str) -> Gate,
+    ) -> std::result::Result<Notified, NotificationError> {
+        provider
+            .connector()
+            .notification_gated(self, incoming, gate)
+    }
+
     /// Runs a validated call of `connector`: its variables, a token, the
     /// request, the reply.
     fn run<C: Connector, T>(&mut self, connector: &C, call: BoxedCall<C::Config, T>) -> Result<T> {
@@ -159,6 +175,19 @@ impl<'a> Finconnect<'a> {
     }
 }
 
+/// What to do with a notification before verifying it
+/// ([`Finconnect::notification_gated`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gate {
+    /// Verify it (by its signature, or by asking the provider).
+    Verify,
+    /// Refuse it without calling anyone: FinConnect never issued the id.
+    Refuse,
+    /// Acknowledge it with these facts, already verified, without calling
+    /// anyone.
+    Answer(PaymentDetails),
+}
+
 /// A [`Connector`] with its types erased, so the registry can hold every
 /// provider in one list. Implemented for every connector; nothing else
 /// implements it.
@@ -175,12 +204,22 @@ pub trait Dispatch: Sync {
     ) -> Result<IpnRegistration>;
     /// [`Finconnect::payment_status`] for this provider.
     fn payment_status(&self, fc: &mut Finconnect<'_>, id: &str) -> Result<PaymentDetails>;
+    /// [`Finconnect::notification_gated`] for this provider.
+    fn notification_gated(
+        &self,
+        fc: &mut Finconnect<'_>,
+        incoming: &Incoming<'_>,
+        gate: &mut dyn FnMut(&str) -> Gate,
+    ) -> std::result::Result<Notified, NotificationError>;
+
     /// [`Finconnect::notification`] for this provider.
     fn notification(
         &self,
         fc: &mut Finconnect<'_>,
         incoming: &Incoming<'_>,
-    ) -> std::result::Result<Notified, NotificationError>;
+    ) -> std::result::Result<Notified, NotificationError> {
+        self.notification_gated(fc, incoming, &mut |_| Gate::Verify)
+    }
 }
 
 impl<C: Connector> Dispatch for C {
@@ -207,15 +246,38 @@ impl<C: Connector> Dispatch for C {
         fc.run(self, call)
     }
 
-    fn notification(
+    fn notification_gated(
         &self,
         fc: &mut Finconnect<'_>,
         incoming: &Incoming<'_>,
+        gate: &mut dyn FnMut(&str) -> Gate,
     ) -> std::result::Result<Notified, NotificationError> {
         let (notification, verification) = self.read_notification(fc.vars, incoming)?;
+        let provider = Connector::info(self).provider;
+        let refused = |id: &str| {
+            Err(Error::invalid(
+                "notification",
+                format!("names {provider} payment `{id}`, which FinConnect did not start"),
+            ))
+        };
         let outcome = match verification {
-            Verification::Verified(details) => Ok(details),
-            Verification::Confirm(id) => Dispatch::payment_status(self, fc, &id),
+            Verification::Verified(details) => {
+                let id = details
+                    .tracking_id
+                    .as_deref()
+                    .or(details.reference.as_deref())
+                    .unwrap_or_default();
+                match gate(id) {
+                    Gate::Refuse => refused(id),
+                    // A signed notification is fresher than the ledger.
+                    Gate::Verify | Gate::Answer(_) => Ok(details),
+                }
+            }
+            Verification::Confirm(id) => match gate(&id) {
+                Gate::Verify => Dispatch::payment_status(self, fc, &id),
+                Gate::Refuse => refused(&id),
+                Gate::Answer(details) => Ok(details),
+            },
         };
         let response = self.acknowledge(&notification, outcome.as_ref());
         Ok(Notified { outcome, response })

@@ -44,11 +44,20 @@ pub enum ProblemCode {
     PayloadTooLarge,
     /// A JSON route got another content type (415).
     UnsupportedMediaType,
+    /// The `Idempotency-Key` was used before for a different request (422).
+    IdempotencyKeyReused,
+    /// A request with this `Idempotency-Key` is still being processed (409).
+    RequestInProgress,
+    /// An earlier attempt with this key may or may not have started a
+    /// payment, and FinConnect could not find out (409).
+    OutcomeUnknown,
+    /// The ledger's key-value store failed (503).
+    LedgerUnavailable,
 }
 
 impl ProblemCode {
     /// Every code, in a stable order.
-    pub const ALL: [ProblemCode; 13] = [
+    pub const ALL: [ProblemCode; 17] = [
         ProblemCode::InvalidRequest,
         ProblemCode::Unauthorized,
         ProblemCode::NotConfigured,
@@ -62,6 +71,10 @@ impl ProblemCode {
         ProblemCode::MethodNotAllowed,
         ProblemCode::PayloadTooLarge,
         ProblemCode::UnsupportedMediaType,
+        ProblemCode::IdempotencyKeyReused,
+        ProblemCode::RequestInProgress,
+        ProblemCode::OutcomeUnknown,
+        ProblemCode::LedgerUnavailable,
     ];
 
     /// The snake_case code (`"provider_timeout"`).
@@ -80,6 +93,10 @@ impl ProblemCode {
             ProblemCode::MethodNotAllowed => "method_not_allowed",
             ProblemCode::PayloadTooLarge => "payload_too_large",
             ProblemCode::UnsupportedMediaType => "unsupported_media_type",
+            ProblemCode::IdempotencyKeyReused => "idempotency_key_reused",
+            ProblemCode::RequestInProgress => "request_in_progress",
+            ProblemCode::OutcomeUnknown => "outcome_unknown",
+            ProblemCode::LedgerUnavailable => "ledger_unavailable",
         }
     }
 
@@ -99,6 +116,10 @@ impl ProblemCode {
             ProblemCode::MethodNotAllowed => "Method not allowed",
             ProblemCode::PayloadTooLarge => "The body is too large",
             ProblemCode::UnsupportedMediaType => "Unsupported content type",
+            ProblemCode::IdempotencyKeyReused => "The idempotency key was used for another request",
+            ProblemCode::RequestInProgress => "A request with this idempotency key is in progress",
+            ProblemCode::OutcomeUnknown => "The outcome of an earlier attempt is unknown",
+            ProblemCode::LedgerUnavailable => "The ledger's store is unavailable",
         }
     }
 

@@ -258,7 +258,7 @@ fn success_bodies_keep_their_member_order_and_nulls() {
                 br#"{"event":"PAYMENT FAILED","data":{"id":"X1","orderReference":"ORDER1","status":"FAILED"}}"#,
             ),
             vec![],
-            r#"{"event":"PAYMENT FAILED","order_reference":"ORDER1","tracking_id":"X1","status":"failed","amount":null,"currency":null,"channel":null,"message":null,"verified":false}"#.to_owned(),
+            r#"{"event":"PAYMENT FAILED","order_reference":"ORDER1","tracking_id":"X1","status":"failed","amount":null,"currency":null,"channel":null,"message":null,"verified":false,"accepted":true}"#.to_owned(),
         ),
         (
             public(
@@ -268,7 +268,7 @@ fn success_bodies_keep_their_member_order_and_nulls() {
                 "{\"event\":\"PAYMENT RECEIVED\",\"data\":{\"id\":\"X1\",\"status\":\"SUCCESS\",\"orderReference\":\"ORDER1\",\"collectedAmount\":\"10\",\"collectedCurrency\":\"TZS\",\"channel\":\"M-PESA\",\"message\":\"\\\"\\u00e9\\t\\u0001/\"}}".as_bytes(),
             ),
             vec![],
-            "{\"event\":\"PAYMENT RECEIVED\",\"order_reference\":\"ORDER1\",\"tracking_id\":\"X1\",\"status\":\"completed\",\"amount\":\"10.00\",\"currency\":\"TZS\",\"channel\":\"M-PESA\",\"message\":\"\\\"\u{e9}\\t\\u0001/\",\"verified\":false}".to_owned(),
+            "{\"event\":\"PAYMENT RECEIVED\",\"order_reference\":\"ORDER1\",\"tracking_id\":\"X1\",\"status\":\"completed\",\"amount\":\"10.00\",\"currency\":\"TZS\",\"channel\":\"M-PESA\",\"message\":\"\\\"\u{e9}\\t\\u0001/\",\"verified\":false,\"accepted\":true}".to_owned(),
         ),
     ];
     for (request, script, expected) in cases {
@@ -697,11 +697,13 @@ fn unknown_routes_are_404() {
 #[test]
 fn wrong_methods_are_405_with_allow() {
     for (method, path, allow) in [
-        ("GET", "/payments", "POST"),
-        ("DELETE", "/payments", "POST"),
+        ("PUT", "/payments", "POST, GET"),
+        ("DELETE", "/payments", "POST, GET"),
         ("POST", "/payments/pesapal/ORD1", "GET"),
         ("HEAD", "/payments/pesapal/ORD1", "GET"),
         ("GET", "/ipn-registrations", "POST"),
+        ("GET", "/events/evt_1/deliveries", "POST"),
+        ("POST", "/events", "GET"),
         ("PUT", "/notifications/pesapal", "GET, POST"),
         ("GET", "/notifications/clickpesa", "POST"),
     ] {
@@ -982,7 +984,8 @@ fn a_signed_webhook_is_verified_and_answered_field_by_field() {
             "currency": "TZS",
             "channel": "TIGO-PESA",
             "message": "success",
-            "verified": true
+            "verified": true,
+            "accepted": true
         })
     );
     assert!(transport.seen.is_empty());

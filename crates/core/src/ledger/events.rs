@@ -79,9 +79,27 @@ pub(crate) fn delivery_key(event_id: &str) -> String {
     format!("{PREFIX}delivery/{event_id}")
 }
 
-/// The prefix of every delivery key.
-pub(crate) fn delivery_prefix() -> String {
-    format!("{PREFIX}delivery/")
+/// The one key listing the deliveries still scheduled ([`Outbox`]).
+pub(crate) fn outbox_key() -> String {
+    format!("{PREFIX}outbox")
+}
+
+/// The deliveries still to attempt, kept under one key so that checking
+/// for due work costs one read (`wasi:keyvalue` lists keys only by walking
+/// the whole bucket). Delivered and exhausted ones leave it.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Outbox {
+    pub(crate) entries: Vec<OutboxEntry>,
+}
+
+/// One scheduled delivery.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct OutboxEntry {
+    pub(crate) event_id: String,
+    pub(crate) seq: u64,
+    /// When it may next be attempted (Unix ms); pushed ahead while an
+    /// instance holds it ([`super::Ledger::lease_delivery`]).
+    pub(crate) due: u64,
 }
 
 /// A time-sortable sequence number for hosts without `increment`: the

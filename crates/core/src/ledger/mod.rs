@@ -139,6 +139,7 @@
 //! # }
 //! ```
 
+pub mod deliver;
 pub mod events;
 pub mod record;
 pub mod store;
@@ -157,7 +158,7 @@ pub use webhook::{Attempt, Delivery, DeliveryState, WebhookSecret};
 use crate::connector::StatusKey;
 use crate::domain::{Payment, PaymentDetails, PaymentRequest, Provider};
 use crate::error::Error;
-use events::{ChangeMarker, TOMBSTONE};
+use events::{ChangeMarker, Outbox, OutboxEntry, TOMBSTONE};
 use record::{record_key, reference_key, tracking_key};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -1053,6 +1054,7 @@ impl<S: Store> Ledger<S> {
             let delivery = Delivery::new(&event.id, event.seq, now);
             let key = events::delivery_key(&event.id);
             self.store.set(&key, &encode_json(&key, &delivery)?)?;
+            self.schedule(&delivery)?;
         }
         Ok(Some(event))
     }
@@ -1097,17 +1099,14 @@ impl<S: Store> Ledger<S> {
         let mut data = Vec::new();
         let mut cursor = after;
         if self.atomic() {
+            // `increment` by 0 reads the counter whatever bytes the host
+            // stores it as (hosts differ: text, or a binary integer).
             let counter = events::counter_key();
-            let last = match self.store.get(&counter)? {
-                None => 0,
-                Some(bytes) => std::str::from_utf8(&bytes)
-                    .ok()
-                    .and_then(|text| text.trim().parse::<u64>().ok())
-                    .ok_or_else(|| LedgerError::Corrupt {
-                        key: counter.clone(),
-                        reason: "not an integer".into(),
-                    })?,
-            };
+            let last = self.store.increment(&counter, 0)?;
+            let last = u64::try_from(last).map_err(|_| LedgerError::Corrupt {
+                key: counter.clone(),
+                reason: format!("the counter went negative ({last})"),
+            })?;
             let mut seq = after;
             while data.len() < limit && seq < last {
                 seq += 1;
@@ -1184,19 +1183,60 @@ impl<S: Store> Ledger<S> {
 
     // ----- webhook deliveries ----------------------------------------------
 
-    /// Deliveries due at `now`, oldest event first.
+    /// Deliveries due at `now`, oldest event first. Read from the outbox
+    /// (one key listing the deliveries still scheduled), so checking costs
+    /// one read however many events were ever delivered.
     pub fn due_deliveries(&self, now: u64) -> Result<Vec<Delivery>, LedgerError> {
         let mut due = Vec::new();
-        for key in self.store.list_keys(&events::delivery_prefix())? {
-            if let Some(bytes) = self.store.get(&key)? {
-                let delivery: Delivery = decode_json(&key, &bytes)?;
-                if delivery.is_due(now) {
-                    due.push(delivery);
-                }
+        for entry in self.outbox()?.entries {
+            if entry.due > now {
+                continue;
+            }
+            let key = events::delivery_key(&entry.event_id);
+            let delivery = match self.store.get(&key)? {
+                Some(bytes) => decode_json::<Delivery>(&key, &bytes)?,
+                None => Delivery::new(&entry.event_id, entry.seq, entry.due),
+            };
+            if delivery.is_due(now) {
+                due.push(delivery);
             }
         }
         due.sort_by_key(|delivery| delivery.seq);
         Ok(due)
+    }
+
+    /// Whether any delivery may be due at `now` (one read of the outbox).
+    pub fn deliveries_due(&self, now: u64) -> Result<bool, LedgerError> {
+        Ok(self.outbox()?.entries.iter().any(|entry| entry.due <= now))
+    }
+
+    /// Takes the right to attempt the delivery of `event_id` now: its
+    /// outbox entry, if due, is pushed `lease_ms` into the future (by CAS
+    /// where the host offers it), so another instance checking at the
+    /// same time leaves it alone. `false`: not due, or someone else took it.
+    pub fn lease_delivery(
+        &self,
+        event_id: &str,
+        now: u64,
+        lease_ms: u64,
+    ) -> Result<bool, LedgerError> {
+        let mut leased = false;
+        self.update_outbox(|outbox| {
+            leased = false;
+            match outbox
+                .entries
+                .iter_mut()
+                .find(|entry| entry.event_id == event_id && entry.due <= now)
+            {
+                Some(entry) => {
+                    entry.due = now.saturating_add(lease_ms);
+                    leased = true;
+                    true
+                }
+                None => false,
+            }
+        })?;
+        Ok(leased)
     }
 
     /// Records one attempt to deliver event `event_id` and schedules the
@@ -1209,18 +1249,104 @@ impl<S: Store> Ledger<S> {
     ) -> Result<Delivery, LedgerError> {
         let key = events::delivery_key(event_id);
         let at = attempt.at;
-        self.update_delivery(&key, event_id, seq, at, |delivery| {
+        let delivery = self.update_delivery(&key, event_id, seq, at, |delivery| {
             delivery.record(attempt.clone())
-        })
+        })?;
+        self.schedule(&delivery)?;
+        Ok(delivery)
     }
 
     /// Starts the retry schedule of event `event_id` again, due at `now`
     /// (`POST /events/{id}/deliveries`).
     pub fn redeliver(&self, event_id: &str, seq: u64, now: u64) -> Result<Delivery, LedgerError> {
         let key = events::delivery_key(event_id);
-        self.update_delivery(&key, event_id, seq, now, |delivery| {
+        let delivery = self.update_delivery(&key, event_id, seq, now, |delivery| {
             delivery.reschedule(now)
+        })?;
+        self.schedule(&delivery)?;
+        Ok(delivery)
+    }
+
+    /// The delivery record of event `event_id`, if it has one.
+    pub fn delivery(&self, event_id: &str) -> Result<Option<Delivery>, LedgerError> {
+        let key = events::delivery_key(event_id);
+        self.store
+            .get(&key)?
+            .map(|bytes| decode_json(&key, &bytes))
+            .transpose()
+    }
+
+    /// Puts `delivery` in the outbox at its next attempt, or takes it out
+    /// once delivered or exhausted.
+    fn schedule(&self, delivery: &Delivery) -> Result<(), LedgerError> {
+        self.update_outbox(|outbox| {
+            let position = outbox
+                .entries
+                .iter()
+                .position(|entry| entry.event_id == delivery.event_id);
+            match (delivery.next_attempt_at, position) {
+                (Some(due), Some(index)) => {
+                    outbox.entries[index].due = due;
+                    true
+                }
+                (Some(due), None) => {
+                    outbox.entries.push(OutboxEntry {
+                        event_id: delivery.event_id.clone(),
+                        seq: delivery.seq,
+                        due,
+                    });
+                    true
+                }
+                (None, Some(index)) => {
+                    outbox.entries.remove(index);
+                    true
+                }
+                (None, None) => false,
+            }
         })
+    }
+
+    fn outbox(&self) -> Result<Outbox, LedgerError> {
+        let key = events::outbox_key();
+        Ok(match self.store.get(&key)? {
+            Some(bytes) => decode_json(&key, &bytes)?,
+            None => Outbox::default(),
+        })
+    }
+
+    /// Changes the outbox with `change` (which says whether it changed
+    /// anything), by CAS where the host offers it.
+    fn update_outbox(
+        &self,
+        mut change: impl FnMut(&mut Outbox) -> bool,
+    ) -> Result<(), LedgerError> {
+        let key = events::outbox_key();
+        let read = |current: Option<Vec<u8>>| -> Result<Outbox, LedgerError> {
+            match current {
+                Some(bytes) => decode_json(&key, &bytes),
+                None => Ok(Outbox::default()),
+            }
+        };
+        if !self.atomic() {
+            let mut outbox = read(self.store.get(&key)?)?;
+            if change(&mut outbox) {
+                self.store.set(&key, &encode_json(&key, &outbox)?)?;
+            }
+            return Ok(());
+        }
+        for _ in 0..CAS_ATTEMPTS {
+            let (cas, current) = self.store.cas_open(&key)?;
+            let mut outbox = read(current)?;
+            if !change(&mut outbox) {
+                return Ok(());
+            }
+            match self.store.cas_swap(cas, &encode_json(&key, &outbox)?) {
+                Ok(()) => return Ok(()),
+                Err(CasError::Conflict) => continue,
+                Err(CasError::Store(error)) => return Err(error.into()),
+            }
+        }
+        Err(LedgerError::Contention { key })
     }
 
     fn update_delivery(

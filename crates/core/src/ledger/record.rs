@@ -1,7 +1,7 @@
 //! The payment record as stored (JSON with a `version`), its states, the
 //! request fingerprint and the store keys.
 
-use crate::domain::{PaymentRequest, PaymentStatus, Provider};
+use crate::domain::{PaymentDetails, PaymentRequest, PaymentStatus, Provider};
 use crate::money::Amount;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -200,6 +200,29 @@ impl PaymentRecord {
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
         })
+    }
+
+    /// What the ledger knows, in the shape a status query answers: for
+    /// acknowledging a notification without asking the provider again.
+    pub fn details(&self) -> PaymentDetails {
+        let status = match self.state {
+            State::Pending => PaymentStatus::Pending,
+            State::Completed => PaymentStatus::Completed,
+            State::Failed => PaymentStatus::Failed,
+            State::Reversed => PaymentStatus::Reversed,
+            State::Initiating | State::Unknown => PaymentStatus::Unknown,
+        };
+        PaymentDetails {
+            provider: self.provider,
+            reference: Some(self.reference.clone()),
+            tracking_id: self.tracking_id.clone(),
+            status,
+            amount: Some(self.amount.clone()),
+            currency: Some(self.currency.clone()),
+            method: self.method.clone(),
+            confirmation_code: None,
+            description: None,
+        }
     }
 
     /// The body `POST /payments` answers for it (`201`):

@@ -144,7 +144,7 @@ impl Connector for Clickpesa {
     fn acknowledge(
         &self,
         event: &WebhookEvent,
-        _: std::result::Result<&PaymentDetails, &Error>,
+        outcome: std::result::Result<&PaymentDetails, &Error>,
     ) -> HttpResponse {
         let body = EventJson {
             event: &event.event,
@@ -156,10 +156,15 @@ impl Connector for Clickpesa {
             channel: event.channel.as_deref(),
             message: event.message.as_deref(),
             verified: event.verified,
+            accepted: outcome.is_ok(),
         };
         // A struct of strings and booleans: serde_json always writes it.
         let body = serde_json::to_vec(&body).unwrap_or_default();
-        HttpResponse::new(200, body).with_header("content-type", "application/json")
+        // ClickPesa documents only "2xx means received". A webhook FinConnect
+        // will not take (a payment it never started) gets 404, so that it is
+        // not mistaken for one that was recorded.
+        let status = if outcome.is_ok() { 200 } else { 404 };
+        HttpResponse::new(status, body).with_header("content-type", "application/json")
     }
 }
 
@@ -175,6 +180,8 @@ struct EventJson<'a> {
     channel: Option<&'a str>,
     message: Option<&'a str>,
     verified: bool,
+    /// Whether FinConnect took it: `false` for a payment it never started.
+    accepted: bool,
 }
 
 struct UssdPushCall(UssdPush);

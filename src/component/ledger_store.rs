@@ -1,0 +1,128 @@
+//! The ledger's [`Store`] over the host's `wasi:keyvalue` bucket (Spin's
+//! `default` store: `key_value_stores = ["default"]`). With `atomics`
+//! (the default build) compare-and-swap and increment come from the host;
+//! the `keyvalue-store-only` build has plain reads and writes only.
+
+use super::bindings::wasi::keyvalue::store;
+use finconnect_core::ledger::{CasError, Mode, Store, StoreError};
+
+/// The store Spin opens for `key_value_stores = ["default"]`.
+pub(super) const STORE_NAME: &str = "default";
+
+/// One open bucket.
+pub(super) struct KeyValue(store::Bucket);
+
+impl KeyValue {
+    /// Opens the `default` store; the error says how to grant it.
+    pub(super) fn open() -> Result<Self, StoreError> {
+        store::open(STORE_NAME).map(KeyValue).map_err(|error| match error {
+            store::Error::NoSuchStore => StoreError::NoSuchStore(format!(
+                "{STORE_NAME}` (grant it with key_value_stores = [\"{STORE_NAME}\"] in spin.toml)`"
+            )),
+            other => store_error(other),
+        })
+    }
+}
+
+fn store_error(error: store::Error) -> StoreError {
+    match error {
+        store::Error::NoSuchStore => StoreError::NoSuchStore(STORE_NAME.to_owned()),
+        store::Error::AccessDenied => StoreError::AccessDenied,
+        store::Error::Other(message) => StoreError::Other(message),
+    }
+}
+
+#[cfg(not(feature = "keyvalue-store-only"))]
+mod cas {
+    use super::super::bindings::wasi::keyvalue::atomics;
+    use super::{KeyValue, store_error};
+    use finconnect_core::ledger::{CasError, StoreError};
+
+    pub(super) type Handle = atomics::Cas;
+    pub(super) const MODE: finconnect_core::ledger::Mode = finconnect_core::ledger::Mode::Atomic;
+
+    pub(super) fn open(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+        let cas = atomics::Cas::new(&kv.0, key).map_err(store_error)?;
+        let current = cas.current().map_err(store_error)?;
+        Ok((cas, current))
+    }
+
+    pub(super) fn swap(cas: Handle, value: &[u8]) -> Result<(), CasError> {
+        atomics::swap(cas, value).map_err(|error| match error {
+            atomics::CasError::CasFailed(_) => CasError::Conflict,
+            atomics::CasError::StoreError(error) => CasError::Store(store_error(error)),
+        })
+    }
+
+    pub(super) fn increment(kv: &KeyValue, key: &str, delta: i64) -> Result<i64, StoreError> {
+        atomics::increment(&kv.0, key, delta).map_err(store_error)
+    }
+}
+
+#[cfg(feature = "keyvalue-store-only")]
+mod cas {
+    use super::KeyValue;
+    use finconnect_core::ledger::{CasError, StoreError};
+
+    /// No compare-and-swap without `atomics`: the ledger never opens one
+    /// in [`finconnect_core::ledger::Mode::StoreOnly`].
+    pub(super) type Handle = ();
+    pub(super) const MODE: finconnect_core::ledger::Mode = finconnect_core::ledger::Mode::StoreOnly;
+
+    pub(super) fn open(_: &KeyValue, _: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+        Err(StoreError::Unsupported("compare-and-swap"))
+    }
+
+    pub(super) fn swap(_: Handle, _: &[u8]) -> Result<(), CasError> {
+        Err(CasError::Store(StoreError::Unsupported("compare-and-swap")))
+    }
+
+    pub(super) fn increment(_: &KeyValue, _: &str, _: i64) -> Result<i64, StoreError> {
+        Err(StoreError::Unsupported("increment"))
+    }
+}
+
+impl Store for KeyValue {
+    type Cas = cas::Handle;
+
+    fn mode(&self) -> Mode {
+        cas::MODE
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.0.get(key).map_err(store_error)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.0.set(key, value).map_err(store_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.0.delete(key).map_err(store_error)
+    }
+
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut keys = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.0.list_keys(cursor.as_deref()).map_err(store_error)?;
+            keys.extend(page.keys.into_iter().filter(|key| key.starts_with(prefix)));
+            match page.cursor {
+                Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
+                _ => return Ok(keys),
+            }
+        }
+    }
+
+    fn cas_open(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        cas::open(self, key)
+    }
+
+    fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
+        cas::swap(cas, value)
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        cas::increment(self, key, delta)
+    }
+}

@@ -1,0 +1,282 @@
+//! The payment ledger through the built component in the project's host:
+//! idempotent `POST /payments` (replays, reused keys, concurrent requests,
+//! ambiguous failures), events from verified notifications (one per
+//! change, however often the provider repeats itself), notifications for
+//! ids FinConnect never issued refused without a provider call, and
+//! `GET /payments/{provider}/{reference}`.
+
+mod common;
+
+use common::*;
+use finconnect_sandbox::{Fault, FaultKind, Outcome, Target};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+fn calls_to(sandbox: &finconnect_sandbox::Sandbox, path: &str) -> usize {
+    sandbox.requests().iter().filter(|r| r.path == path).count()
+}
+
+fn post_with_key(host: &finconnect_host::Host, body: &Value, key: &str) -> Reply {
+    let mut request = request("POST", "/payments", Some(body), Some(API_KEY));
+    request
+        .headers_mut()
+        .insert("idempotency-key", key.parse().unwrap());
+    send(host, request)
+}
+
+fn events(host: &finconnect_host::Host, after: u64) -> Vec<Value> {
+    let reply = get(host, &format!("/events?after={after}&limit=1000"));
+    assert_eq!(reply.status, 200, "{reply}");
+    reply.json()["data"].as_array().cloned().unwrap_or_default()
+}
+
+fn kinds(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|event| {
+            format!(
+                "{} {}",
+                event["type"].as_str().unwrap_or_default(),
+                event["payment"]["reference"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_retried_payment_is_replayed_without_a_second_provider_call() {
+    let (sandbox, host) = start();
+    let body = clickpesa_body("IDEM1");
+    let first = post(&host, "/payments", &body);
+    assert_eq!(first.status, 201, "{first}");
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let second = post(&host, "/payments", &body);
+    assert_eq!(second.status, 201, "{second}");
+    assert_eq!(second.header("idempotent-replayed"), Some("true"));
+    assert_eq!(second.json(), first.json());
+    assert_eq!(calls_to(&sandbox, CLICKPESA_PUSH), 1);
+    assert_eq!(sandbox.clickpesa_payments().len(), 1);
+
+    // The same reference with other terms is refused, naming the reuse.
+    let mut other = clickpesa_body("IDEM1");
+    other["amount"] = json!("2000");
+    let reply = post(&host, "/payments", &other);
+    assert_eq!(reply.status, 422, "{reply}");
+    assert_eq!(reply.problem()["code"], "idempotency_key_reused");
+    assert_eq!(calls_to(&sandbox, CLICKPESA_PUSH), 1);
+}
+
+#[test]
+fn an_idempotency_key_header_scopes_the_request() {
+    let (sandbox, host) = start();
+    let first = post_with_key(&host, &clickpesa_body("KEYED1"), "\"order-7f3a\"");
+    assert_eq!(first.status, 201, "{first}");
+    // The same key with another request: 422, no provider call.
+    let reply = post_with_key(&host, &clickpesa_body("KEYED2"), "order-7f3a");
+    assert_eq!(reply.status, 422, "{reply}");
+    assert_eq!(reply.problem()["code"], "idempotency_key_reused");
+    // A key that is not a visible ASCII string is refused by name.
+    let reply = post_with_key(&host, &clickpesa_body("KEYED3"), "\"open");
+    assert_eq!(reply.status, 422, "{reply}");
+    assert_eq!(reply.problem()["field"], "Idempotency-Key");
+    assert_eq!(calls_to(&sandbox, CLICKPESA_PUSH), 1);
+}
+
+#[test]
+fn thirty_two_concurrent_pays_with_one_key_make_one_provider_order() {
+    let (sandbox, host) = start();
+    let addr = serve(&host);
+    let body = clickpesa_body("RACE1").to_string();
+    let auth = format!("Bearer {API_KEY}");
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|_| {
+                let (body, auth) = (&body, &auth);
+                scope.spawn(move || {
+                    http_over_tcp(
+                        addr,
+                        "POST",
+                        "/payments",
+                        &[
+                            ("authorization", auth.as_str()),
+                            ("content-type", "application/json"),
+                            ("idempotency-key", "race-key-1"),
+                        ],
+                        body.as_bytes(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut by_answer: BTreeMap<String, usize> = BTreeMap::new();
+    for reply in &replies {
+        let answer = match (reply.status, reply.header("idempotent-replayed")) {
+            (201, None) => "created".to_owned(),
+            (201, Some("true")) => "replayed".to_owned(),
+            (409, _) => format!("409 {}", reply.json()["code"].as_str().unwrap_or_default()),
+            _ => format!("unexpected: {reply}"),
+        };
+        *by_answer.entry(answer).or_default() += 1;
+    }
+    println!("32 concurrent pays, one key: {by_answer:?}");
+    assert_eq!(by_answer.get("created"), Some(&1), "{by_answer:?}");
+    assert!(
+        by_answer
+            .keys()
+            .all(|answer| ["created", "replayed", "409 request_in_progress"]
+                .contains(&answer.as_str())),
+        "{by_answer:?}"
+    );
+    assert_eq!(calls_to(&sandbox, CLICKPESA_PUSH), 1);
+    assert_eq!(sandbox.clickpesa_payments().len(), 1);
+}
+
+#[test]
+fn after_an_ambiguous_failure_a_retry_asks_the_provider_before_paying_again() {
+    let (sandbox, host) = start();
+    // ClickPesa: the push's answer is cut off; nobody knows if it started.
+    sandbox.inject(Fault::once(Target::ClickpesaUssdPush, FaultKind::ResetMidBody));
+    let reply = post(&host, "/payments", &clickpesa_body("AMBIG1"));
+    assert_eq!(reply.status, 502, "{reply}");
+    assert_eq!(calls_to(&sandbox, CLICKPESA_PUSH), 1);
+    let record = get(&host, "/payments?provider=clickpesa").json();
+    assert_eq!(record["data"][0]["status"], "unknown", "{record}");
+
+    // The retry queries by reference first; ClickPesa has no such payment,
+    // so the key reopens and the payment is sent once more.
+    sandbox.clear_requests();
+    let reply = post(&host, "/payments", &clickpesa_body("AMBIG1"));
+    assert_eq!(reply.status, 201, "{reply}");
+    let calls = provider_calls(&sandbox);
+    let query = calls
+        .iter()
+        .position(|c| c.starts_with("GET /third-parties/payments/AMBIG1"));
+    let push = calls.iter().position(|c| c.ends_with(CLICKPESA_PUSH));
+    assert!(
+        matches!((query, push), (Some(q), Some(p)) if q < p),
+        "{calls:?}"
+    );
+
+    // PesaPal cannot be asked by reference: its retry is told the outcome
+    // is unknown, and nothing is sent.
+    let ipn_id = register_pesapal_ipn(&host);
+    sandbox.inject(Fault::once(Target::PesapalSubmitOrder, FaultKind::ResetMidBody));
+    let reply = post(&host, "/payments", &pesapal_body("AMBIG2", &ipn_id));
+    assert_eq!(reply.status, 502, "{reply}");
+    sandbox.clear_requests();
+    let reply = post(&host, "/payments", &pesapal_body("AMBIG2", &ipn_id));
+    assert_eq!(reply.status, 409, "{reply}");
+    assert_eq!(reply.problem()["code"], "outcome_unknown");
+    assert!(provider_calls(&sandbox).is_empty(), "{:?}", provider_calls(&sandbox));
+}
+
+fn register_pesapal_ipn(host: &finconnect_host::Host) -> String {
+    let reply = post(host, "/ipn-registrations", &ipn_body(&unused_ipn_url(), "GET"));
+    assert_eq!(reply.status, 201, "{reply}");
+    reply.json()["ipn_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn one_event_per_verified_change_however_often_the_ipn_comes() {
+    let (sandbox, host) = start();
+    let addr = serve(&host);
+    let reply = post(
+        &host,
+        "/ipn-registrations",
+        &ipn_body(&format!("http://{addr}/notifications/pesapal"), "GET"),
+    );
+    let ipn_id = reply.json()["ipn_id"].as_str().unwrap().to_owned();
+    let reply = post(&host, "/payments", &pesapal_body("EVT1", &ipn_id));
+    assert_eq!(reply.status, 201, "{reply}");
+    let tracking_id = reply.json()["tracking_id"].as_str().unwrap().to_owned();
+    assert_eq!(kinds(&events(&host, 0)), ["payment.pending EVT1"]);
+
+    let delivery = sandbox
+        .settle_pesapal(&tracking_id, Outcome::Completed)
+        .unwrap();
+    assert_eq!(delivery.status, Some(200), "{delivery:?}");
+    // The provider repeats the IPN: still one `completed` event, and the
+    // repeat is answered from the ledger without asking PesaPal again.
+    sandbox.clear_requests();
+    let target = delivery.url.clone().unwrap();
+    let target = target.split_once(&addr.to_string()).unwrap().1.to_owned();
+    for _ in 0..3 {
+        let again = http_over_tcp(addr, "GET", &target, &[], &[]);
+        assert_eq!(again.status, 200, "{again}");
+        assert_eq!(again.body, delivery.body.as_bytes());
+    }
+    assert!(provider_calls(&sandbox).is_empty(), "{:?}", provider_calls(&sandbox));
+    let listed = events(&host, 0);
+    assert_eq!(
+        kinds(&listed),
+        ["payment.pending EVT1", "payment.completed EVT1"]
+    );
+    let seqs: Vec<u64> = listed.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert!(seqs[0] < seqs[1], "{seqs:?}");
+    assert_eq!(events(&host, seqs[0]).len(), 1);
+    assert_eq!(listed[1]["payment"]["tracking_id"], tracking_id.as_str());
+    assert_eq!(listed[1]["payment"]["amount"], "1500.00");
+
+    // The status route takes the merchant reference too, and answers the
+    // record next to the provider's facts.
+    let reply = get(&host, "/payments/pesapal/EVT1");
+    assert_eq!(reply.status, 200, "{reply}");
+    let details = reply.json();
+    assert_eq!(details["status"], "completed", "{details}");
+    assert_eq!(details["record"]["status"], "completed", "{details}");
+    assert_eq!(details["record"]["reference"], "EVT1", "{details}");
+}
+
+#[test]
+fn notifications_for_ids_finconnect_never_issued_cost_no_provider_call() {
+    let config = finconnect_sandbox::SandboxConfig {
+        clickpesa_checksum_key: Some("forgery-test-checksum-key".into()),
+        ..Default::default()
+    };
+    let (sandbox, host) = start_with(config, |b| {
+        b.app_variable("clickpesa_checksum_key", "forgery-test-checksum-key")
+    });
+    let forged = 1000;
+    let mut refused = 0;
+    for n in 0..forged {
+        let target = format!(
+            "/notifications/pesapal?OrderTrackingId=00000000-0000-4000-8000-{n:012}&OrderMerchantReference=X{n}&OrderNotificationType=IPNCHANGE"
+        );
+        let reply = send(&host, request("GET", &target, None, None));
+        // PesaPal's acknowledgement with status 500: not accepted.
+        let ack = reply.json();
+        if ack["status"] == 500 {
+            refused += 1;
+        }
+    }
+    // A correctly signed ClickPesa webhook for a reference nobody paid.
+    let mut webhook = json!({
+        "event": "PAYMENT RECEIVED",
+        "data": {"orderReference": "NEVERPAID1", "status": "SUCCESS", "collectedAmount": "1000",
+                 "collectedCurrency": "TZS", "channel": "TIGO-PESA", "id": "LEDGERX1"}
+    });
+    sign_clickpesa(b"forgery-test-checksum-key", &mut webhook);
+    let reply = send(
+        &host,
+        request("POST", "/notifications/clickpesa", Some(&webhook), None),
+    );
+    assert_ne!(reply.status, 200, "{reply}");
+    // A Daraja callback for a CheckoutRequestID nobody started.
+    let callback = json!({"Body": {"stkCallback": {
+        "MerchantRequestID": "1-2-3", "CheckoutRequestID": "ws_CO_000000000000000000001",
+        "ResultCode": 0, "ResultDesc": "The service request is processed successfully."}}});
+    let reply = send(
+        &host,
+        request("POST", "/notifications/mpesa", Some(&callback), None),
+    );
+    assert_ne!(reply.json()["ResultCode"], 0, "{reply}");
+
+    println!(
+        "{forged} forged PesaPal IPNs: {refused} refused; provider requests: {}",
+        sandbox.requests().len()
+    );
+    assert_eq!(refused, forged);
+    assert!(sandbox.requests().is_empty(), "{:?}", provider_calls(&sandbox));
+    assert!(events(&host, 0).is_empty());
+}
