@@ -136,7 +136,10 @@ fn thirty_two_concurrent_pays_with_one_key_make_one_provider_order() {
 fn after_an_ambiguous_failure_a_retry_asks_the_provider_before_paying_again() {
     let (sandbox, host) = start();
     // ClickPesa: the push's answer is cut off; nobody knows if it started.
-    sandbox.inject(Fault::once(Target::ClickpesaUssdPush, FaultKind::ResetMidBody));
+    sandbox.inject(Fault::once(
+        Target::ClickpesaUssdPush,
+        FaultKind::ResetMidBody,
+    ));
     let reply = post(&host, "/payments", &clickpesa_body("AMBIG1"));
     assert_eq!(reply.status, 502, "{reply}");
     assert_eq!(calls_to(&sandbox, CLICKPESA_PUSH), 1);
@@ -161,18 +164,29 @@ fn after_an_ambiguous_failure_a_retry_asks_the_provider_before_paying_again() {
     // PesaPal cannot be asked by reference: its retry is told the outcome
     // is unknown, and nothing is sent.
     let ipn_id = register_pesapal_ipn(&host);
-    sandbox.inject(Fault::once(Target::PesapalSubmitOrder, FaultKind::ResetMidBody));
+    sandbox.inject(Fault::once(
+        Target::PesapalSubmitOrder,
+        FaultKind::ResetMidBody,
+    ));
     let reply = post(&host, "/payments", &pesapal_body("AMBIG2", &ipn_id));
     assert_eq!(reply.status, 502, "{reply}");
     sandbox.clear_requests();
     let reply = post(&host, "/payments", &pesapal_body("AMBIG2", &ipn_id));
     assert_eq!(reply.status, 409, "{reply}");
     assert_eq!(reply.problem()["code"], "outcome_unknown");
-    assert!(provider_calls(&sandbox).is_empty(), "{:?}", provider_calls(&sandbox));
+    assert!(
+        provider_calls(&sandbox).is_empty(),
+        "{:?}",
+        provider_calls(&sandbox)
+    );
 }
 
 fn register_pesapal_ipn(host: &finconnect_host::Host) -> String {
-    let reply = post(host, "/ipn-registrations", &ipn_body(&unused_ipn_url(), "GET"));
+    let reply = post(
+        host,
+        "/ipn-registrations",
+        &ipn_body(&unused_ipn_url(), "GET"),
+    );
     assert_eq!(reply.status, 201, "{reply}");
     reply.json()["ipn_id"].as_str().unwrap().to_owned()
 }
@@ -206,7 +220,11 @@ fn one_event_per_verified_change_however_often_the_ipn_comes() {
         assert_eq!(again.status, 200, "{again}");
         assert_eq!(again.body, delivery.body.as_bytes());
     }
-    assert!(provider_calls(&sandbox).is_empty(), "{:?}", provider_calls(&sandbox));
+    assert!(
+        provider_calls(&sandbox).is_empty(),
+        "{:?}",
+        provider_calls(&sandbox)
+    );
     let listed = events(&host, 0);
     assert_eq!(
         kinds(&listed),
@@ -277,6 +295,10 @@ fn notifications_for_ids_finconnect_never_issued_cost_no_provider_call() {
         sandbox.requests().len()
     );
     assert_eq!(refused, forged);
-    assert!(sandbox.requests().is_empty(), "{:?}", provider_calls(&sandbox));
+    assert!(
+        sandbox.requests().is_empty(),
+        "{:?}",
+        provider_calls(&sandbox)
+    );
     assert!(events(&host, 0).is_empty());
 }

@@ -16,6 +16,7 @@ fn sign(key: &[u8], body: &mut Value) {
 }
 
 mod bad_input;
+mod ledgered;
 mod openapi_contract;
 
 // ---------------------------------------------------------------- helpers
