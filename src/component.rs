@@ -96,7 +96,14 @@ fn with_finconnect<T>(
     // A build without the cache still refuses `finconnect_token_cache = on`.
     #[cfg(not(feature = "token-cache"))]
     token_cache::open(&vars)?;
+    // The key-value store, when the host grants one, settles token races
+    // for providers that invalidate old tokens on reissue (Daraja).
+    let mut hints = ledger_store::KeyValue::open().ok();
     let finconnect = Finconnect::new(&vars, &mut transport).at(now());
+    let finconnect = match hints.as_mut() {
+        Some(store) => finconnect.with_token_hints(store),
+        None => finconnect,
+    };
     #[cfg(feature = "token-cache")]
     let finconnect = match cache.as_mut() {
         Some(store) => finconnect.with_token_cache(store, now()),

@@ -277,7 +277,9 @@ fn thirty_two_concurrent_pays_when_each_new_token_kills_the_last() {
         "32 concurrent pays with token reissue: {paid} paid, {} refused, {tokens} token requests",
         32 - paid
     );
-    assert!(paid >= 1);
+    // Each refused call retries with the newest token another call left
+    // in the key-value store (or a new one): every pay goes through.
+    assert_eq!(paid, 32, "{} of 32 pays were refused", 32 - paid);
 }
 
 /// Sequential pays in the same mode, each preceded by a token issued to

@@ -126,3 +126,19 @@ impl Store for KeyValue {
         cas::increment(self, key, delta)
     }
 }
+
+/// The token hint store ([`finconnect_core::flow::Finconnect::with_token_hints`]):
+/// a failed read or write only means no hint.
+impl finconnect_core::token_cache::TokenStore for KeyValue {
+    fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.0.get(key).ok().flatten()
+    }
+
+    fn set(&mut self, key: &str, value: &[u8]) {
+        let _ = self.0.set(key, value);
+    }
+
+    fn delete(&mut self, key: &str) {
+        let _ = self.0.delete(key);
+    }
+}

@@ -292,6 +292,16 @@ pub trait Connector: Sync + 'static {
         false
     }
 
+    /// Whether issuing a token may invalidate the ones issued before it
+    /// (Daraja may). Then every fresh token is also left in the token hint
+    /// store, when the caller gave one ([`crate::flow::Finconnect::with_token_hints`]),
+    /// so that a call whose token was refused because another call fetched
+    /// a newer one can retry with that newer token instead of issuing yet
+    /// another, which would refuse the others in turn.
+    fn token_reissue_invalidates(&self) -> bool {
+        false
+    }
+
     /// Validates a payment request and returns the call that starts it.
     fn pay(&self, request: &PaymentRequest) -> Result<BoxedCall<Self::Config, Payment>>;
 

@@ -18,7 +18,14 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
+use crate::secret::Secret;
+use crate::token_cache::TokenStore;
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
+
+/// With a token hint store, a call whose fresh token was refused at the
+/// gateway is tried this many more times (each with the newest token
+/// another call left, or a new one); without a store, once.
+const HINTED_TOKEN_RETRIES: usize = 4;
 
 #[cfg(feature = "token-cache")]
 mod cache;
@@ -31,6 +38,9 @@ pub struct Finconnect<'a> {
     now: u64,
     #[cfg(feature = "token-cache")]
     cache: Option<cache::Cache<'a>>,
+    /// Where the newest token of providers that invalidate old tokens on
+    /// reissue is left for concurrent calls ([`Finconnect::with_token_hints`]).
+    hints: Option<&'a mut dyn TokenStore>,
 }
 
 /// A notification after FinConnect dealt with it: what it learnt, and the
@@ -54,7 +64,19 @@ impl<'a> Finconnect<'a> {
             now: 0,
             #[cfg(feature = "token-cache")]
             cache: None,
+            hints: None,
         }
+    }
+
+    /// Shares tokens of providers that invalidate older tokens when they
+    /// issue a new one ([`Connector::token_reissue_invalidates`]): each
+    /// fresh token is left in `store`, and a call refused for an
+    /// outdated token retries with the newest one found there before
+    /// issuing another. Every call still starts with a fresh token of its
+    /// own; the store only settles races between concurrent calls.
+    pub fn with_token_hints(mut self, store: &'a mut dyn TokenStore) -> Self {
+        self.hints = Some(store);
+        self
     }
 
     /// Sets the time (Unix seconds) that requests are signed with.
@@ -136,14 +158,72 @@ impl<'a> Finconnect<'a> {
         let token = self.fresh_token(connector, config)?;
         match self.call_once(connector, config, call, &token) {
             Err(error) if connector.retry_with_new_token(&error) => {
-                let token = self.fresh_token(connector, config)?;
-                self.call_once(connector, config, call, &token)
+                self.retry_refused(connector, config, call, token, error)
             }
             result => result,
         }
     }
 
-    /// The token step.
+    /// After the gateway refused `refused` (nothing was started): tries
+    /// again with the newest token another call left in the hint store,
+    /// or with a new one, as long as the refusals continue and the
+    /// retries last (once without a hint store).
+    fn retry_refused<C: Connector, T>(
+        &mut self,
+        connector: &C,
+        config: &C::Config,
+        call: &dyn Call<C::Config, Output = T>,
+        mut refused: AccessToken,
+        mut error: Error,
+    ) -> Result<T> {
+        let retries = if self.hints.is_some() && connector.token_reissue_invalidates() {
+            HINTED_TOKEN_RETRIES
+        } else {
+            1
+        };
+        for _ in 0..retries {
+            let token = match self.newer_hint(connector, config, &refused) {
+                Some(token) => token,
+                None => self.fresh_token(connector, config)?,
+            };
+            match self.call_once(connector, config, call, &token) {
+                Err(next) if connector.retry_with_new_token(&next) => {
+                    refused = token;
+                    error = next;
+                }
+                result => return result,
+            }
+        }
+        Err(error)
+    }
+
+    /// The hint store's key for these settings (a digest, never a credential).
+    fn hint_key<C: Connector>(connector: &C, config: &C::Config) -> String {
+        format!("{}/newest", connector.token_cache_key(config))
+    }
+
+    /// The token another call left in the hint store, if it differs from
+    /// the one just refused.
+    fn newer_hint<C: Connector>(
+        &mut self,
+        connector: &C,
+        config: &C::Config,
+        refused: &AccessToken,
+    ) -> Option<AccessToken> {
+        if !connector.token_reissue_invalidates() {
+            return None;
+        }
+        let key = Self::hint_key(connector, config);
+        let bytes = self.hints.as_mut()?.get(&key)?;
+        let text = String::from_utf8(bytes).ok()?;
+        (!text.is_empty() && text != refused.value.expose()).then(|| AccessToken {
+            value: Secret::new(text),
+            expires: None,
+        })
+    }
+
+    /// The token step. A provider that invalidates older tokens on reissue
+    /// has the new one left in the hint store, if there is one.
     fn fresh_token<C: Connector>(
         &mut self,
         connector: &C,
@@ -151,7 +231,16 @@ impl<'a> Finconnect<'a> {
     ) -> Result<AccessToken> {
         let provider = connector.info().provider;
         let reply = self.send(provider, connector.token_request(config)?)?;
-        connector.parse_token(&reply)
+        let token = connector.parse_token(&reply)?;
+        if connector.token_reissue_invalidates()
+            && let Some(hints) = self.hints.as_mut()
+        {
+            hints.set(
+                &Self::hint_key(connector, config),
+                token.value.expose().as_bytes(),
+            );
+        }
+        Ok(token)
     }
 
     /// One API call with `token`.

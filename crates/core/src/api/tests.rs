@@ -258,7 +258,8 @@ fn success_bodies_keep_their_member_order_and_nulls() {
                 Some("application/json"),
                 br#"{"event":"PAYMENT FAILED","data":{"id":"X1","orderReference":"ORDER1","status":"FAILED"}}"#,
             ),
-            vec![],
+            // Unsigned (no checksum key): confirmed by a query by reference.
+            vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
             r#"{"event":"PAYMENT FAILED","order_reference":"ORDER1","tracking_id":"X1","status":"failed","amount":null,"currency":null,"channel":null,"message":null,"verified":false,"accepted":true}"#.to_owned(),
         ),
         (
@@ -268,7 +269,7 @@ fn success_bodies_keep_their_member_order_and_nulls() {
                 None,
                 "{\"event\":\"PAYMENT RECEIVED\",\"data\":{\"id\":\"X1\",\"status\":\"SUCCESS\",\"orderReference\":\"ORDER1\",\"collectedAmount\":\"10\",\"collectedCurrency\":\"TZS\",\"channel\":\"M-PESA\",\"message\":\"\\\"\\u00e9\\t\\u0001/\"}}".as_bytes(),
             ),
-            vec![],
+            vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
             "{\"event\":\"PAYMENT RECEIVED\",\"order_reference\":\"ORDER1\",\"tracking_id\":\"X1\",\"status\":\"completed\",\"amount\":\"10.00\",\"currency\":\"TZS\",\"channel\":\"M-PESA\",\"message\":\"\\\"\u{e9}\\t\\u0001/\",\"verified\":false,\"accepted\":true}".to_owned(),
         ),
     ];
@@ -659,7 +660,7 @@ fn notification_routes_need_no_key_even_when_it_is_unset() {
             event.to_string().as_bytes(),
         ),
         &map,
-        vec![],
+        vec![Ok((200, CP_TOKEN)), Ok((200, CP_STATUS))],
     );
     assert_eq!(response.status, 200);
 }
@@ -1007,19 +1008,46 @@ fn forged_tampered_or_unsigned_webhooks_are_401_when_a_key_is_set() {
     }
 }
 
+/// ClickPesa's status answer for `received()`'s order.
+const RECEIVED_STATUS: &str = r#"[{"id":"ORD123456LCP1","status":"SETTLED","paymentReference":"PR123","paymentPhoneNumber":"255712345678","orderReference":"ORD123456","collectedAmount":1000,"collectedCurrency":"TZS","message":"Paid","channel":"M-PESA","clientId":"canary-cp-client","customer":{"customerName":"Jane","customerPhoneNumber":"255712345678","customerEmail":"jane@example.com"}}]"#;
+
 #[test]
-fn without_a_key_webhooks_are_accepted_unverified() {
-    let (response, _) = run(webhook(&received()), &vars(), vec![]);
+fn without_a_key_webhooks_are_confirmed_by_a_query() {
+    let (response, transport) = run(
+        webhook(&received()),
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, RECEIVED_STATUS))],
+    );
     assert_eq!(response.status, 200);
     assert_eq!(body_json(&response)["verified"], json!(false));
+    assert_eq!(body_json(&response)["accepted"], json!(true));
+    assert_eq!(
+        transport.paths(),
+        [
+            "POST /third-parties/generate-token",
+            "GET /third-parties/payments/ORD123456"
+        ]
+    );
     let unlabelled = public(
         "POST",
         "/notifications/clickpesa",
         None,
         received().to_string().as_bytes(),
     );
-    let (response, _) = run(unlabelled, &vars(), vec![]);
+    let (response, _) = run(
+        unlabelled,
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, RECEIVED_STATUS))],
+    );
     assert_eq!(response.status, 200);
+    // ClickPesa knows no such payment: not accepted (404), nothing believed.
+    let (response, _) = run(
+        webhook(&received()),
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, "[]"))],
+    );
+    assert_eq!(response.status, 404);
+    assert_eq!(body_json(&response)["accepted"], json!(false));
 }
 
 /// Body, content type, then the expected status, code and field.
@@ -1315,7 +1343,11 @@ fn header_values_outside_visible_ascii_count_as_unreadable() {
         Some("application/json\u{e9}"),
         received().to_string().as_bytes(),
     );
-    let (response, _) = run(request, &vars(), vec![]);
+    let (response, _) = run(
+        request,
+        &vars(),
+        vec![Ok((200, CP_TOKEN)), Ok((200, RECEIVED_STATUS))],
+    );
     assert_eq!(response.status, 200);
 }
 

@@ -56,6 +56,10 @@ impl<'a> Finconnect<'a> {
             (Err(Error::Authentication { .. }), Origin::Cached) => {
                 self.retry(connector, config, call, key.as_deref())
             }
+            // Without the cache, the same recovery as a build without it.
+            (Err(error), _) if connector.retry_with_new_token(&error) && key.is_none() => {
+                self.retry_refused(connector, config, call, token, error)
+            }
             (Err(error), _) if connector.retry_with_new_token(&error) => {
                 self.retry(connector, config, call, key.as_deref())
             }

@@ -136,7 +136,19 @@ impl Connector for Clickpesa {
             confirmation_code: None,
             description: event.message.clone(),
         };
-        Ok((event, Verification::Verified(details)))
+        // Signed with the checksum key: believed as it is. Unsigned (no key
+        // set): only a hint, confirmed by asking ClickPesa about the
+        // reference, as PesaPal's IPN is.
+        if event.verified {
+            return Ok((event, Verification::Verified(details)));
+        }
+        match event.order_reference.clone() {
+            Some(reference) => Ok((event, Verification::Confirm(reference))),
+            None => Err(NotificationError::Malformed {
+                field: "data.orderReference".to_owned(),
+                reason: "is missing, so the webhook cannot be confirmed".to_owned(),
+            }),
+        }
     }
 
     /// The event, field by field — never the raw body, which carries

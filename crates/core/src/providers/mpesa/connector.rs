@@ -125,6 +125,12 @@ impl Connector for Mpesa {
         super::is_invalid_token(error)
     }
 
+    /// Daraja may invalidate earlier tokens when it issues a new one
+    /// (mpesa-daraja.md: reissue).
+    fn token_reissue_invalidates(&self) -> bool {
+        true
+    }
+
     fn pay(&self, request: &PaymentRequest) -> Result<BoxedCall<MpesaConfig, Payment>> {
         Ok(Box::new(StkPushCall(super::validate_payment(request)?)))
     }
