@@ -37,7 +37,20 @@ impl Guest for Component {
         // endpoint is called.
         if let Ok(ledger) = &ledger {
             deliver_webhooks(ledger, &vars, now_ms);
+            purge_now_and_then(ledger, now_ms);
         }
+    }
+}
+
+/// How often the ledger drops records and events past their retention.
+const PURGE_EVERY_MS: u64 = 24 * 3_600_000;
+
+/// Retention without a scheduler: about one request in 1024 checks when
+/// the ledger was last purged (one read), and purges when a day has
+/// passed. Purging reads every key, so it is kept off the common path.
+fn purge_now_and_then(ledger: &Ledger<KeyValue>, now_ms: u64) {
+    if wasip2::random::random::get_random_u64() % 1024 == 0 {
+        let _ = ledger.purge_if_due(now_ms, PURGE_EVERY_MS);
     }
 }
 

@@ -170,7 +170,8 @@ pub(super) fn payment_status<S: Store>(
     Ok(json(200, &body))
 }
 
-/// `GET /payments?provider=&limit=`: the ledger's records, newest first.
+/// `GET /payments?provider=&limit=`: the ledger's records, newest first;
+/// `GET /payments?format=jsonl`: all of them as stored, for export.
 pub(super) fn list_payments<S: Store>(
     request: &Request,
     ledger: &Ledger<S>,
@@ -186,6 +187,19 @@ pub(super) fn list_payments<S: Store>(
             )
         })?),
     };
+    if let Some(format) = param(&params, "format") {
+        if format != "jsonl" {
+            return Err(Problem::invalid(
+                422,
+                "format",
+                "must be `jsonl` when given",
+            ));
+        }
+        // The export: every record in its stored form (with `version`),
+        // one JSON document per line, oldest first.
+        let export = ledger.export_jsonl().map_err(|e| unavailable(&e))?;
+        return Ok(respond(200, "application/jsonl", export.into_bytes()));
+    }
     let limit = number(&params, "limit", 1, MAX_EVENTS_PAGE as u64)?
         .map_or(DEFAULT_EVENTS_PAGE, |n| n as usize);
     let mut records = ledger.records().map_err(|e| unavailable(&e))?;

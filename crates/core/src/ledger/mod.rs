@@ -1386,6 +1386,23 @@ impl<S: Store> Ledger<S> {
 
     // ----- retention -------------------------------------------------------
 
+    /// Runs [`Ledger::purge`] when the last run (by any instance) is more
+    /// than `every_ms` ago, recording the time first so that instances
+    /// checking together rarely both run it. `None`: not due.
+    pub fn purge_if_due(&self, now: u64, every_ms: u64) -> Result<Option<Purged>, LedgerError> {
+        let key = format!("{}purged-at", record::PREFIX);
+        let last = self
+            .store
+            .get(&key)?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| text.parse::<u64>().ok());
+        if last.is_some_and(|last| now.saturating_sub(last) < every_ms) {
+            return Ok(None);
+        }
+        self.store.set(&key, now.to_string().as_bytes())?;
+        self.purge(now).map(Some)
+    }
+
     /// Removes settled records, and events, whose last change is older
     /// than [`Config::retention_days`] at `now`. Records still needing
     /// attention stay. Run [`Ledger::export_jsonl`] first to keep a copy.

@@ -206,3 +206,46 @@ fn a_webhook_url_needs_a_valid_secret_and_its_origin() {
     hooks.remove("finconnect_webhook_url");
     assert!(WebhookTarget::load(&hooks).unwrap().is_none());
 }
+
+#[test]
+fn records_are_listed_and_exported_as_json_lines() {
+    let ledger = ledger(false);
+    pay_clickpesa(&ledger);
+    let (listed, _) = serve(
+        merchant("GET", "/payments", ""),
+        &vars(),
+        &ledger,
+        NOW,
+        vec![],
+    );
+    let listed = body_json(&listed);
+    assert_eq!(listed["data"][0]["reference"], "ORDER1", "{listed}");
+    assert_eq!(listed["data"][0]["status"], "pending", "{listed}");
+    let (export, _) = serve(
+        merchant("GET", "/payments?format=jsonl", ""),
+        &vars(),
+        &ledger,
+        NOW,
+        vec![],
+    );
+    assert_eq!(export.header("content-type"), Some("application/jsonl"));
+    let lines: Vec<Value> = String::from_utf8_lossy(&export.body)
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or(Value::Null))
+        .collect();
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["version"], 1);
+    assert_eq!(lines[0]["tracking_id"], "ORDER1LCP1");
+    let (bad, _) = serve(
+        merchant("GET", "/payments?format=csv", ""),
+        &vars(),
+        &ledger,
+        NOW,
+        vec![],
+    );
+    assert_problem(&bad, 422, "invalid_request", Some("format"));
+    // Purging runs at most once per period, whoever asks.
+    assert!(ledger.purge_if_due(NOW, 1_000).unwrap().is_some());
+    assert!(ledger.purge_if_due(NOW + 999, 1_000).unwrap().is_none());
+    assert!(ledger.purge_if_due(NOW + 1_000, 1_000).unwrap().is_some());
+}
