@@ -32,6 +32,9 @@ const SECRET: &str = "whsec_Nm/z+k7upX0UOpRR4DXnC3bBNzU3/BHXHhFucS66nek=";
 /// Someone else's secret (24 other random bytes).
 const OTHER_SECRET: &str = "whsec_q0b6WcYf3oJ1Xr9Lk2mT8vPzS4uNeHdA";
 
+/// Request headers as `webhook_headers` writes them.
+type Headers = Vec<(&'static str, String)>;
+
 fn secret() -> WebhookSecret {
     WebhookSecret::parse(SECRET).unwrap()
 }
@@ -182,7 +185,8 @@ fn tampered_or_wrongly_signed_deliveries_are_rejected() {
     tampered[at] = b'9';
     let other = WebhookSecret::parse(OTHER_SECRET).unwrap();
     let stale = now - 10 * 60 * 1000;
-    let cases: Vec<(&str, Vec<(&str, String)>, Vec<u8>, &str)> = vec![
+    // (what was changed, the headers, the body, the error expected)
+    let cases: Vec<(&str, Headers, Vec<u8>, &str)> = vec![
         (
             "a changed amount",
             good.to_vec(),
