@@ -3,6 +3,9 @@
 //! loopback sandbox, requests through the HTTP face in process and over TCP,
 //! and readers for problems and the sandbox's request log.
 //!
+//! [`receiver`] runs the merchant's webhook endpoint (Node and the reference
+//! Standard Webhooks verifier) for the suites that check webhooks.
+//!
 //! Every host of a test binary shares one compilation of the component: the
 //! host caches compiled components per file, and [`build`] builds hosts one
 //! at a time so that the first compilation is not done twice by tests
@@ -16,6 +19,8 @@
     clippy::panic,
     reason = "shared by several test binaries, each using a part; tests fail loudly"
 )]
+
+pub mod receiver;
 
 use finconnect_host::{
     Customer, Host, HostBuilder, IpnRequest, NotificationType, PaymentMethod, PaymentRequest,

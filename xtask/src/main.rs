@@ -38,7 +38,9 @@ tasks:
                             FINCONNECT_REQUIRE_SPIN=1); the browser test (tests/browser.rs)
                             needs /usr/bin/chromium and /usr/bin/chromedriver and is skipped
                             with a warning without them (an error when
-                            FINCONNECT_REQUIRE_BROWSER=1)
+                            FINCONNECT_REQUIRE_BROWSER=1); the webhook tests (tests/webhooks.rs)
+                            run Node and `npm ci` in tests/webhook-receiver on first use, and
+                            skip loudly without Node unless FINCONNECT_REQUIRE_NODE=1
   run [ARGS...]             build the component (without wasm-opt) and, alongside, the host;
                             then cargo run -p finconnect-host -- up --sandbox ARGS...
   bench                     build the default and token-cache components, then
