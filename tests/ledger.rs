@@ -8,6 +8,7 @@
 mod common;
 
 use common::*;
+use common::receiver;
 use finconnect_sandbox::{Fault, FaultKind, Outcome, Target};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -301,4 +302,118 @@ fn notifications_for_ids_finconnect_never_issued_cost_no_provider_call() {
         provider_calls(&sandbox)
     );
     assert!(events(&host, 0).is_empty());
+}
+
+/// 32 random bytes, base64 with its padding (the npm verifier wants it).
+const WEBHOOK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD6p8Hr3aCg9I=";
+
+/// A sandbox, and a host whose webhooks go to `receiver`, served over TCP
+/// so the sandbox can deliver ClickPesa webhooks to it.
+fn with_webhooks(
+    receiver: &receiver::Receiver,
+) -> (finconnect_sandbox::Sandbox, finconnect_host::Host, std::net::SocketAddr) {
+    let (sandbox, host) = start_with(Default::default(), |b| {
+        b.app_variable("finconnect_webhook_url", receiver.url())
+            .app_variable("finconnect_webhook_origin", receiver.origin())
+            .app_variable("finconnect_webhook_secret", WEBHOOK_SECRET)
+    });
+    let addr = serve(&host);
+    sandbox.set_clickpesa_webhook_url(Some(format!("http://{addr}/notifications/clickpesa")));
+    (sandbox, host, addr)
+}
+
+fn wait_accepted(receiver: &receiver::Receiver, n: usize) -> Vec<receiver::Received> {
+    receiver
+        .wait_for(std::time::Duration::from_secs(20), |got| {
+            got.iter().filter(|r| r.accepted()).count() >= n
+        })
+        .into_iter()
+        .filter(|r| r.accepted())
+        .collect()
+}
+
+#[test]
+fn every_event_reaches_the_merchant_signed_so_standardwebhooks_verifies_it() {
+    let Some(receiver) = receiver::Receiver::start("ledger webhooks", WEBHOOK_SECRET) else {
+        return;
+    };
+    let (sandbox, host, addr) = with_webhooks(&receiver);
+    let reply = post(&host, "/payments", &clickpesa_body("HOOKED1"));
+    assert_eq!(reply.status, 201, "{reply}");
+    // ClickPesa settles and posts its (unsigned) webhook to FinConnect,
+    // which confirms it with a query, records `completed` and tells the
+    // merchant.
+    let delivery = sandbox
+        .settle_clickpesa("HOOKED1", Outcome::Completed)
+        .unwrap();
+    assert_eq!(delivery.status, Some(200), "{delivery:?}");
+    let got = wait_accepted(&receiver, 2);
+    assert!(receiver.received().iter().all(|r| r.verified), "{got:#?}");
+    let listed = events(&host, 0);
+    assert_eq!(
+        kinds(&listed),
+        ["payment.pending HOOKED1", "payment.completed HOOKED1"]
+    );
+    for (event, delivered) in listed.iter().zip(&got) {
+        assert_eq!(delivered.id.as_deref(), event["id"].as_str());
+        assert_eq!(delivered.body["type"], event["type"]);
+        assert_eq!(delivered.body["seq"], event["seq"]);
+        assert_eq!(delivered.body["payment"]["status"], event["payment"]["status"]);
+    }
+    // Each event shows its delivery.
+    let listed = events(&host, 0);
+    for event in &listed {
+        assert_eq!(event["delivery"]["state"], "delivered", "{event}");
+        assert_eq!(event["delivery"]["attempts"][0]["status"], 204, "{event}");
+    }
+    // The same webhook again: no new event, nothing more delivered.
+    let again = http_over_tcp(
+        addr,
+        "POST",
+        "/notifications/clickpesa",
+        &[("content-type", "application/json")],
+        delivery.request_body.as_bytes(),
+    );
+    assert_eq!(again.status, 200, "{again}");
+    assert_eq!(events(&host, 0).len(), 2);
+    assert_eq!(receiver.accepted().len(), 2);
+}
+
+#[test]
+fn a_refusing_endpoint_gets_every_event_once_it_is_back() {
+    let Some(receiver) = receiver::Receiver::start("ledger webhook retries", WEBHOOK_SECRET)
+    else {
+        return;
+    };
+    let (_sandbox, host, _) = with_webhooks(&receiver);
+    receiver.refuse_all(true);
+    let reply = post(&host, "/payments", &clickpesa_body("DOWN1"));
+    assert_eq!(reply.status, 201, "{reply}");
+    receiver.wait_for(std::time::Duration::from_secs(20), |got| !got.is_empty());
+    let listed = events(&host, 0);
+    let event = &listed[0];
+    assert_eq!(event["delivery"]["state"], "scheduled", "{event}");
+    assert_eq!(event["delivery"]["attempts"][0]["status"], 503, "{event}");
+    let event_id = event["id"].as_str().unwrap().to_owned();
+
+    // Back up: the next request after the 5-second retry delay delivers it.
+    receiver.refuse_all(false);
+    std::thread::sleep(std::time::Duration::from_millis(5_200));
+    assert_eq!(get(&host, "/events").status, 200);
+    let got = wait_accepted(&receiver, 1);
+    assert_eq!(got[0].id.as_deref(), Some(event_id.as_str()));
+    let listed = events(&host, 0);
+    assert_eq!(listed[0]["delivery"]["state"], "delivered", "{}", listed[0]);
+    assert_eq!(
+        listed[0]["delivery"]["attempts"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    // Sent again by hand: the same id, a third attempt on record.
+    let reply = post(&host, &format!("/events/{event_id}/deliveries"), &json!({}));
+    assert_eq!(reply.status, 202, "{reply}");
+    let got = wait_accepted(&receiver, 2);
+    assert_eq!(got[1].id.as_deref(), Some(event_id.as_str()));
+    let reply = post(&host, "/events/evt_nosuchevent/deliveries", &json!({}));
+    assert_eq!(reply.status, 404, "{reply}");
 }
