@@ -210,6 +210,9 @@ impl Incoming<'_> {
 pub enum Verification {
     /// It proved itself (a valid signature): these are its facts.
     Verified(PaymentDetails),
+    /// It carries no proof FinConnect can check (ClickPesa without a
+    /// checksum key): these are its own claims, taken as they are.
+    Unchecked(PaymentDetails),
     /// It only names a payment: FinConnect asks the provider for the status
     /// of this id before believing anything.
     Confirm(String),

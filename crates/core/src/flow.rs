@@ -41,6 +41,19 @@ pub struct Notified {
     pub outcome: Result<PaymentDetails>,
     /// The acknowledgement the provider expects.
     pub response: HttpResponse,
+    /// How the facts were (or were to be) established.
+    pub check: Check,
+}
+
+/// How a notification's facts are established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// By asking the provider for the payment's status.
+    StatusQuery,
+    /// By the notification's own signature.
+    Signature,
+    /// Not at all: the provider's connector had nothing to check with.
+    Unchecked,
 }
 
 impl<'a> Finconnect<'a> {
@@ -213,12 +226,19 @@ impl<C: Connector> Dispatch for C {
         incoming: &Incoming<'_>,
     ) -> std::result::Result<Notified, NotificationError> {
         let (notification, verification) = self.read_notification(fc.vars, incoming)?;
-        let outcome = match verification {
-            Verification::Verified(details) => Ok(details),
-            Verification::Confirm(id) => Dispatch::payment_status(self, fc, &id),
+        let (outcome, check) = match verification {
+            Verification::Verified(details) => (Ok(details), Check::Signature),
+            Verification::Unchecked(details) => (Ok(details), Check::Unchecked),
+            Verification::Confirm(id) => {
+                (Dispatch::payment_status(self, fc, &id), Check::StatusQuery)
+            }
         };
         let response = self.acknowledge(&notification, outcome.as_ref());
-        Ok(Notified { outcome, response })
+        Ok(Notified {
+            outcome,
+            response,
+            check,
+        })
     }
 }
 

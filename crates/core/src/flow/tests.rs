@@ -251,6 +251,56 @@ fn status_flows_hit_the_documented_endpoints() {
 }
 
 #[test]
+fn a_clickpesa_webhook_says_whether_its_checksum_was_checked() {
+    use crate::providers::clickpesa::checksum;
+    let unsigned =
+        br#"{"event":"PAYMENT RECEIVED","data":{"orderReference":"W1","status":"SUCCESS"}}"#;
+    let check = |vars: &BTreeMap<String, String>, body: &[u8]| {
+        let incoming = Incoming {
+            method: "POST",
+            query: None,
+            headers: &[],
+            body,
+        };
+        let mut transport = Scripted::new(Vec::new());
+        let notified =
+            Finconnect::new(vars, &mut transport).notification(Provider::Clickpesa, &incoming);
+        assert!(transport.seen.is_empty(), "a webhook calls no provider");
+        notified.map(|notified| (notified.check, notified.outcome.map(|d| d.status)))
+    };
+
+    // Without a key there is nothing to check with.
+    assert_eq!(
+        check(&vars(), unsigned),
+        Ok((Check::Unchecked, Ok(PaymentStatus::Completed)))
+    );
+
+    let mut keyed = vars();
+    keyed.insert(
+        "clickpesa_checksum_key".to_owned(),
+        "webhook-key".to_owned(),
+    );
+    let signature = checksum::Value::parse(unsigned)
+        .ok()
+        .and_then(|tree| checksum::compute(b"webhook-key", &tree).ok())
+        .unwrap_or_default();
+    let mut signed: serde_json::Value = serde_json::from_slice(unsigned).unwrap_or_default();
+    signed["checksum"] = serde_json::Value::String(signature);
+    let signed = signed.to_string();
+    assert_eq!(
+        check(&keyed, signed.as_bytes()),
+        Ok((Check::Signature, Ok(PaymentStatus::Completed)))
+    );
+    assert!(matches!(
+        check(&keyed, unsigned),
+        Err(NotificationError::Unverified {
+            field: "checksum",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn canary_credentials_never_appear_in_errors() {
     let vars = vars();
     let scripts: Vec<Vec<std::result::Result<(u16, &str), TransportError>>> = vec![
@@ -586,6 +636,7 @@ mod mpesa {
         let Ok(notified) = notified else {
             return assert!(notified.is_ok(), "{notified:?}");
         };
+        assert_eq!(notified.check, Check::StatusQuery);
         assert_eq!(
             notified.outcome.map(|d| d.status),
             Ok(PaymentStatus::Completed)

@@ -136,7 +136,12 @@ impl Connector for Clickpesa {
             confirmation_code: None,
             description: event.message.clone(),
         };
-        Ok((event, Verification::Verified(details)))
+        let verification = if event.verified {
+            Verification::Verified(details)
+        } else {
+            Verification::Unchecked(details)
+        };
+        Ok((event, verification))
     }
 
     /// The event, field by field — never the raw body, which carries
