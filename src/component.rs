@@ -3,6 +3,7 @@
 
 mod convert;
 mod incoming;
+mod notifications;
 mod outbound;
 mod token_cache;
 mod variables;
@@ -147,6 +148,13 @@ impl GuestClient for Client {
 
     fn payment_status(&self, id: String) -> Result<wit::PaymentDetails, wit::Error> {
         run(|fc| fc.payment_status(self.provider, &id)).map(convert::payment_details)
+    }
+
+    fn verify_notification(
+        &self,
+        notification: wit::IncomingNotification,
+    ) -> wit::NotificationResult {
+        notifications::verify(self.provider, notification)
     }
 }
 
