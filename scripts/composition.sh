@@ -109,6 +109,8 @@ step "check FinConnect's own world: it exports finconnect:payments@0.2.0 and imp
 own_world=$("$JCO" wit "$FINCONNECT_WASM")
 grep -qE '^\s*export finconnect:payments/api@0\.2\.0;' <<<"$own_world" ||
   die "FinConnect does not export finconnect:payments/api@0.2.0"
+grep -qE '^\s*export finconnect:payments/notifications@0\.2\.0;' <<<"$own_world" ||
+  die "FinConnect does not export finconnect:payments/notifications@0.2.0"
 not_wasi=$(grep -E '^\s*import ' <<<"$own_world" | grep -vE '^\s*import wasi:' || true)
 [[ -z "$not_wasi" ]] || die "FinConnect imports something other than wasi:*: $not_wasi"
 

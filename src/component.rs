@@ -7,6 +7,7 @@ compile_error!("`spin-variables` and `keyvalue-store-only` are separate builds; 
 mod convert;
 mod incoming;
 mod ledger_store;
+mod notifications;
 mod outbound;
 mod token_cache;
 mod variables;
@@ -160,6 +161,13 @@ impl GuestClient for Client {
 
     fn payment_status(&self, id: String) -> Result<wit::PaymentDetails, wit::Error> {
         run(|fc| fc.payment_status(self.provider, &id)).map(convert::payment_details)
+    }
+
+    fn verify_notification(
+        &self,
+        notification: wit::IncomingNotification,
+    ) -> wit::NotificationResult {
+        notifications::verify(self.provider, notification)
     }
 }
 

@@ -2,6 +2,9 @@
 
 use super::wit;
 use finconnect_core as core;
+use finconnect_core::api;
+use finconnect_core::connector::NotificationError;
+use finconnect_core::flow::{Check, Notified};
 
 pub(super) fn provider(provider: wit::Provider) -> core::Provider {
     match provider {
@@ -165,5 +168,80 @@ pub(super) fn error(error: core::Error) -> wit::Error {
             operation,
             reason: detail,
         }),
+    }
+}
+
+/// A notification as the core's router holds a request. A header value that
+/// is not UTF-8 gets replacement characters, as on the HTTP face, and then
+/// reads as unreadable.
+pub(super) fn incoming_notification(notification: wit::IncomingNotification) -> api::Request {
+    api::Request {
+        method: notification.method,
+        path_with_query: notification
+            .path_with_query
+            .unwrap_or_else(|| "/".to_owned()),
+        headers: notification
+            .headers
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+            .collect(),
+        body: notification.body,
+    }
+}
+
+fn check(check: Check) -> wit::NotificationCheck {
+    match check {
+        Check::StatusQuery => wit::NotificationCheck::StatusQuery,
+        Check::Signature => wit::NotificationCheck::Checksum,
+    }
+}
+
+fn notification_error(refusal: NotificationError) -> wit::NotificationError {
+    match refusal {
+        NotificationError::Malformed { field, reason } => {
+            wit::NotificationError::Malformed(wit::FieldError { field, reason })
+        }
+        NotificationError::Unverified { field, reason } => {
+            wit::NotificationError::Unverified(wit::FieldError {
+                field: field.to_owned(),
+                reason,
+            })
+        }
+        NotificationError::NotJson => wit::NotificationError::NotJson,
+        NotificationError::Failed(failure) => wit::NotificationError::Failed(error(failure)),
+    }
+}
+
+/// What the core made of a notification, with the answer for the provider.
+pub(super) fn notification_result(
+    notified: Result<Notified, NotificationError>,
+    answer: api::Response,
+) -> wit::NotificationResult {
+    let outcome = match notified {
+        Ok(Notified {
+            outcome: Ok(details),
+            check: how,
+            ..
+        }) => Ok(wit::NotificationFacts {
+            details: payment_details(details),
+            checked_by: check(how),
+        }),
+        Ok(Notified {
+            outcome: Err(failure),
+            ..
+        }) => Err(wit::NotificationError::Failed(error(failure))),
+        Err(refusal) => Err(notification_error(refusal)),
+    };
+    wit::NotificationResult {
+        outcome,
+        acknowledgement: wit::Acknowledgement {
+            status: answer.status,
+            headers: answer
+                .headers
+                .into_iter()
+                .map(|(name, value)| (name, value.into_bytes()))
+                .collect(),
+            body: answer.body,
+        },
     }
 }

@@ -20,7 +20,7 @@ pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode,
 use crate::config::{self, Variables, names};
 use crate::connector::{Incoming, NotificationError};
 use crate::domain::{IpnRegistration, Payment, PaymentDetails, Provider};
-use crate::flow::{Finconnect, Gate};
+use crate::flow::{Finconnect, Gate, Notified};
 use crate::ledger::{Admission, Ledger, Store};
 use crate::secret::Secret;
 use crate::transport::{HttpResponse, Redacted, Transport, header_text};
@@ -522,29 +522,43 @@ fn notification<S: Store>(
             };
             fc.notification_gated(provider, &incoming, &mut gate)
         }
-    }
-    .map_err(|error| match error {
-        NotificationError::Malformed { field, reason } => Problem::invalid(400, &field, &reason),
-        NotificationError::Unverified { field, reason } => Problem::new(
-            401,
-            ProblemCode::Unauthorized,
-            format!("the notification's `{field}` {reason}"),
-        )
-        .with_field(field),
-        NotificationError::NotJson => not_json(),
-        NotificationError::Failed(error) => Problem::from_error(&error),
-    })?;
-    if let (Some((ledger, now)), Ok(details), false) = (ledger, &notified.outcome, answered) {
+    };
+    if let (Some((ledger, now)), Ok(Notified { outcome: Ok(details), .. }), false) =
+        (ledger, &notified, answered)
+    {
         // The acknowledgement goes out even if recording fails: the
         // provider repeats notifications it thinks were lost, and a status
         // query records the change later.
         let _ = ledger.observe(details, now);
     }
-    let mut response = notified.response;
-    response = response
-        .with_header("cache-control", "no-store")
-        .with_header("x-content-type-options", "nosniff");
-    Ok(response)
+    Ok(notification_answer(&notified))
+}
+
+/// The answer to a notification, given what [`Finconnect::notification`]
+/// made of it: the provider's acknowledgement when it was read (whether or
+/// not its verification succeeded), else a problem (400, 401, 415, or the
+/// failed call's status). The HTTP route sends it; the WIT export hands it
+/// to the consumer, so both answer the provider alike.
+pub fn notification_answer(notified: &Result<Notified, NotificationError>) -> Response {
+    let problem = match notified {
+        Ok(notified) => {
+            return notified
+                .response
+                .clone()
+                .with_header("cache-control", "no-store")
+                .with_header("x-content-type-options", "nosniff");
+        }
+        Err(NotificationError::Malformed { field, reason }) => Problem::invalid(400, field, reason),
+        Err(NotificationError::Unverified { field, reason }) => Problem::new(
+            401,
+            ProblemCode::Unauthorized,
+            format!("the notification's `{field}` {reason}"),
+        )
+        .with_field(*field),
+        Err(NotificationError::NotJson) => not_json(),
+        Err(NotificationError::Failed(error)) => Problem::from_error(error),
+    };
+    problem.into_response()
 }
 
 fn created_payment(payment: &Payment) -> Response {

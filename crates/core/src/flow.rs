@@ -51,6 +51,17 @@ pub struct Notified {
     pub outcome: Result<PaymentDetails>,
     /// The acknowledgement the provider expects.
     pub response: HttpResponse,
+    /// How the facts were (or were to be) established.
+    pub check: Check,
+}
+
+/// How a notification's facts are established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// By asking the provider for the payment's status.
+    StatusQuery,
+    /// By the notification's own signature.
+    Signature,
 }
 
 impl<'a> Finconnect<'a> {
@@ -349,27 +360,35 @@ impl<C: Connector> Dispatch for C {
                 format!("names {provider} payment `{id}`, which FinConnect did not start"),
             ))
         };
-        let outcome = match verification {
+        let (outcome, check) = match verification {
             Verification::Verified(details) => {
                 let id = details
                     .tracking_id
                     .as_deref()
                     .or(details.reference.as_deref())
                     .unwrap_or_default();
-                match gate(id) {
+                let outcome = match gate(id) {
                     Gate::Refuse => refused(id),
                     // A signed notification is fresher than the ledger.
                     Gate::Verify | Gate::Answer(_) => Ok(details),
-                }
+                };
+                (outcome, Check::Signature)
             }
-            Verification::Confirm(id) => match gate(&id) {
-                Gate::Verify => Dispatch::payment_status(self, fc, &id),
-                Gate::Refuse => refused(&id),
-                Gate::Answer(details) => Ok(details),
-            },
+            Verification::Confirm(id) => {
+                let outcome = match gate(&id) {
+                    Gate::Verify => Dispatch::payment_status(self, fc, &id),
+                    Gate::Refuse => refused(&id),
+                    Gate::Answer(details) => Ok(details),
+                };
+                (outcome, Check::StatusQuery)
+            }
         };
         let response = self.acknowledge(&notification, outcome.as_ref());
-        Ok(Notified { outcome, response })
+        Ok(Notified {
+            outcome,
+            response,
+            check,
+        })
     }
 }
 

@@ -38,9 +38,10 @@ pub use bindings::exports::finconnect::payments::types;
 /// The component's `error` variant (`types::Error`), renamed so it does not read as a host error.
 pub use bindings::exports::finconnect::payments::types::Error as ApiError;
 pub use bindings::exports::finconnect::payments::types::{
-    AuthError, CallError, ConfigError, Customer, FieldError, IpnRegistration, IpnRequest,
-    NotificationType, Payment, PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus,
-    Provider, ProviderError, RedirectMode, UnreadableReply, UnsupportedError,
+    Acknowledgement, AuthError, CallError, ConfigError, Customer, FieldError, IncomingNotification,
+    IpnRegistration, IpnRequest, NotificationCheck, NotificationError, NotificationFacts,
+    NotificationResult, NotificationType, Payment, PaymentDetails, PaymentMethod, PaymentRequest,
+    PaymentStatus, Provider, ProviderError, RedirectMode, UnreadableReply, UnsupportedError,
 };
 /// The `http` crate of [`Host::handle`]'s request and response types.
 pub use http;
@@ -391,6 +392,21 @@ impl Host {
         Ok(result)
     }
 
+    /// Calls `notifications.verify` in a fresh instance. It has no error of
+    /// its own: the result always carries the acknowledgement.
+    pub async fn call_verify_notification(
+        &self,
+        provider: Provider,
+        notification: &IncomingNotification,
+    ) -> anyhow::Result<NotificationResult> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        let result = instance
+            .finconnect_payments_notifications()
+            .call_verify(&mut store, provider, notification)
+            .await?;
+        Ok(result)
+    }
+
     /// Creates an `api.client` resource in a fresh instance, which lives as long as the [`Client`].
     pub async fn client(&self, provider: Provider) -> anyhow::Result<Client> {
         let (mut store, instance) = self.instantiate_api().await?;
@@ -716,6 +732,15 @@ impl Host {
         block_on(self.call_payment_status(provider, id))?
     }
 
+    /// [`Host::call_verify_notification`] on the crate's runtime.
+    pub fn verify_notification_blocking(
+        &self,
+        provider: Provider,
+        notification: &IncomingNotification,
+    ) -> anyhow::Result<NotificationResult> {
+        block_on(self.call_verify_notification(provider, notification))?
+    }
+
     /// [`Host::handle`] on the crate's runtime.
     pub fn handle_blocking(
         &self,
@@ -761,6 +786,17 @@ impl Client {
         let api = self.instance.finconnect_payments_api().client();
         Ok(api
             .call_payment_status(&mut self.store, self.handle, id)
+            .await?)
+    }
+
+    /// `client.verify-notification`.
+    pub async fn verify_notification(
+        &mut self,
+        notification: &IncomingNotification,
+    ) -> anyhow::Result<NotificationResult> {
+        let api = self.instance.finconnect_payments_api().client();
+        Ok(api
+            .call_verify_notification(&mut self.store, self.handle, notification)
             .await?)
     }
 

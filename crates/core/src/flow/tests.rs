@@ -251,6 +251,77 @@ fn status_flows_hit_the_documented_endpoints() {
 }
 
 #[test]
+fn a_clickpesa_webhook_says_how_it_was_checked() {
+    use crate::providers::clickpesa::checksum;
+    let unsigned =
+        br#"{"event":"PAYMENT RECEIVED","data":{"orderReference":"W1","status":"SUCCESS"}}"#;
+    let status = r#"[{"id":"W1LCP1","status":"SUCCESS","orderReference":"W1","collectedAmount":1000,"collectedCurrency":"TZS"}]"#;
+    let check_with = |vars: &BTreeMap<String, String>, body: &[u8], script| {
+        let incoming = Incoming {
+            method: "POST",
+            query: None,
+            headers: &[],
+            body,
+        };
+        let mut transport = Scripted::new(script);
+        let notified =
+            Finconnect::new(vars, &mut transport).notification(Provider::Clickpesa, &incoming);
+        let paths = transport.paths();
+        (
+            notified.map(|notified| (notified.check, notified.outcome.map(|d| d.status))),
+            paths,
+        )
+    };
+    let check = |vars: &BTreeMap<String, String>, body: &[u8]| {
+        let (notified, paths) = check_with(vars, body, Vec::new());
+        assert!(paths.is_empty(), "a signed webhook calls no provider");
+        notified
+    };
+
+    // Without a key the webhook is only a hint: ClickPesa is asked.
+    let (notified, paths) = check_with(
+        &vars(),
+        unsigned,
+        vec![Ok((200, r#"{"token":"Bearer t"}"#)), Ok((200, status))],
+    );
+    assert_eq!(
+        notified,
+        Ok((Check::StatusQuery, Ok(PaymentStatus::Completed)))
+    );
+    assert_eq!(
+        paths,
+        [
+            "POST /third-parties/generate-token",
+            "GET /third-parties/payments/W1"
+        ]
+    );
+
+    let mut keyed = vars();
+    keyed.insert(
+        "clickpesa_checksum_key".to_owned(),
+        "webhook-key".to_owned(),
+    );
+    let signature = checksum::Value::parse(unsigned)
+        .ok()
+        .and_then(|tree| checksum::compute(b"webhook-key", &tree).ok())
+        .unwrap_or_default();
+    let mut signed: serde_json::Value = serde_json::from_slice(unsigned).unwrap_or_default();
+    signed["checksum"] = serde_json::Value::String(signature);
+    let signed = signed.to_string();
+    assert_eq!(
+        check(&keyed, signed.as_bytes()),
+        Ok((Check::Signature, Ok(PaymentStatus::Completed)))
+    );
+    assert!(matches!(
+        check(&keyed, unsigned),
+        Err(NotificationError::Unverified {
+            field: "checksum",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn canary_credentials_never_appear_in_errors() {
     let vars = vars();
     let scripts: Vec<Vec<std::result::Result<(u16, &str), TransportError>>> = vec![
@@ -586,6 +657,7 @@ mod mpesa {
         let Ok(notified) = notified else {
             return assert!(notified.is_ok(), "{notified:?}");
         };
+        assert_eq!(notified.check, Check::StatusQuery);
         assert_eq!(
             notified.outcome.map(|d| d.status),
             Ok(PaymentStatus::Completed)
