@@ -1,19 +1,58 @@
-//! `wasi:keyvalue/store@0.2.0-draft2`, the interface Spin's key-value
-//! stores speak: an in-memory store shared by every instance of one
-//! [`Host`](crate::Host) (and its clones), so that what one request writes
-//! the next one reads, as under `spin up`.
+//! `wasi:keyvalue@0.2.0-draft2` (`store`, `batch` and `atomics`), the
+//! interfaces Spin's key-value stores speak, shared by every instance of one
+//! [`Host`](crate::Host) (and its clones), so that what one request writes the
+//! next one reads, as under `spin up`.
 //!
-//! Only the stores the host was given exist (by default one, `default`, the
-//! store Spin grants with `key_value_stores = ["default"]`); opening any other
-//! name answers `no-such-store`. Nothing is persisted: the data lives as long
-//! as the host.
+//! Two backends hold the data:
+//! - in memory (the default of [`HostBuilder`](crate::HostBuilder), what the
+//!   tests use): it lives as long as the host;
+//! - a SQLite file ([`HostBuilder::keyvalue_file`](crate::HostBuilder::keyvalue_file),
+//!   what `finconnect-host up` uses): it outlives the process, and every host
+//!   that opens the same file sees the others' writes.
 //!
-//! It is linked always. A component that does not import the interface (the
-//! default FinConnect build) is unaffected.
+//! Only the stores the host was given exist (one, `default`, the store Spin
+//! grants with `key_value_stores = ["default"]`); opening any other name
+//! answers `no-such-store`.
+//!
+//! ## Atomics
+//!
+//! Every write gives the keys it writes a new version, drawn from one
+//! counter per backend that only grows (a deleted key has no version, and a
+//! key written again never gets an old version back).
+//!
+//! - `cas::new(bucket, key)` reads the key's value and version (or that it is
+//!   absent) in one step and remembers both.
+//! - `cas.current()` answers the value `new` read, without reading again: it
+//!   is the value the swap is conditional on.
+//! - `swap(cas, value)` writes `value` only if the key is still at the
+//!   version `new` saw; a key that was absent must still be absent, so a swap
+//!   on a cas made for an absent key is a create-if-absent. Otherwise it
+//!   answers `cas-failed` with a new cas that has read the key again.
+//! - `increment(bucket, key, delta)` reads the key as a signed 64-bit
+//!   integer, absent counting as 0, and writes the sum back as 8 bytes,
+//!   little-endian: the encoding Spin's SQLite store uses, so a component reads
+//!   the same bytes under both. A value that is not 8 bytes long, or a sum
+//!   that overflows, is an `error::other` and leaves the key unchanged.
+//!
+//! Each of these, and each write of `store` and `batch`, is one transaction:
+//! instances of one host, and hosts sharing a SQLite file, do not lose each
+//! other's updates.
+//!
+//! The interfaces are linked always (`atomics` unless
+//! [`HostBuilder::without_keyvalue_atomics`](crate::HostBuilder::without_keyvalue_atomics)).
+//! A component that does not import them (the default FinConnect build) is
+//! unaffected.
+
+mod memory;
+mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use crate::state::StoreState;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 mod bindings {
@@ -23,68 +62,221 @@ mod bindings {
         world: "finconnect:build/host-keyvalue",
         with: {
             "wasi:keyvalue/store.bucket": super::Bucket,
+            "wasi:keyvalue/atomics.cas": super::Cas,
         },
     });
 }
 
+use bindings::wasi::keyvalue::atomics::{self, CasError};
+use bindings::wasi::keyvalue::batch;
 use bindings::wasi::keyvalue::store::{self, Error, KeyResponse};
 
 /// The name of the store Spin opens for `key_value_stores = ["default"]`.
 pub(crate) const DEFAULT_STORE: &str = "default";
 
-type Entries = BTreeMap<String, Vec<u8>>;
+/// Keys with their values (`None`: absent), as `batch.get-many` answers.
+type KeyValues = Vec<(String, Option<Vec<u8>>)>;
 
-/// Every store of one host: name → keys → values.
+/// A version of a key's value: greater than every version before it.
+type Version = i64;
+
+/// What one read of a key found: its value and version, or that it is absent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Seen {
+    /// `None`: the key is absent.
+    entry: Option<(Version, Vec<u8>)>,
+}
+
+impl Seen {
+    fn version(&self) -> Option<Version> {
+        self.entry.as_ref().map(|(version, _)| *version)
+    }
+
+    fn value(&self) -> Option<&[u8]> {
+        self.entry.as_ref().map(|(_, value)| value.as_slice())
+    }
+}
+
+/// Where the data is kept. Every method is one transaction.
+trait Backend: Send + Sync + fmt::Debug {
+    /// The value and version of `key`.
+    fn read(&self, store: &str, key: &str) -> Result<Seen, Error>;
+    /// The values of `keys`, in their order, read together.
+    fn read_many(&self, store: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error>;
+    /// Writes every entry (a key given twice keeps its last value).
+    fn write_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), Error>;
+    /// Deletes every key given; absent ones are skipped.
+    fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), Error>;
+    /// The keys of `store`, sorted.
+    fn keys(&self, store: &str) -> Result<Vec<String>, Error>;
+    /// Writes `value` if `key` is still at `expected` (`None`: still absent);
+    /// `false` when it is not.
+    fn swap(
+        &self,
+        store: &str,
+        key: &str,
+        expected: Option<Version>,
+        value: Vec<u8>,
+    ) -> Result<bool, Error>;
+    /// Adds `delta` to the counter at `key` (see [`counter`] and [`add`]).
+    fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, Error>;
+    /// Deletes every key of these stores.
+    fn clear(&self, stores: &[String]) -> Result<(), Error>;
+}
+
+/// Reads a counter `increment` wrote: a signed 64-bit integer, 8 bytes little-endian.
+fn counter(key: &str, value: &[u8]) -> Result<i64, Error> {
+    <[u8; 8]>::try_from(value)
+        .map(i64::from_le_bytes)
+        .map_err(|_| {
+            Error::Other(format!(
+                "cannot increment {key:?}: its value is {} bytes long, not a counter \
+                 (a signed 64-bit integer, 8 bytes little-endian, as `increment` writes it)",
+                value.len()
+            ))
+        })
+}
+
+/// `current + delta`, or an error when that overflows.
+fn add(key: &str, current: i64, delta: i64) -> Result<i64, Error> {
+    current.checked_add(delta).ok_or_else(|| {
+        Error::Other(format!(
+            "cannot increment {key:?} by {delta}: {current} + {delta} overflows a signed 64-bit integer"
+        ))
+    })
+}
+
+/// Every store of one host (and its clones): the names that exist, and where
+/// their data is kept.
 #[derive(Clone, Debug)]
 pub(crate) struct KeyValueStores {
-    stores: Arc<Mutex<BTreeMap<String, Entries>>>,
+    names: Arc<BTreeSet<String>>,
+    backend: Arc<dyn Backend>,
+    file: Option<Arc<Path>>,
 }
 
 impl KeyValueStores {
-    /// Empty stores with these names.
-    pub(crate) fn new<I, S>(names: I) -> Self
+    /// Empty in-memory stores with these names.
+    pub(crate) fn in_memory<I, S>(names: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        let stores = names
-            .into_iter()
-            .map(|name| (name.into(), Entries::new()))
-            .collect();
         Self {
-            stores: Arc::new(Mutex::new(stores)),
+            names: Arc::new(names.into_iter().map(Into::into).collect()),
+            backend: Arc::new(memory::Memory::default()),
+            file: None,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Entries>> {
-        self.stores.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Stores with these names in the SQLite file at `path`, created (with its
+    /// directory) when missing; what the file already holds is kept.
+    pub(crate) fn sqlite<I, S>(path: &Path, names: I) -> anyhow::Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Ok(Self {
+            names: Arc::new(names.into_iter().map(Into::into).collect()),
+            backend: Arc::new(sqlite::Sqlite::open(path)?),
+            file: Some(Arc::from(path)),
+        })
     }
 
-    /// Runs `f` on the entries of store `name`; a store that vanished is empty.
-    fn with<T>(&self, name: &str, f: impl FnOnce(&mut Entries) -> T) -> Result<T, Error> {
-        let mut stores = self.lock();
-        let entries = stores.get_mut(name).ok_or(Error::NoSuchStore)?;
-        Ok(f(entries))
+    /// The SQLite file, or `None` for in-memory stores.
+    pub(crate) fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
     }
 
-    /// The keys of store `name`, sorted (`None` when there is no such store).
-    pub(crate) fn keys(&self, name: &str) -> Option<Vec<String>> {
-        self.lock()
-            .get(name)
-            .map(|entries| entries.keys().cloned().collect())
+    /// Whether there is a store called `name`.
+    pub(crate) fn has_store(&self, name: &str) -> bool {
+        self.names.contains(name)
     }
 
-    /// Forgets every entry of every store.
-    pub(crate) fn clear(&self) {
-        for entries in self.lock().values_mut() {
-            entries.clear();
+    fn check(&self, store: &str) -> Result<(), Error> {
+        if self.has_store(store) {
+            Ok(())
+        } else {
+            Err(Error::NoSuchStore)
         }
+    }
+
+    fn read(&self, store: &str, key: &str) -> Result<Seen, Error> {
+        self.check(store)?;
+        self.backend.read(store, key)
+    }
+
+    fn get(&self, store: &str, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.read(store, key)?.entry.map(|(_, value)| value))
+    }
+
+    fn set(&self, store: &str, key: String, value: Vec<u8>) -> Result<(), Error> {
+        self.set_many(store, vec![(key, value)])
+    }
+
+    fn set_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
+        self.check(store)?;
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.backend.write_many(store, entries)
+    }
+
+    fn get_many(&self, store: &str, keys: Vec<String>) -> Result<KeyValues, Error> {
+        self.check(store)?;
+        let values = self.backend.read_many(store, &keys)?;
+        Ok(keys.into_iter().zip(values).collect())
+    }
+
+    fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), Error> {
+        self.check(store)?;
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.backend.delete_many(store, keys)
+    }
+
+    /// The keys of store `name`, sorted.
+    pub(crate) fn keys(&self, store: &str) -> Result<Vec<String>, Error> {
+        self.check(store)?;
+        self.backend.keys(store)
+    }
+
+    fn swap(
+        &self,
+        store: &str,
+        key: &str,
+        expected: Option<Version>,
+        value: Vec<u8>,
+    ) -> Result<bool, Error> {
+        self.check(store)?;
+        self.backend.swap(store, key, expected, value)
+    }
+
+    fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, Error> {
+        self.check(store)?;
+        self.backend.increment(store, key, delta)
+    }
+
+    /// Forgets every entry of every store of this host.
+    pub(crate) fn clear(&self) -> Result<(), Error> {
+        let names: Vec<String> = self.names.iter().cloned().collect();
+        self.backend.clear(&names)
     }
 }
 
 impl Default for KeyValueStores {
     fn default() -> Self {
-        Self::new([DEFAULT_STORE])
+        Self::in_memory([DEFAULT_STORE])
+    }
+}
+
+/// A `wasi:keyvalue` error as a sentence (for the host's own API).
+pub(crate) fn describe(err: &Error) -> String {
+    match err {
+        Error::NoSuchStore => "no such key-value store".to_owned(),
+        Error::AccessDenied => "access to the key-value store denied".to_owned(),
+        Error::Other(message) => message.clone(),
     }
 }
 
@@ -95,10 +287,27 @@ pub struct Bucket {
     store: String,
 }
 
-/// Adds `wasi:keyvalue/store` to `linker`.
-pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>) -> anyhow::Result<()> {
+/// A `cas` resource: the key and what `cas::new` read of it.
+#[derive(Debug)]
+#[allow(unreachable_pub, reason = "the generated bindings re-export it")]
+pub struct Cas {
+    store: String,
+    key: String,
+    seen: Seen,
+}
+
+/// Adds `wasi:keyvalue/store` and `batch` to `linker`, and `atomics` when asked.
+pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>, atomics: bool) -> anyhow::Result<()> {
     store::add_to_linker::<StoreState, HasSelf<StoreState>>(linker, |state| state)?;
+    batch::add_to_linker::<StoreState, HasSelf<StoreState>>(linker, |state| state)?;
+    if atomics {
+        atomics::add_to_linker::<StoreState, HasSelf<StoreState>>(linker, |state| state)?;
+    }
     Ok(())
+}
+
+fn table_error(err: wasmtime::component::ResourceTableError) -> Error {
+    Error::Other(format!("key-value resource: {err}"))
 }
 
 impl StoreState {
@@ -106,46 +315,48 @@ impl StoreState {
         self.table
             .get(bucket)
             .map(|bucket| bucket.store.clone())
-            .map_err(|err| Error::Other(err.to_string()))
+            .map_err(table_error)
+    }
+
+    /// Reads `key` of `store` and hands out a `cas` remembering what was read.
+    fn new_cas(&mut self, store: String, key: String) -> Result<Resource<Cas>, Error> {
+        let seen = self.keyvalue.read(&store, &key)?;
+        self.table
+            .push(Cas { store, key, seen })
+            .map_err(table_error)
     }
 }
 
 impl store::Host for StoreState {
     fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, Error> {
-        if self.keyvalue.keys(&identifier).is_none() {
+        if !self.keyvalue.has_store(&identifier) {
             return Err(Error::NoSuchStore);
         }
         self.table
             .push(Bucket { store: identifier })
-            .map_err(|err| Error::Other(err.to_string()))
+            .map_err(table_error)
     }
 }
 
 impl store::HostBucket for StoreState {
     fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, Error> {
         let name = self.bucket(&bucket)?;
-        self.keyvalue
-            .with(&name, |entries| entries.get(&key).cloned())
+        self.keyvalue.get(&name, &key)
     }
 
     fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<(), Error> {
         let name = self.bucket(&bucket)?;
-        self.keyvalue.with(&name, |entries| {
-            entries.insert(key, value);
-        })
+        self.keyvalue.set(&name, key, value)
     }
 
     fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), Error> {
         let name = self.bucket(&bucket)?;
-        self.keyvalue.with(&name, |entries| {
-            entries.remove(&key);
-        })
+        self.keyvalue.delete_many(&name, &[key])
     }
 
     fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, Error> {
         let name = self.bucket(&bucket)?;
-        self.keyvalue
-            .with(&name, |entries| entries.contains_key(&key))
+        Ok(self.keyvalue.read(&name, &key)?.entry.is_some())
     }
 
     fn list_keys(
@@ -156,14 +367,85 @@ impl store::HostBucket for StoreState {
         let name = self.bucket(&bucket)?;
         // One page holds every key: the cursor is accepted and never handed out.
         let _ = cursor;
-        self.keyvalue.with(&name, |entries| KeyResponse {
-            keys: entries.keys().cloned().collect(),
+        Ok(KeyResponse {
+            keys: self.keyvalue.keys(&name)?,
             cursor: None,
         })
     }
 
     fn drop(&mut self, bucket: Resource<Bucket>) -> wasmtime::Result<()> {
         self.table.delete(bucket)?;
+        Ok(())
+    }
+}
+
+impl batch::Host for StoreState {
+    fn get_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<KeyValues, Error> {
+        let name = self.bucket(&bucket)?;
+        self.keyvalue.get_many(&name, keys)
+    }
+
+    fn set_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key_values: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), Error> {
+        let name = self.bucket(&bucket)?;
+        self.keyvalue.set_many(&name, key_values)
+    }
+
+    fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<(), Error> {
+        let name = self.bucket(&bucket)?;
+        self.keyvalue.delete_many(&name, &keys)
+    }
+}
+
+impl atomics::Host for StoreState {
+    fn increment(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        delta: i64,
+    ) -> Result<i64, Error> {
+        let name = self.bucket(&bucket)?;
+        self.keyvalue.increment(&name, &key, delta)
+    }
+
+    fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> Result<(), CasError> {
+        let Cas { store, key, seen } = self
+            .table
+            .delete(cas)
+            .map_err(|err| CasError::StoreError(table_error(err)))?;
+        let swapped = self
+            .keyvalue
+            .swap(&store, &key, seen.version(), value)
+            .map_err(CasError::StoreError)?;
+        if swapped {
+            return Ok(());
+        }
+        // The spec asks for a handle that has caught up with the key.
+        let fresh = self.new_cas(store, key).map_err(CasError::StoreError)?;
+        Err(CasError::CasFailed(fresh))
+    }
+}
+
+impl atomics::HostCas for StoreState {
+    fn new(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Resource<Cas>, Error> {
+        let name = self.bucket(&bucket)?;
+        self.new_cas(name, key)
+    }
+
+    fn current(&mut self, cas: Resource<Cas>) -> Result<Option<Vec<u8>>, Error> {
+        let cas = self.table.get(&cas).map_err(table_error)?;
+        Ok(cas.seen.value().map(<[u8]>::to_vec))
+    }
+
+    fn drop(&mut self, cas: Resource<Cas>) -> wasmtime::Result<()> {
+        self.table.delete(cas)?;
         Ok(())
     }
 }

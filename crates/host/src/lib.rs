@@ -5,8 +5,10 @@
 //! `spin.toml` (defaults, `.env`, `SPIN_VARIABLE_*`), served to the component
 //! through `wasi:config/store` (and `fermyon:spin/variables` for the
 //! `spin-variables` build), outbound HTTP limited to `allowed_outbound_hosts`,
-//! Spin's `default` key-value store (`wasi:keyvalue/store`, in memory, shared
-//! by the host's instances), and a fresh instance for every call or request.
+//! Spin's `default` key-value store (`wasi:keyvalue/store`, `batch` and
+//! `atomics`, shared by the host's instances: in memory, or in a SQLite file
+//! with [`HostBuilder::keyvalue_file`]), and a fresh instance for every call
+//! or request.
 //!
 //! ```no_run
 //! use finconnect_host::{Host, PaymentRequest, Provider};
@@ -72,6 +74,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpView as _};
 /// Where `cargo build --target wasm32-wasip2 --release` puts the component.
 pub const DEFAULT_WASM: &str = "target/wasm32-wasip2/release/finconnect.wasm";
 
+/// Where `finconnect-host up` keeps its key-value store (`--keyvalue-file`),
+/// relative to its working directory.
+pub const DEFAULT_KEYVALUE_FILE: &str = ".finconnect/keyvalue.sqlite";
+
 /// Configures and builds a [`Host`].
 #[derive(Debug, Clone)]
 #[must_use]
@@ -88,6 +94,8 @@ pub struct HostBuilder {
     dotenv: PathBuf,
     forward_guest_output: bool,
     keep_alive: bool,
+    keyvalue_file: Option<PathBuf>,
+    keyvalue_atomics: bool,
 }
 
 impl HostBuilder {
@@ -106,6 +114,8 @@ impl HostBuilder {
             dotenv: PathBuf::from(".env"),
             forward_guest_output: false,
             keep_alive: true,
+            keyvalue_file: None,
+            keyvalue_atomics: true,
         }
     }
 
@@ -194,12 +204,30 @@ impl HostBuilder {
         self
     }
 
+    /// Keep the key-value store (`wasi:keyvalue`) in the SQLite file at
+    /// `path`, created with its directory when missing, instead of in memory
+    /// (the default). What the file holds outlives the host, and hosts that
+    /// open the same file, in this process or another, see each other's writes.
+    pub fn keyvalue_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keyvalue_file = Some(path.into());
+        self
+    }
+
+    /// Link `wasi:keyvalue/store` and `batch` but not `wasi:keyvalue/atomics`
+    /// (linked by default): a component that imports `atomics` then fails to
+    /// link, as under a host whose store has no compare-and-swap.
+    pub fn without_keyvalue_atomics(mut self) -> Self {
+        self.keyvalue_atomics = false;
+        self
+    }
+
     /// Resolves variables, compiles (or reuses) the component and links it.
     ///
     /// # Errors
     /// Unreadable or invalid manifest, a required variable without a value,
     /// a malformed `allowed_outbound_hosts` entry, a missing or invalid
-    /// component, or an import the host does not provide.
+    /// component, an import the host does not provide, or a key-value file
+    /// that cannot be opened.
     pub fn build(self) -> anyhow::Result<Host> {
         let sources = VariableSources {
             overrides: self.app_variables.clone(),
@@ -241,7 +269,7 @@ impl HostBuilder {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         Finconnect::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)?;
-        keyvalue::add_to_linker(&mut linker)?;
+        keyvalue::add_to_linker(&mut linker, self.keyvalue_atomics)?;
         bindings::spin::HostSpinVariables::add_to_linker::<StoreState, HasSelf<StoreState>>(
             &mut linker,
             |state| state,
@@ -258,6 +286,11 @@ impl HostBuilder {
                 self.wasm.display()
             );
         }
+
+        let keyvalue = match &self.keyvalue_file {
+            Some(path) => KeyValueStores::sqlite(path, [keyvalue::DEFAULT_STORE])?,
+            None => KeyValueStores::default(),
+        };
 
         let secrets = manifest
             .as_ref()
@@ -287,7 +320,7 @@ impl HostBuilder {
                 enforce_allowed_hosts: self.enforce_allowed_hosts,
                 outbound: OutboundLog::default(),
                 output: GuestOutput::new(self.forward_guest_output),
-                keyvalue: KeyValueStores::default(),
+                keyvalue,
                 pooling: self.pooling,
                 client: ProviderClient::new(self.keep_alive),
             }),
@@ -655,15 +688,58 @@ impl Host {
     }
 
     /// The keys in the host's key-value store `store` (`wasi:keyvalue`; the
-    /// host has one store, `default`, shared by all its instances), or `None`
-    /// when there is no such store. Values stay out: they may be secrets.
+    /// host has one store, `default`, shared by all its instances), sorted, or
+    /// `None` when there is no such store or it cannot be read
+    /// ([`Host::try_key_value_keys`] tells those apart). Values stay out: they
+    /// may be secrets.
     pub fn key_value_keys(&self, store: &str) -> Option<Vec<String>> {
-        self.inner.keyvalue.keys(store)
+        self.try_key_value_keys(store).ok().flatten()
     }
 
-    /// Empties the host's key-value stores (e.g. to start with a cold token cache).
+    /// The keys in the host's key-value store `store`, sorted, or `None` when
+    /// there is no such store.
+    ///
+    /// # Errors
+    /// The store's SQLite file cannot be read.
+    pub fn try_key_value_keys(&self, store: &str) -> anyhow::Result<Option<Vec<String>>> {
+        let keyvalue = &self.inner.keyvalue;
+        if !keyvalue.has_store(store) {
+            return Ok(None);
+        }
+        match keyvalue.keys(store) {
+            Ok(keys) => Ok(Some(keys)),
+            Err(err) => bail!(
+                "cannot list the keys of {store:?}: {}",
+                keyvalue::describe(&err)
+            ),
+        }
+    }
+
+    /// Empties the host's key-value stores (e.g. to start with a cold token
+    /// cache); in a SQLite file, only this host's stores. A failure is
+    /// reported on stderr ([`Host::try_clear_key_value_stores`] returns it).
     pub fn clear_key_value_stores(&self) {
-        self.inner.keyvalue.clear();
+        if let Err(err) = self.try_clear_key_value_stores() {
+            eprintln!("finconnect-host: {err:#}");
+        }
+    }
+
+    /// Empties the host's key-value stores.
+    ///
+    /// # Errors
+    /// The store's SQLite file cannot be written.
+    pub fn try_clear_key_value_stores(&self) -> anyhow::Result<()> {
+        self.inner.keyvalue.clear().map_err(|err| {
+            anyhow!(
+                "cannot empty the key-value stores: {}",
+                keyvalue::describe(&err)
+            )
+        })
+    }
+
+    /// The SQLite file of the key-value store, or `None` when it is in memory.
+    pub fn keyvalue_file(&self) -> Option<&Path> {
+        self.inner.keyvalue.file()
     }
 
     /// What the component reads through `wasi:config` (values may be secrets: do not print them).

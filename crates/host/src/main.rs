@@ -3,7 +3,7 @@
 
 use anyhow::{Context as _, bail};
 use finconnect_core::Provider;
-use finconnect_host::{DEFAULT_WASM, Host, HostBuilder, VariableSources};
+use finconnect_host::{DEFAULT_KEYVALUE_FILE, DEFAULT_WASM, Host, HostBuilder, VariableSources};
 use finconnect_sandbox::{Sandbox, SandboxConfig};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -25,6 +25,12 @@ options:
   --no-pooling       use wasmtime's on-demand allocator instead of the pooling one
   --no-keep-alive    a new provider connection for every outbound request (default: kept
                      alive in a pool, at most 64 idle per origin, closed after 30 s idle)
+  --keyvalue-file PATH
+                     the SQLite file of the key-value store (wasi:keyvalue, Spin's `default`
+                     store), created when missing and kept across restarts
+                     (default: .finconnect/keyvalue.sqlite in the working directory)
+  --keyvalue-in-memory
+                     keep the key-value store in memory instead: it is empty at every start
   -h, --help         this text";
 
 /// The API key `--sandbox` uses when the user set none: the only key the
@@ -43,6 +49,8 @@ struct Options {
     sandbox: bool,
     pooling: bool,
     keep_alive: bool,
+    /// `None`: in memory.
+    keyvalue_file: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -76,6 +84,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
         sandbox: false,
         pooling: true,
         keep_alive: true,
+        keyvalue_file: Some(PathBuf::from(DEFAULT_KEYVALUE_FILE)),
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -101,6 +110,8 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             "--sandbox" => options.sandbox = true,
             "--no-pooling" => options.pooling = false,
             "--no-keep-alive" => options.keep_alive = false,
+            "--keyvalue-file" => options.keyvalue_file = Some(PathBuf::from(value(flag)?)),
+            "--keyvalue-in-memory" => options.keyvalue_file = None,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -123,6 +134,9 @@ fn up(options: Options) -> anyhow::Result<()> {
         .manifest(&options.manifest)
         .forward_guest_output(true)
         .keep_alive(options.keep_alive);
+    if let Some(path) = &options.keyvalue_file {
+        builder = builder.keyvalue_file(path);
+    }
     // Whether the API key is the sandbox's local one, set here: the banner
     // prints only that one, never a key from the environment, .env or spin.toml.
     let mut local_key = false;
@@ -265,6 +279,13 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key:
         local_key,
     );
     println!("{key_line}");
+    match host.keyvalue_file() {
+        Some(path) => println!(
+            "  key-value store: {} (SQLite, kept across restarts; --keyvalue-file moves it)",
+            path.display()
+        ),
+        None => println!("  key-value store: in memory (emptied at every start)"),
+    }
     let Some(sandbox) = sandbox else {
         let origins: Vec<String> = Provider::ALL
             .iter()

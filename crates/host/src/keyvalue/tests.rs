@@ -1,0 +1,491 @@
+//! `wasi:keyvalue` through the host's trait implementations (what a
+//! component's calls reach), on both backends. No component here imports
+//! `atomics` yet, so the calls are made directly on a [`StoreState`]: one
+//! `StoreState` per instance, as the host makes them.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+use super::atomics::{self, CasError, HostCas as _};
+use super::batch::Host as _;
+use super::store::{self, HostBucket as _};
+use super::{Bucket, Cas, DEFAULT_STORE, Error, KeyValueStores};
+use crate::outbound::{Outbound, OutboundLog, ProviderClient};
+use crate::state::StoreState;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi_http::WasiHttpCtx;
+
+/// A directory of its own for one test, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "finconnect-keyvalue-{}-{test}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn file(&self) -> PathBuf {
+        // A directory that does not exist yet: opening creates it.
+        self.0.join("state/keyvalue.sqlite")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open_sqlite(path: &Path) -> KeyValueStores {
+    KeyValueStores::sqlite(path, [DEFAULT_STORE]).unwrap()
+}
+
+/// Runs `test` on an in-memory store and on a new SQLite file.
+fn on_both_backends(name: &str, test: impl Fn(&KeyValueStores)) {
+    test(&KeyValueStores::default());
+    let dir = TempDir::new(name);
+    test(&open_sqlite(&dir.file()));
+}
+
+/// One instance's view: a `StoreState` with the `default` bucket open.
+struct Instance {
+    state: StoreState,
+    bucket: u32,
+}
+
+impl Instance {
+    fn new(keyvalue: &KeyValueStores) -> Self {
+        let mut state = StoreState {
+            table: ResourceTable::new(),
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            outbound: Outbound {
+                log: OutboundLog::default(),
+                allowed: None,
+                report_denials: false,
+                client: ProviderClient::new(false),
+            },
+            variables: Arc::default(),
+            keyvalue: keyvalue.clone(),
+        };
+        let bucket = store::Host::open(&mut state, DEFAULT_STORE.to_owned())
+            .unwrap()
+            .rep();
+        Self { state, bucket }
+    }
+
+    fn bucket(&self) -> Resource<Bucket> {
+        Resource::new_borrow(self.bucket)
+    }
+
+    fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        let bucket = self.bucket();
+        self.state.get(bucket, key.to_owned()).unwrap()
+    }
+
+    fn set(&mut self, key: &str, value: &[u8]) {
+        let bucket = self.bucket();
+        self.state
+            .set(bucket, key.to_owned(), value.to_vec())
+            .unwrap();
+    }
+
+    fn delete(&mut self, key: &str) {
+        let bucket = self.bucket();
+        self.state.delete(bucket, key.to_owned()).unwrap();
+    }
+
+    fn list_keys(&mut self) -> Vec<String> {
+        let bucket = self.bucket();
+        let response = self.state.list_keys(bucket, None).unwrap();
+        assert_eq!(response.cursor, None);
+        response.keys
+    }
+
+    fn increment(&mut self, key: &str, delta: i64) -> Result<i64, Error> {
+        let bucket = self.bucket();
+        atomics::Host::increment(&mut self.state, bucket, key.to_owned(), delta)
+    }
+
+    fn cas(&mut self, key: &str) -> Resource<Cas> {
+        let bucket = self.bucket();
+        atomics::HostCas::new(&mut self.state, bucket, key.to_owned()).unwrap()
+    }
+
+    fn current(&mut self, cas: &Resource<Cas>) -> Option<Vec<u8>> {
+        self.state.current(Resource::new_borrow(cas.rep())).unwrap()
+    }
+
+    fn swap(&mut self, cas: Resource<Cas>, value: &[u8]) -> Result<(), CasError> {
+        atomics::Host::swap(&mut self.state, cas, value.to_vec())
+    }
+
+    /// A swap that must fail with `cas-failed`: the fresh handle.
+    fn swap_conflict(&mut self, cas: Resource<Cas>, value: &[u8]) -> Resource<Cas> {
+        match self.swap(cas, value) {
+            Err(CasError::CasFailed(fresh)) => fresh,
+            Err(CasError::StoreError(err)) => panic!("store error instead of cas-failed: {err:?}"),
+            Ok(()) => panic!("the swap succeeded though the key had changed"),
+        }
+    }
+
+    /// Adds one to a decimal counter with a compare-and-swap loop; returns the tries it took.
+    fn cas_add_one(&mut self, key: &str) -> usize {
+        let mut cas = self.cas(key);
+        for tries in 1.. {
+            let current = self.current(&cas).map_or(0, |bytes| {
+                String::from_utf8(bytes).unwrap().parse::<u64>().unwrap()
+            });
+            match self.swap(cas, (current + 1).to_string().as_bytes()) {
+                Ok(()) => return tries,
+                Err(CasError::CasFailed(fresh)) => cas = fresh,
+                Err(CasError::StoreError(err)) => panic!("{err:?}"),
+            }
+        }
+        unreachable!()
+    }
+}
+
+#[test]
+fn a_cas_on_an_absent_key_is_a_create_if_absent() {
+    on_both_backends("create-if-absent", |keyvalue| {
+        let mut a = Instance::new(keyvalue);
+        let mut b = Instance::new(keyvalue);
+
+        let cas = a.cas("ledger/tx-1");
+        assert_eq!(a.current(&cas), None);
+        // Another instance creates the key between `new` and `swap`.
+        b.set("ledger/tx-1", b"theirs");
+        let fresh = a.swap_conflict(cas, b"mine");
+        assert_eq!(b.get("ledger/tx-1").as_deref(), Some(&b"theirs"[..]));
+        // The handle `cas-failed` gives back has caught up with the key.
+        assert_eq!(a.current(&fresh).as_deref(), Some(&b"theirs"[..]));
+        a.swap(fresh, b"mine, after theirs").unwrap();
+        assert_eq!(
+            b.get("ledger/tx-1").as_deref(),
+            Some(&b"mine, after theirs"[..])
+        );
+
+        // Nobody else: the key is created.
+        let cas = a.cas("ledger/tx-2");
+        a.swap(cas, b"first").unwrap();
+        assert_eq!(b.get("ledger/tx-2").as_deref(), Some(&b"first"[..]));
+
+        // Two handles made while the key was absent: only one creates it.
+        let first = a.cas("ledger/tx-3");
+        let second = b.cas("ledger/tx-3");
+        a.swap(first, b"a").unwrap();
+        b.swap_conflict(second, b"b");
+        assert_eq!(a.get("ledger/tx-3").as_deref(), Some(&b"a"[..]));
+    });
+}
+
+#[test]
+fn a_cas_fails_once_the_key_changed_even_back_to_the_same_value() {
+    on_both_backends("changed", |keyvalue| {
+        let mut a = Instance::new(keyvalue);
+        let mut b = Instance::new(keyvalue);
+        a.set("balance", b"100");
+
+        // Unchanged: the swap goes through.
+        let cas = a.cas("balance");
+        assert_eq!(a.current(&cas).as_deref(), Some(&b"100"[..]));
+        a.swap(cas, b"90").unwrap();
+        assert_eq!(b.get("balance").as_deref(), Some(&b"90"[..]));
+
+        // Changed by another instance: it fails and the other write stays.
+        let cas = a.cas("balance");
+        b.set("balance", b"80");
+        // `current` answers what `new` read, the value the swap is conditional on.
+        assert_eq!(a.current(&cas).as_deref(), Some(&b"90"[..]));
+        let fresh = a.swap_conflict(cas, b"70");
+        assert_eq!(b.get("balance").as_deref(), Some(&b"80"[..]));
+        assert_eq!(a.current(&fresh).as_deref(), Some(&b"80"[..]));
+
+        // Rewritten with the same bytes: still a change (versions, not values).
+        let cas = a.cas("balance");
+        b.set("balance", b"80");
+        a.swap_conflict(cas, b"60");
+
+        // Deleted, and written again with the same bytes: a change too.
+        let cas = a.cas("balance");
+        b.delete("balance");
+        b.set("balance", b"80");
+        a.swap_conflict(cas, b"60");
+
+        // Deleted since: the swap fails, and the fresh handle sees it absent.
+        let cas = a.cas("balance");
+        b.delete("balance");
+        let fresh = a.swap_conflict(cas, b"60");
+        assert_eq!(a.current(&fresh), None);
+        assert_eq!(b.get("balance"), None);
+
+        // An increment is a change as well.
+        a.set("counter", &5_i64.to_le_bytes());
+        let cas = a.cas("counter");
+        b.increment("counter", 0).unwrap();
+        a.swap_conflict(cas, &9_i64.to_le_bytes());
+    });
+}
+
+#[test]
+fn increment_counts_an_absent_key_as_zero_and_writes_little_endian_i64() {
+    on_both_backends("increment", |keyvalue| {
+        let mut a = Instance::new(keyvalue);
+        assert_eq!(a.increment("sequence", 5).unwrap(), 5);
+        // The bytes Spin's SQLite store writes for the same counter.
+        assert_eq!(a.get("sequence"), Some(5_i64.to_le_bytes().to_vec()));
+        assert_eq!(a.increment("sequence", -7).unwrap(), -2);
+        assert_eq!(
+            a.get("sequence"),
+            Some(vec![0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])
+        );
+        assert_eq!(a.increment("zero", 0).unwrap(), 0);
+        assert_eq!(a.get("zero"), Some(vec![0; 8]));
+
+        // A value written by `set` in the same encoding counts on from there.
+        a.set("preset", &41_i64.to_le_bytes());
+        assert_eq!(a.increment("preset", 1).unwrap(), 42);
+
+        // Not a counter: an error that says why, and the value stays.
+        a.set("text", b"42");
+        let err = a.increment("text", 1).unwrap_err();
+        assert!(
+            matches!(&err, Error::Other(message) if message.contains("not a counter")),
+            "{err:?}"
+        );
+        assert_eq!(a.get("text").as_deref(), Some(&b"42"[..]));
+
+        // An overflow is an error too, not a wrapped value.
+        a.set("big", &i64::MAX.to_le_bytes());
+        let err = a.increment("big", 1).unwrap_err();
+        assert!(
+            matches!(&err, Error::Other(message) if message.contains("overflows")),
+            "{err:?}"
+        );
+        assert_eq!(a.get("big"), Some(i64::MAX.to_le_bytes().to_vec()));
+    });
+}
+
+#[test]
+fn list_keys_is_sorted_and_follows_sets_and_deletes() {
+    on_both_backends("list-keys", |keyvalue| {
+        let mut a = Instance::new(keyvalue);
+        assert_eq!(a.list_keys(), Vec::<String>::new());
+        a.set("b", b"2");
+        a.set("a", b"1");
+        a.increment("c", 3).unwrap();
+        let cas = a.cas("d");
+        a.swap(cas, b"4").unwrap();
+        assert_eq!(a.list_keys(), ["a", "b", "c", "d"]);
+        a.delete("b");
+        // Deleting an absent key is not an error.
+        a.delete("never-set");
+        assert_eq!(a.list_keys(), ["a", "c", "d"]);
+
+        let bucket = a.bucket();
+        a.state
+            .delete_many(bucket, vec!["a".to_owned(), "d".to_owned()])
+            .unwrap();
+        assert_eq!(a.list_keys(), ["c"]);
+        assert_eq!(keyvalue.keys(DEFAULT_STORE).unwrap(), ["c"]);
+        keyvalue.clear().unwrap();
+        assert_eq!(a.list_keys(), Vec::<String>::new());
+    });
+}
+
+#[test]
+fn batch_operations_read_and_write_several_keys() {
+    on_both_backends("batch", |keyvalue| {
+        let mut a = Instance::new(keyvalue);
+        let bucket = a.bucket();
+        a.state
+            .set_many(
+                bucket,
+                vec![
+                    ("x".to_owned(), b"1".to_vec()),
+                    ("y".to_owned(), b"2".to_vec()),
+                ],
+            )
+            .unwrap();
+        let bucket = a.bucket();
+        let values = a
+            .state
+            .get_many(
+                bucket,
+                vec!["y".to_owned(), "missing".to_owned(), "x".to_owned()],
+            )
+            .unwrap();
+        assert_eq!(
+            values,
+            [
+                ("y".to_owned(), Some(b"2".to_vec())),
+                ("missing".to_owned(), None),
+                ("x".to_owned(), Some(b"1".to_vec())),
+            ]
+        );
+    });
+}
+
+#[test]
+fn only_the_default_store_opens() {
+    on_both_backends("no-such-store", |keyvalue| {
+        let mut a = Instance::new(keyvalue);
+        let err = store::Host::open(&mut a.state, "other".to_owned()).unwrap_err();
+        assert!(matches!(err, Error::NoSuchStore), "{err:?}");
+    });
+}
+
+#[test]
+fn a_sqlite_file_keeps_the_data_for_the_next_host_and_is_shared_while_open() {
+    let dir = TempDir::new("persistence");
+    let path = dir.file();
+    {
+        let first = open_sqlite(&path);
+        let mut a = Instance::new(&first);
+        a.set("token", b"abc");
+        a.increment("payments", 2).unwrap();
+        assert_eq!(first.file(), Some(path.as_path()));
+    }
+    assert!(path.is_file(), "no file at {}", path.display());
+
+    // A restart: a new connection to the same file.
+    let second = open_sqlite(&path);
+    let mut b = Instance::new(&second);
+    assert_eq!(b.get("token").as_deref(), Some(&b"abc"[..]));
+    assert_eq!(b.increment("payments", 1).unwrap(), 3);
+    assert_eq!(b.list_keys(), ["payments", "token"]);
+
+    // Two hosts on one file at once see each other's writes, and their
+    // compare-and-swaps see each other's changes.
+    let third = open_sqlite(&path);
+    let mut c = Instance::new(&third);
+    c.set("token", b"def");
+    assert_eq!(b.get("token").as_deref(), Some(&b"def"[..]));
+    let cas = b.cas("token");
+    c.set("token", b"ghi");
+    b.swap_conflict(cas, b"stale");
+    let cas = b.cas("receipt");
+    c.set("receipt", b"theirs");
+    b.swap_conflict(cas, b"mine");
+    assert_eq!(c.get("receipt").as_deref(), Some(&b"theirs"[..]));
+
+    // Versions go on growing after a restart: a handle made before it does
+    // not match a key rewritten after it.
+    let cas = b.cas("token");
+    drop(third);
+    let fourth = open_sqlite(&path);
+    Instance::new(&fourth).set("token", b"jkl");
+    b.swap_conflict(cas, b"stale");
+
+    // The in-memory store of a new host starts empty.
+    assert_eq!(Instance::new(&KeyValueStores::default()).get("token"), None);
+}
+
+#[test]
+fn a_file_that_is_not_a_key_value_store_is_refused_at_open() {
+    let dir = TempDir::new("not-sqlite");
+    let path = dir.0.join("keyvalue.sqlite");
+    std::fs::write(
+        &path,
+        b"this is not a SQLite database, it is long enough to tell",
+    )
+    .unwrap();
+    let err = KeyValueStores::sqlite(&path, [DEFAULT_STORE]).unwrap_err();
+    assert!(
+        format!("{err:#}").contains(&path.display().to_string()),
+        "{err:#}"
+    );
+}
+
+/// Threads increment one counter, half through instances of one host, half
+/// through a second host on the same file; no update is lost.
+#[test]
+fn concurrent_increments_and_compare_and_swaps_lose_no_update() {
+    const THREADS: usize = 4;
+    const EACH: usize = 100;
+    let dir = TempDir::new("concurrent");
+    let memory = KeyValueStores::default();
+    let one = open_sqlite(&dir.file());
+    let two = open_sqlite(&dir.file());
+    for hosts in [[&memory, &memory], [&one, &two]] {
+        std::thread::scope(|scope| {
+            for thread in 0..THREADS {
+                let keyvalue = hosts[thread % 2];
+                scope.spawn(move || {
+                    let mut instance = Instance::new(keyvalue);
+                    for _ in 0..EACH {
+                        instance.increment("increments", 1).unwrap();
+                        instance.cas_add_one("swaps");
+                    }
+                });
+            }
+        });
+        let mut check = Instance::new(hosts[1]);
+        let total = i64::try_from(THREADS * EACH).unwrap();
+        assert_eq!(check.increment("increments", 0).unwrap(), total);
+        assert_eq!(
+            check.get("swaps"),
+            Some(total.to_string().into_bytes()),
+            "compare-and-swap lost updates"
+        );
+    }
+}
+
+/// A component that imports `wasi:keyvalue/atomics@0.2.0-draft2`, of which
+/// only the resource `cas`: enough for the linker to look it up. (An instance
+/// with nothing in it would link whether the host has it or not.)
+fn component_importing_atomics() -> Vec<u8> {
+    use wasm_encoder::{
+        Component, ComponentImportSection, ComponentTypeRef, ComponentTypeSection, InstanceType,
+        TypeBounds,
+    };
+    let mut atomics = InstanceType::new();
+    atomics.export("cas", ComponentTypeRef::Type(TypeBounds::SubResource));
+    let mut types = ComponentTypeSection::new();
+    types.instance(&atomics);
+    let mut imports = ComponentImportSection::new();
+    imports.import(
+        "wasi:keyvalue/atomics@0.2.0-draft2",
+        ComponentTypeRef::Instance(0),
+    );
+    let mut component = Component::new();
+    component.section(&types);
+    component.section(&imports);
+    component.finish()
+}
+
+#[test]
+fn without_atomics_a_component_that_imports_them_does_not_link() {
+    let engine = wasmtime::Engine::default();
+    let component =
+        wasmtime::component::Component::new(&engine, component_importing_atomics()).unwrap();
+    for atomics in [true, false] {
+        let mut linker = wasmtime::component::Linker::<StoreState>::new(&engine);
+        super::add_to_linker(&mut linker, atomics).unwrap();
+        let linked = linker.instantiate_pre(&component);
+        match (atomics, linked) {
+            (true, Ok(_)) => {}
+            (false, Err(err)) => {
+                let message = format!("{err:#}");
+                assert!(message.contains("wasi:keyvalue/atomics"), "{message}");
+            }
+            (true, Err(err)) => panic!("atomics linked, yet: {err:#}"),
+            (false, Ok(_)) => panic!("linked without atomics"),
+        }
+    }
+}
