@@ -38,17 +38,47 @@ mod cas {
     use super::{KeyValue, store_error};
     use finconnect_core::ledger::{CasError, StoreError};
 
-    pub(super) type Handle = atomics::Cas;
+    /// A compare-and-swap in progress, and — when the key was absent — the
+    /// guard that makes the swap a create-if-absent.
+    pub(in super::super) struct Handle {
+        cas: atomics::Cas,
+        creation_guard: Option<String>,
+    }
+
     pub(super) const MODE: finconnect_core::ledger::Mode = finconnect_core::ledger::Mode::Atomic;
+
+    /// Where the creation guard of `key` lives: outside the ledger's
+    /// prefixes, so listings never see it.
+    pub(super) fn guard_key(key: &str) -> String {
+        format!("finconnect/cas-guard/{key}")
+    }
 
     pub(super) fn open(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
         let cas = atomics::Cas::new(&kv.0, key).map_err(store_error)?;
         let current = cas.current().map_err(store_error)?;
-        Ok((cas, current))
+        let creation_guard = current.is_none().then(|| guard_key(key));
+        Ok((
+            Handle {
+                cas,
+                creation_guard,
+            },
+            current,
+        ))
     }
 
-    pub(super) fn swap(cas: Handle, value: &[u8]) -> Result<(), CasError> {
-        atomics::swap(cas, value).map_err(|error| match error {
+    /// Spin 4's stores compare values, and a swap on a key that was absent
+    /// when read simply writes (its SQLite store upserts), so two
+    /// instances could both "create" one key. A creation therefore first
+    /// takes the key's guard with `increment`, which every store does
+    /// atomically: only the caller that moves it from 0 to 1 creates.
+    pub(super) fn swap(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
+        if let Some(guard) = &handle.creation_guard {
+            let taken = atomics::increment(&kv.0, guard, 1).map_err(store_error)?;
+            if taken != 1 {
+                return Err(CasError::Conflict);
+            }
+        }
+        atomics::swap(handle.cas, value).map_err(|error| match error {
             atomics::CasError::CasFailed(_) => CasError::Conflict,
             atomics::CasError::StoreError(error) => CasError::Store(store_error(error)),
         })
@@ -56,6 +86,11 @@ mod cas {
 
     pub(super) fn increment(kv: &KeyValue, key: &str, delta: i64) -> Result<i64, StoreError> {
         atomics::increment(&kv.0, key, delta).map_err(store_error)
+    }
+
+    /// A deleted key may be created again: its guard goes too.
+    pub(super) fn forget(kv: &KeyValue, key: &str) -> Result<(), StoreError> {
+        kv.0.delete(&guard_key(key)).map_err(store_error)
     }
 }
 
@@ -73,8 +108,12 @@ mod cas {
         Err(StoreError::Unsupported("compare-and-swap"))
     }
 
-    pub(super) fn swap(_: Handle, _: &[u8]) -> Result<(), CasError> {
+    pub(super) fn swap(_: &KeyValue, _: Handle, _: &[u8]) -> Result<(), CasError> {
         Err(CasError::Store(StoreError::Unsupported("compare-and-swap")))
+    }
+
+    pub(super) fn forget(_: &KeyValue, _: &str) -> Result<(), StoreError> {
+        Ok(())
     }
 
     pub(super) fn increment(_: &KeyValue, _: &str, _: i64) -> Result<i64, StoreError> {
@@ -98,7 +137,8 @@ impl Store for KeyValue {
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.delete(key).map_err(store_error)
+        self.0.delete(key).map_err(store_error)?;
+        cas::forget(self, key)
     }
 
     fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
@@ -119,7 +159,7 @@ impl Store for KeyValue {
     }
 
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
-        cas::swap(cas, value)
+        cas::swap(self, cas, value)
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
