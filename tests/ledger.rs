@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::*;
 use common::receiver;
+use common::*;
 use finconnect_sandbox::{Fault, FaultKind, Outcome, Target};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -311,7 +311,11 @@ const WEBHOOK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD6p8Hr3aCg9I=
 /// so the sandbox can deliver ClickPesa webhooks to it.
 fn with_webhooks(
     receiver: &receiver::Receiver,
-) -> (finconnect_sandbox::Sandbox, finconnect_host::Host, std::net::SocketAddr) {
+) -> (
+    finconnect_sandbox::Sandbox,
+    finconnect_host::Host,
+    std::net::SocketAddr,
+) {
     let (sandbox, host) = start_with(Default::default(), |b| {
         b.app_variable("finconnect_webhook_url", receiver.url())
             .app_variable("finconnect_webhook_origin", receiver.origin())
@@ -358,7 +362,10 @@ fn every_event_reaches_the_merchant_signed_so_standardwebhooks_verifies_it() {
         assert_eq!(delivered.id.as_deref(), event["id"].as_str());
         assert_eq!(delivered.body["type"], event["type"]);
         assert_eq!(delivered.body["seq"], event["seq"]);
-        assert_eq!(delivered.body["payment"]["status"], event["payment"]["status"]);
+        assert_eq!(
+            delivered.body["payment"]["status"],
+            event["payment"]["status"]
+        );
     }
     // Each event shows its delivery.
     let listed = events(&host, 0);
@@ -381,8 +388,7 @@ fn every_event_reaches_the_merchant_signed_so_standardwebhooks_verifies_it() {
 
 #[test]
 fn a_refusing_endpoint_gets_every_event_once_it_is_back() {
-    let Some(receiver) = receiver::Receiver::start("ledger webhook retries", WEBHOOK_SECRET)
-    else {
+    let Some(receiver) = receiver::Receiver::start("ledger webhook retries", WEBHOOK_SECRET) else {
         return;
     };
     let (_sandbox, host, _) = with_webhooks(&receiver);
@@ -416,4 +422,76 @@ fn a_refusing_endpoint_gets_every_event_once_it_is_back() {
     assert_eq!(got[1].id.as_deref(), Some(event_id.as_str()));
     let reply = post(&host, "/events/evt_nosuchevent/deliveries", &json!({}));
     assert_eq!(reply.status, 404, "{reply}");
+}
+
+#[test]
+fn payments_and_events_survive_a_restart_of_the_host() {
+    let dir =
+        std::env::temp_dir().join(format!("finconnect-ledger-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let file = dir.join("keyvalue.sqlite");
+    let sandbox = finconnect_sandbox::Sandbox::start(Default::default()).unwrap();
+    let first = build(builder(&sandbox).keyvalue_file(&file));
+    let reply = post(&first, "/payments", &clickpesa_body("RESTART1"));
+    assert_eq!(reply.status, 201, "{reply}");
+    drop(first);
+
+    // A new host on the same file: the payment is known (a retry is a
+    // replay), and its notification is accepted and becomes an event.
+    let second = build(builder(&sandbox).keyvalue_file(&file));
+    sandbox.clear_requests();
+    let again = post(&second, "/payments", &clickpesa_body("RESTART1"));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"), "{again}");
+    assert_eq!(calls_to(&sandbox, CLICKPESA_PUSH), 0);
+    let addr = serve(&second);
+    sandbox.set_clickpesa_webhook_url(Some(format!("http://{addr}/notifications/clickpesa")));
+    let delivery = sandbox
+        .settle_clickpesa("RESTART1", Outcome::Completed)
+        .unwrap();
+    assert_eq!(delivery.status, Some(200), "{delivery:?}");
+    assert_eq!(
+        kinds(&events(&second, 0)),
+        ["payment.pending RESTART1", "payment.completed RESTART1"]
+    );
+    drop(second);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_store_only_build_keeps_the_ledger_without_atomics() {
+    let Some(wasm) = store_only_wasm() else {
+        println!(
+            "*** SKIPPED: the keyvalue-store-only build is missing (cargo xtask test builds it) ***"
+        );
+        return;
+    };
+    let sandbox = finconnect_sandbox::Sandbox::start(Default::default()).unwrap();
+    let host = build(builder_for(&wasm, &sandbox, &sandbox.config()).without_keyvalue_atomics());
+    let imports: Vec<String> = {
+        let ty = host.component().component_type();
+        ty.imports(host.engine())
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    };
+    assert!(
+        !imports
+            .iter()
+            .any(|name| name.starts_with("wasi:keyvalue/atomics")),
+        "{imports:?}"
+    );
+    let reply = post(&host, "/payments", &clickpesa_body("NOATOM1"));
+    assert_eq!(reply.status, 201, "{reply}");
+    let again = post(&host, "/payments", &clickpesa_body("NOATOM1"));
+    assert_eq!(again.header("idempotent-replayed"), Some("true"), "{again}");
+    assert_eq!(calls_to(&sandbox, CLICKPESA_PUSH), 1);
+    // Events are numbered by time and listed once they are 5 s old.
+    assert!(events(&host, 0).is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(5_200));
+    let listed = events(&host, 0);
+    assert_eq!(kinds(&listed), ["payment.pending NOATOM1"]);
+    assert!(listed[0]["seq"].as_u64().unwrap() > 1_000_000_000_000_000);
+
+    // The default build, which imports atomics, does not even link here.
+    let error = builder(&sandbox).without_keyvalue_atomics().build();
+    assert!(error.is_err(), "the default build linked without atomics");
 }

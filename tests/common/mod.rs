@@ -93,6 +93,14 @@ pub fn token_cache_wasm() -> Option<PathBuf> {
     )
 }
 
+/// `FINCONNECT_WASM_STORE_ONLY`, or the default keyvalue-store-only build, if built.
+pub fn store_only_wasm() -> Option<PathBuf> {
+    wasm(
+        "FINCONNECT_WASM_STORE_ONLY",
+        "target/keyvalue-store-only/wasm32-wasip2/release/finconnect.wasm",
+    )
+}
+
 // ----- hosts and sandboxes -----
 
 /// FinConnect as `spin up` runs it from the project's spin.toml, both

@@ -28,10 +28,12 @@ tasks:
                             when FINCONNECT_REQUIRE_WASM_OPT is set);
                             with --spin-variables also the `spin-variables` feature build,
                             into target/spin-variables/
-  test [ARGS...]            build the three components (default, spin-variables, token-cache),
+  test [ARGS...]            build the four components (default, spin-variables, token-cache,
+                            keyvalue-store-only),
                             run scripts/composition.sh (wac plug, jco, the Node test), then
                             cargo test --workspace ARGS... with FINCONNECT_WASM,
                             FINCONNECT_WASM_SPIN_VARIABLES, FINCONNECT_WASM_TOKEN_CACHE,
+                            FINCONNECT_WASM_STORE_ONLY,
                             FINCONNECT_COMPOSED_WASM and FINCONNECT_SHOP_WASM set (the Spin
                             suite, tests/spin.rs, also needs Spin: SPIN_BIN, `spin` on PATH
                             or ../shared/tools/spin/spin; it skips loudly without it unless
@@ -275,13 +277,16 @@ enum Flavour {
     SpinVariables,
     /// `--features token-cache`: keeps tokens in `wasi:keyvalue` when asked to.
     TokenCache,
+    /// `--features keyvalue-store-only`: the ledger without `wasi:keyvalue/atomics`.
+    StoreOnly,
 }
 
 impl Flavour {
-    const ALL: [Flavour; 3] = [
+    const ALL: [Flavour; 4] = [
         Flavour::Default,
         Flavour::SpinVariables,
         Flavour::TokenCache,
+        Flavour::StoreOnly,
     ];
 
     /// The cargo feature, and the separate target directory it builds into
@@ -291,6 +296,7 @@ impl Flavour {
             Flavour::Default => None,
             Flavour::SpinVariables => Some("spin-variables"),
             Flavour::TokenCache => Some("token-cache"),
+            Flavour::StoreOnly => Some("keyvalue-store-only"),
         }
     }
 
@@ -300,6 +306,7 @@ impl Flavour {
             Flavour::Default => "FINCONNECT_WASM",
             Flavour::SpinVariables => "FINCONNECT_WASM_SPIN_VARIABLES",
             Flavour::TokenCache => "FINCONNECT_WASM_TOKEN_CACHE",
+            Flavour::StoreOnly => "FINCONNECT_WASM_STORE_ONLY",
         }
     }
 }

@@ -523,8 +523,14 @@ fn notification<S: Store>(
             fc.notification_gated(provider, &incoming, &mut gate)
         }
     };
-    if let (Some((ledger, now)), Ok(Notified { outcome: Ok(details), .. }), false) =
-        (ledger, &notified, answered)
+    if let (
+        Some((ledger, now)),
+        Ok(Notified {
+            outcome: Ok(details),
+            ..
+        }),
+        false,
+    ) = (ledger, &notified, answered)
     {
         // The acknowledgement goes out even if recording fails: the
         // provider repeats notifications it thinks were lost, and a status
