@@ -252,7 +252,17 @@ fn post_payments_route() {
     assert_eq!(unauthorized.header("www-authenticate"), Some("Bearer"));
     let duplicate = post(&host, "/payments", &clickpesa_body("DUP1"));
     assert_eq!(duplicate.status, 201, "{duplicate}");
+    // The same request again is a replay from the ledger...
     let again = post(&host, "/payments", &clickpesa_body("DUP1"));
+    assert_eq!(again.status, 201, "{again}");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    // ...while a new idempotency key with a used reference reaches
+    // ClickPesa, which refuses the reference itself.
+    let mut request = request_json("POST", "/payments", &clickpesa_body("DUP1"), Some(API_KEY));
+    request
+        .headers_mut()
+        .insert("idempotency-key", "another-key".parse().unwrap());
+    let again = send(&host, request);
     let problem = assert_problem(&again, 502, "provider_error");
     assert_eq!(problem["provider_status"], 409, "{again}");
     assert_eq!(sandbox.clickpesa_payments().len(), 1);
@@ -419,11 +429,45 @@ fn pesapal_notification_route_get_and_post() {
         Some(tracking_id.as_str())
     );
 
-    // Not verifiable (the status call fails): acknowledged with status 500, no verdict.
+    // Settled and just confirmed: a repeat is answered from the ledger,
+    // without asking PesaPal (whose status call would now fail).
     sandbox.inject(Fault::once(Target::PesapalStatus, FaultKind::Html500));
+    sandbox.clear_requests();
     let reply = send(&host, request("GET", &query, None, None));
     assert_eq!(reply.status, 200, "{reply}");
-    assert_eq!(reply.text(), expected(500));
+    assert_eq!(reply.text(), expected(200));
+    assert_eq!(reply.header("finconnect-payment-status"), Some("completed"));
+    assert!(
+        sandbox.requests().is_empty(),
+        "{:?}",
+        provider_calls(&sandbox)
+    );
+
+    // Not verifiable (a pending order whose status call fails):
+    // acknowledged with status 500, no verdict.
+    let pending =
+        post(&host, "/payments", &pesapal_body("ROUTE-IPN-2", &ipn_id)).json()["tracking_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let reply = send(
+        &host,
+        request(
+            "GET",
+            &format!(
+                "/notifications/pesapal?OrderTrackingId={pending}&OrderMerchantReference=ROUTE-IPN-2&OrderNotificationType=IPNCHANGE"
+            ),
+            None,
+            None,
+        ),
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(
+        reply.text(),
+        format!(
+            r#"{{"orderNotificationType":"IPNCHANGE","orderTrackingId":"{pending}","orderMerchantReference":"ROUTE-IPN-2","status":500}}"#
+        )
+    );
     assert_eq!(reply.header("finconnect-payment-status"), None, "{reply}");
 
     // Without its ids it cannot even be acknowledged.
@@ -454,6 +498,12 @@ fn pesapal_notification_route_get_and_post() {
 #[test]
 fn clickpesa_webhook_route_without_and_with_a_checksum_key() {
     let (sandbox, host) = start();
+    // A payment FinConnect started (webhooks for others are refused).
+    assert_eq!(
+        post(&host, "/payments", &clickpesa_body("WHK1")).status,
+        201
+    );
+    sandbox.clear_requests();
     let event = json!({"event": "PAYMENT RECEIVED", "data": {
         "id": "WHK1LCP0001", "status": "SUCCESS", "orderReference": "WHK1",
         "collectedAmount": "1000", "collectedCurrency": "TZS", "channel": "TIGO-PESA",
@@ -470,7 +520,27 @@ fn clickpesa_webhook_route_without_and_with_a_checksum_key() {
     assert_eq!(body["status"], "completed");
     assert_eq!(body["amount"], "1000.00");
     assert_eq!(body["verified"], false, "no key, nothing verified");
+    assert_eq!(body["accepted"], true, "confirmed by asking ClickPesa");
+    assert_eq!(
+        provider_calls(&sandbox),
+        [
+            format!("POST {CLICKPESA_TOKEN}"),
+            "GET /third-parties/payments/WHK1".to_owned()
+        ]
+    );
     assert!(!reply.text().contains("client-id-that-must-not-echo"));
+    // A webhook for a payment FinConnect never started: refused, no call.
+    sandbox.clear_requests();
+    let mut stranger = event.clone();
+    stranger["data"]["orderReference"] = json!("NOTOURS1");
+    stranger["data"]["id"] = json!("NOTOURS1LCP1");
+    let reply = send(
+        &host,
+        request("POST", "/notifications/clickpesa", Some(&stranger), None),
+    );
+    assert_eq!(reply.status, 404, "{reply}");
+    assert_eq!(reply.json()["accepted"], false);
+    assert!(sandbox.requests().is_empty());
 
     let text = send(
         &host,
@@ -503,6 +573,14 @@ fn clickpesa_webhook_route_without_and_with_a_checksum_key() {
     );
 
     let keyed = build(builder(&sandbox).app_variable("clickpesa_checksum_key", "webhook-key-1"));
+    assert_eq!(
+        post(&keyed, "/payments", &clickpesa_body("WHK2")).status,
+        201
+    );
+    sandbox.clear_requests();
+    let mut event = event.clone();
+    event["data"]["orderReference"] = json!("WHK2");
+    event["data"]["id"] = json!("WHK2LCP0001");
     let unsigned = send(
         &keyed,
         request("POST", "/notifications/clickpesa", Some(&event), None),
@@ -536,8 +614,8 @@ fn unknown_routes_and_wrong_methods() {
         assert_problem(&reply, 404, "not_found");
     }
     for (method, path, allow) in [
-        ("GET", "/payments", "POST"),
-        ("DELETE", "/payments", "POST"),
+        ("PUT", "/payments", "POST, GET"),
+        ("DELETE", "/payments", "POST, GET"),
         ("POST", "/payments/pesapal/x", "GET"),
         ("GET", "/ipn-registrations", "POST"),
         ("PUT", "/notifications/pesapal", "GET, POST"),

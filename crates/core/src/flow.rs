@@ -106,6 +106,13 @@ impl<'a> Finconnect<'a> {
         provider.connector().pay(self, request)
     }
 
+    /// Everything [`Finconnect::pay`] checks before the network — the
+    /// request, the provider's variables — without calling anyone, so that
+    /// the ledger records only requests that could be sent.
+    pub fn check_payment(&self, provider: Provider, request: &PaymentRequest) -> Result<()> {
+        provider.connector().check_payment(self, request)
+    }
+
     /// Registers a notification URL, for providers that take one.
     pub fn register_ipn(
         &mut self,
@@ -296,6 +303,8 @@ pub trait Dispatch: Sync {
     fn info(&self) -> &'static ProviderInfo;
     /// [`Finconnect::pay`] for this provider.
     fn pay(&self, fc: &mut Finconnect<'_>, request: &PaymentRequest) -> Result<Payment>;
+    /// [`Finconnect::check_payment`] for this provider.
+    fn check_payment(&self, fc: &Finconnect<'_>, request: &PaymentRequest) -> Result<()>;
     /// [`Finconnect::register_ipn`] for this provider.
     fn register_ipn(
         &self,
@@ -332,6 +341,12 @@ impl<C: Connector> Dispatch for C {
         fc.run(self, call)
     }
 
+    fn check_payment(&self, fc: &Finconnect<'_>, request: &PaymentRequest) -> Result<()> {
+        let call = Connector::pay(self, request)?;
+        let config = self.load(fc.vars)?;
+        call.prepare(&config)
+    }
+
     fn register_ipn(
         &self,
         fc: &mut Finconnect<'_>,
@@ -362,15 +377,14 @@ impl<C: Connector> Dispatch for C {
         };
         let (outcome, check) = match verification {
             Verification::Verified(details) => {
-                let id = details
-                    .tracking_id
-                    .as_deref()
-                    .or(details.reference.as_deref())
-                    .unwrap_or_default();
-                let outcome = match gate(id) {
-                    Gate::Refuse => refused(id),
+                // Known by either of its ids is known.
+                let ids = [details.tracking_id.as_deref(), details.reference.as_deref()];
+                let known = ids.into_iter().flatten().any(|id| gate(id) != Gate::Refuse);
+                let outcome = if known {
                     // A signed notification is fresher than the ledger.
-                    Gate::Verify | Gate::Answer(_) => Ok(details),
+                    Ok(details)
+                } else {
+                    refused(ids.into_iter().flatten().next().unwrap_or_default())
                 };
                 (outcome, Check::Signature)
             }

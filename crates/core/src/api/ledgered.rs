@@ -67,6 +67,10 @@ pub(super) fn create_payment<S: Store>(
         }
     };
     let key = key.as_deref();
+    // Only a request that could be sent is recorded: a wrong field is named
+    // before the key is looked at.
+    fc.check_payment(provider, payment)
+        .map_err(|e| Problem::from_error(&e))?;
     let mut decision = ledger
         .begin(provider, payment, key, now)
         .map_err(|e| unavailable(&e))?;
