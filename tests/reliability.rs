@@ -540,11 +540,21 @@ fn no_canary_credential_or_issued_token_appears_in_anything_finconnect_says() {
     assert_eq!(reply.status, 201, "{reply}");
     said.reply("pay pesapal", &reply);
     let tracking_get = reply.json()["tracking_id"].as_str().unwrap().to_owned();
+    // Through the HTTP face, so that its IPN names a payment the ledger
+    // knows (the WIT pays below have no ledger).
+    let reply = send_as(
+        &host,
+        "POST",
+        "/payments",
+        Some(&pesapal_body("HYG-2", &post_ipn_id)),
+    );
+    assert_eq!(reply.status, 201, "{reply}");
+    said.reply("pay pesapal (POST IPN)", &reply);
+    let tracking_post = reply.json()["tracking_id"].as_str().unwrap().to_owned();
     let paid = host
-        .pay_blocking(Provider::Pesapal, &pesapal_payment("HYG-2", &post_ipn_id))
+        .pay_blocking(Provider::Pesapal, &pesapal_payment("HYG-2W", &post_ipn_id))
         .unwrap();
     said.wit("pay pesapal (WIT)", &paid);
-    let tracking_post = paid.unwrap().tracking_id;
     let reply = send_as(&host, "POST", "/payments", Some(&clickpesa_body("HYG3")));
     assert_eq!(reply.status, 201, "{reply}");
     said.reply("pay clickpesa", &reply);
@@ -649,6 +659,16 @@ fn no_canary_credential_or_issued_token_appears_in_anything_finconnect_says() {
     );
 
     // --- every failure kind ---
+    // A PesaPal order still pending, so that its IPN is verified with a
+    // status call (a settled one is answered from the ledger).
+    let reply = send_as(
+        &host,
+        "POST",
+        "/payments",
+        Some(&pesapal_body("HYG-PENDING", &ipn_id)),
+    );
+    assert_eq!(reply.status, 201, "{reply}");
+    let tracking_pending = reply.json()["tracking_id"].as_str().unwrap().to_owned();
     let ipn_fault_targets = [
         (Target::PesapalToken, FaultKind::WrongToken),
         (Target::PesapalSubmitOrder, FaultKind::WrongToken),
@@ -693,7 +713,7 @@ fn no_canary_credential_or_issued_token_appears_in_anything_finconnect_says() {
                 request(
                     "GET",
                     &format!(
-                        "/notifications/pesapal?OrderTrackingId={tracking_get}&OrderMerchantReference=HYG-1&OrderNotificationType=IPNCHANGE"
+                        "/notifications/pesapal?OrderTrackingId={tracking_pending}&OrderMerchantReference=HYG-PENDING&OrderNotificationType=IPNCHANGE"
                     ),
                     None,
                     None,

@@ -41,6 +41,9 @@ pub struct Finconnect<'a> {
     /// Where the newest token of providers that invalidate old tokens on
     /// reissue is left for concurrent calls ([`Finconnect::with_token_hints`]).
     hints: Option<&'a mut dyn TokenStore>,
+    /// How many API requests (not token requests) were handed to the
+    /// transport ([`Finconnect::api_requests_sent`]).
+    api_requests: u32,
 }
 
 /// A notification after FinConnect dealt with it: what it learnt, and the
@@ -76,7 +79,15 @@ impl<'a> Finconnect<'a> {
             #[cfg(feature = "token-cache")]
             cache: None,
             hints: None,
+            api_requests: 0,
         }
+    }
+
+    /// How many API requests (token requests not counted) this instance
+    /// has handed to the transport. A payment whose count did not move was
+    /// never sent: a failure in the token step started nothing.
+    pub fn api_requests_sent(&self) -> u32 {
+        self.api_requests
     }
 
     /// Shares tokens of providers that invalidate older tokens when they
@@ -270,7 +281,9 @@ impl<'a> Finconnect<'a> {
         token: &AccessToken,
     ) -> Result<T> {
         let provider = connector.info().provider;
-        let reply = self.send(provider, call.request(config, token, self.now)?)?;
+        let request = call.request(config, token, self.now)?;
+        self.api_requests += 1;
+        let reply = self.send(provider, request)?;
         call.parse(config, &reply)
     }
 

@@ -82,7 +82,16 @@ pub(super) fn create_payment<S: Store>(
     }
     match decision {
         Begin::Proceed(ticket) => {
+            let sent_before = fc.api_requests_sent();
             let result = fc.pay(provider, payment);
+            if let Err(error) = &result
+                && fc.api_requests_sent() == sent_before
+            {
+                // Failed in the token step: the payment request never left,
+                // so the key is free again, whatever the error was.
+                let _ = ledger.release(&ticket);
+                return Err(Problem::from_error(error));
+            }
             let response = match &result {
                 Ok(created) => created_payment(created),
                 Err(error) => Problem::from_error(error).into_response(),

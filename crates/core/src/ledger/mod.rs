@@ -680,7 +680,10 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Forgets a claim whose call never reached the provider.
-    fn release(&self, ticket: &Ticket) -> Result<Recorded, LedgerError> {
+    /// Gives the key of `ticket` up: the payment request was never sent
+    /// (the token step failed, say), so nothing is kept and a retry with
+    /// the key starts afresh.
+    pub fn release(&self, ticket: &Ticket) -> Result<Recorded, LedgerError> {
         let Some(record) = self.load(&ticket.key)? else {
             return Ok(Recorded {
                 record: None,
