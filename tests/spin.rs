@@ -749,11 +749,20 @@ fn no_request_stalls_under_spin_at_concurrency_1_and_8() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(2_000);
     const SLOW: Duration = Duration::from_millis(30);
+    // The ledger's store in Redis: Spin's default SQLite store commits every
+    // write to disk under one lock, and at concurrency 8 pays then queue for
+    // it (tens of milliseconds on a slow disk), which would hide the
+    // network stalls this test looks for. The SQLite figures are printed
+    // by `sqlite_store_latency_is_reported` below.
+    let Some(redis) = Redis::start(test) else {
+        return;
+    };
     let config = distinct_credentials();
     let sandbox = Sandbox::start(config.clone()).unwrap();
     let app = SpinApp::start(
         &spin,
-        finconnect_setup("stall", &harness::finconnect_wasm(), &sandbox, &config),
+        finconnect_setup("stall", &harness::finconnect_wasm(), &sandbox, &config)
+            .runtime_config(redis_runtime_config(&redis)),
     );
     let ipn_id = register_own_ipn(&app, "GET");
     // Warm up: the first requests compile and fill caches.
@@ -771,27 +780,66 @@ fn no_request_stalls_under_spin_at_concurrency_1_and_8() {
         );
         let elapsed = started.elapsed();
         took.sort();
-        let slow = took.iter().filter(|d| **d > SLOW).count();
         let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+        // A stall (Nagle's algorithm meeting a delayed ACK) adds about 40 ms
+        // to what a request normally takes; queueing for the two cores and
+        // the store's round trips only widen the spread around the median.
+        let limit = at(0.50) + SLOW;
+        let slow = took.iter().filter(|d| **d > limit).count();
         harness::say(&format!(
             "spin suite: stall check, concurrency {concurrency}: {} requests (half 422, half pays) in {elapsed:.2?}; \
-             over {SLOW:?}: {slow}; p50 {:.2?}, p99 {:.2?}, max {:.2?}",
+             over p50 + {SLOW:?} ({limit:.2?}): {slow}; p50 {:.2?}, p99 {:.2?}, max {:.2?}",
             took.len(),
             at(0.50),
             at(0.99),
             took[took.len() - 1],
         ));
-        // At concurrency 1, at most 0.5% over 30 ms (a noisy CI machine may
+        // At concurrency 1, at most 0.5% stalled (a noisy CI machine may
         // pause a few; Nagle meeting delayed ACKs stalled 2-3%). At 8 on two
-        // cores queueing alone comes near 30 ms, so only 2.5% is enforced
-        // there; the figures are printed either way.
+        // cores queueing spreads latencies further, so only 2.5% is
+        // enforced there; the figures are printed either way.
         let allowed_per_mille = if concurrency == 1 { 5 } else { 25 };
         if slow * 1000 > took.len() * allowed_per_mille {
             failures.push(format!(
-                "concurrency {concurrency}: {slow} of {} requests took over {SLOW:?}",
+                "concurrency {concurrency}: {slow} of {} requests took over p50 + {SLOW:?} ({limit:.2?})",
                 took.len()
             ));
         }
     }
     assert!(failures.is_empty(), "{failures:?}");
+}
+
+/// What the ledger costs with Spin's default store (SQLite under `.spin/`,
+/// every write committed to disk): pay latency at concurrency 1 and 8,
+/// printed for the README; nothing is asserted about time.
+#[test]
+fn sqlite_store_latency_is_reported() {
+    let test = "sqlite_store_latency_is_reported";
+    let Some(spin) = harness::spin(test) else {
+        return;
+    };
+    let _exclusive = harness::exclusive();
+    let config = distinct_credentials();
+    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let app = SpinApp::start(
+        &spin,
+        finconnect_setup("sqlite", &harness::finconnect_wasm(), &sandbox, &config),
+    );
+    let ipn_id = register_own_ipn(&app, "GET");
+    measure(&app, &ipn_id, 20, 1, "warm");
+    for concurrency in [1, 8] {
+        let mut took = measure(&app, &ipn_id, 400, concurrency, &format!("q{concurrency}"));
+        took.sort();
+        let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+        harness::say(&format!(
+            "spin suite: Spin's SQLite store, concurrency {concurrency}: {} requests (half 422, half pays); p50 {:.2?}, p99 {:.2?}",
+            took.len(),
+            at(0.50),
+            at(0.99),
+        ));
+    }
+    assert!(
+        app.dir().join(".spin/sqlite_key_value.db").exists(),
+        "the ledger was not in Spin's SQLite store"
+    );
 }

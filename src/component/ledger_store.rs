@@ -42,6 +42,7 @@ mod cas {
     /// guard that makes the swap a create-if-absent.
     pub(in super::super) struct Handle {
         cas: atomics::Cas,
+        key: String,
         creation_guard: Option<String>,
     }
 
@@ -60,6 +61,7 @@ mod cas {
         Ok((
             Handle {
                 cas,
+                key: key.to_owned(),
                 creation_guard,
             },
             current,
@@ -78,10 +80,19 @@ mod cas {
                 return Err(CasError::Conflict);
             }
         }
-        atomics::swap(handle.cas, value).map_err(|error| match error {
-            atomics::CasError::CasFailed(_) => CasError::Conflict,
-            atomics::CasError::StoreError(error) => CasError::Store(store_error(error)),
-        })
+        match atomics::swap(handle.cas, value) {
+            Ok(()) => Ok(()),
+            // Spin 4.0.2's Redis store reports every swap as failed, even
+            // one that wrote (it sends UNWATCH with an argument, which Redis
+            // refuses). The value is read back: finding exactly the bytes
+            // written means the swap happened. Ledger values carry claim
+            // ids and revisions, so another writer's bytes differ.
+            Err(atomics::CasError::CasFailed(_)) => match kv.0.get(&handle.key) {
+                Ok(Some(stored)) if stored == value => Ok(()),
+                _ => Err(CasError::Conflict),
+            },
+            Err(atomics::CasError::StoreError(error)) => Err(CasError::Store(store_error(error))),
+        }
     }
 
     pub(super) fn increment(kv: &KeyValue, key: &str, delta: i64) -> Result<i64, StoreError> {

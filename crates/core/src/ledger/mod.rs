@@ -574,10 +574,13 @@ impl<S: Store> Ledger<S> {
 
     fn claimed(&self, record: &PaymentRecord, claim: Claim) -> Result<Begin, LedgerError> {
         let key = record.key();
-        self.store.set(
-            &reference_key(record.provider, &record.reference),
-            key.as_bytes(),
-        )?;
+        // Keyed by its own reference (no `Idempotency-Key`), the record is
+        // found by the reference without an index: one write less, unless
+        // an index for the reference exists and must now point here.
+        let index = reference_key(record.provider, &record.reference);
+        if record.idempotency_key != record.reference || self.store.get(&index)?.is_some() {
+            self.store.set(&index, key.as_bytes())?;
+        }
         Ok(Begin::Proceed(Ticket {
             key,
             claim_id: claim.id,
@@ -853,7 +856,13 @@ impl<S: Store> Ledger<S> {
         provider: Provider,
         reference: &str,
     ) -> Result<Option<PaymentRecord>, LedgerError> {
-        self.follow(&reference_key(provider, reference))
+        if let Some(record) = self.follow(&reference_key(provider, reference))? {
+            return Ok(Some(record));
+        }
+        // A record keyed by its own reference has no index.
+        Ok(self
+            .load(&record_key(provider, reference))?
+            .filter(|record| record.reference == reference))
     }
 
     /// The record for a provider's tracking id.
