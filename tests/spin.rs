@@ -675,10 +675,153 @@ fn two_spin_instances_share_cached_tokens_through_one_redis() {
     let tokens = secrets(&sandbox, &config, &[]);
     a.assert_no_secrets(&tokens);
     b.assert_no_secrets(&tokens);
+}
 
-    // TODO(ledger/events): once the payment ledger and its events exist, run
-    // their scenarios here across both instances (a payment started through
-    // A, its IPN delivered to B, the event seen once).
+/// 32 random bytes, base64 with its padding (the npm verifier wants it).
+const WEBHOOK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD6p8Hr3aCg9I=";
+
+fn event_kinds(app: &SpinApp) -> Vec<String> {
+    let reply = app.get("/events?after=0&limit=100");
+    assert_eq!(reply.status, 200, "{reply}");
+    reply.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| {
+            format!(
+                "{} {} {}",
+                event["seq"],
+                event["type"].as_str().unwrap_or_default(),
+                event["payment"]["reference"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
+    let test = "two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks";
+    let Some(spin) = harness::spin(test) else {
+        return;
+    };
+    let Some(redis) = Redis::start(test) else {
+        return;
+    };
+    let Some(receiver) = common::receiver::Receiver::start(test, WEBHOOK_SECRET) else {
+        return;
+    };
+    let _shared = harness::shared();
+    let config = distinct_credentials();
+    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let wasm = harness::finconnect_wasm();
+    let instance = |name: &str| {
+        SpinApp::start(
+            &spin,
+            finconnect_setup(name, &wasm, &sandbox, &config)
+                .variable("finconnect_webhook_url", &receiver.url())
+                .variable("finconnect_webhook_origin", &receiver.origin())
+                .variable("finconnect_webhook_secret", WEBHOOK_SECRET)
+                .runtime_config(redis_runtime_config(&redis)),
+        )
+    };
+    let a = instance("ledger-a");
+    let b = instance("ledger-b");
+
+    // Paid through A; PesaPal's IPN goes to B, which finds the payment in
+    // the shared ledger, verifies it and records the change once.
+    let ipn_id = register_own_ipn(&b, "GET");
+    let tracking_id = pay(&a, &pesapal_body("SPIN-LEDGER-1", &ipn_id));
+    let delivery = sandbox
+        .settle_pesapal(&tracking_id, Outcome::Completed)
+        .unwrap();
+    assert!(delivery.url.as_deref().unwrap().starts_with(&b.origin()));
+    assert!(delivery.body.contains("\"status\":200"), "{delivery:?}");
+    // The same IPN again, to A this time: answered from the ledger.
+    let target = delivery.url.as_deref().unwrap().replace(&b.origin(), "");
+    let again = a.send("GET", &target, None, None);
+    assert_eq!(again.status, 200, "{again}");
+    let seen_by_a = event_kinds(&a);
+    assert_eq!(seen_by_a.len(), 2, "{seen_by_a:?}");
+    assert!(
+        seen_by_a[0].ends_with("payment.pending SPIN-LEDGER-1"),
+        "{seen_by_a:?}"
+    );
+    assert!(
+        seen_by_a[1].ends_with("payment.completed SPIN-LEDGER-1"),
+        "{seen_by_a:?}"
+    );
+    assert_eq!(
+        event_kinds(&b),
+        seen_by_a,
+        "both instances list the same events"
+    );
+
+    // Each event reached the merchant once, signed so that the reference
+    // Standard Webhooks package accepts it.
+    let got = receiver.wait_for(Duration::from_secs(20), |got| {
+        got.iter().filter(|r| r.accepted()).count() >= 2
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let accepted = receiver.accepted();
+    assert!(receiver.received().iter().all(|r| r.verified), "{got:#?}");
+    let mut ids: Vec<_> = accepted.iter().filter_map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "{accepted:#?}");
+
+    // 32 concurrent pays with one key, spread over both instances: one
+    // provider order; every other answer a replay or "in progress".
+    sandbox.clear_requests();
+    let body = clickpesa_body("SPINRACE1").to_string();
+    let auth = format!("Bearer {API_KEY}");
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|n| {
+                let addr = if n % 2 == 0 { a.addr() } else { b.addr() };
+                let (body, auth) = (&body, &auth);
+                scope.spawn(move || {
+                    common::http_over_tcp(
+                        addr,
+                        "POST",
+                        "/payments",
+                        &[
+                            ("authorization", auth.as_str()),
+                            ("content-type", "application/json"),
+                            ("idempotency-key", "spin-race-1"),
+                        ],
+                        body.as_bytes(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let created = replies
+        .iter()
+        .filter(|r| r.status == 201 && r.header("idempotent-replayed").is_none())
+        .count();
+    let replayed = replies
+        .iter()
+        .filter(|r| r.header("idempotent-replayed") == Some("true"))
+        .count();
+    let in_progress = replies.iter().filter(|r| r.status == 409).count();
+    harness::say(&format!(
+        "spin suite: 32 concurrent pays with one key over two instances: {created} created, {replayed} replayed, {in_progress} in progress"
+    ));
+    assert_eq!(created, 1, "{replies:#?}");
+    assert_eq!(created + replayed + in_progress, 32, "{replies:#?}");
+    let pushes = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/payments/initiate-ussd-push-request"))
+        .count();
+    assert_eq!(pushes, 1, "one provider order");
+
+    let mut secrets = secrets(&sandbox, &config, &[]);
+    secrets.push(WEBHOOK_SECRET.to_owned());
+    secrets.push(WEBHOOK_SECRET.trim_start_matches("whsec_").to_owned());
+    a.assert_no_secrets(&secrets);
+    b.assert_no_secrets(&secrets);
 }
 
 // ----- 5. no stalls -----
