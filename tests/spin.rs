@@ -263,12 +263,18 @@ fn walk_through_every_provider_under_spin_and_no_secret_in_its_logs() {
     let Some(spin) = harness::spin(test) else {
         return;
     };
+    let Some(receiver) = common::receiver::Receiver::start(test, WEBHOOK_SECRET) else {
+        return;
+    };
     let _shared = harness::shared();
     let config = distinct_credentials();
     let sandbox = Sandbox::start(config.clone()).unwrap();
     let app = SpinApp::start(
         &spin,
-        finconnect_setup("walk", &harness::finconnect_wasm(), &sandbox, &config),
+        finconnect_setup("walk", &harness::finconnect_wasm(), &sandbox, &config)
+            .variable("finconnect_webhook_url", &receiver.url())
+            .variable("finconnect_webhook_origin", &receiver.origin())
+            .variable("finconnect_webhook_secret", WEBHOOK_SECRET),
     );
     harness::say(&format!(
         "spin suite: spin up listened after {:?}",
@@ -285,7 +291,47 @@ fn walk_through_every_provider_under_spin_and_no_secret_in_its_logs() {
         "the sandbox saw the tokens: {}",
         seen.len()
     );
-    app.assert_no_secrets(&secrets(&sandbox, &config, &seen));
+    // The ledger, in Spin's default store (SQLite under .spin/): a pending
+    // and a completed event per payment, in order, each delivered to the
+    // merchant and verified by the reference Standard Webhooks package.
+    let kinds = event_kinds(&app);
+    let expected = ["SPIN-PP-GET-1", "SPIN-PP-POST-1", "SPINCP1", "SPINMP1"]
+        .iter()
+        .flat_map(|reference| {
+            [
+                format!("payment.pending {reference}"),
+                format!("payment.completed {reference}"),
+            ]
+        })
+        .collect::<Vec<_>>();
+    let listed: Vec<String> = kinds
+        .iter()
+        .map(|line| line.split_once(' ').unwrap().1.to_owned())
+        .collect();
+    assert_eq!(listed, expected, "{kinds:?}");
+    assert!(app.dir().join(".spin/sqlite_key_value.db").exists());
+    let got = receiver.wait_for(Duration::from_secs(20), |got| {
+        got.iter().filter(|r| r.accepted()).count() >= expected.len()
+    });
+    assert!(got.iter().all(|r| r.verified), "{got:#?}");
+    let mut delivered: Vec<String> = got
+        .iter()
+        .filter(|r| r.accepted())
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.body["type"].as_str().unwrap_or_default(),
+                r.body["payment"]["reference"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    delivered.sort();
+    let mut wanted = expected.clone();
+    wanted.sort();
+    assert_eq!(delivered, wanted);
+    let mut secrets = secrets(&sandbox, &config, &seen);
+    secrets.push(WEBHOOK_SECRET.to_owned());
+    app.assert_no_secrets(&secrets);
 }
 
 #[test]
@@ -397,6 +443,7 @@ fn the_spin_variables_build_pays_through_each_provider_under_spin() {
     let mut seen = Vec::new();
     pesapal_walk_through(&app, &sandbox, &mut seen, "GET", "SPIN-SV-1");
     clickpesa_walk_through(&app, &sandbox, &mut seen, "SPINSV2");
+    mpesa_walk_through(&app, &sandbox, &mut seen, "SPINSV3");
     app.assert_no_secrets(&secrets(&sandbox, &config, &seen));
 }
 
