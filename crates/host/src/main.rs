@@ -334,8 +334,10 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key:
          \"customer\":{{\"email\":\"jane@example.com\",\"first_name\":\"Jane\",\"last_name\":\"Doe\",\"country_code\":\"KE\"}}}}'\n\
          # 3. the customer pays: settle the order in the sandbox\n\
          curl -s -X POST {sb}/_sandbox/pesapal/orders/<tracking_id>/complete\n\
-         # 4. read its status\n\
+         # 4. read its status (by tracking_id, or by your reference ORDER-1001)\n\
          curl -s {origin}/payments/pesapal/<tracking_id> -H \"Authorization: Bearer {key}\"\n\
+         # 5. the events your backend learns from (payment.pending, payment.completed)\n\
+         curl -s '{origin}/events?after=0' -H \"Authorization: Bearer {key}\"\n\
          \nM-Pesa (STK push; the sandbox posts the callback to {origin}/notifications/mpesa):\n\
          curl -s -X POST {origin}/payments {auth} \\\n  \
          -d '{{\"provider\":\"mpesa\",\"reference\":\"ORDER1002\",\"amount\":\"100\",\"currency\":\"KES\",\
