@@ -5,6 +5,13 @@
 //! ids FinConnect never issued refused without a provider call, and
 //! `GET /payments/{provider}/{reference}`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
 mod common;
 
 use common::receiver;

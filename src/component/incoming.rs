@@ -49,7 +49,7 @@ const PURGE_EVERY_MS: u64 = 24 * 3_600_000;
 /// the ledger was last purged (one read), and purges when a day has
 /// passed. Purging reads every key, so it is kept off the common path.
 fn purge_now_and_then(ledger: &Ledger<KeyValue>, now_ms: u64) {
-    if wasip2::random::random::get_random_u64() % 1024 == 0 {
+    if wasip2::random::random::get_random_u64().is_multiple_of(1024) {
         let _ = ledger.purge_if_due(now_ms, PURGE_EVERY_MS);
     }
 }

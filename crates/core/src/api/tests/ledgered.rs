@@ -3,6 +3,11 @@
 //! and a webhook delivery signed so that the Standard Webhooks check
 //! passes, retried after a refusal.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on a ledger that cannot be read"
+)]
+
 use super::*;
 use crate::ledger::deliver::{WebhookTarget, deliver_due};
 use crate::ledger::{Config, Ledger, MemoryStore, WebhookSecret};
