@@ -179,8 +179,13 @@ impl Store for KeyValue {
 }
 
 /// The token hint store ([`finconnect_core::flow::Finconnect::with_token_hints`]):
-/// a failed read or write only means no hint.
-impl finconnect_core::token_cache::TokenStore for KeyValue {
+/// a failed read or write only means no hint. A refresh lease is taken with
+/// `wasi:keyvalue/atomics` `increment` (the caller that moves the key to 1
+/// holds it). Without atomics (`keyvalue-store-only`), or when the
+/// increment fails, every claim is granted: each refused call then fetches
+/// a token of its own, as without a store, and concurrent Daraja calls can
+/// refuse each other again.
+impl finconnect_core::token_hints::TokenHints for KeyValue {
     fn get(&mut self, key: &str) -> Option<Vec<u8>> {
         self.0.get(key).ok().flatten()
     }
@@ -189,7 +194,17 @@ impl finconnect_core::token_cache::TokenStore for KeyValue {
         let _ = self.0.set(key, value);
     }
 
-    fn delete(&mut self, key: &str) {
+    fn claim(&mut self, key: &str) -> bool {
+        cas::increment(self, key, 1).map_or(true, |count| count == 1)
+    }
+
+    fn release(&mut self, key: &str) {
         let _ = self.0.delete(key);
+    }
+
+    /// Blocks on a `wasi:clocks/monotonic-clock` timer.
+    fn pause(&mut self, millis: u32) {
+        let nanos = u64::from(millis) * 1_000_000;
+        wasip2::clocks::monotonic_clock::subscribe_duration(nanos).block();
     }
 }

@@ -19,13 +19,22 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
 use crate::secret::Secret;
-use crate::token_cache::TokenStore;
+use crate::token_hints::{self, TokenHints};
 use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 
 /// With a token hint store, a call whose fresh token was refused at the
 /// gateway is tried this many more times (each with the newest token
-/// another call left, or a new one); without a store, once.
-const HINTED_TOKEN_RETRIES: usize = 4;
+/// another call left, or one fetched by whichever call won the refresh
+/// lease); without a store, once. Every retry follows a refusal, so none
+/// can start a second payment.
+const HINTED_TOKEN_RETRIES: usize = 8;
+
+/// How long, in all, one call waits for another to publish the token that
+/// replaces a refused one before giving up with the refusal.
+const HINT_WAIT_MS: u32 = 2_000;
+
+/// How often a waiting call reads the hint store again.
+const HINT_POLL_MS: u32 = 10;
 
 #[cfg(feature = "token-cache")]
 mod cache;
@@ -40,7 +49,7 @@ pub struct Finconnect<'a> {
     cache: Option<cache::Cache<'a>>,
     /// Where the newest token of providers that invalidate old tokens on
     /// reissue is left for concurrent calls ([`Finconnect::with_token_hints`]).
-    hints: Option<&'a mut dyn TokenStore>,
+    hints: Option<&'a mut dyn TokenHints>,
     /// How many API requests (not token requests) were handed to the
     /// transport ([`Finconnect::api_requests_sent`]).
     api_requests: u32,
@@ -92,11 +101,14 @@ impl<'a> Finconnect<'a> {
 
     /// Shares tokens of providers that invalidate older tokens when they
     /// issue a new one ([`Connector::token_reissue_invalidates`]): each
-    /// fresh token is left in `store`, and a call refused for an
-    /// outdated token retries with the newest one found there before
-    /// issuing another. Every call still starts with a fresh token of its
-    /// own; the store only settles races between concurrent calls.
-    pub fn with_token_hints(mut self, store: &'a mut dyn TokenStore) -> Self {
+    /// fresh token is left in `store`, and a call refused for an outdated
+    /// token retries with the newest one found there. When the store holds
+    /// nothing newer than the refused token, one call (the one that takes
+    /// the refused token's lease, [`TokenHints::claim`]) fetches the next
+    /// token and leaves it there; the others wait for it, polling, for at
+    /// most two seconds in all. Every call still starts with a fresh token
+    /// of its own; the store only settles races between concurrent calls.
+    pub fn with_token_hints(mut self, store: &'a mut dyn TokenHints) -> Self {
         self.hints = Some(store);
         self
     }
@@ -194,9 +206,9 @@ impl<'a> Finconnect<'a> {
     }
 
     /// After the gateway refused `refused` (nothing was started): tries
-    /// again with the newest token another call left in the hint store,
-    /// or with a new one, as long as the refusals continue and the
-    /// retries last (once without a hint store).
+    /// again, as long as the refusals continue and the retries last (once
+    /// without a hint store), with the token [`Finconnect::next_token`]
+    /// finds, or without a hint store with a new one.
     fn retry_refused<C: Connector, T>(
         &mut self,
         connector: &C,
@@ -205,15 +217,19 @@ impl<'a> Finconnect<'a> {
         mut refused: AccessToken,
         mut error: Error,
     ) -> Result<T> {
-        let retries = if self.hints.is_some() && connector.token_reissue_invalidates() {
-            HINTED_TOKEN_RETRIES
-        } else {
-            1
-        };
+        let hinted = self.hints.is_some() && connector.token_reissue_invalidates();
+        let retries = if hinted { HINTED_TOKEN_RETRIES } else { 1 };
+        let mut waited = 0;
         for _ in 0..retries {
-            let token = match self.newer_hint(connector, config, &refused) {
-                Some(token) => token,
-                None => self.fresh_token(connector, config)?,
+            let token = if hinted {
+                match self.next_token(connector, config, &refused, &mut waited)? {
+                    Some(token) => token,
+                    // Nobody published a successor in time: the refusal
+                    // stands (nothing was started).
+                    None => return Err(error),
+                }
+            } else {
+                self.fresh_token(connector, config)?
             };
             match self.call_once(connector, config, call, &token) {
                 Err(next) if connector.retry_with_new_token(&next) => {
@@ -226,9 +242,52 @@ impl<'a> Finconnect<'a> {
         Err(error)
     }
 
+    /// The token to try after `refused`, with a hint store: the newest one
+    /// another call left, if it differs from `refused`; else, for the call
+    /// that takes the refused token's lease, a new one (left in the store
+    /// for the others); else, for the others, whatever the lease holder
+    /// leaves, polled for until `waited` (milliseconds, shared by all the
+    /// retries of one call) reaches [`HINT_WAIT_MS`]: `None` then.
+    fn next_token<C: Connector>(
+        &mut self,
+        connector: &C,
+        config: &C::Config,
+        refused: &AccessToken,
+        waited: &mut u32,
+    ) -> Result<Option<AccessToken>> {
+        let lease = token_hints::lease_key(&connector.token_cache_key(config), &refused.value);
+        loop {
+            if let Some(token) = self.newer_hint(connector, config, refused) {
+                return Ok(Some(token));
+            }
+            let Some(hints) = self.hints.as_mut() else {
+                return self.fresh_token(connector, config).map(Some);
+            };
+            if hints.claim(&lease) {
+                // Another call may have published between the read and the
+                // claim: then its token does, and no new one is issued.
+                let token = match self.newer_hint(connector, config, refused) {
+                    Some(token) => Ok(token),
+                    None => self.fresh_token(connector, config),
+                };
+                // Released after the new token is published, so that a late
+                // claimer finds it instead of fetching yet another.
+                if let Some(hints) = self.hints.as_mut() {
+                    hints.release(&lease);
+                }
+                return token.map(Some);
+            }
+            if *waited >= HINT_WAIT_MS {
+                return Ok(None);
+            }
+            hints.pause(HINT_POLL_MS);
+            *waited += HINT_POLL_MS;
+        }
+    }
+
     /// The hint store's key for these settings (a digest, never a credential).
     fn hint_key<C: Connector>(connector: &C, config: &C::Config) -> String {
-        format!("{}/newest", connector.token_cache_key(config))
+        token_hints::newest_key(&connector.token_cache_key(config))
     }
 
     /// The token another call left in the hint store, if it differs from

@@ -46,6 +46,7 @@ pub mod providers;
 pub mod registry;
 pub mod secret;
 pub mod token_cache;
+pub mod token_hints;
 pub mod transport;
 pub mod validate;
 

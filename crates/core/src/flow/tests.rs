@@ -519,6 +519,14 @@ mod mpesa {
         .collect()
     }
 
+    pub(super) fn vars_for_hints() -> BTreeMap<String, String> {
+        vars()
+    }
+
+    pub(super) fn request_for_hints() -> PaymentRequest {
+        request()
+    }
+
     fn request() -> PaymentRequest {
         PaymentRequest {
             reference: "ORDER1".to_owned(),
@@ -686,5 +694,339 @@ mod mpesa {
         let ack: serde_json::Value =
             serde_json::from_slice(&notified.response.body).unwrap_or_default();
         assert_ne!(ack["ResultCode"], 0);
+    }
+}
+
+/// The token hint store against Daraja's "a new token invalidates the last
+/// one": the other concurrent calls are played by the fake store, which
+/// changes under the call at its reads, claims and pauses.
+mod token_hints {
+    use super::*;
+    use crate::token_hints::TokenHints;
+
+    const NOW: u64 = 1_796_549_400;
+    const TOKEN: &str = r#"{"access_token":"own-token","expires_in":"3599"}"#;
+    const NEXT_TOKEN: &str = r#"{"access_token":"next-token","expires_in":"3599"}"#;
+    const PUSHED: &str = r#"{"MerchantRequestID":"ac7b-1","CheckoutRequestID":"ws_CO_06122026123000123708374149","ResponseCode":"0","ResponseDescription":"Success. Request accepted for processing","CustomerMessage":"Success. Request accepted for processing"}"#;
+    const BAD_TOKEN: &str =
+        r#"{"requestId":"r-1","errorCode":"404.001.03","errorMessage":"Invalid Access Token"}"#;
+    const SPIKE: &str = r#"{"requestId":"r-2","errorCode":"500.003.02","errorMessage":"Error Occurred: Spike Arrest Violation"}"#;
+    const TOKEN_PATH: &str = "GET /daraja/oauth/v1/generate";
+    const PUSH_PATH: &str = "POST /daraja/mpesa/stkpush/v1/processrequest";
+
+    /// What the call under test is doing when the others act.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Op {
+        Get,
+        Claim,
+        Pause,
+    }
+
+    /// The shared store as the key-value store would hold it.
+    #[derive(Default)]
+    struct Shared {
+        values: BTreeMap<String, Vec<u8>>,
+        counters: BTreeMap<String, i64>,
+    }
+
+    impl Shared {
+        fn newest(&self) -> Option<&str> {
+            self.values
+                .iter()
+                .find(|(key, _)| key.ends_with("/newest"))
+                .and_then(|(_, value)| std::str::from_utf8(value).ok())
+        }
+
+        /// Leaves `token` as the newest, as another call would.
+        fn publish(&mut self, token: &str) {
+            let key = self
+                .values
+                .keys()
+                .find(|key| key.ends_with("/newest"))
+                .cloned()
+                .unwrap_or_default();
+            self.values.insert(key, token.as_bytes().to_vec());
+        }
+    }
+
+    type Others = Box<dyn FnMut(Op, &str, &mut Shared)>;
+
+    /// A hint store whose `others` run before each of the call's reads,
+    /// claims and pauses (with the key, empty for a pause).
+    struct Fake {
+        shared: Shared,
+        others: Others,
+        claims: Vec<(String, bool)>,
+        pauses: u32,
+        paused_ms: u32,
+    }
+
+    impl Fake {
+        fn new(others: impl FnMut(Op, &str, &mut Shared) + 'static) -> Self {
+            Self {
+                shared: Shared::default(),
+                others: Box::new(others),
+                claims: Vec::new(),
+                pauses: 0,
+                paused_ms: 0,
+            }
+        }
+
+        fn alone() -> Self {
+            Self::new(|_, _, _| {})
+        }
+    }
+
+    impl TokenHints for Fake {
+        fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+            (self.others)(Op::Get, key, &mut self.shared);
+            self.shared.values.get(key).cloned()
+        }
+        fn set(&mut self, key: &str, value: &[u8]) {
+            self.shared.values.insert(key.to_owned(), value.to_vec());
+        }
+        fn claim(&mut self, key: &str) -> bool {
+            (self.others)(Op::Claim, key, &mut self.shared);
+            let count = self.shared.counters.entry(key.to_owned()).or_default();
+            *count += 1;
+            let won = *count == 1;
+            self.claims.push((key.to_owned(), won));
+            won
+        }
+        fn release(&mut self, key: &str) {
+            self.shared.counters.remove(key);
+        }
+        fn pause(&mut self, millis: u32) {
+            (self.others)(Op::Pause, "", &mut self.shared);
+            self.pauses += 1;
+            self.paused_ms += millis;
+        }
+    }
+
+    fn pay(transport: &mut Scripted, hints: &mut Fake) -> Result<Payment> {
+        let vars = mpesa::vars_for_hints();
+        Finconnect::new(&vars, transport)
+            .with_token_hints(hints)
+            .at(NOW)
+            .pay(Provider::Mpesa, &mpesa::request_for_hints())
+    }
+
+    fn bearers(transport: &Scripted) -> Vec<String> {
+        transport
+            .seen
+            .iter()
+            .filter_map(|request| request.header("authorization"))
+            .filter(|value| value.starts_with("Bearer "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_fresh_token_is_left_in_the_store_and_an_unrefused_call_claims_nothing() {
+        let mut hints = Fake::alone();
+        let mut transport = Scripted::new(vec![Ok((200, TOKEN)), Ok((200, PUSHED))]);
+        assert!(pay(&mut transport, &mut hints).is_ok());
+        assert_eq!(transport.paths(), [TOKEN_PATH, PUSH_PATH]);
+        assert_eq!(hints.shared.newest(), Some("own-token"));
+        assert!(hints.claims.is_empty());
+        let key = hints
+            .shared
+            .values
+            .keys()
+            .next()
+            .cloned()
+            .unwrap_or_default();
+        assert!(key.starts_with("finconnect/token/mpesa/"), "{key}");
+        assert!(!key.contains("canary"), "{key}");
+    }
+
+    #[test]
+    fn a_refused_call_retries_with_the_newer_token_another_call_left() {
+        // Another call fetched (and left) its token after ours.
+        let mut hints = Fake::new(|op, _, shared| {
+            if op == Op::Get {
+                shared.publish("their-token");
+            }
+        });
+        let mut transport = Scripted::new(vec![
+            Ok((200, TOKEN)),
+            Ok((404, BAD_TOKEN)),
+            Ok((200, PUSHED)),
+        ]);
+        let payment = pay(&mut transport, &mut hints);
+        assert!(payment.is_ok(), "{payment:?}");
+        assert_eq!(transport.paths(), [TOKEN_PATH, PUSH_PATH, PUSH_PATH]);
+        assert_eq!(
+            bearers(&transport),
+            ["Bearer own-token", "Bearer their-token"]
+        );
+        assert!(hints.claims.is_empty(), "{:?}", hints.claims);
+        assert_eq!(hints.pauses, 0);
+    }
+
+    #[test]
+    fn with_nothing_newer_the_lease_holder_fetches_publishes_and_releases() {
+        let mut hints = Fake::alone();
+        let mut transport = Scripted::new(vec![
+            Ok((200, TOKEN)),
+            Ok((404, BAD_TOKEN)),
+            Ok((200, NEXT_TOKEN)),
+            Ok((200, PUSHED)),
+        ]);
+        let payment = pay(&mut transport, &mut hints);
+        assert!(payment.is_ok(), "{payment:?}");
+        assert_eq!(
+            transport.paths(),
+            [TOKEN_PATH, PUSH_PATH, TOKEN_PATH, PUSH_PATH]
+        );
+        assert_eq!(
+            bearers(&transport),
+            ["Bearer own-token", "Bearer next-token"]
+        );
+        assert_eq!(hints.shared.newest(), Some("next-token"));
+        // One lease, named by a digest of the refused token, taken and given back.
+        assert_eq!(hints.claims.len(), 1, "{:?}", hints.claims);
+        let (lease, won) = &hints.claims[0];
+        assert!(won);
+        assert!(
+            lease.contains("/refresh/") && !lease.contains("own-token"),
+            "{lease}"
+        );
+        assert!(
+            hints.shared.counters.is_empty(),
+            "{:?}",
+            hints.shared.counters
+        );
+        assert_eq!(hints.pauses, 0);
+    }
+
+    #[test]
+    fn the_others_wait_for_the_lease_holder_s_token_instead_of_fetching() {
+        let mut pauses = 0;
+        let mut hints = Fake::new(move |op, key, shared| match op {
+            // Another call refused with the same token holds the lease...
+            Op::Claim => {
+                shared.counters.entry(key.to_owned()).or_insert(1);
+            }
+            // ...and publishes its new token during our third pause.
+            Op::Pause => {
+                pauses += 1;
+                if pauses == 3 {
+                    shared.publish("holder-token");
+                }
+            }
+            Op::Get => {}
+        });
+        let mut transport = Scripted::new(vec![
+            Ok((200, TOKEN)),
+            Ok((404, BAD_TOKEN)),
+            Ok((200, PUSHED)),
+        ]);
+        let payment = pay(&mut transport, &mut hints);
+        assert!(payment.is_ok(), "{payment:?}");
+        // One token request: ours, at the start.
+        assert_eq!(transport.paths(), [TOKEN_PATH, PUSH_PATH, PUSH_PATH]);
+        assert_eq!(
+            bearers(&transport),
+            ["Bearer own-token", "Bearer holder-token"]
+        );
+        assert_eq!(hints.pauses, 3);
+        assert!(
+            hints.claims.iter().all(|(_, won)| !won),
+            "{:?}",
+            hints.claims
+        );
+    }
+
+    #[test]
+    fn waiting_is_bounded_and_then_the_refusal_stands() {
+        // The lease is held for ever and nothing is ever published.
+        let mut hints = Fake::new(|op, key, shared| {
+            if op == Op::Claim {
+                shared.counters.entry(key.to_owned()).or_insert(1);
+            }
+        });
+        let mut transport = Scripted::new(vec![
+            Ok((200, TOKEN)),
+            Ok((404, BAD_TOKEN)),
+            Ok((200, NEXT_TOKEN)),
+            Ok((200, PUSHED)),
+        ]);
+        let result = pay(&mut transport, &mut hints);
+        assert!(
+            matches!(result, Err(Error::Authentication { .. })),
+            "{result:?}"
+        );
+        assert_eq!(transport.paths(), [TOKEN_PATH, PUSH_PATH]);
+        assert_eq!(hints.paused_ms, HINT_WAIT_MS);
+        assert_eq!(hints.pauses, HINT_WAIT_MS / HINT_POLL_MS);
+    }
+
+    #[test]
+    fn refusals_without_end_stop_after_the_last_retry() {
+        // Every read finds a token newer than the last refused one, and
+        // every push is refused: a storm that never settles.
+        let mut count = 0;
+        let mut hints = Fake::new(move |op, _, shared| {
+            if op == Op::Get {
+                count += 1;
+                shared.publish(&format!("their-token-{count}"));
+            }
+        });
+        let mut script = vec![Ok((200, TOKEN))];
+        script.extend((0..=HINTED_TOKEN_RETRIES + 2).map(|_| Ok((404, BAD_TOKEN))));
+        let mut transport = Scripted::new(script);
+        let result = pay(&mut transport, &mut hints);
+        assert!(
+            matches!(result, Err(Error::Authentication { .. })),
+            "{result:?}"
+        );
+        let pushes = transport.paths().iter().filter(|p| *p == PUSH_PATH).count();
+        assert_eq!(pushes, 1 + HINTED_TOKEN_RETRIES);
+        assert_eq!(transport.paths()[0], TOKEN_PATH);
+        assert!(transport.paths()[1..].iter().all(|p| p == PUSH_PATH));
+    }
+
+    #[test]
+    fn only_a_refused_token_is_retried_even_with_hints() {
+        let mut hints = Fake::new(|op, _, shared| {
+            if op == Op::Get {
+                shared.publish("their-token");
+            }
+        });
+        let mut transport = Scripted::new(vec![Ok((200, TOKEN)), Ok((500, SPIKE))]);
+        let result = pay(&mut transport, &mut hints);
+        assert!(matches!(result, Err(Error::Provider(_))), "{result:?}");
+        assert_eq!(transport.paths(), [TOKEN_PATH, PUSH_PATH]);
+
+        let mut transport = Scripted::new(vec![
+            Ok((200, TOKEN)),
+            Err(TransportError::Timeout("first byte".to_owned())),
+        ]);
+        let result = pay(&mut transport, &mut hints);
+        assert!(matches!(result, Err(Error::Timeout { .. })), "{result:?}");
+        assert_eq!(transport.paths(), [TOKEN_PATH, PUSH_PATH]);
+        assert!(hints.claims.is_empty());
+    }
+
+    #[test]
+    fn a_lease_holder_whose_token_step_fails_gives_the_lease_back() {
+        let mut hints = Fake::alone();
+        let mut transport = Scripted::new(vec![
+            Ok((200, TOKEN)),
+            Ok((404, BAD_TOKEN)),
+            Err(TransportError::Failed("down".to_owned())),
+        ]);
+        let result = pay(&mut transport, &mut hints);
+        assert!(matches!(result, Err(Error::Transport { .. })), "{result:?}");
+        assert_eq!(transport.paths(), [TOKEN_PATH, PUSH_PATH, TOKEN_PATH]);
+        assert_eq!(hints.claims.len(), 1);
+        assert!(
+            hints.shared.counters.is_empty(),
+            "{:?}",
+            hints.shared.counters
+        );
+        // The refused token is still the newest left: nothing new to share.
+        assert_eq!(hints.shared.newest(), Some("own-token"));
     }
 }
