@@ -10,6 +10,9 @@
 //!                                          N PesaPal pays over POST /payments (default 10000, 32, 600)
 //! cargo xtask bench --peers [--rounds N]   FinConnect against Node, Spin, a minimal component
 //!                                          and the floor (perf/peers.rs; default 5 rounds)
+//! cargo xtask bench --ledger [--rounds N]  the payment ledger's cost: the component with it
+//!                                          against the one without it, store in memory and in
+//!                                          SQLite, key-value operations per pay (perf/ledger.rs)
 //! ```
 //!
 //! Every loop is bounded in count and in time; nothing leaves 127.0.0.1.
@@ -39,6 +42,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime_wasi_http::io::TokioIo;
 
+#[path = "perf/ledger.rs"]
+mod ledger;
 #[path = "perf/peers.rs"]
 mod peers;
 
@@ -78,6 +83,7 @@ fn main() -> ExitCode {
 struct Options {
     load: bool,
     peers: bool,
+    ledger: bool,
     rounds: usize,
     profile_pays: Option<usize>,
     count: usize,
@@ -89,6 +95,7 @@ fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         load: false,
         peers: false,
+        ledger: false,
         rounds: 5,
         profile_pays: None,
         count: 10_000,
@@ -108,6 +115,7 @@ fn options() -> anyhow::Result<Options> {
             "--bench" => {}
             "--load" => options.load = true,
             "--peers" => options.peers = true,
+            "--ledger" => options.ledger = true,
             "--rounds" => options.rounds = usize::try_from(number("--rounds")?)?,
             "--profile-pays" => {
                 options.profile_pays = Some(usize::try_from(number("--profile-pays")?)?);
@@ -116,7 +124,7 @@ fn options() -> anyhow::Result<Options> {
             "--concurrency" => options.concurrency = usize::try_from(number("--concurrency")?)?,
             "--max-seconds" => options.max_seconds = number("--max-seconds")?,
             other => bail!(
-                "unknown argument {other:?} (expected --load, --count N, --concurrency C, --max-seconds S, --peers, --rounds N)"
+                "unknown argument {other:?} (expected --load, --count N, --concurrency C, --max-seconds S, --peers, --ledger, --rounds N)"
             ),
         }
     }
@@ -143,6 +151,8 @@ fn run() -> anyhow::Result<()> {
         load_test(&wasm, &options)
     } else if options.peers {
         peers::run(&wasm, options.rounds)
+    } else if options.ledger {
+        ledger::run(&wasm, options.rounds)
     } else if let Some(pays) = options.profile_pays {
         profile_pays(&wasm, pays)
     } else {
@@ -166,6 +176,16 @@ fn host(
     pooling: bool,
     cache: Option<&str>,
 ) -> anyhow::Result<Host> {
+    host_builder(wasm, sandbox, pooling, cache).build()
+}
+
+/// [`host`] before it is built, for callers that change more (the key-value store).
+fn host_builder(
+    wasm: &Path,
+    sandbox: &Sandbox,
+    pooling: bool,
+    cache: Option<&str>,
+) -> finconnect_host::HostBuilder {
     let config = SandboxConfig::default();
     let mut builder = Host::builder(wasm)
         .manifest(Path::new(ROOT).join("spin.toml"))
@@ -181,16 +201,21 @@ fn host(
     if let Some(cache) = cache {
         builder = builder.app_variable("finconnect_token_cache", cache);
     }
-    builder.build()
+    builder
 }
 
 /// Registers a PesaPal IPN through the component; returns its id.
 fn register_ipn(host: &Host) -> anyhow::Result<String> {
+    register_ipn_at(host, "https://shop.example/notifications/pesapal")
+}
+
+/// Registers a PesaPal IPN (GET) at `url` through the component; returns its id.
+fn register_ipn_at(host: &Host, url: &str) -> anyhow::Result<String> {
     let registration = host
         .register_ipn_blocking(
             Provider::Pesapal,
             &IpnRequest {
-                url: "https://shop.example/notifications/pesapal".to_owned(),
+                url: url.to_owned(),
                 notification_type: NotificationType::Get,
             },
         )?

@@ -42,6 +42,15 @@
 //! [`HostBuilder::without_keyvalue_atomics`](crate::HostBuilder::without_keyvalue_atomics)).
 //! A component that does not import them (the default FinConnect build) is
 //! unaffected.
+//!
+//! ## Operation counts
+//!
+//! Every call a component makes is counted by kind, in relaxed atomics shared
+//! by the host and its clones ([`KeyValueOpCounts`], read with
+//! [`Host::key_value_op_counts`](crate::Host::key_value_op_counts)): what
+//! `cargo xtask bench --ledger` reports per pay. A batch call counts once per
+//! key it names; `exists` counts as a `get`; a swap that fails counts as a
+//! swap and, for the handle it hands back, a cas-open.
 
 mod memory;
 mod sqlite;
@@ -53,6 +62,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use wasmtime::component::{HasSelf, Linker, Resource};
 
 mod bindings {
@@ -146,13 +156,95 @@ fn add(key: &str, current: i64, delta: i64) -> Result<i64, Error> {
     })
 }
 
-/// Every store of one host (and its clones): the names that exist, and where
-/// their data is kept.
+/// How many key-value operations of each kind the host's instances have
+/// made (see the module's "Operation counts").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyValueOpCounts {
+    /// `get`, `exists`, and each key of `get-many`.
+    pub get: u64,
+    /// `set`, and each entry of `set-many`.
+    pub set: u64,
+    /// `delete`, and each key of `delete-many`.
+    pub delete: u64,
+    /// `list-keys` (one per page asked for).
+    pub list: u64,
+    /// `cas::new`, and the fresh handle a failed swap hands back.
+    pub cas_open: u64,
+    /// `swap`, whether it wrote or not.
+    pub swap: u64,
+    /// `increment`.
+    pub increment: u64,
+}
+
+impl KeyValueOpCounts {
+    /// The operations that may write: set, delete, swap and increment.
+    pub fn writes(&self) -> u64 {
+        self.set + self.delete + self.swap + self.increment
+    }
+
+    /// The operations that only read: get, list and cas-open.
+    pub fn reads(&self) -> u64 {
+        self.get + self.list + self.cas_open
+    }
+
+    /// What was counted after `earlier` (a snapshot taken before).
+    pub fn since(&self, earlier: &Self) -> Self {
+        Self {
+            get: self.get.saturating_sub(earlier.get),
+            set: self.set.saturating_sub(earlier.set),
+            delete: self.delete.saturating_sub(earlier.delete),
+            list: self.list.saturating_sub(earlier.list),
+            cas_open: self.cas_open.saturating_sub(earlier.cas_open),
+            swap: self.swap.saturating_sub(earlier.swap),
+            increment: self.increment.saturating_sub(earlier.increment),
+        }
+    }
+}
+
+/// One kind of counted operation.
+#[derive(Debug, Clone, Copy)]
+enum Op {
+    Get,
+    Set,
+    Delete,
+    List,
+    CasOpen,
+    Swap,
+    Increment,
+}
+
+/// The live counters behind [`KeyValueOpCounts`].
+#[derive(Debug, Default)]
+struct OpCounters([AtomicU64; 7]);
+
+impl OpCounters {
+    fn add(&self, op: Op, n: usize) {
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        self.0[op as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> KeyValueOpCounts {
+        let read = |op: Op| self.0[op as usize].load(Ordering::Relaxed);
+        KeyValueOpCounts {
+            get: read(Op::Get),
+            set: read(Op::Set),
+            delete: read(Op::Delete),
+            list: read(Op::List),
+            cas_open: read(Op::CasOpen),
+            swap: read(Op::Swap),
+            increment: read(Op::Increment),
+        }
+    }
+}
+
+/// Every store of one host (and its clones): the names that exist, where
+/// their data is kept, and how many operations the instances made.
 #[derive(Clone, Debug)]
 pub(crate) struct KeyValueStores {
     names: Arc<BTreeSet<String>>,
     backend: Arc<dyn Backend>,
     file: Option<Arc<Path>>,
+    counters: Arc<OpCounters>,
 }
 
 impl KeyValueStores {
@@ -166,6 +258,7 @@ impl KeyValueStores {
             names: Arc::new(names.into_iter().map(Into::into).collect()),
             backend: Arc::new(memory::Memory::default()),
             file: None,
+            counters: Arc::default(),
         }
     }
 
@@ -180,12 +273,23 @@ impl KeyValueStores {
             names: Arc::new(names.into_iter().map(Into::into).collect()),
             backend: Arc::new(sqlite::Sqlite::open(path)?),
             file: Some(Arc::from(path)),
+            counters: Arc::default(),
         })
     }
 
     /// The SQLite file, or `None` for in-memory stores.
     pub(crate) fn file(&self) -> Option<&Path> {
         self.file.as_deref()
+    }
+
+    /// The operations counted so far, by kind.
+    pub(crate) fn op_counts(&self) -> KeyValueOpCounts {
+        self.counters.snapshot()
+    }
+
+    /// Counts `n` operations of kind `op`.
+    fn count(&self, op: Op, n: usize) {
+        self.counters.add(op, n);
     }
 
     /// Whether there is a store called `name`.
@@ -320,6 +424,7 @@ impl StoreState {
 
     /// Reads `key` of `store` and hands out a `cas` remembering what was read.
     fn new_cas(&mut self, store: String, key: String) -> Result<Resource<Cas>, Error> {
+        self.keyvalue.count(Op::CasOpen, 1);
         let seen = self.keyvalue.read(&store, &key)?;
         self.table
             .push(Cas { store, key, seen })
@@ -340,21 +445,25 @@ impl store::Host for StoreState {
 
 impl store::HostBucket for StoreState {
     fn get(&mut self, bucket: Resource<Bucket>, key: String) -> Result<Option<Vec<u8>>, Error> {
+        self.keyvalue.count(Op::Get, 1);
         let name = self.bucket(&bucket)?;
         self.keyvalue.get(&name, &key)
     }
 
     fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<(), Error> {
+        self.keyvalue.count(Op::Set, 1);
         let name = self.bucket(&bucket)?;
         self.keyvalue.set(&name, key, value)
     }
 
     fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), Error> {
+        self.keyvalue.count(Op::Delete, 1);
         let name = self.bucket(&bucket)?;
         self.keyvalue.delete_many(&name, &[key])
     }
 
     fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, Error> {
+        self.keyvalue.count(Op::Get, 1);
         let name = self.bucket(&bucket)?;
         Ok(self.keyvalue.read(&name, &key)?.entry.is_some())
     }
@@ -364,6 +473,7 @@ impl store::HostBucket for StoreState {
         bucket: Resource<Bucket>,
         cursor: Option<String>,
     ) -> Result<KeyResponse, Error> {
+        self.keyvalue.count(Op::List, 1);
         let name = self.bucket(&bucket)?;
         // One page holds every key: the cursor is accepted and never handed out.
         let _ = cursor;
@@ -385,6 +495,7 @@ impl batch::Host for StoreState {
         bucket: Resource<Bucket>,
         keys: Vec<String>,
     ) -> Result<KeyValues, Error> {
+        self.keyvalue.count(Op::Get, keys.len());
         let name = self.bucket(&bucket)?;
         self.keyvalue.get_many(&name, keys)
     }
@@ -394,11 +505,13 @@ impl batch::Host for StoreState {
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), Error> {
+        self.keyvalue.count(Op::Set, key_values.len());
         let name = self.bucket(&bucket)?;
         self.keyvalue.set_many(&name, key_values)
     }
 
     fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<(), Error> {
+        self.keyvalue.count(Op::Delete, keys.len());
         let name = self.bucket(&bucket)?;
         self.keyvalue.delete_many(&name, &keys)
     }
@@ -411,11 +524,13 @@ impl atomics::Host for StoreState {
         key: String,
         delta: i64,
     ) -> Result<i64, Error> {
+        self.keyvalue.count(Op::Increment, 1);
         let name = self.bucket(&bucket)?;
         self.keyvalue.increment(&name, &key, delta)
     }
 
     fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> Result<(), CasError> {
+        self.keyvalue.count(Op::Swap, 1);
         let Cas { store, key, seen } = self
             .table
             .delete(cas)

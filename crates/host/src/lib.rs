@@ -47,6 +47,7 @@ pub use bindings::exports::finconnect::payments::types::{
 };
 /// The `http` crate of [`Host::handle`]'s request and response types.
 pub use http;
+pub use keyvalue::KeyValueOpCounts;
 pub use manifest::{Manifest, VariableSources};
 pub use outbound::OutboundRequest;
 
@@ -735,6 +736,14 @@ impl Host {
                 keyvalue::describe(&err)
             )
         })
+    }
+
+    /// How many key-value operations the host's instances have made since
+    /// it was built, by kind (relaxed counters: exact once the calls that
+    /// made them have returned). Subtract two snapshots
+    /// ([`KeyValueOpCounts::since`]) to count what one request did.
+    pub fn key_value_op_counts(&self) -> KeyValueOpCounts {
+        self.inner.keyvalue.op_counts()
     }
 
     /// The SQLite file of the key-value store, or `None` when it is in memory.

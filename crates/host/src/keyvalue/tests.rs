@@ -489,3 +489,78 @@ fn without_atomics_a_component_that_imports_them_does_not_link() {
         }
     }
 }
+
+#[test]
+fn operations_are_counted_by_kind_across_instances() {
+    use super::KeyValueOpCounts;
+    on_both_backends("op-counts", |keyvalue| {
+        let before = keyvalue.op_counts();
+        let mut a = Instance::new(keyvalue);
+        // A second instance of the same host adds to the same counters.
+        let mut b = Instance::new(keyvalue);
+
+        a.set("k", b"1");
+        assert_eq!(b.get("k"), Some(b"1".to_vec()));
+        let bucket = b.bucket();
+        assert!(
+            store::HostBucket::exists(&mut b.state, bucket, "k".to_owned()).unwrap(),
+            "exists after set"
+        );
+        assert_eq!(a.list_keys(), ["k"]);
+        assert_eq!(a.increment("n", 2).unwrap(), 2);
+
+        // A create that wins, then a stale handle whose swap fails and
+        // hands back a fresh one (a second cas-open).
+        let created = a.cas("c");
+        let stale = b.cas("c");
+        a.swap(created, b"first").unwrap();
+        let fresh = b.swap_conflict(stale, b"second");
+        atomics::HostCas::drop(&mut b.state, fresh).unwrap();
+
+        // Batches count each key they name.
+        let bucket = a.bucket();
+        a.state
+            .set_many(
+                bucket,
+                vec![
+                    ("x".to_owned(), b"1".to_vec()),
+                    ("y".to_owned(), b"2".to_vec()),
+                ],
+            )
+            .unwrap();
+        let bucket = a.bucket();
+        let values = a
+            .state
+            .get_many(bucket, vec!["x".to_owned(), "y".to_owned(), "z".to_owned()])
+            .unwrap();
+        assert_eq!(values.len(), 3);
+        let bucket = b.bucket();
+        b.state
+            .delete_many(bucket, vec!["x".to_owned(), "y".to_owned()])
+            .unwrap();
+        b.delete("k");
+
+        let counted = keyvalue.op_counts().since(&before);
+        assert_eq!(
+            counted,
+            KeyValueOpCounts {
+                get: 2 + 3,
+                set: 1 + 2,
+                delete: 2 + 1,
+                list: 1,
+                cas_open: 3,
+                swap: 2,
+                increment: 1,
+            }
+        );
+        assert_eq!(counted.writes(), 3 + 3 + 2 + 1);
+        assert_eq!(counted.reads(), 5 + 1 + 3);
+        // A clone of the stores (another host handle) shares the counters;
+        // a new set of stores starts from zero.
+        assert_eq!(keyvalue.clone().op_counts(), keyvalue.op_counts());
+        assert_eq!(
+            KeyValueStores::default().op_counts(),
+            KeyValueOpCounts::default()
+        );
+    });
+}
