@@ -80,6 +80,11 @@ impl Sqlite {
             // rollback journal, which is as correct, only slower.
             let _mode: rusqlite::Result<String> =
                 connection.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0));
+            // With WAL, NORMAL syncs at checkpoints instead of at every
+            // commit: the file stays consistent after a crash, and a power
+            // cut may lose the last commits. A local runner's trade; each
+            // commit waiting for the disk made a pay 4-5 times slower.
+            connection.pragma_update(None, "synchronous", "normal")?;
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(SCHEMA)?;
             tx.commit()
