@@ -200,3 +200,189 @@ impl<S: Store> Ledger<S> {
         self.after_change(updated, now)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::domain::{Payment, PaymentDetails, PaymentRequest, PaymentStatus, Provider};
+    use crate::ledger::{Begin, Config, MemoryStore, StoredResponse};
+
+    const NOW: u64 = 1_796_515_200_000;
+
+    fn recorded(ledger: &Ledger<MemoryStore>, status: PaymentStatus) -> PaymentRecord {
+        let request = PaymentRequest {
+            reference: "R1".into(),
+            amount: "1500".into(),
+            currency: "KES".into(),
+            ..PaymentRequest::default()
+        };
+        let Begin::Proceed(ticket) = ledger
+            .begin(Provider::Pesapal, &request, None, NOW)
+            .unwrap()
+        else {
+            unreachable!()
+        };
+        let payment = Payment {
+            provider: Provider::Pesapal,
+            reference: "R1".into(),
+            tracking_id: "T1".into(),
+            redirect_url: None,
+            status: PaymentStatus::Pending,
+        };
+        let response = StoredResponse {
+            status: 201,
+            content_type: "application/json".into(),
+            body: "{}".into(),
+        };
+        ledger.finish(&ticket, &Ok(payment), response, NOW).unwrap();
+        let details = PaymentDetails {
+            provider: Provider::Pesapal,
+            reference: Some("R1".into()),
+            tracking_id: Some("T1".into()),
+            status,
+            amount: None,
+            currency: None,
+            method: None,
+            confirmation_code: None,
+            description: None,
+        };
+        ledger.observe(&details, NOW).unwrap();
+        ledger
+            .by_tracking_id(Provider::Pesapal, "T1")
+            .unwrap()
+            .unwrap()
+    }
+
+    fn amount(text: &str) -> Amount {
+        text.parse().unwrap()
+    }
+
+    fn kinds(ledger: &Ledger<MemoryStore>) -> Vec<String> {
+        let page = ledger.events(0, 100, NOW + 10).unwrap();
+        page.data.into_iter().map(|event| event.kind).collect()
+    }
+
+    fn field(decision: RefundBegin) -> String {
+        match decision {
+            RefundBegin::Refused(Error::InvalidRequest { field, .. }) => field,
+            other => unreachable!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_refund_is_claimed_then_pending_then_reversed() {
+        let ledger = Ledger::new(MemoryStore::new(), Config::default());
+        let record = recorded(&ledger, PaymentStatus::Completed);
+        assert_eq!(
+            field(
+                ledger
+                    .begin_refund(&record, amount("1500.01"), NOW)
+                    .unwrap()
+            ),
+            "amount"
+        );
+        assert_eq!(
+            ledger.begin_refund(&record, amount("1500"), NOW).unwrap(),
+            RefundBegin::Proceed
+        );
+        assert_eq!(
+            ledger.begin_refund(&record, amount("1"), NOW + 1).unwrap(),
+            RefundBegin::InProgress
+        );
+        let done = ledger.finish_refund(&record, &Ok(()), NOW + 2).unwrap();
+        assert_eq!(done.record.map(|r| r.state), Some(State::RefundPending));
+        assert_eq!(
+            field(ledger.begin_refund(&record, amount("1"), NOW + 3).unwrap()),
+            "id"
+        );
+        // The status keeps saying completed until PesaPal carries it out.
+        let mut details = ledger
+            .by_tracking_id(Provider::Pesapal, "T1")
+            .unwrap()
+            .unwrap()
+            .details();
+        assert_eq!(details.status, PaymentStatus::Completed);
+        ledger.observe(&details, NOW + 4).unwrap();
+        details.status = PaymentStatus::Reversed;
+        ledger.observe(&details, NOW + 5).unwrap();
+        assert_eq!(
+            kinds(&ledger),
+            [
+                "payment.pending",
+                "payment.completed",
+                "refund.pending",
+                "payment.reversed"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refused_refund_frees_the_claim_and_an_unknown_one_blocks_every_other() {
+        let ledger = Ledger::new(MemoryStore::new(), Config::default());
+        let record = recorded(&ledger, PaymentStatus::Completed);
+        let refused = Error::Provider(crate::error::ProviderError {
+            provider: Provider::Pesapal,
+            http_status: 200,
+            code: None,
+            message: "no".into(),
+        });
+        assert_eq!(
+            ledger.begin_refund(&record, amount("10"), NOW).unwrap(),
+            RefundBegin::Proceed
+        );
+        ledger
+            .finish_refund::<()>(&record, &Err(refused), NOW)
+            .unwrap();
+        assert_eq!(
+            ledger.begin_refund(&record, amount("10"), NOW).unwrap(),
+            RefundBegin::Proceed
+        );
+        ledger.release_refund(&record, NOW).unwrap();
+        assert_eq!(
+            ledger.begin_refund(&record, amount("10"), NOW).unwrap(),
+            RefundBegin::Proceed
+        );
+        let timeout = Error::Timeout {
+            provider: Provider::Pesapal,
+            message: "slow".into(),
+        };
+        ledger
+            .finish_refund::<()>(&record, &Err(timeout), NOW)
+            .unwrap();
+        assert!(matches!(
+            ledger.begin_refund(&record, amount("10"), NOW + 1).unwrap(),
+            RefundBegin::OutcomeUnknown(_)
+        ));
+        // A claim whose sender vanished reads as unknown after its time.
+        let other = Ledger::new(MemoryStore::new(), Config::default());
+        let record = recorded(&other, PaymentStatus::Completed);
+        other.begin_refund(&record, amount("10"), NOW).unwrap();
+        let later = NOW + Config::default().claim_ttl_ms;
+        assert!(matches!(
+            other.begin_refund(&record, amount("10"), later).unwrap(),
+            RefundBegin::OutcomeUnknown(_)
+        ));
+    }
+
+    #[test]
+    fn only_completed_payments_are_refunded_and_unpaid_ones_cancelled() {
+        let ledger = Ledger::new(MemoryStore::new(), Config::default());
+        let record = recorded(&ledger, PaymentStatus::Pending);
+        assert_eq!(
+            field(ledger.begin_refund(&record, amount("1"), NOW).unwrap()),
+            "id"
+        );
+        let done = ledger.cancelled(&record, NOW + 1).unwrap();
+        assert_eq!(done.record.map(|r| r.state), Some(State::Cancelled));
+        assert_eq!(kinds(&ledger), ["payment.pending", "payment.cancelled"]);
+        // A later "failed" or "pending" report does not undo it; paid does.
+        assert!(!State::Cancelled.accepts(State::Failed));
+        assert!(!State::Cancelled.accepts(State::Pending));
+        assert!(State::Cancelled.accepts(State::Completed));
+        assert!(!State::Completed.accepts(State::Cancelled));
+        assert!(!State::RefundPending.accepts(State::Completed));
+        assert!(State::RefundPending.accepts(State::Reversed));
+    }
+}
