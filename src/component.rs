@@ -140,6 +140,23 @@ impl wit_api::Guest for Component {
     ) -> Result<wit::PaymentDetails, wit::Error> {
         run(|fc| fc.payment_status(convert::provider(provider), &id)).map(convert::payment_details)
     }
+
+    fn refund(
+        provider: wit::Provider,
+        id: String,
+        request: wit::RefundRequest,
+    ) -> Result<wit::PendingRefund, wit::Error> {
+        let request = convert::refund_request(request);
+        run(|fc| fc.refund(convert::provider(provider), &id, &request)).map(convert::refund)
+    }
+
+    fn cancel(provider: wit::Provider, id: String) -> Result<wit::Cancellation, wit::Error> {
+        run(|fc| fc.cancel(convert::provider(provider), &id)).map(convert::cancellation)
+    }
+
+    fn list_ipns(provider: wit::Provider) -> Result<Vec<wit::IpnListing>, wit::Error> {
+        run(|fc| fc.list_ipns(convert::provider(provider))).map(convert::ipn_listings)
+    }
 }
 
 impl GuestClient for Client {
@@ -161,6 +178,23 @@ impl GuestClient for Client {
 
     fn payment_status(&self, id: String) -> Result<wit::PaymentDetails, wit::Error> {
         run(|fc| fc.payment_status(self.provider, &id)).map(convert::payment_details)
+    }
+
+    fn refund(
+        &self,
+        id: String,
+        request: wit::RefundRequest,
+    ) -> Result<wit::PendingRefund, wit::Error> {
+        let request = convert::refund_request(request);
+        run(|fc| fc.refund(self.provider, &id, &request)).map(convert::refund)
+    }
+
+    fn cancel(&self, id: String) -> Result<wit::Cancellation, wit::Error> {
+        run(|fc| fc.cancel(self.provider, &id)).map(convert::cancellation)
+    }
+
+    fn list_ipns(&self) -> Result<Vec<wit::IpnListing>, wit::Error> {
+        run(|fc| fc.list_ipns(self.provider)).map(convert::ipn_listings)
     }
 
     fn verify_notification(

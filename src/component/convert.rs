@@ -57,6 +57,7 @@ fn status(status: core::PaymentStatus) -> wit::PaymentStatus {
         core::PaymentStatus::Completed => wit::PaymentStatus::Completed,
         core::PaymentStatus::Failed => wit::PaymentStatus::Failed,
         core::PaymentStatus::Reversed => wit::PaymentStatus::Reversed,
+        core::PaymentStatus::Cancelled => wit::PaymentStatus::Cancelled,
         core::PaymentStatus::Unknown => wit::PaymentStatus::Unknown,
     }
 }
@@ -114,6 +115,47 @@ pub(super) fn payment_details(details: core::PaymentDetails) -> wit::PaymentDeta
         confirmation_code: details.confirmation_code,
         description: details.description,
     }
+}
+
+pub(super) fn refund_request(request: wit::RefundRequest) -> core::RefundRequest {
+    core::RefundRequest {
+        amount: request.amount,
+        username: request.username,
+        remarks: request.remarks,
+    }
+}
+
+pub(super) fn refund(refund: core::Refund) -> wit::PendingRefund {
+    wit::PendingRefund {
+        provider: provider_out(refund.provider),
+        tracking_id: refund.tracking_id,
+        confirmation_code: refund.confirmation_code,
+        amount: refund.amount,
+        currency: refund.currency,
+        message: refund.message,
+    }
+}
+
+pub(super) fn cancellation(cancelled: core::Cancellation) -> wit::Cancellation {
+    wit::Cancellation {
+        provider: provider_out(cancelled.provider),
+        tracking_id: cancelled.tracking_id,
+        message: cancelled.message,
+    }
+}
+
+pub(super) fn ipn_listings(listed: Vec<core::IpnListing>) -> Vec<wit::IpnListing> {
+    listed
+        .into_iter()
+        .map(|listing| wit::IpnListing {
+            provider: provider_out(listing.provider),
+            ipn_id: listing.ipn_id,
+            url: listing.url,
+            notification_type: listing.notification_type.map(notification_type_out),
+            created_date: listing.created_date,
+            active: listing.active,
+        })
+        .collect()
 }
 
 /// The one mapping from core errors to the WIT `error` variant, field by

@@ -14,6 +14,7 @@
 mod input;
 mod ledgered;
 mod problem;
+mod refunds;
 
 pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode, status_and_code};
 
@@ -56,6 +57,12 @@ pub enum Operation {
     ListEvents,
     /// `POST /events/{id}/deliveries`: send an event's webhook again.
     Redeliver,
+    /// `POST /payments/{provider}/{id}/refunds`: ask for money back.
+    Refund,
+    /// `POST /payments/{provider}/{id}/cancellation`: cancel an unpaid order.
+    Cancel,
+    /// `GET /ipn-registrations?provider=`: the provider's registered URLs.
+    ListIpns,
     /// `/notifications/{provider}`, with the methods the provider's
     /// connector declares.
     Notification(Provider),
@@ -71,7 +78,10 @@ impl Operation {
             | Operation::PaymentStatus
             | Operation::ListPayments
             | Operation::ListEvents
-            | Operation::Redeliver => true,
+            | Operation::Redeliver
+            | Operation::Refund
+            | Operation::Cancel
+            | Operation::ListIpns => true,
             Operation::Notification(_) => false,
         }
     }
@@ -90,11 +100,22 @@ pub struct Route {
 }
 
 /// The merchant routes; [`routes`] adds each provider's notification route.
-const MERCHANT_ROUTES: [(&str, &str, Operation); 6] = [
+const MERCHANT_ROUTES: [(&str, &str, Operation); 9] = [
     ("POST", "/payments", Operation::CreatePayment),
     ("GET", "/payments", Operation::ListPayments),
     ("GET", "/payments/{provider}/{id}", Operation::PaymentStatus),
+    (
+        "POST",
+        "/payments/{provider}/{id}/refunds",
+        Operation::Refund,
+    ),
+    (
+        "POST",
+        "/payments/{provider}/{id}/cancellation",
+        Operation::Cancel,
+    ),
     ("POST", "/ipn-registrations", Operation::RegisterIpn),
+    ("GET", "/ipn-registrations", Operation::ListIpns),
     ("GET", "/events", Operation::ListEvents),
     ("POST", "/events/{id}/deliveries", Operation::Redeliver),
 ];
@@ -295,6 +316,17 @@ fn serve<S: Store>(
                 }
             }
         }
+        (Operation::Refund, ledger) => {
+            require_json(request)?;
+            let (provider, id) = status_params(&params)?;
+            let refund = input::refund(&request.body)?;
+            refunds::refund(fc, ledger, provider, &id, &refund)
+        }
+        (Operation::Cancel, ledger) => {
+            let (provider, id) = status_params(&params)?;
+            refunds::cancel(fc, ledger, provider, &id)
+        }
+        (Operation::ListIpns, _) => refunds::list_ipns(request, fc),
         (Operation::Notification(provider), ledger) => notification(provider, request, fc, ledger),
         (Operation::ListPayments, Some((ledger, _))) => ledgered::list_payments(request, ledger),
         (Operation::ListEvents, Some((ledger, now))) => ledgered::list_events(request, ledger, now),

@@ -23,7 +23,8 @@
 
 use crate::config::Variables;
 use crate::domain::{
-    IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest, Provider,
+    Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest,
+    Provider, Refund, RefundRequest,
 };
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
@@ -38,6 +39,12 @@ pub enum Operation {
     RegisterIpn,
     /// Ask where a payment stands.
     PaymentStatus,
+    /// Ask for money of a completed payment back.
+    Refund,
+    /// Cancel an order not yet paid.
+    Cancel,
+    /// List the registered notification URLs.
+    ListIpns,
 }
 
 impl Operation {
@@ -47,6 +54,9 @@ impl Operation {
             Operation::Pay => "pay",
             Operation::RegisterIpn => "register-ipn",
             Operation::PaymentStatus => "payment-status",
+            Operation::Refund => "refund",
+            Operation::Cancel => "cancel",
+            Operation::ListIpns => "list-ipns",
         }
     }
 }
@@ -169,6 +179,15 @@ pub trait Call<C> {
 
 /// A validated call, ready for the flow.
 pub type BoxedCall<C, T> = Box<dyn Call<C, Output = T>>;
+
+/// A validated refund waiting for the payment's status: the refund call
+/// needs what only the status tells (that the payment is completed, how
+/// much was paid, the processor's confirmation code).
+pub trait RefundPlan<C> {
+    /// The refund call for the payment as the provider reported it, or why
+    /// it may not be refunded (nothing is sent then).
+    fn against(&self, payment: &PaymentDetails) -> Result<BoxedCall<C, Refund>>;
+}
 
 /// A notification as it reached FinConnect's public route.
 #[derive(Clone, Copy, Debug)]
@@ -316,6 +335,31 @@ pub trait Connector: Sync + 'static {
 
     /// Validates a status id and returns the status call.
     fn payment_status(&self, id: &str) -> Result<BoxedCall<Self::Config, PaymentDetails>>;
+
+    /// Validates a refund of payment `id` (the id its status query takes)
+    /// and returns what sends it once the payment's status is known: the
+    /// flow asks for the status first, and [`RefundPlan::against`] refuses
+    /// a payment that is not completed or an amount above what was paid,
+    /// before the refund request is sent.
+    fn refund(
+        &self,
+        id: &str,
+        request: &RefundRequest,
+    ) -> Result<Box<dyn RefundPlan<Self::Config>>> {
+        let _ = (id, request);
+        Err(unsupported(self.info(), Operation::Refund))
+    }
+
+    /// Validates a cancellation of order `id` and returns its call.
+    fn cancel(&self, id: &str) -> Result<BoxedCall<Self::Config, Cancellation>> {
+        let _ = id;
+        Err(unsupported(self.info(), Operation::Cancel))
+    }
+
+    /// Returns the call listing the registered notification URLs.
+    fn list_ipns(&self) -> Result<BoxedCall<Self::Config, Vec<IpnListing>>> {
+        Err(unsupported(self.info(), Operation::ListIpns))
+    }
 
     /// Reads a notification and says how to believe it. Variables are
     /// passed (not [`Self::Config`]) because checking a notification must

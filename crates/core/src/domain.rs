@@ -126,6 +126,9 @@ pub enum PaymentStatus {
     Failed,
     /// Money returned after completion.
     Reversed,
+    /// Cancelled by the merchant before it was paid: the customer can no
+    /// longer pay it.
+    Cancelled,
     /// A state FinConnect does not know.
     Unknown,
 }
@@ -138,6 +141,7 @@ impl PaymentStatus {
             PaymentStatus::Completed => "completed",
             PaymentStatus::Failed => "failed",
             PaymentStatus::Reversed => "reversed",
+            PaymentStatus::Cancelled => "cancelled",
             PaymentStatus::Unknown => "unknown",
         }
     }
@@ -234,4 +238,65 @@ pub struct PaymentDetails {
     pub confirmation_code: Option<String>,
     /// The provider's words about the state.
     pub description: Option<String>,
+}
+
+/// A request to give back money of a completed payment. Which payment is
+/// named apart (its provider and id), as in `POST /payments/{provider}/{id}/refunds`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RefundRequest {
+    /// Decimal text in major units, at most two decimals; at most what was paid.
+    pub amount: String,
+    /// Who asks for the refund (PesaPal `username`).
+    pub username: String,
+    /// Why (PesaPal `remarks`).
+    pub remarks: String,
+}
+
+/// A refund the provider accepted as a request. It is not money moved yet:
+/// PesaPal finalises it after the merchant's approval, and a later status
+/// query reports the payment `reversed`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refund {
+    /// Who handles it.
+    pub provider: Provider,
+    /// The payment's id as the caller named it (PesaPal `order_tracking_id`).
+    pub tracking_id: String,
+    /// The processor's confirmation code of the payment that is refunded.
+    pub confirmation_code: String,
+    /// The amount asked back, two decimals (`"1500.00"`).
+    pub amount: String,
+    /// The payment's currency, when the provider reported it.
+    pub currency: Option<String>,
+    /// The provider's words (`"Refund request successfully"`).
+    pub message: Option<String>,
+}
+
+/// An order the provider cancelled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cancellation {
+    /// Who handles it.
+    pub provider: Provider,
+    /// The order's id (PesaPal `order_tracking_id`).
+    pub tracking_id: String,
+    /// The provider's words (`"Order successfully cancelled."`).
+    pub message: Option<String>,
+}
+
+/// One notification URL the provider has on record for the merchant
+/// (PesaPal `GetIpnList`). Members beyond `ipn_id` and `url` are not
+/// documented for every row, so they are optional.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpnListing {
+    /// Who holds it.
+    pub provider: Provider,
+    /// The id to pass as `notification_id`.
+    pub ipn_id: String,
+    /// The registered URL.
+    pub url: String,
+    /// The method the provider calls it with, when the row says.
+    pub notification_type: Option<NotificationType>,
+    /// When it was registered, as the provider wrote it.
+    pub created_date: Option<String>,
+    /// Whether it is active, when the row says (`ipn_status` 1 or 0).
+    pub active: Option<bool>,
 }

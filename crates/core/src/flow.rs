@@ -7,14 +7,17 @@
 //! provider refused the token at its gateway and its connector says that
 //! nothing was started ([`Connector::retry_with_new_token`]). Nothing here
 //! retries a call that may have reached the provider; after an ambiguous
-//! failure the caller asks for the status by reference.
+//! failure the caller asks for the status by reference. The same holds for
+//! a refund and a cancellation: each is sent at most once per call, and
+//! nothing here sends it again.
 
 use crate::config::Variables;
 use crate::connector::{
     BoxedCall, Call, Connector, Incoming, NotificationError, ProviderInfo, Verification,
 };
 use crate::domain::{
-    IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest, Provider,
+    Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest,
+    Provider, Refund, RefundRequest,
 };
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
@@ -149,6 +152,61 @@ impl<'a> Finconnect<'a> {
     /// provider's [`ProviderInfo::status_key`].
     pub fn payment_status(&mut self, provider: Provider, id: &str) -> Result<PaymentDetails> {
         provider.connector().payment_status(self, id)
+    }
+
+    /// Asks for money of a completed payment back: validation, then the
+    /// payment's status (token, status query), then — only for a completed
+    /// payment and an amount at most what was paid — the refund request
+    /// (token, request). Never sent twice: see the module's money safety.
+    pub fn refund(
+        &mut self,
+        provider: Provider,
+        id: &str,
+        request: &RefundRequest,
+    ) -> Result<Refund> {
+        provider.connector().check_refund(self, id, request)?;
+        let payment = self.payment_status(provider, id)?;
+        self.refund_after_status(provider, id, request, &payment)
+    }
+
+    /// The refund request alone, for a payment whose status the caller has
+    /// just asked for ([`Finconnect::refund`] without its status step).
+    pub fn refund_after_status(
+        &mut self,
+        provider: Provider,
+        id: &str,
+        request: &RefundRequest,
+        payment: &PaymentDetails,
+    ) -> Result<Refund> {
+        provider
+            .connector()
+            .refund_after_status(self, id, request, payment)
+    }
+
+    /// Everything [`Finconnect::refund`] checks before the network.
+    pub fn check_refund(
+        &self,
+        provider: Provider,
+        id: &str,
+        request: &RefundRequest,
+    ) -> Result<()> {
+        provider.connector().check_refund(self, id, request)
+    }
+
+    /// Cancels an order that is not paid: validation, token, then the
+    /// cancellation request.
+    pub fn cancel(&mut self, provider: Provider, id: &str) -> Result<Cancellation> {
+        provider.connector().cancel(self, id)
+    }
+
+    /// Everything [`Finconnect::cancel`] checks before the network.
+    pub fn check_cancel(&self, provider: Provider, id: &str) -> Result<()> {
+        provider.connector().check_cancel(self, id)
+    }
+
+    /// Lists the notification URLs the provider has on record.
+    pub fn list_ipns(&mut self, provider: Provider) -> Result<Vec<IpnListing>> {
+        provider.connector().list_ipns(self)
     }
 
     /// Reads a provider's notification, believes it only once verified (by
@@ -392,6 +450,22 @@ pub trait Dispatch: Sync {
         incoming: &Incoming<'_>,
         gate: &mut dyn FnMut(&str) -> Gate,
     ) -> std::result::Result<Notified, NotificationError>;
+    /// [`Finconnect::check_refund`] for this provider.
+    fn check_refund(&self, fc: &Finconnect<'_>, id: &str, request: &RefundRequest) -> Result<()>;
+    /// [`Finconnect::refund_after_status`] for this provider.
+    fn refund_after_status(
+        &self,
+        fc: &mut Finconnect<'_>,
+        id: &str,
+        request: &RefundRequest,
+        payment: &PaymentDetails,
+    ) -> Result<Refund>;
+    /// [`Finconnect::cancel`] for this provider.
+    fn cancel(&self, fc: &mut Finconnect<'_>, id: &str) -> Result<Cancellation>;
+    /// [`Finconnect::check_cancel`] for this provider.
+    fn check_cancel(&self, fc: &Finconnect<'_>, id: &str) -> Result<()>;
+    /// [`Finconnect::list_ipns`] for this provider.
+    fn list_ipns(&self, fc: &mut Finconnect<'_>) -> Result<Vec<IpnListing>>;
 
     /// [`Finconnect::notification`] for this provider.
     fn notification(
@@ -430,6 +504,38 @@ impl<C: Connector> Dispatch for C {
 
     fn payment_status(&self, fc: &mut Finconnect<'_>, id: &str) -> Result<PaymentDetails> {
         let call = Connector::payment_status(self, id)?;
+        fc.run(self, call)
+    }
+
+    fn check_refund(&self, fc: &Finconnect<'_>, id: &str, request: &RefundRequest) -> Result<()> {
+        Connector::refund(self, id, request)?;
+        self.load(fc.vars).map(|_| ())
+    }
+
+    fn refund_after_status(
+        &self,
+        fc: &mut Finconnect<'_>,
+        id: &str,
+        request: &RefundRequest,
+        payment: &PaymentDetails,
+    ) -> Result<Refund> {
+        let call = Connector::refund(self, id, request)?.against(payment)?;
+        fc.run(self, call)
+    }
+
+    fn cancel(&self, fc: &mut Finconnect<'_>, id: &str) -> Result<Cancellation> {
+        let call = Connector::cancel(self, id)?;
+        fc.run(self, call)
+    }
+
+    fn check_cancel(&self, fc: &Finconnect<'_>, id: &str) -> Result<()> {
+        let call = Connector::cancel(self, id)?;
+        let config = self.load(fc.vars)?;
+        call.prepare(&config)
+    }
+
+    fn list_ipns(&self, fc: &mut Finconnect<'_>) -> Result<Vec<IpnListing>> {
+        let call = Connector::list_ipns(self)?;
         fc.run(self, call)
     }
 
@@ -480,3 +586,5 @@ impl<C: Connector> Dispatch for C {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_refunds;

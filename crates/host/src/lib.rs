@@ -40,10 +40,11 @@ pub use bindings::exports::finconnect::payments::types;
 /// The component's `error` variant (`types::Error`), renamed so it does not read as a host error.
 pub use bindings::exports::finconnect::payments::types::Error as ApiError;
 pub use bindings::exports::finconnect::payments::types::{
-    Acknowledgement, AuthError, CallError, ConfigError, Customer, FieldError, IncomingNotification,
-    IpnRegistration, IpnRequest, NotificationCheck, NotificationError, NotificationFacts,
-    NotificationResult, NotificationType, Payment, PaymentDetails, PaymentMethod, PaymentRequest,
-    PaymentStatus, Provider, ProviderError, RedirectMode, UnreadableReply, UnsupportedError,
+    Acknowledgement, AuthError, CallError, Cancellation, ConfigError, Customer, FieldError,
+    IncomingNotification, IpnListing, IpnRegistration, IpnRequest, NotificationCheck,
+    NotificationError, NotificationFacts, NotificationResult, NotificationType, Payment,
+    PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus, PendingRefund, Provider,
+    ProviderError, RedirectMode, RefundRequest, UnreadableReply, UnsupportedError,
 };
 /// The `http` crate of [`Host::handle`]'s request and response types.
 pub use http;
@@ -422,6 +423,48 @@ impl Host {
         let result = instance
             .finconnect_payments_api()
             .call_payment_status(&mut store, provider, id)
+            .await?;
+        Ok(result)
+    }
+
+    /// Calls `api.refund` in a fresh instance.
+    pub async fn call_refund(
+        &self,
+        provider: Provider,
+        id: &str,
+        request: &RefundRequest,
+    ) -> anyhow::Result<Result<PendingRefund, ApiError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        let result = instance
+            .finconnect_payments_api()
+            .call_refund(&mut store, provider, id, request)
+            .await?;
+        Ok(result)
+    }
+
+    /// Calls `api.cancel` in a fresh instance.
+    pub async fn call_cancel(
+        &self,
+        provider: Provider,
+        id: &str,
+    ) -> anyhow::Result<Result<Cancellation, ApiError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        let result = instance
+            .finconnect_payments_api()
+            .call_cancel(&mut store, provider, id)
+            .await?;
+        Ok(result)
+    }
+
+    /// Calls `api.list-ipns` in a fresh instance.
+    pub async fn call_list_ipns(
+        &self,
+        provider: Provider,
+    ) -> anyhow::Result<Result<Vec<IpnListing>, ApiError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        let result = instance
+            .finconnect_payments_api()
+            .call_list_ipns(&mut store, provider)
             .await?;
         Ok(result)
     }
@@ -817,6 +860,33 @@ impl Host {
         block_on(self.call_payment_status(provider, id))?
     }
 
+    /// [`Host::call_refund`] on the crate's runtime.
+    pub fn refund_blocking(
+        &self,
+        provider: Provider,
+        id: &str,
+        request: &RefundRequest,
+    ) -> anyhow::Result<Result<PendingRefund, ApiError>> {
+        block_on(self.call_refund(provider, id, request))?
+    }
+
+    /// [`Host::call_cancel`] on the crate's runtime.
+    pub fn cancel_blocking(
+        &self,
+        provider: Provider,
+        id: &str,
+    ) -> anyhow::Result<Result<Cancellation, ApiError>> {
+        block_on(self.call_cancel(provider, id))?
+    }
+
+    /// [`Host::call_list_ipns`] on the crate's runtime.
+    pub fn list_ipns_blocking(
+        &self,
+        provider: Provider,
+    ) -> anyhow::Result<Result<Vec<IpnListing>, ApiError>> {
+        block_on(self.call_list_ipns(provider))?
+    }
+
     /// [`Host::call_verify_notification`] on the crate's runtime.
     pub fn verify_notification_blocking(
         &self,
@@ -872,6 +942,30 @@ impl Client {
         Ok(api
             .call_payment_status(&mut self.store, self.handle, id)
             .await?)
+    }
+
+    /// `client.refund`.
+    pub async fn refund(
+        &mut self,
+        id: &str,
+        request: &RefundRequest,
+    ) -> anyhow::Result<Result<PendingRefund, ApiError>> {
+        let api = self.instance.finconnect_payments_api().client();
+        Ok(api
+            .call_refund(&mut self.store, self.handle, id, request)
+            .await?)
+    }
+
+    /// `client.cancel`.
+    pub async fn cancel(&mut self, id: &str) -> anyhow::Result<Result<Cancellation, ApiError>> {
+        let api = self.instance.finconnect_payments_api().client();
+        Ok(api.call_cancel(&mut self.store, self.handle, id).await?)
+    }
+
+    /// `client.list-ipns`.
+    pub async fn list_ipns(&mut self) -> anyhow::Result<Result<Vec<IpnListing>, ApiError>> {
+        let api = self.instance.finconnect_payments_api().client();
+        Ok(api.call_list_ipns(&mut self.store, self.handle).await?)
     }
 
     /// `client.verify-notification`.

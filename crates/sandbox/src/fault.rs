@@ -32,6 +32,10 @@ pub enum Target {
     PesapalSubmitOrder,
     /// `GET /api/Transactions/GetTransactionStatus`.
     PesapalStatus,
+    /// `POST /api/Transactions/RefundRequest`.
+    PesapalRefund,
+    /// `POST /api/Transactions/CancelOrder`.
+    PesapalCancel,
     /// `POST /generate-token`.
     ClickpesaToken,
     /// `POST /payments/initiate-ussd-push-request`.
@@ -54,7 +58,7 @@ pub(crate) use finconnect_core::Provider;
 
 impl Target {
     /// Every target, in the order the control API lists them.
-    pub const ALL: [Target; 15] = [
+    pub const ALL: [Target; 17] = [
         Target::Any,
         Target::AnyPesapal,
         Target::AnyClickpesa,
@@ -63,6 +67,8 @@ impl Target {
         Target::PesapalIpnList,
         Target::PesapalSubmitOrder,
         Target::PesapalStatus,
+        Target::PesapalRefund,
+        Target::PesapalCancel,
         Target::ClickpesaToken,
         Target::ClickpesaUssdPush,
         Target::ClickpesaQuery,
@@ -83,6 +89,8 @@ impl Target {
             Target::PesapalIpnList => "pesapal_ipn_list",
             Target::PesapalSubmitOrder => "pesapal_submit_order",
             Target::PesapalStatus => "pesapal_status",
+            Target::PesapalRefund => "pesapal_refund",
+            Target::PesapalCancel => "pesapal_cancel",
             Target::ClickpesaToken => "clickpesa_token",
             Target::ClickpesaUssdPush => "clickpesa_ussd_push",
             Target::ClickpesaQuery => "clickpesa_query",

@@ -335,6 +335,13 @@ pub struct PesapalOrder {
     pub payment_method: Option<String>,
     /// EAT, no offset (as GetTransactionStatus reports it).
     pub created_date: String,
+    /// Cancelled through `CancelOrder`: it can no longer be paid, and its
+    /// status reports FAILED (PesaPal does not document which state a
+    /// cancelled order reports; this is the sandbox's choice).
+    pub cancelled: bool,
+    /// The amount of the refund asked through `RefundRequest` (one per
+    /// payment), as sent; the control API's `reversed` completes it.
+    pub refund_amount: Option<String>,
 }
 
 /// A ClickPesa USSD-push payment (`payments/initiate-ussd-push-request`).

@@ -1,5 +1,6 @@
 //! PesaPal API 3.0 under `/pesapalv3`: token, IPN registration and list,
-//! order submission, transaction status, and the hosted payment page.
+//! order submission, transaction status, refund requests, order
+//! cancellation, and the hosted payment page.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -30,6 +31,8 @@ pub(crate) enum Endpoint {
     IpnList,
     SubmitOrder,
     Status,
+    Refund,
+    Cancel,
 }
 
 impl Endpoint {
@@ -43,6 +46,8 @@ impl Endpoint {
             "/api/urlsetup/getipnlist" => Some(Endpoint::IpnList),
             "/api/transactions/submitorderrequest" => Some(Endpoint::SubmitOrder),
             "/api/transactions/gettransactionstatus" => Some(Endpoint::Status),
+            "/api/transactions/refundrequest" => Some(Endpoint::Refund),
+            "/api/transactions/cancelorder" => Some(Endpoint::Cancel),
             _ => None,
         }
     }
@@ -54,12 +59,18 @@ impl Endpoint {
             Endpoint::IpnList => Target::PesapalIpnList,
             Endpoint::SubmitOrder => Target::PesapalSubmitOrder,
             Endpoint::Status => Target::PesapalStatus,
+            Endpoint::Refund => Target::PesapalRefund,
+            Endpoint::Cancel => Target::PesapalCancel,
         }
     }
 
     fn method(self) -> Method {
         match self {
-            Endpoint::Token | Endpoint::RegisterIpn | Endpoint::SubmitOrder => Method::POST,
+            Endpoint::Token
+            | Endpoint::RegisterIpn
+            | Endpoint::SubmitOrder
+            | Endpoint::Refund
+            | Endpoint::Cancel => Method::POST,
             Endpoint::IpnList | Endpoint::Status => Method::GET,
         }
     }
@@ -102,7 +113,122 @@ pub(crate) fn handle(shared: &Arc<Shared>, endpoint: Option<Endpoint>, req: &Inc
         ),
         Endpoint::SubmitOrder => submit_order(shared, &mut state, req),
         Endpoint::Status => transaction_status(&state, req),
+        Endpoint::Refund => refund_request(&mut state, req),
+        Endpoint::Cancel => cancel_order(&mut state, req),
     }
+}
+
+/// PesaPal's answer to RefundRequest and CancelOrder: `status` and
+/// `message` only, HTTP 200 either way.
+fn status_message(status: &str, message: &str) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({"status": status, "message": message}),
+    )
+}
+
+/// Decimal text (a JSON number's or a string's) in hundredths, if it is one.
+fn hundredths(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty()
+        || fraction.len() > 2
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let cents = format!("{fraction:0<2}").parse::<u64>().ok()?;
+    whole
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(100)?
+        .checked_add(cents)
+}
+
+/// Card methods may be refunded in part; mobile money only in full.
+fn is_card(method: &str) -> bool {
+    let lower = method.to_ascii_lowercase();
+    ["visa", "master", "card", "amex"]
+        .iter()
+        .any(|name| lower.contains(name))
+}
+
+/// `POST /api/Transactions/RefundRequest`: only a completed payment, at
+/// most what was paid, mobile money only in full, one refund per payment.
+/// `"200"` means queued, not money moved.
+fn refund_request(state: &mut State, req: &Incoming) -> Response {
+    let Some(body) = body_object(req) else {
+        return invalid_parameters("the request body must be a JSON object");
+    };
+    let amount = match body.get("amount") {
+        Some(Value::String(text)) => hundredths(text),
+        Some(Value::Number(number)) => hundredths(&number.to_string()),
+        _ => None,
+    };
+    let (Some(code), Some(amount), Some(_), Some(_)) = (
+        string_field(&body, "confirmation_code"),
+        amount.filter(|a| *a > 0),
+        string_field(&body, "username"),
+        string_field(&body, "remarks"),
+    ) else {
+        return invalid_parameters(
+            "confirmation_code, amount (greater than 0), username and remarks are required",
+        );
+    };
+    let Some(order) = state
+        .orders
+        .iter_mut()
+        .find(|o| o.confirmation_code.as_deref() == Some(code))
+    else {
+        return status_message("500", "No payment matches the confirmation code");
+    };
+    if order.state != PaymentState::Completed {
+        return status_message("500", "Only completed payments can be refunded");
+    }
+    if order.refund_amount.is_some() {
+        return status_message("500", "A refund was already requested for this payment");
+    }
+    let paid = hundredths(&order.amount).unwrap_or(0);
+    if amount > paid {
+        return status_message("500", "The refund amount exceeds the amount paid");
+    }
+    let method = order.payment_method.as_deref().unwrap_or("MpesaKE");
+    if amount < paid && !is_card(method) {
+        return status_message("500", "Mobile money payments can only be refunded in full");
+    }
+    order.refund_amount = Some(format!("{}.{:02}", amount / 100, amount % 100));
+    status_message("200", "Refund request successfully")
+}
+
+/// `POST /api/Transactions/CancelOrder`: only an order not paid, once.
+fn cancel_order(state: &mut State, req: &Incoming) -> Response {
+    let Some(body) = body_object(req) else {
+        return invalid_parameters("the request body must be a JSON object");
+    };
+    let Some(id) = string_field(&body, "order_tracking_id") else {
+        return invalid_parameters("order_tracking_id is required");
+    };
+    let Some(order) = state
+        .orders
+        .iter_mut()
+        .find(|o| o.order_tracking_id.eq_ignore_ascii_case(id))
+    else {
+        return status_message("500", "No order matches the given order_tracking_id");
+    };
+    if order.cancelled {
+        return status_message("500", "The order was already cancelled");
+    }
+    if matches!(
+        order.state,
+        PaymentState::Completed | PaymentState::Reversed
+    ) {
+        return status_message("500", "The order could not be cancelled: it is paid");
+    }
+    order.cancelled = true;
+    status_message("200", "Order successfully cancelled.")
 }
 
 /// PesaPal's content type.
@@ -370,6 +496,8 @@ fn submit_order(shared: &Arc<Shared>, state: &mut State, req: &Incoming) -> Resp
         confirmation_code: None,
         payment_method: None,
         created_date: util::eat_millis(SystemTime::now()),
+        cancelled: false,
+        refund_amount: None,
     });
     json_response(
         StatusCode::OK,
@@ -472,6 +600,14 @@ fn transaction_status(state: &State, req: &Incoming) -> Response {
     let confirmation = order.confirmation_code.as_deref().unwrap_or("");
     let chosen = order.payment_method.as_deref().unwrap_or("MpesaKE");
     let (method, code, description, text, error, status) = match order.state {
+        PaymentState::Pending | PaymentState::Failed if order.cancelled => (
+            "",
+            2,
+            "Failed",
+            Some("The order was cancelled by the merchant"),
+            all_null,
+            "200",
+        ),
         PaymentState::Pending => (
             "",
             0,
@@ -542,7 +678,15 @@ mod tests {
             Endpoint::classify("/API/transactions/GETTRANSACTIONSTATUS/"),
             Some(Endpoint::Status)
         );
-        assert_eq!(Endpoint::classify("/api/Transactions/CancelOrder"), None);
+        assert_eq!(
+            Endpoint::classify("/api/Transactions/CancelOrder"),
+            Some(Endpoint::Cancel)
+        );
+        assert_eq!(
+            Endpoint::classify("/api/transactions/refundrequest/"),
+            Some(Endpoint::Refund)
+        );
+        assert_eq!(Endpoint::classify("/api/Transactions/Refund"), None);
     }
 
     #[test]

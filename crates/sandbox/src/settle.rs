@@ -42,7 +42,10 @@ pub(crate) async fn pesapal(
             .iter_mut()
             .find(|o| o.order_tracking_id == order_tracking_id)
             .ok_or_else(|| SandboxError::UnknownPesapalOrder(order_tracking_id.to_owned()))?;
-        if !pesapal_allows(order.state, outcome) {
+        // After cancellation the customer can no longer pay the order.
+        if !pesapal_allows(order.state, outcome)
+            || (order.cancelled && outcome == Outcome::Completed)
+        {
             return Err(SandboxError::InvalidTransition {
                 from: order.state,
                 to: outcome,

@@ -11,6 +11,7 @@
 use super::Problem;
 use crate::domain::{
     Customer, IpnRequest, NotificationType, PaymentMethod, PaymentRequest, Provider, RedirectMode,
+    RefundRequest,
 };
 use crate::providers::{Loose, Members, read_json_object};
 use serde::Deserialize;
@@ -60,6 +61,14 @@ struct IpnRegistrationBody {
     provider: Option<Loose>,
     url: Option<Loose>,
     notification_type: Option<Loose>,
+}
+
+/// `POST /payments/{provider}/{id}/refunds` as sent.
+#[derive(Deserialize)]
+struct RefundBody {
+    amount: Option<Loose>,
+    username: Option<Loose>,
+    remarks: Option<Loose>,
 }
 
 /// Only the provider, read before anything else: a body for a provider
@@ -354,6 +363,25 @@ pub(super) fn payment(body: &[u8]) -> Result<(Provider, PaymentRequest), Problem
         )?,
     };
     Ok((provider, request))
+}
+
+/// `POST /payments/{provider}/{id}/refunds`: the amount, who asks and why.
+/// The provider's rules (amount format, lengths) run in
+/// [`crate::flow::Finconnect::check_refund`] before anything is sent.
+pub(super) fn refund(body: &[u8]) -> Result<RefundRequest, Problem> {
+    let text = object_text(body)?;
+    refuse_repeats(text, "")?;
+    let body: RefundBody = read(text, "")?;
+    require(&[
+        ("amount", &body.amount),
+        ("username", &body.username),
+        ("remarks", &body.remarks),
+    ])?;
+    Ok(RefundRequest {
+        amount: amount(body.amount)?,
+        username: required_string(body.username, "username")?,
+        remarks: required_string(body.remarks, "remarks")?,
+    })
 }
 
 /// `POST /ipn-registrations`: the provider and the notification URL.

@@ -30,7 +30,7 @@ pub(super) fn no_ledger() -> Problem {
 
 /// 503 when the store failed; says nothing about the store's internals
 /// beyond the error's own words.
-fn unavailable(error: &LedgerError) -> Problem {
+pub(super) fn unavailable(error: &LedgerError) -> Problem {
     Problem::new(
         503,
         ProblemCode::LedgerUnavailable,
@@ -289,7 +289,7 @@ pub(super) fn redeliver<S: Store>(
 }
 
 /// The query's `name=value` pairs, percent-decoded (`+` is a space).
-fn query_params(request: &Request) -> Result<Vec<(String, String)>, Problem> {
+pub(super) fn query_params(request: &Request) -> Result<Vec<(String, String)>, Problem> {
     let Some(query) = request.query() else {
         return Ok(Vec::new());
     };
@@ -311,7 +311,7 @@ fn query_params(request: &Request) -> Result<Vec<(String, String)>, Problem> {
         .collect()
 }
 
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(candidate, _)| candidate == name)

@@ -14,8 +14,9 @@ pub struct Event {
     pub id: String,
     /// Position in the log: `GET /events?after=<seq>` lists later ones.
     pub seq: u64,
-    /// `payment.pending`, `payment.completed`, `payment.failed` or
-    /// `payment.reversed`.
+    /// `payment.pending`, `payment.completed`, `payment.failed`,
+    /// `payment.reversed`, `refund.pending` or `payment.cancelled`
+    /// ([`State::event_type`]).
     #[serde(rename = "type")]
     pub kind: String,
     /// When it was created (RFC 3339, UTC).

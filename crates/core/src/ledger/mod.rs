@@ -142,6 +142,7 @@
 pub mod deliver;
 pub mod events;
 pub mod record;
+pub mod refunds;
 pub mod store;
 pub mod webhook;
 
@@ -150,7 +151,8 @@ mod tests;
 
 pub use events::{Event, EventPage};
 pub use record::{
-    Claim, PaymentRecord, RECORD_VERSION, RecordedError, State, StoredResponse, fingerprint,
+    Claim, PaymentRecord, RECORD_VERSION, RecordedError, RefundMark, RefundProgress, State,
+    StoredResponse, fingerprint,
 };
 pub use store::{CasError, Counted, MemoryStore, Mode, OpCounts, Store, StoreError};
 pub use webhook::{Attempt, Delivery, DeliveryState, WebhookSecret};
@@ -528,6 +530,7 @@ impl<S: Store> Ledger<S> {
             created_at: now,
             updated_at: now,
             verified_at: None,
+            refund: None,
             revision: 1,
         };
         let bytes = encode(&fresh)?;
@@ -603,9 +606,12 @@ impl<S: Store> Ledger<S> {
         match existing.state {
             State::Initiating if !self.claim_expired(existing, now) => Begin::InProgress,
             State::Initiating | State::Unknown => self.ask_first(existing),
-            State::Pending | State::Completed | State::Failed | State::Reversed => {
-                Begin::Replay(replay_response(existing))
-            }
+            State::Pending
+            | State::Completed
+            | State::Failed
+            | State::Reversed
+            | State::RefundPending
+            | State::Cancelled => Begin::Replay(replay_response(existing)),
         }
     }
 
@@ -1441,6 +1447,8 @@ impl<S: Store> Ledger<S> {
                 State::Completed,
                 State::Failed,
                 State::Reversed,
+                State::RefundPending,
+                State::Cancelled,
             ] {
                 self.store.delete(&events::change_key(&record, state))?;
             }

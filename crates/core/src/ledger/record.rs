@@ -27,6 +27,11 @@ pub enum State {
     Failed,
     /// Money returned after completion.
     Reversed,
+    /// Completed, and the provider accepted a refund request for it (not
+    /// money moved yet: the provider reports `reversed` once it is).
+    RefundPending,
+    /// Cancelled by the merchant before it was paid.
+    Cancelled,
     /// The provider call failed without an answer (transport error,
     /// timeout, unreadable reply): it may or may not have started.
     Unknown,
@@ -41,6 +46,8 @@ impl State {
             State::Completed => "completed",
             State::Failed => "failed",
             State::Reversed => "reversed",
+            State::RefundPending => "refund_pending",
+            State::Cancelled => "cancelled",
             State::Unknown => "unknown",
         }
     }
@@ -53,6 +60,7 @@ impl State {
             PaymentStatus::Completed => Some(State::Completed),
             PaymentStatus::Failed => Some(State::Failed),
             PaymentStatus::Reversed => Some(State::Reversed),
+            PaymentStatus::Cancelled => Some(State::Cancelled),
             PaymentStatus::Unknown => None,
         }
     }
@@ -61,15 +69,20 @@ impl State {
     /// Forward only: a pending payment may complete or fail, a completed
     /// one may be reversed, a failed one may still turn out completed
     /// (money received is never dropped); nothing goes back to pending,
-    /// and nothing leaves `reversed`.
+    /// and nothing leaves `reversed`. A pending or failed order may be
+    /// cancelled, and a cancelled one that the provider reports paid all
+    /// the same is completed. A completed payment whose refund the
+    /// provider accepted is `refund_pending` until it reports `reversed`.
     pub fn accepts(self, next: State) -> bool {
         use State::*;
         match (self, next) {
             (_, Initiating | Unknown) => false,
             (Initiating | Unknown, _) => true,
-            (Pending, Completed | Failed | Reversed) => true,
-            (Failed, Completed) => true,
-            (Completed, Reversed) => true,
+            (Pending, Completed | Failed | Reversed | Cancelled) => true,
+            (Failed, Completed | Cancelled) => true,
+            (Completed, Reversed | RefundPending) => true,
+            (RefundPending, Reversed) => true,
+            (Cancelled, Completed) => true,
             _ => false,
         }
     }
@@ -79,9 +92,15 @@ impl State {
         matches!(self, State::Reversed)
     }
 
-    /// Settled: the customer's part is over (completed, failed, reversed).
+    /// Settled: the customer's part is over (completed, failed, reversed,
+    /// cancelled). A pending refund is not: the provider's report of it is
+    /// still awaited, so its notifications are verified, never answered
+    /// from the record, and the record is not purged.
     pub fn is_settled(self) -> bool {
-        matches!(self, State::Completed | State::Failed | State::Reversed)
+        matches!(
+            self,
+            State::Completed | State::Failed | State::Reversed | State::Cancelled
+        )
     }
 
     /// The event type announcing this state, for states that are verified
@@ -92,6 +111,8 @@ impl State {
             State::Completed => Some("payment.completed"),
             State::Failed => Some("payment.failed"),
             State::Reversed => Some("payment.reversed"),
+            State::RefundPending => Some("refund.pending"),
+            State::Cancelled => Some("payment.cancelled"),
             State::Initiating | State::Unknown => None,
         }
     }
@@ -120,6 +141,41 @@ pub struct StoredResponse {
     pub content_type: String,
     /// Its body (JSON text).
     pub body: String,
+}
+
+/// Where a refund asked for through FinConnect stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundProgress {
+    /// The refund request is being sent (claimed before the provider call).
+    Sending,
+    /// The provider accepted the request (`refund.pending`).
+    Requested,
+    /// The call ended without an answer: the provider may have the
+    /// request. FinConnect never sends another one for this payment.
+    Unknown,
+}
+
+impl RefundProgress {
+    /// The snake_case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundProgress::Sending => "sending",
+            RefundProgress::Requested => "requested",
+            RefundProgress::Unknown => "unknown",
+        }
+    }
+}
+
+/// The refund asked for a payment, kept on its record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundMark {
+    /// The amount asked back, two decimals.
+    pub amount: String,
+    /// Where it stands.
+    pub progress: RefundProgress,
+    /// When it was claimed or last changed (Unix milliseconds).
+    pub at: u64,
 }
 
 /// Who holds the right to call the provider for a record in `initiating`.
@@ -174,6 +230,10 @@ pub struct PaymentRecord {
     /// When the provider last confirmed its state (Unix milliseconds).
     #[serde(default)]
     pub verified_at: Option<u64>,
+    /// The refund asked for through FinConnect, if any (PesaPal takes one
+    /// refund per payment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundMark>,
     /// How many times it was written.
     pub revision: u64,
 }
@@ -188,6 +248,18 @@ impl PaymentRecord {
     /// `reference`, `tracking_id`, `status`, `amount`, `currency`,
     /// `method`, `redirect_url`, `created_at`, `updated_at` (RFC 3339).
     pub fn public_json(&self) -> serde_json::Value {
+        let mut json = self.public_json_without_refund();
+        if let Some(refund) = &self.refund {
+            json["refund"] = serde_json::json!({
+                "amount": refund.amount,
+                "status": refund.progress.as_str(),
+                "requested_at": rfc3339(refund.at),
+            });
+        }
+        json
+    }
+
+    fn public_json_without_refund(&self) -> serde_json::Value {
         serde_json::json!({
             "provider": self.provider.as_str(),
             "reference": self.reference,
@@ -210,6 +282,10 @@ impl PaymentRecord {
             State::Completed => PaymentStatus::Completed,
             State::Failed => PaymentStatus::Failed,
             State::Reversed => PaymentStatus::Reversed,
+            // The money is still with the merchant until the provider
+            // reports the refund done.
+            State::RefundPending => PaymentStatus::Completed,
+            State::Cancelled => PaymentStatus::Cancelled,
             State::Initiating | State::Unknown => PaymentStatus::Unknown,
         };
         PaymentDetails {

@@ -10,13 +10,13 @@ mod wire;
 
 use self::wire::*;
 use super::{
-    AccessToken, Loose, finish, json_reply, read_json_object, read_object, reported_amount_of,
-    request, text_of,
+    AccessToken, Loose, finish, json_reply, read_json_array, read_json_object, read_object,
+    reported_amount_of, request, text_of,
 };
 use crate::config::{self, Variables, names};
 use crate::domain::{
-    Customer, IpnRegistration, IpnRequest, NotificationType, Payment, PaymentDetails,
-    PaymentRequest, PaymentStatus, Provider, RedirectMode,
+    Cancellation, Customer, IpnListing, IpnRegistration, IpnRequest, NotificationType, Payment,
+    PaymentDetails, PaymentRequest, PaymentStatus, Provider, RedirectMode, Refund, RefundRequest,
 };
 use crate::error::{Error, ProviderError, Result};
 use crate::secret::Secret;
@@ -431,6 +431,252 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     })
 }
 
+/// A refund checked against PesaPal's rules, before the payment's status
+/// is known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PesapalRefund {
+    tracking_id: String,
+    amount: crate::money::Amount,
+    username: String,
+    remarks: String,
+}
+
+/// A refund ready to send: [`PesapalRefund`] with what the status told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PesapalRefundOrder {
+    refund: PesapalRefund,
+    confirmation_code: String,
+    currency: Option<String>,
+}
+
+/// Checks a refund of order `id`; nothing is sent if this fails.
+pub fn validate_refund(id: &str, request: &RefundRequest) -> Result<PesapalRefund> {
+    validate_tracking_id(id)?;
+    let amount = validate::amount(&request.amount).map_err(|r| Error::invalid("amount", r))?;
+    validate::text(&request.username, 100).map_err(|r| Error::invalid("username", r))?;
+    validate::text(&request.remarks, 255).map_err(|r| Error::invalid("remarks", r))?;
+    Ok(PesapalRefund {
+        tracking_id: id.to_owned(),
+        amount,
+        username: request.username.clone(),
+        remarks: request.remarks.clone(),
+    })
+}
+
+/// PesaPal refunds only completed payments, and never more than was paid
+/// (specs/pesapal.md §11): checked against the payment's status before the
+/// refund request is built.
+pub fn refund_against(
+    refund: &PesapalRefund,
+    payment: &PaymentDetails,
+) -> Result<PesapalRefundOrder> {
+    if payment.status != PaymentStatus::Completed {
+        return Err(Error::invalid(
+            "id",
+            format!(
+                "names a payment that is {}; PesaPal refunds only completed payments",
+                payment.status.as_str()
+            ),
+        ));
+    }
+    let paid = payment
+        .amount
+        .as_deref()
+        .and_then(crate::money::Amount::parse_reported)
+        .ok_or_else(|| {
+            Error::unexpected(
+                PROVIDER,
+                200,
+                "status reply without the amount paid; the refund was not sent",
+            )
+        })?;
+    if refund.amount.hundredths() > paid {
+        return Err(Error::invalid(
+            "amount",
+            format!(
+                "is more than the {} paid",
+                crate::money::Amount::fixed2_from_hundredths(paid)
+            ),
+        ));
+    }
+    let confirmation_code = payment
+        .confirmation_code
+        .clone()
+        .filter(|code| !code.is_empty())
+        .ok_or_else(|| {
+            Error::unexpected(
+                PROVIDER,
+                200,
+                "status reply without confirmation_code; the refund was not sent",
+            )
+        })?;
+    Ok(PesapalRefundOrder {
+        refund: refund.clone(),
+        confirmation_code,
+        currency: payment.currency.clone(),
+    })
+}
+
+/// `POST {base}/api/Transactions/RefundRequest`.
+pub fn refund_request(
+    config: &PesapalConfig,
+    token: &AccessToken,
+    order: &PesapalRefundOrder,
+) -> Result<HttpRequest> {
+    let amount = order.refund.amount.to_fixed2();
+    let body = PesapalRefundRequest {
+        confirmation_code: &order.confirmation_code,
+        amount: &amount,
+        username: &order.refund.username,
+        remarks: &order.refund.remarks,
+    };
+    authorized_json(
+        config,
+        token,
+        "/api/Transactions/RefundRequest",
+        to_body(&body),
+    )
+}
+
+/// Reads the RefundRequest reply: `{"status":"200","message":…}` is a
+/// request PesaPal queued (not money moved); `"500"` is a refusal, in
+/// `message`.
+pub fn parse_refund(response: &HttpResponse, order: &PesapalRefundOrder) -> Result<Refund> {
+    let reply: PesapalEnvelope = checked_reply(response)?;
+    require_status_200(&reply, response, "refund")?;
+    Ok(Refund {
+        provider: PROVIDER,
+        tracking_id: order.refund.tracking_id.clone(),
+        confirmation_code: order.confirmation_code.clone(),
+        amount: order.refund.amount.to_fixed2(),
+        currency: order.currency.clone(),
+        message: text_of(reply.message.as_ref()).filter(|text| !text.is_empty()),
+    })
+}
+
+/// Checks an order id for cancellation.
+pub fn validate_cancel(id: &str) -> Result<()> {
+    validate_tracking_id(id)
+}
+
+/// `POST {base}/api/Transactions/CancelOrder`.
+pub fn cancel_request(
+    config: &PesapalConfig,
+    token: &AccessToken,
+    id: &str,
+) -> Result<HttpRequest> {
+    let body = PesapalCancelOrderRequest {
+        order_tracking_id: id,
+    };
+    authorized_json(
+        config,
+        token,
+        "/api/Transactions/CancelOrder",
+        to_body(&body),
+    )
+}
+
+/// Reads the CancelOrder reply: `"200"` cancelled, `"500"` refused (a paid
+/// order, or one already cancelled), in `message`.
+pub fn parse_cancel(response: &HttpResponse, id: &str) -> Result<Cancellation> {
+    let reply: PesapalEnvelope = checked_reply(response)?;
+    require_status_200(&reply, response, "cancellation")?;
+    Ok(Cancellation {
+        provider: PROVIDER,
+        tracking_id: id.to_owned(),
+        message: text_of(reply.message.as_ref()).filter(|text| !text.is_empty()),
+    })
+}
+
+/// A reply whose only proof of success is `status` "200" (refund, cancel):
+/// without it, FinConnect cannot tell what happened.
+fn require_status_200(reply: &PesapalEnvelope, response: &HttpResponse, what: &str) -> Result<()> {
+    match text_of(reply.status.as_ref()).as_deref().map(str::trim) {
+        Some("200") => Ok(()),
+        _ => Err(Error::unexpected(
+            PROVIDER,
+            response.status,
+            format!("{what} reply without status \"200\""),
+        )),
+    }
+}
+
+/// `GET {base}/api/URLSetup/GetIpnList`.
+pub fn ipn_list_request(config: &PesapalConfig, token: &AccessToken) -> Result<HttpRequest> {
+    finish(
+        authorized(
+            request(Method::Get, config.url("/api/URLSetup/GetIpnList")),
+            token,
+        ),
+        names::PESAPAL_BASE_URL,
+    )
+}
+
+/// Reads the GetIpnList reply: a bare JSON array of rows (the sandbox's is
+/// often empty), or, on failure, an error envelope object.
+pub fn parse_ipn_list(response: &HttpResponse) -> Result<Vec<IpnListing>> {
+    let body = json_reply(PROVIDER, response)?;
+    let items = match &body {
+        Loose::Array(raw) => read_json_array(raw.get()).unwrap_or_default(),
+        Loose::Object(object) => {
+            let envelope: PesapalEnvelope = read_object(PROVIDER, response.status, object)?;
+            check_envelope(&envelope, response)?;
+            return Err(Error::unexpected(
+                PROVIDER,
+                response.status,
+                "IPN list reply is an object, not the documented array",
+            ));
+        }
+        other => {
+            return Err(Error::unexpected(
+                PROVIDER,
+                response.status,
+                format!("IPN list reply is {}, not an array", other.kind()),
+            ));
+        }
+    };
+    if response.status >= 400 {
+        return Err(Error::unexpected(
+            PROVIDER,
+            response.status,
+            format!("HTTP {} to the IPN list", response.status),
+        ));
+    }
+    let mut listings = Vec::with_capacity(items.len());
+    for item in items {
+        let Loose::Object(object) = item else {
+            return Err(Error::unexpected(
+                PROVIDER,
+                response.status,
+                format!("IPN list row is {}, not an object", item.kind()),
+            ));
+        };
+        let row: PesapalIpnRow = read_object(PROVIDER, response.status, &object)?;
+        let not_blank = |value: &Option<Loose>| text_of(value.as_ref()).filter(|t| !t.is_empty());
+        let (Some(ipn_id), Some(url)) = (not_blank(&row.ipn_id), not_blank(&row.url)) else {
+            return Err(Error::unexpected(
+                PROVIDER,
+                response.status,
+                "IPN list row without ipn_id or url",
+            ));
+        };
+        listings.push(IpnListing {
+            provider: PROVIDER,
+            ipn_id,
+            url,
+            notification_type: not_blank(&row.ipn_notification_type_description)
+                .and_then(|text| text.to_ascii_uppercase().parse::<NotificationType>().ok()),
+            created_date: not_blank(&row.created_date),
+            active: match not_blank(&row.ipn_status).as_deref().map(str::trim) {
+                Some("1") => Some(true),
+                Some("0") => Some(false),
+                _ => None,
+            },
+        });
+    }
+    Ok(listings)
+}
+
 /// A request body: the wire struct as compact JSON.
 fn to_body<T: serde::Serialize>(body: &T) -> Vec<u8> {
     // The wire structs hold only strings, numbers and nested structs, which
@@ -618,3 +864,5 @@ pub use connector::Pesapal;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_refunds;

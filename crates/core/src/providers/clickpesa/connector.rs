@@ -50,11 +50,28 @@ static INFO: ProviderInfo = ProviderInfo {
     ],
     status_key: StatusKey::Reference,
     notification_methods: &["POST"],
-    unsupported: &[(
-        Operation::RegisterIpn,
-        "ClickPesa webhooks are configured in the ClickPesa dashboard (Settings, Developers), \
-         not through the API; point them at /notifications/clickpesa",
-    )],
+    unsupported: &[
+        (
+            Operation::RegisterIpn,
+            "ClickPesa webhooks are configured in the ClickPesa dashboard (Settings, Developers), \
+             not through the API; point them at /notifications/clickpesa",
+        ),
+        (
+            Operation::Refund,
+            "ClickPesa documents no refund call for collected payments (its REFUNDED status is \
+             set by ClickPesa itself); return money with a payout, or through the ClickPesa dashboard",
+        ),
+        (
+            Operation::Cancel,
+            "ClickPesa documents no way to cancel a USSD push: the customer declines it on the \
+             handset, or it expires and is reported failed",
+        ),
+        (
+            Operation::ListIpns,
+            "ClickPesa webhook URLs are kept in the ClickPesa dashboard (Settings, Developers), \
+             not listed through the API",
+        ),
+    ],
 };
 
 impl Connector for Clickpesa {

@@ -72,11 +72,28 @@ static INFO: ProviderInfo = ProviderInfo {
     ],
     status_key: StatusKey::TrackingId,
     notification_methods: &["POST"],
-    unsupported: &[(
-        Operation::RegisterIpn,
-        "Daraja takes the callback URL with each STK push: set `callback_url` on the payment \
-         or the variable `mpesa_callback_url`, pointing at /notifications/mpesa",
-    )],
+    unsupported: &[
+        (
+            Operation::RegisterIpn,
+            "Daraja takes the callback URL with each STK push: set `callback_url` on the payment \
+             or the variable `mpesa_callback_url`, pointing at /notifications/mpesa",
+        ),
+        (
+            Operation::Refund,
+            "Daraja's Reversal API is an initiator API (initiator name and security credential, \
+             an asynchronous result URL) that FinConnect does not drive yet; reverse the \
+             transaction from the M-Pesa org portal",
+        ),
+        (
+            Operation::Cancel,
+            "Daraja has no call to withdraw an STK push: the customer dismisses the prompt, or it \
+             times out and the callback reports it cancelled",
+        ),
+        (
+            Operation::ListIpns,
+            "Daraja keeps no list of callback URLs for STK push: each push carries its own",
+        ),
+    ],
 };
 
 impl Connector for Mpesa {

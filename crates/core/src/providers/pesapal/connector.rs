@@ -2,14 +2,17 @@
 //! over the module's request builders and reply readers.
 
 use super::ipn::{self, IpnNotification};
-use super::{PesapalConfig, PesapalOrder};
+use super::{PesapalConfig, PesapalOrder, PesapalRefund, PesapalRefundOrder};
 use crate::api::{PAYMENT_REFERENCE_HEADER, PAYMENT_STATUS_HEADER, TRACKING_ID_HEADER};
 use crate::config::{Variables, names};
 use crate::connector::{
-    BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, ProviderInfo, StatusKey,
-    Variable, Verification,
+    BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, ProviderInfo, RefundPlan,
+    StatusKey, Variable, Verification,
 };
-use crate::domain::{IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest};
+use crate::domain::{
+    Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest,
+    Refund, RefundRequest,
+};
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
 use crate::registry::Provider;
@@ -95,6 +98,23 @@ impl Connector for Pesapal {
     fn payment_status(&self, id: &str) -> Result<BoxedCall<PesapalConfig, PaymentDetails>> {
         super::validate_tracking_id(id)?;
         Ok(Box::new(Status(id.to_owned())))
+    }
+
+    fn refund(
+        &self,
+        id: &str,
+        request: &RefundRequest,
+    ) -> Result<Box<dyn RefundPlan<PesapalConfig>>> {
+        Ok(Box::new(super::validate_refund(id, request)?))
+    }
+
+    fn cancel(&self, id: &str) -> Result<BoxedCall<PesapalConfig, Cancellation>> {
+        super::validate_cancel(id)?;
+        Ok(Box::new(CancelOrder(id.to_owned())))
+    }
+
+    fn list_ipns(&self) -> Result<BoxedCall<PesapalConfig, Vec<IpnListing>>> {
+        Ok(Box::new(IpnList))
     }
 
     /// A PesaPal IPN names an order and nothing else: it is confirmed with a
@@ -184,6 +204,54 @@ impl Call<PesapalConfig> for Status {
 
     fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<PaymentDetails> {
         super::parse_status(reply)
+    }
+}
+
+impl RefundPlan<PesapalConfig> for PesapalRefund {
+    fn against(&self, payment: &PaymentDetails) -> Result<BoxedCall<PesapalConfig, Refund>> {
+        Ok(Box::new(RefundCall(super::refund_against(self, payment)?)))
+    }
+}
+
+struct RefundCall(PesapalRefundOrder);
+
+impl Call<PesapalConfig> for RefundCall {
+    type Output = Refund;
+
+    fn request(&self, config: &PesapalConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+        super::refund_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<Refund> {
+        super::parse_refund(reply, &self.0)
+    }
+}
+
+struct CancelOrder(String);
+
+impl Call<PesapalConfig> for CancelOrder {
+    type Output = Cancellation;
+
+    fn request(&self, config: &PesapalConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+        super::cancel_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<Cancellation> {
+        super::parse_cancel(reply, &self.0)
+    }
+}
+
+struct IpnList;
+
+impl Call<PesapalConfig> for IpnList {
+    type Output = Vec<IpnListing>;
+
+    fn request(&self, config: &PesapalConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+        super::ipn_list_request(config, token)
+    }
+
+    fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<Vec<IpnListing>> {
+        super::parse_ipn_list(reply)
     }
 }
 

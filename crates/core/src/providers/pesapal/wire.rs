@@ -129,3 +129,29 @@ pub(super) struct PesapalIpnAck<'a> {
 /// under whatever spelling of the keys it uses (matched in `ipn.rs`), so it
 /// is read as its members rather than as a struct.
 pub(super) type PesapalIpnBody = std::collections::BTreeMap<String, Loose>;
+
+/// `POST /api/Transactions/RefundRequest`, in the documented member order.
+/// The amount goes as a decimal string, as PesaPal's own sample sends it.
+#[derive(Serialize)]
+pub(super) struct PesapalRefundRequest<'a> {
+    pub(super) confirmation_code: &'a str,
+    pub(super) amount: &'a str,
+    pub(super) username: &'a str,
+    pub(super) remarks: &'a str,
+}
+
+/// `POST /api/Transactions/CancelOrder`.
+#[derive(Serialize)]
+pub(super) struct PesapalCancelOrderRequest<'a> {
+    pub(super) order_tracking_id: &'a str,
+}
+
+/// One row of `GET /api/URLSetup/GetIpnList` (a bare JSON array of these).
+#[derive(Deserialize)]
+pub(super) struct PesapalIpnRow {
+    pub(super) ipn_id: Option<Loose>,
+    pub(super) url: Option<Loose>,
+    pub(super) created_date: Option<Loose>,
+    pub(super) ipn_notification_type_description: Option<Loose>,
+    pub(super) ipn_status: Option<Loose>,
+}
