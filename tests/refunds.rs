@@ -3,6 +3,13 @@
 //! through HTTP with the ledger (its states and events, and the money
 //! safety of a refund whose outcome is unknown).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
 mod common;
 
 use common::*;
