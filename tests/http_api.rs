@@ -617,7 +617,7 @@ fn unknown_routes_and_wrong_methods() {
         ("PUT", "/payments", "POST, GET"),
         ("DELETE", "/payments", "POST, GET"),
         ("POST", "/payments/pesapal/x", "GET"),
-        ("GET", "/ipn-registrations", "POST"),
+        ("PUT", "/ipn-registrations", "POST, GET"),
         ("PUT", "/notifications/pesapal", "GET, POST"),
         ("GET", "/notifications/clickpesa", "POST"),
     ] {
