@@ -32,25 +32,6 @@ fn post_with_key(host: &finconnect_host::Host, body: &Value, key: &str) -> Reply
     send(host, request)
 }
 
-fn events(host: &finconnect_host::Host, after: u64) -> Vec<Value> {
-    let reply = get(host, &format!("/events?after={after}&limit=1000"));
-    assert_eq!(reply.status, 200, "{reply}");
-    reply.json()["data"].as_array().cloned().unwrap_or_default()
-}
-
-fn kinds(events: &[Value]) -> Vec<String> {
-    events
-        .iter()
-        .map(|event| {
-            format!(
-                "{} {}",
-                event["type"].as_str().unwrap_or_default(),
-                event["payment"]["reference"].as_str().unwrap_or_default()
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn a_retried_payment_is_replayed_without_a_second_provider_call() {
     let (sandbox, host) = start();
@@ -311,8 +292,7 @@ fn notifications_for_ids_finconnect_never_issued_cost_no_provider_call() {
     assert!(events(&host, 0).is_empty());
 }
 
-/// 32 random bytes, base64 with its padding (the npm verifier wants it).
-const WEBHOOK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD6p8Hr3aCg9I=";
+use receiver::WEBHOOK_SECRET;
 
 /// A sandbox, and a host whose webhooks go to `receiver`, served over TCP
 /// so the sandbox can deliver ClickPesa webhooks to it.

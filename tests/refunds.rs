@@ -37,21 +37,7 @@ fn wit_refund(amount: &str) -> RefundRequest {
 }
 
 fn event_kinds(host: &finconnect_host::Host) -> Vec<String> {
-    let reply = get(host, "/events?limit=1000");
-    assert_eq!(reply.status, 200, "{reply}");
-    reply.json()["data"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|event| {
-            format!(
-                "{} {}",
-                event["type"].as_str().unwrap_or_default(),
-                event["payment"]["reference"].as_str().unwrap_or_default()
-            )
-        })
-        .collect()
+    kinds(&events(host, 0))
 }
 
 /// An IPN registration and a PesaPal payment through HTTP: its tracking id.

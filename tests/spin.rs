@@ -724,8 +724,7 @@ fn two_spin_instances_share_cached_tokens_through_one_redis() {
     b.assert_no_secrets(&tokens);
 }
 
-/// 32 random bytes, base64 with its padding (the npm verifier wants it).
-const WEBHOOK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD6p8Hr3aCg9I=";
+use common::receiver::WEBHOOK_SECRET;
 
 fn event_kinds(app: &SpinApp) -> Vec<String> {
     let reply = app.get("/events?after=0&limit=100");

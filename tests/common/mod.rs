@@ -377,6 +377,29 @@ pub fn get(host: &Host, path: &str) -> Reply {
     send(host, request("GET", path, None, Some(API_KEY)))
 }
 
+// ----- the ledger's events -----
+
+/// `GET /events?after=<after>&limit=1000`: the events, in order.
+pub fn events(host: &Host, after: u64) -> Vec<serde_json::Value> {
+    let reply = get(host, &format!("/events?after={after}&limit=1000"));
+    assert_eq!(reply.status, 200, "{reply}");
+    reply.json()["data"].as_array().cloned().unwrap_or_default()
+}
+
+/// Each event as `"<type> <payment reference>"`.
+pub fn kinds(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|event| {
+            format!(
+                "{} {}",
+                event["type"].as_str().unwrap_or_default(),
+                event["payment"]["reference"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
 // ----- the sandbox's view -----
 
 /// `METHOD /path` of every provider request the sandbox received.

@@ -29,6 +29,10 @@ use std::time::{Duration, Instant};
 pub const REQUIRE_NODE: &str = "FINCONNECT_REQUIRE_NODE";
 /// The receiver's folder, relative to the repository.
 pub const RECEIVER_DIR: &str = "tests/webhook-receiver";
+/// A webhook signing secret for the suites: 32 random bytes, base64 with
+/// its padding (the npm verifier refuses a secret without it).
+pub const WEBHOOK_SECRET: &str = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD6p8Hr3aCg9I=";
+
 /// The path deliveries go to (any path but `/control` would do).
 pub const WEBHOOK_PATH: &str = "/webhooks/finconnect";
 
