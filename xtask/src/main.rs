@@ -67,7 +67,9 @@ tasks:
                             pay, replay and IPN, default and keyvalue-store-only builds
   load [ARGS...]            build the component, then the same bench binary with --load:
                             10000 PesaPal pays over POST /payments at concurrency 32
-                            (ARGS: --count N, --concurrency C, --max-seconds S)
+                            (ARGS: --count N, --concurrency C, --max-seconds S;
+                            --spin drives `spin up` instead of the host, with Spin's SQLite
+                            store, or with --redis a throwaway redis-server)
   wasm-opt FILE...          optimise the given components in place, as `build` does";
 
 /// What the browser test (`tests/browser.rs`) drives: Debian's Chromium

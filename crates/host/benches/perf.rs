@@ -82,6 +82,10 @@ fn main() -> ExitCode {
 
 struct Options {
     load: bool,
+    /// `--load --spin`: drive `spin up` (Spin's SQLite store) instead of the host.
+    spin: bool,
+    /// `--load --spin --redis`: with the key-value store in a throwaway redis-server.
+    redis: bool,
     peers: bool,
     ledger: bool,
     rounds: usize,
@@ -94,6 +98,8 @@ struct Options {
 fn options() -> anyhow::Result<Options> {
     let mut options = Options {
         load: false,
+        spin: false,
+        redis: false,
         peers: false,
         ledger: false,
         rounds: 5,
@@ -114,6 +120,8 @@ fn options() -> anyhow::Result<Options> {
             // `cargo bench` passes `--bench` to every bench binary.
             "--bench" => {}
             "--load" => options.load = true,
+            "--spin" => options.spin = true,
+            "--redis" => options.redis = true,
             "--peers" => options.peers = true,
             "--ledger" => options.ledger = true,
             "--rounds" => options.rounds = usize::try_from(number("--rounds")?)?,
@@ -124,7 +132,7 @@ fn options() -> anyhow::Result<Options> {
             "--concurrency" => options.concurrency = usize::try_from(number("--concurrency")?)?,
             "--max-seconds" => options.max_seconds = number("--max-seconds")?,
             other => bail!(
-                "unknown argument {other:?} (expected --load, --count N, --concurrency C, --max-seconds S, --peers, --ledger, --rounds N)"
+                "unknown argument {other:?} (expected --load [--spin [--redis]], --count N, --concurrency C, --max-seconds S, --peers, --ledger, --rounds N)"
             ),
         }
     }
@@ -1033,12 +1041,98 @@ fn profile_pays(wasm: &Path, pays: usize) -> anyhow::Result<()> {
 
 // ----- the load test (issue 6, item 7) -----
 
+/// `spin up` serving FinConnect against `sandbox` (for `--load --spin`),
+/// with its key-value store in Spin's SQLite file or, with `redis`, in a
+/// throwaway redis-server; both stop when the returned guards drop.
+fn spin_server(
+    wasm: &Path,
+    sandbox: &Sandbox,
+    redis: bool,
+) -> anyhow::Result<(SocketAddr, Vec<peers::Server>, &'static str)> {
+    let root = Path::new(ROOT);
+    let spin = std::env::var_os("SPIN_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            ["../shared/tools/spin/spin", "../../shared/tools/spin/spin"]
+                .iter()
+                .map(|rel| root.join(rel))
+                .find(|path| path.is_file())
+        })
+        .context("--spin needs Spin: set SPIN_BIN or put it at ../shared/tools/spin/spin")?;
+    let work = std::env::temp_dir().join(format!("finconnect-load-spin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
+    let manifest = std::fs::read_to_string(root.join("spin.toml"))?.replace(
+        "source = \"target/wasm32-wasip2/release/finconnect.wasm\"",
+        &format!("source = {:?}", wasm.display().to_string()),
+    );
+    std::fs::write(work.join("spin.toml"), manifest)?;
+    let mut guards = Vec::new();
+    let mut args = vec!["up".to_owned(), "--from".to_owned(), "spin.toml".to_owned()];
+    let mut store = "Spin's SQLite store";
+    if redis {
+        let redis_addr = peers::free_addr()?;
+        let mut command = std::process::Command::new("redis-server");
+        command.args([
+            "--port",
+            &redis_addr.port().to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
+        guards.push(peers::Server::start(
+            command,
+            redis_addr,
+            &work.join("redis.log"),
+            "redis-server",
+        )?);
+        std::fs::write(
+            work.join("runtime-config.toml"),
+            format!(
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://{redis_addr}\"\n"
+            ),
+        )?;
+        args.extend([
+            "--runtime-config-file".to_owned(),
+            "runtime-config.toml".to_owned(),
+        ]);
+        store = "Redis";
+    }
+    let addr = peers::free_addr()?;
+    args.extend(["--listen".to_owned(), addr.to_string()]);
+    let mut command = std::process::Command::new(spin);
+    command
+        .args(&args)
+        .current_dir(&work)
+        .envs(peers::spin_variables(sandbox));
+    guards.push(peers::Server::start(
+        command,
+        addr,
+        &work.join("spin.log"),
+        "spin up",
+    )?);
+    Ok((addr, guards, store))
+}
+
 fn load_test(wasm: &Path, options: &Options) -> anyhow::Result<()> {
     let sandbox = Sandbox::start(SandboxConfig::default())?;
     let host = host(wasm, &sandbox, true, None)?;
     let ipn_id = register_ipn(&host)?;
     sandbox.clear_requests();
-    let addr = start_server(&host)?;
+    // Dropped at the end of the test: stops Spin and Redis.
+    let mut _servers = Vec::new();
+    let mut served_by = "host `serve` on loopback (pooling allocator)".to_owned();
+    let addr = if options.spin {
+        let (addr, servers, store) = spin_server(wasm, &sandbox, options.redis)?;
+        _servers = servers;
+        served_by = format!("`spin up` (key-value store: {store})");
+        addr
+    } else {
+        start_server(&host)?
+    };
     let client = client_runtime()?;
     eprintln!(
         "perf: load test: {} PesaPal pays over POST /payments at concurrency {} (at most {} s)",
@@ -1099,7 +1193,7 @@ fn load_test(wasm: &Path, options: &Options) -> anyhow::Result<()> {
     table.row("throughput", format!("{:.0} pays/s", run.throughput()));
     table.row("elapsed", format!("{:.1} s", run.elapsed.as_secs_f64()));
     table.print(&format!(
-        "FinConnect load test: host `serve` on loopback (pooling allocator), sandbox on loopback, {} CPUs",
+        "FinConnect load test: {served_by}, sandbox on loopback, {} CPUs",
         std::thread::available_parallelism().map_or(0, usize::from)
     ));
     for error in run.errors.iter().take(5) {

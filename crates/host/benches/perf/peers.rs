@@ -82,13 +82,13 @@ fn inputs(wasm: &Path) -> anyhow::Result<Inputs> {
 
 /// A server process of one peer, in its own process group (Spin starts
 /// children); stopped (the whole group) when dropped.
-struct Server {
+pub(super) struct Server {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Server {
-    fn start(
+    pub(super) fn start(
         mut command: Command,
         addr: SocketAddr,
         log: &Path,
@@ -196,12 +196,12 @@ fn group_cpu(pgid: u32) -> Duration {
     Duration::from_secs_f64(total as f64 / ticks)
 }
 
-fn free_addr() -> anyhow::Result<SocketAddr> {
+pub(super) fn free_addr() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
 /// The variables every FinConnect-shaped server reads, as `SPIN_VARIABLE_*`.
-fn spin_variables(sandbox: &Sandbox) -> Vec<(String, String)> {
+pub(super) fn spin_variables(sandbox: &Sandbox) -> Vec<(String, String)> {
     let config = SandboxConfig::default();
     [
         ("pesapal_origin", sandbox.origin()),
