@@ -85,8 +85,19 @@ fn run<T>(
 
 /// Hands `operation` a [`Finconnect`] over this call's variables (read
 /// now), a fresh transport and, when it is switched on, the token cache.
+/// Opens the key-value store for token hints when the host grants one.
 /// Fails only when those variables are malformed.
 fn with_finconnect<T>(
+    operation: impl FnOnce(&mut Finconnect<'_>) -> T,
+) -> finconnect_core::Result<T> {
+    let store = ledger_store::KeyValue::open().ok();
+    with_finconnect_over(store.as_ref(), operation)
+}
+
+/// [`with_finconnect`] over a key-value store already open (the HTTP
+/// face's ledger store), so a request opens it once.
+fn with_finconnect_over<T>(
+    store: Option<&ledger_store::KeyValue>,
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
     let vars = variables::HostVariables;
@@ -99,7 +110,7 @@ fn with_finconnect<T>(
     token_cache::open(&vars)?;
     // The key-value store, when the host grants one, settles token races
     // for providers that invalidate old tokens on reissue (Daraja).
-    let mut hints = ledger_store::KeyValue::open().ok();
+    let mut hints = store;
     let finconnect = Finconnect::new(&vars, &mut transport).at(now());
     let finconnect = match hints.as_mut() {
         Some(store) => finconnect.with_token_hints(store),

@@ -4,7 +4,7 @@
 use super::ledger_store::KeyValue;
 use super::outbound::WasiTransport;
 use super::variables::HostVariables;
-use super::{Component, with_finconnect};
+use super::{Component, with_finconnect_over};
 use finconnect_core::api::{self, MAX_BODY_BYTES, Problem, ProblemCode};
 use finconnect_core::config::{Timeouts, Variables};
 use finconnect_core::ledger::deliver::{WebhookTarget, deliver_due};
@@ -22,8 +22,10 @@ impl Guest for Component {
         let vars = HostVariables;
         let ledger = KeyValue::open().map(|store| Ledger::new(store, ledger_config(&vars)));
         let response = match &ledger {
-            Ok(ledger) => with_finconnect(|fc| api::handle_ledgered(request, fc, ledger, now_ms))
-                .unwrap_or_else(|error| Problem::from_error(&error).into_response()),
+            Ok(ledger) => with_finconnect_over(Some(ledger.store()), |fc| {
+                api::handle_ledgered(request, fc, ledger, now_ms)
+            })
+            .unwrap_or_else(|error| Problem::from_error(&error).into_response()),
             Err(error) => Problem::new(
                 503,
                 ProblemCode::LedgerUnavailable,

@@ -185,7 +185,7 @@ impl Store for KeyValue {
 /// increment fails, every claim is granted: each refused call then fetches
 /// a token of its own, as without a store, and concurrent Daraja calls can
 /// refuse each other again.
-impl finconnect_core::token_hints::TokenHints for KeyValue {
+impl finconnect_core::token_hints::TokenHints for &KeyValue {
     fn get(&mut self, key: &str) -> Option<Vec<u8>> {
         self.0.get(key).ok().flatten()
     }
