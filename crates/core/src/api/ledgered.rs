@@ -122,11 +122,18 @@ pub(super) fn create_payment<S: Store>(
             )
         }
         other => {
-            let (status, code) = match other.problem() {
-                Some((_, "idempotency_key_reused")) => (422, ProblemCode::IdempotencyKeyReused),
-                Some((_, "request_in_progress")) => (409, ProblemCode::RequestInProgress),
-                _ => (409, ProblemCode::OutcomeUnknown),
-            };
+            // The ledger names the status and the code; the router only
+            // finds the code among its own. A second `AskProvider` (the
+            // provider's answer left the outcome open) is `outcome_unknown`.
+            let (status, code) = other
+                .problem()
+                .and_then(|(status, name)| {
+                    ProblemCode::ALL
+                        .into_iter()
+                        .find(|code| code.as_str() == name)
+                        .map(|code| (status, code))
+                })
+                .unwrap_or((409, ProblemCode::OutcomeUnknown));
             let mut problem = Problem::new(status, code, other.detail().unwrap_or_default());
             if code == ProblemCode::RequestInProgress {
                 problem = problem.with_header("retry-after", "1");
