@@ -96,6 +96,15 @@ fn finconnect_setup(
     )
 }
 
+/// `setup` with FinConnect's webhooks going to `receiver`, signed with the
+/// suites' [`WEBHOOK_SECRET`].
+fn webhooks_to(receiver: &common::receiver::Receiver, setup: SpinSetup) -> SpinSetup {
+    setup
+        .variable("finconnect_webhook_url", &receiver.url())
+        .variable("finconnect_webhook_origin", &receiver.origin())
+        .variable("finconnect_webhook_secret", WEBHOOK_SECRET)
+}
+
 fn assert_problem(reply: &Reply, status: u16, code: &str) -> Value {
     assert_eq!(reply.status, status, "{reply}");
     let problem = reply.problem();
@@ -271,10 +280,10 @@ fn walk_through_every_provider_under_spin_and_no_secret_in_its_logs() {
     let sandbox = Sandbox::start(config.clone()).unwrap();
     let app = SpinApp::start(
         &spin,
-        finconnect_setup("walk", &harness::finconnect_wasm(), &sandbox, &config)
-            .variable("finconnect_webhook_url", &receiver.url())
-            .variable("finconnect_webhook_origin", &receiver.origin())
-            .variable("finconnect_webhook_secret", WEBHOOK_SECRET),
+        webhooks_to(
+            &receiver,
+            finconnect_setup("walk", &harness::finconnect_wasm(), &sandbox, &config),
+        ),
     );
     harness::say(&format!(
         "spin suite: spin up listened after {:?}",
@@ -763,10 +772,7 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
     let instance = |name: &str| {
         SpinApp::start(
             &spin,
-            finconnect_setup(name, &wasm, &sandbox, &config)
-                .variable("finconnect_webhook_url", &receiver.url())
-                .variable("finconnect_webhook_origin", &receiver.origin())
-                .variable("finconnect_webhook_secret", WEBHOOK_SECRET)
+            webhooks_to(&receiver, finconnect_setup(name, &wasm, &sandbox, &config))
                 .runtime_config(redis_runtime_config(&redis)),
         )
     };
