@@ -224,6 +224,7 @@ enum Kind {
     Host,
     HostBefore,
     Spin,
+    SpinRedis,
     SpinMinimal,
     Floor,
 }
@@ -232,7 +233,27 @@ struct Peer {
     name: &'static str,
     kind: Kind,
     server: Option<Server>,
+    /// Processes the server needs (redis-server): their CPU counts as the server's.
+    also: Vec<Server>,
     rounds: Vec<Round>,
+}
+
+impl Peer {
+    fn new(name: &'static str, kind: Kind, server: Option<Server>) -> Self {
+        Self {
+            name,
+            kind,
+            server,
+            also: Vec::new(),
+            rounds: Vec::new(),
+        }
+    }
+
+    /// CPU time of the server and of the processes it needs.
+    fn cpu(&self) -> Option<Duration> {
+        let server = self.server.as_ref()?.cpu();
+        Some(self.also.iter().map(Server::cpu).sum::<Duration>() + server)
+    }
 }
 
 /// One round of one HTTP peer.
@@ -309,18 +330,16 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             &format!("node server.mjs --client {client}"),
         )
     };
-    peers.push(Peer {
-        name: "Node SDK (fetch) behind node:http",
-        kind: Kind::NodeFetch,
-        server: Some(node_server("fetch")?),
-        rounds: Vec::new(),
-    });
-    peers.push(Peer {
-        name: "Node SDK (node:http client) behind node:http",
-        kind: Kind::NodeHttp,
-        server: Some(node_server("http")?),
-        rounds: Vec::new(),
-    });
+    peers.push(Peer::new(
+        "Node SDK (fetch) behind node:http",
+        Kind::NodeFetch,
+        Some(node_server("fetch")?),
+    ));
+    peers.push(Peer::new(
+        "Node SDK (node:http client) behind node:http",
+        Kind::NodeHttp,
+        Some(node_server("http")?),
+    ));
 
     let addr = free_addr()?;
     let mut command = Command::new(&inputs.host_bin);
@@ -333,17 +352,16 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
         .args(["--addr", &addr.to_string()])
         .current_dir(&work)
         .envs(variables.iter().cloned());
-    peers.push(Peer {
-        name: "FinConnect on finconnect-host",
-        kind: Kind::Host,
-        server: Some(Server::start(
+    peers.push(Peer::new(
+        "FinConnect on finconnect-host",
+        Kind::Host,
+        Some(Server::start(
             command,
             addr,
             &work.join("finconnect-host.log"),
             "finconnect-host up",
         )?),
-        rounds: Vec::new(),
-    });
+    ));
 
     // Optional: the same host with an older component and no keep-alive,
     // for a before/after on one machine (FINCONNECT_PEERS_BEFORE_WASM).
@@ -362,17 +380,16 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             .args(["--addr", &addr.to_string(), "--no-keep-alive"])
             .current_dir(&work)
             .envs(variables.iter().cloned());
-        peers.push(Peer {
-            name: "before: FinConnect on finconnect-host, FINCONNECT_PEERS_BEFORE_WASM, --no-keep-alive",
-            kind: Kind::HostBefore,
-            server: Some(Server::start(
+        peers.push(Peer::new(
+            "before: FinConnect on finconnect-host, FINCONNECT_PEERS_BEFORE_WASM, --no-keep-alive",
+            Kind::HostBefore,
+            Some(Server::start(
                 command,
                 addr,
                 &work.join("finconnect-host-before.log"),
                 "finconnect-host up (before)",
             )?),
-            rounds: Vec::new(),
-        });
+        ));
     }
 
     let mut notes = Vec::new();
@@ -392,17 +409,34 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                 .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
                 .current_dir(&dir)
                 .envs(variables.iter().cloned());
-            peers.push(Peer {
-                name: "FinConnect under spin up",
-                kind: Kind::Spin,
-                server: Some(Server::start(
+            peers.push(Peer::new(
+                "FinConnect under spin up",
+                Kind::Spin,
+                Some(Server::start(
                     command,
                     addr,
                     &work.join("spin-finconnect.log"),
                     "spin up (FinConnect)",
                 )?),
-                rounds: Vec::new(),
-            });
+            ));
+            // The same with the ledger's store in Redis, as for more than one instance.
+            match super::spin_server(&inputs.wasm, &sandbox, true) {
+                Ok((_, mut servers, _)) => {
+                    let spin = servers.pop();
+                    let mut peer = Peer::new(
+                        "FinConnect under spin up, store in Redis",
+                        Kind::SpinRedis,
+                        spin,
+                    );
+                    peer.also = servers;
+                    peers.push(peer);
+                }
+                Err(err) => {
+                    let note = format!("SKIPPED: FinConnect under Spin with Redis: {err:#}");
+                    eprintln!("\nperf: ==================== {note} ====================\n");
+                    notes.push(note);
+                }
+            }
             match &inputs.minimal_wasm {
                 Some(minimal) => {
                     let dir = work.join("spin-minimal");
@@ -426,12 +460,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     command
                         .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
                         .current_dir(&dir);
-                    peers.push(Peer {
-                        name: "minimal component under spin up",
-                        kind: Kind::SpinMinimal,
-                        server: Some(Server::start(command, addr, &work.join("spin-minimal.log"), "spin up (minimal)")?),
-                        rounds: Vec::new(),
-                    });
+                    peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(Server::start(command, addr, &work.join("spin-minimal.log"), "spin up (minimal)")?)));
                 }
                 None => notes.push("SKIPPED: minimal component under Spin (FINCONNECT_MINIMAL_WASM not set; `cargo xtask bench --peers` builds it)".to_owned()),
             }
@@ -443,12 +472,11 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             notes.push(note.to_owned());
         }
     }
-    peers.push(Peer {
-        name: "floor: the two calls straight to the sandbox",
-        kind: Kind::Floor,
-        server: None,
-        rounds: Vec::new(),
-    });
+    peers.push(Peer::new(
+        "floor: the two calls straight to the sandbox",
+        Kind::Floor,
+        None,
+    ));
 
     let mut inprocess = vec![
         InProcess {
@@ -507,7 +535,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             let target = target_of(peer, &sandbox);
             let prefix = format!("R{round}-{}", peer.kind as u8);
             sandbox.clear_requests();
-            let cpu_before = peer.server.as_ref().map(Server::cpu);
+            let cpu_before = peer.cpu();
             let mut record = Round::default();
             let mut pays = 0;
             for (concurrency, count) in [(1, LATENCY_PAYS), (8, RPS8_PAYS), (32, RPS32_PAYS)] {
@@ -537,13 +565,9 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     _ => record.rps32 = run.throughput(),
                 }
             }
-            record.cpu_per_pay = peer
-                .server
-                .as_ref()
-                .zip(cpu_before)
-                .map(|(server, before)| {
-                    (server.cpu().saturating_sub(before)) / u32::try_from(pays.max(1)).unwrap_or(1)
-                });
+            record.cpu_per_pay = peer.cpu().zip(cpu_before).map(|(after, before)| {
+                after.saturating_sub(before) / u32::try_from(pays.max(1)).unwrap_or(1)
+            });
             record.round_trips = sandbox.requests().len() as f64 / pays.max(1) as f64;
             peer.rounds.push(record);
         }
@@ -739,6 +763,12 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
         println!(
             "| FinConnect under Spin ÷ Node SDK (fetch), req/s at c=32 | {r:.2}× | ≥ 1.00×: {} |",
             verdict(r >= 1.0)
+        );
+    }
+    if let (Some(redis), Some(fetch)) = (find(Kind::SpinRedis), find(Kind::NodeFetch)) {
+        println!(
+            "| FinConnect under Spin, store in Redis ÷ Node SDK (fetch), req/s at c=32 | {:.2}× | (for reference) |",
+            redis.rps32 / fetch.rps32
         );
     }
     if let (Some(spin), Some(minimal)) = (find(Kind::Spin), find(Kind::SpinMinimal)) {
