@@ -4,10 +4,15 @@
 
 pub mod checksum;
 mod connector;
+mod hosted;
 pub mod webhook;
 mod wire;
 
 pub use connector::Clickpesa;
+pub use hosted::{
+    CardPayment, HostedCheckout, card_request, checkout_request, parse_card, parse_checkout,
+    validate_card, validate_checkout,
+};
 
 use self::wire::*;
 use super::{
@@ -149,7 +154,9 @@ pub fn validate_payment(request: &PaymentRequest) -> Result<UssdPush> {
             return Err(Error::Unsupported {
                 provider: PROVIDER,
                 operation: format!("the payment method `{}`", other.as_str()),
-                detail: "only mobile_money (USSD push) is available for ClickPesa".to_owned(),
+                detail: "this check is for mobile_money (USSD push); card and checkout_link \
+                         payments are checked by validate_card and validate_checkout"
+                    .to_owned(),
             });
         }
     }
