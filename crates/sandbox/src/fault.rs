@@ -42,6 +42,10 @@ pub enum Target {
     ClickpesaUssdPush,
     /// `GET /payments/{orderReference}`.
     ClickpesaQuery,
+    /// `POST /checkout-link/generate-checkout-url`.
+    ClickpesaCheckoutLink,
+    /// `POST /payments/initiate-card-payment`.
+    ClickpesaCardPayment,
     /// Every M-Pesa Daraja request.
     AnyMpesa,
     /// `GET /oauth/v1/generate`.
@@ -58,7 +62,7 @@ pub(crate) use finconnect_core::Provider;
 
 impl Target {
     /// Every target, in the order the control API lists them.
-    pub const ALL: [Target; 17] = [
+    pub const ALL: [Target; 19] = [
         Target::Any,
         Target::AnyPesapal,
         Target::AnyClickpesa,
@@ -72,6 +76,8 @@ impl Target {
         Target::ClickpesaToken,
         Target::ClickpesaUssdPush,
         Target::ClickpesaQuery,
+        Target::ClickpesaCheckoutLink,
+        Target::ClickpesaCardPayment,
         Target::AnyMpesa,
         Target::MpesaToken,
         Target::MpesaStkPush,
@@ -94,6 +100,8 @@ impl Target {
             Target::ClickpesaToken => "clickpesa_token",
             Target::ClickpesaUssdPush => "clickpesa_ussd_push",
             Target::ClickpesaQuery => "clickpesa_query",
+            Target::ClickpesaCheckoutLink => "clickpesa_checkout_link",
+            Target::ClickpesaCardPayment => "clickpesa_card_payment",
             Target::AnyMpesa => "mpesa",
             Target::MpesaToken => "mpesa_token",
             Target::MpesaStkPush => "mpesa_stk_push",
