@@ -171,11 +171,14 @@ pub(crate) fn valid_phone(phone: &str) -> bool {
 }
 
 /// A JSON object body whose checksum verifies when a checksum key is set;
-/// otherwise the 400 ClickPesa answers.
-pub(crate) fn signed_body(state: &State, req: &Incoming) -> Result<Map<String, Value>, Response> {
+/// otherwise the message of the 400 ClickPesa answers.
+pub(crate) fn signed_body(
+    state: &State,
+    req: &Incoming,
+) -> Result<Map<String, Value>, &'static str> {
     let body: Map<String, Value> = match serde_json::from_slice(&req.body) {
         Ok(Value::Object(map)) => map,
-        _ => return Err(bad_request("Invalid JSON body")),
+        _ => return Err("Invalid JSON body"),
     };
     if let Some(key) = &state.config.clickpesa_checksum_key {
         match body.get("checksum") {
@@ -184,10 +187,10 @@ pub(crate) fn signed_body(state: &State, req: &Incoming) -> Result<Map<String, V
                 let verified = checksum::Value::parse(&req.body)
                     .is_ok_and(|tree| checksum::verify(key.as_bytes(), &tree));
                 if !verified {
-                    return Err(bad_request("Invalid checksum"));
+                    return Err("Invalid checksum");
                 }
             }
-            _ => return Err(bad_request("checksum is required")),
+            _ => return Err("checksum is required"),
         }
     }
     Ok(body)
@@ -212,7 +215,7 @@ pub(crate) fn reference_used(state: &State, order_reference: &str) -> Option<Res
 fn initiate_ussd_push(state: &mut State, req: &Incoming) -> Response {
     let body = match signed_body(state, req) {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return bad_request(refusal),
     };
     let amount = match body.get("amount") {
         Some(Value::String(a)) if positive_decimal(a) => a.clone(),

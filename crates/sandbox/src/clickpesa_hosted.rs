@@ -39,30 +39,30 @@ pub(crate) fn page_path(order_reference: &str) -> String {
 }
 
 /// The order reference, checked as ClickPesa checks it.
-fn order_reference(body: &Map<String, Value>) -> Result<String, Response> {
+fn order_reference(body: &Map<String, Value>) -> Result<String, &'static str> {
     match body.get("orderReference") {
-        None | Some(Value::Null) => Err(bad_request("Order reference is required")),
+        None | Some(Value::Null) => Err("Order reference is required"),
         Some(Value::String(r)) if !r.is_empty() && r.bytes().all(|b| b.is_ascii_alphanumeric()) => {
             Ok(r.clone())
         }
-        Some(_) => Err(bad_request(
+        Some(_) => Err(
             "Invalid Order Reference, should only contain alphanumeric characters and cannot be blank",
-        )),
+        ),
     }
 }
 
 /// The order total: `totalPrice`, or the sum of `orderItems` (price ×
 /// quantity, exactly, in hundredths).
-fn order_total(body: &Map<String, Value>) -> Result<String, Response> {
+fn order_total(body: &Map<String, Value>) -> Result<String, &'static str> {
     if let Some(items) = body.get("orderItems") {
         let Some(items) = items.as_array().filter(|items| !items.is_empty()) else {
-            return Err(bad_request("Order items must be a non-empty array"));
+            return Err("Order items must be a non-empty array");
         };
         let mut total: u64 = 0;
         for item in items {
             let name = item.get("name").and_then(Value::as_str);
             if name.is_none_or(|name| name.trim().is_empty()) {
-                return Err(bad_request("All items must have a name"));
+                return Err("All items must have a name");
             }
             let price = item
                 .get("price")
@@ -70,29 +70,29 @@ fn order_total(body: &Map<String, Value>) -> Result<String, Response> {
                 .filter(|price| positive_decimal(price))
                 .and_then(|price| price.parse::<Amount>().ok());
             let Some(price) = price else {
-                return Err(bad_request("All items must have a price"));
+                return Err("All items must have a price");
             };
             let Some(quantity) = item
                 .get("quantity")
                 .and_then(Value::as_u64)
                 .filter(|q| *q >= 1)
             else {
-                return Err(bad_request("All items must have a quantity"));
+                return Err("All items must have a quantity");
             };
             total = price
                 .hundredths()
                 .checked_mul(quantity)
                 .and_then(|line| total.checked_add(line))
-                .ok_or_else(|| bad_request("Total Price is too large"))?;
+                .ok_or("Total Price is too large")?;
         }
         return Amount::from_hundredths(total)
             .map(Amount::to_plain)
-            .map_err(|_| bad_request("Total Price is too large"));
+            .map_err(|_| "Total Price is too large");
     }
     match body.get("totalPrice") {
         Some(Value::String(price)) if positive_decimal(price) => Ok(price.clone()),
-        Some(Value::String(_)) => Err(bad_request("Total Price must be a positive number string")),
-        _ => Err(bad_request("Total Price is required")),
+        Some(Value::String(_)) => Err("Total Price must be a positive number string"),
+        _ => Err("Total Price is required"),
     }
 }
 
@@ -138,11 +138,11 @@ fn record(
 pub(crate) fn generate_checkout_url(origin: &str, state: &mut State, req: &Incoming) -> Response {
     let body = match signed_body(state, req) {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return bad_request(refusal),
     };
     let reference = match order_reference(&body) {
         Ok(reference) => reference,
-        Err(refusal) => return refusal,
+        Err(refusal) => return bad_request(refusal),
     };
     let currency = match body.get("orderCurrency").and_then(Value::as_str) {
         Some(currency @ ("TZS" | "USD")) => currency.to_owned(),
@@ -150,7 +150,7 @@ pub(crate) fn generate_checkout_url(origin: &str, state: &mut State, req: &Incom
     };
     let total = match order_total(&body) {
         Ok(total) => total,
-        Err(refusal) => return refusal,
+        Err(refusal) => return bad_request(refusal),
     };
     let phone = text_member(&body, "customerPhone");
     if phone.as_deref().is_some_and(|phone| !valid_phone(phone)) {
@@ -178,7 +178,7 @@ pub(crate) fn generate_checkout_url(origin: &str, state: &mut State, req: &Incom
 pub(crate) fn initiate_card_payment(origin: &str, state: &mut State, req: &Incoming) -> Response {
     let body = match signed_body(state, req) {
         Ok(body) => body,
-        Err(refusal) => return refusal,
+        Err(refusal) => return bad_request(refusal),
     };
     let amount = match body.get("amount") {
         Some(Value::String(a)) if positive_decimal(a) => a.clone(),
@@ -190,7 +190,7 @@ pub(crate) fn initiate_card_payment(origin: &str, state: &mut State, req: &Incom
     }
     let reference = match order_reference(&body) {
         Ok(reference) => reference,
-        Err(refusal) => return refusal,
+        Err(refusal) => return bad_request(refusal),
     };
     let Some(customer) = body.get("customer").and_then(Value::as_object) else {
         return bad_request("customer must be an object");
