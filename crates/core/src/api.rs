@@ -13,6 +13,7 @@
 
 mod input;
 mod ledgered;
+mod previews;
 mod problem;
 mod refunds;
 
@@ -63,6 +64,8 @@ pub enum Operation {
     Cancel,
     /// `GET /ipn-registrations?provider=`: the provider's registered URLs.
     ListIpns,
+    /// `POST /payment-previews`: a payment's methods and fees, not started.
+    PreviewPayment,
     /// `/notifications/{provider}`, with the methods the provider's
     /// connector declares.
     Notification(Provider),
@@ -81,7 +84,8 @@ impl Operation {
             | Operation::Redeliver
             | Operation::Refund
             | Operation::Cancel
-            | Operation::ListIpns => true,
+            | Operation::ListIpns
+            | Operation::PreviewPayment => true,
             Operation::Notification(_) => false,
         }
     }
@@ -100,7 +104,7 @@ pub struct Route {
 }
 
 /// The merchant routes; [`routes`] adds each provider's notification route.
-const MERCHANT_ROUTES: [(&str, &str, Operation); 9] = [
+const MERCHANT_ROUTES: [(&str, &str, Operation); 10] = [
     ("POST", "/payments", Operation::CreatePayment),
     ("GET", "/payments", Operation::ListPayments),
     ("GET", "/payments/{provider}/{id}", Operation::PaymentStatus),
@@ -118,6 +122,7 @@ const MERCHANT_ROUTES: [(&str, &str, Operation); 9] = [
     ("GET", "/ipn-registrations", Operation::ListIpns),
     ("GET", "/events", Operation::ListEvents),
     ("POST", "/events/{id}/deliveries", Operation::Redeliver),
+    ("POST", "/payment-previews", Operation::PreviewPayment),
 ];
 
 /// Every route FinConnect serves: the merchant routes, then
@@ -327,6 +332,11 @@ fn serve<S: Store>(
             refunds::cancel(fc, ledger, provider, &id)
         }
         (Operation::ListIpns, _) => refunds::list_ipns(request, fc),
+        (Operation::PreviewPayment, _) => {
+            require_json(request)?;
+            let (provider, payment, fetch_sender) = input::preview(&request.body)?;
+            previews::preview(fc, provider, &payment, fetch_sender)
+        }
         (Operation::Notification(provider), ledger) => notification(provider, request, fc, ledger),
         (Operation::ListPayments, Some((ledger, _))) => ledgered::list_payments(request, ledger),
         (Operation::ListEvents, Some((ledger, now))) => ledgered::list_events(request, ledger, now),

@@ -300,3 +300,61 @@ pub struct IpnListing {
     /// Whether it is active, when the row says (`ipn_status` 1 or 0).
     pub active: Option<bool>,
 }
+
+/// What a payment would go through, asked without starting it (ClickPesa's
+/// USSD-push and card previews).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentPreview {
+    /// Who answered.
+    pub provider: Provider,
+    /// The merchant reference the preview was asked for.
+    pub reference: String,
+    /// The payment methods the provider lists for this payment.
+    pub methods: Vec<PreviewMethod>,
+    /// The account behind the phone number, when it was asked for and the
+    /// provider found it.
+    pub sender: Option<PreviewSender>,
+}
+
+/// One method a preview lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviewMethod {
+    /// The method as the provider names it (`M-PESA`, `TIGO-PESA`, `CARD`).
+    pub name: String,
+    /// Whether the payment can go through it now.
+    pub status: MethodStatus,
+    /// The fee, as exact decimal text in the provider's unit, when given.
+    pub fee: Option<String>,
+    /// The provider's words.
+    pub message: Option<String>,
+}
+
+/// Whether a previewed method can take the payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodStatus {
+    /// ClickPesa `AVAILABLE`.
+    Available,
+    /// ClickPesa `UNAVAILABLE`, or a status FinConnect does not know.
+    Unavailable,
+}
+
+impl MethodStatus {
+    /// The lower-case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodStatus::Available => "available",
+            MethodStatus::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The mobile-money account behind a phone number (ClickPesa `sender`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreviewSender {
+    /// The account holder's name.
+    pub account_name: Option<String>,
+    /// The account number (the phone number).
+    pub account_number: Option<String>,
+    /// The network (`TIGO-PESA`).
+    pub account_provider: Option<String>,
+}

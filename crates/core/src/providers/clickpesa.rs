@@ -5,6 +5,7 @@
 pub mod checksum;
 mod connector;
 mod hosted;
+mod preview;
 pub mod webhook;
 mod wire;
 
@@ -13,6 +14,7 @@ pub use hosted::{
     CardPayment, HostedCheckout, card_request, checkout_request, parse_card, parse_checkout,
     validate_card, validate_checkout,
 };
+pub use preview::{Preview, parse_preview, preview_request, validate_preview};
 
 use self::wire::*;
 use super::{

@@ -2,13 +2,13 @@
 //! offers, over the module's request builders and reply readers.
 
 use super::webhook::{self, WebhookError, WebhookEvent};
-use super::{CardPayment, ClickpesaConfig, HostedCheckout, UssdPush};
+use super::{CardPayment, ClickpesaConfig, HostedCheckout, Preview, UssdPush};
 use crate::config::{self, Variables, names};
 use crate::connector::{
     BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, Operation, ProviderInfo,
     StatusKey, Variable, Verification,
 };
-use crate::domain::{Payment, PaymentDetails, PaymentMethod, PaymentRequest};
+use crate::domain::{Payment, PaymentDetails, PaymentMethod, PaymentPreview, PaymentRequest};
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
 use crate::registry::Provider;
@@ -115,6 +115,17 @@ impl Connector for Clickpesa {
                 Box::new(CheckoutCall(super::validate_checkout(request)?))
             }
         })
+    }
+
+    fn preview(
+        &self,
+        request: &PaymentRequest,
+        fetch_sender: bool,
+    ) -> Result<BoxedCall<ClickpesaConfig, PaymentPreview>> {
+        Ok(Box::new(PreviewCall(super::validate_preview(
+            request,
+            fetch_sender,
+        )?)))
     }
 
     fn payment_status(&self, id: &str) -> Result<BoxedCall<ClickpesaConfig, PaymentDetails>> {
@@ -273,6 +284,25 @@ impl Call<ClickpesaConfig> for CardCall {
 
     fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Payment> {
         super::parse_card(reply, &self.0)
+    }
+}
+
+struct PreviewCall(Preview);
+
+impl Call<ClickpesaConfig> for PreviewCall {
+    type Output = PaymentPreview;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        super::preview_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<PaymentPreview> {
+        super::parse_preview(reply, &self.0)
     }
 }
 

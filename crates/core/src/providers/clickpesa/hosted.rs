@@ -108,7 +108,7 @@ fn optional_text(value: Option<&str>, field: &str, max: usize) -> Result<Option<
 }
 
 /// A ClickPesa mobile number: `255` and nine digits, no `+`.
-fn tanzanian_phone(phone: &str) -> Result<()> {
+pub(super) fn tanzanian_phone(phone: &str) -> Result<()> {
     if phone.len() == 12 && phone.starts_with("255") && phone.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
@@ -216,7 +216,7 @@ pub fn validate_card(request: &PaymentRequest) -> Result<CardPayment> {
 }
 
 /// A JSON body, signed with the checksum key when one is set.
-fn body_of<T: Serialize>(config: &super::ClickpesaConfig, body: &T) -> Result<Vec<u8>> {
+pub(super) fn body_of<T: Serialize>(config: &super::ClickpesaConfig, body: &T) -> Result<Vec<u8>> {
     // The bodies hold only strings, which serde_json always writes.
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let Some(key) = &config.checksum_key else {
@@ -230,7 +230,7 @@ fn body_of<T: Serialize>(config: &super::ClickpesaConfig, body: &T) -> Result<Ve
 }
 
 /// A signed POST of `body` to `path` with the token verbatim.
-fn post(
+pub(super) fn post(
     config: &super::ClickpesaConfig,
     token: &AccessToken,
     path: &str,

@@ -93,6 +93,11 @@ static INFO: ProviderInfo = ProviderInfo {
             Operation::ListIpns,
             "Daraja keeps no list of callback URLs for STK push: each push carries its own",
         ),
+        (
+            Operation::Preview,
+            "Daraja has no preview of an STK push: there is one channel (M-Pesa) and the \
+             paybill or till's tariff is agreed with Safaricom, not quoted per payment",
+        ),
     ],
 };
 
