@@ -1,8 +1,9 @@
-//! ClickPesa's hosted checkout link and card payment through the built
-//! component, against the sandbox: through WIT (`api` and the `client`
-//! resource) and through HTTP with the ledger — the link comes back as
-//! `redirect_url`, the tester pays on the sandbox's page, the webhook
-//! completes the payment.
+//! ClickPesa's hosted checkout link, card payment and previews through the
+//! built component, against the sandbox: through WIT (`api` and the
+//! `client` resource) and through HTTP with the ledger — the link comes
+//! back as `redirect_url`, the tester pays on the sandbox's page, the
+//! webhook completes the payment; a preview lists methods and fees and
+//! starts nothing.
 
 #![allow(
     clippy::unwrap_used,
@@ -14,13 +15,14 @@
 mod common;
 
 use common::*;
-use finconnect_host::{ApiError, PaymentMethod, PaymentStatus, Provider};
+use finconnect_host::{ApiError, MethodStatus, PaymentMethod, PaymentStatus, Provider};
 use finconnect_sandbox::{Fault, FaultKind, Sandbox, Target};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 
 const CHECKOUT: &str = "/third-parties/checkout-link/generate-checkout-url";
 const CARD: &str = "/third-parties/payments/initiate-card-payment";
+const PREVIEW_USSD: &str = "/third-parties/payments/preview-ussd-push-request";
 
 fn checkout_body(reference: &str) -> Value {
     json!({
@@ -304,4 +306,126 @@ fn http_card_payments_and_the_documented_refusals() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn wit_preview_lists_methods_and_the_sender_without_starting_a_payment() {
+    let (sandbox, host) = start();
+    let request = clickpesa_payment("WPRE1");
+    let preview = host
+        .preview_blocking(Provider::Clickpesa, &request, true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(preview.reference, "WPRE1");
+    assert_eq!(preview.methods.len(), 4);
+    let mpesa = &preview.methods[0];
+    assert_eq!(
+        (mpesa.name.as_str(), mpesa.status, mpesa.fee.as_deref()),
+        ("M-PESA", MethodStatus::Available, Some("15"))
+    );
+    assert_eq!(preview.methods[3].status, MethodStatus::Unavailable);
+    let sender = preview.sender.unwrap();
+    assert_eq!(sender.account_number.as_deref(), Some("255712345678"));
+    assert_eq!(sender.account_provider.as_deref(), Some("TIGO-PESA"));
+    let sent = sandbox
+        .requests()
+        .into_iter()
+        .find(|r| r.path == PREVIEW_USSD)
+        .unwrap();
+    assert_eq!(
+        sent.json().unwrap(),
+        json!({"amount": "1000", "currency": "TZS", "fetchSenderDetails": true,
+               "orderReference": "WPRE1", "phoneNumber": "255712345678"})
+    );
+    assert!(sandbox.clickpesa_payments().is_empty(), "nothing started");
+    // The same reference can still be paid.
+    host.pay_blocking(Provider::Clickpesa, &request)
+        .unwrap()
+        .unwrap();
+
+    // The client resource: a card preview in USD (fee in cents, exact).
+    let mut card = clickpesa_payment("WPRE2");
+    card.method = Some(PaymentMethod::Card);
+    card.currency = "USD".to_owned();
+    card.amount = "12.50".to_owned();
+    let card_preview = finconnect_host::block_on(async {
+        let mut client = host.client(Provider::Clickpesa).await.unwrap();
+        let preview = client.preview(&card, false).await.unwrap();
+        client.close().await.unwrap();
+        preview
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(card_preview.methods.len(), 1);
+    assert_eq!(card_preview.methods[0].name, "CARD");
+    assert_eq!(card_preview.methods[0].fee.as_deref(), Some("0.44"));
+    assert!(card_preview.sender.is_none());
+
+    // Validation names the field, before any call; the others are unsupported.
+    sandbox.clear_requests();
+    let mut no_phone = clickpesa_payment("WPRE3");
+    no_phone.customer.phone = None;
+    match host
+        .preview_blocking(Provider::Clickpesa, &no_phone, true)
+        .unwrap()
+    {
+        Err(ApiError::InvalidRequest(error)) => assert_eq!(error.field, "customer.phone"),
+        other => panic!("{other:?}"),
+    }
+    for provider in [Provider::Pesapal, Provider::Mpesa] {
+        match host.preview_blocking(provider, &request, false).unwrap() {
+            Err(ApiError::Unsupported(error)) => {
+                assert_eq!(error.operation, "preview");
+                assert!(!error.reason.is_empty());
+            }
+            other => panic!("{provider:?}: {other:?}"),
+        }
+    }
+    assert!(
+        sandbox.requests().is_empty(),
+        "{:?}",
+        provider_calls(&sandbox)
+    );
+}
+
+#[test]
+fn http_preview_and_the_documented_404() {
+    let (sandbox, host) = start();
+    let mut body = clickpesa_body("HPRE1");
+    body["fetch_sender_details"] = json!(true);
+    let reply = post(&host, "/payment-previews", &body);
+    assert_eq!(reply.status, 200, "{reply}");
+    let out = reply.json();
+    assert_eq!(out["provider"], "clickpesa");
+    assert_eq!(out["reference"], "HPRE1");
+    assert_eq!(
+        out["methods"][0],
+        json!({"name": "M-PESA", "status": "available", "fee": "15", "message": null})
+    );
+    assert_eq!(out["sender"]["account_number"], "255712345678");
+    assert!(events(&host, 0).is_empty(), "a preview is not recorded");
+
+    sandbox.inject(Fault::once(
+        Target::ClickpesaPreview,
+        FaultKind::Status(
+            404,
+            r#"{"message":"Account has no valid payment method"}"#.into(),
+        ),
+    ));
+    let reply = post(&host, "/payment-previews", &clickpesa_body("HPRE2"));
+    assert_eq!(reply.status, 502, "{reply}");
+    let problem = reply.problem();
+    assert_eq!(problem["provider_status"], 404);
+    assert_eq!(
+        problem["provider_message"],
+        "Account has no valid payment method"
+    );
+
+    let reply = post(
+        &host,
+        "/payment-previews",
+        &json!({"provider": "pesapal", "reference": "X1", "amount": "10", "currency": "KES"}),
+    );
+    assert_eq!(reply.status, 422, "{reply}");
+    assert_eq!(reply.problem()["code"], "unsupported");
 }

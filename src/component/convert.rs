@@ -158,6 +158,31 @@ pub(super) fn ipn_listings(listed: Vec<core::IpnListing>) -> Vec<wit::IpnListing
         .collect()
 }
 
+pub(super) fn preview(preview: core::PaymentPreview) -> wit::PaymentPreview {
+    wit::PaymentPreview {
+        provider: provider_out(preview.provider),
+        reference: preview.reference,
+        methods: preview
+            .methods
+            .into_iter()
+            .map(|method| wit::PreviewMethod {
+                name: method.name,
+                status: match method.status {
+                    core::MethodStatus::Available => wit::MethodStatus::Available,
+                    core::MethodStatus::Unavailable => wit::MethodStatus::Unavailable,
+                },
+                fee: method.fee,
+                message: method.message,
+            })
+            .collect(),
+        sender: preview.sender.map(|sender| wit::PreviewSender {
+            account_name: sender.account_name,
+            account_number: sender.account_number,
+            account_provider: sender.account_provider,
+        }),
+    }
+}
+
 /// The one mapping from core errors to the WIT `error` variant, field by
 /// field (no core error holds a secret). Exhaustive on purpose: a new core
 /// error does not compile until it has a WIT case.

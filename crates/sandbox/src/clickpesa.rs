@@ -30,6 +30,10 @@ pub(crate) enum Endpoint {
     CheckoutLink,
     /// `POST /payments/initiate-card-payment`.
     CardPayment,
+    /// `POST /payments/preview-ussd-push-request`.
+    PreviewUssd,
+    /// `POST /payments/preview-card-payment`.
+    PreviewCard,
 }
 
 impl Endpoint {
@@ -48,6 +52,12 @@ impl Endpoint {
         if *method == Method::POST && path == "/payments/initiate-card-payment" {
             return Some(Endpoint::CardPayment);
         }
+        if *method == Method::POST && path == "/payments/preview-ussd-push-request" {
+            return Some(Endpoint::PreviewUssd);
+        }
+        if *method == Method::POST && path == "/payments/preview-card-payment" {
+            return Some(Endpoint::PreviewCard);
+        }
         if *method == Method::GET
             && let Some(reference) = path.strip_prefix("/payments/")
             && !reference.is_empty()
@@ -65,6 +75,7 @@ impl Endpoint {
             Endpoint::Query(_) => Target::ClickpesaQuery,
             Endpoint::CheckoutLink => Target::ClickpesaCheckoutLink,
             Endpoint::CardPayment => Target::ClickpesaCardPayment,
+            Endpoint::PreviewUssd | Endpoint::PreviewCard => Target::ClickpesaPreview,
         }
     }
 }
@@ -91,6 +102,8 @@ pub(crate) fn handle(shared: &Arc<Shared>, endpoint: Option<Endpoint>, req: &Inc
         Endpoint::CardPayment => {
             crate::clickpesa_hosted::initiate_card_payment(&shared.origin, &mut state, req)
         }
+        Endpoint::PreviewUssd => crate::clickpesa_preview::preview_ussd(&state, req),
+        Endpoint::PreviewCard => crate::clickpesa_preview::preview_card(&state, req),
     }
 }
 

@@ -46,6 +46,8 @@ pub enum Target {
     ClickpesaCheckoutLink,
     /// `POST /payments/initiate-card-payment`.
     ClickpesaCardPayment,
+    /// `POST /payments/preview-ussd-push-request` and `/payments/preview-card-payment`.
+    ClickpesaPreview,
     /// Every M-Pesa Daraja request.
     AnyMpesa,
     /// `GET /oauth/v1/generate`.
@@ -62,7 +64,7 @@ pub(crate) use finconnect_core::Provider;
 
 impl Target {
     /// Every target, in the order the control API lists them.
-    pub const ALL: [Target; 19] = [
+    pub const ALL: [Target; 20] = [
         Target::Any,
         Target::AnyPesapal,
         Target::AnyClickpesa,
@@ -78,6 +80,7 @@ impl Target {
         Target::ClickpesaQuery,
         Target::ClickpesaCheckoutLink,
         Target::ClickpesaCardPayment,
+        Target::ClickpesaPreview,
         Target::AnyMpesa,
         Target::MpesaToken,
         Target::MpesaStkPush,
@@ -102,6 +105,7 @@ impl Target {
             Target::ClickpesaQuery => "clickpesa_query",
             Target::ClickpesaCheckoutLink => "clickpesa_checkout_link",
             Target::ClickpesaCardPayment => "clickpesa_card_payment",
+            Target::ClickpesaPreview => "clickpesa_preview",
             Target::AnyMpesa => "mpesa",
             Target::MpesaToken => "mpesa_token",
             Target::MpesaStkPush => "mpesa_stk_push",

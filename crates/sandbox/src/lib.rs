@@ -26,6 +26,7 @@
 //!   `payments/initiate-ussd-push-request`, `payments/{orderReference}`,
 //!   `checkout-link/generate-checkout-url` and `payments/initiate-card-payment`
 //!   (their links open a sandbox page where the tester pays or declines),
+//!   `payments/preview-ussd-push-request` and `payments/preview-card-payment`,
 //!   with NestJS-style errors and the canonical checksum.
 //! - M-Pesa Daraja under `/mpesa-daraja`: `oauth/v1/generate`,
 //!   `mpesa/stkpush/v1/processrequest`, `mpesa/stkpushquery/v1/query`, with
@@ -42,6 +43,7 @@
 
 mod clickpesa;
 mod clickpesa_hosted;
+mod clickpesa_preview;
 mod control;
 mod deliver;
 mod fault;
