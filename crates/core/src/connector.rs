@@ -24,7 +24,7 @@
 use crate::config::Variables;
 use crate::domain::{
     Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentPreview,
-    PaymentRequest, Provider, Refund, RefundRequest,
+    PaymentRequest, Provider, ProviderPaymentPage, ProviderPaymentQuery, Refund, RefundRequest,
 };
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
@@ -47,6 +47,8 @@ pub enum Operation {
     ListIpns,
     /// Preview a payment's methods and fees without starting it.
     Preview,
+    /// List the provider's own record of payments.
+    ListProviderPayments,
 }
 
 impl Operation {
@@ -60,6 +62,7 @@ impl Operation {
             Operation::Cancel => "cancel",
             Operation::ListIpns => "list-ipns",
             Operation::Preview => "preview",
+            Operation::ListProviderPayments => "list-provider-payments",
         }
     }
 }
@@ -373,6 +376,16 @@ pub trait Connector: Sync + 'static {
     ) -> Result<BoxedCall<Self::Config, PaymentPreview>> {
         let _ = (request, fetch_sender);
         Err(unsupported(self.info(), Operation::Preview))
+    }
+
+    /// Validates a query of the provider's own list of payments and
+    /// returns its call.
+    fn list_payments(
+        &self,
+        query: &ProviderPaymentQuery,
+    ) -> Result<BoxedCall<Self::Config, ProviderPaymentPage>> {
+        let _ = query;
+        Err(unsupported(self.info(), Operation::ListProviderPayments))
     }
 
     /// Reads a notification and says how to believe it. Variables are

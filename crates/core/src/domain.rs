@@ -358,3 +358,49 @@ pub struct PreviewSender {
     /// The network (`TIGO-PESA`).
     pub account_provider: Option<String>,
 }
+
+/// Filters and paging for a provider's own list of payments (ClickPesa
+/// `GET /payments/all`). Every member is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderPaymentQuery {
+    /// From this day (`YYYY-MM-DD`).
+    pub start_date: Option<String>,
+    /// To this day (`YYYY-MM-DD`).
+    pub end_date: Option<String>,
+    /// The provider's status word (ClickPesa `SUCCESS`, `FAILED`, …).
+    pub status: Option<String>,
+    /// ISO 4217 code of the collected currency.
+    pub currency: Option<String>,
+    /// The channel as the provider names it (`TIGO-PESA`).
+    pub channel: Option<String>,
+    /// One merchant reference.
+    pub reference: Option<String>,
+    /// The field to sort by, as the provider names it (`createdAt`).
+    pub sort_by: Option<String>,
+    /// The sort order (the provider's default: newest first).
+    pub order: Option<SortOrder>,
+    /// How many to skip (paging).
+    pub skip: Option<u64>,
+    /// How many to return, 1 to 100.
+    pub limit: Option<u64>,
+}
+
+/// A sort order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortOrder {
+    /// Oldest (smallest) first.
+    Ascending,
+    /// Newest (largest) first.
+    Descending,
+}
+
+/// One page of a provider's list of payments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderPaymentPage {
+    /// Who answered.
+    pub provider: Provider,
+    /// The payments on this page, as a status query reports them.
+    pub payments: Vec<PaymentDetails>,
+    /// How many match the filters in all (`totalCount`).
+    pub total_count: u64,
+}

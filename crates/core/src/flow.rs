@@ -17,7 +17,7 @@ use crate::connector::{
 };
 use crate::domain::{
     Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentPreview,
-    PaymentRequest, Provider, Refund, RefundRequest,
+    PaymentRequest, Provider, ProviderPaymentPage, ProviderPaymentQuery, Refund, RefundRequest,
 };
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
@@ -218,6 +218,16 @@ impl<'a> Finconnect<'a> {
         fetch_sender: bool,
     ) -> Result<PaymentPreview> {
         provider.connector().preview(self, request, fetch_sender)
+    }
+
+    /// One page of the provider's own list of payments: validation, token,
+    /// then the list request.
+    pub fn list_provider_payments(
+        &mut self,
+        provider: Provider,
+        query: &ProviderPaymentQuery,
+    ) -> Result<ProviderPaymentPage> {
+        provider.connector().list_provider_payments(self, query)
     }
 
     /// Reads a provider's notification, believes it only once verified (by
@@ -484,6 +494,12 @@ pub trait Dispatch: Sync {
         request: &PaymentRequest,
         fetch_sender: bool,
     ) -> Result<PaymentPreview>;
+    /// [`Finconnect::list_provider_payments`] for this provider.
+    fn list_provider_payments(
+        &self,
+        fc: &mut Finconnect<'_>,
+        query: &ProviderPaymentQuery,
+    ) -> Result<ProviderPaymentPage>;
 
     /// [`Finconnect::notification`] for this provider.
     fn notification(
@@ -564,6 +580,15 @@ impl<C: Connector> Dispatch for C {
         fetch_sender: bool,
     ) -> Result<PaymentPreview> {
         let call = Connector::preview(self, request, fetch_sender)?;
+        fc.run(self, call)
+    }
+
+    fn list_provider_payments(
+        &self,
+        fc: &mut Finconnect<'_>,
+        query: &ProviderPaymentQuery,
+    ) -> Result<ProviderPaymentPage> {
+        let call = Connector::list_payments(self, query)?;
         fc.run(self, call)
     }
 

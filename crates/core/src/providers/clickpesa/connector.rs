@@ -2,13 +2,16 @@
 //! offers, over the module's request builders and reply readers.
 
 use super::webhook::{self, WebhookError, WebhookEvent};
-use super::{CardPayment, ClickpesaConfig, HostedCheckout, Preview, UssdPush};
+use super::{CardPayment, ClickpesaConfig, HostedCheckout, ListQuery, Preview, UssdPush};
 use crate::config::{self, Variables, names};
 use crate::connector::{
     BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, Operation, ProviderInfo,
     StatusKey, Variable, Verification,
 };
-use crate::domain::{Payment, PaymentDetails, PaymentMethod, PaymentPreview, PaymentRequest};
+use crate::domain::{
+    Payment, PaymentDetails, PaymentMethod, PaymentPreview, PaymentRequest, ProviderPaymentPage,
+    ProviderPaymentQuery,
+};
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
 use crate::registry::Provider;
@@ -126,6 +129,13 @@ impl Connector for Clickpesa {
             request,
             fetch_sender,
         )?)))
+    }
+
+    fn list_payments(
+        &self,
+        query: &ProviderPaymentQuery,
+    ) -> Result<BoxedCall<ClickpesaConfig, ProviderPaymentPage>> {
+        Ok(Box::new(ListCall(super::validate_list(query)?)))
     }
 
     fn payment_status(&self, id: &str) -> Result<BoxedCall<ClickpesaConfig, PaymentDetails>> {
@@ -303,6 +313,25 @@ impl Call<ClickpesaConfig> for PreviewCall {
 
     fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<PaymentPreview> {
         super::parse_preview(reply, &self.0)
+    }
+}
+
+struct ListCall(ListQuery);
+
+impl Call<ClickpesaConfig> for ListCall {
+    type Output = ProviderPaymentPage;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        super::list_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<ProviderPaymentPage> {
+        super::parse_list(reply)
     }
 }
 

@@ -98,6 +98,11 @@ static INFO: ProviderInfo = ProviderInfo {
             "Daraja has no preview of an STK push: there is one channel (M-Pesa) and the \
              paybill or till's tariff is agreed with Safaricom, not quoted per payment",
         ),
+        (
+            Operation::ListProviderPayments,
+            "Daraja has no API listing STK pushes or collections: use FinConnect's own ledger \
+             (GET /payments) or the M-Pesa org portal's statements",
+        ),
     ],
 };
 

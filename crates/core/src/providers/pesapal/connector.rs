@@ -47,11 +47,18 @@ static INFO: ProviderInfo = ProviderInfo {
     ],
     status_key: StatusKey::TrackingId,
     notification_methods: &["GET", "POST"],
-    unsupported: &[(
-        Operation::Preview,
-        "PesaPal documents no preview: the customer picks the method on PesaPal's payment \
-         page (redirect_url), which shows the methods the merchant account offers",
-    )],
+    unsupported: &[
+        (
+            Operation::Preview,
+            "PesaPal documents no preview: the customer picks the method on PesaPal's payment \
+             page (redirect_url), which shows the methods the merchant account offers",
+        ),
+        (
+            Operation::ListProviderPayments,
+            "PesaPal API 3.0 has no call listing transactions: use FinConnect's own ledger \
+             (GET /payments) or the PesaPal merchant dashboard",
+        ),
+    ],
 };
 
 impl Connector for Pesapal {
