@@ -178,6 +178,15 @@ impl wit_api::Guest for Component {
         run(|fc| fc.preview(convert::provider(provider), &request, fetch_sender))
             .map(convert::preview)
     }
+
+    fn list_provider_payments(
+        provider: wit::Provider,
+        query: wit::ProviderPaymentQuery,
+    ) -> Result<wit::ProviderPaymentPage, wit::Error> {
+        let query = convert::provider_payment_query(query);
+        run(|fc| fc.list_provider_payments(convert::provider(provider), &query))
+            .map(convert::provider_payment_page)
+    }
 }
 
 impl GuestClient for Client {
@@ -225,6 +234,15 @@ impl GuestClient for Client {
     ) -> Result<wit::PaymentPreview, wit::Error> {
         let request = convert::payment_request(request);
         run(|fc| fc.preview(self.provider, &request, fetch_sender)).map(convert::preview)
+    }
+
+    fn list_provider_payments(
+        &self,
+        query: wit::ProviderPaymentQuery,
+    ) -> Result<wit::ProviderPaymentPage, wit::Error> {
+        let query = convert::provider_payment_query(query);
+        run(|fc| fc.list_provider_payments(self.provider, &query))
+            .map(convert::provider_payment_page)
     }
 
     fn verify_notification(

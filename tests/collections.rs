@@ -3,7 +3,8 @@
 //! `client` resource) and through HTTP with the ledger — the link comes
 //! back as `redirect_url`, the tester pays on the sandbox's page, the
 //! webhook completes the payment; a preview lists methods and fees and
-//! starts nothing.
+//! starts nothing; ClickPesa's own list of payments, and the ledger's list
+//! filtered by status and paged with `after`.
 
 #![allow(
     clippy::unwrap_used,
@@ -15,7 +16,9 @@
 mod common;
 
 use common::*;
-use finconnect_host::{ApiError, MethodStatus, PaymentMethod, PaymentStatus, Provider};
+use finconnect_host::{
+    ApiError, MethodStatus, PaymentMethod, PaymentStatus, Provider, ProviderPaymentQuery, SortOrder,
+};
 use finconnect_sandbox::{Fault, FaultKind, Sandbox, Target};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -428,4 +431,167 @@ fn http_preview_and_the_documented_404() {
     );
     assert_eq!(reply.status, 422, "{reply}");
     assert_eq!(reply.problem()["code"], "unsupported");
+}
+
+#[test]
+fn wit_lists_the_providers_payments_with_filters_and_paging() {
+    let (sandbox, host) = start();
+    for reference in ["WL1", "WL2", "WL3"] {
+        host.pay_blocking(Provider::Clickpesa, &clickpesa_payment(reference))
+            .unwrap()
+            .unwrap();
+    }
+    sandbox
+        .settle_clickpesa("WL2", finconnect_sandbox::Outcome::Completed)
+        .unwrap();
+    sandbox.clear_requests();
+    let query = ProviderPaymentQuery {
+        start_date: None,
+        end_date: None,
+        status: Some("success".to_owned()),
+        currency: Some("TZS".to_owned()),
+        channel: None,
+        reference: None,
+        sort_by: None,
+        order: Some(SortOrder::Descending),
+        skip: Some(0),
+        limit: Some(10),
+    };
+    let page = host
+        .list_provider_payments_blocking(Provider::Clickpesa, &query)
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.total_count, 1);
+    assert_eq!(page.payments.len(), 1);
+    assert_eq!(page.payments[0].reference.as_deref(), Some("WL2"));
+    assert_eq!(page.payments[0].status, PaymentStatus::Completed);
+    assert_eq!(page.payments[0].amount.as_deref(), Some("1000.00"));
+    let sent = sandbox.requests();
+    assert_eq!(
+        sent.iter()
+            .map(|r| format!("{} {}?{}", r.method, r.path, r.query.clone().unwrap_or_default()))
+            .collect::<Vec<_>>(),
+        [
+            format!("POST {CLICKPESA_TOKEN}?"),
+            "GET /third-parties/payments/all?status=SUCCESS&collectedCurrency=TZS&orderBy=DESC&skip=0&limit=10"
+                .to_owned(),
+        ]
+    );
+
+    // The client resource, paging by two: the total counts all three.
+    let paging = ProviderPaymentQuery {
+        status: None,
+        currency: None,
+        order: Some(SortOrder::Ascending),
+        skip: Some(2),
+        limit: Some(2),
+        ..query.clone()
+    };
+    let second = finconnect_host::block_on(async {
+        let mut client = host.client(Provider::Clickpesa).await.unwrap();
+        let page = client.list_provider_payments(&paging).await.unwrap();
+        client.close().await.unwrap();
+        page
+    })
+    .unwrap()
+    .unwrap();
+    assert_eq!(second.total_count, 3);
+    assert_eq!(
+        second
+            .payments
+            .iter()
+            .map(|p| p.reference.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["WL3"]
+    );
+
+    // Validation names the field before any call; the others are unsupported.
+    sandbox.clear_requests();
+    let bad = ProviderPaymentQuery {
+        limit: Some(0),
+        ..paging.clone()
+    };
+    match host
+        .list_provider_payments_blocking(Provider::Clickpesa, &bad)
+        .unwrap()
+    {
+        Err(ApiError::InvalidRequest(error)) => assert_eq!(error.field, "limit"),
+        other => panic!("{other:?}"),
+    }
+    for provider in [Provider::Pesapal, Provider::Mpesa] {
+        match host
+            .list_provider_payments_blocking(provider, &paging)
+            .unwrap()
+        {
+            Err(ApiError::Unsupported(error)) => {
+                assert_eq!(error.operation, "list-provider-payments");
+            }
+            other => panic!("{provider:?}: {other:?}"),
+        }
+    }
+    assert!(
+        sandbox.requests().is_empty(),
+        "{:?}",
+        provider_calls(&sandbox)
+    );
+}
+
+#[test]
+fn http_provider_payments_and_the_ledgers_status_and_after() {
+    let (sandbox, host) = start();
+    for reference in ["HL1", "HL2", "HL3", "HL4"] {
+        let reply = post(&host, "/payments", &clickpesa_body(reference));
+        assert_eq!(reply.status, 201, "{reply}");
+    }
+    sandbox
+        .settle_clickpesa("HL3", finconnect_sandbox::Outcome::Completed)
+        .unwrap();
+    // The ledger learns it from a status query.
+    assert_eq!(get(&host, "/payments/clickpesa/HL3").status, 200);
+
+    // ClickPesa's own list.
+    let reply = get(
+        &host,
+        "/provider-payments?provider=clickpesa&status=SUCCESS&limit=5",
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    let body = reply.json();
+    assert_eq!(body["provider"], "clickpesa");
+    assert_eq!(body["total_count"], 1);
+    assert_eq!(body["data"][0]["reference"], "HL3");
+    assert_eq!(body["data"][0]["status"], "completed");
+    let reply = get(&host, "/provider-payments?provider=pesapal");
+    assert_eq!(reply.status, 422, "{reply}");
+    assert_eq!(reply.problem()["code"], "unsupported");
+    let reply = get(&host, "/provider-payments?provider=clickpesa&limit=101");
+    assert_eq!(reply.status, 422, "{reply}");
+    assert_eq!(reply.problem()["field"], "limit");
+
+    // The ledger: status= keeps one state, after= pages newest first.
+    let completed = get(&host, "/payments?status=completed").json();
+    let refs = |page: &Value| -> Vec<String> {
+        page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["reference"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(refs(&completed), ["HL3"]);
+    assert_eq!(completed["next"], Value::Null);
+    let first = get(&host, "/payments?provider=clickpesa&status=pending&limit=2").json();
+    assert_eq!(refs(&first), ["HL4", "HL2"]);
+    let cursor = first["next"].as_str().unwrap().to_owned();
+    let second = get(
+        &host,
+        &format!("/payments?provider=clickpesa&status=pending&limit=2&after={cursor}"),
+    )
+    .json();
+    assert_eq!(refs(&second), ["HL1"]);
+    assert_eq!(second["next"], Value::Null);
+    for (query, field) in [("status=paid", "status"), ("after=nonsense", "after")] {
+        let reply = get(&host, &format!("/payments?{query}"));
+        assert_eq!(reply.status, 422, "{reply}");
+        assert_eq!(reply.problem()["field"], field);
+    }
 }

@@ -47,7 +47,8 @@ pub use bindings::exports::finconnect::payments::types::{
     ProviderError, RedirectMode, RefundRequest, UnreadableReply, UnsupportedError,
 };
 pub use bindings::exports::finconnect::payments::types::{
-    MethodStatus, PaymentPreview, PreviewMethod, PreviewSender,
+    MethodStatus, PaymentPreview, PreviewMethod, PreviewSender, ProviderPaymentPage,
+    ProviderPaymentQuery, SortOrder,
 };
 /// The `http` crate of [`Host::handle`]'s request and response types.
 pub use http;
@@ -487,6 +488,20 @@ impl Host {
         Ok(result)
     }
 
+    /// Calls `api.list-provider-payments` in a fresh instance.
+    pub async fn call_list_provider_payments(
+        &self,
+        provider: Provider,
+        query: &ProviderPaymentQuery,
+    ) -> anyhow::Result<Result<ProviderPaymentPage, ApiError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        let result = instance
+            .finconnect_payments_api()
+            .call_list_provider_payments(&mut store, provider, query)
+            .await?;
+        Ok(result)
+    }
+
     /// Calls `notifications.verify` in a fresh instance. It has no error of
     /// its own: the result always carries the acknowledgement.
     pub async fn call_verify_notification(
@@ -915,6 +930,15 @@ impl Host {
         block_on(self.call_preview(provider, request, fetch_sender))?
     }
 
+    /// [`Host::call_list_provider_payments`] on the crate's runtime.
+    pub fn list_provider_payments_blocking(
+        &self,
+        provider: Provider,
+        query: &ProviderPaymentQuery,
+    ) -> anyhow::Result<Result<ProviderPaymentPage, ApiError>> {
+        block_on(self.call_list_provider_payments(provider, query))?
+    }
+
     /// [`Host::call_verify_notification`] on the crate's runtime.
     pub fn verify_notification_blocking(
         &self,
@@ -1005,6 +1029,17 @@ impl Client {
         let api = self.instance.finconnect_payments_api().client();
         Ok(api
             .call_preview(&mut self.store, self.handle, request, fetch_sender)
+            .await?)
+    }
+
+    /// `client.list-provider-payments`.
+    pub async fn list_provider_payments(
+        &mut self,
+        query: &ProviderPaymentQuery,
+    ) -> anyhow::Result<Result<ProviderPaymentPage, ApiError>> {
+        let api = self.instance.finconnect_payments_api().client();
+        Ok(api
+            .call_list_provider_payments(&mut self.store, self.handle, query)
             .await?)
     }
 

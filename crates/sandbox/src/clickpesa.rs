@@ -34,6 +34,8 @@ pub(crate) enum Endpoint {
     PreviewUssd,
     /// `POST /payments/preview-card-payment`.
     PreviewCard,
+    /// `GET /payments/all`.
+    ListAll,
 }
 
 impl Endpoint {
@@ -58,6 +60,9 @@ impl Endpoint {
         if *method == Method::POST && path == "/payments/preview-card-payment" {
             return Some(Endpoint::PreviewCard);
         }
+        if *method == Method::GET && path == "/payments/all" {
+            return Some(Endpoint::ListAll);
+        }
         if *method == Method::GET
             && let Some(reference) = path.strip_prefix("/payments/")
             && !reference.is_empty()
@@ -76,6 +81,7 @@ impl Endpoint {
             Endpoint::CheckoutLink => Target::ClickpesaCheckoutLink,
             Endpoint::CardPayment => Target::ClickpesaCardPayment,
             Endpoint::PreviewUssd | Endpoint::PreviewCard => Target::ClickpesaPreview,
+            Endpoint::ListAll => Target::ClickpesaList,
         }
     }
 }
@@ -104,6 +110,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, endpoint: Option<Endpoint>, req: &Inc
         }
         Endpoint::PreviewUssd => crate::clickpesa_preview::preview_ussd(&state, req),
         Endpoint::PreviewCard => crate::clickpesa_preview::preview_card(&state, req),
+        Endpoint::ListAll => crate::clickpesa_listing::list(&state, req),
     }
 }
 
@@ -330,6 +337,11 @@ fn query(state: &State, reference: &str) -> Response {
             &json!({"message": format!("Invalid or missing payment: {reference}")}),
         );
     };
+    json_response(StatusCode::OK, &json!([item(state, payment)]))
+}
+
+/// A payment as the query and the listing report it.
+pub(crate) fn item(state: &State, payment: &ClickpesaPayment) -> Value {
     let mut item = json!({
         "id": payment.id,
         "status": status_word(payment.state),
@@ -349,7 +361,7 @@ fn query(state: &State, reference: &str) -> Response {
     if payment.kind == ClickpesaKind::UssdPush {
         item["paymentPhoneNumber"] = json!(payment.phone_number);
     }
-    json_response(StatusCode::OK, &json!([item]))
+    item
 }
 
 /// The webhook body for a settled payment, signed when a checksum key is set.

@@ -48,6 +48,8 @@ pub enum Target {
     ClickpesaCardPayment,
     /// `POST /payments/preview-ussd-push-request` and `/payments/preview-card-payment`.
     ClickpesaPreview,
+    /// `GET /payments/all`.
+    ClickpesaList,
     /// Every M-Pesa Daraja request.
     AnyMpesa,
     /// `GET /oauth/v1/generate`.
@@ -64,7 +66,7 @@ pub(crate) use finconnect_core::Provider;
 
 impl Target {
     /// Every target, in the order the control API lists them.
-    pub const ALL: [Target; 20] = [
+    pub const ALL: [Target; 21] = [
         Target::Any,
         Target::AnyPesapal,
         Target::AnyClickpesa,
@@ -81,6 +83,7 @@ impl Target {
         Target::ClickpesaCheckoutLink,
         Target::ClickpesaCardPayment,
         Target::ClickpesaPreview,
+        Target::ClickpesaList,
         Target::AnyMpesa,
         Target::MpesaToken,
         Target::MpesaStkPush,
@@ -106,6 +109,7 @@ impl Target {
             Target::ClickpesaCheckoutLink => "clickpesa_checkout_link",
             Target::ClickpesaCardPayment => "clickpesa_card_payment",
             Target::ClickpesaPreview => "clickpesa_preview",
+            Target::ClickpesaList => "clickpesa_list",
             Target::AnyMpesa => "mpesa",
             Target::MpesaToken => "mpesa_token",
             Target::MpesaStkPush => "mpesa_stk_push",

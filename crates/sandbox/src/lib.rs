@@ -27,6 +27,7 @@
 //!   `checkout-link/generate-checkout-url` and `payments/initiate-card-payment`
 //!   (their links open a sandbox page where the tester pays or declines),
 //!   `payments/preview-ussd-push-request` and `payments/preview-card-payment`,
+//!   `payments/all` (filters, sorting and paging; `{data, totalCount}`),
 //!   with NestJS-style errors and the canonical checksum.
 //! - M-Pesa Daraja under `/mpesa-daraja`: `oauth/v1/generate`,
 //!   `mpesa/stkpush/v1/processrequest`, `mpesa/stkpushquery/v1/query`, with
@@ -43,6 +44,7 @@
 
 mod clickpesa;
 mod clickpesa_hosted;
+mod clickpesa_listing;
 mod clickpesa_preview;
 mod control;
 mod deliver;
