@@ -168,6 +168,25 @@ impl wit_api::Guest for Component {
     fn list_ipns(provider: wit::Provider) -> Result<Vec<wit::IpnListing>, wit::Error> {
         run(|fc| fc.list_ipns(convert::provider(provider))).map(convert::ipn_listings)
     }
+
+    fn preview(
+        provider: wit::Provider,
+        request: wit::PaymentRequest,
+        fetch_sender: bool,
+    ) -> Result<wit::PaymentPreview, wit::Error> {
+        let request = convert::payment_request(request);
+        run(|fc| fc.preview(convert::provider(provider), &request, fetch_sender))
+            .map(convert::preview)
+    }
+
+    fn list_provider_payments(
+        provider: wit::Provider,
+        query: wit::ProviderPaymentQuery,
+    ) -> Result<wit::ProviderPaymentPage, wit::Error> {
+        let query = convert::provider_payment_query(query);
+        run(|fc| fc.list_provider_payments(convert::provider(provider), &query))
+            .map(convert::provider_payment_page)
+    }
 }
 
 impl GuestClient for Client {
@@ -206,6 +225,24 @@ impl GuestClient for Client {
 
     fn list_ipns(&self) -> Result<Vec<wit::IpnListing>, wit::Error> {
         run(|fc| fc.list_ipns(self.provider)).map(convert::ipn_listings)
+    }
+
+    fn preview(
+        &self,
+        request: wit::PaymentRequest,
+        fetch_sender: bool,
+    ) -> Result<wit::PaymentPreview, wit::Error> {
+        let request = convert::payment_request(request);
+        run(|fc| fc.preview(self.provider, &request, fetch_sender)).map(convert::preview)
+    }
+
+    fn list_provider_payments(
+        &self,
+        query: wit::ProviderPaymentQuery,
+    ) -> Result<wit::ProviderPaymentPage, wit::Error> {
+        let query = convert::provider_payment_query(query);
+        run(|fc| fc.list_provider_payments(self.provider, &query))
+            .map(convert::provider_payment_page)
     }
 
     fn verify_notification(

@@ -158,6 +158,59 @@ pub(super) fn ipn_listings(listed: Vec<core::IpnListing>) -> Vec<wit::IpnListing
         .collect()
 }
 
+pub(super) fn preview(preview: core::PaymentPreview) -> wit::PaymentPreview {
+    wit::PaymentPreview {
+        provider: provider_out(preview.provider),
+        reference: preview.reference,
+        methods: preview
+            .methods
+            .into_iter()
+            .map(|method| wit::PreviewMethod {
+                name: method.name,
+                status: match method.status {
+                    core::MethodStatus::Available => wit::MethodStatus::Available,
+                    core::MethodStatus::Unavailable => wit::MethodStatus::Unavailable,
+                },
+                fee: method.fee,
+                message: method.message,
+            })
+            .collect(),
+        sender: preview.sender.map(|sender| wit::PreviewSender {
+            account_name: sender.account_name,
+            account_number: sender.account_number,
+            account_provider: sender.account_provider,
+        }),
+    }
+}
+
+pub(super) fn provider_payment_query(
+    query: wit::ProviderPaymentQuery,
+) -> core::ProviderPaymentQuery {
+    core::ProviderPaymentQuery {
+        start_date: query.start_date,
+        end_date: query.end_date,
+        status: query.status,
+        currency: query.currency,
+        channel: query.channel,
+        reference: query.reference,
+        sort_by: query.sort_by,
+        order: query.order.map(|order| match order {
+            wit::SortOrder::Ascending => core::SortOrder::Ascending,
+            wit::SortOrder::Descending => core::SortOrder::Descending,
+        }),
+        skip: query.skip,
+        limit: query.limit,
+    }
+}
+
+pub(super) fn provider_payment_page(page: core::ProviderPaymentPage) -> wit::ProviderPaymentPage {
+    wit::ProviderPaymentPage {
+        provider: provider_out(page.provider),
+        payments: page.payments.into_iter().map(payment_details).collect(),
+        total_count: page.total_count,
+    }
+}
+
 /// The one mapping from core errors to the WIT `error` variant, field by
 /// field (no core error holds a secret). Exhaustive on purpose: a new core
 /// error does not compile until it has a WIT case.

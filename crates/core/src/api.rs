@@ -12,8 +12,11 @@
 //! wrong), content type (415), body (400/422), and only then provider calls.
 
 mod input;
+mod ledger_paging;
 mod ledgered;
+mod previews;
 mod problem;
+mod provider_payments;
 mod refunds;
 
 pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode, status_and_code};
@@ -63,6 +66,10 @@ pub enum Operation {
     Cancel,
     /// `GET /ipn-registrations?provider=`: the provider's registered URLs.
     ListIpns,
+    /// `POST /payment-previews`: a payment's methods and fees, not started.
+    PreviewPayment,
+    /// `GET /provider-payments?provider=`: the provider's own list.
+    ListProviderPayments,
     /// `/notifications/{provider}`, with the methods the provider's
     /// connector declares.
     Notification(Provider),
@@ -81,7 +88,9 @@ impl Operation {
             | Operation::Redeliver
             | Operation::Refund
             | Operation::Cancel
-            | Operation::ListIpns => true,
+            | Operation::ListIpns
+            | Operation::PreviewPayment
+            | Operation::ListProviderPayments => true,
             Operation::Notification(_) => false,
         }
     }
@@ -100,7 +109,7 @@ pub struct Route {
 }
 
 /// The merchant routes; [`routes`] adds each provider's notification route.
-const MERCHANT_ROUTES: [(&str, &str, Operation); 9] = [
+const MERCHANT_ROUTES: [(&str, &str, Operation); 11] = [
     ("POST", "/payments", Operation::CreatePayment),
     ("GET", "/payments", Operation::ListPayments),
     ("GET", "/payments/{provider}/{id}", Operation::PaymentStatus),
@@ -118,6 +127,8 @@ const MERCHANT_ROUTES: [(&str, &str, Operation); 9] = [
     ("GET", "/ipn-registrations", Operation::ListIpns),
     ("GET", "/events", Operation::ListEvents),
     ("POST", "/events/{id}/deliveries", Operation::Redeliver),
+    ("POST", "/payment-previews", Operation::PreviewPayment),
+    ("GET", "/provider-payments", Operation::ListProviderPayments),
 ];
 
 /// Every route FinConnect serves: the merchant routes, then
@@ -327,6 +338,12 @@ fn serve<S: Store>(
             refunds::cancel(fc, ledger, provider, &id)
         }
         (Operation::ListIpns, _) => refunds::list_ipns(request, fc),
+        (Operation::PreviewPayment, _) => {
+            require_json(request)?;
+            let (provider, payment, fetch_sender) = input::preview(&request.body)?;
+            previews::preview(fc, provider, &payment, fetch_sender)
+        }
+        (Operation::ListProviderPayments, _) => provider_payments::list(request, fc),
         (Operation::Notification(provider), ledger) => notification(provider, request, fc, ledger),
         (Operation::ListPayments, Some((ledger, _))) => ledgered::list_payments(request, ledger),
         (Operation::ListEvents, Some((ledger, now))) => ledgered::list_events(request, ledger, now),

@@ -23,8 +23,8 @@
 
 use crate::config::Variables;
 use crate::domain::{
-    Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest,
-    Provider, Refund, RefundRequest,
+    Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentPreview,
+    PaymentRequest, Provider, ProviderPaymentPage, ProviderPaymentQuery, Refund, RefundRequest,
 };
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
@@ -45,6 +45,10 @@ pub enum Operation {
     Cancel,
     /// List the registered notification URLs.
     ListIpns,
+    /// Preview a payment's methods and fees without starting it.
+    Preview,
+    /// List the provider's own record of payments.
+    ListProviderPayments,
 }
 
 impl Operation {
@@ -57,6 +61,8 @@ impl Operation {
             Operation::Refund => "refund",
             Operation::Cancel => "cancel",
             Operation::ListIpns => "list-ipns",
+            Operation::Preview => "preview",
+            Operation::ListProviderPayments => "list-provider-payments",
         }
     }
 }
@@ -359,6 +365,27 @@ pub trait Connector: Sync + 'static {
     /// Returns the call listing the registered notification URLs.
     fn list_ipns(&self) -> Result<BoxedCall<Self::Config, Vec<IpnListing>>> {
         Err(unsupported(self.info(), Operation::ListIpns))
+    }
+
+    /// Validates a preview of `request` (with the account behind the phone
+    /// number when `fetch_sender`) and returns its call.
+    fn preview(
+        &self,
+        request: &PaymentRequest,
+        fetch_sender: bool,
+    ) -> Result<BoxedCall<Self::Config, PaymentPreview>> {
+        let _ = (request, fetch_sender);
+        Err(unsupported(self.info(), Operation::Preview))
+    }
+
+    /// Validates a query of the provider's own list of payments and
+    /// returns its call.
+    fn list_payments(
+        &self,
+        query: &ProviderPaymentQuery,
+    ) -> Result<BoxedCall<Self::Config, ProviderPaymentPage>> {
+        let _ = query;
+        Err(unsupported(self.info(), Operation::ListProviderPayments))
     }
 
     /// Reads a notification and says how to believe it. Variables are

@@ -300,3 +300,107 @@ pub struct IpnListing {
     /// Whether it is active, when the row says (`ipn_status` 1 or 0).
     pub active: Option<bool>,
 }
+
+/// What a payment would go through, asked without starting it (ClickPesa's
+/// USSD-push and card previews).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PaymentPreview {
+    /// Who answered.
+    pub provider: Provider,
+    /// The merchant reference the preview was asked for.
+    pub reference: String,
+    /// The payment methods the provider lists for this payment.
+    pub methods: Vec<PreviewMethod>,
+    /// The account behind the phone number, when it was asked for and the
+    /// provider found it.
+    pub sender: Option<PreviewSender>,
+}
+
+/// One method a preview lists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreviewMethod {
+    /// The method as the provider names it (`M-PESA`, `TIGO-PESA`, `CARD`).
+    pub name: String,
+    /// Whether the payment can go through it now.
+    pub status: MethodStatus,
+    /// The fee, as exact decimal text in the provider's unit, when given.
+    pub fee: Option<String>,
+    /// The provider's words.
+    pub message: Option<String>,
+}
+
+/// Whether a previewed method can take the payment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MethodStatus {
+    /// ClickPesa `AVAILABLE`.
+    Available,
+    /// ClickPesa `UNAVAILABLE`, or a status FinConnect does not know.
+    Unavailable,
+}
+
+impl MethodStatus {
+    /// The lower-case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MethodStatus::Available => "available",
+            MethodStatus::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// The mobile-money account behind a phone number (ClickPesa `sender`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PreviewSender {
+    /// The account holder's name.
+    pub account_name: Option<String>,
+    /// The account number (the phone number).
+    pub account_number: Option<String>,
+    /// The network (`TIGO-PESA`).
+    pub account_provider: Option<String>,
+}
+
+/// Filters and paging for a provider's own list of payments (ClickPesa
+/// `GET /payments/all`). Every member is optional.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProviderPaymentQuery {
+    /// From this day (`YYYY-MM-DD`).
+    pub start_date: Option<String>,
+    /// To this day (`YYYY-MM-DD`).
+    pub end_date: Option<String>,
+    /// The provider's status word (ClickPesa `SUCCESS`, `FAILED`, …).
+    pub status: Option<String>,
+    /// ISO 4217 code of the collected currency.
+    pub currency: Option<String>,
+    /// The channel as the provider names it (`TIGO-PESA`).
+    pub channel: Option<String>,
+    /// One merchant reference.
+    pub reference: Option<String>,
+    /// The field to sort by, as the provider names it (`createdAt`).
+    pub sort_by: Option<String>,
+    /// The sort order (the provider's default: newest first).
+    pub order: Option<SortOrder>,
+    /// How many to skip (paging).
+    pub skip: Option<u64>,
+    /// How many to return, 1 to 100.
+    pub limit: Option<u64>,
+}
+
+/// A sort order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SortOrder {
+    /// Oldest (smallest) first.
+    Ascending,
+    /// Newest (largest) first.
+    Descending,
+}
+
+/// One page of a provider's list of payments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderPaymentPage {
+    /// Who answered.
+    pub provider: Provider,
+    /// The payments on this page, as a status query reports them.
+    pub payments: Vec<PaymentDetails>,
+    /// How many match the filters in all (`totalCount`).
+    pub total_count: u64,
+}

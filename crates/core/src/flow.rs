@@ -16,8 +16,8 @@ use crate::connector::{
     BoxedCall, Call, Connector, Incoming, NotificationError, ProviderInfo, Verification,
 };
 use crate::domain::{
-    Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest,
-    Provider, Refund, RefundRequest,
+    Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentPreview,
+    PaymentRequest, Provider, ProviderPaymentPage, ProviderPaymentQuery, Refund, RefundRequest,
 };
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
@@ -207,6 +207,27 @@ impl<'a> Finconnect<'a> {
     /// Lists the notification URLs the provider has on record.
     pub fn list_ipns(&mut self, provider: Provider) -> Result<Vec<IpnListing>> {
         provider.connector().list_ipns(self)
+    }
+
+    /// Previews a payment without starting it: validation, token, then the
+    /// preview request. Nothing is charged and nothing is recorded.
+    pub fn preview(
+        &mut self,
+        provider: Provider,
+        request: &PaymentRequest,
+        fetch_sender: bool,
+    ) -> Result<PaymentPreview> {
+        provider.connector().preview(self, request, fetch_sender)
+    }
+
+    /// One page of the provider's own list of payments: validation, token,
+    /// then the list request.
+    pub fn list_provider_payments(
+        &mut self,
+        provider: Provider,
+        query: &ProviderPaymentQuery,
+    ) -> Result<ProviderPaymentPage> {
+        provider.connector().list_provider_payments(self, query)
     }
 
     /// Reads a provider's notification, believes it only once verified (by
@@ -466,6 +487,19 @@ pub trait Dispatch: Sync {
     fn check_cancel(&self, fc: &Finconnect<'_>, id: &str) -> Result<()>;
     /// [`Finconnect::list_ipns`] for this provider.
     fn list_ipns(&self, fc: &mut Finconnect<'_>) -> Result<Vec<IpnListing>>;
+    /// [`Finconnect::preview`] for this provider.
+    fn preview(
+        &self,
+        fc: &mut Finconnect<'_>,
+        request: &PaymentRequest,
+        fetch_sender: bool,
+    ) -> Result<PaymentPreview>;
+    /// [`Finconnect::list_provider_payments`] for this provider.
+    fn list_provider_payments(
+        &self,
+        fc: &mut Finconnect<'_>,
+        query: &ProviderPaymentQuery,
+    ) -> Result<ProviderPaymentPage>;
 
     /// [`Finconnect::notification`] for this provider.
     fn notification(
@@ -536,6 +570,25 @@ impl<C: Connector> Dispatch for C {
 
     fn list_ipns(&self, fc: &mut Finconnect<'_>) -> Result<Vec<IpnListing>> {
         let call = Connector::list_ipns(self)?;
+        fc.run(self, call)
+    }
+
+    fn preview(
+        &self,
+        fc: &mut Finconnect<'_>,
+        request: &PaymentRequest,
+        fetch_sender: bool,
+    ) -> Result<PaymentPreview> {
+        let call = Connector::preview(self, request, fetch_sender)?;
+        fc.run(self, call)
+    }
+
+    fn list_provider_payments(
+        &self,
+        fc: &mut Finconnect<'_>,
+        query: &ProviderPaymentQuery,
+    ) -> Result<ProviderPaymentPage> {
+        let call = Connector::list_payments(self, query)?;
         fc.run(self, call)
     }
 

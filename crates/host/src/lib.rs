@@ -46,6 +46,10 @@ pub use bindings::exports::finconnect::payments::types::{
     PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus, PendingRefund, Provider,
     ProviderError, RedirectMode, RefundRequest, UnreadableReply, UnsupportedError,
 };
+pub use bindings::exports::finconnect::payments::types::{
+    MethodStatus, PaymentPreview, PreviewMethod, PreviewSender, ProviderPaymentPage,
+    ProviderPaymentQuery, SortOrder,
+};
 /// The `http` crate of [`Host::handle`]'s request and response types.
 pub use http;
 pub use keyvalue::KeyValueOpCounts;
@@ -469,6 +473,35 @@ impl Host {
         Ok(result)
     }
 
+    /// Calls `api.preview` in a fresh instance.
+    pub async fn call_preview(
+        &self,
+        provider: Provider,
+        request: &PaymentRequest,
+        fetch_sender: bool,
+    ) -> anyhow::Result<Result<PaymentPreview, ApiError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        let result = instance
+            .finconnect_payments_api()
+            .call_preview(&mut store, provider, request, fetch_sender)
+            .await?;
+        Ok(result)
+    }
+
+    /// Calls `api.list-provider-payments` in a fresh instance.
+    pub async fn call_list_provider_payments(
+        &self,
+        provider: Provider,
+        query: &ProviderPaymentQuery,
+    ) -> anyhow::Result<Result<ProviderPaymentPage, ApiError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        let result = instance
+            .finconnect_payments_api()
+            .call_list_provider_payments(&mut store, provider, query)
+            .await?;
+        Ok(result)
+    }
+
     /// Calls `notifications.verify` in a fresh instance. It has no error of
     /// its own: the result always carries the acknowledgement.
     pub async fn call_verify_notification(
@@ -887,6 +920,25 @@ impl Host {
         block_on(self.call_list_ipns(provider))?
     }
 
+    /// [`Host::call_preview`] on the crate's runtime.
+    pub fn preview_blocking(
+        &self,
+        provider: Provider,
+        request: &PaymentRequest,
+        fetch_sender: bool,
+    ) -> anyhow::Result<Result<PaymentPreview, ApiError>> {
+        block_on(self.call_preview(provider, request, fetch_sender))?
+    }
+
+    /// [`Host::call_list_provider_payments`] on the crate's runtime.
+    pub fn list_provider_payments_blocking(
+        &self,
+        provider: Provider,
+        query: &ProviderPaymentQuery,
+    ) -> anyhow::Result<Result<ProviderPaymentPage, ApiError>> {
+        block_on(self.call_list_provider_payments(provider, query))?
+    }
+
     /// [`Host::call_verify_notification`] on the crate's runtime.
     pub fn verify_notification_blocking(
         &self,
@@ -966,6 +1018,29 @@ impl Client {
     pub async fn list_ipns(&mut self) -> anyhow::Result<Result<Vec<IpnListing>, ApiError>> {
         let api = self.instance.finconnect_payments_api().client();
         Ok(api.call_list_ipns(&mut self.store, self.handle).await?)
+    }
+
+    /// `client.preview`.
+    pub async fn preview(
+        &mut self,
+        request: &PaymentRequest,
+        fetch_sender: bool,
+    ) -> anyhow::Result<Result<PaymentPreview, ApiError>> {
+        let api = self.instance.finconnect_payments_api().client();
+        Ok(api
+            .call_preview(&mut self.store, self.handle, request, fetch_sender)
+            .await?)
+    }
+
+    /// `client.list-provider-payments`.
+    pub async fn list_provider_payments(
+        &mut self,
+        query: &ProviderPaymentQuery,
+    ) -> anyhow::Result<Result<ProviderPaymentPage, ApiError>> {
+        let api = self.instance.finconnect_payments_api().client();
+        Ok(api
+            .call_list_provider_payments(&mut self.store, self.handle, query)
+            .await?)
     }
 
     /// `client.verify-notification`.

@@ -11,7 +11,7 @@ use serde_json::{Map, Number, Value, json};
 use finconnect_core::providers::clickpesa::checksum;
 
 use crate::fault::Target;
-use crate::model::{ClickpesaPayment, PaymentState};
+use crate::model::{ClickpesaKind, ClickpesaPayment, PaymentState};
 use crate::pesapal::json_response;
 use crate::server::Incoming;
 use crate::state::{CLICKPESA_TOKEN_TTL, Shared, State};
@@ -26,6 +26,16 @@ pub(crate) enum Endpoint {
     Token,
     UssdPush,
     Query(String),
+    /// `POST /checkout-link/generate-checkout-url`.
+    CheckoutLink,
+    /// `POST /payments/initiate-card-payment`.
+    CardPayment,
+    /// `POST /payments/preview-ussd-push-request`.
+    PreviewUssd,
+    /// `POST /payments/preview-card-payment`.
+    PreviewCard,
+    /// `GET /payments/all`.
+    ListAll,
 }
 
 impl Endpoint {
@@ -37,6 +47,21 @@ impl Endpoint {
         }
         if *method == Method::POST && path == "/payments/initiate-ussd-push-request" {
             return Some(Endpoint::UssdPush);
+        }
+        if *method == Method::POST && path == "/checkout-link/generate-checkout-url" {
+            return Some(Endpoint::CheckoutLink);
+        }
+        if *method == Method::POST && path == "/payments/initiate-card-payment" {
+            return Some(Endpoint::CardPayment);
+        }
+        if *method == Method::POST && path == "/payments/preview-ussd-push-request" {
+            return Some(Endpoint::PreviewUssd);
+        }
+        if *method == Method::POST && path == "/payments/preview-card-payment" {
+            return Some(Endpoint::PreviewCard);
+        }
+        if *method == Method::GET && path == "/payments/all" {
+            return Some(Endpoint::ListAll);
         }
         if *method == Method::GET
             && let Some(reference) = path.strip_prefix("/payments/")
@@ -53,6 +78,10 @@ impl Endpoint {
             Endpoint::Token => Target::ClickpesaToken,
             Endpoint::UssdPush => Target::ClickpesaUssdPush,
             Endpoint::Query(_) => Target::ClickpesaQuery,
+            Endpoint::CheckoutLink => Target::ClickpesaCheckoutLink,
+            Endpoint::CardPayment => Target::ClickpesaCardPayment,
+            Endpoint::PreviewUssd | Endpoint::PreviewCard => Target::ClickpesaPreview,
+            Endpoint::ListAll => Target::ClickpesaList,
         }
     }
 }
@@ -73,11 +102,20 @@ pub(crate) fn handle(shared: &Arc<Shared>, endpoint: Option<Endpoint>, req: &Inc
         Endpoint::Token => generate_token(shared, &mut state, req),
         Endpoint::UssdPush => initiate_ussd_push(&mut state, req),
         Endpoint::Query(reference) => query(&state, &reference),
+        Endpoint::CheckoutLink => {
+            crate::clickpesa_hosted::generate_checkout_url(&shared.origin, &mut state, req)
+        }
+        Endpoint::CardPayment => {
+            crate::clickpesa_hosted::initiate_card_payment(&shared.origin, &mut state, req)
+        }
+        Endpoint::PreviewUssd => crate::clickpesa_preview::preview_ussd(&state, req),
+        Endpoint::PreviewCard => crate::clickpesa_preview::preview_card(&state, req),
+        Endpoint::ListAll => crate::clickpesa_listing::list(&state, req),
     }
 }
 
 /// NestJS's error body: `{"statusCode", "message", "error"}`.
-fn nest_error(status: StatusCode, message: &str) -> Response {
+pub(crate) fn nest_error(status: StatusCode, message: &str) -> Response {
     json_response(
         status,
         &json!({
@@ -134,11 +172,11 @@ fn token_is_valid(state: &State, req: &Incoming) -> bool {
     state.clickpesa_tokens.is_valid(value, state.now())
 }
 
-fn bad_request(message: &str) -> Response {
+pub(crate) fn bad_request(message: &str) -> Response {
     nest_error(StatusCode::BAD_REQUEST, message)
 }
 
-fn positive_decimal(text: &str) -> bool {
+pub(crate) fn positive_decimal(text: &str) -> bool {
     let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     !whole.is_empty()
@@ -148,14 +186,19 @@ fn positive_decimal(text: &str) -> bool {
         && text.bytes().any(|b| (b'1'..=b'9').contains(&b))
 }
 
-fn valid_phone(phone: &str) -> bool {
+pub(crate) fn valid_phone(phone: &str) -> bool {
     phone.len() == 12 && phone.starts_with("255") && phone.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn initiate_ussd_push(state: &mut State, req: &Incoming) -> Response {
+/// A JSON object body whose checksum verifies when a checksum key is set;
+/// otherwise the message of the 400 ClickPesa answers.
+pub(crate) fn signed_body(
+    state: &State,
+    req: &Incoming,
+) -> Result<Map<String, Value>, &'static str> {
     let body: Map<String, Value> = match serde_json::from_slice(&req.body) {
         Ok(Value::Object(map)) => map,
-        _ => return bad_request("Invalid JSON body"),
+        _ => return Err("Invalid JSON body"),
     };
     if let Some(key) = &state.config.clickpesa_checksum_key {
         match body.get("checksum") {
@@ -164,12 +207,36 @@ fn initiate_ussd_push(state: &mut State, req: &Incoming) -> Response {
                 let verified = checksum::Value::parse(&req.body)
                     .is_ok_and(|tree| checksum::verify(key.as_bytes(), &tree));
                 if !verified {
-                    return bad_request("Invalid checksum");
+                    return Err("Invalid checksum");
                 }
             }
-            _ => return bad_request("checksum is required"),
+            _ => return Err("checksum is required"),
         }
     }
+    Ok(body)
+}
+
+/// The 409 for an order reference already used by any collection.
+pub(crate) fn reference_used(state: &State, order_reference: &str) -> Option<Response> {
+    state
+        .payments
+        .iter()
+        .any(|p| p.order_reference == order_reference)
+        .then(|| {
+            nest_error(
+                StatusCode::CONFLICT,
+                &format!(
+                    "Order reference {order_reference} already used: Create a different reference"
+                ),
+            )
+        })
+}
+
+fn initiate_ussd_push(state: &mut State, req: &Incoming) -> Response {
+    let body = match signed_body(state, req) {
+        Ok(body) => body,
+        Err(refusal) => return bad_request(refusal),
+    };
     let amount = match body.get("amount") {
         Some(Value::String(a)) if positive_decimal(a) => a.clone(),
         Some(Value::String(_)) => return bad_request("amount must be a positive number string"),
@@ -190,17 +257,8 @@ fn initiate_ussd_push(state: &mut State, req: &Incoming) -> Response {
         Some(p) if valid_phone(p) => p.to_owned(),
         _ => return bad_request("Invalid / unsupported phone number"),
     };
-    if state
-        .payments
-        .iter()
-        .any(|p| p.order_reference == order_reference)
-    {
-        return nest_error(
-            StatusCode::CONFLICT,
-            &format!(
-                "Order reference {order_reference} already used: Create a different reference"
-            ),
-        );
+    if let Some(conflict) = reference_used(state, &order_reference) {
+        return conflict;
     }
     let now = util::utc_millis(SystemTime::now());
     let payment = ClickpesaPayment {
@@ -214,6 +272,7 @@ fn initiate_ussd_push(state: &mut State, req: &Incoming) -> Response {
         payment_reference: None,
         created_at: now.clone(),
         updated_at: now,
+        kind: ClickpesaKind::UssdPush,
     };
     let out = json!({
         "id": payment.id,
@@ -278,11 +337,15 @@ fn query(state: &State, reference: &str) -> Response {
             &json!({"message": format!("Invalid or missing payment: {reference}")}),
         );
     };
-    let item = json!({
+    json_response(StatusCode::OK, &json!([item(state, payment)]))
+}
+
+/// A payment as the query and the listing report it.
+pub(crate) fn item(state: &State, payment: &ClickpesaPayment) -> Value {
+    let mut item = json!({
         "id": payment.id,
         "status": status_word(payment.state),
         "paymentReference": payment.payment_reference,
-        "paymentPhoneNumber": payment.phone_number,
         "orderReference": payment.order_reference,
         "collectedAmount": amount_number(&payment.amount),
         // The network, as in the initiate reply and the webhooks.
@@ -294,7 +357,11 @@ fn query(state: &State, reference: &str) -> Response {
         "customer": customer(payment),
         "clientId": state.config.clickpesa_client_id,
     });
-    json_response(StatusCode::OK, &json!([item]))
+    // The sender's MSISDN is reported for USSD-push payments only.
+    if payment.kind == ClickpesaKind::UssdPush {
+        item["paymentPhoneNumber"] = json!(payment.phone_number);
+    }
+    item
 }
 
 /// The webhook body for a settled payment, signed when a checksum key is set.
@@ -398,6 +465,7 @@ mod tests {
             payment_reference: Some("REF".into()),
             created_at: "t0".into(),
             updated_at: "t1".into(),
+            kind: ClickpesaKind::UssdPush,
         };
         let body = webhook_body(&payment, "client", Some("k"));
         assert_eq!(body["event"], "PAYMENT RECEIVED");

@@ -42,6 +42,14 @@ pub enum Target {
     ClickpesaUssdPush,
     /// `GET /payments/{orderReference}`.
     ClickpesaQuery,
+    /// `POST /checkout-link/generate-checkout-url`.
+    ClickpesaCheckoutLink,
+    /// `POST /payments/initiate-card-payment`.
+    ClickpesaCardPayment,
+    /// `POST /payments/preview-ussd-push-request` and `/payments/preview-card-payment`.
+    ClickpesaPreview,
+    /// `GET /payments/all`.
+    ClickpesaList,
     /// Every M-Pesa Daraja request.
     AnyMpesa,
     /// `GET /oauth/v1/generate`.
@@ -58,7 +66,7 @@ pub(crate) use finconnect_core::Provider;
 
 impl Target {
     /// Every target, in the order the control API lists them.
-    pub const ALL: [Target; 17] = [
+    pub const ALL: [Target; 21] = [
         Target::Any,
         Target::AnyPesapal,
         Target::AnyClickpesa,
@@ -72,6 +80,10 @@ impl Target {
         Target::ClickpesaToken,
         Target::ClickpesaUssdPush,
         Target::ClickpesaQuery,
+        Target::ClickpesaCheckoutLink,
+        Target::ClickpesaCardPayment,
+        Target::ClickpesaPreview,
+        Target::ClickpesaList,
         Target::AnyMpesa,
         Target::MpesaToken,
         Target::MpesaStkPush,
@@ -94,6 +106,10 @@ impl Target {
             Target::ClickpesaToken => "clickpesa_token",
             Target::ClickpesaUssdPush => "clickpesa_ussd_push",
             Target::ClickpesaQuery => "clickpesa_query",
+            Target::ClickpesaCheckoutLink => "clickpesa_checkout_link",
+            Target::ClickpesaCardPayment => "clickpesa_card_payment",
+            Target::ClickpesaPreview => "clickpesa_preview",
+            Target::ClickpesaList => "clickpesa_list",
             Target::AnyMpesa => "mpesa",
             Target::MpesaToken => "mpesa_token",
             Target::MpesaStkPush => "mpesa_stk_push",

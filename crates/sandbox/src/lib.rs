@@ -24,6 +24,10 @@
 //!   error" status body), plus a bare hosted payment page at `redirect_url`.
 //! - ClickPesa under `/third-parties`: `generate-token`,
 //!   `payments/initiate-ussd-push-request`, `payments/{orderReference}`,
+//!   `checkout-link/generate-checkout-url` and `payments/initiate-card-payment`
+//!   (their links open a sandbox page where the tester pays or declines),
+//!   `payments/preview-ussd-push-request` and `payments/preview-card-payment`,
+//!   `payments/all` (filters, sorting and paging; `{data, totalCount}`),
 //!   with NestJS-style errors and the canonical checksum.
 //! - M-Pesa Daraja under `/mpesa-daraja`: `oauth/v1/generate`,
 //!   `mpesa/stkpush/v1/processrequest`, `mpesa/stkpushquery/v1/query`, with
@@ -39,6 +43,9 @@
 //! Everything is in memory and forgotten when the [`Sandbox`] is dropped.
 
 mod clickpesa;
+mod clickpesa_hosted;
+mod clickpesa_listing;
+mod clickpesa_preview;
 mod control;
 mod deliver;
 mod fault;
@@ -58,7 +65,7 @@ use std::time::{Duration, SystemTime};
 
 pub use fault::{Fault, FaultKind, Target};
 pub use model::{
-    ClickpesaPayment, Delivery, IpnMethod, IpnRegistration, MPESA_CONSUMER_KEY,
+    ClickpesaKind, ClickpesaPayment, Delivery, IpnMethod, IpnRegistration, MPESA_CONSUMER_KEY,
     MPESA_CONSUMER_SECRET, MPESA_PASSKEY, MPESA_SHORTCODE, MPESA_TEST_MSISDN, MPESA_TILL_NUMBER,
     MpesaOptions, MpesaStkPush, Outcome, PaymentState, PesapalOrder, RecordedRequest,
     SandboxConfig, SandboxError, StkResult,

@@ -344,7 +344,8 @@ pub struct PesapalOrder {
     pub refund_amount: Option<String>,
 }
 
-/// A ClickPesa USSD-push payment (`payments/initiate-ussd-push-request`).
+/// A ClickPesa collection: a USSD push (`payments/initiate-ussd-push-request`),
+/// a checkout link or a card payment link ([`ClickpesaKind`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClickpesaPayment {
     /// ClickPesa's id (`<orderReference>LCP<suffix>`).
@@ -353,9 +354,10 @@ pub struct ClickpesaPayment {
     pub order_reference: String,
     /// The `amount` string as sent.
     pub amount: String,
-    /// Always `TZS`.
+    /// `TZS` (USSD push), `TZS` or `USD` (checkout link), `USD` (card).
     pub currency: String,
-    /// The `phoneNumber` as sent.
+    /// The `phoneNumber` as sent (the customer's phone for the hosted
+    /// pages, empty when none was given).
     pub phone_number: String,
     /// The mobile-money channel reported.
     pub channel: String,
@@ -367,6 +369,20 @@ pub struct ClickpesaPayment {
     pub created_at: String,
     /// UTC milliseconds.
     pub updated_at: String,
+    /// How it was started: USSD push, checkout link or card link.
+    pub kind: ClickpesaKind,
+}
+
+/// How a ClickPesa collection was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClickpesaKind {
+    /// `payments/initiate-ussd-push-request`: a prompt on the handset.
+    UssdPush,
+    /// `checkout-link/generate-checkout-url`: a hosted checkout page.
+    CheckoutLink,
+    /// `payments/initiate-card-payment`: a hosted card page.
+    Card,
 }
 
 /// How an M-Pesa STK push ends: the `ResultCode` the callback and the query

@@ -105,7 +105,13 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             get(clickpesa_prompt).post(clickpesa_answer),
         )
         .route(MPESA_PROMPT, get(mpesa_prompt).post(mpesa_answer))
+        .route(
+            &format!("{}/{{order_reference}}", crate::clickpesa_hosted::PAGE),
+            get(clickpesa_hosted::page).post(clickpesa_hosted::answer),
+        )
 }
+
+mod clickpesa_hosted;
 
 // ----- HTML plumbing -----
 
@@ -1098,10 +1104,19 @@ fn clickpesa_row(payment: &ClickpesaPayment, deliveries: &[Delivery]) -> String 
     };
     let mut actions = String::new();
     if payment.state == PaymentState::Pending {
+        let (page, label) = match payment.kind {
+            crate::model::ClickpesaKind::UssdPush => {
+                (clickpesa_prompt_url(reference), "Phone prompt")
+            }
+            _ => (
+                crate::clickpesa_hosted::page_path(reference),
+                "Payment page",
+            ),
+        };
         let _ = write!(
             actions,
-            "<a class=\"btn btn-small btn-ghost\" href=\"{}\" data-test=\"open-prompt\">Phone prompt</a>",
-            esc(&clickpesa_prompt_url(reference))
+            "<a class=\"btn btn-small btn-ghost\" href=\"{}\" data-test=\"open-prompt\">{label}</a>",
+            esc(&page)
         );
         actions.push_str(&call_button(
             "Complete",

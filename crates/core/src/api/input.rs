@@ -413,6 +413,31 @@ pub(super) fn ipn_registration(body: &[u8]) -> Result<(Provider, IpnRequest), Pr
     ))
 }
 
+/// `POST /payment-previews`: a payment as `POST /payments` takes it, and
+/// `fetch_sender_details` (`true` or `false`, default `false`).
+pub(super) fn preview(body: &[u8]) -> Result<(Provider, PaymentRequest, bool), Problem> {
+    #[derive(Deserialize)]
+    struct PreviewFlag {
+        fetch_sender_details: Option<Loose>,
+    }
+    let (provider, request) = payment(body)?;
+    let PreviewFlag {
+        fetch_sender_details,
+    } = read(object_text(body)?, "")?;
+    let fetch_sender = match fetch_sender_details {
+        None | Some(Loose::Null) => false,
+        Some(Loose::Bool(flag)) => flag,
+        Some(_) => {
+            return Err(Problem::invalid(
+                UNPROCESSABLE,
+                "fetch_sender_details",
+                "must be true or false",
+            ));
+        }
+    };
+    Ok((provider, request, fetch_sender))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

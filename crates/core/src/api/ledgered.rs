@@ -222,15 +222,22 @@ pub(super) fn list_payments<S: Store>(
     }
     let limit = number(&params, "limit", 1, MAX_EVENTS_PAGE as u64)?
         .map_or(DEFAULT_EVENTS_PAGE, |n| n as usize);
-    let mut records = ledger.records().map_err(|e| unavailable(&e))?;
-    records.reverse();
-    let data: Vec<_> = records
-        .iter()
-        .filter(|record| provider.is_none_or(|p| record.provider == p))
-        .take(limit)
-        .map(|record| record.public_json())
-        .collect();
-    Ok(json(200, &serde_json::json!({ "data": data })))
+    let status = param(&params, "status")
+        .map(super::ledger_paging::state)
+        .transpose()?;
+    let after = param(&params, "after")
+        .map(super::ledger_paging::Cursor::decode)
+        .transpose()?;
+    let records = ledger.records().map_err(|e| unavailable(&e))?;
+    let keep = |record: &crate::ledger::PaymentRecord| {
+        provider.is_none_or(|p| record.provider == p) && status.is_none_or(|s| record.state == s)
+    };
+    let (page, next) = super::ledger_paging::page(&records, keep, after.as_ref(), limit);
+    let data: Vec<_> = page.iter().map(|record| record.public_json()).collect();
+    Ok(json(
+        200,
+        &serde_json::json!({ "data": data, "next": next }),
+    ))
 }
 
 /// `GET /events?after=<seq>&limit=<n>`: events after `after`, in order,
@@ -326,7 +333,7 @@ pub(super) fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'
 }
 
 /// A whole-number query parameter within `min..=max`; 422 naming it otherwise.
-fn number(
+pub(super) fn number(
     params: &[(String, String)],
     name: &str,
     min: u64,

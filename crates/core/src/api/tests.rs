@@ -386,7 +386,7 @@ fn clickpesa_ipn_registration_is_unsupported_without_a_call() {
 }
 
 #[test]
-fn clickpesa_card_payments_are_unsupported_without_a_call() {
+fn clickpesa_card_payments_in_tzs_are_refused_without_a_call() {
     let mut payment = clickpesa_payment();
     payment["method"] = json!("card");
     let (response, transport) = run(
@@ -394,8 +394,42 @@ fn clickpesa_card_payments_are_unsupported_without_a_call() {
         &vars(),
         vec![Ok((200, CP_TOKEN))],
     );
-    assert_problem(&response, 422, "unsupported", None);
+    assert_problem(&response, 422, "invalid_request", Some("currency"));
     assert!(transport.seen.is_empty());
+}
+
+#[test]
+fn a_clickpesa_checkout_link_is_the_redirect_url() {
+    let mut payment = clickpesa_payment();
+    payment["method"] = json!("checkout_link");
+    let (response, transport) = run(
+        merchant("POST", "/payments", &payment.to_string()),
+        &vars(),
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((
+                200,
+                r#"{"checkoutLink":"https://checkout.clickpesa.com/ORDER1","clientId":"c"}"#,
+            )),
+        ],
+    );
+    assert_eq!(response.status, 201, "{}", body_json(&response));
+    let body = body_json(&response);
+    assert_eq!(
+        (&body["redirect_url"], &body["tracking_id"], &body["status"]),
+        (
+            &json!("https://checkout.clickpesa.com/ORDER1"),
+            &json!("ORDER1"),
+            &json!("pending")
+        )
+    );
+    assert_eq!(
+        transport.paths(),
+        [
+            "POST /third-parties/generate-token",
+            "POST /third-parties/checkout-link/generate-checkout-url"
+        ]
+    );
 }
 
 #[test]

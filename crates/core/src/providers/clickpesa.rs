@@ -4,10 +4,19 @@
 
 pub mod checksum;
 mod connector;
+mod hosted;
+mod listing;
+mod preview;
 pub mod webhook;
 mod wire;
 
 pub use connector::Clickpesa;
+pub use hosted::{
+    CardPayment, HostedCheckout, card_request, checkout_request, parse_card, parse_checkout,
+    validate_card, validate_checkout,
+};
+pub use listing::{ListQuery, list_request, parse_list, validate_list};
+pub use preview::{Preview, parse_preview, preview_request, validate_preview};
 
 use self::wire::*;
 use super::{
@@ -149,7 +158,9 @@ pub fn validate_payment(request: &PaymentRequest) -> Result<UssdPush> {
             return Err(Error::Unsupported {
                 provider: PROVIDER,
                 operation: format!("the payment method `{}`", other.as_str()),
-                detail: "only mobile_money (USSD push) is available for ClickPesa".to_owned(),
+                detail: "this check is for mobile_money (USSD push); card and checkout_link \
+                         payments are checked by validate_card and validate_checkout"
+                    .to_owned(),
             });
         }
     }
@@ -296,10 +307,15 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
             message: "ClickPesa returned no payment for this reference".to_owned(),
         })
     })?;
+    Ok(details_of(row))
+}
+
+/// A payment row (query, listing) as FinConnect reports payments.
+fn details_of(row: ClickpesaPayment) -> PaymentDetails {
     let not_blank = |value: &Option<Loose>| text_of(value.as_ref()).filter(|text| !text.is_empty());
-    Ok(PaymentDetails {
+    PaymentDetails {
         provider: PROVIDER,
-        status: row_status(&row),
+        status: map_status(text_of(row.status.as_ref()).as_deref()),
         reference: not_blank(&row.order_reference),
         tracking_id: not_blank(&row.id),
         amount: reported_amount_of(row.collected_amount.as_ref()),
@@ -309,7 +325,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
         method: not_blank(&row.channel).or_else(|| not_blank(&row.channel_provider)),
         confirmation_code: not_blank(&row.payment_reference),
         description: not_blank(&row.message),
-    })
+    }
 }
 
 /// ClickPesa's payment states, every documented one named.

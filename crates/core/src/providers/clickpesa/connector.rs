@@ -2,13 +2,16 @@
 //! offers, over the module's request builders and reply readers.
 
 use super::webhook::{self, WebhookError, WebhookEvent};
-use super::{ClickpesaConfig, UssdPush};
+use super::{CardPayment, ClickpesaConfig, HostedCheckout, ListQuery, Preview, UssdPush};
 use crate::config::{self, Variables, names};
 use crate::connector::{
     BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, Operation, ProviderInfo,
     StatusKey, Variable, Verification,
 };
-use crate::domain::{Payment, PaymentDetails, PaymentRequest};
+use crate::domain::{
+    Payment, PaymentDetails, PaymentMethod, PaymentPreview, PaymentRequest, ProviderPaymentPage,
+    ProviderPaymentQuery,
+};
 use crate::error::{Error, Result};
 use crate::providers::AccessToken;
 use crate::registry::Provider;
@@ -108,7 +111,31 @@ impl Connector for Clickpesa {
     }
 
     fn pay(&self, request: &PaymentRequest) -> Result<BoxedCall<ClickpesaConfig, Payment>> {
-        Ok(Box::new(UssdPushCall(super::validate_payment(request)?)))
+        Ok(match request.method.unwrap_or(PaymentMethod::MobileMoney) {
+            PaymentMethod::MobileMoney => Box::new(UssdPushCall(super::validate_payment(request)?)),
+            PaymentMethod::Card => Box::new(CardCall(super::validate_card(request)?)),
+            PaymentMethod::CheckoutLink => {
+                Box::new(CheckoutCall(super::validate_checkout(request)?))
+            }
+        })
+    }
+
+    fn preview(
+        &self,
+        request: &PaymentRequest,
+        fetch_sender: bool,
+    ) -> Result<BoxedCall<ClickpesaConfig, PaymentPreview>> {
+        Ok(Box::new(PreviewCall(super::validate_preview(
+            request,
+            fetch_sender,
+        )?)))
+    }
+
+    fn list_payments(
+        &self,
+        query: &ProviderPaymentQuery,
+    ) -> Result<BoxedCall<ClickpesaConfig, ProviderPaymentPage>> {
+        Ok(Box::new(ListCall(super::validate_list(query)?)))
     }
 
     fn payment_status(&self, id: &str) -> Result<BoxedCall<ClickpesaConfig, PaymentDetails>> {
@@ -229,6 +256,82 @@ impl Call<ClickpesaConfig> for UssdPushCall {
 
     fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Payment> {
         super::parse_ussd_push(reply, &self.0)
+    }
+}
+
+struct CheckoutCall(HostedCheckout);
+
+impl Call<ClickpesaConfig> for CheckoutCall {
+    type Output = Payment;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        super::checkout_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Payment> {
+        super::parse_checkout(reply, &self.0)
+    }
+}
+
+struct CardCall(CardPayment);
+
+impl Call<ClickpesaConfig> for CardCall {
+    type Output = Payment;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        super::card_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Payment> {
+        super::parse_card(reply, &self.0)
+    }
+}
+
+struct PreviewCall(Preview);
+
+impl Call<ClickpesaConfig> for PreviewCall {
+    type Output = PaymentPreview;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        super::preview_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<PaymentPreview> {
+        super::parse_preview(reply, &self.0)
+    }
+}
+
+struct ListCall(ListQuery);
+
+impl Call<ClickpesaConfig> for ListCall {
+    type Output = ProviderPaymentPage;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        super::list_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<ProviderPaymentPage> {
+        super::parse_list(reply)
     }
 }
 

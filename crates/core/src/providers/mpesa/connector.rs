@@ -93,6 +93,16 @@ static INFO: ProviderInfo = ProviderInfo {
             Operation::ListIpns,
             "Daraja keeps no list of callback URLs for STK push: each push carries its own",
         ),
+        (
+            Operation::Preview,
+            "Daraja has no preview of an STK push: there is one channel (M-Pesa) and the \
+             paybill or till's tariff is agreed with Safaricom, not quoted per payment",
+        ),
+        (
+            Operation::ListProviderPayments,
+            "Daraja has no API listing STK pushes or collections: use FinConnect's own ledger \
+             (GET /payments) or the M-Pesa org portal's statements",
+        ),
     ],
 };
 

@@ -6,8 +6,8 @@ use super::{PesapalConfig, PesapalOrder, PesapalRefund, PesapalRefundOrder};
 use crate::api::{PAYMENT_REFERENCE_HEADER, PAYMENT_STATUS_HEADER, TRACKING_ID_HEADER};
 use crate::config::{Variables, names};
 use crate::connector::{
-    BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, ProviderInfo, RefundPlan,
-    StatusKey, Variable, Verification,
+    BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, Operation, ProviderInfo,
+    RefundPlan, StatusKey, Variable, Verification,
 };
 use crate::domain::{
     Cancellation, IpnListing, IpnRegistration, IpnRequest, Payment, PaymentDetails, PaymentRequest,
@@ -47,7 +47,18 @@ static INFO: ProviderInfo = ProviderInfo {
     ],
     status_key: StatusKey::TrackingId,
     notification_methods: &["GET", "POST"],
-    unsupported: &[],
+    unsupported: &[
+        (
+            Operation::Preview,
+            "PesaPal documents no preview: the customer picks the method on PesaPal's payment \
+             page (redirect_url), which shows the methods the merchant account offers",
+        ),
+        (
+            Operation::ListProviderPayments,
+            "PesaPal API 3.0 has no call listing transactions: use FinConnect's own ledger \
+             (GET /payments) or the PesaPal merchant dashboard",
+        ),
+    ],
 };
 
 impl Connector for Pesapal {
