@@ -4,6 +4,8 @@
 
 pub mod checksum;
 mod connector;
+pub mod payouts;
+mod payouts_wire;
 pub mod webhook;
 mod wire;
 
