@@ -141,6 +141,7 @@
 
 pub mod deliver;
 pub mod events;
+pub mod payouts;
 pub mod record;
 pub mod refunds;
 pub mod store;
