@@ -13,8 +13,11 @@
 
 mod input;
 mod ledgered;
+mod payouts;
 mod problem;
 mod refunds;
+
+pub use payouts::PayoutRoute;
 
 pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode, status_and_code};
 
@@ -66,6 +69,9 @@ pub enum Operation {
     /// `/notifications/{provider}`, with the methods the provider's
     /// connector declares.
     Notification(Provider),
+    /// A payout route: its own key (`finconnect_payouts_api_key`), or for
+    /// ClickPesa's payout webhooks none (see [`payouts`]).
+    Payouts(PayoutRoute),
 }
 
 impl Operation {
@@ -82,7 +88,7 @@ impl Operation {
             | Operation::Refund
             | Operation::Cancel
             | Operation::ListIpns => true,
-            Operation::Notification(_) => false,
+            Operation::Notification(_) | Operation::Payouts(_) => false,
         }
     }
 }
@@ -142,7 +148,14 @@ pub fn routes() -> &'static [Route] {
                 operation: Operation::Notification(provider),
             })
         });
-        merchant.chain(notifications).collect()
+        let payouts = payouts::ROUTES
+            .into_iter()
+            .map(|(method, path, route)| Route {
+                method,
+                path: path.to_owned(),
+                operation: Operation::Payouts(route),
+            });
+        merchant.chain(notifications).chain(payouts).collect()
     })
 }
 
@@ -328,6 +341,7 @@ fn serve<S: Store>(
         }
         (Operation::ListIpns, _) => refunds::list_ipns(request, fc),
         (Operation::Notification(provider), ledger) => notification(provider, request, fc, ledger),
+        (Operation::Payouts(route), ledger) => payouts::serve(route, request, fc, ledger, &params),
         (Operation::ListPayments, Some((ledger, _))) => ledgered::list_payments(request, ledger),
         (Operation::ListEvents, Some((ledger, now))) => ledgered::list_events(request, ledger, now),
         (Operation::Redeliver, Some((ledger, now))) => {

@@ -65,7 +65,11 @@ impl Finconnect<'_> {
         create: bool,
     ) -> Result<(), PayoutError> {
         self.payouts_open(provider)?;
-        let stage = if create { Stage::Create } else { Stage::Preview };
+        let stage = if create {
+            Stage::Create
+        } else {
+            Stage::Preview
+        };
         clickpesa::check_payout(request, stage)?;
         crate::connector::Connector::load(&Clickpesa, self.vars)?;
         Ok(())
@@ -249,7 +253,10 @@ mod tests {
             fc.create_payout(Provider::Clickpesa, &bad),
             Err(PayoutError::Failed(Error::InvalidRequest { field, .. })) if field == "amount"
         ));
-        assert!(fc.check_payout(Provider::Clickpesa, &request(), true).is_ok());
+        assert!(
+            fc.check_payout(Provider::Clickpesa, &request(), true)
+                .is_ok()
+        );
         drop(fc);
         assert!(transport.seen.is_empty());
     }

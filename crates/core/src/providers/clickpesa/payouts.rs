@@ -387,10 +387,7 @@ pub fn parse_preview(response: &HttpResponse, payout: &CheckedPayout) -> Result<
 
 /// ClickPesa's payout status text as a [`PayoutStatus`].
 pub fn payout_status_of(text: Option<&str>) -> PayoutStatus {
-    match text
-        .map(|text| text.trim().to_ascii_uppercase())
-        .as_deref()
-    {
+    match text.map(|text| text.trim().to_ascii_uppercase()).as_deref() {
         Some("AUTHORIZED") => PayoutStatus::Authorized,
         Some("PROCESSING") => PayoutStatus::Processing,
         Some("PENDING") => PayoutStatus::Pending,
@@ -440,7 +437,9 @@ pub fn parse_created(response: &HttpResponse, payout: &CheckedPayout) -> Result<
     if created.id.is_none() {
         return Err(not_as_documented(response, "the payout has no `id`"));
     }
-    created.reference.get_or_insert_with(|| payout.reference.clone());
+    created
+        .reference
+        .get_or_insert_with(|| payout.reference.clone());
     Ok(created)
 }
 
@@ -503,13 +502,100 @@ pub fn parse_balances(response: &HttpResponse) -> Result<Balances> {
         .map(Balances::Accounts)
 }
 
+/// A payout webhook as read (and, with a checksum key, verified).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutNotice {
+    /// `PAYOUT INITIATED`, `PAYOUT REFUNDED`, `PAYOUT REVERSED`.
+    pub event: String,
+    /// The payout it reports.
+    pub payout: Payout,
+    /// Whether its checksum was verified (false only without a key).
+    pub verified: bool,
+}
+
+/// Why a payout webhook was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PayoutWebhookError {
+    /// A checksum key is set and the checksum is missing or wrong.
+    Unverified(&'static str),
+    /// The body is not a payout webhook: the field, and what is wrong.
+    Malformed(&'static str, &'static str),
+}
+
+/// Reads a payout webhook, `{"event": "PAYOUT ...", "data": {payout}}`.
+/// With `checksum_key`, its top-level `checksum` must verify (canonical
+/// method, over the body without `checksum`/`checksumMethod`).
+pub fn read_payout_webhook(
+    body: &[u8],
+    checksum_key: Option<&crate::secret::Secret>,
+) -> Result<PayoutNotice, PayoutWebhookError> {
+    use PayoutWebhookError::{Malformed, Unverified};
+    let value =
+        checksum::Value::parse(body).map_err(|_| Malformed("body", "is not well-formed JSON"))?;
+    if value.as_object().is_none() {
+        return Err(Malformed("body", "must be a JSON object"));
+    }
+    let verified = match checksum_key {
+        Some(key) => {
+            if value.get("checksum").is_none() {
+                return Err(Unverified("is missing"));
+            }
+            if !checksum::verify(key.expose().as_bytes(), &value) {
+                return Err(Unverified("does not match"));
+            }
+            true
+        }
+        None => false,
+    };
+    let event = value
+        .get("event")
+        .or_else(|| value.get("eventType"))
+        .and_then(checksum::Value::as_str)
+        .map(str::trim)
+        .filter(|text| !text.is_empty())
+        .ok_or(Malformed("event", "is required"))?
+        .to_owned();
+    let upper = event.to_ascii_uppercase();
+    if !upper.starts_with("PAYOUT") {
+        return Err(Malformed(
+            "event",
+            "is not a payout event; payment webhooks go to /notifications/clickpesa",
+        ));
+    }
+    let data = value
+        .get("data")
+        .filter(|data| data.as_object().is_some())
+        .ok_or(Malformed("data", "must be an object"))?;
+    let reply: PayoutReply =
+        read_json_object(&data.to_json()).map_err(|_| Malformed("data", "repeats a member"))?;
+    let mut payout = payout_of(reply);
+    if payout.status == PayoutStatus::Unknown && payout.provider_status.is_none() {
+        payout.status = match upper.as_str() {
+            "PAYOUT REFUNDED" => PayoutStatus::Refunded,
+            "PAYOUT REVERSED" => PayoutStatus::Reversed,
+            "PAYOUT INITIATED" => PayoutStatus::Authorized,
+            _ => PayoutStatus::Unknown,
+        };
+    }
+    Ok(PayoutNotice {
+        event,
+        payout,
+        verified,
+    })
+}
+
 /// A payout preview or create, for the flow.
 pub struct PayoutCall(pub CheckedPayout);
 
 impl Call<ClickpesaConfig> for PayoutCall {
     type Output = Payout;
 
-    fn request(&self, config: &ClickpesaConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
         payout_request(config, token, &self.0)
     }
 
@@ -524,7 +610,12 @@ pub struct PreviewCall(pub CheckedPayout);
 impl Call<ClickpesaConfig> for PreviewCall {
     type Output = PayoutPreview;
 
-    fn request(&self, config: &ClickpesaConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
         payout_request(config, token, &self.0)
     }
 
@@ -539,7 +630,12 @@ pub struct StatusCall(pub String);
 impl Call<ClickpesaConfig> for StatusCall {
     type Output = Vec<Payout>;
 
-    fn request(&self, config: &ClickpesaConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
         payout_status_request(config, token, &self.0)
     }
 
@@ -554,7 +650,12 @@ pub struct BanksCall;
 impl Call<ClickpesaConfig> for BanksCall {
     type Output = Vec<Bank>;
 
-    fn request(&self, config: &ClickpesaConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
         banks_request(config, token)
     }
 
@@ -569,7 +670,12 @@ pub struct VerifyCall(pub BankAccountQuery);
 impl Call<ClickpesaConfig> for VerifyCall {
     type Output = BankAccount;
 
-    fn request(&self, config: &ClickpesaConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
         verify_bank_account_request(config, token, &self.0)
     }
 
@@ -584,7 +690,12 @@ pub struct BalanceCall;
 impl Call<ClickpesaConfig> for BalanceCall {
     type Output = Balances;
 
-    fn request(&self, config: &ClickpesaConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
         balance_request(config, token)
     }
 

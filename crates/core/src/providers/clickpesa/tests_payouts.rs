@@ -82,7 +82,11 @@ fn a_mobile_payout_sends_the_amount_as_an_exact_json_number() {
     );
     let preview = checked(&mobile("1000"), Stage::Preview);
     let request = ok(payout_request(&config(None), &token(), &preview));
-    assert!(request.url.ends_with("/payouts/preview-mobile-money-payout"));
+    assert!(
+        request
+            .url
+            .ends_with("/payouts/preview-mobile-money-payout")
+    );
     assert!(body_text(&request).starts_with(r#"{"amount":1000,"#));
 }
 
@@ -110,7 +114,11 @@ fn amounts_beyond_float_precision_are_written_digit_for_digit() {
 fn a_signed_payout_carries_the_documented_checksum() {
     // Test vector 4 of the spec notes (§7.5).
     let payout = checked(&mobile("5000"), Stage::Create);
-    let request = ok(payout_request(&config(Some("secret-key")), &token(), &payout));
+    let request = ok(payout_request(
+        &config(Some("secret-key")),
+        &token(),
+        &payout,
+    ));
     assert_eq!(
         body_text(&request),
         r#"{"amount":5000,"checksum":"bacc465498f3e3f304c0844221afb4f0bab82c0130729c73281e157bd8c58314","currency":"TZS","orderReference":"PAY001","phoneNumber":"255712345678"}"#
@@ -369,8 +377,11 @@ fn a_payout_query_reads_every_row_and_every_status() {
         parse_payout_status(&reply(200, r#"{"id":"A"}"#)),
         Err(Error::UnreadableReply { .. })
     ));
-    let missing = parse_payout_status(&reply(404, r#"{"message":"Invalid or missing payout: P9"}"#))
-        .map_err(PayoutError::classify);
+    let missing = parse_payout_status(&reply(
+        404,
+        r#"{"message":"Invalid or missing payout: P9"}"#,
+    ))
+    .map_err(PayoutError::classify);
     assert!(matches!(missing, Err(PayoutError::NotFound { .. })));
 }
 
@@ -421,7 +432,11 @@ fn a_bank_account_is_verified() {
         account_number: "0150000000001".to_owned(),
         bic: "CORUTZTZ".to_owned(),
     };
-    let request = ok(verify_bank_account_request(&config(Some("k")), &token(), &query));
+    let request = ok(verify_bank_account_request(
+        &config(Some("k")),
+        &token(),
+        &query,
+    ));
     assert_eq!(
         request.url,
         "https://api.clickpesa.com/third-parties/payouts/verify-bank-account"
@@ -431,12 +446,18 @@ fn a_bank_account_is_verified() {
         r#"{"accountNumber":"0150000000001","bic":"CORUTZTZ"}"#
     );
     assert_eq!(
-        ok(parse_bank_account(&reply(200, r#"{"accountName":"TEMBO SHOP"}"#))).account_name,
+        ok(parse_bank_account(&reply(
+            200,
+            r#"{"accountName":"TEMBO SHOP"}"#
+        )))
+        .account_name,
         "TEMBO SHOP"
     );
     let missing = parse_bank_account(&reply(404, r#"{"message":"Account not found"}"#))
         .map_err(PayoutError::classify);
-    assert!(matches!(missing, Err(PayoutError::NotFound { message }) if message == "Account not found"));
+    assert!(
+        matches!(missing, Err(PayoutError::NotFound { message }) if message == "Account not found")
+    );
 }
 
 #[test]
