@@ -26,6 +26,8 @@ pub(crate) enum Endpoint {
     Token,
     UssdPush,
     Query(String),
+    /// A payout endpoint ([`crate::clickpesa_payouts`]).
+    Payouts(crate::clickpesa_payouts::Endpoint),
 }
 
 impl Endpoint {
@@ -37,6 +39,9 @@ impl Endpoint {
         }
         if *method == Method::POST && path == "/payments/initiate-ussd-push-request" {
             return Some(Endpoint::UssdPush);
+        }
+        if let Some(payouts) = crate::clickpesa_payouts::Endpoint::classify(method, path) {
+            return Some(Endpoint::Payouts(payouts));
         }
         if *method == Method::GET
             && let Some(reference) = path.strip_prefix("/payments/")
@@ -53,6 +58,8 @@ impl Endpoint {
             Endpoint::Token => Target::ClickpesaToken,
             Endpoint::UssdPush => Target::ClickpesaUssdPush,
             Endpoint::Query(_) => Target::ClickpesaQuery,
+            // Payout calls meet only the faults aimed at all of ClickPesa.
+            Endpoint::Payouts(_) => Target::AnyClickpesa,
         }
     }
 }
@@ -73,6 +80,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, endpoint: Option<Endpoint>, req: &Inc
         Endpoint::Token => generate_token(shared, &mut state, req),
         Endpoint::UssdPush => initiate_ussd_push(&mut state, req),
         Endpoint::Query(reference) => query(&state, &reference),
+        Endpoint::Payouts(payouts) => crate::clickpesa_payouts::handle(&mut state, payouts, req),
     }
 }
 

@@ -39,6 +39,7 @@
 //! Everything is in memory and forgotten when the [`Sandbox`] is dropped.
 
 mod clickpesa;
+mod clickpesa_payouts;
 mod control;
 mod deliver;
 mod fault;
@@ -56,6 +57,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+pub use clickpesa_payouts::{ClickpesaPayout, PayoutOutcome};
 pub use fault::{Fault, FaultKind, Target};
 pub use model::{
     ClickpesaPayment, Delivery, IpnMethod, IpnRegistration, MPESA_CONSUMER_KEY,
