@@ -476,12 +476,11 @@ pub fn parse_bank_account(response: &HttpResponse) -> Result<BankAccount> {
 /// documented 404 ("No balance account is linked to this merchant yet"),
 /// which is an answer, not a failure.
 pub fn parse_balances(response: &HttpResponse) -> Result<Balances> {
-    if response.status == 404 {
-        if let Err(Error::Provider(ProviderError { message, .. })) = check_status(response)
-            && message.to_ascii_lowercase().contains("no balance account")
-        {
-            return Ok(Balances::NoBalanceYet { message });
-        }
+    if response.status == 404
+        && let Err(Error::Provider(ProviderError { message, .. })) = check_status(response)
+        && message.to_ascii_lowercase().contains("no balance account")
+    {
+        return Ok(Balances::NoBalanceYet { message });
     }
     let rows: Vec<BalanceRow> = array_reply(response, "balances")?;
     rows.into_iter()
