@@ -1472,6 +1472,8 @@ impl<S: Store> Ledger<S> {
                 purged.events += 1;
             }
         }
+        // Payout idempotency keys (see `payouts`), counted with the records.
+        purged.records += self.purge_payout_claims(cutoff)?;
         Ok(purged)
     }
 }

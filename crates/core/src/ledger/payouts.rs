@@ -254,6 +254,24 @@ impl<S: Store> Ledger<S> {
         Ok(())
     }
 
+    /// Drops the claims of payout keys answered before `cutoff` (Unix ms),
+    /// as [`Ledger::purge`] drops settled payment records; returns how many.
+    /// A claim without an answer is kept: its outcome is still unknown.
+    pub(super) fn purge_payout_claims(&self, cutoff: u64) -> Result<usize, LedgerError> {
+        let mut purged = 0;
+        for key in self.store.list_keys(&format!("{PREFIX}payout/"))? {
+            let Some(bytes) = self.store.get(&key)? else {
+                continue;
+            };
+            let claim: PayoutClaim = decode_json(&key, &bytes)?;
+            if claim.response.is_some() && claim.claimed_at < cutoff {
+                self.store.delete(&key)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
     /// Announces `payout`'s state, once per payout and state, when the
     /// state has an event. Returns the new event, if one was written.
     pub fn observe_payout(&self, payout: &Payout, now: u64) -> Result<Option<Event>, LedgerError> {
@@ -463,6 +481,24 @@ mod tests {
         // Not found: the claim is taken over.
         proceed(ledger.begin_payout(Provider::Clickpesa, "k2", "f1", "PAY002", 0));
         proceed(ledger.resolve_payout(Provider::Clickpesa, "k2", None, late));
+    }
+
+    #[test]
+    fn answered_claims_are_purged_after_retention_and_open_ones_kept() {
+        let ledger = ledger();
+        let answered = proceed(ledger.begin_payout(Provider::Clickpesa, "k1", "f1", "PAY001", 0));
+        ledger
+            .finish_payout(&answered, stored("{}"))
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        proceed(ledger.begin_payout(Provider::Clickpesa, "k2", "f2", "PAY002", 0));
+        assert_eq!(ledger.purge_payout_claims(0).ok(), Some(0));
+        assert_eq!(ledger.purge_payout_claims(1).ok(), Some(1));
+        // The answered key is free again; the open one still holds.
+        proceed(ledger.begin_payout(Provider::Clickpesa, "k1", "f1", "PAY001", 2));
+        assert_eq!(
+            ok(ledger.begin_payout(Provider::Clickpesa, "k2", "f2", "PAY002", 2)),
+            PayoutBegin::InProgress
+        );
     }
 
     #[test]
