@@ -291,6 +291,68 @@ pub enum Balances {
     },
 }
 
+/// A page of the payout listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutPage {
+    /// The payouts of the page.
+    pub payouts: Vec<Payout>,
+    /// How many payouts match in all, when the provider says.
+    pub total_count: Option<u64>,
+}
+
+/// One line of the account statement (amounts with two decimals).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatementEntry {
+    /// The provider's id.
+    pub id: Option<String>,
+    /// When (as the provider wrote it).
+    pub date: Option<String>,
+    /// What it was.
+    pub description: Option<String>,
+    /// `Credit` or `Debit`.
+    pub entry: Option<String>,
+    /// The amount.
+    pub amount: Option<String>,
+    /// The currency.
+    pub currency: Option<String>,
+    /// The balance after it.
+    pub balance: Option<String>,
+    /// The order reference it belongs to.
+    pub order_reference: Option<String>,
+    /// `Payment`, `Payout`, `Fee - Payout`, `Reversed Payout`, …
+    pub kind: Option<String>,
+}
+
+/// The account statement of one currency (amounts with two decimals).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    /// The currency.
+    pub currency: Option<String>,
+    /// The balance at the start of the period.
+    pub opening_balance: Option<String>,
+    /// The balance at its end.
+    pub closing_balance: Option<String>,
+    /// Money in during the period.
+    pub total_credits: Option<String>,
+    /// Money out during the period.
+    pub total_debits: Option<String>,
+    /// The lines, as the provider ordered them.
+    pub transactions: Vec<StatementEntry>,
+}
+
+/// An exchange rate, kept as the provider wrote it (a rate, not money).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExchangeRate {
+    /// From (`USD`).
+    pub source: String,
+    /// To (`TZS`).
+    pub target: String,
+    /// The rate's exact text (`2510`).
+    pub rate: String,
+    /// When it was set.
+    pub date: Option<String>,
+}
+
 /// Why a payout operation did not succeed: refusals a merchant can act on,
 /// typed, and everything else as the general [`Error`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -52,10 +52,16 @@ pub enum PayoutRoute {
     Balances,
     /// `POST /notifications/clickpesa/payouts`: ClickPesa's payout webhooks.
     Webhook,
+    /// `GET /payouts?provider=`: a page of the payouts made.
+    List,
+    /// `GET /statements?provider=&currency=`: the account statement.
+    Statement,
+    /// `GET /exchange-rates?provider=`: the provider's exchange rates.
+    ExchangeRates,
 }
 
 /// The payout routes, for [`super::routes`].
-pub(super) const ROUTES: [(&str, &str, PayoutRoute); 7] = [
+pub(super) const ROUTES: [(&str, &str, PayoutRoute); 10] = [
     ("POST", "/payouts/previews", PayoutRoute::Preview),
     ("POST", "/payouts", PayoutRoute::Create),
     (
@@ -75,6 +81,9 @@ pub(super) const ROUTES: [(&str, &str, PayoutRoute); 7] = [
         "/notifications/clickpesa/payouts",
         PayoutRoute::Webhook,
     ),
+    ("GET", "/payouts", PayoutRoute::List),
+    ("GET", "/statements", PayoutRoute::Statement),
+    ("GET", "/exchange-rates", PayoutRoute::ExchangeRates),
 ];
 
 /// Serves a payout route.
@@ -180,6 +189,96 @@ pub(super) fn serve<S: Store>(
             Ok(json(200, &body))
         }
         PayoutRoute::Webhook => webhook(request, fc, ledger),
+        PayoutRoute::List => {
+            let provider = query_provider(request)?;
+            let params = query_params(request)?;
+            let number = |name: &str| -> Result<Option<u32>, Problem> {
+                param(&params, name)
+                    .map(|text| {
+                        text.parse::<u32>()
+                            .map_err(|_| Problem::invalid(422, name, "must be a whole number"))
+                    })
+                    .transpose()
+            };
+            let owned = |name: &str| param(&params, name).map(str::to_owned);
+            let filter = crate::providers::clickpesa::account::PayoutFilter {
+                start_date: owned("start_date"),
+                end_date: owned("end_date"),
+                status: owned("status"),
+                currency: owned("currency"),
+                skip: number("skip")?,
+                limit: number("limit")?,
+            };
+            let page = fc
+                .list_payouts(provider, &filter)
+                .map_err(|e| problem(provider, &e))?;
+            let data: Vec<_> = page.payouts.iter().map(payout_json).collect();
+            Ok(json(
+                200,
+                &serde_json::json!({
+                    "provider": provider.as_str(),
+                    "data": data,
+                    "total_count": page.total_count,
+                }),
+            ))
+        }
+        PayoutRoute::Statement => {
+            let provider = query_provider(request)?;
+            let params = query_params(request)?;
+            let currency = param(&params, "currency")
+                .ok_or_else(|| Problem::invalid(422, "currency", "is required (TZS or USD)"))?;
+            let statement = fc
+                .statement(
+                    provider,
+                    currency,
+                    param(&params, "start_date"),
+                    param(&params, "end_date"),
+                )
+                .map_err(|e| problem(provider, &e))?;
+            let transactions: Vec<_> = statement
+                .transactions
+                .iter()
+                .map(|t| {
+                    serde_json::json!({
+                        "id": t.id, "date": t.date, "description": t.description,
+                        "entry": t.entry, "amount": t.amount, "currency": t.currency,
+                        "balance": t.balance, "order_reference": t.order_reference,
+                        "type": t.kind,
+                    })
+                })
+                .collect();
+            Ok(json(
+                200,
+                &serde_json::json!({
+                    "provider": provider.as_str(),
+                    "currency": statement.currency,
+                    "opening_balance": statement.opening_balance,
+                    "closing_balance": statement.closing_balance,
+                    "total_credits": statement.total_credits,
+                    "total_debits": statement.total_debits,
+                    "transactions": transactions,
+                }),
+            ))
+        }
+        PayoutRoute::ExchangeRates => {
+            let provider = query_provider(request)?;
+            let params = query_params(request)?;
+            let rates = fc
+                .exchange_rates(provider, param(&params, "source"), param(&params, "target"))
+                .map_err(|e| problem(provider, &e))?;
+            let data: Vec<_> = rates
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "source": r.source, "target": r.target, "rate": r.rate, "date": r.date,
+                    })
+                })
+                .collect();
+            Ok(json(
+                200,
+                &serde_json::json!({ "provider": provider.as_str(), "data": data }),
+            ))
+        }
     }
 }
 
@@ -450,7 +549,8 @@ fn create<S: Store>(
                 ProblemCode::RequestInProgress,
                 "a payout request with this idempotency key is still being processed; retry \
                  after it has finished",
-            ));
+            )
+            .with_header("retry-after", "1"));
         }
     };
     match fc.create_payout(provider, payout) {

@@ -127,6 +127,52 @@ impl Finconnect<'_> {
         self.run_payout(Box::new(VerifyCall(query.clone())))
     }
 
+    /// A page of the payouts made (ClickPesa `GET /payouts/all`).
+    pub fn list_payouts(
+        &mut self,
+        provider: Provider,
+        filter: &crate::providers::clickpesa::account::PayoutFilter,
+    ) -> Result<payouts::PayoutPage, PayoutError> {
+        use crate::providers::clickpesa::account;
+        self.payouts_open(provider)?;
+        account::check_filter(filter)?;
+        self.run_payout(Box::new(account::PayoutsCall(filter.clone())))
+    }
+
+    /// The account statement of `currency` (`TZS` or `USD`).
+    pub fn statement(
+        &mut self,
+        provider: Provider,
+        currency: &str,
+        start_date: Option<&str>,
+        end_date: Option<&str>,
+    ) -> Result<payouts::Statement, PayoutError> {
+        use crate::providers::clickpesa::account;
+        self.payouts_open(provider)?;
+        account::check_statement(currency, start_date, end_date)?;
+        self.run_payout(Box::new(account::StatementCall(
+            currency.to_owned(),
+            start_date.map(str::to_owned),
+            end_date.map(str::to_owned),
+        )))
+    }
+
+    /// The provider's exchange rates (`source`, `target` optional).
+    pub fn exchange_rates(
+        &mut self,
+        provider: Provider,
+        source: Option<&str>,
+        target: Option<&str>,
+    ) -> Result<Vec<payouts::ExchangeRate>, PayoutError> {
+        use crate::providers::clickpesa::account;
+        self.payouts_open(provider)?;
+        account::check_rates(source, target)?;
+        self.run_payout(Box::new(account::RatesCall(
+            source.map(str::to_owned),
+            target.map(str::to_owned),
+        )))
+    }
+
     /// The merchant's balances (none yet for a new merchant).
     pub fn balances(&mut self, provider: Provider) -> Result<Balances, PayoutError> {
         self.payouts_open(provider)?;

@@ -2,6 +2,7 @@
 //! the token comes back already prefixed with `Bearer ` and goes into
 //! `Authorization` exactly as returned. Collections are USSD push requests.
 
+pub mod account;
 pub mod checksum;
 mod connector;
 pub mod payouts;

@@ -431,3 +431,89 @@ fn queries_banks_verification_and_balances() {
             .is_some_and(|m| m.contains("No balance"))
     );
 }
+
+#[test]
+fn listing_statement_and_rates() {
+    let (response, transport) = run(
+        payouts(
+            "GET",
+            "/payouts?provider=clickpesa&status=SUCCESS&limit=10",
+            "",
+        ),
+        &on(),
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((
+                200,
+                r#"{"data":[{"id":"A","orderReference":"P1","status":"SUCCESS","amount":"1047.10"}],"totalCount":1}"#,
+            )),
+        ],
+    );
+    assert_eq!(response.status, 200, "{}", body_json(&response));
+    assert_eq!(body_json(&response)["total_count"], json!(1));
+    assert_eq!(
+        body_json(&response)["data"][0]["status"],
+        json!("succeeded")
+    );
+    assert_eq!(
+        transport.seen[1].url,
+        "http://127.0.0.1:9/third-parties/payouts/all?status=SUCCESS&limit=10"
+    );
+    // A bad filter is named before any call.
+    let (response, transport) = run(
+        payouts(
+            "GET",
+            "/payouts?provider=clickpesa&start_date=yesterday",
+            "",
+        ),
+        &on(),
+        vec![],
+    );
+    assert_problem(&response, 422, "invalid_request", Some("start_date"));
+    assert!(transport.seen.is_empty());
+    let (response, _) = run(
+        payouts("GET", "/statements?provider=clickpesa&currency=TZS", ""),
+        &on(),
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((
+                200,
+                r#"{"accountDetails":{"currency":"TZS","openingBalance":0,"closingBalance":952.9},"transactions":[{"entry":"Debit","amount":1047.1,"type":"Payout"}]}"#,
+            )),
+        ],
+    );
+    assert_eq!(response.status, 200, "{}", body_json(&response));
+    assert_eq!(body_json(&response)["closing_balance"], json!("952.90"));
+    assert_eq!(
+        body_json(&response)["transactions"][0]["amount"],
+        json!("1047.10")
+    );
+    let (response, transport) = run(
+        payouts("GET", "/statements?provider=clickpesa&currency=KES", ""),
+        &on(),
+        vec![],
+    );
+    assert_problem(&response, 422, "invalid_request", Some("currency"));
+    assert!(transport.seen.is_empty());
+    let (response, _) = run(
+        payouts("GET", "/exchange-rates?provider=clickpesa&source=USD", ""),
+        &on(),
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((
+                200,
+                r#"[{"source":"USD","target":"TZS","rate":2510,"date":"2025-08-19T06:58:34Z"}]"#,
+            )),
+        ],
+    );
+    assert_eq!(response.status, 200, "{}", body_json(&response));
+    assert_eq!(body_json(&response)["data"][0]["rate"], json!("2510"));
+    // The merchant key does not open them either.
+    let (response, transport) = run(
+        with_key("GET", "/exchange-rates?provider=clickpesa", "", API_KEY),
+        &on(),
+        vec![],
+    );
+    assert_problem(&response, 401, "unauthorized", None);
+    assert!(transport.seen.is_empty());
+}
