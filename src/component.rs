@@ -9,6 +9,7 @@ mod incoming;
 mod ledger_store;
 mod notifications;
 mod outbound;
+mod payouts;
 mod token_cache;
 mod variables;
 

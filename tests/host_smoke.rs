@@ -141,6 +141,7 @@ fn the_component_imports_only_wasi_and_exports_the_api_and_the_http_handler() {
         "finconnect:payments/api@0.2.0",
         "finconnect:payments/types@0.2.0",
         "finconnect:payments/notifications@0.2.0",
+        "finconnect:payments/payouts@0.2.0",
     ] {
         assert!(
             exports.contains(&wanted),

@@ -14,10 +14,13 @@
 mod input;
 mod ledger_paging;
 mod ledgered;
+mod payouts;
 mod previews;
 mod problem;
 mod provider_payments;
 mod refunds;
+
+pub use payouts::PayoutRoute;
 
 pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode, status_and_code};
 
@@ -73,6 +76,9 @@ pub enum Operation {
     /// `/notifications/{provider}`, with the methods the provider's
     /// connector declares.
     Notification(Provider),
+    /// A payout route: its own key (`finconnect_payouts_api_key`), or for
+    /// ClickPesa's payout webhooks none (see [`payouts`]).
+    Payouts(PayoutRoute),
 }
 
 impl Operation {
@@ -91,7 +97,7 @@ impl Operation {
             | Operation::ListIpns
             | Operation::PreviewPayment
             | Operation::ListProviderPayments => true,
-            Operation::Notification(_) => false,
+            Operation::Notification(_) | Operation::Payouts(_) => false,
         }
     }
 }
@@ -153,7 +159,14 @@ pub fn routes() -> &'static [Route] {
                 operation: Operation::Notification(provider),
             })
         });
-        merchant.chain(notifications).collect()
+        let payouts = payouts::ROUTES
+            .into_iter()
+            .map(|(method, path, route)| Route {
+                method,
+                path: path.to_owned(),
+                operation: Operation::Payouts(route),
+            });
+        merchant.chain(notifications).chain(payouts).collect()
     })
 }
 
@@ -345,6 +358,7 @@ fn serve<S: Store>(
         }
         (Operation::ListProviderPayments, _) => provider_payments::list(request, fc),
         (Operation::Notification(provider), ledger) => notification(provider, request, fc, ledger),
+        (Operation::Payouts(route), ledger) => payouts::serve(route, request, fc, ledger, &params),
         (Operation::ListPayments, Some((ledger, _))) => ledgered::list_payments(request, ledger),
         (Operation::ListEvents, Some((ledger, now))) => ledgered::list_events(request, ledger, now),
         (Operation::Redeliver, Some((ledger, now))) => {

@@ -41,6 +41,7 @@ const HINT_POLL_MS: u32 = 10;
 
 #[cfg(feature = "token-cache")]
 mod cache;
+mod payouts;
 
 /// FinConnect's operations over one variable source and one transport.
 pub struct Finconnect<'a> {

@@ -42,6 +42,7 @@ pub mod error;
 pub mod flow;
 pub mod ledger;
 pub mod money;
+pub mod payouts;
 pub mod providers;
 pub mod registry;
 pub mod secret;

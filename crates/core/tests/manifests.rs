@@ -122,3 +122,39 @@ fn env_example_lists_every_provider_variable() {
         }
     }
 }
+
+/// The payout switch and key are declared, read, and the key kept secret,
+/// in every file users edit.
+#[test]
+fn manifests_declare_the_payout_variables() {
+    use finconnect_core::payouts::{PAYOUTS_API_KEY, PAYOUTS_SWITCH};
+    for (path, component) in [
+        ("spin.toml", "finconnect"),
+        ("examples/spin-dependency/spin.toml", "shop"),
+    ] {
+        let toml = read(path);
+        let app = table(&toml, "variables");
+        let reads = table(&toml, &format!("component.{component}.variables"));
+        assert_eq!(
+            assignment(&app, PAYOUTS_SWITCH),
+            Some("{ default = \"off\" }"),
+            "{path}: payouts must default to off"
+        );
+        assert!(
+            assignment(&app, PAYOUTS_API_KEY).is_some_and(|d| d.contains("secret = true")),
+            "{path}: {PAYOUTS_API_KEY} must be a secret"
+        );
+        for name in [PAYOUTS_SWITCH, PAYOUTS_API_KEY] {
+            assert_eq!(
+                assignment(&reads, name),
+                Some(format!("\"{{{{ {name} }}}}\"").as_str()),
+                "{path}: the component must read {name}"
+            );
+        }
+    }
+    let env = read(".env.example");
+    for name in [PAYOUTS_SWITCH, PAYOUTS_API_KEY] {
+        let key = format!("SPIN_VARIABLE_{}=", name.to_ascii_uppercase());
+        assert!(env.lines().any(|line| line.starts_with(&key)), "{key}");
+    }
+}

@@ -33,9 +33,11 @@ mod keyvalue;
 pub mod manifest;
 mod outbound;
 mod output;
+mod payout_calls;
 mod state;
 
 pub use allowed_hosts::AllowedHosts;
+pub use bindings::exports::finconnect::payments::payouts;
 pub use bindings::exports::finconnect::payments::types;
 /// The component's `error` variant (`types::Error`), renamed so it does not read as a host error.
 pub use bindings::exports::finconnect::payments::types::Error as ApiError;

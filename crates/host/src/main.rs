@@ -36,6 +36,9 @@ options:
 /// The API key `--sandbox` uses when the user set none: the only key the
 /// banner ever prints, since it opens nothing but this loopback sandbox run.
 const LOCAL_API_KEY: &str = "finconnect-local-key";
+/// The payout key `--sandbox` sets when the user set none (payouts are
+/// switched on against the sandbox only).
+const LOCAL_PAYOUTS_API_KEY: &str = "finconnect-local-payouts-key";
 /// What the curl lines use when the key is the user's (never printed).
 const API_KEY_VARIABLE: &str = "FINCONNECT_API_KEY";
 /// Where `--sandbox` tries to put the sandbox first.
@@ -152,6 +155,7 @@ fn up(options: Options) -> anyhow::Result<()> {
                 "mpesa_callback_url",
                 format!("{origin}/notifications/mpesa"),
             );
+        builder = sandbox_payouts(builder, &sandbox, &sources, &origin);
         Some(sandbox)
     } else {
         None
@@ -241,6 +245,29 @@ fn sandbox_variables(
     }
 }
 
+/// Payouts against the sandbox: switched on with a local payout key (unless
+/// the user set their own), a TZS balance to spend, and payout webhooks
+/// pointed at FinConnect.
+fn sandbox_payouts(
+    mut builder: HostBuilder,
+    sandbox: &Sandbox,
+    sources: &VariableSources,
+    origin: &str,
+) -> HostBuilder {
+    let unset = |name: &str| sources.lookup(name).is_none_or(str::is_empty);
+    if unset("finconnect_payouts") {
+        builder = builder.app_variable("finconnect_payouts", "on");
+    }
+    if unset("finconnect_payouts_api_key") {
+        builder = builder.app_variable("finconnect_payouts_api_key", LOCAL_PAYOUTS_API_KEY);
+    }
+    sandbox.set_clickpesa_balance("TZS", "1000000");
+    sandbox.set_clickpesa_payout_webhook_url(Some(format!(
+        "{origin}/notifications/clickpesa/payouts"
+    )));
+    builder
+}
+
 /// How the banner shows the API key: the local sandbox key as it is, a key
 /// the user set as a shell variable to fill in, never its value.
 fn api_key_lines(key: &str, local_key: bool) -> (String, String) {
@@ -309,6 +336,15 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key:
     println!("  ClickPesa API:  {}", sandbox.clickpesa_base_url());
     println!("  M-Pesa API:     {}", sandbox.mpesa_base_url());
     println!("  ClickPesa webhooks go to {origin}/notifications/clickpesa");
+    println!(
+        "  ClickPesa payouts: on, TZS 1,000,000 to spend; payout webhooks go to \
+         {origin}/notifications/clickpesa/payouts (payout key: {LOCAL_PAYOUTS_API_KEY} unless \
+         SPIN_VARIABLE_FINCONNECT_PAYOUTS_API_KEY is set)"
+    );
+    println!(
+        "    PUT  {sb}/_sandbox/clickpesa/balance   {{\"currency\":\"TZS\",\"balance\":\"5000\"}}"
+    );
+    println!("    POST {sb}/_sandbox/clickpesa/payouts/<order_reference>/succeed|reverse|refund");
     println!("  control endpoints (JSON):");
     println!("    GET  {sb}/_sandbox                 credentials, base URLs, this list");
     println!(

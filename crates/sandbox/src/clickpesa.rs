@@ -36,6 +36,8 @@ pub(crate) enum Endpoint {
     PreviewCard,
     /// `GET /payments/all`.
     ListAll,
+    /// A payout endpoint ([`crate::clickpesa_payouts`]).
+    Payouts(crate::clickpesa_payouts::Endpoint),
 }
 
 impl Endpoint {
@@ -63,6 +65,9 @@ impl Endpoint {
         if *method == Method::GET && path == "/payments/all" {
             return Some(Endpoint::ListAll);
         }
+        if let Some(payouts) = crate::clickpesa_payouts::Endpoint::classify(method, path) {
+            return Some(Endpoint::Payouts(payouts));
+        }
         if *method == Method::GET
             && let Some(reference) = path.strip_prefix("/payments/")
             && !reference.is_empty()
@@ -82,6 +87,8 @@ impl Endpoint {
             Endpoint::CardPayment => Target::ClickpesaCardPayment,
             Endpoint::PreviewUssd | Endpoint::PreviewCard => Target::ClickpesaPreview,
             Endpoint::ListAll => Target::ClickpesaList,
+            // Payout calls meet only the faults aimed at all of ClickPesa.
+            Endpoint::Payouts(_) => Target::AnyClickpesa,
         }
     }
 }
@@ -111,6 +118,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, endpoint: Option<Endpoint>, req: &Inc
         Endpoint::PreviewUssd => crate::clickpesa_preview::preview_ussd(&state, req),
         Endpoint::PreviewCard => crate::clickpesa_preview::preview_card(&state, req),
         Endpoint::ListAll => crate::clickpesa_listing::list(&state, req),
+        Endpoint::Payouts(payouts) => crate::clickpesa_payouts::handle(&mut state, payouts, req),
     }
 }
 

@@ -102,6 +102,9 @@ pub(crate) fn describe(shared: &Shared) -> Value {
             "GET|PUT /_sandbox/clickpesa/webhook": "{\"url\": \"http://127.0.0.1:PORT/notifications/clickpesa\"}",
             "GET /_sandbox/orders": "PesaPal IPNs and orders, ClickPesa payments, M-Pesa STK pushes",
             "GET /_sandbox/deliveries": "notifications sent and what the receivers answered",
+            "PUT /_sandbox/clickpesa/balance": "seed a ClickPesa balance: {\"currency\": \"TZS\", \"balance\": \"100000\"}",
+            "GET|PUT /_sandbox/clickpesa/payouts": "payouts, balances and options; PUT merges {\"cooldown_seconds\": 60, \"webhook_url\": \"http://…/notifications/clickpesa/payouts\"}",
+            "POST /_sandbox/clickpesa/payouts/{order_reference}/{succeed|reverse|refund}": "settle a payout and deliver its webhook",
         },
         // Tokens remembered (live, or expired but not yet pruned).
         "tokens_held": {

@@ -46,6 +46,7 @@ mod clickpesa;
 mod clickpesa_hosted;
 mod clickpesa_listing;
 mod clickpesa_preview;
+mod clickpesa_payouts;
 mod control;
 mod deliver;
 mod fault;
@@ -63,6 +64,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
+pub use clickpesa_payouts::{ClickpesaPayout, PayoutOutcome};
 pub use fault::{Fault, FaultKind, Target};
 pub use model::{
     ClickpesaKind, ClickpesaPayment, Delivery, IpnMethod, IpnRegistration, MPESA_CONSUMER_KEY,

@@ -34,6 +34,7 @@ pub(crate) struct Incoming {
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .merge(control::routes())
+        .merge(crate::clickpesa_payouts::control_routes())
         .merge(crate::ui::routes())
         .fallback(entry)
         .with_state(shared)

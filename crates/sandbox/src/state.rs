@@ -56,6 +56,8 @@ pub(crate) struct State {
     pub(crate) requests: Vec<RecordedRequest>,
     pub(crate) faults: Vec<Fault>,
     pub(crate) deliveries: Vec<Delivery>,
+    /// ClickPesa payouts: balances, payouts, cooldown, webhook URL.
+    pub(crate) payouts: crate::clickpesa_payouts::Book,
 }
 
 impl Shared {
@@ -78,6 +80,7 @@ impl Shared {
                 requests: Vec::new(),
                 faults: Vec::new(),
                 deliveries: Vec::new(),
+                payouts: crate::clickpesa_payouts::Book::default(),
             }),
             origin,
             signing_key: util::random_bytes(32),

@@ -19,6 +19,8 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use std::str::FromStr;
 
+pub(super) mod payouts;
+
 /// A well-formed body with a wrong value.
 const UNPROCESSABLE: u16 = 422;
 /// A body that is not UTF-8 JSON text.

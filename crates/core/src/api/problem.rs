@@ -53,11 +53,21 @@ pub enum ProblemCode {
     OutcomeUnknown,
     /// The ledger's key-value store failed (503).
     LedgerUnavailable,
+    /// The provider balance does not cover a payout and its fee (422).
+    InsufficientBalance,
+    /// The provider's payout cooldown: another payout request is still
+    /// being processed; retry after `Retry-After` seconds (409).
+    PayoutCooldown,
+    /// The payout's network or bank is not supported by the provider (422).
+    UnsupportedChannelProvider,
+    /// The provider has seen this order reference before; nothing was
+    /// paid this time (409).
+    ReferenceReused,
 }
 
 impl ProblemCode {
     /// Every code, in a stable order.
-    pub const ALL: [ProblemCode; 17] = [
+    pub const ALL: [ProblemCode; 21] = [
         ProblemCode::InvalidRequest,
         ProblemCode::Unauthorized,
         ProblemCode::NotConfigured,
@@ -75,6 +85,10 @@ impl ProblemCode {
         ProblemCode::RequestInProgress,
         ProblemCode::OutcomeUnknown,
         ProblemCode::LedgerUnavailable,
+        ProblemCode::InsufficientBalance,
+        ProblemCode::PayoutCooldown,
+        ProblemCode::UnsupportedChannelProvider,
+        ProblemCode::ReferenceReused,
     ];
 
     /// The snake_case code (`"provider_timeout"`).
@@ -97,6 +111,10 @@ impl ProblemCode {
             ProblemCode::RequestInProgress => "request_in_progress",
             ProblemCode::OutcomeUnknown => "outcome_unknown",
             ProblemCode::LedgerUnavailable => "ledger_unavailable",
+            ProblemCode::InsufficientBalance => "insufficient_balance",
+            ProblemCode::PayoutCooldown => "payout_cooldown",
+            ProblemCode::UnsupportedChannelProvider => "unsupported_channel_provider",
+            ProblemCode::ReferenceReused => "reference_reused",
         }
     }
 
@@ -120,6 +138,12 @@ impl ProblemCode {
             ProblemCode::RequestInProgress => "A request with this idempotency key is in progress",
             ProblemCode::OutcomeUnknown => "The outcome of an earlier attempt is unknown",
             ProblemCode::LedgerUnavailable => "The ledger's store is unavailable",
+            ProblemCode::InsufficientBalance => "The balance does not cover the payout",
+            ProblemCode::PayoutCooldown => "Another payout request is still being processed",
+            ProblemCode::UnsupportedChannelProvider => {
+                "The payout's network or bank is not supported"
+            }
+            ProblemCode::ReferenceReused => "The order reference was used before",
         }
     }
 
@@ -255,6 +279,22 @@ impl Problem {
                 problem
             }
         }
+    }
+
+    /// A provider's refusal of a payout, with FinConnect's own status and
+    /// code, the provider's message kept as data.
+    pub(super) fn payout_refusal(
+        status: u16,
+        code: ProblemCode,
+        provider: Provider,
+        detail: impl Into<String>,
+        message: &str,
+    ) -> Self {
+        let mut problem = Self::new(status, code, detail);
+        let mut side = ProviderSide::new(provider);
+        side.message = Some(message.to_owned());
+        problem.provider = Some(side);
+        problem
     }
 
     /// Names the offending field.

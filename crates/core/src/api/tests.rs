@@ -18,12 +18,13 @@ fn sign(key: &[u8], body: &mut Value) {
 mod bad_input;
 mod ledgered;
 mod openapi_contract;
+mod payouts;
 
 // ---------------------------------------------------------------- helpers
 
 pub(super) const API_KEY: &str = "canary-api-key";
 const CHECKSUM_KEY: &str = "canary-checksum-key";
-const CANARIES: [&str; 7] = [
+const CANARIES: [&str; 8] = [
     "canary-pp-key",
     "canary-pp-secret",
     "canary-cp-client",
@@ -31,6 +32,7 @@ const CANARIES: [&str; 7] = [
     "canary-token",
     API_KEY,
     CHECKSUM_KEY,
+    "canary-payouts-key",
 ];
 
 pub(super) fn vars() -> BTreeMap<String, String> {

@@ -21,8 +21,13 @@ pub struct Event {
     pub kind: String,
     /// When it was created (RFC 3339, UTC).
     pub created_at: String,
-    /// The payment as it stood ([`PaymentRecord::public_json`]).
+    /// The payment as it stood ([`PaymentRecord::public_json`]); `null`
+    /// for a payout event.
     pub payment: serde_json::Value,
+    /// The payout as it stood, for `payout.*` events
+    /// ([`super::payouts::payout_json`]); absent for payment events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payout: Option<serde_json::Value>,
 }
 
 /// A page of `GET /events`: `{"data":[…],"next_after":<seq>}`.
@@ -49,6 +54,7 @@ pub fn event_for(record: &PaymentRecord, seq: u64, now_ms: u64) -> Option<Event>
         kind: kind.to_owned(),
         created_at: rfc3339(now_ms),
         payment: record.public_json(),
+        payout: None,
     })
 }
 

@@ -141,6 +141,7 @@
 
 pub mod deliver;
 pub mod events;
+pub mod payouts;
 pub mod record;
 pub mod refunds;
 pub mod store;
@@ -1471,6 +1472,8 @@ impl<S: Store> Ledger<S> {
                 purged.events += 1;
             }
         }
+        // Payout idempotency keys (see `payouts`), counted with the records.
+        purged.records += self.purge_payout_claims(cutoff)?;
         Ok(purged)
     }
 }

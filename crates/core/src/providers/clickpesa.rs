@@ -2,10 +2,13 @@
 //! the token comes back already prefixed with `Bearer ` and goes into
 //! `Authorization` exactly as returned. Collections are USSD push requests.
 
+pub mod account;
 pub mod checksum;
 mod connector;
 mod hosted;
 mod listing;
+pub mod payouts;
+mod payouts_wire;
 mod preview;
 pub mod webhook;
 mod wire;

@@ -1,0 +1,86 @@
+//! The `payouts` export (`finconnect:payments/payouts`), each call in a
+//! fresh instance like the `api` calls.
+
+use crate::Host;
+use crate::bindings::exports::finconnect::payments::payouts::{
+    BalanceReport, Bank, BankAccountQuery, Payout, PayoutError, PayoutPreview, PayoutRequest,
+};
+use crate::bindings::exports::finconnect::payments::types::Provider;
+
+impl Host {
+    /// Calls `payouts.preview-payout` in a fresh instance.
+    pub async fn call_preview_payout(
+        &self,
+        provider: Provider,
+        request: &PayoutRequest,
+    ) -> anyhow::Result<Result<PayoutPreview, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_preview_payout(&mut store, provider, request)
+            .await?)
+    }
+
+    /// Calls `payouts.create-payout` in a fresh instance.
+    pub async fn call_create_payout(
+        &self,
+        provider: Provider,
+        request: &PayoutRequest,
+    ) -> anyhow::Result<Result<Payout, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_create_payout(&mut store, provider, request)
+            .await?)
+    }
+
+    /// Calls `payouts.payout-status` in a fresh instance.
+    pub async fn call_payout_status(
+        &self,
+        provider: Provider,
+        reference: &str,
+    ) -> anyhow::Result<Result<Vec<Payout>, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_payout_status(&mut store, provider, reference)
+            .await?)
+    }
+
+    /// Calls `payouts.list-banks` in a fresh instance.
+    pub async fn call_list_banks(
+        &self,
+        provider: Provider,
+    ) -> anyhow::Result<Result<Vec<Bank>, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_list_banks(&mut store, provider)
+            .await?)
+    }
+
+    /// Calls `payouts.verify-bank-account` in a fresh instance.
+    pub async fn call_verify_bank_account(
+        &self,
+        provider: Provider,
+        query: &BankAccountQuery,
+    ) -> anyhow::Result<Result<String, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_verify_bank_account(&mut store, provider, query)
+            .await?)
+    }
+
+    /// Calls `payouts.balances` in a fresh instance.
+    pub async fn call_balances(
+        &self,
+        provider: Provider,
+    ) -> anyhow::Result<Result<BalanceReport, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_balances(&mut store, provider)
+            .await?)
+    }
+}

@@ -1,0 +1,338 @@
+//! ClickPesa payouts through the built component, over HTTP (with the
+//! ledger) and WIT, against the sandbox: the switch, the payout key, preview
+//! then create, one payout per key, typed refusals, and payout webhooks
+//! (forged: no event; real: an event).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+mod common;
+
+use common::*;
+use finconnect_host::payouts::{
+    BalanceReport, BankAccountQuery, PayoutDestination, PayoutError, PayoutRequest, PayoutState,
+};
+use finconnect_host::{ApiError, Host, Provider};
+use finconnect_sandbox::{PayoutOutcome, Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+
+const PAYOUTS_KEY: &str = "suite-payouts-key-8c2e";
+const CHECKSUM_KEY: &str = "suite-checksum-key-41aa";
+const CREATE_MOBILE: &str = "/third-parties/payouts/create-mobile-money-payout";
+
+/// A sandbox and a host with payouts switched on and their own key.
+fn start_on(config: SandboxConfig) -> (Sandbox, Host) {
+    let checksum = config.clickpesa_checksum_key.clone();
+    start_with(config, |builder| {
+        let builder = builder
+            .app_variable("finconnect_payouts", "on")
+            .app_variable("finconnect_payouts_api_key", PAYOUTS_KEY);
+        match checksum {
+            Some(key) => builder.app_variable("clickpesa_checksum_key", key),
+            None => builder,
+        }
+    })
+}
+
+fn payout_body(reference: &str, amount: &str) -> Value {
+    json!({
+        "provider": "clickpesa",
+        "reference": reference,
+        "amount": amount,
+        "currency": "TZS",
+        "destination": {"type": "mobile_money", "phone": "255712345678"}
+    })
+}
+
+fn payouts_post(host: &Host, path: &str, body: &Value, key: Option<&str>) -> Reply {
+    send(host, request("POST", path, Some(body), key))
+}
+
+fn creates(sandbox: &Sandbox) -> usize {
+    sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == CREATE_MOBILE)
+        .count()
+}
+
+/// The types of the events in the log.
+fn event_types(host: &Host) -> Vec<String> {
+    events(host, 0)
+        .iter()
+        .map(|event| event["type"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Runs one WIT call; the host's own failure fails the test.
+fn wit<T, E: std::fmt::Debug>(call: impl std::future::Future<Output = Result<T, E>>) -> T {
+    finconnect_host::block_on(call).unwrap().unwrap()
+}
+
+fn wit_payout(reference: &str, amount: &str) -> PayoutRequest {
+    PayoutRequest {
+        reference: reference.to_owned(),
+        amount: amount.to_owned(),
+        currency: "TZS".to_owned(),
+        destination: PayoutDestination::MobileMoney("255712345678".to_owned()),
+    }
+}
+
+#[test]
+fn payouts_off_answer_unsupported_naming_the_variable_and_call_nobody() {
+    let (sandbox, host) = start_with(SandboxConfig::default(), |builder| {
+        builder.app_variable("finconnect_payouts_api_key", PAYOUTS_KEY)
+    });
+    let reply = payouts_post(
+        &host,
+        "/payouts",
+        &payout_body("OFF1", "1000"),
+        Some(PAYOUTS_KEY),
+    );
+    assert_eq!(reply.status, 422, "{reply}");
+    let problem = reply.problem();
+    assert_eq!(problem["code"], "unsupported");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("finconnect_payouts")
+    );
+    let created = wit(host.call_create_payout(Provider::Clickpesa, &wit_payout("OFF2", "1000")));
+    match created {
+        Err(PayoutError::Failed(ApiError::Unsupported(e))) => {
+            assert!(e.reason.contains("finconnect_payouts"), "{}", e.reason);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(sandbox.requests().is_empty());
+}
+
+#[test]
+fn the_merchant_key_or_a_wrong_key_is_401_and_calls_nobody() {
+    let (sandbox, host) = start_on(SandboxConfig::default());
+    sandbox.set_clickpesa_balance("TZS", "100000");
+    for key in [Some(API_KEY), Some("not-the-key"), None] {
+        let reply = payouts_post(&host, "/payouts", &payout_body("K1", "1000"), key);
+        assert_eq!(reply.status, 401, "{key:?}: {reply}");
+        assert_eq!(reply.problem()["code"], "unauthorized");
+    }
+    let reply = send(
+        &host,
+        request("GET", "/balances?provider=clickpesa", None, Some(API_KEY)),
+    );
+    assert_eq!(reply.status, 401, "{reply}");
+    assert!(sandbox.requests().is_empty());
+}
+
+#[test]
+fn preview_then_create_and_the_same_key_makes_one_provider_payout() {
+    let (sandbox, host) = start_on(SandboxConfig::default());
+    sandbox.set_clickpesa_balance("TZS", "5000");
+    let reply = payouts_post(
+        &host,
+        "/payouts/previews",
+        &payout_body("PAY1", "1000"),
+        Some(PAYOUTS_KEY),
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    let preview = reply.json();
+    assert_eq!(preview["fee"], "47.10");
+    assert_eq!(preview["total"], "1047.10");
+    assert_eq!(preview["balance"], "5000.00");
+    assert_eq!(preview["receiver_name"], "SANDBOX RECEIVER 5678");
+    assert_eq!(sandbox.clickpesa_balance("TZS").as_deref(), Some("5000.00"));
+
+    let create = || {
+        send(
+            &host,
+            finconnect_host::http::Request::builder()
+                .method("POST")
+                .uri("/payouts")
+                .header("authorization", format!("Bearer {PAYOUTS_KEY}"))
+                .header("content-type", "application/json")
+                .header("idempotency-key", "pay-1-attempt")
+                .body(payout_body("PAY1", "1000").to_string().into_bytes())
+                .unwrap(),
+        )
+    };
+    let first = create();
+    assert_eq!(first.status, 201, "{first}");
+    assert_eq!(first.json()["status"], "authorized");
+    assert_eq!(first.json()["amount"], "1047.10");
+    let again = create();
+    assert_eq!(again.status, 201, "{again}");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json(), first.json());
+    assert_eq!(creates(&sandbox), 1);
+    assert_eq!(sandbox.clickpesa_payouts().len(), 1);
+    assert_eq!(sandbox.clickpesa_balance("TZS").as_deref(), Some("3952.90"));
+    assert_eq!(event_types(&host), ["payout.authorized"]);
+
+    // The payout by reference: the array, its state announced once.
+    let reply = send(
+        &host,
+        request("GET", "/payouts/clickpesa/PAY1", None, Some(PAYOUTS_KEY)),
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.json()["data"].as_array().map(Vec::len), Some(1));
+    assert_eq!(event_types(&host), ["payout.authorized"]);
+}
+
+#[test]
+fn insufficient_balance_and_the_cooldown_are_typed() {
+    let (sandbox, host) = start_on(SandboxConfig::default());
+    sandbox.set_clickpesa_balance("TZS", "500");
+    let reply = payouts_post(
+        &host,
+        "/payouts",
+        &payout_body("LOW1", "1000"),
+        Some(PAYOUTS_KEY),
+    );
+    assert_eq!(reply.status, 422, "{reply}");
+    let problem = reply.problem();
+    assert_eq!(problem["code"], "insufficient_balance");
+    assert_eq!(
+        problem["provider_message"],
+        "Insufficient balance: available balance is 500 TZS"
+    );
+    // Nothing was paid: the key is free again once the balance is there.
+    sandbox.set_clickpesa_balance("TZS", "100000");
+    sandbox.set_clickpesa_payout_cooldown(60);
+    let reply = payouts_post(
+        &host,
+        "/payouts",
+        &payout_body("LOW1", "1000"),
+        Some(PAYOUTS_KEY),
+    );
+    assert_eq!(reply.status, 201, "{reply}");
+    let reply = payouts_post(
+        &host,
+        "/payouts",
+        &payout_body("NEXT1", "1000"),
+        Some(PAYOUTS_KEY),
+    );
+    assert_eq!(reply.status, 409, "{reply}");
+    assert_eq!(reply.problem()["code"], "payout_cooldown");
+    assert_eq!(reply.header("retry-after"), Some("60"));
+
+    // Through WIT: the same refusals, typed.
+    let cooldown = wit(host.call_create_payout(Provider::Clickpesa, &wit_payout("NEXT2", "1000")));
+    match cooldown {
+        Err(PayoutError::InProgress(c)) => assert_eq!(c.retry_after_seconds, Some(60)),
+        other => panic!("{other:?}"),
+    }
+    sandbox.set_clickpesa_payout_cooldown(0);
+    let low = wit(host.call_create_payout(Provider::Clickpesa, &wit_payout("BIG1", "1000000")));
+    match low {
+        Err(PayoutError::InsufficientBalance(b)) => {
+            assert_eq!(b.available.as_deref(), Some("98952.90"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_forged_payout_webhook_makes_no_event_and_a_real_one_does() {
+    let (sandbox, host) = start_on(SandboxConfig {
+        clickpesa_checksum_key: Some(CHECKSUM_KEY.to_owned()),
+        ..SandboxConfig::default()
+    });
+    sandbox.set_clickpesa_balance("TZS", "5000");
+    let reply = payouts_post(
+        &host,
+        "/payouts",
+        &payout_body("WH1", "1000"),
+        Some(PAYOUTS_KEY),
+    );
+    assert_eq!(reply.status, 201, "{reply}");
+    assert_eq!(event_types(&host), ["payout.authorized"]);
+
+    // Forged: claims success, signed with another key.
+    let mut forged = json!({"event": "PAYOUT INITIATED", "data": {
+        "id": "WH1PCPX", "orderReference": "WH1", "amount": "1047.10", "fee": "47.10",
+        "currency": "TZS", "status": "SUCCESS", "channel": "MOBILE MONEY"}});
+    sign_clickpesa(b"attacker-key", &mut forged);
+    sandbox.clear_requests();
+    let reply = send(
+        &host,
+        request(
+            "POST",
+            "/notifications/clickpesa/payouts",
+            Some(&forged),
+            None,
+        ),
+    );
+    assert_eq!(reply.status, 401, "{reply}");
+    assert!(sandbox.requests().is_empty());
+    assert_eq!(event_types(&host), ["payout.authorized"]);
+
+    // The sandbox settles the payout and delivers its signed webhook.
+    let addr = serve(&host);
+    sandbox.set_clickpesa_payout_webhook_url(Some(format!(
+        "http://{addr}/notifications/clickpesa/payouts"
+    )));
+    let delivery = sandbox
+        .settle_clickpesa_payout("WH1", PayoutOutcome::Succeed)
+        .unwrap();
+    assert_eq!(delivery.status, Some(200), "{delivery:?}");
+    assert_eq!(
+        event_types(&host),
+        ["payout.authorized", "payout.succeeded"]
+    );
+    let last = events(&host, 0).pop().unwrap();
+    assert_eq!(last["payout"]["reference"], "WH1");
+    assert_eq!(last["payout"]["status"], "succeeded");
+}
+
+#[test]
+fn wit_preview_create_status_banks_account_and_balances() {
+    let (sandbox, host) = start_on(SandboxConfig::default());
+    let balances = wit(host.call_balances(Provider::Clickpesa));
+    assert!(
+        matches!(&balances, Ok(BalanceReport::NoBalanceYet(m)) if m.starts_with("No balance account")),
+        "{balances:?}"
+    );
+    sandbox.set_clickpesa_balance("TZS", "5000");
+    let preview =
+        wit(host.call_preview_payout(Provider::Clickpesa, &wit_payout("W1", "1000"))).unwrap();
+    assert_eq!(preview.total.as_deref(), Some("1047.10"));
+    assert_eq!(
+        preview.receiver_name.as_deref(),
+        Some("SANDBOX RECEIVER 5678")
+    );
+    let created =
+        wit(host.call_create_payout(Provider::Clickpesa, &wit_payout("W1", "1000"))).unwrap();
+    assert_eq!(created.status, PayoutState::Authorized);
+    // The same reference again: refused by ClickPesa, not paid twice.
+    let again = wit(host.call_create_payout(Provider::Clickpesa, &wit_payout("W1", "1000")));
+    assert!(
+        matches!(again, Err(PayoutError::ReferenceReused(_))),
+        "{again:?}"
+    );
+    assert_eq!(sandbox.clickpesa_payouts().len(), 1);
+    let rows = wit(host.call_payout_status(Provider::Clickpesa, "W1")).unwrap();
+    assert_eq!(rows.len(), 1);
+    let banks = wit(host.call_list_banks(Provider::Clickpesa)).unwrap();
+    assert!(banks.iter().any(|bank| bank.bic == "CORUTZTZ"));
+    let name = wit(host.call_verify_bank_account(
+        Provider::Clickpesa,
+        &BankAccountQuery {
+            account_number: "0150001".to_owned(),
+            bic: "CORUTZTZ".to_owned(),
+        },
+    ));
+    assert_eq!(name.as_deref(), Ok("SANDBOX RECEIVER 0001"));
+    // PesaPal has no payouts: unsupported, no call.
+    sandbox.clear_requests();
+    let pesapal = wit(host.call_create_payout(Provider::Pesapal, &wit_payout("W2", "1000")));
+    assert!(
+        matches!(pesapal, Err(PayoutError::Failed(ApiError::Unsupported(_)))),
+        "{pesapal:?}"
+    );
+    assert!(sandbox.requests().is_empty());
+}
