@@ -45,8 +45,8 @@
 mod clickpesa;
 mod clickpesa_hosted;
 mod clickpesa_listing;
-mod clickpesa_preview;
 mod clickpesa_payouts;
+mod clickpesa_preview;
 mod control;
 mod deliver;
 mod fault;
