@@ -41,6 +41,7 @@ fn mpesa_payment(reference: &str, callback_url: &str) -> PaymentRequest {
         method: None,
         branch: None,
         redirect_mode: None,
+        subscription: None,
     }
 }
 

@@ -334,6 +334,7 @@ fn mpesa_payment(reference: &str) -> PaymentRequest {
         method: None,
         branch: None,
         redirect_mode: None,
+        subscription: None,
     }
 }
 

@@ -48,6 +48,22 @@ pub(super) fn payment_request(request: wit::PaymentRequest) -> core::PaymentRequ
             wit::RedirectMode::TopWindow => core::RedirectMode::TopWindow,
             wit::RedirectMode::ParentWindow => core::RedirectMode::ParentWindow,
         }),
+        subscription: request.subscription.map(subscription),
+    }
+}
+
+fn subscription(subscription: wit::Subscription) -> finconnect_core::recurring::Subscription {
+    use finconnect_core::recurring::SubscriptionFrequency as Frequency;
+    finconnect_core::recurring::Subscription {
+        account_number: subscription.account_number,
+        start_date: subscription.start_date,
+        end_date: subscription.end_date,
+        frequency: match subscription.frequency {
+            wit::SubscriptionFrequency::Daily => Frequency::Daily,
+            wit::SubscriptionFrequency::Weekly => Frequency::Weekly,
+            wit::SubscriptionFrequency::Monthly => Frequency::Monthly,
+            wit::SubscriptionFrequency::Yearly => Frequency::Yearly,
+        },
     }
 }
 

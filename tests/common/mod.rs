@@ -202,6 +202,7 @@ pub fn pesapal_payment(reference: &str, ipn_id: &str) -> PaymentRequest {
         method: None,
         branch: None,
         redirect_mode: None,
+        subscription: None,
     }
 }
 
@@ -224,6 +225,7 @@ pub fn clickpesa_payment(reference: &str) -> PaymentRequest {
         method: Some(PaymentMethod::MobileMoney),
         branch: None,
         redirect_mode: None,
+        subscription: None,
     }
 }
 

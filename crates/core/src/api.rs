@@ -590,6 +590,17 @@ fn notification<S: Store>(
         Some((ledger, now)),
         Ok(Notified {
             outcome: Ok(details),
+            recurring: Some(account),
+            ..
+        }),
+    ) = (ledger, &notified)
+    {
+        // A new charge of a recurring schedule: a record of its own.
+        let _ = ledger.observe_recurring(details, account, now);
+    } else if let (
+        Some((ledger, now)),
+        Ok(Notified {
+            outcome: Ok(details),
             ..
         }),
         false,

@@ -238,6 +238,16 @@ pub enum Verification {
     /// It only names a payment: FinConnect asks the provider for the status
     /// of this id before believing anything.
     Confirm(String),
+    /// A charge of a recurring schedule (PesaPal `RECURRING`): a new id of
+    /// the provider's, confirmed like [`Verification::Confirm`], that names
+    /// the schedule's account number, through which it is linked to the
+    /// payment FinConnect started.
+    ConfirmRecurring {
+        /// The charge's own id (asked about).
+        id: String,
+        /// The account number the first payment's subscription carried.
+        account: String,
+    },
 }
 
 /// Why a notification was refused before any provider call.

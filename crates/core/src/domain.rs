@@ -113,6 +113,8 @@ pub struct PaymentRequest {
     pub branch: Option<String>,
     /// PesaPal: which window loads the callback.
     pub redirect_mode: Option<RedirectMode>,
+    /// PesaPal: offer a recurring schedule with this payment.
+    pub subscription: Option<crate::recurring::Subscription>,
 }
 
 /// Where a payment stands.

@@ -69,6 +69,11 @@ pub struct Notified {
     pub response: HttpResponse,
     /// How the facts were (or were to be) established.
     pub check: Check,
+    /// For a new charge of a recurring schedule, admitted because the
+    /// gate knew its account number (not its id): that account number,
+    /// so the charge can be recorded as a payment of its own, linked to
+    /// the one that set the schedule up.
+    pub recurring: Option<String>,
 }
 
 /// How a notification's facts are established.
@@ -434,6 +439,18 @@ impl<'a> Finconnect<'a> {
     }
 }
 
+/// Only PesaPal schedules recurring charges; elsewhere a subscription is
+/// refused before anything is sent.
+fn subscription_supported(provider: Provider, request: &PaymentRequest) -> Result<()> {
+    if request.subscription.is_some() && provider != Provider::Pesapal {
+        return Err(Error::invalid(
+            "subscription",
+            format!("recurring payments are PesaPal only; {provider} takes no subscription"),
+        ));
+    }
+    Ok(())
+}
+
 /// What to do with a notification before verifying it
 /// ([`Finconnect::notification_gated`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -518,11 +535,13 @@ impl<C: Connector> Dispatch for C {
     }
 
     fn pay(&self, fc: &mut Finconnect<'_>, request: &PaymentRequest) -> Result<Payment> {
+        subscription_supported(Connector::info(self).provider, request)?;
         let call = Connector::pay(self, request)?;
         fc.run(self, call)
     }
 
     fn check_payment(&self, fc: &Finconnect<'_>, request: &PaymentRequest) -> Result<()> {
+        subscription_supported(Connector::info(self).provider, request)?;
         let call = Connector::pay(self, request)?;
         let config = self.load(fc.vars)?;
         call.prepare(&config)
@@ -607,6 +626,7 @@ impl<C: Connector> Dispatch for C {
                 format!("names {provider} payment `{id}`, which FinConnect did not start"),
             ))
         };
+        let mut recurring = None;
         let (outcome, check) = match verification {
             Verification::Verified(details) => {
                 // Known by either of its ids is known.
@@ -628,12 +648,28 @@ impl<C: Connector> Dispatch for C {
                 };
                 (outcome, Check::StatusQuery)
             }
+            Verification::ConfirmRecurring { id, account } => {
+                let outcome = match gate(&id) {
+                    Gate::Verify => Dispatch::payment_status(self, fc, &id),
+                    Gate::Answer(details) => Ok(details),
+                    // A charge not seen yet: known through its schedule's
+                    // account number, and always asked about (whatever
+                    // the ledger knows of the first payment).
+                    Gate::Refuse if gate(&account) != Gate::Refuse => {
+                        recurring = Some(account);
+                        Dispatch::payment_status(self, fc, &id)
+                    }
+                    Gate::Refuse => refused(&id),
+                };
+                (outcome, Check::StatusQuery)
+            }
         };
         let response = self.acknowledge(&notification, outcome.as_ref());
         Ok(Notified {
             outcome,
             response,
             check,
+            recurring,
         })
     }
 }

@@ -44,6 +44,7 @@ pub mod ledger;
 pub mod money;
 pub mod payouts;
 pub mod providers;
+pub mod recurring;
 pub mod registry;
 pub mod secret;
 pub mod token_cache;

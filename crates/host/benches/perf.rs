@@ -250,6 +250,7 @@ fn wit_request(reference: &str, ipn_id: &str) -> PaymentRequest {
         method: None,
         branch: None,
         redirect_mode: None,
+        subscription: None,
     }
 }
 
@@ -272,6 +273,7 @@ fn core_request(reference: &str, ipn_id: &str) -> finconnect_core::PaymentReques
         method: None,
         branch: None,
         redirect_mode: None,
+        subscription: None,
     }
 }
 

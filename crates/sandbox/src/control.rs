@@ -96,6 +96,7 @@ pub(crate) fn describe(shared: &Shared) -> Value {
             "POST /_sandbox/faults": "add a fault (or an array): {\"target\": \"pesapal_token\", \"kind\": \"html500\", \"times\": 1}",
             "DELETE /_sandbox/faults": "remove all faults",
             "POST /_sandbox/pesapal/orders/{order_tracking_id}/{complete|fail|reverse}": "settle and deliver the IPN",
+            "POST /_sandbox/pesapal/orders/{order_tracking_id}/charge": "charge a completed order's recurring schedule once (a new order) and deliver its RECURRING IPN",
             "POST /_sandbox/clickpesa/payments/{order_reference}/{complete|fail}": "settle and deliver the webhook",
             "POST /_sandbox/mpesa/stk/{checkout_request_id}/{result}": "settle an STK push (result: a name such as cancelled_by_user, or a code such as 1032) and deliver the callback",
             "GET|PUT /_sandbox/mpesa/options": "Daraja behaviour switches; PUT merges the keys given",
@@ -224,7 +225,9 @@ async fn settle_pesapal(
         "complete" => Outcome::Completed,
         "fail" => Outcome::Failed,
         "reverse" => Outcome::Reversed,
-        other => return bad_action(other, "complete, fail, reverse"),
+        // A charge of the order's recurring schedule, with its RECURRING IPN.
+        "charge" => return crate::pesapal_recurring::charge_control(&shared, &id).await,
+        other => return bad_action(other, "complete, fail, reverse, charge"),
     };
     let result = settle::pesapal(&shared, &id, outcome).await;
     settled("pesapal", &id, json!(outcome), result)

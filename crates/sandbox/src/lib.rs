@@ -53,6 +53,7 @@ mod fault;
 mod model;
 mod mpesa;
 mod pesapal;
+mod pesapal_recurring;
 mod server;
 mod settle;
 mod state;

@@ -342,6 +342,25 @@ pub struct PesapalOrder {
     /// The amount of the refund asked through `RefundRequest` (one per
     /// payment), as sent; the control API's `reversed` completes it.
     pub refund_amount: Option<String>,
+    /// `account_number` and `subscription_details`, when the order offered
+    /// a recurring schedule.
+    pub subscription: Option<PesapalSubscription>,
+    /// For a charge of a recurring schedule: the tracking id of the order
+    /// that set it up.
+    pub recurring_of: Option<String>,
+}
+
+/// The recurring part of a PesaPal order, as sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PesapalSubscription {
+    /// `account_number`: every charge names it as its merchant reference.
+    pub account_number: String,
+    /// `subscription_details.start_date` (`dd-MM-yyyy`), if sent.
+    pub start_date: Option<String>,
+    /// `subscription_details.end_date` (`dd-MM-yyyy`), if sent.
+    pub end_date: Option<String>,
+    /// `subscription_details.frequency`, if sent.
+    pub frequency: Option<String>,
 }
 
 /// A ClickPesa collection: a USSD push (`payments/initiate-ussd-push-request`),

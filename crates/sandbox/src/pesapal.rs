@@ -479,6 +479,10 @@ fn submit_order(shared: &Arc<Shared>, state: &mut State, req: &Incoming) -> Resp
     if email_address.is_none() && phone_number.is_none() {
         return invalid_parameters("billing_address needs an email_address or a phone_number");
     }
+    let subscription = match crate::pesapal_recurring::subscription(&body) {
+        Ok(subscription) => subscription,
+        Err(reason) => return invalid_parameters(&reason),
+    };
     let order_tracking_id = util::guid();
     let redirect_url = crate::ui::pesapal_redirect_url(&shared.origin, &order_tracking_id);
     state.orders.push(PesapalOrder {
@@ -498,6 +502,8 @@ fn submit_order(shared: &Arc<Shared>, state: &mut State, req: &Incoming) -> Resp
         created_date: util::eat_millis(SystemTime::now()),
         cancelled: false,
         refund_amount: None,
+        subscription,
+        recurring_of: None,
     });
     json_response(
         StatusCode::OK,
@@ -565,6 +571,8 @@ struct StatusBody<'a> {
     currency: &'a str,
     error: StatusError,
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subscription_transaction_info: Option<Value>,
 }
 
 /// Writes the stored number text verbatim (it was a JSON number on arrival).
@@ -660,6 +668,7 @@ fn transaction_status(state: &State, req: &Incoming) -> Response {
         currency: &order.currency,
         error,
         status,
+        subscription_transaction_info: crate::pesapal_recurring::transaction_info(order),
     };
     json_response(StatusCode::OK, &body)
 }

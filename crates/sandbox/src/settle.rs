@@ -197,7 +197,7 @@ pub(crate) async fn mpesa(
     Ok(deliver_and_record(shared, Method::POST, Some(url), Some(body)).await)
 }
 
-async fn deliver_and_record(
+pub(crate) async fn deliver_and_record(
     shared: &Arc<Shared>,
     method: Method,
     url: Option<String>,

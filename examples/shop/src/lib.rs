@@ -73,6 +73,7 @@ fn start_checkout(
         method: None,
         branch: None,
         redirect_mode: None,
+        subscription: None,
     };
     match api::pay(Provider::Pesapal, &request) {
         Ok(payment) => payment

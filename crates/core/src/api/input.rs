@@ -14,6 +14,7 @@ use crate::domain::{
     RefundRequest,
 };
 use crate::providers::{Loose, Members, read_json_object};
+use crate::recurring::{Subscription, SubscriptionFrequency};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -45,6 +46,16 @@ struct PaymentBody {
     method: Option<Loose>,
     branch: Option<Loose>,
     redirect_mode: Option<Loose>,
+    subscription: Option<Loose>,
+}
+
+/// The `subscription` object of `POST /payments` (PesaPal recurring).
+#[derive(Deserialize)]
+struct SubscriptionBody {
+    account_number: Option<Loose>,
+    start_date: Option<Loose>,
+    end_date: Option<Loose>,
+    frequency: Option<Loose>,
 }
 
 /// The `customer` object of `POST /payments`.
@@ -363,8 +374,43 @@ pub(super) fn payment(body: &[u8]) -> Result<(Provider, PaymentRequest), Problem
             "redirect_mode",
             "\"TOP_WINDOW\", \"PARENT_WINDOW\"",
         )?,
+        subscription: subscription(body.subscription)?,
     };
     Ok((provider, request))
+}
+
+/// The optional `subscription` object: its four members are required
+/// once it is there (`null` is the same as leaving it out); the dates and
+/// the account number are checked with the provider's rules.
+fn subscription(value: Option<Loose>) -> Result<Option<Subscription>, Problem> {
+    let object = match value {
+        None | Some(Loose::Null) => return Ok(None),
+        Some(Loose::Object(object)) => object,
+        Some(_) => {
+            return Err(Problem::invalid(
+                UNPROCESSABLE,
+                "subscription",
+                "must be an object",
+            ));
+        }
+    };
+    refuse_repeats(object.get(), "subscription.")?;
+    let body: SubscriptionBody = read(object.get(), "subscription.")?;
+    let account_number = string(body.account_number, "subscription.account_number")?;
+    let start_date = string(body.start_date, "subscription.start_date")?;
+    let end_date = string(body.end_date, "subscription.end_date")?;
+    let frequency = choice::<SubscriptionFrequency>(
+        body.frequency,
+        "subscription.frequency",
+        "\"DAILY\", \"WEEKLY\", \"MONTHLY\", \"YEARLY\"",
+    )?;
+    let missing = |name: &str| Problem::invalid(UNPROCESSABLE, name, "is required");
+    Ok(Some(Subscription {
+        account_number: account_number.ok_or_else(|| missing("subscription.account_number"))?,
+        start_date: start_date.ok_or_else(|| missing("subscription.start_date"))?,
+        end_date: end_date.ok_or_else(|| missing("subscription.end_date"))?,
+        frequency: frequency.ok_or_else(|| missing("subscription.frequency"))?,
+    }))
 }
 
 /// `POST /payments/{provider}/{id}/refunds`: the amount, who asks and why.

@@ -143,6 +143,7 @@ pub mod deliver;
 pub mod events;
 pub mod payouts;
 pub mod record;
+pub mod recurring;
 pub mod refunds;
 pub mod store;
 pub mod webhook;
@@ -162,7 +163,7 @@ use crate::connector::StatusKey;
 use crate::domain::{Payment, PaymentDetails, PaymentRequest, Provider};
 use crate::error::Error;
 use events::{ChangeMarker, Outbox, OutboxEntry, TOMBSTONE};
-use record::{record_key, reference_key, tracking_key};
+use record::{account_key, record_key, reference_key, tracking_key};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many times a compare-and-swap is retried before giving up with
@@ -533,6 +534,11 @@ impl<S: Store> Ledger<S> {
             verified_at: None,
             refund: None,
             revision: 1,
+            account_number: request
+                .subscription
+                .as_ref()
+                .map(|s| s.account_number.clone()),
+            recurring_of: None,
         };
         let bytes = encode(&fresh)?;
         if self.atomic() {
@@ -584,6 +590,10 @@ impl<S: Store> Ledger<S> {
         let index = reference_key(record.provider, &record.reference);
         if record.idempotency_key != record.reference || self.store.get(&index)?.is_some() {
             self.store.set(&index, key.as_bytes())?;
+        }
+        if let Some(account) = &record.account_number {
+            self.store
+                .set(&account_key(record.provider, account), key.as_bytes())?;
         }
         Ok(Begin::Proceed(Ticket {
             key,
@@ -798,7 +808,12 @@ impl<S: Store> Ledger<S> {
     /// the merchant reference for providers whose notifications carry it)
     /// before anything is called.
     pub fn admit(&self, provider: Provider, id: &str, now: u64) -> Result<Admission, LedgerError> {
-        let Some(record) = self.find(provider, id)? else {
+        let found = match self.find(provider, id)? {
+            Some(record) => Some(record),
+            // A recurring charge names its schedule's account number.
+            None => self.by_account(provider, id)?,
+        };
+        let Some(record) = found else {
             return Ok(Admission::Refuse);
         };
         let recently_verified = record

@@ -236,6 +236,14 @@ pub struct PaymentRecord {
     pub refund: Option<RefundMark>,
     /// How many times it was written.
     pub revision: u64,
+    /// The subscription's account number, when the payment set up a
+    /// recurring schedule (PesaPal): its later charges name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_number: Option<String>,
+    /// For a charge of a recurring schedule: the merchant reference of
+    /// the payment that set the schedule up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recurring_of: Option<String>,
 }
 
 impl PaymentRecord {
@@ -260,6 +268,17 @@ impl PaymentRecord {
     }
 
     fn public_json_without_refund(&self) -> serde_json::Value {
+        let mut json = self.public_json_basics();
+        if self.account_number.is_some() || self.recurring_of.is_some() {
+            json["recurring"] = serde_json::json!({
+                "account_number": self.account_number,
+                "original_reference": self.recurring_of,
+            });
+        }
+        json
+    }
+
+    fn public_json_basics(&self) -> serde_json::Value {
         serde_json::json!({
             "provider": self.provider.as_str(),
             "reference": self.reference,
@@ -361,9 +380,24 @@ pub fn fingerprint(provider: Provider, request: &PaymentRequest) -> String {
         ("branch", request.branch.as_deref()),
         ("redirect_mode", request.redirect_mode.map(|m| m.as_str())),
     ];
+    let subscription = request.subscription.as_ref();
+    // Written only when present, so requests without one keep their form.
+    let recurring: Vec<(&str, Option<&str>)> = subscription
+        .map(|s| {
+            vec![
+                (
+                    "subscription.account_number",
+                    Some(s.account_number.as_str()),
+                ),
+                ("subscription.start_date", Some(s.start_date.as_str())),
+                ("subscription.end_date", Some(s.end_date.as_str())),
+                ("subscription.frequency", Some(s.frequency.as_str())),
+            ]
+        })
+        .unwrap_or_default();
     let mut digest = Sha256::new();
     digest.update(b"finconnect-payment-v1\n");
-    for (name, value) in fields {
+    for (name, value) in fields.into_iter().chain(recurring) {
         digest.update(name.as_bytes());
         match value {
             None => digest.update(b"=-\n"),
@@ -409,6 +443,16 @@ pub fn reference_key(provider: Provider, reference: &str) -> String {
         "{PREFIX}by-reference/{}/{}",
         provider.as_str(),
         digest_part(&[reference])
+    )
+}
+
+/// The index entry from a subscription's account number to the record of
+/// the payment that set the schedule up.
+pub fn account_key(provider: Provider, account_number: &str) -> String {
+    format!(
+        "{PREFIX}by-account/{}/{}",
+        provider.as_str(),
+        digest_part(&[account_number])
     )
 }
 

@@ -118,6 +118,7 @@ pub struct PesapalOrder {
     branch: Option<String>,
     redirect_mode: Option<RedirectMode>,
     customer: Customer,
+    subscription: Option<crate::recurring::Subscription>,
 }
 
 /// The merchant reference rule PesaPal documents, in its safe subset:
@@ -165,6 +166,9 @@ pub fn validate_order(request: &PaymentRequest) -> Result<PesapalOrder> {
     if let Some(branch) = &request.branch {
         validate::text(branch, 100).map_err(|r| Error::invalid("branch", r))?;
     }
+    if let Some(subscription) = &request.subscription {
+        crate::recurring::validate(subscription)?;
+    }
     let customer = &request.customer;
     if customer.email.is_none() && customer.phone.is_none() {
         return Err(Error::invalid(
@@ -200,6 +204,7 @@ pub fn validate_order(request: &PaymentRequest) -> Result<PesapalOrder> {
         branch: request.branch.clone(),
         redirect_mode: request.redirect_mode,
         customer: customer.clone(),
+        subscription: request.subscription.clone(),
     })
 }
 
@@ -230,6 +235,18 @@ pub fn submit_order_request(
             first_name: customer.first_name.as_deref(),
             last_name: customer.last_name.as_deref(),
         },
+        account_number: order
+            .subscription
+            .as_ref()
+            .map(|s| s.account_number.as_str()),
+        subscription_details: order
+            .subscription
+            .as_ref()
+            .map(|s| PesapalSubscriptionDetails {
+                start_date: &s.start_date,
+                end_date: &s.end_date,
+                frequency: s.frequency.as_str(),
+            }),
     };
     authorized_json(
         config,
@@ -864,5 +881,7 @@ pub use connector::Pesapal;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_recurring;
 #[cfg(test)]
 mod tests_refunds;

@@ -142,7 +142,16 @@ impl Connector for Pesapal {
         };
         let notification = ipn::parse(incoming.query, body)?;
         let id = notification.order_tracking_id.clone();
-        Ok((notification, Verification::Confirm(id)))
+        let verification = if notification.notification_type == "RECURRING" {
+            // PesaPal names the subscription's account number, not an order.
+            Verification::ConfirmRecurring {
+                id,
+                account: notification.merchant_reference.clone(),
+            }
+        } else {
+            Verification::Confirm(id)
+        };
+        Ok((notification, verification))
     }
 
     /// PesaPal always gets HTTP 200 with its acknowledgement: `status` 200

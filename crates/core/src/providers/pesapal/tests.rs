@@ -42,6 +42,7 @@ pub(crate) fn order_request() -> PaymentRequest {
         method: None,
         branch: Some("Nairobi CBD".to_owned()),
         redirect_mode: Some(RedirectMode::TopWindow),
+        subscription: None,
     }
 }
 
@@ -626,6 +627,7 @@ proptest::proptest! {
                 first_name: Some(text[8].clone()),
                 last_name: Some(key.clone()),
             },
+            subscription: None,
         };
         let built = submit_order_request(&config(), &token(), &order)
             .unwrap_or_else(|e| unreachable!("{e}"));

@@ -60,6 +60,19 @@ pub(super) struct PesapalSubmitOrderRequest<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) redirect_mode: Option<&'a str>,
     pub(super) billing_address: PesapalBillingAddress<'a>,
+    /// Turns the recurring option on (§10).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) account_number: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) subscription_details: Option<PesapalSubscriptionDetails<'a>>,
+}
+
+/// `subscription_details` of SubmitOrderRequest: dates `dd-MM-yyyy`.
+#[derive(Serialize)]
+pub(super) struct PesapalSubscriptionDetails<'a> {
+    pub(super) start_date: &'a str,
+    pub(super) end_date: &'a str,
+    pub(super) frequency: &'a str,
 }
 
 /// A JSON number written as its exact text (serde_json's `RawValue`).
