@@ -677,4 +677,6 @@ impl<C: Connector> Dispatch for C {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_recurring;
+#[cfg(test)]
 mod tests_refunds;
