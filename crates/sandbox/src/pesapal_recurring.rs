@@ -213,6 +213,8 @@ fn prepare_charge(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests fail loudly")]
+
     use super::*;
 
     fn body(text: &str) -> Map<String, Value> {

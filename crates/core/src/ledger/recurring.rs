@@ -137,6 +137,13 @@ fn nothing() -> Recorded {
 
 #[cfg(test)]
 mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        reason = "tests fail loudly"
+    )]
+
     use super::super::{Admission, Config, MemoryStore};
     use super::*;
     use crate::domain::{Payment, PaymentRequest, PaymentStatus};
