@@ -36,6 +36,9 @@ fn error(error: PayoutError) -> wit::PayoutError {
         }
         PayoutError::ReferenceReused { message } => wit::PayoutError::ReferenceReused(message),
         PayoutError::NotFound { message } => wit::PayoutError::NotFound(message),
+        PayoutError::ReceiverUnresolved { message } => {
+            wit::PayoutError::ReceiverUnresolved(message)
+        }
         PayoutError::Failed(error) => wit::PayoutError::Failed(convert::error(error)),
     }
 }
@@ -58,6 +61,11 @@ fn request(request: wit::PayoutRequest) -> p::PayoutRequest {
                     wit::TransferType::Ach => p::TransferType::Ach,
                     wit::TransferType::Rtgs => p::TransferType::Rtgs,
                 }),
+            },
+            wit::PayoutDestination::LipaNamba(lipa) => p::PayoutDestination::LipaNamba {
+                lipa_namba: lipa.lipa_namba,
+                provider_code: lipa.provider_code,
+                qr_code: lipa.qr_code,
             },
         },
     }
@@ -171,6 +179,20 @@ impl wit::Guest for Component {
         };
         run(|fc| fc.verify_bank_account(convert::provider(provider), &query))
             .map(|account| account.account_name)
+    }
+
+    fn list_lipa_namba_providers(
+        provider: wit::Provider,
+    ) -> Result<Vec<wit::LipaNambaProvider>, wit::PayoutError> {
+        run(|fc| fc.list_lipa_namba_providers(convert::provider(provider))).map(|providers| {
+            providers
+                .into_iter()
+                .map(|p| wit::LipaNambaProvider {
+                    name: p.name,
+                    provider_code: p.provider_code,
+                })
+                .collect()
+        })
     }
 
     fn balances(provider: wit::Provider) -> Result<wit::BalanceReport, wit::PayoutError> {

@@ -3,7 +3,8 @@
 
 use crate::Host;
 use crate::bindings::exports::finconnect::payments::payouts::{
-    BalanceReport, Bank, BankAccountQuery, Payout, PayoutError, PayoutPreview, PayoutRequest,
+    BalanceReport, Bank, BankAccountQuery, LipaNambaProvider, Payout, PayoutError, PayoutPreview,
+    PayoutRequest,
 };
 use crate::bindings::exports::finconnect::payments::types::Provider;
 
@@ -81,6 +82,18 @@ impl Host {
         Ok(instance
             .finconnect_payments_payouts()
             .call_balances(&mut store, provider)
+            .await?)
+    }
+
+    /// Calls `payouts.list-lipa-namba-providers` in a fresh instance.
+    pub async fn call_list_lipa_namba_providers(
+        &self,
+        provider: Provider,
+    ) -> anyhow::Result<Result<Vec<LipaNambaProvider>, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_list_lipa_namba_providers(&mut store, provider)
             .await?)
     }
 }
