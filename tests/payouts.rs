@@ -615,3 +615,37 @@ fn wit_lipa_namba_providers_preview_and_create() {
     assert_eq!(created.status, PayoutState::Authorized);
     assert_eq!(created.channel.as_deref(), Some("TIPS LIPA NAMBA"));
 }
+
+/// The listing, the statement and the rates through WIT.
+#[test]
+fn wit_listing_statement_and_rates() {
+    use finconnect_host::payouts::PayoutFilter;
+    let (sandbox, host) = start_on(SandboxConfig::default());
+    sandbox.set_clickpesa_balance("TZS", "5000");
+    wit(host.call_create_payout(Provider::Clickpesa, &wit_payout("WL1", "1000"))).unwrap();
+    let page = wit(host.call_list_payouts(
+        Provider::Clickpesa,
+        &PayoutFilter {
+            start_date: None,
+            end_date: None,
+            status: Some("AUTHORIZED".to_owned()),
+            currency: Some("TZS".to_owned()),
+            skip: None,
+            limit: Some(5),
+        },
+    ))
+    .unwrap();
+    assert_eq!(page.total_count, Some(1));
+    assert_eq!(page.payouts[0].reference.as_deref(), Some("WL1"));
+    let statement = wit(host.call_statement(Provider::Clickpesa, "TZS", None, None)).unwrap();
+    assert_eq!(statement.closing_balance.as_deref(), Some("3952.90"));
+    assert_eq!(statement.transactions.len(), 2);
+    let refused = wit(host.call_statement(Provider::Clickpesa, "EUR", None, None));
+    assert!(
+        matches!(refused, Err(PayoutError::Failed(ApiError::InvalidRequest(_)))),
+        "{refused:?}"
+    );
+    let rates = wit(host.call_exchange_rates(Provider::Clickpesa, Some("TZS"), None)).unwrap();
+    assert_eq!(rates.len(), 1);
+    assert_eq!(rates[0].rate, "0.000398");
+}

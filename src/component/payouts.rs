@@ -195,6 +195,89 @@ impl wit::Guest for Component {
         })
     }
 
+    fn list_payouts(
+        provider: wit::Provider,
+        filter: wit::PayoutFilter,
+    ) -> Result<wit::PayoutPage, wit::PayoutError> {
+        let filter = core::providers::clickpesa::account::PayoutFilter {
+            start_date: filter.start_date,
+            end_date: filter.end_date,
+            status: filter.status,
+            currency: filter.currency,
+            skip: filter.skip,
+            limit: filter.limit,
+        };
+        run(|fc| fc.list_payouts(convert::provider(provider), &filter)).map(|page| {
+            wit::PayoutPage {
+                payouts: page.payouts.into_iter().map(payout).collect(),
+                total_count: page.total_count,
+            }
+        })
+    }
+
+    fn statement(
+        provider: wit::Provider,
+        currency: String,
+        start_date: Option<String>,
+        end_date: Option<String>,
+    ) -> Result<wit::AccountStatement, wit::PayoutError> {
+        run(|fc| {
+            fc.statement(
+                convert::provider(provider),
+                &currency,
+                start_date.as_deref(),
+                end_date.as_deref(),
+            )
+        })
+        .map(|statement| wit::AccountStatement {
+            currency: statement.currency,
+            opening_balance: statement.opening_balance,
+            closing_balance: statement.closing_balance,
+            total_credits: statement.total_credits,
+            total_debits: statement.total_debits,
+            transactions: statement
+                .transactions
+                .into_iter()
+                .map(|t| wit::StatementEntry {
+                    id: t.id,
+                    date: t.date,
+                    description: t.description,
+                    entry: t.entry,
+                    amount: t.amount,
+                    currency: t.currency,
+                    balance: t.balance,
+                    order_reference: t.order_reference,
+                    kind: t.kind,
+                })
+                .collect(),
+        })
+    }
+
+    fn exchange_rates(
+        provider: wit::Provider,
+        source: Option<String>,
+        target: Option<String>,
+    ) -> Result<Vec<wit::ExchangeRate>, wit::PayoutError> {
+        run(|fc| {
+            fc.exchange_rates(
+                convert::provider(provider),
+                source.as_deref(),
+                target.as_deref(),
+            )
+        })
+        .map(|rates| {
+            rates
+                .into_iter()
+                .map(|r| wit::ExchangeRate {
+                    source: r.source,
+                    target: r.target,
+                    rate: r.rate,
+                    date: r.date,
+                })
+                .collect()
+        })
+    }
+
     fn balances(provider: wit::Provider) -> Result<wit::BalanceReport, wit::PayoutError> {
         run(|fc| fc.balances(convert::provider(provider))).map(|balances| match balances {
             p::Balances::Accounts(rows) => wit::BalanceReport::Accounts(
