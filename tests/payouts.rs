@@ -642,7 +642,10 @@ fn wit_listing_statement_and_rates() {
     assert_eq!(statement.transactions.len(), 2);
     let refused = wit(host.call_statement(Provider::Clickpesa, "EUR", None, None));
     assert!(
-        matches!(refused, Err(PayoutError::Failed(ApiError::InvalidRequest(_)))),
+        matches!(
+            refused,
+            Err(PayoutError::Failed(ApiError::InvalidRequest(_)))
+        ),
         "{refused:?}"
     );
     let rates = wit(host.call_exchange_rates(Provider::Clickpesa, Some("TZS"), None)).unwrap();

@@ -47,14 +47,14 @@ fn day_of(payout: &ClickpesaPayout) -> &str {
 }
 
 /// The date filter of a query: `(startDate, endDate)`, or the refusal.
-fn dates(query: Option<&str>) -> Result<(Option<String>, Option<String>), Response> {
+fn dates(query: Option<&str>) -> Result<(Option<String>, Option<String>), Box<Response>> {
     let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
     let (start, end) = (param("startDate"), param("endDate"));
     for date in [&start, &end].into_iter().flatten() {
         if !is_date(date) {
-            return Err(bad_request(
+            return Err(Box::new(bad_request(
                 "startDate and endDate must be valid ISO 8601 date strings",
-            ));
+            )));
         }
     }
     Ok((start, end))
@@ -74,7 +74,7 @@ pub(super) fn list(state: &State, req: &Incoming) -> Response {
     let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
     let (start, end) = match dates(query) {
         Ok(dates) => dates,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let skip = match param("skip").map(|s| s.parse::<usize>()) {
         None => 0,
@@ -140,7 +140,7 @@ pub(super) fn statement(state: &State, req: &Incoming) -> Response {
     };
     let (start, end) = match dates(query) {
         Ok(dates) => dates,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let closing = state.payouts.balances.get(&currency).copied().unwrap_or(0);
     // (entry, amount, type, payout), oldest first.

@@ -381,7 +381,7 @@ fn text<'a>(raw: &'a checksum::Value, name: &str) -> Option<&'a str> {
 /// rule remembers, provider name, account, resolved name or `None`).
 fn lipa_destination(
     raw: &checksum::Value,
-) -> Result<(String, String, String, Option<String>), Response> {
+) -> Result<(String, String, String, Option<String>), &'static str> {
     let (number, code, qr) = (
         text(raw, "lipaNamba"),
         text(raw, "providerCode"),
@@ -390,10 +390,10 @@ fn lipa_destination(
     match (number, code, qr) {
         (Some(number), Some(code), None) => {
             let Some((name, _)) = LIPA_PROVIDERS.iter().find(|(_, known)| *known == code) else {
-                return Err(bad_request("Unsupported channel provider"));
+                return Err("Unsupported channel provider");
             };
             if !number.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad_request("lipaNamba must contain only digits"));
+                return Err("lipaNamba must contain only digits");
             }
             // Sandbox convention: Lipa Nambas starting 0000 do not resolve.
             let resolved = (!number.starts_with("0000")).then(|| holder(number));
@@ -406,7 +406,7 @@ fn lipa_destination(
         }
         (None, None, Some(qr)) => {
             if !qr.contains(TANQR_MARK) {
-                return Err(bad_request("qrCode must be a valid TanQR code"));
+                return Err("qrCode must be a valid TanQR code");
             }
             let tail: String = qr
                 .chars()
@@ -423,9 +423,7 @@ fn lipa_destination(
                 Some(format!("SANDBOX QR MERCHANT {tail}")),
             ))
         }
-        _ => Err(bad_request(
-            "Provide either lipaNamba with providerCode, or qrCode",
-        )),
+        _ => Err("Provide either lipaNamba with providerCode, or qrCode"),
     }
 }
 
@@ -465,7 +463,7 @@ fn payout(state: &mut State, create: bool, kind: Kind, req: &Incoming) -> Respon
         if kind == Kind::Lipa {
             let (key, network, account, resolved) = match lipa_destination(&raw) {
                 Ok(found) => found,
-                Err(refusal) => return refusal,
+                Err(message) => return bad_request(message),
             };
             if create && !state.payouts.resolved_lipa.contains(&key) {
                 return bad_request(&format!(

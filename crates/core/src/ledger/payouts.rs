@@ -440,7 +440,7 @@ mod tests {
     fn proceed(begin: Result<PayoutBegin, LedgerError>) -> PayoutTicket {
         match begin {
             Ok(PayoutBegin::Proceed(ticket)) => ticket,
-            other => panic!("{other:?}"),
+            other => unreachable!("{other:?}"),
         }
     }
 
