@@ -1474,6 +1474,8 @@ impl<S: Store> Ledger<S> {
         }
         // Payout idempotency keys (see `payouts`), counted with the records.
         purged.records += self.purge_payout_claims(cutoff)?;
+        // Payout event markers go with the events (not counted).
+        self.purge_payout_markers(cutoff)?;
         Ok(purged)
     }
 }

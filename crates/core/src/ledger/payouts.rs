@@ -85,10 +85,11 @@ fn claim_key(provider: Provider, key: &str) -> String {
     )
 }
 
-/// The marker that a payout's state already has its event.
+/// The marker that a payout's state already has its event: under a prefix
+/// of its own, so that [`Ledger::purge`] can find and drop old ones.
 fn change_key(provider: Provider, payout_id: &str, status: PayoutStatus) -> String {
     format!(
-        "{PREFIX}event-by-change/{}",
+        "{PREFIX}payout-change/{}",
         digest_part(&["payout", provider.as_str(), payout_id, status.as_str()])
     )
 }
@@ -272,6 +273,24 @@ impl<S: Store> Ledger<S> {
         Ok(purged)
     }
 
+    /// Drops the markers of payout states announced before `cutoff` (Unix
+    /// ms), as [`Ledger::purge`] drops the events themselves; a state seen
+    /// again after that is announced again. Returns how many.
+    pub(super) fn purge_payout_markers(&self, cutoff: u64) -> Result<usize, LedgerError> {
+        let mut purged = 0;
+        for key in self.store.list_keys(&format!("{PREFIX}payout-change/"))? {
+            let Some(bytes) = self.store.get(&key)? else {
+                continue;
+            };
+            let marker: ChangeMarker = decode_json(&key, &bytes)?;
+            if marker.claimed_at < cutoff {
+                self.store.delete(&key)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
     /// Announces `payout`'s state, once per payout and state, when the
     /// state has an event. Returns the new event, if one was written.
     pub fn observe_payout(&self, payout: &Payout, now: u64) -> Result<Option<Event>, LedgerError> {
@@ -421,7 +440,7 @@ mod tests {
     fn proceed(begin: Result<PayoutBegin, LedgerError>) -> PayoutTicket {
         match begin {
             Ok(PayoutBegin::Proceed(ticket)) => ticket,
-            other => panic!("{other:?}"),
+            other => unreachable!("{other:?}"),
         }
     }
 
@@ -528,5 +547,34 @@ mod tests {
             .unwrap_or_else(|e| unreachable!("{e}"));
         let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["payout.authorized", "payout.succeeded"]);
+    }
+
+    #[test]
+    fn the_purge_drops_old_payout_markers_with_their_events() {
+        let ledger = ledger();
+        let announced = |now| ledger.observe_payout(&payout(PayoutStatus::Authorized), now);
+        assert!(matches!(announced(1_000), Ok(Some(_))));
+        let markers = |ledger: &Ledger<MemoryStore>| {
+            ledger
+                .store
+                .list_keys(&format!("{PREFIX}payout-change/"))
+                .unwrap_or_else(|e| unreachable!("{e}"))
+                .len()
+        };
+        assert_eq!(markers(&ledger), 1);
+        // Within retention nothing goes.
+        let day = 86_400_000;
+        let retention = u64::from(ledger.config.retention_days) * day;
+        ledger
+            .purge(1_000 + retention)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(markers(&ledger), 1);
+        assert!(matches!(announced(2_000), Ok(None)));
+        // After it, the marker goes with the event.
+        let purged = ledger
+            .purge(1_001 + retention + day)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(purged.events, 1);
+        assert_eq!(markers(&ledger), 0);
     }
 }
