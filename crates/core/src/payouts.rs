@@ -500,7 +500,7 @@ mod tests {
                 Err(Error::Unsupported { detail, .. }) => {
                     assert!(detail.contains("finconnect_payouts"), "{detail}");
                 }
-                other => panic!("{value:?}: {other:?}"),
+                other => unreachable!("{value:?}: {other:?}"),
             }
         }
         vars.insert(PAYOUTS_SWITCH.to_owned(), " On ".to_owned());

@@ -233,7 +233,6 @@ mod tests {
                 Err(PayoutError::Failed(Error::Unsupported { .. }))
             ));
             assert_eq!(fc.api_requests_sent(), 0);
-            drop(fc);
             assert!(transport.seen.is_empty());
         }
     }
@@ -274,7 +273,6 @@ mod tests {
                 ..
             })
         ));
-        drop(fc);
         assert_eq!(
             transport.paths(),
             [
@@ -303,7 +301,6 @@ mod tests {
             fc.check_payout(Provider::Clickpesa, &request(), true)
                 .is_ok()
         );
-        drop(fc);
         assert!(transport.seen.is_empty());
     }
 }
