@@ -30,7 +30,7 @@
 //! `payout.refunded`, in the same log (and webhooks) as payment events,
 //! with the payout in the event's `payout` member.
 
-use super::events::Event;
+use super::events::{ChangeMarker, Event};
 use super::record::{PREFIX, StoredResponse, digest_part, rfc3339};
 use super::{CAS_ATTEMPTS, CasError, Ledger, LedgerError, Store, decode_json, encode_json};
 use crate::domain::Provider;
