@@ -36,6 +36,9 @@ fn error(error: PayoutError) -> wit::PayoutError {
         }
         PayoutError::ReferenceReused { message } => wit::PayoutError::ReferenceReused(message),
         PayoutError::NotFound { message } => wit::PayoutError::NotFound(message),
+        PayoutError::ReceiverUnresolved { message } => {
+            wit::PayoutError::ReceiverUnresolved(message)
+        }
         PayoutError::Failed(error) => wit::PayoutError::Failed(convert::error(error)),
     }
 }
@@ -58,6 +61,11 @@ fn request(request: wit::PayoutRequest) -> p::PayoutRequest {
                     wit::TransferType::Ach => p::TransferType::Ach,
                     wit::TransferType::Rtgs => p::TransferType::Rtgs,
                 }),
+            },
+            wit::PayoutDestination::LipaNamba(lipa) => p::PayoutDestination::LipaNamba {
+                lipa_namba: lipa.lipa_namba,
+                provider_code: lipa.provider_code,
+                qr_code: lipa.qr_code,
             },
         },
     }
@@ -171,6 +179,103 @@ impl wit::Guest for Component {
         };
         run(|fc| fc.verify_bank_account(convert::provider(provider), &query))
             .map(|account| account.account_name)
+    }
+
+    fn list_lipa_namba_providers(
+        provider: wit::Provider,
+    ) -> Result<Vec<wit::LipaNambaProvider>, wit::PayoutError> {
+        run(|fc| fc.list_lipa_namba_providers(convert::provider(provider))).map(|providers| {
+            providers
+                .into_iter()
+                .map(|p| wit::LipaNambaProvider {
+                    name: p.name,
+                    provider_code: p.provider_code,
+                })
+                .collect()
+        })
+    }
+
+    fn list_payouts(
+        provider: wit::Provider,
+        filter: wit::PayoutFilter,
+    ) -> Result<wit::PayoutPage, wit::PayoutError> {
+        let filter = core::providers::clickpesa::account::PayoutFilter {
+            start_date: filter.start_date,
+            end_date: filter.end_date,
+            status: filter.status,
+            currency: filter.currency,
+            skip: filter.skip,
+            limit: filter.limit,
+        };
+        run(|fc| fc.list_payouts(convert::provider(provider), &filter)).map(|page| {
+            wit::PayoutPage {
+                payouts: page.payouts.into_iter().map(payout).collect(),
+                total_count: page.total_count,
+            }
+        })
+    }
+
+    fn statement(
+        provider: wit::Provider,
+        currency: String,
+        start_date: Option<String>,
+        end_date: Option<String>,
+    ) -> Result<wit::AccountStatement, wit::PayoutError> {
+        run(|fc| {
+            fc.statement(
+                convert::provider(provider),
+                &currency,
+                start_date.as_deref(),
+                end_date.as_deref(),
+            )
+        })
+        .map(|statement| wit::AccountStatement {
+            currency: statement.currency,
+            opening_balance: statement.opening_balance,
+            closing_balance: statement.closing_balance,
+            total_credits: statement.total_credits,
+            total_debits: statement.total_debits,
+            transactions: statement
+                .transactions
+                .into_iter()
+                .map(|t| wit::StatementEntry {
+                    id: t.id,
+                    date: t.date,
+                    description: t.description,
+                    entry: t.entry,
+                    amount: t.amount,
+                    currency: t.currency,
+                    balance: t.balance,
+                    order_reference: t.order_reference,
+                    kind: t.kind,
+                })
+                .collect(),
+        })
+    }
+
+    fn exchange_rates(
+        provider: wit::Provider,
+        source: Option<String>,
+        target: Option<String>,
+    ) -> Result<Vec<wit::ExchangeRate>, wit::PayoutError> {
+        run(|fc| {
+            fc.exchange_rates(
+                convert::provider(provider),
+                source.as_deref(),
+                target.as_deref(),
+            )
+        })
+        .map(|rates| {
+            rates
+                .into_iter()
+                .map(|r| wit::ExchangeRate {
+                    source: r.source,
+                    target: r.target,
+                    rate: r.rate,
+                    date: r.date,
+                })
+                .collect()
+        })
     }
 
     fn balances(provider: wit::Provider) -> Result<wit::BalanceReport, wit::PayoutError> {

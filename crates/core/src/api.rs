@@ -562,6 +562,11 @@ fn notification<S: Store>(
     fc: &mut Finconnect<'_>,
     ledger: Option<(&Ledger<S>, u64)>,
 ) -> Result<Response, Problem> {
+    // ClickPesa sends every event to one merchant-level URL when no
+    // application webhook is set: payout events go to the payout handling.
+    if payouts::is_payout_webhook(provider, request) {
+        return payouts::serve(PayoutRoute::Webhook, request, fc, ledger, &[]);
+    }
     let incoming = Incoming {
         method: &request.method,
         query: request.query(),

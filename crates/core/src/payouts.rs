@@ -66,6 +66,26 @@ pub enum PayoutDestination {
         /// provider documents for the amount.
         transfer_type: Option<TransferType>,
     },
+    /// A Lipa Namba merchant (TIPS) or a TanQR code: exactly one of
+    /// `lipa_namba` with `provider_code`, or `qr_code`. The receiver must
+    /// be resolved by a preview before a create.
+    LipaNamba {
+        /// The merchant's Lipa Namba (digits).
+        lipa_namba: Option<String>,
+        /// Its network, from the Lipa Namba providers list (`503`).
+        provider_code: Option<String>,
+        /// The full TanQR text (contains `tz.go.bot.tips`).
+        qr_code: Option<String>,
+    },
+}
+
+/// A network Lipa Namba payouts can go to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LipaNambaProvider {
+    /// Its name (`Vodacom M-Pesa`).
+    pub name: String,
+    /// The code Lipa Namba payouts take (`503`).
+    pub provider_code: String,
 }
 
 /// A bank rail.
@@ -386,6 +406,13 @@ pub enum PayoutError {
         /// The provider's message.
         message: String,
     },
+    /// The Lipa Namba / TanQR receiver could not be resolved: preview the
+    /// payout (which resolves the name) before creating it. Nothing was paid.
+    #[error("receiver not resolved: {message}")]
+    ReceiverUnresolved {
+        /// The provider's message.
+        message: String,
+    },
     /// The bank account (or payout) was not found.
     #[error("not found: {message}")]
     NotFound {
@@ -415,6 +442,7 @@ impl PayoutError {
             | PayoutError::InProgress { message, .. }
             | PayoutError::UnsupportedChannelProvider { message }
             | PayoutError::ReferenceReused { message }
+            | PayoutError::ReceiverUnresolved { message }
             | PayoutError::NotFound { message } => Some(message),
             PayoutError::Failed(_) => None,
         }
@@ -440,6 +468,9 @@ fn classify_refusal(refusal: &ProviderError) -> Option<PayoutError> {
             retry_after_seconds: retry_after(&lower),
             message,
         });
+    }
+    if lower.contains("could not be resolved") || lower.contains("preview is required") {
+        return Some(PayoutError::ReceiverUnresolved { message });
     }
     if lower.contains("unsupported channel provider") {
         return Some(PayoutError::UnsupportedChannelProvider { message });
@@ -500,7 +531,7 @@ mod tests {
                 Err(Error::Unsupported { detail, .. }) => {
                     assert!(detail.contains("finconnect_payouts"), "{detail}");
                 }
-                other => panic!("{value:?}: {other:?}"),
+                other => unreachable!("{value:?}: {other:?}"),
             }
         }
         vars.insert(PAYOUTS_SWITCH.to_owned(), " On ".to_owned());
@@ -557,6 +588,13 @@ mod tests {
         assert!(matches!(
             PayoutError::classify(refusal(400, "Unsupported channel provider")),
             PayoutError::UnsupportedChannelProvider { .. }
+        ));
+        assert!(matches!(
+            PayoutError::classify(refusal(
+                400,
+                "Lipa Namba 123456 could not be resolved. Preview is required before payout."
+            )),
+            PayoutError::ReceiverUnresolved { .. }
         ));
         assert!(matches!(
             PayoutError::classify(refusal(404, "Account not found")),

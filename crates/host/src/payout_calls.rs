@@ -3,7 +3,8 @@
 
 use crate::Host;
 use crate::bindings::exports::finconnect::payments::payouts::{
-    BalanceReport, Bank, BankAccountQuery, Payout, PayoutError, PayoutPreview, PayoutRequest,
+    AccountStatement, BalanceReport, Bank, BankAccountQuery, ExchangeRate, LipaNambaProvider,
+    Payout, PayoutError, PayoutFilter, PayoutPage, PayoutPreview, PayoutRequest,
 };
 use crate::bindings::exports::finconnect::payments::types::Provider;
 
@@ -81,6 +82,60 @@ impl Host {
         Ok(instance
             .finconnect_payments_payouts()
             .call_balances(&mut store, provider)
+            .await?)
+    }
+
+    /// Calls `payouts.list-lipa-namba-providers` in a fresh instance.
+    pub async fn call_list_lipa_namba_providers(
+        &self,
+        provider: Provider,
+    ) -> anyhow::Result<Result<Vec<LipaNambaProvider>, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_list_lipa_namba_providers(&mut store, provider)
+            .await?)
+    }
+
+    /// Calls `payouts.list-payouts` in a fresh instance.
+    pub async fn call_list_payouts(
+        &self,
+        provider: Provider,
+        filter: &PayoutFilter,
+    ) -> anyhow::Result<Result<PayoutPage, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_list_payouts(&mut store, provider, filter)
+            .await?)
+    }
+
+    /// Calls `payouts.statement` in a fresh instance.
+    pub async fn call_statement(
+        &self,
+        provider: Provider,
+        currency: &str,
+        start_date: Option<&str>,
+        end_date: Option<&str>,
+    ) -> anyhow::Result<Result<AccountStatement, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_statement(&mut store, provider, currency, start_date, end_date)
+            .await?)
+    }
+
+    /// Calls `payouts.exchange-rates` in a fresh instance.
+    pub async fn call_exchange_rates(
+        &self,
+        provider: Provider,
+        source: Option<&str>,
+        target: Option<&str>,
+    ) -> anyhow::Result<Result<Vec<ExchangeRate>, PayoutError>> {
+        let (mut store, instance) = self.instantiate_api().await?;
+        Ok(instance
+            .finconnect_payments_payouts()
+            .call_exchange_rates(&mut store, provider, source, target)
             .await?)
     }
 }

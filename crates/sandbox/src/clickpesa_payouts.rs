@@ -38,6 +38,9 @@ use crate::server::{Incoming, control_json};
 use crate::state::{Shared, State};
 use crate::util;
 
+#[path = "clickpesa_account.rs"]
+mod account;
+
 /// The banks the sandbox lists (name, BIC).
 const BANKS: [(&str, &str); 4] = [
     ("CRDB BANK PLC", "CORUTZTZ"),
@@ -63,7 +66,35 @@ pub(crate) enum Endpoint {
     VerifyBankAccount,
     /// `GET /account/balance`.
     Balance,
+    /// `GET /payouts/all` ([`account`]).
+    List,
+    /// `GET /account/statement` ([`account`]).
+    Statement,
+    /// `GET /exchange-rates/all` ([`account`]).
+    Rates,
+    /// `POST /payouts/{preview,create}-lipa-namba-payout`.
+    LipaPayout { create: bool },
+    /// `GET /payouts/lipa-namba-providers`.
+    LipaProviders,
 }
+
+/// What a payout request pays into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Mobile,
+    Bank,
+    Lipa,
+}
+
+/// The Lipa Namba networks the sandbox lists (name, provider code).
+const LIPA_PROVIDERS: [(&str, &str); 3] = [
+    ("Vodacom M-Pesa", "503"),
+    ("Mixx by Yas", "504"),
+    ("Airtel Money", "505"),
+];
+
+/// What every TanQR code carries.
+const TANQR_MARK: &str = "tz.go.bot.tips";
 
 impl Endpoint {
     /// The payout endpoint for `method` on `path` (after `/third-parties`).
@@ -90,6 +121,12 @@ impl Endpoint {
             "/payouts/verify-bank-account" if post => Endpoint::VerifyBankAccount,
             "/list/banks" if get => Endpoint::Banks,
             "/account/balance" if get => Endpoint::Balance,
+            "/payouts/all" if get => Endpoint::List,
+            "/account/statement" if get => Endpoint::Statement,
+            "/exchange-rates/all" if get => Endpoint::Rates,
+            "/payouts/preview-lipa-namba-payout" if post => Endpoint::LipaPayout { create: false },
+            "/payouts/create-lipa-namba-payout" if post => Endpoint::LipaPayout { create: true },
+            "/payouts/lipa-namba-providers" if get => Endpoint::LipaProviders,
             _ if get => {
                 let reference = path.strip_prefix("/payouts/")?;
                 if reference.is_empty() || reference.contains('/') || reference == "all" {
@@ -183,6 +220,8 @@ pub(crate) struct Book {
     cooldown_seconds: u64,
     last_create: Option<SystemTime>,
     webhook_url: Option<String>,
+    /// Lipa Namba / TanQR destinations a preview resolved (creates need one).
+    resolved_lipa: std::collections::BTreeSet<String>,
 }
 
 fn plain(hundredths: u64) -> String {
@@ -251,7 +290,20 @@ fn fee(bank: bool, amount: u64) -> u64 {
 /// Answers a payout request (the token was checked by the caller).
 pub(crate) fn handle(state: &mut State, endpoint: Endpoint, req: &Incoming) -> Response {
     match endpoint {
-        Endpoint::Payout { create, bank } => payout(state, create, bank, req),
+        Endpoint::Payout { create, bank } => {
+            let kind = if bank { Kind::Bank } else { Kind::Mobile };
+            payout(state, create, kind, req)
+        }
+        Endpoint::LipaPayout { create } => payout(state, create, Kind::Lipa, req),
+        Endpoint::LipaProviders => json_response(
+            StatusCode::OK,
+            &Value::Array(
+                LIPA_PROVIDERS
+                    .iter()
+                    .map(|(name, code)| json!({"name": name, "providerCode": code}))
+                    .collect(),
+            ),
+        ),
         Endpoint::Query(reference) => query(state, &reference),
         Endpoint::Banks => json_response(
             StatusCode::OK,
@@ -264,6 +316,9 @@ pub(crate) fn handle(state: &mut State, endpoint: Endpoint, req: &Incoming) -> R
         ),
         Endpoint::VerifyBankAccount => verify(req),
         Endpoint::Balance => balance(state),
+        Endpoint::List => account::list(state, req),
+        Endpoint::Statement => account::statement(state, req),
+        Endpoint::Rates => account::rates(state, req),
     }
 }
 
@@ -321,7 +376,59 @@ fn text<'a>(raw: &'a checksum::Value, name: &str) -> Option<&'a str> {
         .filter(|s| !s.trim().is_empty())
 }
 
-fn payout(state: &mut State, create: bool, bank: bool, req: &Incoming) -> Response {
+/// A Lipa Namba / TanQR destination: exactly one of `lipaNamba` +
+/// `providerCode`, or `qrCode`. Returns (the key the preview-before-create
+/// rule remembers, provider name, account, resolved name or `None`).
+fn lipa_destination(
+    raw: &checksum::Value,
+) -> Result<(String, String, String, Option<String>), &'static str> {
+    let (number, code, qr) = (
+        text(raw, "lipaNamba"),
+        text(raw, "providerCode"),
+        text(raw, "qrCode"),
+    );
+    match (number, code, qr) {
+        (Some(number), Some(code), None) => {
+            let Some((name, _)) = LIPA_PROVIDERS.iter().find(|(_, known)| *known == code) else {
+                return Err("Unsupported channel provider");
+            };
+            if !number.bytes().all(|b| b.is_ascii_digit()) {
+                return Err("lipaNamba must contain only digits");
+            }
+            // Sandbox convention: Lipa Nambas starting 0000 do not resolve.
+            let resolved = (!number.starts_with("0000")).then(|| holder(number));
+            Ok((
+                format!("lipa|{code}|{number}"),
+                (*name).to_owned(),
+                number.to_owned(),
+                resolved,
+            ))
+        }
+        (None, None, Some(qr)) => {
+            if !qr.contains(TANQR_MARK) {
+                return Err("qrCode must be a valid TanQR code");
+            }
+            let tail: String = qr
+                .chars()
+                .rev()
+                .take(6)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            Ok((
+                format!("qr|{qr}"),
+                "TIPS".to_owned(),
+                qr.to_owned(),
+                Some(format!("SANDBOX QR MERCHANT {tail}")),
+            ))
+        }
+        _ => Err("Provide either lipaNamba with providerCode, or qrCode"),
+    }
+}
+
+fn payout(state: &mut State, create: bool, kind: Kind, req: &Incoming) -> Response {
+    let bank = kind == Kind::Bank;
     let Ok(raw) = checksum::Value::parse(&req.body) else {
         return bad_request("Invalid JSON body");
     };
@@ -351,54 +458,79 @@ fn payout(state: &mut State, create: bool, bank: bool, req: &Incoming) -> Respon
             );
         }
     };
-    let (channel, channel_provider, account_number, account_name, transfer_type) = if bank {
-        let Some(account) = text(&raw, "accountNumber") else {
-            return bad_request("accountNumber is required");
-        };
-        let bic = text(&raw, "bic").unwrap_or("");
-        let Some((bank_name, _)) = BANKS.iter().find(|(_, known)| *known == bic) else {
-            return bad_request("Unsupported channel provider");
-        };
-        if text(&raw, "accountCurrency").is_some_and(|c| c != "TZS") {
-            return bad_request("accountCurrency must be one of the following values: TZS");
-        }
-        if !matches!(text(&raw, "transferType"), Some("ACH" | "RTGS")) {
-            return bad_request("transferType must be one of the following values: ACH, RTGS");
-        }
-        let name = match (create, text(&raw, "accountName")) {
-            (true, None) => return bad_request("accountName is required"),
-            (true, Some(name)) => name.to_owned(),
-            (false, _) => holder(account),
-        };
-        // ClickPesa picks the rail: TZS up to 20,000,000 by ACH, above and USD by RTGS.
-        let rail = if currency == "TZS" && order_amount <= 2_000_000_000 {
-            "ACH"
+    let mut lipa_key = None;
+    let (channel, channel_provider, account_number, account_name, transfer_type) =
+        if kind == Kind::Lipa {
+            let (key, network, account, resolved) = match lipa_destination(&raw) {
+                Ok(found) => found,
+                Err(message) => return bad_request(message),
+            };
+            if create && !state.payouts.resolved_lipa.contains(&key) {
+                return bad_request(&format!(
+                    "Receiver {} could not be resolved. Preview is required before payout.",
+                    if key.starts_with("qr|") {
+                        "TanQR code"
+                    } else {
+                        account.as_str()
+                    }
+                ));
+            }
+            lipa_key = Some((key, resolved.is_some()));
+            (
+                "TIPS LIPA NAMBA",
+                network,
+                account,
+                resolved.unwrap_or_default(),
+                None,
+            )
+        } else if bank {
+            let Some(account) = text(&raw, "accountNumber") else {
+                return bad_request("accountNumber is required");
+            };
+            let bic = text(&raw, "bic").unwrap_or("");
+            let Some((bank_name, _)) = BANKS.iter().find(|(_, known)| *known == bic) else {
+                return bad_request("Unsupported channel provider");
+            };
+            if text(&raw, "accountCurrency").is_some_and(|c| c != "TZS") {
+                return bad_request("accountCurrency must be one of the following values: TZS");
+            }
+            if !matches!(text(&raw, "transferType"), Some("ACH" | "RTGS")) {
+                return bad_request("transferType must be one of the following values: ACH, RTGS");
+            }
+            let name = match (create, text(&raw, "accountName")) {
+                (true, None) => return bad_request("accountName is required"),
+                (true, Some(name)) => name.to_owned(),
+                (false, _) => holder(account),
+            };
+            // ClickPesa picks the rail: TZS up to 20,000,000 by ACH, above and USD by RTGS.
+            let rail = if currency == "TZS" && order_amount <= 2_000_000_000 {
+                "ACH"
+            } else {
+                "RTGS"
+            };
+            (
+                "BANK TRANSFER",
+                (*bank_name).to_owned(),
+                account.to_owned(),
+                name,
+                Some(rail.to_owned()),
+            )
         } else {
-            "RTGS"
+            let phone = text(&raw, "phoneNumber").unwrap_or("");
+            if !valid_phone(phone) {
+                return bad_request("Invalid / unsupported phone number");
+            }
+            let Some(network) = network(phone) else {
+                return bad_request("Unsupported channel provider");
+            };
+            (
+                "MOBILE MONEY",
+                network.to_owned(),
+                phone.to_owned(),
+                holder(phone),
+                None,
+            )
         };
-        (
-            "BANK TRANSFER",
-            (*bank_name).to_owned(),
-            account.to_owned(),
-            name,
-            Some(rail.to_owned()),
-        )
-    } else {
-        let phone = text(&raw, "phoneNumber").unwrap_or("");
-        if !valid_phone(phone) {
-            return bad_request("Invalid / unsupported phone number");
-        }
-        let Some(network) = network(phone) else {
-            return bad_request("Unsupported channel provider");
-        };
-        (
-            "MOBILE MONEY",
-            network.to_owned(),
-            phone.to_owned(),
-            holder(phone),
-            None,
-        )
-    };
     if state
         .payouts
         .payouts
@@ -430,6 +562,14 @@ fn payout(state: &mut State, create: bool, bank: bool, req: &Incoming) -> Respon
             "payoutFeeBearer": "merchant",
             "receiver": receiver,
         });
+        if let Some((key, resolved)) = lipa_key {
+            out["nameLookupStatus"] = json!(if resolved { "RESOLVED" } else { "UNAVAILABLE" });
+            if resolved {
+                state.payouts.resolved_lipa.insert(key);
+            } else {
+                out["receiver"]["accountName"] = Value::Null;
+            }
+        }
         if bank {
             out["nameLookupStatus"] = json!("RESOLVED");
             out["transferType"] = json!(transfer_type);

@@ -300,3 +300,157 @@ fn signed_requests_are_checked_and_webhooks_are_signed() {
             .is_err()
     );
 }
+
+#[test]
+fn lipa_namba_providers_one_destination_and_preview_before_create() {
+    let sb = sandbox();
+    sb.set_clickpesa_balance("TZS", "5000");
+    let token = clickpesa_token(&sb);
+    let resp = get(
+        sb.addr(),
+        &format!("{CP}/payouts/lipa-namba-providers"),
+        &[("authorization", &token)],
+    );
+    assert_eq!(resp.status, 200);
+    assert!(
+        resp.json()
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "Vodacom M-Pesa", "providerCode": "503"}))
+    );
+    let lipa = |reference: &str, destination: &str| {
+        format!(
+            r#"{{"amount":1000,"currency":"TZS","orderReference":"{reference}",{destination}}}"#
+        )
+    };
+    let number = r#""lipaNamba":"123456","providerCode":"503""#;
+    // Both destinations, or none: refused.
+    for destination in [
+        r#""lipaNamba":"123456","providerCode":"503","qrCode":"x tz.go.bot.tips""#,
+        r#""note":"none""#,
+    ] {
+        let resp = send(
+            &sb,
+            &token,
+            "/payouts/preview-lipa-namba-payout",
+            &lipa("L0", destination),
+        );
+        assert_eq!(resp.status, 400, "{destination}");
+    }
+    let resp = send(
+        &sb,
+        &token,
+        "/payouts/preview-lipa-namba-payout",
+        &lipa("L0", r#""lipaNamba":"123456","providerCode":"999""#),
+    );
+    assert_eq!(message(&resp), "Unsupported channel provider");
+    // Create before a preview: the documented refusal, nothing debited.
+    let resp = send(
+        &sb,
+        &token,
+        "/payouts/create-lipa-namba-payout",
+        &lipa("L1", number),
+    );
+    assert_eq!(resp.status, 400);
+    assert_eq!(
+        message(&resp),
+        "Receiver 123456 could not be resolved. Preview is required before payout."
+    );
+    assert_eq!(sb.clickpesa_balance("TZS").as_deref(), Some("5000.00"));
+    let resp = send(
+        &sb,
+        &token,
+        "/payouts/preview-lipa-namba-payout",
+        &lipa("L1", number),
+    );
+    assert_eq!(resp.status, 200);
+    let preview = resp.json();
+    assert_eq!(preview["receiver"]["accountName"], "SANDBOX RECEIVER 3456");
+    assert_eq!(preview["nameLookupStatus"], "RESOLVED");
+    assert_eq!(preview["amount"], json!(1047.1));
+    let resp = send(
+        &sb,
+        &token,
+        "/payouts/create-lipa-namba-payout",
+        &lipa("L1", number),
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json()["channel"], "TIPS LIPA NAMBA");
+    assert_eq!(resp.json()["status"], "AUTHORIZED");
+    // A Lipa Namba that does not resolve stays unresolved after a preview.
+    let unknown = r#""lipaNamba":"0000111","providerCode":"503""#;
+    let resp = send(
+        &sb,
+        &token,
+        "/payouts/preview-lipa-namba-payout",
+        &lipa("L2", unknown),
+    );
+    assert_eq!(resp.json()["nameLookupStatus"], "UNAVAILABLE");
+    let resp = send(
+        &sb,
+        &token,
+        "/payouts/create-lipa-namba-payout",
+        &lipa("L2", unknown),
+    );
+    assert!(message(&resp).contains("Preview is required before payout"));
+}
+
+#[test]
+fn payout_listing_statement_and_rates() {
+    let sb = sandbox();
+    sb.set_clickpesa_balance("TZS", "5000");
+    let token = clickpesa_token(&sb);
+    for reference in ["A1", "A2"] {
+        let resp = send(
+            &sb,
+            &token,
+            "/payouts/create-mobile-money-payout",
+            &mobile(reference, "1000"),
+        );
+        assert_eq!(resp.status, 200);
+    }
+    let get_json = |path: &str| {
+        get(
+            sb.addr(),
+            &format!("{CP}{path}"),
+            &[("authorization", &token)],
+        )
+    };
+    let page = get_json("/payouts/all?limit=1&orderBy=ASC");
+    assert_eq!(page.status, 200);
+    let page = page.json();
+    assert_eq!(page["totalCount"], 2);
+    assert_eq!(page["data"][0]["orderReference"], "A1");
+    assert_eq!(get_json("/payouts/all?limit=0").status, 400);
+    assert_eq!(get_json("/payouts/all?startDate=yesterday").status, 400);
+
+    let statement = get_json("/account/statement?currency=TZS");
+    assert_eq!(statement.status, 200);
+    let statement = statement.json();
+    assert_eq!(statement["accountDetails"]["openingBalance"], json!(5000));
+    assert_eq!(statement["accountDetails"]["closingBalance"], json!(2905.8));
+    assert_eq!(statement["accountDetails"]["totalDebits"], json!(2094.2));
+    assert_eq!(statement["transactions"].as_array().unwrap().len(), 4);
+    assert_eq!(statement["transactions"][1]["type"], "Fee - Payout");
+    assert_eq!(statement["transactions"][1]["balance"], json!(3952.9));
+    let refused = get_json("/account/statement?currency=EUR");
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        message(&refused),
+        "Invalid currency: currency must be either TZS or USD"
+    );
+
+    let rates = get_json("/exchange-rates/all?source=USD&target=TZS");
+    assert_eq!(rates.status, 200);
+    let rates = rates.json();
+    assert_eq!(rates.as_array().unwrap().len(), 1);
+    assert_eq!(rates[0]["rate"], json!(2510));
+    assert_eq!(
+        get_json("/exchange-rates/all")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

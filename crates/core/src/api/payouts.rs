@@ -17,7 +17,10 @@
 //! `POST /notifications/clickpesa/payouts` takes ClickPesa's payout
 //! webhooks (public, like the other notification routes): checked by its
 //! checksum when `clickpesa_checksum_key` is set (forged or unsigned: 401,
-//! no event), else confirmed by asking ClickPesa for the payout.
+//! no event), else confirmed by asking ClickPesa for the payout. The same
+//! webhooks delivered to `POST /notifications/clickpesa` (ClickPesa's one
+//! merchant-level URL) are recognised by their `PAYOUT ...` event and
+//! handled here too ([`is_payout_webhook`]).
 
 use super::ledgered::{param, query_params, unavailable};
 use super::{Problem, ProblemCode, Request, Response, bearer_token, json, require_json, respond};
@@ -58,10 +61,13 @@ pub enum PayoutRoute {
     Statement,
     /// `GET /exchange-rates?provider=`: the provider's exchange rates.
     ExchangeRates,
+    /// `GET /payouts/lipa-namba-providers?provider=`: the networks Lipa
+    /// Namba payouts go to.
+    LipaNambaProviders,
 }
 
 /// The payout routes, for [`super::routes`].
-pub(super) const ROUTES: [(&str, &str, PayoutRoute); 10] = [
+pub(super) const ROUTES: [(&str, &str, PayoutRoute); 11] = [
     ("POST", "/payouts/previews", PayoutRoute::Preview),
     ("POST", "/payouts", PayoutRoute::Create),
     (
@@ -84,6 +90,11 @@ pub(super) const ROUTES: [(&str, &str, PayoutRoute); 10] = [
     ("GET", "/payouts", PayoutRoute::List),
     ("GET", "/statements", PayoutRoute::Statement),
     ("GET", "/exchange-rates", PayoutRoute::ExchangeRates),
+    (
+        "GET",
+        "/payouts/lipa-namba-providers",
+        PayoutRoute::LipaNambaProviders,
+    ),
 ];
 
 /// Serves a payout route.
@@ -138,6 +149,20 @@ pub(super) fn serve<S: Store>(
                     "reference": reference,
                     "data": data,
                 }),
+            ))
+        }
+        PayoutRoute::LipaNambaProviders => {
+            let provider = query_provider(request)?;
+            let providers = fc
+                .list_lipa_namba_providers(provider)
+                .map_err(|e| problem(provider, &e))?;
+            let data: Vec<_> = providers
+                .iter()
+                .map(|p| serde_json::json!({ "name": p.name, "provider_code": p.provider_code }))
+                .collect();
+            Ok(json(
+                200,
+                &serde_json::json!({ "provider": provider.as_str(), "data": data }),
             ))
         }
         PayoutRoute::Banks => {
@@ -436,6 +461,14 @@ pub(super) fn problem(provider: Provider, error: &PayoutError) -> Problem {
              (ask GET /payouts/{provider}/{reference} for the earlier payout)",
             message,
         ),
+        PayoutError::ReceiverUnresolved { message } => Problem::payout_refusal(
+            422,
+            ProblemCode::ReceiverUnresolved,
+            provider,
+            "the Lipa Namba / TanQR receiver is not resolved yet; preview the payout \
+             (POST /payouts/previews) first, then create it (nothing was paid)",
+            message,
+        ),
         PayoutError::NotFound { message } => Problem::payout_refusal(
             404,
             ProblemCode::NotFound,
@@ -484,6 +517,16 @@ fn fingerprint(provider: Provider, payout: &PayoutRequest) -> String {
             account_name.as_deref().unwrap_or_default(),
             account_currency.as_deref().unwrap_or_default(),
             transfer_type.map(|t| t.as_str()).unwrap_or_default()
+        ),
+        PayoutDestination::LipaNamba {
+            lipa_namba,
+            provider_code,
+            qr_code,
+        } => format!(
+            "lipa_namba|{}|{}|{}",
+            lipa_namba.as_deref().unwrap_or_default(),
+            provider_code.as_deref().unwrap_or_default(),
+            qr_code.as_deref().unwrap_or_default()
         ),
     };
     let text = format!(
@@ -583,6 +626,7 @@ fn moved_no_money(error: &PayoutError) -> bool {
         | PayoutError::InProgress { .. }
         | PayoutError::UnsupportedChannelProvider { .. }
         | PayoutError::ReferenceReused { .. }
+        | PayoutError::ReceiverUnresolved { .. }
         | PayoutError::NotFound { .. } => true,
         PayoutError::Failed(error) => {
             crate::ledger::Outcome::of(error) != crate::ledger::Outcome::Ambiguous
@@ -616,6 +660,30 @@ fn preview_json(provider: Provider, preview: &PayoutPreview) -> serde_json::Valu
         "estimated_arrival": preview.estimated_arrival,
         "exchanged": preview.exchanged,
     })
+}
+
+/// Whether a notification delivered to `/notifications/clickpesa` is a
+/// payout webhook (`event`/`eventType` `PAYOUT ...`): ClickPesa falls back
+/// to the one merchant-level webhook URL for every event (spec §8.1). Only
+/// a peek at the event name; [`webhook`] reads and verifies the body.
+pub(super) fn is_payout_webhook(provider: Provider, request: &Request) -> bool {
+    if provider != Provider::Clickpesa || request.method != "POST" {
+        return false;
+    }
+    let Ok(serde_json::Value::Object(body)) =
+        serde_json::from_slice::<serde_json::Value>(&request.body)
+    else {
+        return false;
+    };
+    body.get("event")
+        .or_else(|| body.get("eventType"))
+        .and_then(serde_json::Value::as_str)
+        .is_some_and(|event| {
+            event
+                .trim_start()
+                .get(..6)
+                .is_some_and(|head| head.eq_ignore_ascii_case("PAYOUT"))
+        })
 }
 
 /// ClickPesa's payout webhook: verified by checksum (key set) or confirmed

@@ -63,11 +63,14 @@ pub enum ProblemCode {
     /// The provider has seen this order reference before; nothing was
     /// paid this time (409).
     ReferenceReused,
+    /// A Lipa Namba / TanQR payout's receiver is not resolved: preview it
+    /// before creating it (422).
+    ReceiverUnresolved,
 }
 
 impl ProblemCode {
     /// Every code, in a stable order.
-    pub const ALL: [ProblemCode; 21] = [
+    pub const ALL: [ProblemCode; 22] = [
         ProblemCode::InvalidRequest,
         ProblemCode::Unauthorized,
         ProblemCode::NotConfigured,
@@ -89,6 +92,7 @@ impl ProblemCode {
         ProblemCode::PayoutCooldown,
         ProblemCode::UnsupportedChannelProvider,
         ProblemCode::ReferenceReused,
+        ProblemCode::ReceiverUnresolved,
     ];
 
     /// The snake_case code (`"provider_timeout"`).
@@ -115,6 +119,7 @@ impl ProblemCode {
             ProblemCode::PayoutCooldown => "payout_cooldown",
             ProblemCode::UnsupportedChannelProvider => "unsupported_channel_provider",
             ProblemCode::ReferenceReused => "reference_reused",
+            ProblemCode::ReceiverUnresolved => "receiver_unresolved",
         }
     }
 
@@ -144,6 +149,7 @@ impl ProblemCode {
                 "The payout's network or bank is not supported"
             }
             ProblemCode::ReferenceReused => "The order reference was used before",
+            ProblemCode::ReceiverUnresolved => "The payout's receiver is not resolved yet",
         }
     }
 

@@ -9,8 +9,8 @@ use crate::connector::Call;
 use crate::domain::Provider;
 use crate::error::Error;
 use crate::payouts::{
-    self, Balances, Bank, BankAccount, BankAccountQuery, Payout, PayoutError, PayoutPreview,
-    PayoutRequest,
+    self, Balances, Bank, BankAccount, BankAccountQuery, LipaNambaProvider, Payout, PayoutError,
+    PayoutPreview, PayoutRequest,
 };
 use crate::providers::clickpesa::payouts::{
     self as clickpesa, BalanceCall, BanksCall, PayoutCall, PreviewCall, Stage, StatusCall,
@@ -108,6 +108,15 @@ impl Finconnect<'_> {
         self.payouts_open(provider)?;
         crate::providers::clickpesa::validate_reference(reference, "reference")?;
         self.run_payout(Box::new(StatusCall(reference.to_owned())))
+    }
+
+    /// The networks Lipa Namba payouts can go to (their provider codes).
+    pub fn list_lipa_namba_providers(
+        &mut self,
+        provider: Provider,
+    ) -> Result<Vec<LipaNambaProvider>, PayoutError> {
+        self.payouts_open(provider)?;
+        self.run_payout(Box::new(clickpesa::LipaNambaProvidersCall))
     }
 
     /// The banks bank payouts can go to.
@@ -233,7 +242,6 @@ mod tests {
                 Err(PayoutError::Failed(Error::Unsupported { .. }))
             ));
             assert_eq!(fc.api_requests_sent(), 0);
-            drop(fc);
             assert!(transport.seen.is_empty());
         }
     }
@@ -274,7 +282,6 @@ mod tests {
                 ..
             })
         ));
-        drop(fc);
         assert_eq!(
             transport.paths(),
             [
@@ -303,7 +310,6 @@ mod tests {
             fc.check_payout(Provider::Clickpesa, &request(), true)
                 .is_ok()
         );
-        drop(fc);
         assert!(transport.seen.is_empty());
     }
 }

@@ -1047,17 +1047,35 @@ impl<S: Store> Ledger<S> {
             return Ok(None);
         }
         let marker_key = events::change_key(record, record.state);
+        let id = events::event_id(record, record.state);
+        self.announce(&marker_key, &id, now, |seq| {
+            events::event_for(record, seq, now).ok_or_else(|| no_event(record))
+        })
+    }
+
+    /// Announces one change once: claims its marker at `marker_key`, writes
+    /// the event `make` builds for its sequence number, marks the change
+    /// announced and schedules its delivery. `None` when another call has
+    /// announced it or is announcing it; a claim left without an event for
+    /// longer than the claim TTL (a call that died half way) is taken over.
+    pub(super) fn announce(
+        &self,
+        marker_key: &str,
+        id: &str,
+        now: u64,
+        make: impl Fn(u64) -> Result<Event, LedgerError>,
+    ) -> Result<Option<Event>, LedgerError> {
         let claimed = encode_json(
-            &marker_key,
+            marker_key,
             &ChangeMarker {
                 claimed_at: now,
                 seq: None,
             },
         )?;
         if self.atomic() {
-            let (cas, current) = self.store.cas_open(&marker_key)?;
+            let (cas, current) = self.store.cas_open(marker_key)?;
             if let Some(current) = current {
-                let marker: ChangeMarker = decode_json(&marker_key, &current)?;
+                let marker: ChangeMarker = decode_json(marker_key, &current)?;
                 let abandoned = marker.seq.is_none()
                     && now.saturating_sub(marker.claimed_at) >= self.config.claim_ttl_ms;
                 if !abandoned {
@@ -1070,20 +1088,20 @@ impl<S: Store> Ledger<S> {
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
         } else {
-            if self.store.get(&marker_key)?.is_some() {
+            if self.store.get(marker_key)?.is_some() {
                 return Ok(None);
             }
-            self.store.set(&marker_key, &claimed)?;
+            self.store.set(marker_key, &claimed)?;
         }
-        let event = self.append_event(record, now)?;
+        let event = self.append_event(id, now, make)?;
         let done = encode_json(
-            &marker_key,
+            marker_key,
             &ChangeMarker {
                 claimed_at: now,
                 seq: Some(event.seq),
             },
         )?;
-        self.store.set(&marker_key, &done)?;
+        self.store.set(marker_key, &done)?;
         if self.config.webhooks {
             let delivery = Delivery::new(&event.id, event.seq, now);
             let key = events::delivery_key(&event.id);
@@ -1093,12 +1111,16 @@ impl<S: Store> Ledger<S> {
         Ok(Some(event))
     }
 
-    fn append_event(&self, record: &PaymentRecord, now: u64) -> Result<Event, LedgerError> {
-        let id = events::event_id(record, record.state);
+    /// Writes the event `make` builds under the next sequence number.
+    fn append_event(
+        &self,
+        id: &str,
+        now: u64,
+        make: impl Fn(u64) -> Result<Event, LedgerError>,
+    ) -> Result<Event, LedgerError> {
         if !self.atomic() {
-            let seq = events::time_seq(now, &id);
-            let event = events::event_for(record, seq, now).ok_or_else(|| no_event(record))?;
-            let key = events::event_key(seq);
+            let event = make(events::time_seq(now, id))?;
+            let key = events::event_key(event.seq);
             self.store.set(&key, &encode_json(&key, &event)?)?;
             return Ok(event);
         }
@@ -1109,7 +1131,7 @@ impl<S: Store> Ledger<S> {
                 key: counter.clone(),
                 reason: format!("the counter went negative ({seq})"),
             })?;
-            let event = events::event_for(record, seq, now).ok_or_else(|| no_event(record))?;
+            let event = make(seq)?;
             let key = events::event_key(seq);
             let (cas, current) = self.store.cas_open(&key)?;
             if current.is_some() {
@@ -1489,6 +1511,8 @@ impl<S: Store> Ledger<S> {
         }
         // Payout idempotency keys (see `payouts`), counted with the records.
         purged.records += self.purge_payout_claims(cutoff)?;
+        // Payout event markers go with the events (not counted).
+        self.purge_payout_markers(cutoff)?;
         Ok(purged)
     }
 }

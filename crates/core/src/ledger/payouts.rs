@@ -30,9 +30,8 @@
 //! `payout.refunded`, in the same log (and webhooks) as payment events,
 //! with the payout in the event's `payout` member.
 
-use super::events::{ChangeMarker, Event, event_key, time_seq};
+use super::events::{ChangeMarker, Event};
 use super::record::{PREFIX, StoredResponse, digest_part, rfc3339};
-use super::webhook::Delivery;
 use super::{CAS_ATTEMPTS, CasError, Ledger, LedgerError, Store, decode_json, encode_json};
 use crate::domain::Provider;
 use crate::payouts::{Payout, PayoutStatus};
@@ -85,10 +84,11 @@ fn claim_key(provider: Provider, key: &str) -> String {
     )
 }
 
-/// The marker that a payout's state already has its event.
+/// The marker that a payout's state already has its event: under a prefix
+/// of its own, so that [`Ledger::purge`] can find and drop old ones.
 fn change_key(provider: Provider, payout_id: &str, status: PayoutStatus) -> String {
     format!(
-        "{PREFIX}event-by-change/{}",
+        "{PREFIX}payout-change/{}",
         digest_part(&["payout", provider.as_str(), payout_id, status.as_str()])
     )
 }
@@ -272,6 +272,24 @@ impl<S: Store> Ledger<S> {
         Ok(purged)
     }
 
+    /// Drops the markers of payout states announced before `cutoff` (Unix
+    /// ms), as [`Ledger::purge`] drops the events themselves; a state seen
+    /// again after that is announced again. Returns how many.
+    pub(super) fn purge_payout_markers(&self, cutoff: u64) -> Result<usize, LedgerError> {
+        let mut purged = 0;
+        for key in self.store.list_keys(&format!("{PREFIX}payout-change/"))? {
+            let Some(bytes) = self.store.get(&key)? else {
+                continue;
+            };
+            let marker: ChangeMarker = decode_json(&key, &bytes)?;
+            if marker.claimed_at < cutoff {
+                self.store.delete(&key)?;
+                purged += 1;
+            }
+        }
+        Ok(purged)
+    }
+
     /// Announces `payout`'s state, once per payout and state, when the
     /// state has an event. Returns the new event, if one was written.
     pub fn observe_payout(&self, payout: &Payout, now: u64) -> Result<Option<Event>, LedgerError> {
@@ -282,29 +300,6 @@ impl<S: Store> Ledger<S> {
             return Ok(None);
         };
         let marker_key = change_key(payout.provider, id, payout.status);
-        let claimed = encode_json(
-            &marker_key,
-            &ChangeMarker {
-                claimed_at: now,
-                seq: None,
-            },
-        )?;
-        if self.atomic() {
-            let (cas, current) = self.store.cas_open(&marker_key)?;
-            if current.is_some() {
-                return Ok(None);
-            }
-            match self.store.cas_swap(cas, &claimed) {
-                Ok(()) => {}
-                Err(CasError::Conflict) => return Ok(None),
-                Err(CasError::Store(error)) => return Err(error.into()),
-            }
-        } else {
-            if self.store.get(&marker_key)?.is_some() {
-                return Ok(None);
-            }
-            self.store.set(&marker_key, &claimed)?;
-        }
         let event_id = format!(
             "evt_{}",
             digest_part(&[
@@ -314,65 +309,16 @@ impl<S: Store> Ledger<S> {
                 payout.status.as_str()
             ])
         );
-        let event = self.append_payout_event(&event_id, kind, payout, now)?;
-        let done = encode_json(
-            &marker_key,
-            &ChangeMarker {
-                claimed_at: now,
-                seq: Some(event.seq),
-            },
-        )?;
-        self.store.set(&marker_key, &done)?;
-        if self.config.webhooks {
-            let delivery = Delivery::new(&event.id, event.seq, now);
-            let key = super::events::delivery_key(&event.id);
-            self.store.set(&key, &encode_json(&key, &delivery)?)?;
-            self.schedule(&delivery)?;
-        }
-        Ok(Some(event))
-    }
-
-    fn append_payout_event(
-        &self,
-        id: &str,
-        kind: &str,
-        payout: &Payout,
-        now: u64,
-    ) -> Result<Event, LedgerError> {
-        let event = |seq| Event {
-            id: id.to_owned(),
-            seq,
-            kind: kind.to_owned(),
-            created_at: rfc3339(now),
-            payment: serde_json::Value::Null,
-            payout: Some(payout_json(payout)),
-        };
-        if !self.atomic() {
-            let event = event(time_seq(now, id));
-            let key = event_key(event.seq);
-            self.store.set(&key, &encode_json(&key, &event)?)?;
-            return Ok(event);
-        }
-        let counter = super::events::counter_key();
-        for _ in 0..CAS_ATTEMPTS {
-            let seq = self.store.increment(&counter, 1)?;
-            let seq = u64::try_from(seq).map_err(|_| LedgerError::Corrupt {
-                key: counter.clone(),
-                reason: format!("the counter went negative ({seq})"),
-            })?;
-            let event = event(seq);
-            let key = event_key(seq);
-            let (cas, current) = self.store.cas_open(&key)?;
-            if current.is_some() {
-                continue;
-            }
-            match self.store.cas_swap(cas, &encode_json(&key, &event)?) {
-                Ok(()) => return Ok(event),
-                Err(CasError::Conflict) => continue,
-                Err(CasError::Store(error)) => return Err(error.into()),
-            }
-        }
-        Err(LedgerError::Contention { key: counter })
+        self.announce(&marker_key, &event_id, now, |seq| {
+            Ok(Event {
+                id: event_id.clone(),
+                seq,
+                kind: kind.to_owned(),
+                created_at: rfc3339(now),
+                payment: serde_json::Value::Null,
+                payout: Some(payout_json(payout)),
+            })
+        })
     }
 }
 
@@ -421,7 +367,7 @@ mod tests {
     fn proceed(begin: Result<PayoutBegin, LedgerError>) -> PayoutTicket {
         match begin {
             Ok(PayoutBegin::Proceed(ticket)) => ticket,
-            other => panic!("{other:?}"),
+            other => unreachable!("{other:?}"),
         }
     }
 
@@ -528,5 +474,63 @@ mod tests {
             .unwrap_or_else(|e| unreachable!("{e}"));
         let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["payout.authorized", "payout.succeeded"]);
+    }
+
+    #[test]
+    fn the_purge_drops_old_payout_markers_with_their_events() {
+        let ledger = ledger();
+        let announced = |now| ledger.observe_payout(&payout(PayoutStatus::Authorized), now);
+        assert!(matches!(announced(1_000), Ok(Some(_))));
+        let markers = |ledger: &Ledger<MemoryStore>| {
+            ledger
+                .store
+                .list_keys(&format!("{PREFIX}payout-change/"))
+                .unwrap_or_else(|e| unreachable!("{e}"))
+                .len()
+        };
+        assert_eq!(markers(&ledger), 1);
+        // Within retention nothing goes.
+        let day = 86_400_000;
+        let retention = u64::from(ledger.config.retention_days) * day;
+        ledger
+            .purge(1_000 + retention)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(markers(&ledger), 1);
+        assert!(matches!(announced(2_000), Ok(None)));
+        // After it, the marker goes with the event.
+        let purged = ledger
+            .purge(1_001 + retention + day)
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(purged.events, 1);
+        assert_eq!(markers(&ledger), 0);
+    }
+
+    #[test]
+    fn a_payout_change_claimed_by_a_call_that_died_is_announced_later() {
+        let ledger = ledger();
+        let authorized = payout(PayoutStatus::Authorized);
+        // A call claimed the change at t=1000 and died before writing the event.
+        let key = change_key(Provider::Clickpesa, "P1", PayoutStatus::Authorized);
+        let marker = serde_json::json!({ "claimed_at": 1_000, "seq": null });
+        ledger
+            .store()
+            .set(&key, marker.to_string().as_bytes())
+            .unwrap_or_else(|e| unreachable!("{e}"));
+        let ttl = Config::default().claim_ttl_ms;
+        // While the claim is fresh another call may still be writing: no event.
+        assert!(matches!(
+            ledger.observe_payout(&authorized, 1_000 + ttl - 1),
+            Ok(None)
+        ));
+        // Once it is older than the claim TTL it is taken over, once.
+        let late = ledger.observe_payout(&authorized, 1_000 + ttl);
+        assert!(
+            matches!(late, Ok(Some(ref e)) if e.kind == "payout.authorized"),
+            "{late:?}"
+        );
+        assert!(matches!(
+            ledger.observe_payout(&authorized, 1_000 + 2 * ttl),
+            Ok(None)
+        ));
     }
 }

@@ -32,6 +32,9 @@ struct DestinationBody {
     account_name: Option<Loose>,
     account_currency: Option<Loose>,
     transfer_type: Option<Loose>,
+    lipa_namba: Option<Loose>,
+    provider_code: Option<Loose>,
+    qr_code: Option<Loose>,
 }
 
 /// `POST /bank-account-verifications` as sent.
@@ -89,11 +92,18 @@ pub(in crate::api) fn payout(body: &[u8]) -> Result<(Provider, PayoutRequest), P
                         })
                         .transpose()?,
                 },
+                // Exactly one of the two destinations is checked with the
+                // provider's rules, before anything is sent.
+                "lipa_namba" => PayoutDestination::LipaNamba {
+                    lipa_namba: string(destination.lipa_namba, "destination.lipa_namba")?,
+                    provider_code: string(destination.provider_code, "destination.provider_code")?,
+                    qr_code: string(destination.qr_code, "destination.qr_code")?,
+                },
                 _ => {
                     return Err(Problem::invalid(
                         UNPROCESSABLE,
                         "destination.type",
-                        "must be \"mobile_money\" or \"bank\"",
+                        "must be \"mobile_money\", \"bank\" or \"lipa_namba\"",
                     ));
                 }
             }

@@ -517,3 +517,149 @@ fn listing_statement_and_rates() {
     assert_problem(&response, 401, "unauthorized", None);
     assert!(transport.seen.is_empty());
 }
+
+/// ClickPesa's one merchant-level webhook URL gets payout events too: at
+/// `/notifications/clickpesa` they are verified and recorded as payouts.
+#[test]
+fn payout_webhooks_at_the_collection_route_are_payout_events() {
+    let ledger = Ledger::new(MemoryStore::new(), Config::default());
+    let mut signed_vars = on();
+    signed_vars.insert("clickpesa_checksum_key".into(), CHECKSUM_KEY.into());
+    let request = |body: &Value| {
+        Request::new("POST", "/notifications/clickpesa")
+            .with_header("content-type", "application/json")
+            .with_body(body.to_string())
+    };
+    let mut forged = webhook_body("SUCCESS");
+    sign(b"attacker-key", &mut forged);
+    let (response, transport) = ledgered(request(&forged), &signed_vars, &ledger, vec![]);
+    assert_problem(&response, 401, "unauthorized", Some("checksum"));
+    assert!(transport.seen.is_empty());
+    assert!(ledger.events(0, 10, NOW).unwrap().data.is_empty());
+    for (event, status, kind) in [
+        ("PAYOUT INITIATED", "SUCCESS", "payout.succeeded"),
+        ("PAYOUT REVERSED", "REVERSED", "payout.reversed"),
+    ] {
+        let mut signed = webhook_body(status);
+        signed["event"] = json!(event);
+        sign(CHECKSUM_KEY.as_bytes(), &mut signed);
+        let (response, transport) = ledgered(request(&signed), &signed_vars, &ledger, vec![]);
+        assert_eq!(response.status, 200, "{}", body_json(&response));
+        assert_eq!(body_json(&response)["event"], json!(event));
+        assert!(transport.seen.is_empty());
+        let events = ledger.events(0, 10, NOW).unwrap().data;
+        assert_eq!(events.last().unwrap().kind, kind);
+    }
+    // The older `eventType` envelope, unsigned and without a key: confirmed
+    // by a payout query, as at the payout route.
+    let mut old = webhook_body("REFUNDED");
+    let event = old.as_object_mut().unwrap().remove("event").unwrap();
+    old["eventType"] = json!(event.as_str().unwrap().replace("INITIATED", "REFUNDED"));
+    let ledger = Ledger::new(MemoryStore::new(), Config::default());
+    let (response, transport) = ledgered(
+        request(&old),
+        &on(),
+        &ledger,
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((
+                200,
+                r#"[{"id":"PAY1LCP1","orderReference":"PAY1","status":"REFUNDED","amount":"1047.10"}]"#,
+            )),
+        ],
+    );
+    assert_eq!(response.status, 200, "{}", body_json(&response));
+    assert_eq!(transport.paths()[1], "GET /third-parties/payouts/PAY1");
+    let events = ledger.events(0, 10, NOW).unwrap().data;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, "payout.refunded");
+    // Switched off, a payout event at the collection route is not taken
+    // for a payment: the switch is named, nobody is called.
+    let mut off = vars();
+    off.insert("clickpesa_checksum_key".into(), CHECKSUM_KEY.into());
+    let mut signed = webhook_body("SUCCESS");
+    sign(CHECKSUM_KEY.as_bytes(), &mut signed);
+    let (response, transport) = run(request(&signed), &off, vec![]);
+    assert_problem(&response, 422, "unsupported", None);
+    assert!(transport.seen.is_empty());
+}
+
+fn lipa_body(destination: Value) -> String {
+    json!({
+        "provider": "clickpesa", "reference": "PAY1", "amount": "1000", "currency": "TZS",
+        "destination": destination,
+    })
+    .to_string()
+}
+
+#[test]
+fn lipa_namba_payouts_take_one_destination_and_an_unresolved_receiver_is_typed() {
+    let (response, transport) = run(
+        payouts(
+            "GET",
+            "/payouts/lipa-namba-providers?provider=clickpesa",
+            "",
+        ),
+        &on(),
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((200, r#"[{"name":"Vodacom M-Pesa","providerCode":"503"}]"#)),
+        ],
+    );
+    assert_eq!(response.status, 200, "{}", body_json(&response));
+    assert_eq!(
+        body_json(&response)["data"],
+        json!([{"name": "Vodacom M-Pesa", "provider_code": "503"}])
+    );
+    assert_eq!(
+        transport.paths()[1],
+        "GET /third-parties/payouts/lipa-namba-providers"
+    );
+    for (destination, field) in [
+        (json!({"type": "lipa_namba"}), "lipa_namba"),
+        (
+            json!({"type": "lipa_namba", "lipa_namba": "123456"}),
+            "provider_code",
+        ),
+        (
+            json!({"type": "lipa_namba", "qr_code": "tz.go.bot.tips", "provider_code": "503"}),
+            "qr_code",
+        ),
+    ] {
+        let (response, transport) = run(
+            payouts("POST", "/payouts/previews", &lipa_body(destination)),
+            &on(),
+            vec![],
+        );
+        assert_problem(&response, 422, "invalid_request", Some(field));
+        assert!(transport.seen.is_empty());
+    }
+    let ledger = Ledger::new(MemoryStore::new(), Config::default());
+    let number = json!({"type": "lipa_namba", "lipa_namba": "123456", "provider_code": "503"});
+    let (refused, transport) = ledgered(
+        payouts("POST", "/payouts", &lipa_body(number.clone())),
+        &on(),
+        &ledger,
+        vec![
+            Ok((200, CP_TOKEN)),
+            Ok((
+                400,
+                r#"{"statusCode":400,"message":"Lipa Namba 123456 could not be resolved. Preview is required before payout.","error":"Bad Request"}"#,
+            )),
+        ],
+    );
+    assert_problem(&refused, 422, "receiver_unresolved", None);
+    assert_eq!(
+        transport.paths()[1],
+        "POST /third-parties/payouts/create-lipa-namba-payout"
+    );
+    // Nothing was paid: the key is free for the create after a preview.
+    let (created, transport) = ledgered(
+        payouts("POST", "/payouts", &lipa_body(number)),
+        &on(),
+        &ledger,
+        vec![Ok((200, CP_TOKEN)), Ok((200, CREATED))],
+    );
+    assert_eq!(created.status, 201, "{}", body_json(&created));
+    assert_eq!(transport.seen.len(), 2);
+}

@@ -17,8 +17,8 @@ use crate::domain::Provider;
 use crate::error::{Error, ProviderError, Result};
 use crate::money::Amount;
 use crate::payouts::{
-    Balance, Balances, Bank, BankAccount, BankAccountQuery, Payout, PayoutDestination,
-    PayoutPreview, PayoutRequest, PayoutStatus, TransferType,
+    Balance, Balances, Bank, BankAccount, BankAccountQuery, LipaNambaProvider, Payout,
+    PayoutDestination, PayoutPreview, PayoutRequest, PayoutStatus, TransferType,
 };
 use crate::providers::{
     AccessToken, Loose, finish, json_reply, read_json_array, read_json_object, read_object,
@@ -66,6 +66,75 @@ enum Destination {
         account_currency: String,
         transfer_type: TransferType,
     },
+    LipaNamba(LipaTarget),
+}
+
+/// A Lipa Namba payout's one destination.
+#[derive(Clone, Debug)]
+enum LipaTarget {
+    Number {
+        lipa_namba: String,
+        provider_code: String,
+    },
+    Qr(String),
+}
+
+/// What every TanQR code carries (the TIPS domain), spec §5.3.
+const TANQR_MARK: &str = "tz.go.bot.tips";
+
+/// Checks a Lipa Namba / TanQR destination: exactly one of `lipa_namba`
+/// with `provider_code`, or `qr_code`.
+fn check_lipa_namba(
+    lipa_namba: Option<&str>,
+    provider_code: Option<&str>,
+    qr_code: Option<&str>,
+) -> Result<LipaTarget> {
+    fn given(value: Option<&str>) -> Option<&str> {
+        value.map(str::trim).filter(|text| !text.is_empty())
+    }
+    match (given(lipa_namba), given(provider_code), given(qr_code)) {
+        (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => Err(Error::invalid(
+            "qr_code",
+            "give either lipa_namba with provider_code, or qr_code, not both",
+        )),
+        (None, None, None) => Err(Error::invalid(
+            "lipa_namba",
+            "is required (with provider_code), unless qr_code is given",
+        )),
+        (None, Some(_), None) => Err(Error::invalid(
+            "lipa_namba",
+            "is required with provider_code",
+        )),
+        (Some(_), None, None) => Err(Error::invalid(
+            "provider_code",
+            "is required with lipa_namba (see the Lipa Namba providers list)",
+        )),
+        (Some(number), Some(code), None) => {
+            if !(1..=20).contains(&number.len()) || !number.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::invalid("lipa_namba", "must be 1 to 20 digits"));
+            }
+            if !(1..=10).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(Error::invalid(
+                    "provider_code",
+                    "must be a provider code from the Lipa Namba providers list (e.g. 503)",
+                ));
+            }
+            Ok(LipaTarget::Number {
+                lipa_namba: number.to_owned(),
+                provider_code: code.to_owned(),
+            })
+        }
+        (None, None, Some(qr)) => {
+            let printable = qr.bytes().all(|b| (0x20..0x7f).contains(&b));
+            if qr.len() > 512 || !printable || !qr.contains(TANQR_MARK) {
+                return Err(Error::invalid(
+                    "qr_code",
+                    "must be the full TanQR text (printable, at most 512 characters, containing                      tz.go.bot.tips)",
+                ));
+            }
+            Ok(LipaTarget::Qr(qr.to_owned()))
+        }
+    }
 }
 
 /// Checks a payout for ClickPesa.
@@ -137,6 +206,15 @@ pub fn check_payout(request: &PayoutRequest, stage: Stage) -> Result<CheckedPayo
                 transfer_type,
             }
         }
+        PayoutDestination::LipaNamba {
+            lipa_namba,
+            provider_code,
+            qr_code,
+        } => Destination::LipaNamba(check_lipa_namba(
+            lipa_namba.as_deref(),
+            provider_code.as_deref(),
+            qr_code.as_deref(),
+        )?),
     };
     Ok(CheckedPayout {
         stage,
@@ -184,6 +262,8 @@ fn payout_path(payout: &CheckedPayout) -> &'static str {
         (Destination::Mobile { .. }, Stage::Create) => "/payouts/create-mobile-money-payout",
         (Destination::Bank { .. }, Stage::Preview) => "/payouts/preview-bank-payout",
         (Destination::Bank { .. }, Stage::Create) => "/payouts/create-bank-payout",
+        (Destination::LipaNamba(_), Stage::Preview) => "/payouts/preview-lipa-namba-payout",
+        (Destination::LipaNamba(_), Stage::Create) => "/payouts/create-lipa-namba-payout",
     }
 }
 
@@ -220,6 +300,28 @@ fn unsigned_body(payout: &CheckedPayout, checksum: Option<String>) -> Result<Vec
             order_reference: &payout.reference,
             transfer_type: transfer_type.as_str(),
         }),
+        Destination::LipaNamba(target) => {
+            let (lipa_namba, provider_code, qr_code) = match target {
+                LipaTarget::Number {
+                    lipa_namba,
+                    provider_code,
+                } => (
+                    Some(lipa_namba.as_str()),
+                    Some(provider_code.as_str()),
+                    None,
+                ),
+                LipaTarget::Qr(qr) => (None, None, Some(qr.as_str())),
+            };
+            serde_json::to_vec(&LipaNambaPayoutRequest {
+                amount: &amount,
+                checksum,
+                currency: &payout.currency,
+                lipa_namba,
+                order_reference: &payout.reference,
+                provider_code,
+                qr_code,
+            })
+        }
     };
     body.map_err(|error| Error::invalid("body", error.to_string()))
 }
@@ -268,6 +370,48 @@ pub fn payout_status_request(
 /// `GET {base}/list/banks`.
 pub fn banks_request(config: &ClickpesaConfig, token: &AccessToken) -> Result<HttpRequest> {
     get(config, token, "/list/banks")
+}
+
+/// `GET {base}/payouts/lipa-namba-providers`.
+pub fn lipa_namba_providers_request(
+    config: &ClickpesaConfig,
+    token: &AccessToken,
+) -> Result<HttpRequest> {
+    get(config, token, "/payouts/lipa-namba-providers")
+}
+
+/// Reads the Lipa Namba providers; rows without a name or code are left out.
+pub fn parse_lipa_namba_providers(response: &HttpResponse) -> Result<Vec<LipaNambaProvider>> {
+    let rows: Vec<LipaNambaProviderRow> = array_reply(response, "providers")?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            Some(LipaNambaProvider {
+                name: not_blank(row.name.as_ref())?,
+                provider_code: not_blank(row.provider_code.as_ref())?,
+            })
+        })
+        .collect())
+}
+
+/// The Lipa Namba providers list, for the flow.
+pub struct LipaNambaProvidersCall;
+
+impl Call<ClickpesaConfig> for LipaNambaProvidersCall {
+    type Output = Vec<LipaNambaProvider>;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        lipa_namba_providers_request(config, token)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Vec<LipaNambaProvider>> {
+        parse_lipa_namba_providers(reply)
+    }
 }
 
 /// `GET {base}/account/balance`.
@@ -706,3 +850,7 @@ impl Call<ClickpesaConfig> for BalanceCall {
 #[cfg(test)]
 #[path = "tests_payouts.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "tests_lipa_namba.rs"]
+mod tests_lipa_namba;

@@ -134,3 +134,30 @@ pub(super) struct BalanceRow {
     pub(super) currency: Option<Loose>,
     pub(super) balance: Option<Loose>,
 }
+
+/// `POST /payouts/{preview,create}-lipa-namba-payout`: exactly one
+/// destination, `lipaNamba` + `providerCode` or `qrCode` (spec §5.3).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LipaNambaPayoutRequest<'a> {
+    /// A JSON number written from the exact decimal text.
+    pub(super) amount: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) checksum: Option<String>,
+    pub(super) currency: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) lipa_namba: Option<&'a str>,
+    pub(super) order_reference: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) provider_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) qr_code: Option<&'a str>,
+}
+
+/// A row of `GET /payouts/lipa-namba-providers`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct LipaNambaProviderRow {
+    pub(super) name: Option<Loose>,
+    pub(super) provider_code: Option<Loose>,
+}

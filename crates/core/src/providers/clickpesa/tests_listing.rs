@@ -78,8 +78,10 @@ fn the_list_request_is_exact() {
          &status=SUCCESS&collectedCurrency=TZS&channel=TIGO-PESA&orderReference=ORDER1\
          &sortBy=customer.customerName&orderBy=ASC&skip=40&limit=20"
     );
-    let mut spaced = ProviderPaymentQuery::default();
-    spaced.channel = Some("BANK TRANSFER".to_owned());
+    let spaced = ProviderPaymentQuery {
+        channel: Some("BANK TRANSFER".to_owned()),
+        ..ProviderPaymentQuery::default()
+    };
     let request = ok(list_request(
         &config(),
         &token(),
