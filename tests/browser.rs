@@ -324,23 +324,6 @@ fn pay_and_decline_on_the_sandbox_checkout_page_in_chromium() {
     save_png("sandbox-dashboard.png", &browser.screenshot_full(1400));
 }
 
-/// Waits until the page shows `css` (after a form post renders the answer).
-fn wait_for(browser: &Browser, css: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let script = format!(
-        "return document.readyState === 'complete' && document.querySelector({}) !== null",
-        json!(css)
-    );
-    while browser.execute(&script) != json!(true) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the page never showed {css}: {}",
-            browser.url()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn pay_an_mpesa_stk_push_on_the_sandbox_phone_prompt_in_chromium() {
     if let Err(why) = webdriver::available() {
@@ -389,7 +372,7 @@ fn pay_an_mpesa_stk_push_on_the_sandbox_phone_prompt_in_chromium() {
     assert!(sandbox.deliveries().is_empty());
     save_png("sandbox-mpesa-prompt.png", &browser.screenshot_full(480));
     browser.click("[data-test=pay]");
-    wait_for(&browser, "[data-test=notice]");
+    browser.wait_for("[data-test=notice]");
 
     // The callback went to FinConnect, which confirmed it and acknowledged.
     let deliveries = sandbox.deliveries();

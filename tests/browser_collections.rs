@@ -44,22 +44,6 @@ fn finconnect(addr: SocketAddr, method: &str, path: &str, body: Option<&Value>) 
     reply.json()
 }
 
-fn wait_for(browser: &Browser, css: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let script = format!(
-        "return document.readyState === 'complete' && document.querySelector({}) !== null",
-        json!(css)
-    );
-    while browser.execute(&script) != json!(true) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the page never showed {css}: {}",
-            browser.url()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn pay_a_clickpesa_checkout_link_on_the_sandbox_page_in_chromium() {
     if let Err(why) = webdriver::available() {
@@ -98,7 +82,7 @@ fn pay_a_clickpesa_checkout_link_on_the_sandbox_page_in_chromium() {
     assert_eq!(browser.text("[data-test=amount]"), "TZS 25,000");
     browser.click("input[name=method][value=AIRTEL-MONEY]");
     browser.click("[data-test=pay]");
-    wait_for(&browser, "[data-test=notice]");
+    browser.wait_for("[data-test=notice]");
     let notice = browser.text("[data-test=notice]");
     assert!(
         notice.starts_with("Payment received. Merchant webhook:"),

@@ -216,6 +216,24 @@ impl Browser {
         )
     }
 
+    /// Waits until the loaded page shows an element matching `css` (after a
+    /// form post renders the answer). A generous limit, no timing assertion.
+    pub fn wait_for(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let script = format!(
+            "return document.readyState === 'complete' && document.querySelector({}) !== null",
+            json!(css)
+        );
+        while self.execute(&script) != json!(true) {
+            assert!(
+                Instant::now() < deadline,
+                "the page never showed {css}: {}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until the page's URL starts with `prefix` (a navigation after
     /// a click); returns the URL. Waiting has a generous limit and no
     /// assertion about how long it took.
