@@ -77,7 +77,7 @@ setsid /usr/bin/time -f "%e %U %S" -o "$scratch/first-201.time" \
 runner=$!
 status=000
 while true; do
-  key=$(sed -n 's/^  API key: //p' "$scratch/first-201.log" | head -1)
+  key=$(sed -n 's/^  API key: //p' "$scratch/first-201.log" 2>/dev/null | head -1 || true)
   if [ -n "$key" ]; then
     status=$(curl -s -o "$scratch/first-201.body" -w '%{http_code}' -X POST \
       "http://127.0.0.1:$port/payments" -H "Authorization: Bearer $key" \
