@@ -40,6 +40,7 @@ const HINT_WAIT_MS: u32 = 2_000;
 const HINT_POLL_MS: u32 = 10;
 
 #[cfg(feature = "token-cache")]
+mod billpay;
 mod cache;
 mod payouts;
 

@@ -11,6 +11,7 @@ use crate::billpay::{
     ControlNumberUpdate,
 };
 use crate::config::names;
+use crate::connector::Call;
 use crate::error::{Error, ProviderError, Result};
 use crate::money::Amount;
 use crate::providers::{
@@ -352,6 +353,66 @@ pub fn parse_control_number(response: &HttpResponse) -> Result<ControlNumber> {
         payment_mode: mode_of(reply.bill_payment_mode.as_ref()),
         max_collection_amount: reported_amount_of(reply.bill_max_collection_amount.as_ref()),
     })
+}
+
+/// A control number creation, for the flow.
+pub struct CreateCall(pub CheckedCreate);
+
+impl Call<ClickpesaConfig> for CreateCall {
+    type Output = ControlNumber;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        create_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<ControlNumber> {
+        parse_control_number(reply)
+    }
+}
+
+/// A control number read, for the flow.
+pub struct ReadCall(pub String);
+
+impl Call<ClickpesaConfig> for ReadCall {
+    type Output = ControlNumber;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        read_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<ControlNumber> {
+        parse_control_number(reply)
+    }
+}
+
+/// A control number update, for the flow.
+pub struct UpdateCall(pub CheckedUpdate);
+
+impl Call<ClickpesaConfig> for UpdateCall {
+    type Output = ControlNumber;
+
+    fn request(
+        &self,
+        config: &ClickpesaConfig,
+        token: &AccessToken,
+        _: u64,
+    ) -> Result<HttpRequest> {
+        update_request(config, token, &self.0)
+    }
+
+    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<ControlNumber> {
+        parse_control_number(reply)
+    }
 }
 
 #[cfg(test)]
