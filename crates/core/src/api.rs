@@ -595,10 +595,19 @@ fn notification<S: Store>(
     // With the ledger, an id FinConnect never issued is refused and a
     // settled payment answered from the record, before any provider call.
     let mut answered = false;
+    // A payment to a control number FinConnect created (ClickPesa BillPay):
+    // admitted through the number, then recorded on its own.
+    let mut control_number: Option<String> = None;
     let notified = match ledger {
         None => fc.notification(provider, &incoming),
         Some((ledger, now)) => {
             let mut gate = |id: &str| match ledger.admit(provider, id, now) {
+                Ok(Admission::Refuse)
+                    if ledger.knows_control_number(provider, id).unwrap_or(false) =>
+                {
+                    control_number = Some(id.to_owned());
+                    Gate::Verify
+                }
                 Ok(Admission::Refuse) => Gate::Refuse,
                 Ok(Admission::Answer(record)) => {
                     answered = true;
@@ -611,6 +620,17 @@ fn notification<S: Store>(
         }
     };
     if let (
+        Some((ledger, now)),
+        Ok(Notified {
+            outcome: Ok(details),
+            ..
+        }),
+        Some(number),
+    ) = (ledger, &notified, &control_number)
+    {
+        // A payment to a control number: a record of its own, once.
+        let _ = ledger.observe_control_number_payment(details, number, now);
+    } else if let (
         Some((ledger, now)),
         Ok(Notified {
             outcome: Ok(details),

@@ -3,7 +3,9 @@
 //! `GET /control-numbers/{provider}/{number}` reads one and
 //! `PATCH /control-numbers/{provider}/{number}` changes its status, amount,
 //! description or payment mode. Bodies and the provider's rules are checked
-//! before any provider call (422 naming the field).
+//! before any provider call (422 naming the field). With the ledger, a
+//! created number is remembered, so ClickPesa's payment webhooks for it are
+//! admitted and become payments and events ([`crate::ledger::billpay`]).
 
 use super::{Problem, Request, Response, json, require_json, status_params};
 use crate::billpay::{BillPaymentMode, BillStatus, ControlNumber};
@@ -55,7 +57,14 @@ pub(super) fn serve<S: Store>(
             let created = fc
                 .create_control_number(provider, &wanted)
                 .map_err(problem)?;
-            let _ = ledger;
+            // Remembered so that payments to it are admitted; a ledger that
+            // cannot write is reported (the number exists at ClickPesa all
+            // the same: reading it again is safe, creating it again is a 409).
+            if let Some((ledger, _)) = ledger {
+                ledger
+                    .remember_control_number(&created)
+                    .map_err(|e| super::ledgered::unavailable(&e))?;
+            }
             Ok(json(201, &ControlNumberJson::from(&created)))
         }
         ControlNumberRoute::Read => {
