@@ -95,60 +95,68 @@ fn find<'a>(state: &'a State, number: &str) -> Option<&'a ControlNumber> {
     state.billpay.numbers.iter().find(|n| n.number == number)
 }
 
+/// A refusal, boxed (responses are large).
+type Refusal = Box<Response>;
+
+fn refuse(message: &str) -> Refusal {
+    Box::new(bad_request(message))
+}
+
 fn not_found() -> Response {
     nest_error(StatusCode::NOT_FOUND, "BillPay Number does not exist")
 }
 
 /// A JSON number's text (`15000.5`), or a string's (ClickPesa documents numbers).
-fn amount_of(body: &Map<String, Value>, name: &str) -> Result<Option<String>, Response> {
+fn amount_of(body: &Map<String, Value>, name: &str) -> Result<Option<String>, Refusal> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) if positive_decimal(&n.to_string()) => {
             let text = n.to_string();
             let decimals = text.split_once('.').map_or(0, |(_, f)| f.len());
             if decimals > 2 {
-                return Err(bad_request(&format!(
+                return Err(refuse(&format!(
                     "{name} must have at most 2 decimal places"
                 )));
             }
             Ok(Some(text))
         }
-        Some(_) => Err(bad_request(&format!("{name} must not be less than 0.01"))),
+        Some(_) => Err(refuse(&format!("{name} must not be less than 0.01"))),
     }
 }
 
-fn text_of(body: &Map<String, Value>, name: &str) -> Result<Option<String>, Response> {
+fn text_of(body: &Map<String, Value>, name: &str) -> Result<Option<String>, Refusal> {
     match body.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(text.clone())),
-        Some(_) => Err(bad_request(&format!("{name} must be a string"))),
+        Some(_) => Err(refuse(&format!("{name} must be a string"))),
     }
 }
 
-fn mode_of(body: &Map<String, Value>) -> Result<Option<String>, Response> {
+fn mode_of(body: &Map<String, Value>) -> Result<Option<String>, Refusal> {
     match text_of(body, "billPaymentMode")? {
         None => Ok(None),
         Some(mode) if mode == "ALLOW_PARTIAL_AND_OVER_PAYMENT" || mode == "EXACT" => Ok(Some(mode)),
-        Some(_) => Err(bad_request(
+        Some(_) => Err(refuse(
             "billPaymentMode must be one of the following values: ALLOW_PARTIAL_AND_OVER_PAYMENT, EXACT",
         )),
     }
 }
 
-fn object(req: &Incoming) -> Result<Map<String, Value>, Response> {
+fn object(req: &Incoming) -> Result<Map<String, Value>, Refusal> {
     match serde_json::from_slice(&req.body) {
         Ok(Value::Object(map)) => Ok(map),
-        _ => Err(bad_request("Invalid JSON body")),
+        _ => Err(refuse("Invalid JSON body")),
     }
 }
 
 fn create(state: &mut State, req: &Incoming, customer: bool) -> Response {
     match try_create(state, req, customer) {
-        Ok(response) | Err(response) => response,
+        Ok(response) => response,
+        Err(refusal) => *refusal,
     }
 }
 
-fn try_create(state: &mut State, req: &Incoming, customer: bool) -> Result<Response, Response> {
+fn try_create(state: &mut State, req: &Incoming, customer: bool) -> Result<Response, Refusal> {
     let body = object(req)?;
     let amount = amount_of(&body, "billAmount")?;
     let max = amount_of(&body, "billMaxCollectionAmount")?;
@@ -157,7 +165,7 @@ fn try_create(state: &mut State, req: &Incoming, customer: bool) -> Result<Respo
         .as_ref()
         .is_some_and(|d| d.chars().count() > 500)
     {
-        return Err(bad_request(
+        return Err(refuse(
             "billDescription must be shorter than or equal to 500 characters",
         ));
     }
@@ -166,21 +174,21 @@ fn try_create(state: &mut State, req: &Incoming, customer: bool) -> Result<Respo
     if let Some(reference) = &reference
         && (reference.is_empty() || !reference.bytes().all(|b| b.is_ascii_alphanumeric()))
     {
-        return Err(bad_request(
+        return Err(refuse(
             "billReference must contain only letters and numbers",
         ));
     }
     let customer_name = if customer {
         let name = text_of(&body, "customerName")?
             .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| bad_request("customerName should not be empty"))?;
+            .ok_or_else(|| refuse("customerName should not be empty"))?;
         let email = text_of(&body, "customerEmail")?;
         let phone = text_of(&body, "customerPhone")?;
         if email.is_none() && phone.is_none() {
-            return Err(bad_request("customerEmail or customerPhone is required"));
+            return Err(refuse("customerEmail or customerPhone is required"));
         }
         if phone.as_deref().is_some_and(|p| !valid_phone(p)) {
-            return Err(bad_request("Invalid / unsupported phone number"));
+            return Err(refuse("Invalid / unsupported phone number"));
         }
         Some(name)
     } else {
@@ -188,15 +196,15 @@ fn try_create(state: &mut State, req: &Incoming, customer: bool) -> Result<Respo
             .iter()
             .any(|name| body.contains_key(*name))
         {
-            return Err(bad_request("property customerName should not exist"));
+            return Err(refuse("property customerName should not exist"));
         }
         None
     };
     if reference.as_ref().is_some_and(|r| find(state, r).is_some()) {
-        return Err(nest_error(
+        return Err(Box::new(nest_error(
             StatusCode::CONFLICT,
             "Bill reference already used: Use a different reference",
-        ));
+        )));
     }
     let number = match reference {
         Some(reference) => reference,
@@ -249,13 +257,14 @@ fn detail(found: &ControlNumber) -> Value {
 
 fn update(state: &mut State, req: &Incoming, number: &str) -> Response {
     match try_update(state, req, number) {
-        Ok(response) | Err(response) => response,
+        Ok(response) => response,
+        Err(refusal) => *refusal,
     }
 }
 
-fn try_update(state: &mut State, req: &Incoming, number: &str) -> Result<Response, Response> {
+fn try_update(state: &mut State, req: &Incoming, number: &str) -> Result<Response, Refusal> {
     if find(state, number).is_none() {
-        return Err(not_found());
+        return Err(Box::new(not_found()));
     }
     let body = object(req)?;
     let status = match text_of(&body, "billStatus")?.as_deref() {
@@ -263,7 +272,7 @@ fn try_update(state: &mut State, req: &Incoming, number: &str) -> Result<Respons
         Some("ACTIVE") => Some("ACTIVE"),
         Some("INACTIVE") => Some("INACTIVE"),
         Some(_) => {
-            return Err(bad_request(
+            return Err(refuse(
                 "billStatus must be one of the following values: ACTIVE, INACTIVE",
             ));
         }
@@ -275,7 +284,7 @@ fn try_update(state: &mut State, req: &Incoming, number: &str) -> Result<Respons
         .as_ref()
         .is_some_and(|d| d.chars().count() > 500)
     {
-        return Err(bad_request(
+        return Err(refuse(
             "billDescription must be shorter than or equal to 500 characters",
         ));
     }
@@ -286,9 +295,7 @@ fn try_update(state: &mut State, req: &Incoming, number: &str) -> Result<Respons
         && description.is_none()
         && mode.is_none()
     {
-        return Err(bad_request(
-            "At least one field must be provided for update",
-        ));
+        return Err(refuse("At least one field must be provided for update"));
     }
     let Some(found) = state
         .billpay
@@ -296,7 +303,7 @@ fn try_update(state: &mut State, req: &Incoming, number: &str) -> Result<Respons
         .iter_mut()
         .find(|n| n.number == number)
     else {
-        return Err(not_found());
+        return Err(Box::new(not_found()));
     };
     if let Some(status) = status {
         found.status = status;

@@ -184,7 +184,7 @@ fn creations_are_checked_field_by_field() {
         mutate(&mut request);
         match validate_create(&request) {
             Err(Error::InvalidRequest { field: got, .. }) => assert_eq!(got, field, "{request:?}"),
-            other => panic!("{field}: {other:?}"),
+            other => unreachable!("{field}: {other:?}"),
         }
     }
     let customer_cases: [(&str, Mutation); 4] = [
@@ -205,7 +205,7 @@ fn creations_are_checked_field_by_field() {
         mutate(&mut request);
         match validate_create(&request) {
             Err(Error::InvalidRequest { field: got, .. }) => assert_eq!(got, field),
-            other => panic!("{field}: {other:?}"),
+            other => unreachable!("{field}: {other:?}"),
         }
     }
     let mut phone_only = customer();
@@ -253,7 +253,7 @@ fn updates_are_checked_field_by_field() {
     for (field, number, update) in cases {
         match validate_update(number, &update) {
             Err(Error::InvalidRequest { field: got, .. }) => assert_eq!(got, field),
-            other => panic!("{field}: {other:?}"),
+            other => unreachable!("{field}: {other:?}"),
         }
     }
     assert!(validate_update("5504", &with(|u| u.description = Some("é".repeat(500)))).is_ok());
@@ -315,7 +315,7 @@ fn every_reply_shape_is_read() {
 fn the_documented_refusals_are_typed() {
     let refusal = |status: u16, body: &str| match parse_control_number(&reply(status, body)) {
         Err(Error::Provider(refusal)) => refusal,
-        other => panic!("{other:?}"),
+        other => unreachable!("{other:?}"),
     };
     let reused = refusal(
         409,
