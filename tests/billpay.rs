@@ -338,3 +338,92 @@ fn http_payments_to_a_control_number_signed_with_the_checksum() {
     });
     payments_to_a_control_number(&sandbox, &host, true);
 }
+
+/// A WIT call's own result (the host itself must not fail).
+fn wit<T, E: std::fmt::Debug>(call: impl std::future::Future<Output = Result<T, E>>) -> T {
+    finconnect_host::block_on(call).unwrap().unwrap()
+}
+
+#[test]
+fn wit_create_read_update_and_the_typed_refusals() {
+    use finconnect_host::billpay::{
+        BillPaymentMode, BillStatus, ControlNumberKind, ControlNumberRequest, ControlNumberUpdate,
+    };
+    use finconnect_host::{ApiError, Provider};
+    let (sandbox, host) = start();
+    let order = ControlNumberRequest {
+        kind: ControlNumberKind::Order,
+        reference: Some("WBILL1".to_owned()),
+        amount: Some("500.25".to_owned()),
+        description: None,
+        payment_mode: Some(BillPaymentMode::Exact),
+        max_collection_amount: None,
+        customer_name: None,
+        customer_email: None,
+        customer_phone: None,
+    };
+    let created = wit(host.call_create_control_number(Provider::Clickpesa, &order)).unwrap();
+    assert_eq!(created.number, "WBILL1");
+    assert_eq!(created.amount.as_deref(), Some("500.25"));
+    assert_eq!(created.payment_mode, Some(BillPaymentMode::Exact));
+    let sent = sandbox
+        .requests()
+        .into_iter()
+        .find(|r| r.path == CREATE_ORDER)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&sent.body),
+        r#"{"billAmount":500.25,"billPaymentMode":"EXACT","billReference":"WBILL1"}"#
+    );
+
+    let read = wit(host.call_get_control_number(Provider::Clickpesa, "WBILL1")).unwrap();
+    assert_eq!(read.status, Some(BillStatus::Active));
+    let update = ControlNumberUpdate {
+        status: Some(BillStatus::Inactive),
+        amount: None,
+        description: Some("Closed".to_owned()),
+        payment_mode: None,
+        max_collection_amount: None,
+    };
+    let updated =
+        wit(host.call_update_control_number(Provider::Clickpesa, "WBILL1", &update)).unwrap();
+    assert_eq!(updated.status, Some(BillStatus::Inactive));
+    assert_eq!(updated.description.as_deref(), Some("Closed"));
+
+    let reused = wit(host.call_create_control_number(Provider::Clickpesa, &order));
+    assert!(
+        matches!(&reused, Err(ApiError::Provider(e)) if e.http_status == 409
+            && e.code.as_deref() == Some("bill_reference_already_used")),
+        "{reused:?}"
+    );
+    let unknown = wit(host.call_get_control_number(Provider::Clickpesa, "NOSUCH2"));
+    assert!(
+        matches!(&unknown, Err(ApiError::Provider(e)) if e.http_status == 404
+            && e.message == "BillPay Number does not exist"),
+        "{unknown:?}"
+    );
+
+    // Invalid requests and other providers: no provider call.
+    let before = sandbox.requests().len();
+    let mut bad = order.clone();
+    bad.amount = Some("0".to_owned());
+    let invalid = wit(host.call_create_control_number(Provider::Clickpesa, &bad));
+    assert!(
+        matches!(&invalid, Err(ApiError::InvalidRequest(e)) if e.field == "amount"),
+        "{invalid:?}"
+    );
+    let mut customer = order.clone();
+    customer.kind = ControlNumberKind::Customer;
+    customer.customer_name = Some("Asha".to_owned());
+    let no_contact = wit(host.call_create_control_number(Provider::Clickpesa, &customer));
+    assert!(
+        matches!(&no_contact, Err(ApiError::InvalidRequest(e)) if e.field == "customer_email"),
+        "{no_contact:?}"
+    );
+    let pesapal = wit(host.call_get_control_number(Provider::Pesapal, "WBILL1"));
+    assert!(
+        matches!(&pesapal, Err(ApiError::Unsupported(_))),
+        "{pesapal:?}"
+    );
+    assert_eq!(sandbox.requests().len(), before);
+}
