@@ -425,3 +425,45 @@ pub(crate) async fn pay_control(
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn billpay_routes_depend_on_method_and_path() {
+        let cases = [
+            (
+                Method::POST,
+                "/billpay/create-order-control-number",
+                Some(Endpoint::CreateOrder),
+            ),
+            (
+                Method::POST,
+                "/billpay/create-customer-control-number",
+                Some(Endpoint::CreateCustomer),
+            ),
+            (
+                Method::GET,
+                "/billpay/5504",
+                Some(Endpoint::Read("5504".to_owned())),
+            ),
+            (
+                Method::PATCH,
+                "/billpay/5504",
+                Some(Endpoint::Update("5504".to_owned())),
+            ),
+            (Method::PUT, "/billpay/update-status", None),
+            (Method::GET, "/billpay/", None),
+            (Method::GET, "/billpay/a/b", None),
+            (Method::POST, "/payments/all", None),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(
+                Endpoint::classify(&method, path),
+                expected,
+                "{method} {path}"
+            );
+        }
+    }
+}
