@@ -4,6 +4,7 @@
 #[cfg(all(feature = "spin-variables", feature = "keyvalue-store-only"))]
 compile_error!("`spin-variables` and `keyvalue-store-only` are separate builds; pick one");
 
+mod billpay;
 mod convert;
 mod incoming;
 mod ledger_store;

@@ -150,6 +150,7 @@ fn outgoing_request(
     let method = match request.method {
         transport::Method::Get => Method::Get,
         transport::Method::Post => Method::Post,
+        transport::Method::Patch => Method::Patch,
     };
     let scheme = if https { Scheme::Https } else { Scheme::Http };
     let refused = |what: &str| failed(format!("the host refused the request {what}"));

@@ -11,6 +11,7 @@
 //! (413), then for merchant routes the bearer key (503 when unset, 401 when
 //! wrong), content type (415), body (400/422), and only then provider calls.
 
+mod control_numbers;
 mod input;
 mod ledger_paging;
 mod ledgered;
@@ -20,6 +21,7 @@ mod problem;
 mod provider_payments;
 mod refunds;
 
+pub use control_numbers::ControlNumberRoute;
 pub use payouts::PayoutRoute;
 
 pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode, status_and_code};
@@ -79,6 +81,8 @@ pub enum Operation {
     /// A payout route: its own key (`finconnect_payouts_api_key`), or for
     /// ClickPesa's payout webhooks none (see [`payouts`]).
     Payouts(PayoutRoute),
+    /// A control number route (ClickPesa BillPay), behind the merchant key.
+    ControlNumbers(ControlNumberRoute),
 }
 
 impl Operation {
@@ -96,7 +100,8 @@ impl Operation {
             | Operation::Cancel
             | Operation::ListIpns
             | Operation::PreviewPayment
-            | Operation::ListProviderPayments => true,
+            | Operation::ListProviderPayments
+            | Operation::ControlNumbers(_) => true,
             Operation::Notification(_) | Operation::Payouts(_) => false,
         }
     }
@@ -166,7 +171,18 @@ pub fn routes() -> &'static [Route] {
                 path: path.to_owned(),
                 operation: Operation::Payouts(route),
             });
-        merchant.chain(notifications).chain(payouts).collect()
+        let control_numbers = control_numbers::ROUTES
+            .into_iter()
+            .map(|(method, path, route)| Route {
+                method,
+                path: path.to_owned(),
+                operation: Operation::ControlNumbers(route),
+            });
+        merchant
+            .chain(notifications)
+            .chain(payouts)
+            .chain(control_numbers)
+            .collect()
     })
 }
 
@@ -359,6 +375,9 @@ fn serve<S: Store>(
         (Operation::ListProviderPayments, _) => provider_payments::list(request, fc),
         (Operation::Notification(provider), ledger) => notification(provider, request, fc, ledger),
         (Operation::Payouts(route), ledger) => payouts::serve(route, request, fc, ledger, &params),
+        (Operation::ControlNumbers(route), ledger) => {
+            control_numbers::serve(route, request, fc, ledger, &params)
+        }
         (Operation::ListPayments, Some((ledger, _))) => ledgered::list_payments(request, ledger),
         (Operation::ListEvents, Some((ledger, now))) => ledgered::list_events(request, ledger, now),
         (Operation::Redeliver, Some((ledger, now))) => {
@@ -576,10 +595,19 @@ fn notification<S: Store>(
     // With the ledger, an id FinConnect never issued is refused and a
     // settled payment answered from the record, before any provider call.
     let mut answered = false;
+    // A payment to a control number FinConnect created (ClickPesa BillPay):
+    // admitted through the number, then recorded on its own.
+    let mut control_number: Option<String> = None;
     let notified = match ledger {
         None => fc.notification(provider, &incoming),
         Some((ledger, now)) => {
             let mut gate = |id: &str| match ledger.admit(provider, id, now) {
+                Ok(Admission::Refuse)
+                    if ledger.knows_control_number(provider, id).unwrap_or(false) =>
+                {
+                    control_number = Some(id.to_owned());
+                    Gate::Verify
+                }
                 Ok(Admission::Refuse) => Gate::Refuse,
                 Ok(Admission::Answer(record)) => {
                     answered = true;
@@ -592,6 +620,17 @@ fn notification<S: Store>(
         }
     };
     if let (
+        Some((ledger, now)),
+        Ok(Notified {
+            outcome: Ok(details),
+            ..
+        }),
+        Some(number),
+    ) = (ledger, &notified, &control_number)
+    {
+        // A payment to a control number: a record of its own, once.
+        let _ = ledger.observe_control_number_payment(details, number, now);
+    } else if let (
         Some((ledger, now)),
         Ok(Notified {
             outcome: Ok(details),

@@ -39,6 +39,7 @@ const HINT_WAIT_MS: u32 = 2_000;
 /// How often a waiting call reads the hint store again.
 const HINT_POLL_MS: u32 = 10;
 
+mod billpay;
 #[cfg(feature = "token-cache")]
 mod cache;
 mod payouts;

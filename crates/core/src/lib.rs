@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod billpay;
 pub mod config;
 pub mod connector;
 pub mod domain;

@@ -12,6 +12,8 @@ pub enum Method {
     Get,
     /// `POST`.
     Post,
+    /// `PATCH` (ClickPesa BillPay updates).
+    Patch,
 }
 
 impl Method {
@@ -20,6 +22,7 @@ impl Method {
         match self {
             Method::Get => "GET",
             Method::Post => "POST",
+            Method::Patch => "PATCH",
         }
     }
 }

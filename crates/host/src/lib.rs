@@ -27,6 +27,7 @@
 //! the `*_blocking` ones bring their own.
 
 mod allowed_hosts;
+mod billpay_calls;
 pub mod bindings;
 pub mod compose;
 mod keyvalue;
@@ -37,6 +38,7 @@ mod payout_calls;
 mod state;
 
 pub use allowed_hosts::AllowedHosts;
+pub use bindings::exports::finconnect::payments::billpay;
 pub use bindings::exports::finconnect::payments::payouts;
 pub use bindings::exports::finconnect::payments::types;
 /// The component's `error` variant (`types::Error`), renamed so it does not read as a host error.

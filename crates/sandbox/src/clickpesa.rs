@@ -38,6 +38,8 @@ pub(crate) enum Endpoint {
     ListAll,
     /// A payout endpoint ([`crate::clickpesa_payouts`]).
     Payouts(crate::clickpesa_payouts::Endpoint),
+    /// A BillPay endpoint ([`crate::clickpesa_billpay`]).
+    BillPay(crate::clickpesa_billpay::Endpoint),
 }
 
 impl Endpoint {
@@ -65,6 +67,9 @@ impl Endpoint {
         if *method == Method::GET && path == "/payments/all" {
             return Some(Endpoint::ListAll);
         }
+        if let Some(billpay) = crate::clickpesa_billpay::Endpoint::classify(method, path) {
+            return Some(Endpoint::BillPay(billpay));
+        }
         if let Some(payouts) = crate::clickpesa_payouts::Endpoint::classify(method, path) {
             return Some(Endpoint::Payouts(payouts));
         }
@@ -89,6 +94,7 @@ impl Endpoint {
             Endpoint::ListAll => Target::ClickpesaList,
             // Payout calls meet only the faults aimed at all of ClickPesa.
             Endpoint::Payouts(_) => Target::AnyClickpesa,
+            Endpoint::BillPay(_) => Target::AnyClickpesa,
         }
     }
 }
@@ -119,6 +125,7 @@ pub(crate) fn handle(shared: &Arc<Shared>, endpoint: Option<Endpoint>, req: &Inc
         Endpoint::PreviewCard => crate::clickpesa_preview::preview_card(&state, req),
         Endpoint::ListAll => crate::clickpesa_listing::list(&state, req),
         Endpoint::Payouts(payouts) => crate::clickpesa_payouts::handle(&mut state, payouts, req),
+        Endpoint::BillPay(billpay) => crate::clickpesa_billpay::handle(&mut state, billpay, req),
     }
 }
 

@@ -37,6 +37,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
             post(settle_clickpesa),
         )
         .route(
+            "/_sandbox/clickpesa/billpay/{number}/{action}",
+            post(crate::clickpesa_billpay::pay_control),
+        )
+        .route(
             "/_sandbox/clickpesa/webhook",
             get(get_webhook).put(put_webhook),
         )
@@ -100,6 +104,7 @@ pub(crate) fn describe(shared: &Shared) -> Value {
             "POST /_sandbox/clickpesa/payments/{order_reference}/{complete|fail}": "settle and deliver the webhook",
             "POST /_sandbox/mpesa/stk/{checkout_request_id}/{result}": "settle an STK push (result: a name such as cancelled_by_user, or a code such as 1032) and deliver the callback",
             "GET|PUT /_sandbox/mpesa/options": "Daraja behaviour switches; PUT merges the keys given",
+            "POST /_sandbox/clickpesa/billpay/{number}/pay": "pay a BillPay control number and deliver the webhook: {\"amount\": \"1000\"} (optional when the number has an amount; \"outcome\": \"fail\" for PAYMENT FAILED)",
             "GET|PUT /_sandbox/clickpesa/webhook": "{\"url\": \"http://127.0.0.1:PORT/notifications/clickpesa\"}",
             "GET /_sandbox/orders": "PesaPal IPNs and orders, ClickPesa payments, M-Pesa STK pushes",
             "GET /_sandbox/deliveries": "notifications sent and what the receivers answered",

@@ -43,6 +43,7 @@
 //! Everything is in memory and forgotten when the [`Sandbox`] is dropped.
 
 mod clickpesa;
+mod clickpesa_billpay;
 mod clickpesa_hosted;
 mod clickpesa_listing;
 mod clickpesa_payouts;

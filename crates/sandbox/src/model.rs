@@ -402,6 +402,8 @@ pub enum ClickpesaKind {
     CheckoutLink,
     /// `payments/initiate-card-payment`: a hosted card page.
     Card,
+    /// A payment to a BillPay control number (`/_sandbox/clickpesa/billpay/{number}/pay`).
+    BillPay,
 }
 
 /// How an M-Pesa STK push ends: the `ResultCode` the callback and the query

@@ -58,6 +58,8 @@ pub(crate) struct State {
     pub(crate) deliveries: Vec<Delivery>,
     /// ClickPesa payouts: balances, payouts, cooldown, webhook URL.
     pub(crate) payouts: crate::clickpesa_payouts::Book,
+    /// ClickPesa BillPay control numbers.
+    pub(crate) billpay: crate::clickpesa_billpay::Book,
 }
 
 impl Shared {
@@ -81,6 +83,7 @@ impl Shared {
                 faults: Vec::new(),
                 deliveries: Vec::new(),
                 payouts: crate::clickpesa_payouts::Book::default(),
+                billpay: crate::clickpesa_billpay::Book::default(),
             }),
             origin,
             signing_key: util::random_bytes(32),

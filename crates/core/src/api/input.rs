@@ -20,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use std::str::FromStr;
 
+pub(super) mod billpay;
 pub(super) mod payouts;
 
 /// A well-formed body with a wrong value.

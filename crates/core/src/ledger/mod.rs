@@ -139,6 +139,7 @@
 //! # }
 //! ```
 
+pub mod billpay;
 pub mod deliver;
 pub mod events;
 pub mod payouts;

@@ -3,6 +3,8 @@
 //! `Authorization` exactly as returned. Collections are USSD push requests.
 
 pub mod account;
+pub mod billpay;
+mod billpay_wire;
 pub mod checksum;
 mod connector;
 mod hosted;

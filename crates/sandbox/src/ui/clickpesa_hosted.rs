@@ -47,7 +47,8 @@ fn methods_for(kind: ClickpesaKind) -> &'static [PayMethod] {
 }
 
 fn hosted_payment(shared: &Shared, reference: &str) -> Option<ClickpesaPayment> {
-    find_payment(shared, reference).filter(|p| p.kind != ClickpesaKind::UssdPush)
+    find_payment(shared, reference)
+        .filter(|p| matches!(p.kind, ClickpesaKind::CheckoutLink | ClickpesaKind::Card))
 }
 
 fn unknown() -> Response {
