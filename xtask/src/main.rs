@@ -711,6 +711,13 @@ impl Workspace {
                 "wasi:config/store={}",
                 node_dir.join("config.mjs").display()
             ));
+        // The ledger's store, as examples/node maps it (scripts/composition.sh).
+        for interface in ["wasi:keyvalue/store", "wasi:keyvalue/atomics"] {
+            command.arg("--map").arg(format!(
+                "{interface}={}",
+                node_dir.join("keyvalue.mjs").display()
+            ));
+        }
         self.run(command, "jco transpile (peer benchmark)")?;
         // The transpiled code imports @bytecodealliance/preview2-shim.
         let link = out.join("node_modules");

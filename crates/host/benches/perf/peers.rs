@@ -342,6 +342,11 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
     ));
 
     let addr = free_addr()?;
+    // The ledger in a fresh SQLite file: references repeat from run to run.
+    let keyvalue = work.join("finconnect-host-keyvalue.sqlite");
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", keyvalue.display()));
+    }
     let mut command = Command::new(&inputs.host_bin);
     command
         .arg("up")
@@ -349,6 +354,8 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
         .arg(&inputs.wasm)
         .arg("--manifest")
         .arg(Path::new(super::ROOT).join("spin.toml"))
+        .arg("--keyvalue-file")
+        .arg(&keyvalue)
         .args(["--addr", &addr.to_string()])
         .current_dir(&work)
         .envs(variables.iter().cloned());
@@ -396,6 +403,8 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
     match &inputs.spin {
         Some(spin) => {
             let dir = work.join("spin-finconnect");
+            // A fresh Spin SQLite store (`.spin/`): references repeat from run to run.
+            let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir_all(&dir)?;
             let manifest = std::fs::read_to_string(Path::new(super::ROOT).join("spin.toml"))?;
             let manifest = manifest.replace(
