@@ -16,11 +16,8 @@
 //! which every payment to the number shares), so a repeated webhook finds
 //! the record by its id and is announced once.
 
-use super::record::{PREFIX, State, digest_part, record_key, tracking_key};
-use super::{
-    CAS_ATTEMPTS, CasError, Ledger, LedgerError, PaymentRecord, RECORD_VERSION, Recorded, Store,
-    decode, encode,
-};
+use super::record::{PREFIX, State, digest_part};
+use super::{Ledger, LedgerError, PaymentRecord, RECORD_VERSION, Recorded, Store};
 use crate::billpay::ControlNumber;
 use crate::domain::{PaymentDetails, Provider};
 
@@ -68,13 +65,13 @@ impl<S: Store> Ledger<S> {
     ) -> Result<Recorded, LedgerError> {
         let provider = details.provider;
         let Some(tracking_id) = details.tracking_id.as_deref().filter(|id| !id.is_empty()) else {
-            return Ok(nothing());
+            return Ok(Recorded::nothing());
         };
         if self.by_tracking_id(provider, tracking_id)?.is_some() {
             return self.observe(details, now);
         }
         if !self.knows_control_number(provider, number)? {
-            return Ok(nothing());
+            return Ok(Recorded::nothing());
         }
         let payment = PaymentRecord {
             version: RECORD_VERSION,
@@ -99,49 +96,7 @@ impl<S: Store> Ledger<S> {
             account_number: None,
             recurring_of: None,
         };
-        let key = record_key(provider, &payment.idempotency_key);
-        let bytes = encode(&payment)?;
-        if self.atomic() {
-            let mut created = false;
-            for _ in 0..CAS_ATTEMPTS {
-                let (cas, current) = self.store.cas_open(&key)?;
-                if current.is_some() {
-                    break;
-                }
-                match self.store.cas_swap(cas, &bytes) {
-                    Ok(()) => {
-                        created = true;
-                        break;
-                    }
-                    Err(CasError::Conflict) => continue,
-                    Err(CasError::Store(error)) => return Err(error.into()),
-                }
-            }
-            if !created {
-                // Another instance recorded it first: report like a repeat.
-                return self.observe(details, now);
-            }
-        } else {
-            if self.store.get(&key)?.is_some() {
-                return self.observe(details, now);
-            }
-            self.store.set(&key, &bytes)?;
-        }
-        self.store
-            .set(&tracking_key(provider, tracking_id), key.as_bytes())?;
-        let stored = match self.store.get(&key)? {
-            Some(bytes) => decode(&key, &bytes)?,
-            None => payment,
-        };
-        self.after_change(Some((stored, true)), now)
-    }
-}
-
-fn nothing() -> Recorded {
-    Recorded {
-        record: None,
-        changed: false,
-        event: None,
+        self.insert_observed(payment, details, tracking_id, now)
     }
 }
 

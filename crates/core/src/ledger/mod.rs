@@ -440,6 +440,17 @@ pub struct Recorded {
     pub event: Option<Event>,
 }
 
+impl Recorded {
+    /// Nothing recorded: the payment is not the ledger's.
+    pub(crate) fn nothing() -> Self {
+        Self {
+            record: None,
+            changed: false,
+            event: None,
+        }
+    }
+}
+
 /// How to treat an incoming notification, decided by [`Ledger::admit`]
 /// before any provider call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1038,6 +1049,55 @@ impl<S: Store> Ledger<S> {
             changed,
             event,
         })
+    }
+
+    /// Writes `record`, a payment the ledger admitted through an index
+    /// (a recurring charge, a payment to a control number), unless a record
+    /// is already under its key: then `details` is observed like a repeat.
+    /// Indexes its tracking id and announces its state.
+    fn insert_observed(
+        &self,
+        record: PaymentRecord,
+        details: &PaymentDetails,
+        tracking_id: &str,
+        now: u64,
+    ) -> Result<Recorded, LedgerError> {
+        let provider = record.provider;
+        let key = record_key(provider, &record.idempotency_key);
+        let bytes = encode(&record)?;
+        if self.atomic() {
+            let mut created = false;
+            for _ in 0..CAS_ATTEMPTS {
+                let (cas, current) = self.store.cas_open(&key)?;
+                if current.is_some() {
+                    break;
+                }
+                match self.store.cas_swap(cas, &bytes) {
+                    Ok(()) => {
+                        created = true;
+                        break;
+                    }
+                    Err(CasError::Conflict) => continue,
+                    Err(CasError::Store(error)) => return Err(error.into()),
+                }
+            }
+            if !created {
+                // Another instance recorded it first: report like a repeat.
+                return self.observe(details, now);
+            }
+        } else {
+            if self.store.get(&key)?.is_some() {
+                return self.observe(details, now);
+            }
+            self.store.set(&key, &bytes)?;
+        }
+        self.store
+            .set(&tracking_key(provider, tracking_id), key.as_bytes())?;
+        let stored = match self.store.get(&key)? {
+            Some(bytes) => decode(&key, &bytes)?,
+            None => record,
+        };
+        self.after_change(Some((stored, true)), now)
     }
 
     // ----- events ----------------------------------------------------------

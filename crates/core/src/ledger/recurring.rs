@@ -15,11 +15,8 @@
 //! notification of the same charge finds that record by its tracking id,
 //! so a charge is recorded once and announced once per state.
 
-use super::record::{State, account_key, record_key, tracking_key};
-use super::{
-    CAS_ATTEMPTS, CasError, Ledger, LedgerError, PaymentRecord, RECORD_VERSION, Recorded, Store,
-    decode, encode,
-};
+use super::record::{State, account_key};
+use super::{Ledger, LedgerError, PaymentRecord, RECORD_VERSION, Recorded, Store};
 use crate::domain::{PaymentDetails, Provider};
 
 impl<S: Store> Ledger<S> {
@@ -45,7 +42,7 @@ impl<S: Store> Ledger<S> {
     ) -> Result<Recorded, LedgerError> {
         let provider = details.provider;
         let Some(tracking_id) = details.tracking_id.as_deref() else {
-            return Ok(nothing());
+            return Ok(Recorded::nothing());
         };
         if self.by_tracking_id(provider, tracking_id)?.is_some() {
             return self.observe(details, now);
@@ -55,7 +52,7 @@ impl<S: Store> Ledger<S> {
             None => self.by_reference(provider, account_number)?,
         };
         let Some(first) = first else {
-            return Ok(nothing());
+            return Ok(Recorded::nothing());
         };
         let charge = PaymentRecord {
             version: RECORD_VERSION,
@@ -89,49 +86,7 @@ impl<S: Store> Ledger<S> {
                 .or_else(|| Some(account_number.to_owned())),
             recurring_of: Some(first.reference.clone()),
         };
-        let key = record_key(provider, &charge.idempotency_key);
-        let bytes = encode(&charge)?;
-        if self.atomic() {
-            let mut created = false;
-            for _ in 0..CAS_ATTEMPTS {
-                let (cas, current) = self.store.cas_open(&key)?;
-                if current.is_some() {
-                    break;
-                }
-                match self.store.cas_swap(cas, &bytes) {
-                    Ok(()) => {
-                        created = true;
-                        break;
-                    }
-                    Err(CasError::Conflict) => continue,
-                    Err(CasError::Store(error)) => return Err(error.into()),
-                }
-            }
-            if !created {
-                // Another instance recorded it first: report like a repeat.
-                return self.observe(details, now);
-            }
-        } else {
-            if self.store.get(&key)?.is_some() {
-                return self.observe(details, now);
-            }
-            self.store.set(&key, &bytes)?;
-        }
-        self.store
-            .set(&tracking_key(provider, tracking_id), key.as_bytes())?;
-        let stored = match self.store.get(&key)? {
-            Some(bytes) => decode(&key, &bytes)?,
-            None => charge,
-        };
-        self.after_change(Some((stored, true)), now)
-    }
-}
-
-fn nothing() -> Recorded {
-    Recorded {
-        record: None,
-        changed: false,
-        event: None,
+        self.insert_observed(charge, details, tracking_id, now)
     }
 }
 
