@@ -189,6 +189,28 @@ impl wit_api::Guest for Component {
         run(|fc| fc.list_provider_payments(convert::provider(provider), &query))
             .map(convert::provider_payment_page)
     }
+
+    fn create_control_number(
+        provider: wit::Provider,
+        request: wit::ControlNumberRequest,
+    ) -> Result<wit::ControlNumber, wit::Error> {
+        billpay::create(convert::provider(provider), request)
+    }
+
+    fn get_control_number(
+        provider: wit::Provider,
+        number: String,
+    ) -> Result<wit::ControlNumber, wit::Error> {
+        billpay::get(convert::provider(provider), &number)
+    }
+
+    fn update_control_number(
+        provider: wit::Provider,
+        number: String,
+        update: wit::ControlNumberUpdate,
+    ) -> Result<wit::ControlNumber, wit::Error> {
+        billpay::update(convert::provider(provider), &number, update)
+    }
 }
 
 impl GuestClient for Client {
@@ -245,6 +267,25 @@ impl GuestClient for Client {
         let query = convert::provider_payment_query(query);
         run(|fc| fc.list_provider_payments(self.provider, &query))
             .map(convert::provider_payment_page)
+    }
+
+    fn create_control_number(
+        &self,
+        request: wit::ControlNumberRequest,
+    ) -> Result<wit::ControlNumber, wit::Error> {
+        billpay::create(self.provider, request)
+    }
+
+    fn get_control_number(&self, number: String) -> Result<wit::ControlNumber, wit::Error> {
+        billpay::get(self.provider, &number)
+    }
+
+    fn update_control_number(
+        &self,
+        number: String,
+        update: wit::ControlNumberUpdate,
+    ) -> Result<wit::ControlNumber, wit::Error> {
+        billpay::update(self.provider, &number, update)
     }
 
     fn verify_notification(

@@ -346,10 +346,10 @@ fn wit<T, E: std::fmt::Debug>(call: impl std::future::Future<Output = Result<T, 
 
 #[test]
 fn wit_create_read_update_and_the_typed_refusals() {
-    use finconnect_host::billpay::{
+    use finconnect_host::{ApiError, Provider};
+    use finconnect_host::{
         BillPaymentMode, BillStatus, ControlNumberKind, ControlNumberRequest, ControlNumberUpdate,
     };
-    use finconnect_host::{ApiError, Provider};
     let (sandbox, host) = start();
     let order = ControlNumberRequest {
         kind: ControlNumberKind::Order,
@@ -424,6 +424,88 @@ fn wit_create_read_update_and_the_typed_refusals() {
     assert!(
         matches!(&pesapal, Err(ApiError::Unsupported(_))),
         "{pesapal:?}"
+    );
+    assert_eq!(sandbox.requests().len(), before);
+}
+
+/// The same operations on the `client` resource (the original SDK's shape):
+/// the provider is chosen once, and each call reaches ClickPesa with the
+/// token step first.
+#[test]
+fn wit_client_resource_creates_reads_and_updates() {
+    use finconnect_host::block_on;
+    use finconnect_host::{
+        ApiError, BillStatus, ControlNumberKind, ControlNumberRequest, ControlNumberUpdate,
+        Provider,
+    };
+    let (sandbox, host) = start();
+    let request = ControlNumberRequest {
+        kind: ControlNumberKind::Customer,
+        reference: Some("CLIENT7".to_owned()),
+        amount: None,
+        description: Some("Monthly dues".to_owned()),
+        payment_mode: None,
+        max_collection_amount: None,
+        customer_name: Some("Asha Juma".to_owned()),
+        customer_email: None,
+        customer_phone: Some("255712345678".to_owned()),
+    };
+    let mut client = block_on(host.client(Provider::Clickpesa)).unwrap().unwrap();
+    let created = wit(client.create_control_number(&request)).unwrap();
+    assert_eq!(created.number, "CLIENT7");
+    assert_eq!(created.customer_name.as_deref(), Some("Asha Juma"));
+    let sent = sandbox
+        .requests()
+        .into_iter()
+        .find(|r| r.path == CREATE_CUSTOMER)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&sent.body),
+        r#"{"billDescription":"Monthly dues","billReference":"CLIENT7","customerName":"Asha Juma","customerPhone":"255712345678"}"#
+    );
+
+    let read = wit(client.get_control_number("CLIENT7")).unwrap();
+    assert_eq!(read.status, Some(BillStatus::Active));
+    let update = ControlNumberUpdate {
+        status: Some(BillStatus::Inactive),
+        amount: None,
+        description: None,
+        payment_mode: None,
+        max_collection_amount: None,
+    };
+    let updated = wit(client.update_control_number("CLIENT7", &update)).unwrap();
+    assert_eq!(updated.status, Some(BillStatus::Inactive));
+    let patch = sandbox
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .unwrap();
+    assert_eq!(patch.path, "/third-parties/billpay/CLIENT7");
+    assert_eq!(
+        String::from_utf8_lossy(&patch.body),
+        r#"{"billStatus":"INACTIVE"}"#
+    );
+    // Every operation made the token step, then its request.
+    assert_eq!(
+        provider_calls(&sandbox),
+        [
+            format!("POST {CLICKPESA_TOKEN}"),
+            format!("POST {CREATE_CUSTOMER}"),
+            format!("POST {CLICKPESA_TOKEN}"),
+            "GET /third-parties/billpay/CLIENT7".to_owned(),
+            format!("POST {CLICKPESA_TOKEN}"),
+            "PATCH /third-parties/billpay/CLIENT7".to_owned(),
+        ]
+    );
+    block_on(client.close()).unwrap().unwrap();
+
+    // A client for a provider without BillPay refuses before any call.
+    let before = sandbox.requests().len();
+    let mut pesapal = block_on(host.client(Provider::Pesapal)).unwrap().unwrap();
+    let refused = wit(pesapal.get_control_number("CLIENT7"));
+    assert!(
+        matches!(&refused, Err(ApiError::Unsupported(_))),
+        "{refused:?}"
     );
     assert_eq!(sandbox.requests().len(), before);
 }

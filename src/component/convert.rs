@@ -14,7 +14,7 @@ pub(super) fn provider(provider: wit::Provider) -> core::Provider {
     }
 }
 
-fn provider_out(provider: core::Provider) -> wit::Provider {
+pub(super) fn provider_out(provider: core::Provider) -> wit::Provider {
     match provider {
         core::Provider::Pesapal => wit::Provider::Pesapal,
         core::Provider::Clickpesa => wit::Provider::Clickpesa,

@@ -71,14 +71,6 @@ fn request(request: wit::PayoutRequest) -> p::PayoutRequest {
     }
 }
 
-fn provider_out(provider: core::Provider) -> wit::Provider {
-    match provider {
-        core::Provider::Pesapal => wit::Provider::Pesapal,
-        core::Provider::Clickpesa => wit::Provider::Clickpesa,
-        core::Provider::Mpesa => wit::Provider::Mpesa,
-    }
-}
-
 fn status(status: p::PayoutStatus) -> wit::PayoutState {
     match status {
         p::PayoutStatus::Authorized => wit::PayoutState::Authorized,
@@ -94,7 +86,7 @@ fn status(status: p::PayoutStatus) -> wit::PayoutState {
 
 fn payout(payout: p::Payout) -> wit::Payout {
     wit::Payout {
-        provider: provider_out(payout.provider),
+        provider: convert::provider_out(payout.provider),
         id: payout.id,
         reference: payout.reference,
         status: status(payout.status),

@@ -38,7 +38,6 @@ mod payout_calls;
 mod state;
 
 pub use allowed_hosts::AllowedHosts;
-pub use bindings::exports::finconnect::payments::billpay;
 pub use bindings::exports::finconnect::payments::payouts;
 pub use bindings::exports::finconnect::payments::types;
 /// The component's `error` variant (`types::Error`), renamed so it does not read as a host error.
@@ -49,6 +48,10 @@ pub use bindings::exports::finconnect::payments::types::{
     NotificationError, NotificationFacts, NotificationResult, NotificationType, Payment,
     PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus, PendingRefund, Provider,
     ProviderError, RedirectMode, RefundRequest, UnreadableReply, UnsupportedError,
+};
+pub use bindings::exports::finconnect::payments::types::{
+    BillPaymentMode, BillStatus, ControlNumber, ControlNumberKind, ControlNumberRequest,
+    ControlNumberUpdate,
 };
 pub use bindings::exports::finconnect::payments::types::{
     MethodStatus, PaymentPreview, PreviewMethod, PreviewSender, ProviderPaymentPage,
