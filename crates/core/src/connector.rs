@@ -186,6 +186,54 @@ pub trait Call<C> {
 /// A validated call, ready for the flow.
 pub type BoxedCall<C, T> = Box<dyn Call<C, Output = T>>;
 
+/// The request builder a [`Exchange`] calls: configuration, token, input.
+pub type BuildRequest<C, I> = fn(&C, &AccessToken, &I) -> Result<HttpRequest>;
+/// The reply parser a [`Exchange`] calls: the reply and the same input.
+pub type ParseReply<I, O> = fn(&HttpResponse, &I) -> Result<O>;
+
+/// The common shape of a [`Call`]: one validated input, a function that
+/// builds the request from it and one that reads the reply (which may look
+/// at the input again). Calls that need the clock, the configuration to
+/// read the reply, or a `prepare` step implement [`Call`] themselves.
+pub struct Exchange<C, I, O> {
+    input: I,
+    request: BuildRequest<C, I>,
+    parse: ParseReply<I, O>,
+}
+
+impl<C, I, O> Exchange<C, I, O>
+where
+    C: 'static,
+    I: 'static,
+    O: 'static,
+{
+    /// `input`, sent by `request` and read back by `parse`, boxed for the
+    /// flow.
+    pub fn boxed(
+        input: I,
+        request: BuildRequest<C, I>,
+        parse: ParseReply<I, O>,
+    ) -> BoxedCall<C, O> {
+        Box::new(Exchange {
+            input,
+            request,
+            parse,
+        })
+    }
+}
+
+impl<C, I, O> Call<C> for Exchange<C, I, O> {
+    type Output = O;
+
+    fn request(&self, config: &C, token: &AccessToken, _: u64) -> Result<HttpRequest> {
+        (self.request)(config, token, &self.input)
+    }
+
+    fn parse(&self, _: &C, reply: &HttpResponse) -> Result<O> {
+        (self.parse)(reply, &self.input)
+    }
+}
+
 /// A validated refund waiting for the payment's status: the refund call
 /// needs what only the status tells (that the payment is completed, how
 /// much was paid, the processor's confirmation code).

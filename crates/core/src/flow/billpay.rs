@@ -6,7 +6,7 @@ use crate::billpay::{ControlNumber, ControlNumberRequest, ControlNumberUpdate};
 use crate::domain::Provider;
 use crate::error::{Error, Result};
 use crate::providers::clickpesa::Clickpesa;
-use crate::providers::clickpesa::billpay::{self as clickpesa, CreateCall, ReadCall, UpdateCall};
+use crate::providers::clickpesa::billpay as clickpesa;
 
 /// Why a provider other than ClickPesa has no control numbers.
 fn clickpesa_only(provider: Provider) -> Result<()> {
@@ -49,14 +49,14 @@ impl Finconnect<'_> {
     ) -> Result<ControlNumber> {
         clickpesa_only(provider)?;
         let checked = clickpesa::validate_create(request)?;
-        self.run(&Clickpesa, Box::new(CreateCall(checked)))
+        self.run(&Clickpesa, clickpesa::create_call(checked))
     }
 
     /// Reads a control number.
     pub fn control_number(&mut self, provider: Provider, number: &str) -> Result<ControlNumber> {
         clickpesa_only(provider)?;
         clickpesa::validate_number(number)?;
-        self.run(&Clickpesa, Box::new(ReadCall(number.to_owned())))
+        self.run(&Clickpesa, clickpesa::read_call(number.to_owned()))
     }
 
     /// Changes a control number's status, amount, description or mode.
@@ -68,7 +68,7 @@ impl Finconnect<'_> {
     ) -> Result<ControlNumber> {
         clickpesa_only(provider)?;
         let checked = clickpesa::validate_update(number, update)?;
-        self.run(&Clickpesa, Box::new(UpdateCall(checked)))
+        self.run(&Clickpesa, clickpesa::update_call(checked))
     }
 }
 

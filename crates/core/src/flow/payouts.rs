@@ -12,10 +12,7 @@ use crate::payouts::{
     self, Balances, Bank, BankAccount, BankAccountQuery, LipaNambaProvider, Payout, PayoutError,
     PayoutPreview, PayoutRequest,
 };
-use crate::providers::clickpesa::payouts::{
-    self as clickpesa, BalanceCall, BanksCall, PayoutCall, PreviewCall, Stage, StatusCall,
-    VerifyCall,
-};
+use crate::providers::clickpesa::payouts::{self as clickpesa, Stage};
 use crate::providers::clickpesa::{Clickpesa, ClickpesaConfig};
 
 /// Why a provider other than ClickPesa has no payouts.
@@ -84,7 +81,7 @@ impl Finconnect<'_> {
     ) -> Result<PayoutPreview, PayoutError> {
         self.payouts_open(provider)?;
         let checked = clickpesa::check_payout(request, Stage::Preview)?;
-        self.run_payout(Box::new(PreviewCall(checked)))
+        self.run_payout(clickpesa::preview_call(checked))
     }
 
     /// Moves money: the create request, sent once. A repeat with the same
@@ -96,7 +93,7 @@ impl Finconnect<'_> {
     ) -> Result<Payout, PayoutError> {
         self.payouts_open(provider)?;
         let checked = clickpesa::check_payout(request, Stage::Create)?;
-        self.run_payout(Box::new(PayoutCall(checked)))
+        self.run_payout(clickpesa::payout_call(checked))
     }
 
     /// The payouts made under an order reference (the provider answers a list).
@@ -107,7 +104,7 @@ impl Finconnect<'_> {
     ) -> Result<Vec<Payout>, PayoutError> {
         self.payouts_open(provider)?;
         crate::providers::clickpesa::validate_reference(reference, "reference")?;
-        self.run_payout(Box::new(StatusCall(reference.to_owned())))
+        self.run_payout(clickpesa::status_call(reference.to_owned()))
     }
 
     /// The networks Lipa Namba payouts can go to (their provider codes).
@@ -116,13 +113,13 @@ impl Finconnect<'_> {
         provider: Provider,
     ) -> Result<Vec<LipaNambaProvider>, PayoutError> {
         self.payouts_open(provider)?;
-        self.run_payout(Box::new(clickpesa::LipaNambaProvidersCall))
+        self.run_payout(clickpesa::lipa_namba_providers_call())
     }
 
     /// The banks bank payouts can go to.
     pub fn list_banks(&mut self, provider: Provider) -> Result<Vec<Bank>, PayoutError> {
         self.payouts_open(provider)?;
-        self.run_payout(Box::new(BanksCall))
+        self.run_payout(clickpesa::banks_call())
     }
 
     /// The name a bank holds for an account, before paying it.
@@ -133,7 +130,7 @@ impl Finconnect<'_> {
     ) -> Result<BankAccount, PayoutError> {
         self.payouts_open(provider)?;
         clickpesa::check_account_query(query)?;
-        self.run_payout(Box::new(VerifyCall(query.clone())))
+        self.run_payout(clickpesa::verify_call(query.clone()))
     }
 
     /// A page of the payouts made (ClickPesa `GET /payouts/all`).
@@ -145,7 +142,7 @@ impl Finconnect<'_> {
         use crate::providers::clickpesa::account;
         self.payouts_open(provider)?;
         account::check_filter(filter)?;
-        self.run_payout(Box::new(account::PayoutsCall(filter.clone())))
+        self.run_payout(account::payouts_call(filter.clone()))
     }
 
     /// The account statement of `currency` (`TZS` or `USD`).
@@ -159,11 +156,11 @@ impl Finconnect<'_> {
         use crate::providers::clickpesa::account;
         self.payouts_open(provider)?;
         account::check_statement(currency, start_date, end_date)?;
-        self.run_payout(Box::new(account::StatementCall(
+        self.run_payout(account::statement_call(
             currency.to_owned(),
             start_date.map(str::to_owned),
             end_date.map(str::to_owned),
-        )))
+        ))
     }
 
     /// The provider's exchange rates (`source`, `target` optional).
@@ -176,16 +173,16 @@ impl Finconnect<'_> {
         use crate::providers::clickpesa::account;
         self.payouts_open(provider)?;
         account::check_rates(source, target)?;
-        self.run_payout(Box::new(account::RatesCall(
+        self.run_payout(account::rates_call(
             source.map(str::to_owned),
             target.map(str::to_owned),
-        )))
+        ))
     }
 
     /// The merchant's balances (none yet for a new merchant).
     pub fn balances(&mut self, provider: Provider) -> Result<Balances, PayoutError> {
         self.payouts_open(provider)?;
-        self.run_payout(Box::new(BalanceCall))
+        self.run_payout(clickpesa::balance_call())
     }
 }
 

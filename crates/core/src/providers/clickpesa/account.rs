@@ -7,7 +7,7 @@ use super::payouts::payout_of;
 use super::payouts_wire::PayoutReply;
 use super::{ClickpesaConfig, check_status, not_as_documented};
 use crate::config::names;
-use crate::connector::Call;
+use crate::connector::{BoxedCall, Exchange};
 use crate::domain::Provider;
 use crate::error::{Error, Result};
 use crate::payouts::{ExchangeRate, PayoutPage, Statement, StatementEntry};
@@ -378,57 +378,37 @@ pub fn parse_rates(response: &HttpResponse) -> Result<Vec<ExchangeRate>> {
 }
 
 /// The payout listing, for the flow.
-pub struct PayoutsCall(pub PayoutFilter);
-
-impl Call<ClickpesaConfig> for PayoutsCall {
-    type Output = PayoutPage;
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        payouts_request(config, token, &self.0)
-    }
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<PayoutPage> {
-        parse_payouts(reply)
-    }
+pub fn payouts_call(filter: PayoutFilter) -> BoxedCall<ClickpesaConfig, PayoutPage> {
+    Exchange::boxed(filter, payouts_request, |reply, _| parse_payouts(reply))
 }
 
 /// The statement, for the flow: currency, start and end dates.
-pub struct StatementCall(pub String, pub Option<String>, pub Option<String>);
-
-impl Call<ClickpesaConfig> for StatementCall {
-    type Output = Statement;
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        statement_request(config, token, &self.0, self.1.as_deref(), self.2.as_deref())
-    }
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Statement> {
-        parse_statement(reply)
-    }
+pub fn statement_call(
+    currency: String,
+    start: Option<String>,
+    end: Option<String>,
+) -> BoxedCall<ClickpesaConfig, Statement> {
+    Exchange::boxed(
+        (currency, start, end),
+        |config, token, (currency, start, end)| {
+            statement_request(config, token, currency, start.as_deref(), end.as_deref())
+        },
+        |reply, _| parse_statement(reply),
+    )
 }
 
 /// The exchange rates, for the flow: source and target.
-pub struct RatesCall(pub Option<String>, pub Option<String>);
-
-impl Call<ClickpesaConfig> for RatesCall {
-    type Output = Vec<ExchangeRate>;
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        rates_request(config, token, self.0.as_deref(), self.1.as_deref())
-    }
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Vec<ExchangeRate>> {
-        parse_rates(reply)
-    }
+pub fn rates_call(
+    source: Option<String>,
+    target: Option<String>,
+) -> BoxedCall<ClickpesaConfig, Vec<ExchangeRate>> {
+    Exchange::boxed(
+        (source, target),
+        |config, token, (source, target)| {
+            rates_request(config, token, source.as_deref(), target.as_deref())
+        },
+        |reply, _| parse_rates(reply),
+    )
 }
 
 #[cfg(test)]

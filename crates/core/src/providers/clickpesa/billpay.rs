@@ -11,7 +11,7 @@ use crate::billpay::{
     ControlNumberUpdate,
 };
 use crate::config::names;
-use crate::connector::Call;
+use crate::connector::{BoxedCall, Exchange};
 use crate::error::{Error, ProviderError, Result};
 use crate::money::Amount;
 use crate::providers::{
@@ -356,63 +356,26 @@ pub fn parse_control_number(response: &HttpResponse) -> Result<ControlNumber> {
 }
 
 /// A control number creation, for the flow.
-pub struct CreateCall(pub CheckedCreate);
-
-impl Call<ClickpesaConfig> for CreateCall {
-    type Output = ControlNumber;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        create_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<ControlNumber> {
+pub fn create_call(create: CheckedCreate) -> BoxedCall<ClickpesaConfig, ControlNumber> {
+    Exchange::boxed(create, create_request, |reply, _| {
         parse_control_number(reply)
-    }
+    })
 }
 
 /// A control number read, for the flow.
-pub struct ReadCall(pub String);
-
-impl Call<ClickpesaConfig> for ReadCall {
-    type Output = ControlNumber;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        read_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<ControlNumber> {
-        parse_control_number(reply)
-    }
+pub fn read_call(number: String) -> BoxedCall<ClickpesaConfig, ControlNumber> {
+    Exchange::boxed(
+        number,
+        |config, token, number| read_request(config, token, number),
+        |reply, _| parse_control_number(reply),
+    )
 }
 
 /// A control number update, for the flow.
-pub struct UpdateCall(pub CheckedUpdate);
-
-impl Call<ClickpesaConfig> for UpdateCall {
-    type Output = ControlNumber;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        update_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<ControlNumber> {
+pub fn update_call(update: CheckedUpdate) -> BoxedCall<ClickpesaConfig, ControlNumber> {
+    Exchange::boxed(update, update_request, |reply, _| {
         parse_control_number(reply)
-    }
+    })
 }
 
 #[cfg(test)]

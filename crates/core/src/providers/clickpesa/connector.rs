@@ -1,11 +1,11 @@
 //! ClickPesa as a [`Connector`]: the facts about it and the calls it
 //! offers, over the module's request builders and reply readers.
 
+use super::ClickpesaConfig;
 use super::webhook::{self, WebhookError, WebhookEvent};
-use super::{CardPayment, ClickpesaConfig, HostedCheckout, ListQuery, Preview, UssdPush};
 use crate::config::{self, Variables, names};
 use crate::connector::{
-    BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, Operation, ProviderInfo,
+    BaseUrl, BoxedCall, Connector, Exchange, Incoming, NotificationError, Operation, ProviderInfo,
     StatusKey, Variable, Verification,
 };
 use crate::domain::{
@@ -112,11 +112,21 @@ impl Connector for Clickpesa {
 
     fn pay(&self, request: &PaymentRequest) -> Result<BoxedCall<ClickpesaConfig, Payment>> {
         Ok(match request.method.unwrap_or(PaymentMethod::MobileMoney) {
-            PaymentMethod::MobileMoney => Box::new(UssdPushCall(super::validate_payment(request)?)),
-            PaymentMethod::Card => Box::new(CardCall(super::validate_card(request)?)),
-            PaymentMethod::CheckoutLink => {
-                Box::new(CheckoutCall(super::validate_checkout(request)?))
-            }
+            PaymentMethod::MobileMoney => Exchange::boxed(
+                super::validate_payment(request)?,
+                super::ussd_push_request,
+                super::parse_ussd_push,
+            ),
+            PaymentMethod::Card => Exchange::boxed(
+                super::validate_card(request)?,
+                super::card_request,
+                super::parse_card,
+            ),
+            PaymentMethod::CheckoutLink => Exchange::boxed(
+                super::validate_checkout(request)?,
+                super::checkout_request,
+                super::parse_checkout,
+            ),
         })
     }
 
@@ -125,22 +135,31 @@ impl Connector for Clickpesa {
         request: &PaymentRequest,
         fetch_sender: bool,
     ) -> Result<BoxedCall<ClickpesaConfig, PaymentPreview>> {
-        Ok(Box::new(PreviewCall(super::validate_preview(
-            request,
-            fetch_sender,
-        )?)))
+        Ok(Exchange::boxed(
+            super::validate_preview(request, fetch_sender)?,
+            super::preview_request,
+            super::parse_preview,
+        ))
     }
 
     fn list_payments(
         &self,
         query: &ProviderPaymentQuery,
     ) -> Result<BoxedCall<ClickpesaConfig, ProviderPaymentPage>> {
-        Ok(Box::new(ListCall(super::validate_list(query)?)))
+        Ok(Exchange::boxed(
+            super::validate_list(query)?,
+            super::list_request,
+            |reply, _| super::parse_list(reply),
+        ))
     }
 
     fn payment_status(&self, id: &str) -> Result<BoxedCall<ClickpesaConfig, PaymentDetails>> {
         super::validate_reference(id, "id")?;
-        Ok(Box::new(Status(id.to_owned())))
+        Ok(Exchange::boxed(
+            id.to_owned(),
+            |config, token, id| super::status_request(config, token, id),
+            |reply, _| super::parse_status(reply),
+        ))
     }
 
     /// A webhook is verified by its checksum when `clickpesa_checksum_key`
@@ -238,120 +257,6 @@ struct EventJson<'a> {
     verified: bool,
     /// Whether FinConnect took it: `false` for a payment it never started.
     accepted: bool,
-}
-
-struct UssdPushCall(UssdPush);
-
-impl Call<ClickpesaConfig> for UssdPushCall {
-    type Output = Payment;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        super::ussd_push_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Payment> {
-        super::parse_ussd_push(reply, &self.0)
-    }
-}
-
-struct CheckoutCall(HostedCheckout);
-
-impl Call<ClickpesaConfig> for CheckoutCall {
-    type Output = Payment;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        super::checkout_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Payment> {
-        super::parse_checkout(reply, &self.0)
-    }
-}
-
-struct CardCall(CardPayment);
-
-impl Call<ClickpesaConfig> for CardCall {
-    type Output = Payment;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        super::card_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Payment> {
-        super::parse_card(reply, &self.0)
-    }
-}
-
-struct PreviewCall(Preview);
-
-impl Call<ClickpesaConfig> for PreviewCall {
-    type Output = PaymentPreview;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        super::preview_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<PaymentPreview> {
-        super::parse_preview(reply, &self.0)
-    }
-}
-
-struct ListCall(ListQuery);
-
-impl Call<ClickpesaConfig> for ListCall {
-    type Output = ProviderPaymentPage;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        super::list_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<ProviderPaymentPage> {
-        super::parse_list(reply)
-    }
-}
-
-struct Status(String);
-
-impl Call<ClickpesaConfig> for Status {
-    type Output = PaymentDetails;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        super::status_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<PaymentDetails> {
-        super::parse_status(reply)
-    }
 }
 
 #[cfg(test)]

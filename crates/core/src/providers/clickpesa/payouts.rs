@@ -12,7 +12,7 @@
 use super::payouts_wire::*;
 use super::{ClickpesaConfig, check_status, checksum, not_as_documented, validate_reference};
 use crate::config::names;
-use crate::connector::Call;
+use crate::connector::{BoxedCall, Exchange};
 use crate::domain::Provider;
 use crate::error::{Error, ProviderError, Result};
 use crate::money::Amount;
@@ -395,23 +395,12 @@ pub fn parse_lipa_namba_providers(response: &HttpResponse) -> Result<Vec<LipaNam
 }
 
 /// The Lipa Namba providers list, for the flow.
-pub struct LipaNambaProvidersCall;
-
-impl Call<ClickpesaConfig> for LipaNambaProvidersCall {
-    type Output = Vec<LipaNambaProvider>;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        lipa_namba_providers_request(config, token)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Vec<LipaNambaProvider>> {
-        parse_lipa_namba_providers(reply)
-    }
+pub fn lipa_namba_providers_call() -> BoxedCall<ClickpesaConfig, Vec<LipaNambaProvider>> {
+    Exchange::boxed(
+        (),
+        |config, token, ()| lipa_namba_providers_request(config, token),
+        |reply, ()| parse_lipa_namba_providers(reply),
+    )
 }
 
 /// `GET {base}/account/balance`.
@@ -728,123 +717,47 @@ pub fn read_payout_webhook(
 }
 
 /// A payout preview or create, for the flow.
-pub struct PayoutCall(pub CheckedPayout);
-
-impl Call<ClickpesaConfig> for PayoutCall {
-    type Output = Payout;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        payout_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Payout> {
-        parse_created(reply, &self.0)
-    }
+pub fn payout_call(payout: CheckedPayout) -> BoxedCall<ClickpesaConfig, Payout> {
+    Exchange::boxed(payout, payout_request, parse_created)
 }
 
 /// A payout preview, for the flow.
-pub struct PreviewCall(pub CheckedPayout);
-
-impl Call<ClickpesaConfig> for PreviewCall {
-    type Output = PayoutPreview;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        payout_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<PayoutPreview> {
-        parse_preview(reply, &self.0)
-    }
+pub fn preview_call(payout: CheckedPayout) -> BoxedCall<ClickpesaConfig, PayoutPreview> {
+    Exchange::boxed(payout, payout_request, parse_preview)
 }
 
 /// A payout query by reference, for the flow.
-pub struct StatusCall(pub String);
-
-impl Call<ClickpesaConfig> for StatusCall {
-    type Output = Vec<Payout>;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        payout_status_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Vec<Payout>> {
-        parse_payout_status(reply)
-    }
+pub fn status_call(reference: String) -> BoxedCall<ClickpesaConfig, Vec<Payout>> {
+    Exchange::boxed(
+        reference,
+        |config, token, reference| payout_status_request(config, token, reference),
+        |reply, _| parse_payout_status(reply),
+    )
 }
 
 /// The banks list, for the flow.
-pub struct BanksCall;
-
-impl Call<ClickpesaConfig> for BanksCall {
-    type Output = Vec<Bank>;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        banks_request(config, token)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Vec<Bank>> {
-        parse_banks(reply)
-    }
+pub fn banks_call() -> BoxedCall<ClickpesaConfig, Vec<Bank>> {
+    Exchange::boxed(
+        (),
+        |config, token, ()| banks_request(config, token),
+        |reply, ()| parse_banks(reply),
+    )
 }
 
 /// A bank account check, for the flow.
-pub struct VerifyCall(pub BankAccountQuery);
-
-impl Call<ClickpesaConfig> for VerifyCall {
-    type Output = BankAccount;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        verify_bank_account_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<BankAccount> {
+pub fn verify_call(query: BankAccountQuery) -> BoxedCall<ClickpesaConfig, BankAccount> {
+    Exchange::boxed(query, verify_bank_account_request, |reply, _| {
         parse_bank_account(reply)
-    }
+    })
 }
 
 /// The balance, for the flow.
-pub struct BalanceCall;
-
-impl Call<ClickpesaConfig> for BalanceCall {
-    type Output = Balances;
-
-    fn request(
-        &self,
-        config: &ClickpesaConfig,
-        token: &AccessToken,
-        _: u64,
-    ) -> Result<HttpRequest> {
-        balance_request(config, token)
-    }
-
-    fn parse(&self, _: &ClickpesaConfig, reply: &HttpResponse) -> Result<Balances> {
-        parse_balances(reply)
-    }
+pub fn balance_call() -> BoxedCall<ClickpesaConfig, Balances> {
+    Exchange::boxed(
+        (),
+        |config, token, ()| balance_request(config, token),
+        |reply, ()| parse_balances(reply),
+    )
 }
 
 #[cfg(test)]

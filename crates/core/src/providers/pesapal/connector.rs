@@ -2,11 +2,11 @@
 //! over the module's request builders and reply readers.
 
 use super::ipn::{self, IpnNotification};
-use super::{PesapalConfig, PesapalOrder, PesapalRefund, PesapalRefundOrder};
+use super::{PesapalConfig, PesapalRefund};
 use crate::api::{PAYMENT_REFERENCE_HEADER, PAYMENT_STATUS_HEADER, TRACKING_ID_HEADER};
 use crate::config::{Variables, names};
 use crate::connector::{
-    BaseUrl, BoxedCall, Call, Connector, Incoming, NotificationError, Operation, ProviderInfo,
+    BaseUrl, BoxedCall, Connector, Exchange, Incoming, NotificationError, Operation, ProviderInfo,
     RefundPlan, StatusKey, Variable, Verification,
 };
 use crate::domain::{
@@ -95,7 +95,11 @@ impl Connector for Pesapal {
     }
 
     fn pay(&self, request: &PaymentRequest) -> Result<BoxedCall<PesapalConfig, Payment>> {
-        Ok(Box::new(SubmitOrder(super::validate_order(request)?)))
+        Ok(Exchange::boxed(
+            super::validate_order(request)?,
+            super::submit_order_request,
+            super::parse_submit_order,
+        ))
     }
 
     fn register_ipn(
@@ -103,12 +107,20 @@ impl Connector for Pesapal {
         request: &IpnRequest,
     ) -> Result<BoxedCall<PesapalConfig, IpnRegistration>> {
         super::validate_ipn(request)?;
-        Ok(Box::new(RegisterIpn(request.clone())))
+        Ok(Exchange::boxed(
+            request.clone(),
+            super::register_ipn_request,
+            super::parse_register_ipn,
+        ))
     }
 
     fn payment_status(&self, id: &str) -> Result<BoxedCall<PesapalConfig, PaymentDetails>> {
         super::validate_tracking_id(id)?;
-        Ok(Box::new(Status(id.to_owned())))
+        Ok(Exchange::boxed(
+            id.to_owned(),
+            |config, token, id| super::status_request(config, token, id),
+            |reply, _| super::parse_status(reply),
+        ))
     }
 
     fn refund(
@@ -121,11 +133,19 @@ impl Connector for Pesapal {
 
     fn cancel(&self, id: &str) -> Result<BoxedCall<PesapalConfig, Cancellation>> {
         super::validate_cancel(id)?;
-        Ok(Box::new(CancelOrder(id.to_owned())))
+        Ok(Exchange::boxed(
+            id.to_owned(),
+            |config, token, id| super::cancel_request(config, token, id),
+            |reply, id| super::parse_cancel(reply, id),
+        ))
     }
 
     fn list_ipns(&self) -> Result<BoxedCall<PesapalConfig, Vec<IpnListing>>> {
-        Ok(Box::new(IpnList))
+        Ok(Exchange::boxed(
+            (),
+            |config, token, ()| super::ipn_list_request(config, token),
+            |reply, ()| super::parse_ipn_list(reply),
+        ))
     }
 
     /// A PesaPal IPN names an order and nothing else: it is confirmed with a
@@ -185,93 +205,13 @@ impl Connector for Pesapal {
     }
 }
 
-struct SubmitOrder(PesapalOrder);
-
-impl Call<PesapalConfig> for SubmitOrder {
-    type Output = Payment;
-
-    fn request(&self, config: &PesapalConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
-        super::submit_order_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<Payment> {
-        super::parse_submit_order(reply, &self.0)
-    }
-}
-
-struct RegisterIpn(IpnRequest);
-
-impl Call<PesapalConfig> for RegisterIpn {
-    type Output = IpnRegistration;
-
-    fn request(&self, config: &PesapalConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
-        super::register_ipn_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<IpnRegistration> {
-        super::parse_register_ipn(reply, &self.0)
-    }
-}
-
-struct Status(String);
-
-impl Call<PesapalConfig> for Status {
-    type Output = PaymentDetails;
-
-    fn request(&self, config: &PesapalConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
-        super::status_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<PaymentDetails> {
-        super::parse_status(reply)
-    }
-}
-
 impl RefundPlan<PesapalConfig> for PesapalRefund {
     fn against(&self, payment: &PaymentDetails) -> Result<BoxedCall<PesapalConfig, Refund>> {
-        Ok(Box::new(RefundCall(super::refund_against(self, payment)?)))
-    }
-}
-
-struct RefundCall(PesapalRefundOrder);
-
-impl Call<PesapalConfig> for RefundCall {
-    type Output = Refund;
-
-    fn request(&self, config: &PesapalConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
-        super::refund_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<Refund> {
-        super::parse_refund(reply, &self.0)
-    }
-}
-
-struct CancelOrder(String);
-
-impl Call<PesapalConfig> for CancelOrder {
-    type Output = Cancellation;
-
-    fn request(&self, config: &PesapalConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
-        super::cancel_request(config, token, &self.0)
-    }
-
-    fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<Cancellation> {
-        super::parse_cancel(reply, &self.0)
-    }
-}
-
-struct IpnList;
-
-impl Call<PesapalConfig> for IpnList {
-    type Output = Vec<IpnListing>;
-
-    fn request(&self, config: &PesapalConfig, token: &AccessToken, _: u64) -> Result<HttpRequest> {
-        super::ipn_list_request(config, token)
-    }
-
-    fn parse(&self, _: &PesapalConfig, reply: &HttpResponse) -> Result<Vec<IpnListing>> {
-        super::parse_ipn_list(reply)
+        Ok(Exchange::boxed(
+            super::refund_against(self, payment)?,
+            super::refund_request,
+            super::parse_refund,
+        ))
     }
 }
 
