@@ -24,7 +24,9 @@ pub use connector::Mpesa;
 use self::wire::*;
 use super::{AccessToken, describe_unreadable, finish, request};
 use crate::config::{self, Variables, names};
-use crate::domain::{Payment, PaymentDetails, PaymentRequest, PaymentStatus, Provider};
+use crate::domain::{
+    Payment, PaymentDetails, PaymentMethod, PaymentRequest, PaymentStatus, Provider,
+};
 use crate::error::{Error, ProviderError, Result};
 use crate::money::Amount;
 use crate::secret::Secret;
@@ -355,7 +357,21 @@ impl StkPush {
 ///   `07…`/`01…` (10 digits) and `+2547…`/`+2541…` lose their prefix and
 ///   gain `254`. Anything else (spaces, other countries) is refused.
 /// - `callback_url`, when given, must be an absolute http(s) URL.
+/// - `method`, when given, must be `mobile_money`.
 pub fn validate_payment(request: &PaymentRequest) -> Result<StkPush> {
+    // An STK push is mobile money; a card or checkout link would silently
+    // become a push.
+    if let Some(method) = request.method
+        && method != PaymentMethod::MobileMoney
+    {
+        return Err(Error::invalid(
+            "method",
+            format!(
+                "M-Pesa collects by STK push only (`mobile_money`), not `{}`",
+                method.as_str()
+            ),
+        ));
+    }
     validate::currency(&request.currency).map_err(|r| Error::invalid("currency", r))?;
     if request.currency != "KES" {
         return Err(Error::invalid("currency", "must be KES for M-Pesa"));

@@ -390,6 +390,14 @@ fn validation_names_the_field() {
     let cases: Vec<(Mutation, &str)> = vec![
         (Box::new(|r| r.currency = "TZS".into()), "currency"),
         (Box::new(|r| r.currency = "kes".into()), "currency"),
+        (
+            Box::new(|r| r.method = Some(crate::domain::PaymentMethod::Card)),
+            "method",
+        ),
+        (
+            Box::new(|r| r.method = Some(crate::domain::PaymentMethod::CheckoutLink)),
+            "method",
+        ),
         (Box::new(|r| r.amount = "100.50".into()), "amount"),
         (Box::new(|r| r.amount = "100.5".into()), "amount"),
         (Box::new(|r| r.amount = "0.01".into()), "amount"),
