@@ -43,10 +43,12 @@
 //!   ledger knows, else `outcome_unknown`. Only a provider's "no such
 //!   payment" ([`Probe::NotFound`]) reopens the key, again by CAS.
 //! - **One event per state change, none lost.** A marker per (payment,
-//!   state) is created by CAS before the event is written; sequence
-//!   numbers come from `increment`; a reader that finds a number reserved
-//!   but never written seals it with a tombstone (by CAS, so a slow writer
-//!   takes a new number instead of being overwritten).
+//!   state) is created by CAS before the event is written; it names the
+//!   sequence number (from `increment`) the event goes to, so a claim left
+//!   by a call that died before its event is recognised (its slot holds no
+//!   event) and taken over after the claim TTL. A reader that finds a
+//!   number reserved but never written seals it with a tombstone (by CAS,
+//!   so a slow writer takes a new number instead of being overwritten).
 //! - Record updates are CAS loops: concurrent notifications never lose
 //!   each other's writes.
 //!
@@ -1114,11 +1116,18 @@ impl<S: Store> Ledger<S> {
         })
     }
 
-    /// Announces one change once: claims its marker at `marker_key`, writes
-    /// the event `make` builds for its sequence number, marks the change
-    /// announced and schedules its delivery. `None` when another call has
-    /// announced it or is announcing it; a claim left without an event for
-    /// longer than the claim TTL (a call that died half way) is taken over.
+    /// Announces one change once: reserves the event's sequence number,
+    /// claims the change's marker at `marker_key` with that number in it,
+    /// writes the event `make` builds for it and schedules its delivery.
+    /// `None` when another call has announced it or is announcing it.
+    ///
+    /// The marker is written once: it names the number its event goes to,
+    /// so "claimed" and "announced" need no second write. Whether the
+    /// event was written is read from that slot of the log, and only when
+    /// it matters: a claim older than the claim TTL whose slot holds no
+    /// event with this id (a call that died half way) is taken over. A
+    /// number reserved by a claimer that then lost the marker stays empty
+    /// and is sealed by the next reader, like any other unwritten number.
     pub(super) fn announce(
         &self,
         marker_key: &str,
@@ -1126,43 +1135,41 @@ impl<S: Store> Ledger<S> {
         now: u64,
         make: impl Fn(u64) -> Result<Event, LedgerError>,
     ) -> Result<Option<Event>, LedgerError> {
-        let claimed = encode_json(
-            marker_key,
-            &ChangeMarker {
-                claimed_at: now,
-                seq: None,
-            },
-        )?;
-        if self.atomic() {
+        let marker = |seq: u64| {
+            encode_json(
+                marker_key,
+                &ChangeMarker {
+                    claimed_at: now,
+                    seq: Some(seq),
+                },
+            )
+        };
+        let event = if self.atomic() {
             let (cas, current) = self.store.cas_open(marker_key)?;
-            if let Some(current) = current {
-                let marker: ChangeMarker = decode_json(marker_key, &current)?;
-                let abandoned = marker.seq.is_none()
-                    && now.saturating_sub(marker.claimed_at) >= self.config.claim_ttl_ms;
-                if !abandoned {
-                    return Ok(None);
-                }
+            if let Some(current) = current
+                && !self.abandoned(marker_key, &current, id, now)?
+            {
+                return Ok(None);
             }
-            match self.store.cas_swap(cas, &claimed) {
+            let seq = self.next_seq()?;
+            match self.store.cas_swap(cas, &marker(seq)?) {
                 Ok(()) => {}
                 Err(CasError::Conflict) => return Ok(None),
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
+            self.append_event(marker_key, seq, now, &make)?
         } else {
-            if self.store.get(marker_key)?.is_some() {
+            if let Some(current) = self.store.get(marker_key)?
+                && !self.abandoned(marker_key, &current, id, now)?
+            {
                 return Ok(None);
             }
-            self.store.set(marker_key, &claimed)?;
-        }
-        let event = self.append_event(id, now, make)?;
-        let done = encode_json(
-            marker_key,
-            &ChangeMarker {
-                claimed_at: now,
-                seq: Some(event.seq),
-            },
-        )?;
-        self.store.set(marker_key, &done)?;
+            let event = make(events::time_seq(now, id))?;
+            self.store.set(marker_key, &marker(event.seq)?)?;
+            let key = events::event_key(event.seq);
+            self.store.set(&key, &encode_json(&key, &event)?)?;
+            event
+        };
         if self.config.webhooks {
             let delivery = Delivery::new(&event.id, event.seq, now);
             let key = events::delivery_key(&event.id);
@@ -1172,26 +1179,70 @@ impl<S: Store> Ledger<S> {
         Ok(Some(event))
     }
 
-    /// Writes the event `make` builds under the next sequence number.
+    /// Whether the claim in `marker` (the bytes under `marker_key`) was left
+    /// by a call that died before writing event `id`: older than the claim
+    /// TTL, and its slot of the log holds no such event. A marker without a
+    /// number (written before numbers were reserved first) counts as
+    /// unfinished. A claim older than the retention less a day is never
+    /// taken over: its event may have been purged since, which reads the
+    /// same as never written.
+    fn abandoned(
+        &self,
+        marker_key: &str,
+        marker: &[u8],
+        id: &str,
+        now: u64,
+    ) -> Result<bool, LedgerError> {
+        let marker: ChangeMarker = decode_json(marker_key, marker)?;
+        let age = now.saturating_sub(marker.claimed_at);
+        if age < self.config.claim_ttl_ms {
+            return Ok(false);
+        }
+        let Some(seq) = marker.seq else {
+            return Ok(true);
+        };
+        let retention_ms = u64::from(self.config.retention_days) * 86_400_000;
+        if age >= retention_ms.saturating_sub(86_400_000) {
+            return Ok(false);
+        }
+        let key = events::event_key(seq);
+        Ok(match self.store.get(&key)? {
+            Some(bytes) if bytes != TOMBSTONE => decode_json::<Event>(&key, &bytes)?.id != id,
+            _ => true,
+        })
+    }
+
+    /// The next sequence number ([`Mode::Atomic`]).
+    fn next_seq(&self) -> Result<u64, LedgerError> {
+        let counter = events::counter_key();
+        let seq = self.store.increment(&counter, 1)?;
+        u64::try_from(seq).map_err(|_| LedgerError::Corrupt {
+            key: counter,
+            reason: format!("the counter went negative ({seq})"),
+        })
+    }
+
+    /// Writes the event `make` builds under `seq`, which the marker at
+    /// `marker_key` names ([`Mode::Atomic`]). When a reader sealed that
+    /// number meanwhile, the event takes the next one and the marker is
+    /// pointed at it first.
     fn append_event(
         &self,
-        id: &str,
+        marker_key: &str,
+        mut seq: u64,
         now: u64,
         make: impl Fn(u64) -> Result<Event, LedgerError>,
     ) -> Result<Event, LedgerError> {
-        if !self.atomic() {
-            let event = make(events::time_seq(now, id))?;
-            let key = events::event_key(event.seq);
-            self.store.set(&key, &encode_json(&key, &event)?)?;
-            return Ok(event);
-        }
-        let counter = events::counter_key();
-        for _ in 0..CAS_ATTEMPTS {
-            let seq = self.store.increment(&counter, 1)?;
-            let seq = u64::try_from(seq).map_err(|_| LedgerError::Corrupt {
-                key: counter.clone(),
-                reason: format!("the counter went negative ({seq})"),
-            })?;
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                seq = self.next_seq()?;
+                let marker = ChangeMarker {
+                    claimed_at: now,
+                    seq: Some(seq),
+                };
+                self.store
+                    .set(marker_key, &encode_json(marker_key, &marker)?)?;
+            }
             let event = make(seq)?;
             let key = events::event_key(seq);
             let (cas, current) = self.store.cas_open(&key)?;
@@ -1206,7 +1257,9 @@ impl<S: Store> Ledger<S> {
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
         }
-        Err(LedgerError::Contention { key: counter })
+        Err(LedgerError::Contention {
+            key: events::counter_key(),
+        })
     }
 
     /// Events after `after`, at most `limit`, in order. With atomics, a

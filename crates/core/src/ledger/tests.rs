@@ -1001,6 +1001,17 @@ fn store_operations_per_payment_are_counted() -> TestResult {
         assert_eq!(replay.writes(), 0, "a replay writes nothing");
         assert_eq!(replay.reads(), 1, "a replay is one read");
         assert!(begin.total() + finish.total() <= 16, "{begin:?} {finish:?}");
+        // Writes of a first pay and of its notification: the change's
+        // marker is written once, with its event's number in it.
+        let expected = match mode {
+            Mode::Atomic => (6, 4),
+            Mode::StoreOnly => (5, 3),
+        };
+        assert_eq!(
+            (begin.writes() + finish.writes(), notify.writes()),
+            expected,
+            "{mode:?}"
+        );
     }
     Ok(())
 }
@@ -1108,5 +1119,82 @@ fn event_ids_are_stable_per_state_change() -> TestResult {
     completed.state = State::Completed;
     let c = events::event_for(&completed, 3, NOW).ok_or("no event")?;
     assert_ne!(a.id, c.id);
+    Ok(())
+}
+
+/// A call that stored the new state, claimed the change's marker (with the
+/// number its event was to get) and died before writing the event: after
+/// the claim TTL the next report writes the event, once; a claim whose
+/// event is in the log is never taken over, however old.
+#[test]
+fn a_claim_that_died_before_its_event_is_taken_over_once() -> TestResult {
+    for store in [MemoryStore::new(), MemoryStore::store_only()] {
+        let mode = store.mode();
+        let ledger = ledger(&store);
+        let p = Provider::Pesapal;
+        pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+        let mut record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
+        record.state = State::Completed;
+        store.set(&record.key(), &serde_json::to_vec(&record)?)?;
+        let claimed_at = NOW + 1_000;
+        let id = events::event_id(&record, State::Completed);
+        let seq = match mode {
+            Mode::Atomic => u64::try_from(store.increment(&counter_key(), 1)?)?,
+            Mode::StoreOnly => events::time_seq(claimed_at, &id),
+        };
+        let marker = serde_json::json!({ "claimed_at": claimed_at, "seq": seq });
+        store.set(
+            &events::change_key(&record, State::Completed),
+            marker.to_string().as_bytes(),
+        )?;
+
+        let ttl = Config::default().claim_ttl_ms;
+        let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
+        // While the claim is fresh its owner may still be writing: no event.
+        let early = ledger.observe(&report, claimed_at + ttl - 1)?;
+        assert_eq!(early.event, None, "{mode:?}");
+        // Older than the TTL with an empty slot: taken over, once.
+        let late = ledger.observe(&report, claimed_at + ttl)?;
+        assert_eq!(
+            late.event.map(|e| (e.id, e.kind)),
+            Some((id.clone(), "payment.completed".to_owned())),
+            "{mode:?}"
+        );
+        for later in [2 * ttl, 100 * ttl] {
+            let again = ledger.observe(&report, claimed_at + later)?;
+            assert_eq!(
+                again.event, None,
+                "{mode:?}: a second event after {later} ms"
+            );
+        }
+        let page = ledger.events(0, 10, claimed_at + 200 * ttl)?;
+        let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["payment.pending", "payment.completed"], "{mode:?}");
+    }
+    Ok(())
+}
+
+/// A claim without its event that is older than the retention (less a
+/// day) is left alone: its event may have been purged, which looks the
+/// same as never written, and announcing it again would repeat it.
+#[test]
+fn a_claim_older_than_the_retention_is_not_taken_over() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = ledger(&store);
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    let record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
+    // The pending event (seq 1) is purged with age; its marker stays,
+    // the record being still open.
+    store.delete(&event_key(1))?;
+    let retention = u64::from(Config::default().retention_days) * 86_400_000;
+    let report = details(p, Some("TRK-1"), None, PaymentStatus::Pending);
+    let recorded = ledger.observe(&report, NOW + retention)?;
+    assert_eq!(recorded.event, None);
+    assert!(
+        store
+            .get(&events::change_key(&record, State::Pending))?
+            .is_some()
+    );
     Ok(())
 }
