@@ -159,7 +159,9 @@ pub use record::{
     Claim, PaymentRecord, RECORD_VERSION, RecordedError, RefundMark, RefundProgress, State,
     StoredResponse, fingerprint,
 };
-pub use store::{CasError, Counted, MemoryStore, Mode, OpCounts, Store, StoreError};
+pub use store::{
+    CasError, Counted, MemoryStore, Mode, OpCounts, Store, StoreError, cas_creates_exclusively,
+};
 pub use webhook::{Attempt, Delivery, DeliveryState, WebhookSecret};
 
 use crate::connector::StatusKey;

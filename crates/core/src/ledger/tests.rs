@@ -1198,3 +1198,33 @@ fn a_claim_older_than_the_retention_is_not_taken_over() -> TestResult {
     );
     Ok(())
 }
+
+/// The probe that lets a component skip the creation guard tells a store
+/// whose CAS makes creates exclusive from one that upserts, and leaves no
+/// key behind. On the upserting store two claimers of one key both win
+/// when nothing guards the create: what the guard is for.
+#[test]
+fn the_exclusive_create_probe_tells_the_two_kinds_of_store_apart() -> TestResult {
+    let exclusive = MemoryStore::new();
+    assert!(cas_creates_exclusively(&exclusive, "probe/1")?);
+    assert!(exclusive.dump().is_empty());
+    let upserting = MemoryStore::with_upserting_creates();
+    assert!(!cas_creates_exclusively(&upserting, "probe/1")?);
+    assert!(upserting.dump().is_empty());
+    assert!(cas_creates_exclusively(&MemoryStore::store_only(), "probe/1").is_err());
+
+    // Two claimers that both saw the key absent: with the upserting store,
+    // both swaps write.
+    let (first, _) = upserting.cas_open("k")?;
+    let (second, _) = upserting.cas_open("k")?;
+    assert!(upserting.cas_swap(first, b"a").is_ok());
+    assert!(upserting.cas_swap(second, b"b").is_ok());
+    let (first, _) = exclusive.cas_open("k")?;
+    let (second, _) = exclusive.cas_open("k")?;
+    assert!(exclusive.cas_swap(first, b"a").is_ok());
+    assert!(matches!(
+        exclusive.cas_swap(second, b"b"),
+        Err(CasError::Conflict)
+    ));
+    Ok(())
+}
