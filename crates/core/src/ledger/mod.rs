@@ -42,13 +42,16 @@
 //!   ([`Begin::AskProvider`]) when the provider can be asked by what the
 //!   ledger knows, else `outcome_unknown`. Only a provider's "no such
 //!   payment" ([`Probe::NotFound`]) reopens the key, again by CAS.
-//! - **One event per state change, none lost.** A marker per (payment,
-//!   state) is created by CAS before the event is written; it names the
-//!   sequence number (from `increment`) the event goes to, so a claim left
-//!   by a call that died before its event is recognised (its slot holds no
-//!   event) and taken over after the claim TTL. A reader that finds a
-//!   number reserved but never written seals it with a tombstone (by CAS,
-//!   so a slow writer takes a new number instead of being overwritten).
+//! - **One event per state change, none lost.** The event is claimed
+//!   before it is written, by CAS, naming the sequence number (from
+//!   `increment`) it goes to: for a payment in the very write that moves
+//!   the record into the new state ([`Announcing`]), for a payout (and a
+//!   payment recorded before records carried the claim) in a marker per
+//!   change. A claim left by a call that died before its event is
+//!   recognised (its slot holds no such event) and taken over after the
+//!   claim TTL. A reader that finds a number reserved but never written
+//!   seals it with a tombstone (by CAS, so a slow writer takes a new
+//!   number, and its claim follows, instead of being overwritten).
 //! - Record updates are CAS loops: concurrent notifications never lose
 //!   each other's writes.
 //!
