@@ -876,6 +876,75 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
     b.assert_no_secrets(&secrets);
 }
 
+/// 32 concurrent pays with one key under one `spin up` with Spin's default
+/// store (SQLite): one provider order. That store's compare-and-swap does
+/// not make a create exclusive (a swap on a key read as absent upserts),
+/// so this fails when the ledger's creates go unguarded there: the
+/// component must find that this store needs its creation guard.
+#[test]
+fn thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store_make_one_order() {
+    let test = "thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store";
+    let Some(spin) = harness::spin(test) else {
+        return;
+    };
+    let _shared = harness::shared();
+    let config = distinct_credentials();
+    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let app = SpinApp::start(
+        &spin,
+        finconnect_setup(
+            "sqlite-race",
+            &harness::finconnect_wasm(),
+            &sandbox,
+            &config,
+        ),
+    );
+    let body = clickpesa_body("SPINRACE2").to_string();
+    let auth = format!("Bearer {API_KEY}");
+    let addr = app.addr();
+    let replies: Vec<Reply> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..32)
+            .map(|_| {
+                let (body, auth) = (&body, &auth);
+                scope.spawn(move || {
+                    common::http_over_tcp(
+                        addr,
+                        "POST",
+                        "/payments",
+                        &[
+                            ("authorization", auth.as_str()),
+                            ("content-type", "application/json"),
+                            ("idempotency-key", "spin-sqlite-race-1"),
+                        ],
+                        body.as_bytes(),
+                    )
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let created = replies
+        .iter()
+        .filter(|r| r.status == 201 && r.header("idempotent-replayed").is_none())
+        .count();
+    let replayed = replies
+        .iter()
+        .filter(|r| r.header("idempotent-replayed") == Some("true"))
+        .count();
+    let in_progress = replies.iter().filter(|r| r.status == 409).count();
+    harness::say(&format!(
+        "spin suite: 32 concurrent pays with one key, Spin's SQLite store: {created} created, {replayed} replayed, {in_progress} in progress"
+    ));
+    let pushes = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/payments/initiate-ussd-push-request"))
+        .count();
+    assert_eq!(pushes, 1, "one provider order; replies: {replies:#?}");
+    assert_eq!(created, 1, "{replies:#?}");
+    assert_eq!(created + replayed + in_progress, 32, "{replies:#?}");
+}
+
 // ----- 5. no stalls -----
 
 /// Latencies of `count` requests over `concurrency` keep-alive connections,

@@ -9,13 +9,24 @@ use finconnect_core::ledger::{CasError, Mode, Store, StoreError};
 /// The store Spin opens for `key_value_stores = ["default"]`.
 pub(super) const STORE_NAME: &str = "default";
 
-/// One open bucket.
-pub(super) struct KeyValue(store::Bucket);
+/// One open bucket, and whether its compare-and-swap makes creates
+/// exclusive (found out on the first create of this request, see
+/// `cas::creates_exclusively`).
+pub(super) struct KeyValue {
+    bucket: store::Bucket,
+    #[cfg_attr(feature = "keyvalue-store-only", allow(dead_code))]
+    exclusive_creates: std::cell::OnceCell<bool>,
+}
 
 impl KeyValue {
     /// Opens the `default` store; the error says how to grant it.
     pub(super) fn open() -> Result<Self, StoreError> {
-        store::open(STORE_NAME).map(KeyValue).map_err(|error| match error {
+        store::open(STORE_NAME)
+            .map(|bucket| KeyValue {
+                bucket,
+                exclusive_creates: std::cell::OnceCell::new(),
+            })
+            .map_err(|error| match error {
             store::Error::NoSuchStore => StoreError::NoSuchStore(format!(
                 "{STORE_NAME}` (grant it with key_value_stores = [\"{STORE_NAME}\"] in spin.toml)`"
             )),
@@ -36,17 +47,24 @@ fn store_error(error: store::Error) -> StoreError {
 mod cas {
     use super::super::bindings::wasi::keyvalue::atomics;
     use super::{KeyValue, store_error};
-    use finconnect_core::ledger::{CasError, StoreError};
+    use finconnect_core::ledger::{CasError, Mode, Store, StoreError};
 
     /// A compare-and-swap in progress, and — when the key was absent — the
-    /// guard that makes the swap a create-if-absent.
+    /// guard that makes the swap a create-if-absent on a store whose CAS
+    /// does not.
     pub(in super::super) struct Handle {
         cas: atomics::Cas,
         key: String,
         creation_guard: Option<String>,
     }
 
-    pub(super) const MODE: finconnect_core::ledger::Mode = finconnect_core::ledger::Mode::Atomic;
+    pub(super) const MODE: Mode = Mode::Atomic;
+
+    /// Where the store's answer to the create probe is kept: `exclusive`
+    /// or `guarded`. Outside the ledger's prefixes, so listings never see it.
+    const CREATES_KEY: &str = "finconnect/store/cas-creates";
+    const EXCLUSIVE: &[u8] = b"exclusive";
+    const GUARDED: &[u8] = b"guarded";
 
     /// Where the creation guard of `key` lives: outside the ledger's
     /// prefixes, so listings never see it.
@@ -55,7 +73,7 @@ mod cas {
     }
 
     pub(super) fn open(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
-        let cas = atomics::Cas::new(&kv.0, key).map_err(store_error)?;
+        let cas = atomics::Cas::new(&kv.bucket, key).map_err(store_error)?;
         let current = cas.current().map_err(store_error)?;
         let creation_guard = current.is_none().then(|| guard_key(key));
         Ok((
@@ -68,18 +86,26 @@ mod cas {
         ))
     }
 
-    /// Spin 4's stores compare values, and a swap on a key that was absent
-    /// when read simply writes (its SQLite store upserts), so two
-    /// instances could both "create" one key. A creation therefore first
-    /// takes the key's guard with `increment`, which every store does
-    /// atomically: only the caller that moves it from 0 to 1 creates.
+    /// Spin 4's SQLite store compares values, and a swap on a key that was
+    /// absent when read simply writes (it upserts), so two instances could
+    /// both "create" one key. On such a store a creation first takes the
+    /// key's guard with `increment`, which every store does atomically:
+    /// only the caller that moves it from 0 to 1 creates. A store whose
+    /// CAS already refuses a create that lost (finconnect-host's, which
+    /// versions every key) needs no guard: two writes become one.
     pub(super) fn swap(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
-        if let Some(guard) = &handle.creation_guard {
-            let taken = atomics::increment(&kv.0, guard, 1).map_err(store_error)?;
+        if let Some(guard) = &handle.creation_guard
+            && !creates_exclusively(kv)
+        {
+            let taken = atomics::increment(&kv.bucket, guard, 1).map_err(store_error)?;
             if taken != 1 {
                 return Err(CasError::Conflict);
             }
         }
+        swap_unguarded(kv, handle, value)
+    }
+
+    fn swap_unguarded(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
         match atomics::swap(handle.cas, value) {
             Ok(()) => Ok(()),
             // Spin 4.0.2's Redis store reports every swap as failed, even
@@ -87,7 +113,7 @@ mod cas {
             // refuses). The value is read back: finding exactly the bytes
             // written means the swap happened. Ledger values carry claim
             // ids and revisions, so another writer's bytes differ.
-            Err(atomics::CasError::CasFailed(_)) => match kv.0.get(&handle.key) {
+            Err(atomics::CasError::CasFailed(_)) => match kv.bucket.get(&handle.key) {
                 Ok(Some(stored)) if stored == value => Ok(()),
                 _ => Err(CasError::Conflict),
             },
@@ -95,13 +121,79 @@ mod cas {
         }
     }
 
+    /// Whether this store's CAS makes a create exclusive: remembered for
+    /// the request, read from the store (one `get`, on the first create of
+    /// a request), else probed once per store with
+    /// [`finconnect_core::ledger::cas_creates_exclusively`] on a random key
+    /// and written down. Any failure answers "no": the guard is then used,
+    /// which is correct on every store.
+    fn creates_exclusively(kv: &KeyValue) -> bool {
+        if let Some(known) = kv.exclusive_creates.get() {
+            return *known;
+        }
+        let known = match kv.bucket.get(CREATES_KEY) {
+            Ok(Some(answer)) => Some(answer == EXCLUSIVE),
+            Ok(None) => probe(kv).ok(),
+            Err(_) => None,
+        };
+        match known {
+            Some(known) => *kv.exclusive_creates.get_or_init(|| known),
+            None => false,
+        }
+    }
+
+    fn probe(kv: &KeyValue) -> Result<bool, StoreError> {
+        let key = format!(
+            "finconnect/store/probe-{:016x}",
+            wasip2::random::random::get_random_u64()
+        );
+        let exclusive = finconnect_core::ledger::cas_creates_exclusively(&Unguarded(kv), &key)?;
+        kv.bucket
+            .set(CREATES_KEY, if exclusive { EXCLUSIVE } else { GUARDED })
+            .map_err(store_error)?;
+        Ok(exclusive)
+    }
+
+    /// The bucket's own operations, without creation guards: what the
+    /// probe must see.
+    struct Unguarded<'a>(&'a KeyValue);
+
+    impl Store for Unguarded<'_> {
+        type Cas = Handle;
+
+        fn mode(&self) -> Mode {
+            MODE
+        }
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+            self.0.bucket.get(key).map_err(store_error)
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+            self.0.bucket.set(key, value).map_err(store_error)
+        }
+        fn delete(&self, key: &str) -> Result<(), StoreError> {
+            self.0.bucket.delete(key).map_err(store_error)
+        }
+        fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+            self.0.list_keys(prefix)
+        }
+        fn cas_open(&self, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+            open(self.0, key)
+        }
+        fn cas_swap(&self, cas: Handle, value: &[u8]) -> Result<(), CasError> {
+            swap_unguarded(self.0, cas, value)
+        }
+        fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+            increment(self.0, key, delta)
+        }
+    }
+
     pub(super) fn increment(kv: &KeyValue, key: &str, delta: i64) -> Result<i64, StoreError> {
-        atomics::increment(&kv.0, key, delta).map_err(store_error)
+        atomics::increment(&kv.bucket, key, delta).map_err(store_error)
     }
 
     /// A deleted key may be created again: its guard goes too.
     pub(super) fn forget(kv: &KeyValue, key: &str) -> Result<(), StoreError> {
-        kv.0.delete(&guard_key(key)).map_err(store_error)
+        kv.bucket.delete(&guard_key(key)).map_err(store_error)
     }
 }
 
@@ -140,15 +232,15 @@ impl Store for KeyValue {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.0.get(key).map_err(store_error)
+        self.bucket.get(key).map_err(store_error)
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.0.set(key, value).map_err(store_error)
+        self.bucket.set(key, value).map_err(store_error)
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.0.delete(key).map_err(store_error)?;
+        self.bucket.delete(key).map_err(store_error)?;
         cas::forget(self, key)
     }
 
@@ -156,7 +248,10 @@ impl Store for KeyValue {
         let mut keys = Vec::new();
         let mut cursor = None;
         loop {
-            let page = self.0.list_keys(cursor.as_deref()).map_err(store_error)?;
+            let page = self
+                .bucket
+                .list_keys(cursor.as_deref())
+                .map_err(store_error)?;
             keys.extend(page.keys.into_iter().filter(|key| key.starts_with(prefix)));
             match page.cursor {
                 Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
@@ -187,11 +282,11 @@ impl Store for KeyValue {
 /// refuse each other again.
 impl finconnect_core::token_hints::TokenHints for &KeyValue {
     fn get(&mut self, key: &str) -> Option<Vec<u8>> {
-        self.0.get(key).ok().flatten()
+        self.bucket.get(key).ok().flatten()
     }
 
     fn set(&mut self, key: &str, value: &[u8]) {
-        let _ = self.0.set(key, value);
+        let _ = self.bucket.set(key, value);
     }
 
     fn claim(&mut self, key: &str) -> bool {
@@ -199,7 +294,7 @@ impl finconnect_core::token_hints::TokenHints for &KeyValue {
     }
 
     fn release(&mut self, key: &str) {
-        let _ = self.0.delete(key);
+        let _ = self.bucket.delete(key);
     }
 
     /// Blocks on a `wasi:clocks/monotonic-clock` timer.

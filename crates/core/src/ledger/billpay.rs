@@ -95,6 +95,7 @@ impl<S: Store> Ledger<S> {
             revision: 1,
             account_number: None,
             recurring_of: None,
+            announcing: None,
         };
         self.insert_observed(payment, details, tracking_id, now)
     }

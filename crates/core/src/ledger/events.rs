@@ -128,6 +128,9 @@ pub(crate) const TOMBSTONE: &[u8] = b"-";
 pub(crate) struct ChangeMarker {
     /// When a writer started on it (Unix ms).
     pub(crate) claimed_at: u64,
-    /// The event's `seq`, once written.
+    /// The `seq` its event is written under, reserved before the claim
+    /// (so one write both claims the change and says where its event
+    /// goes). `None` in a claim written before the number was reserved
+    /// first: such a claim never got its event.
     pub(crate) seq: Option<u64>,
 }

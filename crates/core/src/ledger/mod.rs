@@ -42,11 +42,16 @@
 //!   ([`Begin::AskProvider`]) when the provider can be asked by what the
 //!   ledger knows, else `outcome_unknown`. Only a provider's "no such
 //!   payment" ([`Probe::NotFound`]) reopens the key, again by CAS.
-//! - **One event per state change, none lost.** A marker per (payment,
-//!   state) is created by CAS before the event is written; sequence
-//!   numbers come from `increment`; a reader that finds a number reserved
-//!   but never written seals it with a tombstone (by CAS, so a slow writer
-//!   takes a new number instead of being overwritten).
+//! - **One event per state change, none lost.** The event is claimed
+//!   before it is written, by CAS, naming the sequence number (from
+//!   `increment`) it goes to: for a payment in the very write that moves
+//!   the record into the new state ([`Announcing`]), for a payout (and a
+//!   payment recorded before records carried the claim) in a marker per
+//!   change. A claim left by a call that died before its event is
+//!   recognised (its slot holds no such event) and taken over after the
+//!   claim TTL. A reader that finds a number reserved but never written
+//!   seals it with a tombstone (by CAS, so a slow writer takes a new
+//!   number, and its claim follows, instead of being overwritten).
 //! - Record updates are CAS loops: concurrent notifications never lose
 //!   each other's writes.
 //!
@@ -154,10 +159,12 @@ mod tests;
 
 pub use events::{Event, EventPage};
 pub use record::{
-    Claim, PaymentRecord, RECORD_VERSION, RecordedError, RefundMark, RefundProgress, State,
-    StoredResponse, fingerprint,
+    Announcing, Claim, PaymentRecord, RECORD_VERSION, RecordedError, RefundMark, RefundProgress,
+    State, StoredResponse, fingerprint,
 };
-pub use store::{CasError, Counted, MemoryStore, Mode, OpCounts, Store, StoreError};
+pub use store::{
+    CasError, Counted, MemoryStore, Mode, OpCounts, Store, StoreError, cas_creates_exclusively,
+};
 pub use webhook::{Attempt, Delivery, DeliveryState, WebhookSecret};
 
 use crate::connector::StatusKey;
@@ -551,6 +558,7 @@ impl<S: Store> Ledger<S> {
                 .as_ref()
                 .map(|s| s.account_number.clone()),
             recurring_of: None,
+            announcing: None,
         };
         let bytes = encode(&fresh)?;
         if self.atomic() {
@@ -974,23 +982,48 @@ impl<S: Store> Ledger<S> {
 
     /// Changes the record under `key` with `change` (which says whether it
     /// changed anything), by CAS where the host offers it. `None` when the
-    /// key holds nothing.
+    /// key holds nothing. A change into an announced state also claims its
+    /// event in the same write ([`Announcing`]): the event's number is
+    /// reserved first (kept across CAS retries into the same state).
     fn modify(
         &self,
         key: &str,
         now: u64,
         mut change: impl FnMut(&mut PaymentRecord) -> bool,
     ) -> Result<Option<(PaymentRecord, bool)>, LedgerError> {
+        let mut reserved: Option<(State, u64)> = None;
+        let mut apply = |record: &mut PaymentRecord| -> Result<bool, LedgerError> {
+            let before = record.state;
+            if !change(record) {
+                return Ok(false);
+            }
+            record.revision += 1;
+            record.updated_at = now;
+            if record.state != before && record.state.event_type().is_some() {
+                let seq = match reserved {
+                    Some((state, seq)) if state == record.state => seq,
+                    _ => {
+                        let seq = self.reserve_seq(record, now)?;
+                        reserved = Some((record.state, seq));
+                        seq
+                    }
+                };
+                record.announcing = Some(Announcing {
+                    state: record.state,
+                    seq,
+                    at: now,
+                });
+            }
+            Ok(true)
+        };
         if !self.atomic() {
             let Some(mut record) = self.load(key)? else {
                 return Ok(None);
             };
             let before = record.state;
-            if !change(&mut record) {
+            if !apply(&mut record)? {
                 return Ok(Some((record, false)));
             }
-            record.revision += 1;
-            record.updated_at = now;
             self.store.set(key, &encode(&record)?)?;
             let changed = record.state != before;
             return Ok(Some((record, changed)));
@@ -1002,11 +1035,9 @@ impl<S: Store> Ledger<S> {
             };
             let mut record = decode(key, &current)?;
             let before = record.state;
-            if !change(&mut record) {
+            if !apply(&mut record)? {
                 return Ok(Some((record, false)));
             }
-            record.revision += 1;
-            record.updated_at = now;
             match self.store.cas_swap(cas, &encode(&record)?) {
                 Ok(()) => {
                     let changed = record.state != before;
@@ -1021,10 +1052,25 @@ impl<S: Store> Ledger<S> {
         })
     }
 
-    /// Indexes and the event after a write. The event is ensured whenever
-    /// the record stands in an announced state, changed or not: a writer
-    /// that crashed between the record and its event is healed by the
-    /// next report, and the per-change marker keeps it to one event.
+    /// A sequence number for the event announcing `record`'s state: the
+    /// counter's next one with atomics, else one from the clock.
+    fn reserve_seq(&self, record: &PaymentRecord, now: u64) -> Result<u64, LedgerError> {
+        if self.atomic() {
+            self.next_seq()
+        } else {
+            Ok(events::time_seq(
+                now,
+                &events::event_id(record, record.state),
+            ))
+        }
+    }
+
+    /// Indexes and the event after a write. `changed`: this call's own
+    /// write moved the record into its state, so the event claimed in that
+    /// write is this call's to write. The event is ensured whenever the
+    /// record stands in an announced state, changed or not: a writer that
+    /// crashed between the record and its event is healed by the next
+    /// report after the claim TTL, and the claim keeps it to one event.
     fn after_change(
         &self,
         updated: Option<(PaymentRecord, bool)>,
@@ -1043,7 +1089,7 @@ impl<S: Store> Ledger<S> {
                 self.store.set(&index, record.key().as_bytes())?;
             }
         }
-        let event = self.ensure_event(&record, now)?;
+        let event = self.ensure_event(&record, changed, now)?;
         Ok(Recorded {
             record: Some(record),
             changed,
@@ -1064,6 +1110,14 @@ impl<S: Store> Ledger<S> {
     ) -> Result<Recorded, LedgerError> {
         let provider = record.provider;
         let key = record_key(provider, &record.idempotency_key);
+        let mut record = record;
+        if record.state.event_type().is_some() {
+            record.announcing = Some(Announcing {
+                state: record.state,
+                seq: self.reserve_seq(&record, now)?,
+                at: now,
+            });
+        }
         let bytes = encode(&record)?;
         if self.atomic() {
             let mut created = false;
@@ -1093,32 +1147,93 @@ impl<S: Store> Ledger<S> {
         }
         self.store
             .set(&tracking_key(provider, tracking_id), key.as_bytes())?;
-        let stored = match self.store.get(&key)? {
-            Some(bytes) => decode(&key, &bytes)?,
-            None => record,
-        };
-        self.after_change(Some((stored, true)), now)
+        // The event claimed in the record this call created is its to write.
+        self.after_change(Some((record, true)), now)
     }
 
     // ----- events ----------------------------------------------------------
 
     /// Creates the event for `record`'s current state unless it exists.
-    fn ensure_event(&self, record: &PaymentRecord, now: u64) -> Result<Option<Event>, LedgerError> {
+    /// `owner`: `record` is what this call wrote when it moved the record
+    /// into its state, claim included.
+    fn ensure_event(
+        &self,
+        record: &PaymentRecord,
+        owner: bool,
+        now: u64,
+    ) -> Result<Option<Event>, LedgerError> {
         if record.state.event_type().is_none() {
             return Ok(None);
         }
-        let marker_key = events::change_key(record, record.state);
         let id = events::event_id(record, record.state);
-        self.announce(&marker_key, &id, now, |seq| {
-            events::event_for(record, seq, now).ok_or_else(|| no_event(record))
-        })
+        let make = |seq: u64| events::event_for(record, seq, now).ok_or_else(|| no_event(record));
+        let Some(claim) = record.announcing.filter(|a| a.state == record.state) else {
+            // Written before records carried the claim: the change's marker.
+            let marker_key = events::change_key(record, record.state);
+            return self.announce(&marker_key, &id, now, make);
+        };
+        let seq = if owner {
+            claim.seq
+        } else {
+            if !self.claim_abandoned(claim.at, Some(claim.seq), &id, now)? {
+                return Ok(None);
+            }
+            // Take the claim over, by CAS on the record: one taker wins.
+            let seq = self.reserve_seq(record, now)?;
+            let taken = Announcing {
+                state: claim.state,
+                seq,
+                at: now,
+            };
+            let updated = self.modify(&record.key(), now, |current| {
+                if current.announcing != Some(claim) {
+                    return false;
+                }
+                current.announcing = Some(taken);
+                true
+            })?;
+            if updated.map(|(current, _)| current.announcing) != Some(Some(taken)) {
+                return Ok(None);
+            }
+            seq
+        };
+        let event = if self.atomic() {
+            let key = record.key();
+            self.append_event(seq, make, |next| {
+                // A reader sealed the number: the claim moves to the next.
+                self.modify(&key, now, |current| {
+                    let Some(mut moved) = current.announcing.filter(|a| a.state == claim.state)
+                    else {
+                        return false;
+                    };
+                    moved.seq = next;
+                    current.announcing = Some(moved);
+                    true
+                })
+                .map(|_| ())
+            })?
+        } else {
+            let event = make(seq)?;
+            let key = events::event_key(seq);
+            self.store.set(&key, &encode_json(&key, &event)?)?;
+            event
+        };
+        self.schedule_event(&event, now)?;
+        Ok(Some(event))
     }
 
-    /// Announces one change once: claims its marker at `marker_key`, writes
-    /// the event `make` builds for its sequence number, marks the change
-    /// announced and schedules its delivery. `None` when another call has
-    /// announced it or is announcing it; a claim left without an event for
-    /// longer than the claim TTL (a call that died half way) is taken over.
+    /// Announces one change once: reserves the event's sequence number,
+    /// claims the change's marker at `marker_key` with that number in it,
+    /// writes the event `make` builds for it and schedules its delivery.
+    /// `None` when another call has announced it or is announcing it.
+    ///
+    /// The marker is written once: it names the number its event goes to,
+    /// so "claimed" and "announced" need no second write. Whether the
+    /// event was written is read from that slot of the log, and only when
+    /// it matters: a claim older than the claim TTL whose slot holds no
+    /// event with this id (a call that died half way) is taken over. A
+    /// number reserved by a claimer that then lost the marker stays empty
+    /// and is sealed by the next reader, like any other unwritten number.
     pub(super) fn announce(
         &self,
         marker_key: &str,
@@ -1126,72 +1241,128 @@ impl<S: Store> Ledger<S> {
         now: u64,
         make: impl Fn(u64) -> Result<Event, LedgerError>,
     ) -> Result<Option<Event>, LedgerError> {
-        let claimed = encode_json(
-            marker_key,
-            &ChangeMarker {
-                claimed_at: now,
-                seq: None,
-            },
-        )?;
-        if self.atomic() {
+        let marker = |seq: u64| {
+            encode_json(
+                marker_key,
+                &ChangeMarker {
+                    claimed_at: now,
+                    seq: Some(seq),
+                },
+            )
+        };
+        let event = if self.atomic() {
             let (cas, current) = self.store.cas_open(marker_key)?;
-            if let Some(current) = current {
-                let marker: ChangeMarker = decode_json(marker_key, &current)?;
-                let abandoned = marker.seq.is_none()
-                    && now.saturating_sub(marker.claimed_at) >= self.config.claim_ttl_ms;
-                if !abandoned {
-                    return Ok(None);
-                }
+            if let Some(current) = current
+                && !self.abandoned(marker_key, &current, id, now)?
+            {
+                return Ok(None);
             }
-            match self.store.cas_swap(cas, &claimed) {
+            let seq = self.next_seq()?;
+            match self.store.cas_swap(cas, &marker(seq)?) {
                 Ok(()) => {}
                 Err(CasError::Conflict) => return Ok(None),
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
+            self.append_event(seq, &make, |next| {
+                Ok(self.store.set(marker_key, &marker(next)?)?)
+            })?
         } else {
-            if self.store.get(marker_key)?.is_some() {
+            if let Some(current) = self.store.get(marker_key)?
+                && !self.abandoned(marker_key, &current, id, now)?
+            {
                 return Ok(None);
             }
-            self.store.set(marker_key, &claimed)?;
-        }
-        let event = self.append_event(id, now, make)?;
-        let done = encode_json(
-            marker_key,
-            &ChangeMarker {
-                claimed_at: now,
-                seq: Some(event.seq),
-            },
-        )?;
-        self.store.set(marker_key, &done)?;
+            let event = make(events::time_seq(now, id))?;
+            self.store.set(marker_key, &marker(event.seq)?)?;
+            let key = events::event_key(event.seq);
+            self.store.set(&key, &encode_json(&key, &event)?)?;
+            event
+        };
+        self.schedule_event(&event, now)?;
+        Ok(Some(event))
+    }
+
+    /// Queues the delivery of a new event when webhooks are on.
+    fn schedule_event(&self, event: &Event, now: u64) -> Result<(), LedgerError> {
         if self.config.webhooks {
             let delivery = Delivery::new(&event.id, event.seq, now);
             let key = events::delivery_key(&event.id);
             self.store.set(&key, &encode_json(&key, &delivery)?)?;
             self.schedule(&delivery)?;
         }
-        Ok(Some(event))
+        Ok(())
     }
 
-    /// Writes the event `make` builds under the next sequence number.
-    fn append_event(
+    /// Whether the claim in `marker` (the bytes under `marker_key`) was left
+    /// by a call that died before writing event `id` ([`Self::claim_abandoned`]).
+    fn abandoned(
         &self,
+        marker_key: &str,
+        marker: &[u8],
         id: &str,
         now: u64,
-        make: impl Fn(u64) -> Result<Event, LedgerError>,
-    ) -> Result<Event, LedgerError> {
-        if !self.atomic() {
-            let event = make(events::time_seq(now, id))?;
-            let key = events::event_key(event.seq);
-            self.store.set(&key, &encode_json(&key, &event)?)?;
-            return Ok(event);
+    ) -> Result<bool, LedgerError> {
+        let marker: ChangeMarker = decode_json(marker_key, marker)?;
+        self.claim_abandoned(marker.claimed_at, marker.seq, id, now)
+    }
+
+    /// Whether a claim on event `id` made at `claimed_at` for number `seq`
+    /// was left by a call that died before writing it: older than the claim
+    /// TTL, and its slot of the log holds no such event. A claim without a
+    /// number (a marker written before numbers were reserved first) counts
+    /// as unfinished. A claim older than the retention less a day is never
+    /// taken over: its event may have been purged since, which reads the
+    /// same as never written.
+    fn claim_abandoned(
+        &self,
+        claimed_at: u64,
+        seq: Option<u64>,
+        id: &str,
+        now: u64,
+    ) -> Result<bool, LedgerError> {
+        let age = now.saturating_sub(claimed_at);
+        if age < self.config.claim_ttl_ms {
+            return Ok(false);
         }
+        let Some(seq) = seq else {
+            return Ok(true);
+        };
+        let retention_ms = u64::from(self.config.retention_days) * 86_400_000;
+        if age >= retention_ms.saturating_sub(86_400_000) {
+            return Ok(false);
+        }
+        let key = events::event_key(seq);
+        Ok(match self.store.get(&key)? {
+            Some(bytes) if bytes != TOMBSTONE => decode_json::<Event>(&key, &bytes)?.id != id,
+            _ => true,
+        })
+    }
+
+    /// The next sequence number ([`Mode::Atomic`]).
+    fn next_seq(&self) -> Result<u64, LedgerError> {
         let counter = events::counter_key();
-        for _ in 0..CAS_ATTEMPTS {
-            let seq = self.store.increment(&counter, 1)?;
-            let seq = u64::try_from(seq).map_err(|_| LedgerError::Corrupt {
-                key: counter.clone(),
-                reason: format!("the counter went negative ({seq})"),
-            })?;
+        let seq = self.store.increment(&counter, 1)?;
+        u64::try_from(seq).map_err(|_| LedgerError::Corrupt {
+            key: counter,
+            reason: format!("the counter went negative ({seq})"),
+        })
+    }
+
+    /// Writes the event `make` builds under `seq`, the number its claim
+    /// names ([`Mode::Atomic`]). When a reader sealed that number meanwhile,
+    /// the event takes the next one, and `repoint` moves the claim to it
+    /// first.
+    fn append_event(
+        &self,
+        mut seq: u64,
+        make: impl Fn(u64) -> Result<Event, LedgerError>,
+        repoint: impl Fn(u64) -> Result<(), LedgerError>,
+    ) -> Result<Event, LedgerError> {
+        for attempt in 0..CAS_ATTEMPTS {
+            if attempt > 0 {
+                seq = self.next_seq()?;
+                repoint(seq)?;
+            }
             let event = make(seq)?;
             let key = events::event_key(seq);
             let (cas, current) = self.store.cas_open(&key)?;
@@ -1206,7 +1377,9 @@ impl<S: Store> Ledger<S> {
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
         }
-        Err(LedgerError::Contention { key: counter })
+        Err(LedgerError::Contention {
+            key: events::counter_key(),
+        })
     }
 
     /// Events after `after`, at most `limit`, in order. With atomics, a

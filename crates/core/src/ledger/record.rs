@@ -187,6 +187,21 @@ pub struct Claim {
     pub at: u64,
 }
 
+/// The event a record's state is announced by: the write that moved the
+/// record into `state` reserved event number `seq` and claimed the event
+/// in the same write, so no separate marker is needed. A claim whose slot
+/// of the log is still empty after the claim TTL was left by a call that
+/// died before the event, and is taken over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Announcing {
+    /// The state announced.
+    pub state: State,
+    /// The event's sequence number.
+    pub seq: u64,
+    /// When the claim was made (Unix milliseconds).
+    pub at: u64,
+}
+
 /// One payment FinConnect started, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentRecord {
@@ -244,6 +259,11 @@ pub struct PaymentRecord {
     /// the payment that set the schedule up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recurring_of: Option<String>,
+    /// The claim on the event of the current state ([`Announcing`]); absent
+    /// in records written before it was kept here (their events are claimed
+    /// by a marker key of their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub announcing: Option<Announcing>,
 }
 
 impl PaymentRecord {

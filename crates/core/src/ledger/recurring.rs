@@ -85,6 +85,7 @@ impl<S: Store> Ledger<S> {
                 .clone()
                 .or_else(|| Some(account_number.to_owned())),
             recurring_of: Some(first.reference.clone()),
+            announcing: None,
         };
         self.insert_observed(charge, details, tracking_id, now)
     }

@@ -125,6 +125,34 @@ impl OpCounts {
     }
 }
 
+/// Whether `store`'s compare-and-swap makes a create exclusive: a CAS
+/// opened on an absent key must refuse to swap once someone created the
+/// key. Tested on `key`, which must be absent and used by nobody else (the
+/// component draws it at random): the CAS is opened, the key created with
+/// `set`, then the swap tried; the key is deleted afterwards. A store that
+/// refuses is exclusive, one that writes (Spin 4's SQLite store upserts)
+/// is not, and needs a creation guard around every create.
+///
+/// The sequence is played by one caller, so it shows what the store does
+/// when a create lands in between, not that the store's own check is
+/// atomic; that much every CAS user trusts its store for already.
+pub fn cas_creates_exclusively<S: Store>(store: &S, key: &str) -> Result<bool, StoreError> {
+    let (cas, current) = store.cas_open(key)?;
+    if current.is_some() {
+        return Err(StoreError::Other(format!(
+            "the probe key `{key}` is in use"
+        )));
+    }
+    store.set(key, b"created in between")?;
+    let exclusive = match store.cas_swap(cas, b"swapped") {
+        Ok(()) => Ok(false),
+        Err(CasError::Conflict) => Ok(true),
+        Err(CasError::Store(error)) => Err(error),
+    };
+    store.delete(key)?;
+    exclusive
+}
+
 /// Any store, with every operation counted (for the benchmark and tests).
 #[derive(Debug, Default)]
 pub struct Counted<S> {
@@ -256,6 +284,7 @@ pub struct MemoryStore {
     entries: Mutex<Entries>,
     next_version: AtomicU64,
     store_only: bool,
+    upserts_creates: bool,
     hook: Mutex<Option<(String, WriteHook)>>,
 }
 
@@ -285,6 +314,18 @@ impl MemoryStore {
     pub fn store_only() -> Self {
         Self {
             store_only: true,
+            ..Self::default()
+        }
+    }
+
+    /// A bucket with `atomics` whose compare-and-swap does not make a
+    /// create exclusive: a swap on a CAS opened while the key was absent
+    /// writes even when the key was created meanwhile. Spin 4's SQLite
+    /// store behaves so (it upserts); [`cas_creates_exclusively`] tells
+    /// such a store from one like [`MemoryStore::new`].
+    pub fn with_upserting_creates() -> Self {
+        Self {
+            upserts_creates: true,
             ..Self::default()
         }
     }
@@ -402,7 +443,7 @@ impl Store for MemoryStore {
         let version = self.version();
         let mut map = self.lock()?;
         let current = map.get(&cas.key).map_or(0, |(version, _)| *version);
-        if current != cas.version {
+        if current != cas.version && !(self.upserts_creates && cas.version == 0) {
             return Err(CasError::Conflict);
         }
         map.insert(cas.key, (version, value.to_vec()));

@@ -1001,6 +1001,17 @@ fn store_operations_per_payment_are_counted() -> TestResult {
         assert_eq!(replay.writes(), 0, "a replay writes nothing");
         assert_eq!(replay.reads(), 1, "a replay is one read");
         assert!(begin.total() + finish.total() <= 16, "{begin:?} {finish:?}");
+        // Writes of a first pay and of its notification: the event is
+        // claimed in the record's own write (no marker key).
+        let expected = match mode {
+            Mode::Atomic => (5, 3),
+            Mode::StoreOnly => (4, 2),
+        };
+        assert_eq!(
+            (begin.writes() + finish.writes(), notify.writes()),
+            expected,
+            "{mode:?}"
+        );
     }
     Ok(())
 }
@@ -1108,5 +1119,188 @@ fn event_ids_are_stable_per_state_change() -> TestResult {
     completed.state = State::Completed;
     let c = events::event_for(&completed, 3, NOW).ok_or("no event")?;
     assert_ne!(a.id, c.id);
+    Ok(())
+}
+
+/// A call that stored the new state, claimed the change's marker (with the
+/// number its event was to get) and died before writing the event: after
+/// the claim TTL the next report writes the event, once; a claim whose
+/// event is in the log is never taken over, however old.
+#[test]
+fn a_claim_that_died_before_its_event_is_taken_over_once() -> TestResult {
+    for store in [MemoryStore::new(), MemoryStore::store_only()] {
+        let mode = store.mode();
+        let ledger = ledger(&store);
+        let p = Provider::Pesapal;
+        pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+        let mut record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
+        record.state = State::Completed;
+        store.set(&record.key(), &serde_json::to_vec(&record)?)?;
+        let claimed_at = NOW + 1_000;
+        let id = events::event_id(&record, State::Completed);
+        let seq = match mode {
+            Mode::Atomic => u64::try_from(store.increment(&counter_key(), 1)?)?,
+            Mode::StoreOnly => events::time_seq(claimed_at, &id),
+        };
+        let marker = serde_json::json!({ "claimed_at": claimed_at, "seq": seq });
+        store.set(
+            &events::change_key(&record, State::Completed),
+            marker.to_string().as_bytes(),
+        )?;
+
+        let ttl = Config::default().claim_ttl_ms;
+        let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
+        // While the claim is fresh its owner may still be writing: no event.
+        let early = ledger.observe(&report, claimed_at + ttl - 1)?;
+        assert_eq!(early.event, None, "{mode:?}");
+        // Older than the TTL with an empty slot: taken over, once.
+        let late = ledger.observe(&report, claimed_at + ttl)?;
+        assert_eq!(
+            late.event.map(|e| (e.id, e.kind)),
+            Some((id.clone(), "payment.completed".to_owned())),
+            "{mode:?}"
+        );
+        for later in [2 * ttl, 100 * ttl] {
+            let again = ledger.observe(&report, claimed_at + later)?;
+            assert_eq!(
+                again.event, None,
+                "{mode:?}: a second event after {later} ms"
+            );
+        }
+        let page = ledger.events(0, 10, claimed_at + 200 * ttl)?;
+        let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["payment.pending", "payment.completed"], "{mode:?}");
+    }
+    Ok(())
+}
+
+/// A claim without its event that is older than the retention (less a
+/// day) is left alone: its event may have been purged, which looks the
+/// same as never written, and announcing it again would repeat it.
+#[test]
+fn a_claim_older_than_the_retention_is_not_taken_over() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = ledger(&store);
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    let record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
+    // The pending event (seq 1) is purged with age; its claim stays in
+    // the record, which is still open.
+    store.delete(&event_key(1))?;
+    let retention = u64::from(Config::default().retention_days) * 86_400_000;
+    let report = details(p, Some("TRK-1"), None, PaymentStatus::Pending);
+    let recorded = ledger.observe(&report, NOW + retention)?;
+    assert_eq!(recorded.event, None);
+    let claim = recorded.record.and_then(|r| r.announcing);
+    assert_eq!(claim, record.announcing);
+    assert_eq!(claim.map(|c| c.seq), Some(1));
+    Ok(())
+}
+
+/// The probe that lets a component skip the creation guard tells a store
+/// whose CAS makes creates exclusive from one that upserts, and leaves no
+/// key behind. On the upserting store two claimers of one key both win
+/// when nothing guards the create: what the guard is for.
+#[test]
+fn the_exclusive_create_probe_tells_the_two_kinds_of_store_apart() -> TestResult {
+    let exclusive = MemoryStore::new();
+    assert!(cas_creates_exclusively(&exclusive, "probe/1")?);
+    assert!(exclusive.dump().is_empty());
+    let upserting = MemoryStore::with_upserting_creates();
+    assert!(!cas_creates_exclusively(&upserting, "probe/1")?);
+    assert!(upserting.dump().is_empty());
+    assert!(cas_creates_exclusively(&MemoryStore::store_only(), "probe/1").is_err());
+
+    // Two claimers that both saw the key absent: with the upserting store,
+    // both swaps write.
+    let (first, _) = upserting.cas_open("k")?;
+    let (second, _) = upserting.cas_open("k")?;
+    assert!(upserting.cas_swap(first, b"a").is_ok());
+    assert!(upserting.cas_swap(second, b"b").is_ok());
+    let (first, _) = exclusive.cas_open("k")?;
+    let (second, _) = exclusive.cas_open("k")?;
+    assert!(exclusive.cas_swap(first, b"a").is_ok());
+    assert!(matches!(
+        exclusive.cas_swap(second, b"b"),
+        Err(CasError::Conflict)
+    ));
+    Ok(())
+}
+
+/// A call that moved the record into a new state (claiming its event in
+/// that write) and died before writing the event: the next report after
+/// the claim TTL writes it, once, in both modes.
+#[test]
+fn an_event_claimed_in_the_record_and_never_written_is_written_later_once() -> TestResult {
+    for store in [MemoryStore::new(), MemoryStore::store_only()] {
+        let mode = store.mode();
+        let ledger = ledger(&store);
+        let p = Provider::Pesapal;
+        pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+        let mut record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
+        record.state = State::Completed;
+        let claimed_at = NOW + 1_000;
+        let id = events::event_id(&record, State::Completed);
+        let seq = match mode {
+            Mode::Atomic => u64::try_from(store.increment(&counter_key(), 1)?)?,
+            Mode::StoreOnly => events::time_seq(claimed_at, &id),
+        };
+        record.announcing = Some(Announcing {
+            state: State::Completed,
+            seq,
+            at: claimed_at,
+        });
+        store.set(&record.key(), &serde_json::to_vec(&record)?)?;
+
+        let ttl = Config::default().claim_ttl_ms;
+        let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
+        let early = ledger.observe(&report, claimed_at + ttl - 1)?;
+        assert_eq!(early.event, None, "{mode:?}: the claim is fresh");
+        let late = ledger.observe(&report, claimed_at + ttl)?;
+        assert_eq!(
+            late.event.map(|e| (e.id, e.kind)),
+            Some((id.clone(), "payment.completed".to_owned())),
+            "{mode:?}"
+        );
+        for later in [2 * ttl, 100 * ttl] {
+            let again = ledger.observe(&report, claimed_at + later)?;
+            assert_eq!(
+                again.event, None,
+                "{mode:?}: a second event after {later} ms"
+            );
+        }
+        let page = ledger.events(0, 10, claimed_at + 200 * ttl)?;
+        let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["payment.pending", "payment.completed"], "{mode:?}");
+    }
+    Ok(())
+}
+
+/// A reader seals the number the writer reserved (and claimed in the
+/// record) just before the writer writes its event: the event takes the
+/// next number, the record's claim follows it, and no later report
+/// announces the change again.
+#[test]
+fn a_sealed_number_moves_the_records_claim_to_the_next_one() -> TestResult {
+    let store = Arc::new(MemoryStore::new());
+    let ledger = ledger(&*store);
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    let reader = Arc::clone(&store);
+    store.before_next_write("finconnect/ledger/event/", move |_| {
+        let _ = super::Ledger::new(&*reader, Config::default()).events(0, 10, NOW + 1_000);
+    });
+    let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
+    let recorded = ledger.observe(&report, NOW + 1_000)?;
+    let event = recorded.event.ok_or("no event")?;
+    assert_eq!(event.seq, 3, "number 2 was sealed by the reader");
+    assert_eq!(store.get(&event_key(2))?.as_deref(), Some(&b"-"[..]));
+    let record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
+    assert_eq!(record.announcing.map(|a| a.seq), Some(3));
+    let ttl = Config::default().claim_ttl_ms;
+    assert_eq!(ledger.observe(&report, NOW + 10 * ttl)?.event, None);
+    let page = ledger.events(0, 10, NOW + 20 * ttl)?;
+    let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["payment.pending", "payment.completed"]);
     Ok(())
 }

@@ -80,6 +80,13 @@ fn inputs(wasm: &Path) -> anyhow::Result<Inputs> {
     })
 }
 
+/// A component named by `variable`, when it names a file.
+fn component_env(variable: &str) -> Option<PathBuf> {
+    std::env::var_os(variable)
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+}
+
 /// A server process of one peer, in its own process group (Spin starts
 /// children); stopped (the whole group) when dropped.
 pub(super) struct Server {
@@ -223,7 +230,10 @@ enum Kind {
     NodeHttp,
     Host,
     HostBefore,
+    HostNoLedger,
     Spin,
+    SpinBefore,
+    SpinNoLedger,
     SpinRedis,
     SpinMinimal,
     Floor,
@@ -341,93 +351,125 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
         Some(node_server("http")?),
     ));
 
-    let addr = free_addr()?;
-    // The ledger in a fresh SQLite file: references repeat from run to run.
-    let keyvalue = work.join("finconnect-host-keyvalue.sqlite");
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", keyvalue.display()));
-    }
-    let mut command = Command::new(&inputs.host_bin);
-    command
-        .arg("up")
-        .arg("--wasm")
-        .arg(&inputs.wasm)
-        .arg("--manifest")
-        .arg(Path::new(super::ROOT).join("spin.toml"))
-        .arg("--keyvalue-file")
-        .arg(&keyvalue)
-        .args(["--addr", &addr.to_string()])
-        .current_dir(&work)
-        .envs(variables.iter().cloned());
-    peers.push(Peer::new(
-        "FinConnect on finconnect-host",
-        Kind::Host,
-        Some(Server::start(
-            command,
-            addr,
-            &work.join("finconnect-host.log"),
-            "finconnect-host up",
-        )?),
-    ));
-
-    // Optional: the same host with an older component and no keep-alive,
-    // for a before/after on one machine (FINCONNECT_PEERS_BEFORE_WASM).
-    if let Some(before) = std::env::var_os("FINCONNECT_PEERS_BEFORE_WASM")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-    {
+    let host_server = |wasm: &Path, name: &str, store: Option<&str>| -> anyhow::Result<Server> {
         let addr = free_addr()?;
         let mut command = Command::new(&inputs.host_bin);
         command
             .arg("up")
             .arg("--wasm")
-            .arg(&before)
+            .arg(wasm)
             .arg("--manifest")
-            .arg(Path::new(super::ROOT).join("spin.toml"))
-            .args(["--addr", &addr.to_string(), "--no-keep-alive"])
+            .arg(Path::new(super::ROOT).join("spin.toml"));
+        match store {
+            // The ledger in a fresh SQLite file: references repeat from run to run.
+            Some(file) => {
+                let keyvalue = work.join(file);
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", keyvalue.display()));
+                }
+                command.arg("--keyvalue-file").arg(&keyvalue);
+            }
+            None => {
+                command.arg("--keyvalue-in-memory");
+            }
+        }
+        command
+            .args(["--addr", &addr.to_string()])
             .current_dir(&work)
             .envs(variables.iter().cloned());
+        Server::start(
+            command,
+            addr,
+            &work.join(format!("{name}.log")),
+            &format!("finconnect-host up ({name})"),
+        )
+    };
+    peers.push(Peer::new(
+        "FinConnect on finconnect-host",
+        Kind::Host,
+        Some(host_server(
+            &inputs.wasm,
+            "finconnect-host",
+            Some("finconnect-host-keyvalue.sqlite"),
+        )?),
+    ));
+
+    // Optional: the same host with another component (an older commit's),
+    // for a before/after on one machine (FINCONNECT_PEERS_BEFORE_WASM); it
+    // gets a Spin row too.
+    let before = component_env("FINCONNECT_PEERS_BEFORE_WASM");
+    if let Some(before) = &before {
         peers.push(Peer::new(
-            "before: FinConnect on finconnect-host, FINCONNECT_PEERS_BEFORE_WASM, --no-keep-alive",
+            "before: FinConnect on finconnect-host (FINCONNECT_PEERS_BEFORE_WASM)",
             Kind::HostBefore,
-            Some(Server::start(
-                command,
-                addr,
-                &work.join("finconnect-host-before.log"),
-                "finconnect-host up (before)",
+            Some(host_server(
+                before,
+                "finconnect-host-before",
+                Some("finconnect-host-before-keyvalue.sqlite"),
             )?),
+        ));
+    }
+    // Optional: a component without the ledger (FINCONNECT_PEERS_NO_LEDGER_WASM,
+    // e.g. the one `bench --ledger` builds from a11d114), as the Node
+    // services keep none; its host has an in-memory store it never uses.
+    let no_ledger = component_env("FINCONNECT_PEERS_NO_LEDGER_WASM");
+    if let Some(no_ledger) = &no_ledger {
+        peers.push(Peer::new(
+            "FinConnect without the ledger on finconnect-host (FINCONNECT_PEERS_NO_LEDGER_WASM)",
+            Kind::HostNoLedger,
+            Some(host_server(no_ledger, "finconnect-host-no-ledger", None)?),
         ));
     }
 
     let mut notes = Vec::new();
     match &inputs.spin {
         Some(spin) => {
-            let dir = work.join("spin-finconnect");
-            // A fresh Spin SQLite store (`.spin/`): references repeat from run to run.
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir)?;
-            let manifest = std::fs::read_to_string(Path::new(super::ROOT).join("spin.toml"))?;
-            let manifest = manifest.replace(
-                "source = \"target/wasm32-wasip2/release/finconnect.wasm\"",
-                &format!("source = {:?}", inputs.wasm.display().to_string()),
-            );
-            std::fs::write(dir.join("spin.toml"), manifest)?;
-            let addr = free_addr()?;
-            let mut command = Command::new(spin);
-            command
-                .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
-                .current_dir(&dir)
-                .envs(variables.iter().cloned());
+            let spin_server = |wasm: &Path, name: &str, store: bool| -> anyhow::Result<Server> {
+                let dir = work.join(name);
+                // A fresh Spin SQLite store (`.spin/`): references repeat from run to run.
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir)?;
+                let manifest = std::fs::read_to_string(Path::new(super::ROOT).join("spin.toml"))?;
+                let mut manifest = manifest.replace(
+                    "source = \"target/wasm32-wasip2/release/finconnect.wasm\"",
+                    &format!("source = {:?}", wasm.display().to_string()),
+                );
+                if !store {
+                    manifest = manifest.replace("key_value_stores = [\"default\"]\n", "");
+                }
+                std::fs::write(dir.join("spin.toml"), manifest)?;
+                let addr = free_addr()?;
+                let mut command = Command::new(spin);
+                command
+                    .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
+                    .current_dir(&dir)
+                    .envs(variables.iter().cloned());
+                Server::start(
+                    command,
+                    addr,
+                    &work.join(format!("{name}.log")),
+                    &format!("spin up ({name})"),
+                )
+            };
             peers.push(Peer::new(
                 "FinConnect under spin up",
                 Kind::Spin,
-                Some(Server::start(
-                    command,
-                    addr,
-                    &work.join("spin-finconnect.log"),
-                    "spin up (FinConnect)",
-                )?),
+                Some(spin_server(&inputs.wasm, "spin-finconnect", true)?),
             ));
+            if let Some(before) = &before {
+                peers.push(Peer::new(
+                    "before: FinConnect under spin up (FINCONNECT_PEERS_BEFORE_WASM)",
+                    Kind::SpinBefore,
+                    Some(spin_server(before, "spin-finconnect-before", true)?),
+                ));
+            }
+            if let Some(no_ledger) = &no_ledger {
+                peers.push(Peer::new(
+                    "FinConnect without the ledger under spin up, no key-value store granted",
+                    Kind::SpinNoLedger,
+                    Some(spin_server(no_ledger, "spin-finconnect-no-ledger", false)?),
+                ));
+            }
             // The same with the ledger's store in Redis, as for more than one instance.
             match super::spin_server(&inputs.wasm, &sandbox, true) {
                 Ok((_, mut servers, _)) => {
@@ -765,6 +807,44 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
                 .cpu_us
                 .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs")),
             after.rps32 / before.rps32
+        );
+    }
+    if let (Some(after), Some(before)) = (find(Kind::Spin), find(Kind::SpinBefore)) {
+        println!(
+            "| FinConnect under Spin after ÷ before, req/s at c=32 (CPU per pay {} → {}) | {:.2}× | (before/after) |",
+            before
+                .cpu_us
+                .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs")),
+            after
+                .cpu_us
+                .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs")),
+            after.rps32 / before.rps32
+        );
+    }
+    if let (Some(host), Some(lean)) = (find(Kind::HostNoLedger), find(Kind::NodeHttp)) {
+        let r = host.rps32 / lean.rps32;
+        println!(
+            "| finconnect-host without the ledger ÷ lean Node (node:http client), req/s at c=32 | {r:.2}× | ≥ 1.00×: {} |",
+            verdict(r >= 1.0)
+        );
+    }
+    if let (Some(spin), Some(fetch)) = (find(Kind::SpinNoLedger), find(Kind::NodeFetch)) {
+        let r = spin.rps32 / fetch.rps32;
+        println!(
+            "| FinConnect without the ledger under Spin ÷ Node SDK (fetch), req/s at c=32 | {r:.2}× | ≥ 1.00×: {} |",
+            verdict(r >= 1.0)
+        );
+    }
+    if let (Some(spin), Some(minimal)) = (find(Kind::SpinNoLedger), find(Kind::SpinMinimal)) {
+        println!(
+            "| minimal component ÷ FinConnect without the ledger, both under Spin, req/s at c=32 | {:.2}× | ≤ 1.20×: {} |",
+            minimal.rps32 / spin.rps32,
+            verdict(minimal.rps32 / spin.rps32 <= 1.2)
+        );
+        println!(
+            "| FinConnect without the ledger ÷ minimal component, both under Spin, c=1 p50 | {:.2}× | ≤ 1.20×: {} |",
+            spin.p50 / minimal.p50,
+            verdict(spin.p50 / minimal.p50 <= 1.2)
         );
     }
     if let (Some(spin), Some(fetch)) = (find(Kind::Spin), find(Kind::NodeFetch)) {
