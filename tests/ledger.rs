@@ -482,3 +482,55 @@ fn the_store_only_build_keeps_the_ledger_without_atomics() {
     let error = builder(&sandbox).without_keyvalue_atomics().build();
     assert!(error.is_err(), "the default build linked without atomics");
 }
+
+/// The host grants the stores the manifest lists in `key_value_stores`, as
+/// `spin up` does. FinConnect's HTTP face needs the ledger, so a manifest
+/// granting none gets 503 `ledger_unavailable` naming the setting, with no
+/// provider call, under either.
+#[test]
+fn a_manifest_granting_no_store_is_refused_like_spin() {
+    let dir = std::env::temp_dir().join(format!("finconnect-no-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = std::fs::read_to_string(std::path::Path::new(ROOT).join("spin.toml")).unwrap();
+    let line = "key_value_stores = [\"default\"]\n";
+    assert!(
+        manifest.contains(line),
+        "spin.toml grants the default store"
+    );
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, manifest.replace(line, "")).unwrap();
+
+    let sandbox = finconnect_sandbox::Sandbox::start(Default::default()).unwrap();
+    let host = build(builder(&sandbox).manifest(&path));
+    for reply in [
+        post(&host, "/payments", &clickpesa_body("NOSTORE1")),
+        get(&host, "/payments?provider=clickpesa"),
+    ] {
+        assert_eq!(reply.status, 503, "{reply}");
+        let problem = reply.json();
+        assert_eq!(problem["code"], "ledger_unavailable", "{reply}");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("not granted") && detail.contains("key_value_stores = [\"default\"]"),
+            "{reply}"
+        );
+    }
+    assert!(
+        sandbox.requests().is_empty(),
+        "{:?}",
+        provider_calls(&sandbox)
+    );
+    assert_eq!(host.key_value_keys("default"), None);
+
+    // A store the host does not have is refused when the host is built.
+    let other = dir.join("other.toml");
+    std::fs::write(
+        &other,
+        manifest.replace(line, "key_value_stores = [\"sessions\"]\n"),
+    )
+    .unwrap();
+    let refused = builder(&sandbox).manifest(&other).build();
+    let message = format!("{:#}", refused.expect_err("an unknown store is refused"));
+    assert!(message.contains("\"sessions\""), "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

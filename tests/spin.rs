@@ -429,6 +429,51 @@ fn bad_input_and_provider_faults_are_problems_under_spin() {
     app.assert_no_secrets(&secrets(&sandbox, &config, &[]));
 }
 
+/// Without `key_value_stores` in the manifest Spin grants no store, and
+/// FinConnect answers every request 503 naming the setting, with no provider
+/// call: the same answer as finconnect-host for the same manifest
+/// (tests/ledger.rs, `a_manifest_granting_no_store_is_refused_like_spin`).
+#[test]
+fn a_manifest_granting_no_store_is_refused_naming_the_setting_under_spin() {
+    let test = "a_manifest_granting_no_store_is_refused_naming_the_setting_under_spin";
+    let Some(spin) = harness::spin(test) else {
+        return;
+    };
+    let _shared = harness::shared();
+    let config = distinct_credentials();
+    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let manifest = harness::finconnect_manifest(&harness::finconnect_wasm());
+    let line = "key_value_stores = [\"default\"]\n";
+    assert!(
+        manifest.contains(line),
+        "spin.toml grants the default store"
+    );
+    let app = SpinApp::start(
+        &spin,
+        SpinSetup::new(
+            "no-store",
+            manifest.replace(line, ""),
+            harness::sandbox_variables(&sandbox, &config),
+        ),
+    );
+    for reply in [
+        app.post("/payments", &clickpesa_body("SPINNOSTORE1")),
+        app.send("GET", "/payments?provider=clickpesa", None, Some(API_KEY)),
+    ] {
+        let problem = assert_problem(&reply, 503, "ledger_unavailable");
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("not granted") && detail.contains("key_value_stores = [\"default\"]"),
+            "{reply}"
+        );
+    }
+    assert!(
+        sandbox.requests().is_empty(),
+        "{:?}",
+        provider_calls(&sandbox)
+    );
+}
+
 // ----- 2. the other builds -----
 
 #[test]

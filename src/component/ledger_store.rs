@@ -27,11 +27,12 @@ impl KeyValue {
                 exclusive_creates: std::cell::OnceCell::new(),
             })
             .map_err(|error| match error {
-            store::Error::NoSuchStore => StoreError::NoSuchStore(format!(
-                "{STORE_NAME}` (grant it with key_value_stores = [\"{STORE_NAME}\"] in spin.toml)`"
-            )),
-            other => store_error(other),
-        })
+                // Spin answers `access-denied` for a store the manifest does not grant.
+                store::Error::NoSuchStore | store::Error::AccessDenied => {
+                    StoreError::NotGranted(STORE_NAME.to_owned())
+                }
+                other => store_error(other),
+            })
     }
 }
 

@@ -10,9 +10,10 @@
 //!   what `finconnect-host up` uses): it outlives the process, and every host
 //!   that opens the same file sees the others' writes.
 //!
-//! Only the stores the host was given exist (one, `default`, the store Spin
-//! grants with `key_value_stores = ["default"]`); opening any other name
-//! answers `no-such-store`.
+//! Only the stores the manifest grants open (`default`, the store Spin
+//! grants with `key_value_stores = ["default"]`; a host without a manifest
+//! grants it too); opening any other name answers `access-denied`, as under
+//! Spin, and a component granted none runs without a store.
 //!
 //! ## Atomics
 //!
@@ -434,8 +435,9 @@ impl StoreState {
 
 impl store::Host for StoreState {
     fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, Error> {
+        // Spin answers a store the component was not granted so.
         if !self.keyvalue.has_store(&identifier) {
-            return Err(Error::NoSuchStore);
+            return Err(Error::AccessDenied);
         }
         self.table
             .push(Bucket { store: identifier })

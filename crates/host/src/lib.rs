@@ -300,9 +300,30 @@ impl HostBuilder {
             );
         }
 
+        // The stores the manifest grants, as `spin up` grants them (only
+        // `default` exists without a runtime configuration); without a
+        // manifest, `default`.
+        let granted = match &manifest {
+            Some(manifest) => {
+                if let Some(label) = manifest
+                    .key_value_stores
+                    .iter()
+                    .find(|label| label.as_str() != keyvalue::DEFAULT_STORE)
+                {
+                    bail!(
+                        "`component.{}.key_value_stores` names {label:?}: this host has only the \
+                         `{}` store",
+                        manifest.component,
+                        keyvalue::DEFAULT_STORE
+                    );
+                }
+                manifest.key_value_stores.clone()
+            }
+            None => vec![keyvalue::DEFAULT_STORE.to_owned()],
+        };
         let keyvalue = match &self.keyvalue_file {
-            Some(path) => KeyValueStores::sqlite(path, [keyvalue::DEFAULT_STORE])?,
-            None => KeyValueStores::default(),
+            Some(path) => KeyValueStores::sqlite(path, granted)?,
+            None => KeyValueStores::in_memory(granted),
         };
 
         let secrets = manifest

@@ -1,7 +1,7 @@
 //! `spin.toml`, read the way `spin up` reads it.
 //!
 //! Only what the host needs: application variables, one component's
-//! variables, `environment` and `allowed_outbound_hosts`. Values resolve as in
+//! variables, `environment`, `allowed_outbound_hosts` and `key_value_stores`. Values resolve as in
 //! Spin: explicit overrides, then `SPIN_VARIABLE_<NAME>` in the process
 //! environment, then a `.env` file in the working directory, then the
 //! manifest's defaults. A required variable that nothing resolves stops the
@@ -117,6 +117,9 @@ pub struct Manifest {
     pub environment: BTreeMap<String, String>,
     /// `[component.<id>] allowed_outbound_hosts`, unresolved.
     pub allowed_outbound_hosts: Vec<Template>,
+    /// `[component.<id>] key_value_stores`: the stores the component may
+    /// open (none when the key is absent, as under Spin).
+    pub key_value_stores: Vec<String>,
 }
 
 impl Manifest {
@@ -217,6 +220,19 @@ impl Manifest {
             }
         }
 
+        let mut key_value_stores = Vec::new();
+        if let Some(list) = settings.get("key_value_stores") {
+            let list = list
+                .as_array()
+                .with_context(|| format!("`component.{id}.key_value_stores` must be a list"))?;
+            for entry in list {
+                let label = entry
+                    .as_str()
+                    .context("`key_value_stores` entries must be strings")?;
+                key_value_stores.push(label.to_owned());
+            }
+        }
+
         Ok(Self {
             variables,
             component: id,
@@ -224,6 +240,7 @@ impl Manifest {
             component_variables,
             environment,
             allowed_outbound_hosts,
+            key_value_stores,
         })
     }
 }

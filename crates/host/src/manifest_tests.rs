@@ -559,3 +559,14 @@ mod project_manifest {
         Ok(())
     }
 }
+
+#[test]
+fn key_value_stores_are_read_and_absent_means_none() -> TestResult {
+    let granted = Manifest::parse(&manifest("", "key_value_stores = [\"default\"]"), None)?;
+    assert_eq!(granted.key_value_stores, ["default"]);
+    let none = Manifest::parse(&manifest("", ""), None)?;
+    assert!(none.key_value_stores.is_empty());
+    let bad = Manifest::parse(&manifest("", "key_value_stores = \"default\""), None);
+    assert!(err_text(bad).contains("key_value_stores` must be a list"));
+    Ok(())
+}

@@ -40,6 +40,13 @@ pub enum StoreError {
     /// The component may not use it (`access-denied`).
     #[error("access to the key-value store was denied")]
     AccessDenied,
+    /// The host did not grant the store FinConnect opens (Spin answers
+    /// `access-denied` for a store the manifest does not list).
+    #[error(
+        "the key-value store `{0}` is not granted to FinConnect: add key_value_stores = [\"{0}\"] \
+         to its component in spin.toml"
+    )]
+    NotGranted(String),
     /// The operation needs `wasi:keyvalue/atomics`, which this host lacks.
     #[error("the key-value store offers no `{0}` (wasi:keyvalue/atomics is missing)")]
     Unsupported(&'static str),
