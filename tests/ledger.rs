@@ -506,14 +506,7 @@ fn a_manifest_granting_no_store_is_refused_like_spin() {
         post(&host, "/payments", &clickpesa_body("NOSTORE1")),
         get(&host, "/payments?provider=clickpesa"),
     ] {
-        assert_eq!(reply.status, 503, "{reply}");
-        let problem = reply.json();
-        assert_eq!(problem["code"], "ledger_unavailable", "{reply}");
-        let detail = problem["detail"].as_str().unwrap();
-        assert!(
-            detail.contains("not granted") && detail.contains("key_value_stores = [\"default\"]"),
-            "{reply}"
-        );
+        assert_store_not_granted(&reply);
     }
     assert!(
         sandbox.requests().is_empty(),

@@ -29,7 +29,8 @@ mod harness;
 
 use common::{
     API_KEY, CLICKPESA_PUSH, CLICKPESA_TOKEN, PESAPAL_REGISTER_IPN, PESAPAL_STATUS, PESAPAL_SUBMIT,
-    PESAPAL_TOKEN, Reply, clickpesa_body, ipn_body, pesapal_body, provider_calls,
+    PESAPAL_TOKEN, Reply, assert_store_not_granted, clickpesa_body, ipn_body, pesapal_body,
+    provider_calls,
 };
 use finconnect_sandbox::{Fault, FaultKind, Outcome, Sandbox, SandboxConfig, Target};
 use harness::{Redis, SpinApp, SpinSetup};
@@ -460,12 +461,7 @@ fn a_manifest_granting_no_store_is_refused_naming_the_setting_under_spin() {
         app.post("/payments", &clickpesa_body("SPINNOSTORE1")),
         app.send("GET", "/payments?provider=clickpesa", None, Some(API_KEY)),
     ] {
-        let problem = assert_problem(&reply, 503, "ledger_unavailable");
-        let detail = problem["detail"].as_str().unwrap();
-        assert!(
-            detail.contains("not granted") && detail.contains("key_value_stores = [\"default\"]"),
-            "{reply}"
-        );
+        assert_store_not_granted(&reply);
     }
     assert!(
         sandbox.requests().is_empty(),
@@ -869,12 +865,41 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
     // 32 concurrent pays with one key, spread over both instances: one
     // provider order; every other answer a replay or "in progress".
     sandbox.clear_requests();
-    let body = clickpesa_body("SPINRACE1").to_string();
+    let _ = pay_32_with_one_key(
+        &[a.addr(), b.addr()],
+        &clickpesa_body("SPINRACE1"),
+        "spin-race-1",
+        "over two instances",
+    );
+    let pushes = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/payments/initiate-ussd-push-request"))
+        .count();
+    assert_eq!(pushes, 1, "one provider order");
+
+    let mut secrets = secrets(&sandbox, &config, &[]);
+    secrets.push(WEBHOOK_SECRET.to_owned());
+    secrets.push(WEBHOOK_SECRET.trim_start_matches("whsec_").to_owned());
+    a.assert_no_secrets(&secrets);
+    b.assert_no_secrets(&secrets);
+}
+
+/// 32 requests at once, each `POST /payments` of `body` with one
+/// `Idempotency-Key`, spread over `addrs` in turn; the replies, and how many
+/// were created, replayed and "in progress" (logged).
+fn pay_32_with_one_key(
+    addrs: &[std::net::SocketAddr],
+    body: &Value,
+    key: &str,
+    what: &str,
+) -> Vec<Reply> {
+    let body = body.to_string();
     let auth = format!("Bearer {API_KEY}");
     let replies: Vec<Reply> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..32)
             .map(|n| {
-                let addr = if n % 2 == 0 { a.addr() } else { b.addr() };
+                let addr = addrs[n % addrs.len()];
                 let (body, auth) = (&body, &auth);
                 scope.spawn(move || {
                     common::http_over_tcp(
@@ -884,7 +909,7 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
                         &[
                             ("authorization", auth.as_str()),
                             ("content-type", "application/json"),
-                            ("idempotency-key", "spin-race-1"),
+                            ("idempotency-key", key),
                         ],
                         body.as_bytes(),
                     )
@@ -903,22 +928,11 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
         .count();
     let in_progress = replies.iter().filter(|r| r.status == 409).count();
     harness::say(&format!(
-        "spin suite: 32 concurrent pays with one key over two instances: {created} created, {replayed} replayed, {in_progress} in progress"
+        "spin suite: 32 concurrent pays with one key, {what}: {created} created, {replayed} replayed, {in_progress} in progress"
     ));
     assert_eq!(created, 1, "{replies:#?}");
     assert_eq!(created + replayed + in_progress, 32, "{replies:#?}");
-    let pushes = sandbox
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/payments/initiate-ussd-push-request"))
-        .count();
-    assert_eq!(pushes, 1, "one provider order");
-
-    let mut secrets = secrets(&sandbox, &config, &[]);
-    secrets.push(WEBHOOK_SECRET.to_owned());
-    secrets.push(WEBHOOK_SECRET.trim_start_matches("whsec_").to_owned());
-    a.assert_no_secrets(&secrets);
-    b.assert_no_secrets(&secrets);
+    replies
 }
 
 /// 32 concurrent pays with one key under one `spin up` with Spin's default
@@ -944,50 +958,18 @@ fn thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store_make_one_ord
             &config,
         ),
     );
-    let body = clickpesa_body("SPINRACE2").to_string();
-    let auth = format!("Bearer {API_KEY}");
-    let addr = app.addr();
-    let replies: Vec<Reply> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..32)
-            .map(|_| {
-                let (body, auth) = (&body, &auth);
-                scope.spawn(move || {
-                    common::http_over_tcp(
-                        addr,
-                        "POST",
-                        "/payments",
-                        &[
-                            ("authorization", auth.as_str()),
-                            ("content-type", "application/json"),
-                            ("idempotency-key", "spin-sqlite-race-1"),
-                        ],
-                        body.as_bytes(),
-                    )
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    let created = replies
-        .iter()
-        .filter(|r| r.status == 201 && r.header("idempotent-replayed").is_none())
-        .count();
-    let replayed = replies
-        .iter()
-        .filter(|r| r.header("idempotent-replayed") == Some("true"))
-        .count();
-    let in_progress = replies.iter().filter(|r| r.status == 409).count();
-    harness::say(&format!(
-        "spin suite: 32 concurrent pays with one key, Spin's SQLite store: {created} created, {replayed} replayed, {in_progress} in progress"
-    ));
+    let replies = pay_32_with_one_key(
+        &[app.addr()],
+        &clickpesa_body("SPINRACE2"),
+        "spin-sqlite-race-1",
+        "Spin's SQLite store",
+    );
     let pushes = sandbox
         .requests()
         .iter()
         .filter(|r| r.path.ends_with("/payments/initiate-ussd-push-request"))
         .count();
     assert_eq!(pushes, 1, "one provider order; replies: {replies:#?}");
-    assert_eq!(created, 1, "{replies:#?}");
-    assert_eq!(created + replayed + in_progress, 32, "{replies:#?}");
 }
 
 // ----- 5. no stalls -----

@@ -552,3 +552,16 @@ pub fn sign_clickpesa(key: &[u8], body: &mut serde_json::Value) {
     let tree = checksum::Value::parse(&serde_json::to_vec(body).unwrap()).unwrap();
     body["checksum"] = serde_json::Value::String(checksum::compute(key, &tree).unwrap());
 }
+
+/// The answer of FinConnect's HTTP face when the host grants it no
+/// key-value store: 503 `ledger_unavailable`, saying which setting to add.
+pub fn assert_store_not_granted(reply: &Reply) {
+    assert_eq!(reply.status, 503, "{reply}");
+    let problem = reply.json();
+    assert_eq!(problem["code"], "ledger_unavailable", "{reply}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("not granted") && detail.contains("key_value_stores = [\"default\"]"),
+        "{reply}"
+    );
+}
