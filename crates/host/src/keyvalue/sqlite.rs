@@ -132,18 +132,16 @@ impl Sqlite {
 
 /// The version for this transaction's writes: one more than the last.
 fn next_version(tx: &Transaction<'_>) -> rusqlite::Result<Version> {
-    tx.query_row(
+    tx.prepare_cached(
         "UPDATE finconnect_keyvalue_clock SET last = last + 1 WHERE id = 0 RETURNING last",
-        [],
-        |row| row.get(0),
-    )
+    )?
+    .query_row([], |row| row.get(0))
 }
 
 fn read(connection: &Connection, store: &str, key: &str) -> rusqlite::Result<Seen> {
     let entry = connection
-        .query_row(SELECT, params![store, key], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
+        .prepare_cached(SELECT)?
+        .query_row(params![store, key], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     Ok(Seen { entry })
 }
@@ -170,7 +168,8 @@ impl Backend for Sqlite {
         self.write(|tx| {
             let version = next_version(tx)?;
             for (key, value) in &entries {
-                tx.execute(UPSERT, params![store, key, value, version])?;
+                tx.prepare_cached(UPSERT)?
+                    .execute(params![store, key, value, version])?;
             }
             Ok(())
         })
@@ -179,7 +178,7 @@ impl Backend for Sqlite {
     fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), Error> {
         self.write(|tx| {
             for key in keys {
-                tx.execute(DELETE, params![store, key])?;
+                tx.prepare_cached(DELETE)?.execute(params![store, key])?;
             }
             Ok(())
         })
@@ -187,8 +186,9 @@ impl Backend for Sqlite {
 
     fn keys(&self, store: &str) -> Result<Vec<String>, Error> {
         self.with(|connection| {
-            let mut statement = connection
-                .prepare("SELECT key FROM finconnect_keyvalue WHERE store = ?1 ORDER BY key")?;
+            let mut statement = connection.prepare_cached(
+                "SELECT key FROM finconnect_keyvalue WHERE store = ?1 ORDER BY key",
+            )?;
             let keys = statement
                 .query_map(params![store], |row| row.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -208,7 +208,8 @@ impl Backend for Sqlite {
                 return Ok(false);
             }
             let version = next_version(tx)?;
-            tx.execute(UPSERT, params![store, key, value, version])?;
+            tx.prepare_cached(UPSERT)?
+                .execute(params![store, key, value, version])?;
             Ok(true)
         })
     }
@@ -221,10 +222,12 @@ impl Backend for Sqlite {
             };
             let sum = add(key, current, delta)?;
             let version = next_version(tx)?;
-            tx.execute(
-                UPSERT,
-                params![store, key, sum.to_le_bytes().as_slice(), version],
-            )?;
+            tx.prepare_cached(UPSERT)?.execute(params![
+                store,
+                key,
+                sum.to_le_bytes().as_slice(),
+                version
+            ])?;
             Ok(sum)
         })
     }
