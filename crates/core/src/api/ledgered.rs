@@ -261,6 +261,10 @@ pub(super) fn list_events<S: Store>(
         value["delivery"] = serde_json::to_value(delivery).unwrap_or_default();
         data.push(value);
     }
+    // A scheduled delivery the outbox lost goes back in it; the listing is
+    // answered whatever happens to that repair.
+    let ids: Vec<&str> = page.data.iter().map(|event| event.id.as_str()).collect();
+    let _ = ledger.restore_scheduled(&ids);
     Ok(json(
         200,
         &serde_json::json!({ "data": data, "next_after": page.next_after }),

@@ -1478,6 +1478,7 @@ impl<S: Store> Ledger<S> {
     /// one read however many events were ever delivered.
     pub fn due_deliveries(&self, now: u64) -> Result<Vec<Delivery>, LedgerError> {
         let mut due = Vec::new();
+        let mut finished = Vec::new();
         for entry in self.outbox()?.entries {
             if entry.due > now {
                 continue;
@@ -1489,10 +1490,52 @@ impl<S: Store> Ledger<S> {
             };
             if delivery.is_due(now) {
                 due.push(delivery);
+            } else if delivery.state != DeliveryState::Scheduled {
+                finished.push(entry.event_id);
             }
+        }
+        if !finished.is_empty() {
+            // An entry left for a delivery that is over (put back by
+            // `restore_scheduled` as it finished elsewhere): it would make
+            // every request look for due deliveries.
+            self.update_outbox(|outbox| {
+                let before = outbox.entries.len();
+                outbox
+                    .entries
+                    .retain(|entry| !finished.contains(&entry.event_id));
+                outbox.entries.len() != before
+            })?;
         }
         due.sort_by_key(|delivery| delivery.seq);
         Ok(due)
+    }
+
+    /// Puts back in the outbox each of `event_ids` whose delivery is still
+    /// scheduled but missing from it. A call that wrote an event and its
+    /// delivery record, then failed to update the outbox (a store error,
+    /// contention: the notification is acknowledged all the same), left a
+    /// delivery no instance would attempt; listing the event restores it.
+    /// Returns how many were put back.
+    pub fn restore_scheduled(&self, event_ids: &[&str]) -> Result<usize, LedgerError> {
+        if !self.config.webhooks || event_ids.is_empty() {
+            return Ok(0);
+        }
+        let outbox = self.outbox()?;
+        let mut restored = 0;
+        for id in event_ids {
+            if outbox.entries.iter().any(|entry| entry.event_id == *id) {
+                continue;
+            }
+            // Read after the outbox: a delivery finished since is left out.
+            let Some(delivery) = self.delivery(id)? else {
+                continue;
+            };
+            if delivery.state == DeliveryState::Scheduled && delivery.next_attempt_at.is_some() {
+                self.schedule(&delivery)?;
+                restored += 1;
+            }
+        }
+        Ok(restored)
     }
 
     /// Whether any delivery may be due at `now` (one read of the outbox).

@@ -934,6 +934,51 @@ fn deliveries_are_queued_per_event_and_every_attempt_is_kept() -> TestResult {
     Ok(())
 }
 
+/// A delivery whose outbox entry was lost (the call that wrote the event
+/// failed to update the outbox) is put back when its event is listed, and
+/// an entry left for a delivery that is over is dropped by the next look
+/// for due deliveries.
+#[test]
+fn a_delivery_lost_from_the_outbox_is_restored_and_a_finished_one_cleaned() -> TestResult {
+    let ledger = Ledger::new(
+        MemoryStore::new(),
+        Config {
+            webhooks: true,
+            ..Config::default()
+        },
+    );
+    pending_payment(&ledger, Provider::Pesapal, "INV-9", "TRK-9")?;
+    let event_id = ledger.due_deliveries(NOW)?[0].event_id.clone();
+    let outbox_key = events::outbox_key();
+    let full = ledger.store().get(&outbox_key)?.ok_or("no outbox")?;
+    // The lost update: the outbox as if the entry had never been added.
+    ledger.store().set(&outbox_key, br#"{"entries":[]}"#)?;
+    assert!(!ledger.deliveries_due(u64::MAX)?);
+    assert_eq!(ledger.restore_scheduled(&[event_id.as_str()])?, 1);
+    assert!(ledger.deliveries_due(NOW)?);
+    assert_eq!(ledger.due_deliveries(NOW)?.len(), 1);
+    // Listed again: nothing to restore.
+    assert_eq!(ledger.restore_scheduled(&[event_id.as_str()])?, 0);
+
+    // Delivered: the entry goes; one put back afterwards is cleaned away.
+    ledger.record_attempt(
+        &event_id,
+        1,
+        Attempt {
+            at: NOW,
+            status: Some(204),
+            error: None,
+        },
+    )?;
+    assert!(!ledger.deliveries_due(u64::MAX)?);
+    assert_eq!(ledger.restore_scheduled(&[event_id.as_str()])?, 0);
+    ledger.store().set(&outbox_key, &full)?;
+    assert!(ledger.deliveries_due(u64::MAX)?);
+    assert!(ledger.due_deliveries(u64::MAX)?.is_empty());
+    assert!(!ledger.deliveries_due(u64::MAX)?);
+    Ok(())
+}
+
 // ----- retention, export, operation counts ---------------------------------
 
 #[test]
