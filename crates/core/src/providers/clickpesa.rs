@@ -452,4 +452,7 @@ fn check_status(response: &HttpResponse) -> Result<()> {
 }
 
 #[cfg(test)]
+mod test_fixtures;
+
+#[cfg(test)]
 mod tests;

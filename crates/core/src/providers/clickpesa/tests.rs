@@ -1,25 +1,10 @@
 use super::*;
 use crate::domain::Customer;
+use crate::providers::clickpesa::test_fixtures::{config, reply, token};
 /// A change to a valid request that makes one field invalid.
 type Mutation = Box<dyn Fn(&mut PaymentRequest)>;
 
 use serde_json::{Value, json};
-
-fn config(checksum_key: Option<&str>) -> ClickpesaConfig {
-    ClickpesaConfig {
-        base_url: "https://api.clickpesa.com/third-parties".to_owned(),
-        client_id: ClientId(Secret::new("canary-client")),
-        api_key: ApiKey(Secret::new("canary-api-key")),
-        checksum_key: checksum_key.map(|key| ChecksumKey(Secret::new(key))),
-    }
-}
-
-fn token() -> AccessToken {
-    AccessToken {
-        value: Secret::new("Bearer eyJ.tok"),
-        expires: None,
-    }
-}
 
 pub(crate) fn push_request() -> PaymentRequest {
     PaymentRequest {
@@ -32,11 +17,6 @@ pub(crate) fn push_request() -> PaymentRequest {
         },
         ..PaymentRequest::default()
     }
-}
-
-fn reply(status: u16, body: &str) -> HttpResponse {
-    HttpResponse::new(status, body.as_bytes().to_vec())
-        .with_header("content-type", "application/json")
 }
 
 fn header<'a>(request: &'a HttpRequest, name: &str) -> Option<&'a str> {

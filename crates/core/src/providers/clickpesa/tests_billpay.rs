@@ -1,31 +1,9 @@
 //! BillPay: exact requests (no checksum even with a key), the validation
 //! tables, every reply shape and the documented refusals.
 
-use super::super::{ApiKey, ChecksumKey, ClickpesaConfig, ClientId};
 use super::*;
 use crate::domain::Provider;
-use crate::secret::Secret;
-
-fn config(checksum_key: Option<&str>) -> ClickpesaConfig {
-    ClickpesaConfig {
-        base_url: "https://api.clickpesa.com/third-parties".to_owned(),
-        client_id: ClientId(Secret::new("canary-client")),
-        api_key: ApiKey(Secret::new("canary-api-key")),
-        checksum_key: checksum_key.map(|key| ChecksumKey(Secret::new(key))),
-    }
-}
-
-fn token() -> AccessToken {
-    AccessToken {
-        value: Secret::new("Bearer eyJ.tok"),
-        expires: None,
-    }
-}
-
-fn reply(status: u16, body: &str) -> HttpResponse {
-    HttpResponse::new(status, body.as_bytes().to_vec())
-        .with_header("content-type", "application/json")
-}
+use crate::providers::clickpesa::test_fixtures::{config, reply, token};
 
 fn ok<T>(result: Result<T>) -> T {
     result.unwrap_or_else(|e| unreachable!("{e}"))

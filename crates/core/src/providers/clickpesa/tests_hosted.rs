@@ -3,33 +3,16 @@
 //! request, nothing sent after a refusal).
 
 use super::super::checksum;
-use super::super::{ApiKey, ChecksumKey, ClickpesaConfig, ClientId};
 use super::*;
 use crate::domain::{Customer, PaymentMethod, Provider};
 use crate::error::ProviderError;
 use crate::flow::Finconnect;
-use crate::secret::Secret;
+use crate::providers::clickpesa::test_fixtures::{config, reply, token};
 use crate::transport::scripted::Scripted;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 type Mutation = fn(&mut PaymentRequest);
-
-fn config(checksum_key: Option<&str>) -> ClickpesaConfig {
-    ClickpesaConfig {
-        base_url: "https://api.clickpesa.com/third-parties".to_owned(),
-        client_id: ClientId(Secret::new("canary-client")),
-        api_key: ApiKey(Secret::new("canary-api-key")),
-        checksum_key: checksum_key.map(|key| ChecksumKey(Secret::new(key))),
-    }
-}
-
-fn token() -> AccessToken {
-    AccessToken {
-        value: Secret::new("Bearer eyJ.tok"),
-        expires: None,
-    }
-}
 
 fn checkout_payment() -> PaymentRequest {
     PaymentRequest {
@@ -56,11 +39,6 @@ fn card_payment() -> PaymentRequest {
         },
         ..PaymentRequest::default()
     }
-}
-
-fn reply(status: u16, body: &str) -> HttpResponse {
-    HttpResponse::new(status, body.as_bytes().to_vec())
-        .with_header("content-type", "application/json")
 }
 
 fn body_of(request: &HttpRequest) -> Value {

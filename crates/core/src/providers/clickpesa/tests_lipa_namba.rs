@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::payouts::PayoutError;
+use crate::providers::clickpesa::test_fixtures::token;
 use crate::providers::clickpesa::{ApiKey, ClientId};
 use crate::secret::Secret;
 
@@ -13,13 +14,6 @@ fn config() -> ClickpesaConfig {
         client_id: ClientId(Secret::new("canary-client")),
         api_key: ApiKey(Secret::new("canary-api-key")),
         checksum_key: None,
-    }
-}
-
-fn token() -> AccessToken {
-    AccessToken {
-        value: Secret::new("Bearer eyJ.tok"),
-        expires: None,
     }
 }
 

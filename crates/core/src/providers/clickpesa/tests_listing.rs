@@ -7,6 +7,7 @@ use super::*;
 use crate::domain::{PaymentStatus, Provider};
 use crate::error::ProviderError;
 use crate::flow::Finconnect;
+use crate::providers::clickpesa::test_fixtures::{reply, token};
 use crate::secret::Secret;
 use crate::transport::scripted::Scripted;
 use std::collections::BTreeMap;
@@ -20,18 +21,6 @@ fn config() -> ClickpesaConfig {
         api_key: ApiKey(Secret::new("canary-api-key")),
         checksum_key: None,
     }
-}
-
-fn token() -> AccessToken {
-    AccessToken {
-        value: Secret::new("Bearer eyJ.tok"),
-        expires: None,
-    }
-}
-
-fn reply(status: u16, body: &str) -> HttpResponse {
-    HttpResponse::new(status, body.as_bytes().to_vec())
-        .with_header("content-type", "application/json")
 }
 
 fn ok<T>(result: Result<T>) -> T {

@@ -3,29 +3,7 @@
 
 use super::*;
 use crate::payouts::PayoutError;
-use crate::providers::clickpesa::{ApiKey, ChecksumKey, ClientId};
-use crate::secret::Secret;
-
-fn config(checksum_key: Option<&str>) -> ClickpesaConfig {
-    ClickpesaConfig {
-        base_url: "https://api.clickpesa.com/third-parties".to_owned(),
-        client_id: ClientId(Secret::new("canary-client")),
-        api_key: ApiKey(Secret::new("canary-api-key")),
-        checksum_key: checksum_key.map(|key| ChecksumKey(Secret::new(key))),
-    }
-}
-
-fn token() -> AccessToken {
-    AccessToken {
-        value: Secret::new("Bearer eyJ.tok"),
-        expires: None,
-    }
-}
-
-fn reply(status: u16, body: &str) -> HttpResponse {
-    HttpResponse::new(status, body.as_bytes().to_vec())
-        .with_header("content-type", "application/json")
-}
+use crate::providers::clickpesa::test_fixtures::{config, reply, token};
 
 fn mobile(amount: &str) -> PayoutRequest {
     PayoutRequest {

@@ -3,34 +3,17 @@
 //! documented error, and the flow (token, then the preview; PesaPal and
 //! M-Pesa answer `unsupported` without a call).
 
-use super::super::{ApiKey, ChecksumKey, ClickpesaConfig, ClientId};
 use super::*;
 use crate::domain::{Customer, Provider};
 use crate::error::ProviderError;
 use crate::flow::Finconnect;
-use crate::secret::Secret;
+use crate::providers::clickpesa::test_fixtures::{config, reply, token};
 use crate::transport::Method;
 use crate::transport::scripted::Scripted;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 type Mutation = fn(&mut PaymentRequest);
-
-fn config(checksum_key: Option<&str>) -> ClickpesaConfig {
-    ClickpesaConfig {
-        base_url: "https://api.clickpesa.com/third-parties".to_owned(),
-        client_id: ClientId(Secret::new("canary-client")),
-        api_key: ApiKey(Secret::new("canary-api-key")),
-        checksum_key: checksum_key.map(|key| ChecksumKey(Secret::new(key))),
-    }
-}
-
-fn token() -> AccessToken {
-    AccessToken {
-        value: Secret::new("Bearer eyJ.tok"),
-        expires: None,
-    }
-}
 
 fn ussd() -> PaymentRequest {
     PaymentRequest {
@@ -53,11 +36,6 @@ fn card() -> PaymentRequest {
         method: Some(PaymentMethod::Card),
         ..PaymentRequest::default()
     }
-}
-
-fn reply(status: u16, body: &str) -> HttpResponse {
-    HttpResponse::new(status, body.as_bytes().to_vec())
-        .with_header("content-type", "application/json")
 }
 
 fn ok<T>(result: Result<T>) -> T {
