@@ -22,6 +22,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{ClickpesaPayout, bad_request, number, payout_json};
+use crate::clickpesa_listing::{Paging, dates, paging};
 use crate::pesapal::json_response;
 use crate::server::Incoming;
 use crate::state::State;
@@ -31,33 +32,8 @@ use crate::util;
 /// writes it, a JSON number).
 const RATES: [(&str, &str, &str); 2] = [("USD", "TZS", "2510"), ("TZS", "USD", "0.000398")];
 
-/// `YYYY-MM-DD`.
-fn is_date(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-}
-
 fn day_of(payout: &ClickpesaPayout) -> &str {
     payout.created_at.get(..10).unwrap_or_default()
-}
-
-/// The date filter of a query: `(startDate, endDate)`, or the refusal.
-fn dates(query: Option<&str>) -> Result<(Option<String>, Option<String>), Box<Response>> {
-    let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
-    let (start, end) = (param("startDate"), param("endDate"));
-    for date in [&start, &end].into_iter().flatten() {
-        if !is_date(date) {
-            return Err(Box::new(bad_request(
-                "startDate and endDate must be valid ISO 8601 date strings",
-            )));
-        }
-    }
-    Ok((start, end))
 }
 
 fn within(payout: &ClickpesaPayout, start: Option<&str>, end: Option<&str>) -> bool {
@@ -76,20 +52,13 @@ pub(super) fn list(state: &State, req: &Incoming) -> Response {
         Ok(dates) => dates,
         Err(refusal) => return *refusal,
     };
-    let skip = match param("skip").map(|s| s.parse::<usize>()) {
-        None => 0,
-        Some(Ok(skip)) => skip,
-        Some(Err(_)) => return bad_request("skip must not be less than 0"),
-    };
-    let limit = match param("limit").map(|s| s.parse::<usize>()) {
-        None => 20,
-        Some(Ok(limit)) if limit >= 1 => limit,
-        Some(_) => return bad_request("limit must not be less than 1"),
-    };
-    let descending = match param("orderBy").as_deref() {
-        None | Some("DESC") => true,
-        Some("ASC") => false,
-        Some(_) => return bad_request("orderBy must be one of the following values: ASC, DESC"),
+    let Paging {
+        skip,
+        limit,
+        descending,
+    } = match paging(query) {
+        Ok(paging) => paging,
+        Err(refusal) => return *refusal,
     };
     let (status, currency, channel, reference) = (
         param("status"),

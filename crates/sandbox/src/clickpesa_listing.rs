@@ -22,7 +22,7 @@ use crate::state::State;
 use crate::util;
 
 /// `YYYY-MM-DD`.
-fn is_date(text: &str) -> bool {
+pub(crate) fn is_date(text: &str) -> bool {
     let b = text.as_bytes();
     b.len() == 10
         && b[4] == b'-'
@@ -45,31 +45,75 @@ fn amount_of(payment: &ClickpesaPayment) -> u64 {
         .unwrap_or(0)
 }
 
-/// `GET /payments/all?…`.
-pub(crate) fn list(state: &State, req: &Incoming) -> Response {
-    let query = req.query.as_deref();
+/// The date filter of a listing query, `(startDate, endDate)`, each
+/// `YYYY-MM-DD` when given, or ClickPesa's refusal.
+pub(crate) fn dates(
+    query: Option<&str>,
+) -> Result<(Option<String>, Option<String>), Box<Response>> {
     let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
-    let start = param("startDate");
-    let end = param("endDate");
+    let (start, end) = (param("startDate"), param("endDate"));
     for date in [&start, &end].into_iter().flatten() {
         if !is_date(date) {
-            return bad_request("startDate and endDate must be valid ISO 8601 date strings");
+            return Err(Box::new(bad_request(
+                "startDate and endDate must be valid ISO 8601 date strings",
+            )));
         }
     }
+    Ok((start, end))
+}
+
+/// The paging and order of a listing query: `skip` ≥ 0 (default 0),
+/// `limit` ≥ 1 (default 20), `orderBy` `ASC|DESC` (default `DESC`).
+pub(crate) struct Paging {
+    pub(crate) skip: usize,
+    pub(crate) limit: usize,
+    pub(crate) descending: bool,
+}
+
+/// Reads [`Paging`] from a listing query, or ClickPesa's refusal.
+pub(crate) fn paging(query: Option<&str>) -> Result<Paging, Box<Response>> {
+    let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
     let skip = match param("skip").map(|s| s.parse::<usize>()) {
         None => 0,
         Some(Ok(skip)) => skip,
-        Some(Err(_)) => return bad_request("skip must not be less than 0"),
+        Some(Err(_)) => return Err(Box::new(bad_request("skip must not be less than 0"))),
     };
     let limit = match param("limit").map(|s| s.parse::<usize>()) {
         None => 20,
         Some(Ok(limit)) if limit >= 1 => limit,
-        Some(_) => return bad_request("limit must not be less than 1"),
+        Some(_) => return Err(Box::new(bad_request("limit must not be less than 1"))),
     };
     let descending = match param("orderBy").as_deref() {
         None | Some("DESC") => true,
         Some("ASC") => false,
-        Some(_) => return bad_request("orderBy must be one of the following values: ASC, DESC"),
+        Some(_) => {
+            return Err(Box::new(bad_request(
+                "orderBy must be one of the following values: ASC, DESC",
+            )));
+        }
+    };
+    Ok(Paging {
+        skip,
+        limit,
+        descending,
+    })
+}
+
+/// `GET /payments/all?…`.
+pub(crate) fn list(state: &State, req: &Incoming) -> Response {
+    let query = req.query.as_deref();
+    let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
+    let (start, end) = match dates(query) {
+        Ok(dates) => dates,
+        Err(refusal) => return *refusal,
+    };
+    let Paging {
+        skip,
+        limit,
+        descending,
+    } = match paging(query) {
+        Ok(paging) => paging,
+        Err(refusal) => return *refusal,
     };
     let sort_by = param("sortBy").unwrap_or_else(|| "createdAt".to_owned());
     let status = param("status");
