@@ -236,8 +236,18 @@ fn insufficient_balance_and_the_cooldown_are_typed() {
     }
 }
 
-#[test]
-fn a_forged_payout_webhook_makes_no_event_and_a_real_one_does() {
+/// One authorized payout `reference` (checksums on); then a webhook for it
+/// at `route`, first forged (claiming `forged`, signed with another key:
+/// 401, no event, nobody called), then the sandbox's own when it settles
+/// the payout with `outcome`, which makes the event `expected`. Returns the
+/// sandbox, the host and that last event.
+fn forged_then_real_payout_webhook(
+    reference: &str,
+    route: &str,
+    forged: (&str, &str),
+    outcome: PayoutOutcome,
+    expected: &str,
+) -> (Sandbox, Host, Value) {
     let (sandbox, host) = start_on(SandboxConfig {
         clickpesa_checksum_key: Some(CHECKSUM_KEY.to_owned()),
         ..SandboxConfig::default()
@@ -246,46 +256,43 @@ fn a_forged_payout_webhook_makes_no_event_and_a_real_one_does() {
     let reply = payouts_post(
         &host,
         "/payouts",
-        &payout_body("WH1", "1000"),
+        &payout_body(reference, "1000"),
         Some(PAYOUTS_KEY),
     );
     assert_eq!(reply.status, 201, "{reply}");
     assert_eq!(event_types(&host), ["payout.authorized"]);
 
-    // Forged: claims success, signed with another key.
-    let mut forged = json!({"event": "PAYOUT INITIATED", "data": {
-        "id": "WH1PCPX", "orderReference": "WH1", "amount": "1047.10", "fee": "47.10",
-        "currency": "TZS", "status": "SUCCESS", "channel": "MOBILE MONEY"}});
+    let (event, status) = forged;
+    let mut forged = json!({"event": event, "data": {
+        "id": format!("{reference}PCPX"), "orderReference": reference, "amount": "1047.10",
+        "fee": "47.10", "currency": "TZS", "status": status, "channel": "MOBILE MONEY"}});
     sign_clickpesa(b"attacker-key", &mut forged);
     sandbox.clear_requests();
-    let reply = send(
-        &host,
-        request(
-            "POST",
-            "/notifications/clickpesa/payouts",
-            Some(&forged),
-            None,
-        ),
-    );
+    let reply = send(&host, request("POST", route, Some(&forged), None));
     assert_eq!(reply.status, 401, "{reply}");
     assert!(sandbox.requests().is_empty());
     assert_eq!(event_types(&host), ["payout.authorized"]);
 
     // The sandbox settles the payout and delivers its signed webhook.
     let addr = serve(&host);
-    sandbox.set_clickpesa_payout_webhook_url(Some(format!(
-        "http://{addr}/notifications/clickpesa/payouts"
-    )));
-    let delivery = sandbox
-        .settle_clickpesa_payout("WH1", PayoutOutcome::Succeed)
-        .unwrap();
+    sandbox.set_clickpesa_payout_webhook_url(Some(format!("http://{addr}{route}")));
+    let delivery = sandbox.settle_clickpesa_payout(reference, outcome).unwrap();
     assert_eq!(delivery.status, Some(200), "{delivery:?}");
-    assert_eq!(
-        event_types(&host),
-        ["payout.authorized", "payout.succeeded"]
-    );
+    assert_eq!(event_types(&host), ["payout.authorized", expected]);
     let last = events(&host, 0).pop().unwrap();
-    assert_eq!(last["payout"]["reference"], "WH1");
+    assert_eq!(last["payout"]["reference"], reference);
+    (sandbox, host, last)
+}
+
+#[test]
+fn a_forged_payout_webhook_makes_no_event_and_a_real_one_does() {
+    let (_sandbox, _host, last) = forged_then_real_payout_webhook(
+        "WH1",
+        "/notifications/clickpesa/payouts",
+        ("PAYOUT INITIATED", "SUCCESS"),
+        PayoutOutcome::Succeed,
+        "payout.succeeded",
+    );
     assert_eq!(last["payout"]["status"], "succeeded");
 }
 
@@ -341,45 +348,13 @@ fn wit_preview_create_status_banks_account_and_balances() {
 /// `/notifications/clickpesa` are verified and become payout events.
 #[test]
 fn payout_webhooks_at_the_collection_route_make_payout_events() {
-    let (sandbox, host) = start_on(SandboxConfig {
-        clickpesa_checksum_key: Some(CHECKSUM_KEY.to_owned()),
-        ..SandboxConfig::default()
-    });
-    sandbox.set_clickpesa_balance("TZS", "5000");
-    let reply = payouts_post(
-        &host,
-        "/payouts",
-        &payout_body("MW1", "1000"),
-        Some(PAYOUTS_KEY),
+    let (_sandbox, host, _last) = forged_then_real_payout_webhook(
+        "MW1",
+        "/notifications/clickpesa",
+        ("PAYOUT REVERSED", "REVERSED"),
+        PayoutOutcome::Reverse,
+        "payout.reversed",
     );
-    assert_eq!(reply.status, 201, "{reply}");
-    assert_eq!(event_types(&host), ["payout.authorized"]);
-
-    // Forged, to the collection route: refused, no event, nobody called.
-    let mut forged = json!({"event": "PAYOUT REVERSED", "data": {
-        "id": "MW1PCPX", "orderReference": "MW1", "amount": "1047.10", "fee": "47.10",
-        "currency": "TZS", "status": "REVERSED", "channel": "MOBILE MONEY"}});
-    sign_clickpesa(b"attacker-key", &mut forged);
-    sandbox.clear_requests();
-    let reply = send(
-        &host,
-        request("POST", "/notifications/clickpesa", Some(&forged), None),
-    );
-    assert_eq!(reply.status, 401, "{reply}");
-    assert!(sandbox.requests().is_empty());
-    assert_eq!(event_types(&host), ["payout.authorized"]);
-
-    // The sandbox's signed webhook, to the collection route.
-    let addr = serve(&host);
-    sandbox
-        .set_clickpesa_payout_webhook_url(Some(format!("http://{addr}/notifications/clickpesa")));
-    let delivery = sandbox
-        .settle_clickpesa_payout("MW1", PayoutOutcome::Reverse)
-        .unwrap();
-    assert_eq!(delivery.status, Some(200), "{delivery:?}");
-    assert_eq!(event_types(&host), ["payout.authorized", "payout.reversed"]);
-    let last = events(&host, 0).pop().unwrap();
-    assert_eq!(last["payout"]["reference"], "MW1");
     // No payment record was made of it.
     let payments = get(&host, "/payments");
     assert_eq!(payments.status, 200, "{payments}");
