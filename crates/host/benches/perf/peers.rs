@@ -787,71 +787,78 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
             .map(|r| median(r.rounds.iter().map(|r| r.p50_ms).collect()))
     };
     let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    // One row per ratio: a goal it must reach, must stay under, or none.
+    let at_least = |label: &str, r: f64, goal: f64| {
+        println!(
+            "| {label} | {r:.2}× | ≥ {goal:.2}×: {} |",
+            verdict(r >= goal)
+        );
+    };
+    let at_most = |label: &str, r: f64, goal: f64| {
+        println!(
+            "| {label} | {r:.2}× | ≤ {goal:.2}×: {} |",
+            verdict(r <= goal)
+        );
+    };
+    let cpu = |s: &Summary| {
+        s.cpu_us
+            .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs"))
+    };
+    let before_after = |what: &str, after: &Summary, before: &Summary| {
+        println!(
+            "| {what} after ÷ before, req/s at c=32 (CPU per pay {} → {}) | {:.2}× | (before/after) |",
+            cpu(before),
+            cpu(after),
+            after.rps32 / before.rps32
+        );
+    };
     println!();
     println!("| ratio | value | goal |");
     println!("|---|---|---|");
     if let (Some(host), Some(lean)) = (find(Kind::Host), find(Kind::NodeHttp)) {
-        let r = host.rps32 / lean.rps32;
-        println!(
-            "| finconnect-host ÷ lean Node (node:http client), req/s at c=32 | {r:.2}× | ≥ 1.00×: {} |",
-            verdict(r >= 1.0)
+        at_least(
+            "finconnect-host ÷ lean Node (node:http client), req/s at c=32",
+            host.rps32 / lean.rps32,
+            1.0,
         );
     }
     if let (Some(after), Some(before)) = (find(Kind::Host), find(Kind::HostBefore)) {
-        println!(
-            "| finconnect-host after ÷ before, req/s at c=32 (CPU per pay {} → {}) | {:.2}× | (before/after) |",
-            before
-                .cpu_us
-                .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs")),
-            after
-                .cpu_us
-                .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs")),
-            after.rps32 / before.rps32
-        );
+        before_after("finconnect-host", &after, &before);
     }
     if let (Some(after), Some(before)) = (find(Kind::Spin), find(Kind::SpinBefore)) {
-        println!(
-            "| FinConnect under Spin after ÷ before, req/s at c=32 (CPU per pay {} → {}) | {:.2}× | (before/after) |",
-            before
-                .cpu_us
-                .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs")),
-            after
-                .cpu_us
-                .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs")),
-            after.rps32 / before.rps32
-        );
+        before_after("FinConnect under Spin", &after, &before);
     }
     if let (Some(host), Some(lean)) = (find(Kind::HostNoLedger), find(Kind::NodeHttp)) {
-        let r = host.rps32 / lean.rps32;
-        println!(
-            "| finconnect-host without the ledger ÷ lean Node (node:http client), req/s at c=32 | {r:.2}× | ≥ 1.00×: {} |",
-            verdict(r >= 1.0)
+        at_least(
+            "finconnect-host without the ledger ÷ lean Node (node:http client), req/s at c=32",
+            host.rps32 / lean.rps32,
+            1.0,
         );
     }
     if let (Some(spin), Some(fetch)) = (find(Kind::SpinNoLedger), find(Kind::NodeFetch)) {
-        let r = spin.rps32 / fetch.rps32;
-        println!(
-            "| FinConnect without the ledger under Spin ÷ Node SDK (fetch), req/s at c=32 | {r:.2}× | ≥ 1.00×: {} |",
-            verdict(r >= 1.0)
+        at_least(
+            "FinConnect without the ledger under Spin ÷ Node SDK (fetch), req/s at c=32",
+            spin.rps32 / fetch.rps32,
+            1.0,
         );
     }
     if let (Some(spin), Some(minimal)) = (find(Kind::SpinNoLedger), find(Kind::SpinMinimal)) {
-        println!(
-            "| minimal component ÷ FinConnect without the ledger, both under Spin, req/s at c=32 | {:.2}× | ≤ 1.20×: {} |",
+        at_most(
+            "minimal component ÷ FinConnect without the ledger, both under Spin, req/s at c=32",
             minimal.rps32 / spin.rps32,
-            verdict(minimal.rps32 / spin.rps32 <= 1.2)
+            1.2,
         );
-        println!(
-            "| FinConnect without the ledger ÷ minimal component, both under Spin, c=1 p50 | {:.2}× | ≤ 1.20×: {} |",
+        at_most(
+            "FinConnect without the ledger ÷ minimal component, both under Spin, c=1 p50",
             spin.p50 / minimal.p50,
-            verdict(spin.p50 / minimal.p50 <= 1.2)
+            1.2,
         );
     }
     if let (Some(spin), Some(fetch)) = (find(Kind::Spin), find(Kind::NodeFetch)) {
-        let r = spin.rps32 / fetch.rps32;
-        println!(
-            "| FinConnect under Spin ÷ Node SDK (fetch), req/s at c=32 | {r:.2}× | ≥ 1.00×: {} |",
-            verdict(r >= 1.0)
+        at_least(
+            "FinConnect under Spin ÷ Node SDK (fetch), req/s at c=32",
+            spin.rps32 / fetch.rps32,
+            1.0,
         );
     }
     if let (Some(redis), Some(fetch)) = (find(Kind::SpinRedis), find(Kind::NodeFetch)) {
@@ -861,22 +868,22 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
         );
     }
     if let (Some(spin), Some(minimal)) = (find(Kind::Spin), find(Kind::SpinMinimal)) {
-        let r = minimal.rps32 / spin.rps32;
-        println!(
-            "| minimal component ÷ FinConnect, both under Spin, req/s at c=32 | {r:.2}× | ≤ 1.20×: {} |",
-            verdict(r <= 1.2)
+        at_most(
+            "minimal component ÷ FinConnect, both under Spin, req/s at c=32",
+            minimal.rps32 / spin.rps32,
+            1.2,
         );
-        let r = spin.p50 / minimal.p50;
-        println!(
-            "| FinConnect ÷ minimal component, both under Spin, c=1 p50 | {r:.2}× | ≤ 1.20×: {} |",
-            verdict(r <= 1.2)
+        at_most(
+            "FinConnect ÷ minimal component, both under Spin, c=1 p50",
+            spin.p50 / minimal.p50,
+            1.2,
         );
     }
     if let (Some(jco), Some(sdk)) = (inproc("jco"), inproc("sdk-fetch")) {
-        let r = jco / sdk;
-        println!(
-            "| FinConnect via jco ÷ Node SDK (fetch), in process, c=1 p50 | {r:.2}× | ≤ 2.00×: {} |",
-            verdict(r <= 2.0)
+        at_most(
+            "FinConnect via jco ÷ Node SDK (fetch), in process, c=1 p50",
+            jco / sdk,
+            2.0,
         );
     }
     if let (Some(jco), Some(sdk)) = (inproc("jco"), inproc("sdk-http")) {
