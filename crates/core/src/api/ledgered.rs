@@ -255,16 +255,17 @@ pub(super) fn list_events<S: Store>(
         .events(after, limit, now)
         .map_err(|e| unavailable(&e))?;
     let mut data = Vec::with_capacity(page.data.len());
+    let mut deliveries = Vec::with_capacity(page.data.len());
     for event in &page.data {
         let mut value = serde_json::to_value(event).unwrap_or_default();
         let delivery = ledger.delivery(&event.id).map_err(|e| unavailable(&e))?;
-        value["delivery"] = serde_json::to_value(delivery).unwrap_or_default();
+        value["delivery"] = serde_json::to_value(&delivery).unwrap_or_default();
         data.push(value);
+        deliveries.extend(delivery);
     }
     // A scheduled delivery the outbox lost goes back in it; the listing is
     // answered whatever happens to that repair.
-    let ids: Vec<&str> = page.data.iter().map(|event| event.id.as_str()).collect();
-    let _ = ledger.restore_scheduled(&ids);
+    let _ = ledger.restore_scheduled(&deliveries.iter().collect::<Vec<_>>());
     Ok(json(
         200,
         &serde_json::json!({ "data": data, "next_after": page.next_after }),

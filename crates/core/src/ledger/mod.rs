@@ -1510,28 +1510,36 @@ impl<S: Store> Ledger<S> {
         Ok(due)
     }
 
-    /// Puts back in the outbox each of `event_ids` whose delivery is still
-    /// scheduled but missing from it. A call that wrote an event and its
-    /// delivery record, then failed to update the outbox (a store error,
-    /// contention: the notification is acknowledged all the same), left a
-    /// delivery no instance would attempt; listing the event restores it.
-    /// Returns how many were put back.
-    pub fn restore_scheduled(&self, event_ids: &[&str]) -> Result<usize, LedgerError> {
-        if !self.config.webhooks || event_ids.is_empty() {
+    /// Puts back in the outbox each of the `listed` deliveries (as a listing
+    /// just read them) that is still scheduled but missing from it. A call
+    /// that wrote an event and its delivery record, then failed to update
+    /// the outbox (a store error, contention: the notification is
+    /// acknowledged all the same), left a delivery no instance would
+    /// attempt; listing the event restores it. Returns how many were put
+    /// back.
+    pub fn restore_scheduled(&self, listed: &[&Delivery]) -> Result<usize, LedgerError> {
+        let scheduled = |delivery: &Delivery| {
+            delivery.state == DeliveryState::Scheduled && delivery.next_attempt_at.is_some()
+        };
+        if !self.config.webhooks || !listed.iter().any(|delivery| scheduled(delivery)) {
             return Ok(0);
         }
         let outbox = self.outbox()?;
         let mut restored = 0;
-        for id in event_ids {
-            if outbox.entries.iter().any(|entry| entry.event_id == *id) {
+        for delivery in listed.iter().filter(|delivery| scheduled(delivery)) {
+            if outbox
+                .entries
+                .iter()
+                .any(|entry| entry.event_id == delivery.event_id)
+            {
                 continue;
             }
-            // Read after the outbox: a delivery finished since is left out.
-            let Some(delivery) = self.delivery(id)? else {
+            // Read again after the outbox: one finished since is left out.
+            let Some(current) = self.delivery(&delivery.event_id)? else {
                 continue;
             };
-            if delivery.state == DeliveryState::Scheduled && delivery.next_attempt_at.is_some() {
-                self.schedule(&delivery)?;
+            if scheduled(&current) {
+                self.schedule(&current)?;
                 restored += 1;
             }
         }
