@@ -527,3 +527,81 @@ fn a_manifest_granting_no_store_is_refused_like_spin() {
     assert!(message.contains("\"sessions\""), "{message}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `finconnect_ledger = off` (and no store granted): pays and provider
+/// reads are passed through with nothing recorded, so a repeated pay
+/// reaches the provider again; `Idempotency-Key` and the ledger's routes
+/// answer 503 naming the variable, with no provider call. A value other
+/// than `on`/`off`, or a webhook URL with the ledger off, is refused
+/// naming the variable at fault. tests/spin.rs checks the same under Spin.
+#[test]
+fn with_the_ledger_off_pays_pass_through_and_ledger_features_say_why() {
+    let dir = std::env::temp_dir().join(format!("finconnect-ledger-off-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let manifest = std::fs::read_to_string(std::path::Path::new(ROOT).join("spin.toml")).unwrap();
+    let line = "key_value_stores = [\"default\"]\n";
+    assert!(
+        manifest.contains(line),
+        "spin.toml grants the default store"
+    );
+    let path = dir.join("spin.toml");
+    std::fs::write(&path, manifest.replace(line, "")).unwrap();
+
+    let sandbox = finconnect_sandbox::Sandbox::start(Default::default()).unwrap();
+    let off = |value: &str| {
+        builder(&sandbox)
+            .manifest(&path)
+            .app_variable("finconnect_ledger", value)
+    };
+    let host = build(off("off"));
+    let reply = post(&host, "/payments", &clickpesa_body("LEDGEROFF1"));
+    assert_eq!(reply.status, 201, "{reply}");
+    assert_eq!(reply.json()["status"], "pending", "{reply}");
+    // Nothing is recorded, so a repeat is not answered from a ledger: it
+    // reaches ClickPesa, which refuses a reused order reference itself.
+    let again = post(&host, "/payments", &clickpesa_body("LEDGEROFF1"));
+    assert_eq!(again.status, 502, "{again}");
+    assert_eq!(again.json()["provider_status"], 409, "{again}");
+    assert_eq!(again.header("idempotent-replayed"), None, "{again}");
+    assert_eq!(
+        provider_calls(&sandbox),
+        [
+            format!("POST {CLICKPESA_TOKEN}"),
+            format!("POST {CLICKPESA_PUSH}"),
+            format!("POST {CLICKPESA_TOKEN}"),
+            format!("POST {CLICKPESA_PUSH}"),
+        ]
+    );
+    let status = get(&host, "/payments/clickpesa/LEDGEROFF1");
+    assert_eq!(status.status, 200, "{status}");
+    assert_eq!(status.json()["reference"], "LEDGEROFF1", "{status}");
+    let before = sandbox.requests().len();
+    assert_needs_the_ledger(&post_with_key(&host, &clickpesa_body("LEDGEROFF2"), "k-1"));
+    for route in ["/payments?provider=clickpesa", "/events"] {
+        assert_needs_the_ledger(&get(&host, route));
+    }
+    assert_eq!(
+        sandbox.requests().len(),
+        before,
+        "{:?}",
+        provider_calls(&sandbox)
+    );
+    assert_eq!(host.key_value_keys("default"), None);
+
+    let wrong = build(off("maybe"));
+    let reply = post(&wrong, "/payments", &clickpesa_body("LEDGEROFF3"));
+    assert_eq!(reply.status, 500, "{reply}");
+    assert!(reply.text().contains("finconnect_ledger"), "{reply}");
+    let webhooks =
+        build(off("off").app_variable("finconnect_webhook_url", "https://merchant.example/hooks"));
+    let reply = post(&webhooks, "/payments", &clickpesa_body("LEDGEROFF4"));
+    assert_eq!(reply.status, 500, "{reply}");
+    assert!(reply.text().contains("finconnect_webhook_url"), "{reply}");
+    assert_eq!(
+        sandbox.requests().len(),
+        before,
+        "{:?}",
+        provider_calls(&sandbox)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

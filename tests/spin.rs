@@ -29,8 +29,8 @@ mod harness;
 
 use common::{
     API_KEY, CLICKPESA_PUSH, CLICKPESA_TOKEN, PESAPAL_REGISTER_IPN, PESAPAL_STATUS, PESAPAL_SUBMIT,
-    PESAPAL_TOKEN, Reply, assert_store_not_granted, clickpesa_body, ipn_body, pesapal_body,
-    provider_calls,
+    PESAPAL_TOKEN, Reply, assert_needs_the_ledger, assert_store_not_granted, clickpesa_body,
+    ipn_body, pesapal_body, provider_calls,
 };
 use finconnect_sandbox::{Fault, FaultKind, Outcome, Sandbox, SandboxConfig, Target};
 use harness::{Redis, SpinApp, SpinSetup};
@@ -465,6 +465,71 @@ fn a_manifest_granting_no_store_is_refused_naming_the_setting_under_spin() {
     }
     assert!(
         sandbox.requests().is_empty(),
+        "{:?}",
+        provider_calls(&sandbox)
+    );
+}
+
+/// `finconnect_ledger = off` with no store granted, under Spin: a pay is
+/// passed through (a repeat reaches the provider, which refuses the reused
+/// reference), and `Idempotency-Key` and the ledger's routes answer 503
+/// naming the variable, with no provider call: the same answers as
+/// finconnect-host (tests/ledger.rs,
+/// `with_the_ledger_off_pays_pass_through_and_ledger_features_say_why`).
+#[test]
+fn with_the_ledger_off_pays_pass_through_under_spin() {
+    let test = "with_the_ledger_off_pays_pass_through_under_spin";
+    let Some(spin) = harness::spin(test) else {
+        return;
+    };
+    let _shared = harness::shared();
+    let config = distinct_credentials();
+    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let manifest = harness::finconnect_manifest(&harness::finconnect_wasm());
+    let line = "key_value_stores = [\"default\"]\n";
+    assert!(
+        manifest.contains(line),
+        "spin.toml grants the default store"
+    );
+    let app = SpinApp::start(
+        &spin,
+        SpinSetup::new(
+            "ledger-off",
+            manifest.replace(line, ""),
+            harness::sandbox_variables(&sandbox, &config),
+        )
+        .variable("finconnect_ledger", "off"),
+    );
+    let reply = app.post("/payments", &clickpesa_body("SPINLEDGEROFF1"));
+    assert_eq!(reply.status, 201, "{reply}");
+    let again = app.post("/payments", &clickpesa_body("SPINLEDGEROFF1"));
+    assert_eq!(again.status, 502, "{again}");
+    assert_eq!(again.json()["provider_status"], 409, "{again}");
+    assert_eq!(
+        sandbox.requests().len(),
+        4,
+        "{:?}",
+        provider_calls(&sandbox)
+    );
+    let auth = format!("Bearer {API_KEY}");
+    let keyed = common::http_over_tcp(
+        app.addr(),
+        "POST",
+        "/payments",
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("idempotency-key", "k-1"),
+        ],
+        clickpesa_body("SPINLEDGEROFF2").to_string().as_bytes(),
+    );
+    assert_needs_the_ledger(&keyed);
+    for route in ["/payments?provider=clickpesa", "/events"] {
+        assert_needs_the_ledger(&app.send("GET", route, None, Some(API_KEY)));
+    }
+    assert_eq!(
+        sandbox.requests().len(),
+        4,
         "{:?}",
         provider_calls(&sandbox)
     );

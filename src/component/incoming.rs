@@ -4,9 +4,9 @@
 use super::ledger_store::KeyValue;
 use super::outbound::WasiTransport;
 use super::variables::HostVariables;
-use super::{Component, with_finconnect_over};
+use super::{Component, with_finconnect, with_finconnect_over};
 use finconnect_core::api::{self, MAX_BODY_BYTES, Problem, ProblemCode};
-use finconnect_core::config::{Timeouts, Variables};
+use finconnect_core::config::{self, Timeouts, Variables};
 use finconnect_core::ledger::deliver::{WebhookTarget, deliver_due};
 use finconnect_core::ledger::{self, Ledger};
 use wasip2::exports::http::incoming_handler::Guest;
@@ -20,24 +20,35 @@ impl Guest for Component {
         let request = read_request(&request);
         let now_ms = now_ms();
         let vars = HostVariables;
-        let ledger = KeyValue::open().map(|store| Ledger::new(store, ledger_config(&vars)));
+        let ledger = match config::ledger_on(&vars) {
+            Ok(true) => {
+                Some(KeyValue::open().map(|store| Ledger::new(store, ledger_config(&vars))))
+            }
+            Ok(false) => None,
+            Err(error) => {
+                write_response(Problem::from_error(&error).into_response(), response_out);
+                return;
+            }
+        };
         let response = match &ledger {
-            Ok(ledger) => with_finconnect_over(Some(ledger.store()), |fc| {
+            Some(Ok(ledger)) => with_finconnect_over(Some(ledger.store()), |fc| {
                 api::handle_ledgered(request, fc, ledger, now_ms)
-            })
-            .unwrap_or_else(|error| Problem::from_error(&error).into_response()),
-            Err(error) => Problem::new(
+            }),
+            // `finconnect_ledger = off`: passed through, nothing recorded.
+            None => with_finconnect(|fc| api::handle_with(request, fc)),
+            Some(Err(error)) => Ok(Problem::new(
                 503,
                 ProblemCode::LedgerUnavailable,
                 format!("the payment ledger cannot be used: {error}"),
             )
-            .into_response(),
-        };
+            .into_response()),
+        }
+        .unwrap_or_else(|error| Problem::from_error(&error).into_response());
         write_response(response, response_out);
         // The answer is complete; webhooks due now go out after it, so a
         // provider's notification is acknowledged before the merchant's
         // endpoint is called.
-        if let Ok(ledger) = &ledger {
+        if let Some(Ok(ledger)) = &ledger {
             deliver_webhooks(ledger, &vars, now_ms);
             purge_now_and_then(ledger, now_ms);
         }

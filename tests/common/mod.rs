@@ -555,6 +555,19 @@ pub fn sign_clickpesa(key: &[u8], body: &mut serde_json::Value) {
 
 /// The answer of FinConnect's HTTP face when the host grants it no
 /// key-value store: 503 `ledger_unavailable`, saying which setting to add.
+/// What FinConnect answers, with `finconnect_ledger = off`, to a route or a
+/// header that needs the ledger: 503 `not_configured` naming the variable.
+pub fn assert_needs_the_ledger(reply: &Reply) {
+    assert_eq!(reply.status, 503, "{reply}");
+    let problem = reply.json();
+    assert_eq!(problem["code"], "not_configured", "{reply}");
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("needs the ledger") && detail.contains("`finconnect_ledger` is `off`"),
+        "{reply}"
+    );
+}
+
 pub fn assert_store_not_granted(reply: &Reply) {
     assert_eq!(reply.status, 503, "{reply}");
     let problem = reply.json();

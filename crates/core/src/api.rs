@@ -281,8 +281,9 @@ impl std::fmt::Debug for Request {
 /// whole body.
 pub type Response = HttpResponse;
 
-/// Handles one request to FinConnect's HTTP API without a ledger (the
-/// ledger's routes answer 503). No I/O of its own: provider calls go
+/// Handles one request to FinConnect's HTTP API without a ledger
+/// (`finconnect_ledger = off`): the ledger's routes, and any request with
+/// `Idempotency-Key`, answer 503. No I/O of its own: provider calls go
 /// through `transport`, variables are read from `vars` at call time.
 pub fn handle(request: Request, vars: &dyn Variables, transport: &mut dyn Transport) -> Response {
     handle_with(request, &mut Finconnect::new(vars, transport))
@@ -319,6 +320,16 @@ fn serve<S: Store>(
     check_size(request)?;
     if route.operation.is_merchant() {
         authorize(request, vars)?;
+    }
+    // Without the ledger nothing is deduplicated: a caller counting on
+    // `Idempotency-Key` must learn that before anything is sent.
+    if ledger.is_none()
+        && request
+            .header_values(crate::ledger::IDEMPOTENCY_KEY_HEADER)
+            .next()
+            .is_some()
+    {
+        return Err(ledgered::no_ledger("`Idempotency-Key`"));
     }
     match (route.operation, ledger) {
         (Operation::CreatePayment, ledger) => {
@@ -384,7 +395,7 @@ fn serve<S: Store>(
             ledgered::redeliver(fc, ledger, now, &params)
         }
         (Operation::ListPayments | Operation::ListEvents | Operation::Redeliver, None) => {
-            Err(ledgered::no_ledger())
+            Err(ledgered::no_ledger("this route"))
         }
     }
 }

@@ -59,6 +59,10 @@ pub mod names {
     pub const WEBHOOK_ORIGIN: &str = "finconnect_webhook_origin";
     /// The Standard Webhooks signing secret, `whsec_<base64>`.
     pub const WEBHOOK_SECRET: &str = "finconnect_webhook_secret";
+    /// `on` (the default) keeps the payment ledger in the host's key-value
+    /// store; `off` serves the HTTP API without it: pays are passed to the
+    /// provider and nothing is recorded ([`super::ledger_on`]).
+    pub const LEDGER: &str = "finconnect_ledger";
 }
 
 /// The documented PesaPal sandbox.
@@ -71,6 +75,27 @@ pub const MPESA_SANDBOX_URL: &str = "https://sandbox.safaricom.co.ke";
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 /// Default outbound first-byte timeout.
 pub const DEFAULT_FIRST_BYTE_TIMEOUT_MS: u64 = 20_000;
+
+/// Whether the HTTP face keeps its ledger (`finconnect_ledger`: `on`, the
+/// default, or `off`). Off suits a merchant who keeps their own records or
+/// a host whose key-value store is too slow or too limited for a ledger:
+/// pays and provider reads are passed through, `Idempotency-Key` and the
+/// ledger's routes are refused, and no events or webhooks exist, so setting
+/// `finconnect_webhook_url` with the ledger off is refused as well.
+pub fn ledger_on(vars: &dyn Variables) -> Result<bool> {
+    match optional(vars, names::LEDGER)?.as_deref() {
+        None | Some("on") => Ok(true),
+        Some("off") => match optional(vars, names::WEBHOOK_URL)? {
+            None => Ok(false),
+            Some(_) => Err(Error::config(
+                names::WEBHOOK_URL,
+                "is set but `finconnect_ledger` is `off`: webhooks announce the ledger's events; \
+                 turn the ledger on or leave the webhook URL empty",
+            )),
+        },
+        Some(_) => Err(Error::config(names::LEDGER, "must be `on` or `off`")),
+    }
+}
 
 /// Where variables come from (`wasi:config/store`, Spin variables, a map in tests).
 pub trait Variables {
@@ -194,6 +219,41 @@ mod tests {
                 Some("configuration: variable `pesapal_consumer_key` is not set")
             );
         }
+    }
+
+    #[test]
+    fn the_ledger_is_on_unless_turned_off_without_webhooks() {
+        let on = |pairs: &[(&str, &str)]| ledger_on(&vars(pairs)).map_err(|e| e.to_string());
+        assert_eq!(on(&[]), Ok(true));
+        assert_eq!(on(&[("finconnect_ledger", "")]), Ok(true));
+        assert_eq!(on(&[("finconnect_ledger", "on")]), Ok(true));
+        assert_eq!(on(&[("finconnect_ledger", " off ")]), Ok(false));
+        assert_eq!(
+            on(&[
+                ("finconnect_ledger", "off"),
+                ("finconnect_webhook_url", " ")
+            ]),
+            Ok(false)
+        );
+        let refused = on(&[("finconnect_ledger", "OFF")]).unwrap_err();
+        assert!(
+            refused.contains("`finconnect_ledger` must be `on` or `off`"),
+            "{refused}"
+        );
+        let refused = on(&[
+            ("finconnect_ledger", "off"),
+            ("finconnect_webhook_url", "https://merchant.example/hooks"),
+        ])
+        .unwrap_err();
+        assert!(
+            refused.contains("`finconnect_webhook_url` is set"),
+            "{refused}"
+        );
+        // With the ledger on, the webhook URL is the ledger's business.
+        assert_eq!(
+            on(&[("finconnect_webhook_url", "https://merchant.example/hooks")]),
+            Ok(true)
+        );
     }
 
     #[test]

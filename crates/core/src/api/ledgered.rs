@@ -19,12 +19,16 @@ pub(super) const MAX_EVENTS_PAGE: usize = 1000;
 /// ... and this many when the request names no `limit`.
 const DEFAULT_EVENTS_PAGE: usize = 100;
 
-/// 503 for a ledger route when FinConnect runs without a key-value store.
-pub(super) fn no_ledger() -> Problem {
+/// 503 for a ledger route, or a request that asks for idempotency, when
+/// FinConnect runs without its ledger (`finconnect_ledger = off`).
+pub(super) fn no_ledger(what: &str) -> Problem {
     Problem::new(
         503,
         ProblemCode::NotConfigured,
-        "this route needs the ledger, and FinConnect runs without a key-value store here",
+        format!(
+            "{what} needs the ledger, which is off here (`{}` is `off`)",
+            crate::config::names::LEDGER
+        ),
     )
 }
 
