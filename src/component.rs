@@ -92,28 +92,37 @@ fn run<T>(
 fn with_finconnect<T>(
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
-    let store = ledger_store::KeyValue::open().ok();
-    with_finconnect_over(store.as_ref(), operation)
+    with_finconnect_reading(&variables::HostVariables::new(), operation)
 }
 
-/// [`with_finconnect`] over a key-value store already open (the HTTP
-/// face's ledger store), so a request opens it once.
+/// [`with_finconnect`] over variables this call has begun to read (the
+/// HTTP face's, which decided on the ledger with them).
+fn with_finconnect_reading<T>(
+    vars: &variables::HostVariables,
+    operation: impl FnOnce(&mut Finconnect<'_>) -> T,
+) -> finconnect_core::Result<T> {
+    let store = ledger_store::KeyValue::open().ok();
+    with_finconnect_over(vars, store.as_ref(), operation)
+}
+
+/// [`with_finconnect_reading`] over a key-value store already open (the
+/// HTTP face's ledger store), so a request opens it once.
 fn with_finconnect_over<T>(
+    vars: &variables::HostVariables,
     store: Option<&ledger_store::KeyValue>,
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
-    let vars = variables::HostVariables;
-    let timeouts = Timeouts::load(&vars)?;
+    let timeouts = Timeouts::load(vars)?;
     let mut transport = outbound::WasiTransport::new(timeouts);
     #[cfg(feature = "token-cache")]
-    let mut cache = token_cache::open(&vars)?;
+    let mut cache = token_cache::open(vars)?;
     // A build without the cache still refuses `finconnect_token_cache = on`.
     #[cfg(not(feature = "token-cache"))]
-    token_cache::open(&vars)?;
+    token_cache::open(vars)?;
     // The key-value store, when the host grants one, settles token races
     // for providers that invalidate old tokens on reissue (Daraja).
     let mut hints = store;
-    let finconnect = Finconnect::new(&vars, &mut transport).at(now());
+    let finconnect = Finconnect::new(vars, &mut transport).at(now());
     let finconnect = match hints.as_mut() {
         Some(store) => finconnect.with_token_hints(store),
         None => finconnect,

@@ -180,6 +180,64 @@ fn register_pesapal_ipn(host: &finconnect_host::Host) -> String {
     reply.json()["ipn_id"].as_str().unwrap().to_owned()
 }
 
+/// The variables one request read: the difference of two snapshots.
+fn reads_since(
+    host: &finconnect_host::Host,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    host.variable_reads()
+        .into_iter()
+        .map(|(name, n)| {
+            let earlier = before.get(&name).copied().unwrap_or(0);
+            (name, n - earlier)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// Under `spin up` every variable read resolves the variable's template
+/// through Spin's providers again (its environment provider blocks a
+/// runtime thread for each), so a pay reads each variable it needs exactly
+/// once, and nothing it does not need: with the ledger on and off.
+#[test]
+fn a_pay_reads_each_variable_it_needs_once() {
+    let expected = |extra: &[&str]| -> BTreeMap<String, u64> {
+        [
+            "finconnect_api_key",
+            "finconnect_connect_timeout_ms",
+            "finconnect_first_byte_timeout_ms",
+            "finconnect_ledger",
+            "finconnect_token_cache",
+            "finconnect_webhook_url",
+            "pesapal_base_url",
+            "pesapal_consumer_key",
+            "pesapal_consumer_secret",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|name| ((*name).to_owned(), 1))
+        .collect()
+    };
+    for ledger in ["on", "off"] {
+        let (_sandbox, host) = start_with(Default::default(), |b| {
+            b.app_variable("finconnect_ledger", ledger)
+        });
+        let ipn_id = register_pesapal_ipn(&host);
+        let before = host.variable_reads();
+        let reply = post(
+            &host,
+            "/payments",
+            &pesapal_body(&format!("VARS-{ledger}"), &ipn_id),
+        );
+        assert_eq!(reply.status, 201, "{reply}");
+        assert_eq!(
+            reads_since(&host, &before),
+            expected(&[]),
+            "ledger {ledger}"
+        );
+    }
+}
+
 #[test]
 fn one_event_per_verified_change_however_often_the_ipn_comes() {
     let (sandbox, host) = start();

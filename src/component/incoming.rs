@@ -4,7 +4,7 @@
 use super::ledger_store::KeyValue;
 use super::outbound::WasiTransport;
 use super::variables::HostVariables;
-use super::{Component, with_finconnect, with_finconnect_over};
+use super::{Component, with_finconnect_over, with_finconnect_reading};
 use finconnect_core::api::{self, MAX_BODY_BYTES, Problem, ProblemCode};
 use finconnect_core::config::{self, Timeouts, Variables};
 use finconnect_core::ledger::deliver::{WebhookTarget, deliver_due};
@@ -19,7 +19,7 @@ impl Guest for Component {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let request = read_request(&request);
         let now_ms = now_ms();
-        let vars = HostVariables;
+        let vars = HostVariables::new();
         let ledger = match config::ledger_on(&vars) {
             Ok(true) => {
                 Some(KeyValue::open().map(|store| Ledger::new(store, ledger_config(&vars))))
@@ -31,11 +31,11 @@ impl Guest for Component {
             }
         };
         let response = match &ledger {
-            Some(Ok(ledger)) => with_finconnect_over(Some(ledger.store()), |fc| {
+            Some(Ok(ledger)) => with_finconnect_over(&vars, Some(ledger.store()), |fc| {
                 api::handle_ledgered(request, fc, ledger, now_ms)
             }),
             // `finconnect_ledger = off`: passed through, nothing recorded.
-            None => with_finconnect(|fc| api::handle_with(request, fc)),
+            None => with_finconnect_reading(&vars, |fc| api::handle_with(request, fc)),
             Some(Err(error)) => Ok(Problem::new(
                 503,
                 ProblemCode::LedgerUnavailable,
@@ -100,14 +100,17 @@ const WEBHOOK_TIMEOUTS: Timeouts = Timeouts {
 /// Sends the webhooks that are due, if webhooks are on. One read of the
 /// ledger's outbox when nothing is due.
 fn deliver_webhooks(ledger: &Ledger<KeyValue>, vars: &dyn Variables, now_ms: u64) {
+    // `ledger_config` has read the URL already: without one, nothing more
+    // is read; with one, the outbox first (one read), and the webhook
+    // variables only when something is due.
+    if !ledger.config().webhooks || !ledger.deliveries_due(now_ms).unwrap_or(false) {
+        return;
+    }
     // A misconfigured secret leaves deliveries scheduled (nothing is
     // lost); `POST /events/{id}/deliveries` reports the variable at fault.
     let Ok(Some(target)) = WebhookTarget::load(vars) else {
         return;
     };
-    if !ledger.deliveries_due(now_ms).unwrap_or(false) {
-        return;
-    }
     let mut transport = WasiTransport::new(WEBHOOK_TIMEOUTS);
     let _ = deliver_due(ledger, &target, &mut transport, now_ms);
 }

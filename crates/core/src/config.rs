@@ -145,7 +145,13 @@ pub fn required_secret(vars: &dyn Variables, name: &str) -> Result<Secret> {
 /// call. Returned without a trailing slash.
 pub fn base_url(vars: &dyn Variables, name: &str, default: &str) -> Result<String> {
     let url = optional(vars, name)?.unwrap_or_else(|| default.to_owned());
-    if absolute_http_url(&url).is_err() {
+    checked_url(name, &url)
+}
+
+/// `url`, the value of the variable `name`, checked as [`base_url`] checks
+/// it (for a value already read).
+pub fn checked_url(name: &str, url: &str) -> Result<String> {
+    if absolute_http_url(url).is_err() {
         return Err(Error::config(name, "must be an absolute http(s) URL"));
     }
     let url = url.trim_end_matches('/');

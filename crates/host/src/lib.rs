@@ -357,6 +357,7 @@ impl HostBuilder {
                 keyvalue,
                 pooling: self.pooling,
                 client: ProviderClient::new(self.keep_alive),
+                variable_reads: Default::default(),
             }),
         })
     }
@@ -390,6 +391,8 @@ struct Inner {
     pooling: bool,
     /// Kept-alive provider connections, shared by every instance of this host.
     client: ProviderClient,
+    /// How often each variable was read through `wasi:config`.
+    variable_reads: state::VariableReads,
 }
 
 impl std::fmt::Debug for Host {
@@ -605,6 +608,7 @@ impl Host {
             },
             variables: inner.variables.clone(),
             keyvalue: inner.keyvalue.clone(),
+            variable_reads: inner.variable_reads.clone(),
         };
         Store::new(&inner.engine, state)
     }
@@ -853,6 +857,19 @@ impl Host {
     /// The SQLite file of the key-value store, or `None` when it is in memory.
     pub fn keyvalue_file(&self) -> Option<&Path> {
         self.inner.keyvalue.file()
+    }
+
+    /// How many times the component has read each variable through
+    /// `wasi:config` (`get`, and every key of `get-all`) since the host was
+    /// built, by name: under `spin up` each read resolves the variable's
+    /// template anew, so a request should read a variable at most once.
+    /// Subtract two snapshots to count what one request read.
+    pub fn variable_reads(&self) -> BTreeMap<String, u64> {
+        self.inner
+            .variable_reads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// What the component reads through `wasi:config` (values may be secrets: do not print them).
@@ -1116,6 +1133,11 @@ fn engine(pooling: bool) -> anyhow::Result<Engine> {
     }
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
+    // `FINCONNECT_HOST_PERFMAP=1`: write /tmp/perf-<pid>.map so that `perf`
+    // names the component's functions (build it unstripped to get names).
+    if std::env::var_os("FINCONNECT_HOST_PERFMAP").is_some_and(|v| v == "1") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if pooling {
         let mut pool = wasmtime::PoolingAllocationConfig::default();
         // Enough for a local server and parallel tests, far less address space than the defaults.

@@ -7,7 +7,7 @@ use crate::keyvalue::KeyValueStores;
 use crate::manifest::validate_name;
 use crate::outbound::Outbound;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -21,6 +21,21 @@ pub(crate) struct StoreState {
     pub(crate) variables: Arc<BTreeMap<String, String>>,
     /// The host's key-value stores (`wasi:keyvalue`), shared by all its instances.
     pub(crate) keyvalue: KeyValueStores,
+    /// Reads of each variable through `wasi:config`, shared by all instances.
+    pub(crate) variable_reads: VariableReads,
+}
+
+/// How often each variable was read, by name ([`crate::Host::variable_reads`]).
+pub(crate) type VariableReads = Arc<Mutex<BTreeMap<String, u64>>>;
+
+fn count(reads: &VariableReads, key: &str) {
+    let mut reads = reads.lock().unwrap_or_else(PoisonError::into_inner);
+    match reads.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            reads.insert(key.to_owned(), 1);
+        }
+    }
 }
 
 impl WasiView for StoreState {
@@ -46,10 +61,14 @@ impl WasiHttpView for StoreState {
 /// the component reads as `none`, as under Spin.
 impl store::Host for StoreState {
     fn get(&mut self, key: String) -> Result<Option<String>, store::Error> {
+        count(&self.variable_reads, &key);
         Ok(self.variables.get(&key).cloned())
     }
 
     fn get_all(&mut self) -> Result<Vec<(String, String)>, store::Error> {
+        for key in self.variables.keys() {
+            count(&self.variable_reads, key);
+        }
         Ok(self
             .variables
             .iter()
@@ -61,6 +80,7 @@ impl store::Host for StoreState {
 /// `fermyon:spin/variables@2.0.0`, with Spin's errors for bad and unknown names.
 impl spin_variables::Host for StoreState {
     fn get(&mut self, name: String) -> Result<String, spin_variables::Error> {
+        count(&self.variable_reads, &name);
         if let Err(err) = validate_name(&name) {
             return Err(spin_variables::Error::InvalidName(format!("{err:#}")));
         }

@@ -32,10 +32,10 @@ impl WebhookTarget {
     /// With the URL set, the secret is required and must be a
     /// `whsec_<base64>` key; the error names the variable.
     pub fn load(vars: &dyn Variables) -> Result<Option<Self>> {
-        if config::optional(vars, names::WEBHOOK_URL)?.is_none() {
+        let Some(url) = config::optional(vars, names::WEBHOOK_URL)? else {
             return Ok(None);
-        }
-        let url = config::base_url(vars, names::WEBHOOK_URL, "")?;
+        };
+        let url = config::checked_url(names::WEBHOOK_URL, &url)?;
         if let Some(origin) = config::optional(vars, names::WEBHOOK_ORIGIN)? {
             let origin = origin.trim_end_matches('/');
             let matches = url

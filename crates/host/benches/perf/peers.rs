@@ -351,7 +351,17 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
         Some(node_server("http")?),
     ));
 
-    let host_server = |wasm: &Path, name: &str, store: Option<&str>| -> anyhow::Result<Server> {
+    // `finconnect_ledger = off`: the rows "without the ledger" run today's
+    // component, passing pays through as the Node services do.
+    let ledger_off = [(
+        "SPIN_VARIABLE_FINCONNECT_LEDGER".to_owned(),
+        "off".to_owned(),
+    )];
+    let host_server = |wasm: &Path,
+                       name: &str,
+                       store: Option<&str>,
+                       extra: &[(String, String)]|
+     -> anyhow::Result<Server> {
         let addr = free_addr()?;
         let mut command = Command::new(&inputs.host_bin);
         command
@@ -376,7 +386,8 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
         command
             .args(["--addr", &addr.to_string()])
             .current_dir(&work)
-            .envs(variables.iter().cloned());
+            .envs(variables.iter().cloned())
+            .envs(extra.iter().cloned());
         Server::start(
             command,
             addr,
@@ -391,6 +402,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             &inputs.wasm,
             "finconnect-host",
             Some("finconnect-host-keyvalue.sqlite"),
+            &[],
         )?),
     ));
 
@@ -406,25 +418,32 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                 before,
                 "finconnect-host-before",
                 Some("finconnect-host-before-keyvalue.sqlite"),
+                &[],
             )?),
         ));
     }
-    // Optional: a component without the ledger (FINCONNECT_PEERS_NO_LEDGER_WASM,
-    // e.g. the one `bench --ledger` builds from a11d114), as the Node
-    // services keep none; its host has an in-memory store it never uses.
-    let no_ledger = component_env("FINCONNECT_PEERS_NO_LEDGER_WASM");
-    if let Some(no_ledger) = &no_ledger {
-        peers.push(Peer::new(
-            "FinConnect without the ledger on finconnect-host (FINCONNECT_PEERS_NO_LEDGER_WASM)",
-            Kind::HostNoLedger,
-            Some(host_server(no_ledger, "finconnect-host-no-ledger", None)?),
-        ));
-    }
+    // Today's component with `finconnect_ledger = off`, as the Node services
+    // keep no ledger (its in-memory store serves only token hints, which a
+    // PesaPal pay never reads).
+    peers.push(Peer::new(
+        "FinConnect without the ledger (finconnect_ledger = off) on finconnect-host",
+        Kind::HostNoLedger,
+        Some(host_server(
+            &inputs.wasm,
+            "finconnect-host-no-ledger",
+            None,
+            &ledger_off,
+        )?),
+    ));
 
     let mut notes = Vec::new();
     match &inputs.spin {
         Some(spin) => {
-            let spin_server = |wasm: &Path, name: &str, store: bool| -> anyhow::Result<Server> {
+            let spin_server = |wasm: &Path,
+                               name: &str,
+                               store: bool,
+                               extra: &[(String, String)]|
+             -> anyhow::Result<Server> {
                 let dir = work.join(name);
                 // A fresh Spin SQLite store (`.spin/`): references repeat from run to run.
                 let _ = std::fs::remove_dir_all(&dir);
@@ -443,7 +462,8 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                 command
                     .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
                     .current_dir(&dir)
-                    .envs(variables.iter().cloned());
+                    .envs(variables.iter().cloned())
+                    .envs(extra.iter().cloned());
                 Server::start(
                     command,
                     addr,
@@ -454,22 +474,25 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             peers.push(Peer::new(
                 "FinConnect under spin up",
                 Kind::Spin,
-                Some(spin_server(&inputs.wasm, "spin-finconnect", true)?),
+                Some(spin_server(&inputs.wasm, "spin-finconnect", true, &[])?),
             ));
             if let Some(before) = &before {
                 peers.push(Peer::new(
                     "before: FinConnect under spin up (FINCONNECT_PEERS_BEFORE_WASM)",
                     Kind::SpinBefore,
-                    Some(spin_server(before, "spin-finconnect-before", true)?),
+                    Some(spin_server(before, "spin-finconnect-before", true, &[])?),
                 ));
             }
-            if let Some(no_ledger) = &no_ledger {
-                peers.push(Peer::new(
-                    "FinConnect without the ledger under spin up, no key-value store granted",
-                    Kind::SpinNoLedger,
-                    Some(spin_server(no_ledger, "spin-finconnect-no-ledger", false)?),
-                ));
-            }
+            peers.push(Peer::new(
+                "FinConnect without the ledger (finconnect_ledger = off) under spin up, no store granted",
+                Kind::SpinNoLedger,
+                Some(spin_server(
+                    &inputs.wasm,
+                    "spin-finconnect-no-ledger",
+                    false,
+                    &ledger_off,
+                )?),
+            ));
             // The same with the ledger's store in Redis, as for more than one instance.
             match super::spin_server(&inputs.wasm, &sandbox, true) {
                 Ok((_, mut servers, _)) => {
