@@ -80,6 +80,7 @@ impl Instance {
                 client: ProviderClient::new(false),
             },
             variables: Arc::default(),
+            variable_reads: Arc::default(),
             keyvalue: keyvalue.clone(),
         };
         let bucket = store::Host::open(&mut state, DEFAULT_STORE.to_owned())
