@@ -60,10 +60,10 @@ tasks:
   bench --ledger [--rounds N]
                             the payment ledger's cost, one sandbox, interleaved rounds
                             (default 5): POST /payments latency (c=1) and req/s (c=8) of
-                            the component against the one built from the last commit
-                            without the ledger (git archive into <target>/ledger-baseline;
-                            FINCONNECT_WASM_BASELINE=path uses another), the host's store
-                            in memory and in SQLite; then key-value operations per first
+                            the component with its ledger (the host's store in memory and
+                            in SQLite) against the same component with finconnect_ledger =
+                            off (FINCONNECT_WASM_BASELINE=path runs another component on
+                            that side); then key-value operations per first
                             pay, replay and IPN, default and keyvalue-store-only builds
   load [ARGS...]            build the component, then the same bench binary with --load:
                             10000 PesaPal pays over POST /payments at concurrency 32
@@ -128,12 +128,6 @@ const COMPOSITION_SCRIPT: &str = "scripts/composition.sh";
 /// What `run` builds besides the component: the host and the sandbox, in the
 /// dev profile that `cargo test` uses too (one build of wasmtime for both).
 const RUN_HOST_BUILD: &str = "cargo build --package finconnect-host";
-
-/// The last commit before the payment ledger: `bench --ledger` measures the
-/// component built from it against the current one.
-const LEDGER_BASELINE_COMMIT: &str = "a11d1146ec5b94664ce0bfca38d4c2bee35e85bd";
-/// Where `bench --ledger` finds (or is given) that component.
-const BASELINE_WASM_VAR: &str = "FINCONNECT_WASM_BASELINE";
 
 /// Writes `bytes` to a new file and renames it over `path`: the old file is
 /// replaced, not rewritten (cargo hard-links its outputs to `deps/`).
@@ -254,7 +248,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             for flavour in [Flavour::Default, Flavour::StoreOnly] {
                 command.env(flavour.env_var(), workspace.build_component(flavour)?);
             }
-            command.env(BASELINE_WASM_VAR, workspace.ledger_baseline()?);
+            // `FINCONNECT_WASM_BASELINE` (optional) is passed through as is.
             command.arg("--").args(rest);
             workspace.run(
                 command,
@@ -588,66 +582,6 @@ impl Workspace {
                 format!("`{COMPOSITION_SCRIPT}` did not print FINCONNECT_COMPOSED_WASM=<path>")
             })?;
         Ok(PathBuf::from(composed.trim()))
-    }
-
-    /// The component without the ledger: `FINCONNECT_WASM_BASELINE` when
-    /// set, else [`LEDGER_BASELINE_COMMIT`] exported with `git archive` into
-    /// `<target>/ledger-baseline/src` (once per commit) and built there in
-    /// its own target directory, then optimised like the current one.
-    fn ledger_baseline(&self) -> anyhow::Result<PathBuf> {
-        if let Some(path) = std::env::var_os(BASELINE_WASM_VAR) {
-            let path = PathBuf::from(path);
-            if !path.is_file() {
-                bail!("{BASELINE_WASM_VAR}={} is not a file", path.display());
-            }
-            return Ok(path);
-        }
-        let dir = self.target_dir.join("ledger-baseline");
-        let src = dir.join("src");
-        let marker = src.join(".finconnect-commit");
-        if std::fs::read_to_string(&marker).ok().as_deref() != Some(LEDGER_BASELINE_COMMIT) {
-            println!(
-                "xtask: git archive {LEDGER_BASELINE_COMMIT} into {}",
-                src.display()
-            );
-            let _ = std::fs::remove_dir_all(&src);
-            std::fs::create_dir_all(&src)
-                .with_context(|| format!("cannot create {}", src.display()))?;
-            let tar = dir.join("src.tar");
-            let mut command = Command::new("git");
-            command
-                .current_dir(&self.root)
-                .args(["archive", "--format=tar", "-o"])
-                .arg(&tar)
-                .arg(LEDGER_BASELINE_COMMIT);
-            self.run(command, "git archive (the ledger's baseline)")?;
-            let mut command = Command::new("tar");
-            command.arg("-xf").arg(&tar).arg("-C").arg(&src);
-            self.run(command, "tar -xf (the ledger's baseline)")?;
-            let _ = std::fs::remove_file(&tar);
-            std::fs::write(&marker, LEDGER_BASELINE_COMMIT)
-                .with_context(|| format!("cannot write {}", marker.display()))?;
-        }
-        let mut command = self.cargo();
-        command
-            .current_dir(&src)
-            .args(["build", "--package", "finconnect", "--locked"])
-            .args(["--target", WASM_TARGET, "--release", "--target-dir"])
-            .arg(dir.join("target"));
-        self.run(command, "cargo build (the ledger's baseline component)")?;
-        let wasm = dir
-            .join("target")
-            .join(WASM_TARGET)
-            .join("release")
-            .join(COMPONENT_FILE);
-        if !wasm.is_file() {
-            bail!(
-                "the baseline build succeeded but {} is missing",
-                wasm.display()
-            );
-        }
-        self.optimise(&wasm, true)?;
-        Ok(wasm)
     }
 
     /// Builds what the peer benchmark runs (the component, the minimal

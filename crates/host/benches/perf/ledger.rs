@@ -5,8 +5,9 @@
 //! interleaved rounds (every side once per round, the order rotating), this
 //! drives the HTTP face of
 //!
-//! - the component built from the last commit without the ledger
-//!   (`FINCONNECT_WASM_BASELINE`; it never touches the store),
+//! - the same component with `finconnect_ledger = off`, which passes pays
+//!   through and writes nothing (`FINCONNECT_WASM_BASELINE` puts another
+//!   component, e.g. an older commit's, on that side),
 //! - the current component with the host's store in memory,
 //! - the same with the store in a SQLite file, as `finconnect-host up` keeps it,
 //!
@@ -42,8 +43,6 @@ const ROUND_BUDGET: Duration = Duration::from_secs(300);
 const PHASE_LIMIT: Duration = Duration::from_secs(120);
 /// The key-value write limit per app the ceiling is computed for (Akamai Functions).
 const WRITES_PER_SECOND: f64 = 50.0;
-/// The commit the baseline component is built from (the xtask's constant too).
-const BASELINE_COMMIT: &str = "a11d114";
 
 /// One configuration under measurement, and what it measured.
 struct Side {
@@ -101,10 +100,7 @@ fn ratio(a: Duration, b: Duration) -> f64 {
 }
 
 pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
-    let baseline = env_file("FINCONNECT_WASM_BASELINE").context(
-        "no baseline component: set FINCONNECT_WASM_BASELINE to the component built without \
-         the ledger, or run `cargo xtask bench --ledger` (it builds it)",
-    )?;
+    let baseline = env_file("FINCONNECT_WASM_BASELINE").unwrap_or_else(|| wasm.to_path_buf());
     let store_only = env_file("FINCONNECT_WASM_STORE_ONLY");
     let sandbox = Sandbox::start(SandboxConfig::default())?;
     let scratch = Scratch::new()?;
@@ -113,10 +109,10 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
     let mut sides = Vec::new();
     for (label, tag, file, builder) in [
         (
-            "without the ledger (built from a11d114), store unused",
+            "without the ledger (finconnect_ledger = off)",
             "B",
             baseline.as_path(),
-            host_builder(&baseline, &sandbox, true, None),
+            host_builder(&baseline, &sandbox, true, None).app_variable("finconnect_ledger", "off"),
         ),
         (
             "with the ledger, store in memory",
@@ -146,8 +142,8 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             concurrent: Samples::default(),
         });
     }
-    // The baseline's WIT exports differ; the IPN id is the sandbox's, so any
-    // host with the current exports registers it for all.
+    // A baseline from another commit may export another WIT; the IPN id is
+    // the sandbox's, so the current component's host registers it for all.
     let ipn_id = register_ipn(&sides[1].host)?;
     let client = client_runtime()?;
     let pay_run = |side: &Side, prefix: String, count: usize, concurrency: usize| {
@@ -367,7 +363,14 @@ fn operation_counts(
         );
     }
     println!();
-    println!("Baseline: the component of {BASELINE_COMMIT}, before the ledger.");
+    println!(
+        "Baseline: {} with finconnect_ledger = off.",
+        if std::env::var_os("FINCONNECT_WASM_BASELINE").is_some() {
+            "FINCONNECT_WASM_BASELINE"
+        } else {
+            "the same component"
+        }
+    );
     Ok(())
 }
 
