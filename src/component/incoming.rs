@@ -35,7 +35,9 @@ impl Guest for Component {
                 api::handle_ledgered(request, fc, ledger, now_ms)
             }),
             // `finconnect_ledger = off`: passed through, nothing recorded.
-            None => with_finconnect_reading(&vars, |fc| api::handle_with(request, fc)),
+            None => with_finconnect_reading(&vars, |fc| {
+                api::handle_without_ledger::<KeyValue>(request, fc)
+            }),
             Some(Err(error)) => Ok(Problem::new(
                 503,
                 ProblemCode::LedgerUnavailable,

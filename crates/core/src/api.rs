@@ -296,6 +296,16 @@ pub fn handle_with(request: Request, finconnect: &mut Finconnect<'_>) -> Respons
         .unwrap_or_else(Problem::into_response)
 }
 
+/// [`handle_with`] for a shell that also serves with a ledger over store
+/// type `S` (and `finconnect_ledger = off` here): the router is then
+/// compiled once, for `S`, instead of once more for [`crate::ledger::MemoryStore`].
+pub fn handle_without_ledger<S: Store>(
+    request: Request,
+    finconnect: &mut Finconnect<'_>,
+) -> Response {
+    serve::<S>(&request, finconnect, None).unwrap_or_else(Problem::into_response)
+}
+
 /// Handles one request with the payment ledger: payments are recorded and
 /// idempotent, notifications are checked against it before any provider
 /// call, verified changes become events. `now_ms` is the host's clock
