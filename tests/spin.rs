@@ -964,6 +964,20 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
         .count();
     assert_eq!(pushes, 1, "one provider order");
 
+    // Spin's Redis store reports its swaps as failed even when they write,
+    // and opens a connection per compare-and-swap: the component found
+    // that out and creates keys with a guard and a plain write there (the
+    // guards are in Redis), not with a compare-and-swap per create.
+    let keys = redis.keys();
+    assert!(
+        keys.iter().any(|key| key == "finconnect/store/cas-creates-v2"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|key| key.starts_with("finconnect/cas-guard/")),
+        "no creation guard in Redis: {keys:?}"
+    );
+
     let mut secrets = secrets(&sandbox, &config, &[]);
     secrets.push(WEBHOOK_SECRET.to_owned());
     secrets.push(WEBHOOK_SECRET.trim_start_matches("whsec_").to_owned());

@@ -50,11 +50,11 @@ mod cas {
     use super::{KeyValue, store_error};
     use finconnect_core::ledger::{CasError, Mode, Store, StoreError};
 
-    /// A compare-and-swap in progress, and — when the key was absent — the
-    /// guard that makes the swap a create-if-absent on a store whose CAS
-    /// does not.
+    /// A compare-and-swap in progress, or a create on a guarded store.
     pub(in super::super) struct Handle {
-        cas: atomics::Cas,
+        /// `None`: the key was absent on a guarded store, so no CAS was
+        /// opened; the swap creates it with its guard and a plain `set`.
+        cas: Option<atomics::Cas>,
         key: String,
         creation_guard: Option<String>,
     }
@@ -62,8 +62,10 @@ mod cas {
     pub(super) const MODE: Mode = Mode::Atomic;
 
     /// Where the store's answer to the create probe is kept: `exclusive`
-    /// or `guarded`. Outside the ledger's prefixes, so listings never see it.
-    const CREATES_KEY: &str = "finconnect/store/cas-creates";
+    /// or `guarded`. Outside the ledger's prefixes, so listings never see
+    /// it. (`-v2`: the answer for Spin's Redis store changed from
+    /// `exclusive` to `guarded`; an older answer is not trusted.)
+    const CREATES_KEY: &str = "finconnect/store/cas-creates-v2";
     const EXCLUSIVE: &[u8] = b"exclusive";
     const GUARDED: &[u8] = b"guarded";
 
@@ -73,13 +75,32 @@ mod cas {
         format!("finconnect/cas-guard/{key}")
     }
 
+    /// Opens a compare-and-swap on `key`. On a guarded store (below) the key
+    /// is read first, and an absent key gets no CAS at all: its create is
+    /// the guard and a `set`. That spares Spin's Redis store a connection
+    /// per create (it opens one for every CAS) and Spin's SQLite store a
+    /// CAS that would only upsert.
     pub(super) fn open(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+        if !creates_exclusively(kv) && kv.bucket.get(key).map_err(store_error)?.is_none() {
+            return Ok((
+                Handle {
+                    cas: None,
+                    key: key.to_owned(),
+                    creation_guard: Some(guard_key(key)),
+                },
+                None,
+            ));
+        }
+        open_cas(kv, key)
+    }
+
+    fn open_cas(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
         let cas = atomics::Cas::new(&kv.bucket, key).map_err(store_error)?;
         let current = cas.current().map_err(store_error)?;
         let creation_guard = current.is_none().then(|| guard_key(key));
         Ok((
             Handle {
-                cas,
+                cas: Some(cas),
                 key: key.to_owned(),
                 creation_guard,
             },
@@ -91,12 +112,15 @@ mod cas {
     /// absent when read simply writes (it upserts), so two instances could
     /// both "create" one key. On such a store a creation first takes the
     /// key's guard with `increment`, which every store does atomically:
-    /// only the caller that moves it from 0 to 1 creates. A store whose
-    /// CAS already refuses a create that lost (finconnect-host's, which
-    /// versions every key) needs no guard: two writes become one.
+    /// only the caller that moves it from 0 to 1 creates, and then writes
+    /// the key with `set`. Spin's Redis store is treated the same way,
+    /// because its swaps are reported as failed even when they write (each
+    /// is then read back) and each opens a connection. A store whose CAS
+    /// refuses a create that lost, and reports its swaps truly
+    /// (finconnect-host's, which versions every key), needs no guard.
     pub(super) fn swap(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
         if let Some(guard) = &handle.creation_guard
-            && !creates_exclusively(kv)
+            && (handle.cas.is_none() || !creates_exclusively(kv))
         {
             let taken = atomics::increment(&kv.bucket, guard, 1).map_err(store_error)?;
             if taken != 1 {
@@ -107,7 +131,14 @@ mod cas {
     }
 
     fn swap_unguarded(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
-        match atomics::swap(handle.cas, value) {
+        let Some(cas) = handle.cas else {
+            // A create whose guard this call holds.
+            return kv
+                .bucket
+                .set(&handle.key, value)
+                .map_err(|error| CasError::Store(store_error(error)));
+        };
+        match atomics::swap(cas, value) {
             Ok(()) => Ok(()),
             // Spin 4.0.2's Redis store reports every swap as failed, even
             // one that wrote (it sends UNWATCH with an argument, which Redis
@@ -122,10 +153,9 @@ mod cas {
         }
     }
 
-    /// Whether this store's CAS makes a create exclusive: remembered for
-    /// the request, read from the store (one `get`, on the first create of
-    /// a request), else probed once per store with
-    /// [`finconnect_core::ledger::cas_creates_exclusively`] on a random key
+    /// Whether this store's CAS makes a create exclusive and reports its
+    /// swaps truly: remembered for the request, read from the store (one
+    /// `get`, on the first CAS of a request), else probed once per store
     /// and written down. Any failure answers "no": the guard is then used,
     /// which is correct on every store.
     fn creates_exclusively(kv: &KeyValue) -> bool {
@@ -143,16 +173,40 @@ mod cas {
         }
     }
 
+    /// Two checks on random keys: whether a CAS refuses a create that lost
+    /// ([`finconnect_core::ledger::cas_creates_exclusively`]), and whether a
+    /// swap that wrote is reported as written.
     fn probe(kv: &KeyValue) -> Result<bool, StoreError> {
-        let key = format!(
-            "finconnect/store/probe-{:016x}",
-            wasip2::random::random::get_random_u64()
-        );
-        let exclusive = finconnect_core::ledger::cas_creates_exclusively(&Unguarded(kv), &key)?;
+        let key = |what: &str| {
+            format!(
+                "finconnect/store/probe-{what}-{:016x}",
+                wasip2::random::random::get_random_u64()
+            )
+        };
+        let exclusive =
+            finconnect_core::ledger::cas_creates_exclusively(&Unguarded(kv), &key("create"))?
+                && swaps_report_truly(kv, &key("swap"))?;
         kv.bucket
             .set(CREATES_KEY, if exclusive { EXCLUSIVE } else { GUARDED })
             .map_err(store_error)?;
         Ok(exclusive)
+    }
+
+    /// A swap on an absent key nobody else touches: reported as written?
+    fn swaps_report_truly(kv: &KeyValue, key: &str) -> Result<bool, StoreError> {
+        let cas = atomics::Cas::new(&kv.bucket, key).map_err(store_error)?;
+        if cas.current().map_err(store_error)?.is_some() {
+            return Err(StoreError::Other(format!(
+                "the probe key `{key}` is in use"
+            )));
+        }
+        let reported = atomics::swap(cas, b"swapped");
+        kv.bucket.delete(key).map_err(store_error)?;
+        match reported {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(error)) => Err(store_error(error)),
+        }
     }
 
     /// The bucket's own operations, without creation guards: what the
@@ -178,7 +232,7 @@ mod cas {
             self.0.list_keys(prefix)
         }
         fn cas_open(&self, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
-            open(self.0, key)
+            open_cas(self.0, key)
         }
         fn cas_swap(&self, cas: Handle, value: &[u8]) -> Result<(), CasError> {
             swap_unguarded(self.0, cas, value)
