@@ -970,11 +970,13 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
     // guards are in Redis), not with a compare-and-swap per create.
     let keys = redis.keys();
     assert!(
-        keys.iter().any(|key| key == "finconnect/store/cas-creates-v2"),
+        keys.iter()
+            .any(|key| key == "finconnect/store/cas-creates-v2"),
         "{keys:?}"
     );
     assert!(
-        keys.iter().any(|key| key.starts_with("finconnect/cas-guard/")),
+        keys.iter()
+            .any(|key| key.starts_with("finconnect/cas-guard/")),
         "no creation guard in Redis: {keys:?}"
     );
 

@@ -313,6 +313,15 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key:
         ),
         None => println!("  key-value store: in memory (emptied at every start)"),
     }
+    if host
+        .component_variables()
+        .get("finconnect_ledger")
+        .is_some_and(|value| value.trim() == "off")
+    {
+        println!(
+            "  ledger: off (finconnect_ledger): pays are passed through and nothing is recorded"
+        );
+    }
     let Some(sandbox) = sandbox else {
         let origins: Vec<String> = Provider::ALL
             .iter()
