@@ -541,13 +541,10 @@ fn the_store_only_build_keeps_the_ledger_without_atomics() {
     assert!(error.is_err(), "the default build linked without atomics");
 }
 
-/// The host grants the stores the manifest lists in `key_value_stores`, as
-/// `spin up` does. FinConnect's HTTP face needs the ledger, so a manifest
-/// granting none gets 503 `ledger_unavailable` naming the setting, with no
-/// provider call, under either.
-#[test]
-fn a_manifest_granting_no_store_is_refused_like_spin() {
-    let dir = std::env::temp_dir().join(format!("finconnect-no-store-{}", std::process::id()));
+/// A copy of spin.toml without `key_value_stores`, in a directory of its
+/// own (removed by the caller): the directory and the manifest's path.
+fn manifest_granting_no_store(tag: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("finconnect-{tag}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let manifest = std::fs::read_to_string(std::path::Path::new(ROOT).join("spin.toml")).unwrap();
     let line = "key_value_stores = [\"default\"]\n";
@@ -557,6 +554,18 @@ fn a_manifest_granting_no_store_is_refused_like_spin() {
     );
     let path = dir.join("spin.toml");
     std::fs::write(&path, manifest.replace(line, "")).unwrap();
+    (dir, path)
+}
+
+/// The host grants the stores the manifest lists in `key_value_stores`, as
+/// `spin up` does. FinConnect's HTTP face needs the ledger, so a manifest
+/// granting none gets 503 `ledger_unavailable` naming the setting, with no
+/// provider call, under either.
+#[test]
+fn a_manifest_granting_no_store_is_refused_like_spin() {
+    let (dir, path) = manifest_granting_no_store("no-store");
+    let manifest = std::fs::read_to_string(std::path::Path::new(ROOT).join("spin.toml")).unwrap();
+    let line = "key_value_stores = [\"default\"]\n";
 
     let sandbox = finconnect_sandbox::Sandbox::start(Default::default()).unwrap();
     let host = build(builder(&sandbox).manifest(&path));
@@ -594,16 +603,7 @@ fn a_manifest_granting_no_store_is_refused_like_spin() {
 /// naming the variable at fault. tests/spin.rs checks the same under Spin.
 #[test]
 fn with_the_ledger_off_pays_pass_through_and_ledger_features_say_why() {
-    let dir = std::env::temp_dir().join(format!("finconnect-ledger-off-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let manifest = std::fs::read_to_string(std::path::Path::new(ROOT).join("spin.toml")).unwrap();
-    let line = "key_value_stores = [\"default\"]\n";
-    assert!(
-        manifest.contains(line),
-        "spin.toml grants the default store"
-    );
-    let path = dir.join("spin.toml");
-    std::fs::write(&path, manifest.replace(line, "")).unwrap();
+    let (dir, path) = manifest_granting_no_store("ledger-off");
 
     let sandbox = finconnect_sandbox::Sandbox::start(Default::default()).unwrap();
     let off = |value: &str| {

@@ -430,6 +430,30 @@ fn bad_input_and_provider_faults_are_problems_under_spin() {
     app.assert_no_secrets(&secrets(&sandbox, &config, &[]));
 }
 
+/// A sandbox and FinConnect under `spin up` from a manifest without
+/// `key_value_stores` (Spin grants no store), with `variables` set on top
+/// of the sandbox's.
+fn without_a_store(spin: &Path, name: &str, variables: &[(&str, &str)]) -> (Sandbox, SpinApp) {
+    let config = distinct_credentials();
+    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let manifest = harness::finconnect_manifest(&harness::finconnect_wasm());
+    let line = "key_value_stores = [\"default\"]\n";
+    assert!(
+        manifest.contains(line),
+        "spin.toml grants the default store"
+    );
+    let mut setup = SpinSetup::new(
+        name,
+        manifest.replace(line, ""),
+        harness::sandbox_variables(&sandbox, &config),
+    );
+    for (variable, value) in variables {
+        setup = setup.variable(variable, value);
+    }
+    let app = SpinApp::start(spin, setup);
+    (sandbox, app)
+}
+
 /// Without `key_value_stores` in the manifest Spin grants no store, and
 /// FinConnect answers every request 503 naming the setting, with no provider
 /// call: the same answer as finconnect-host for the same manifest
@@ -441,22 +465,7 @@ fn a_manifest_granting_no_store_is_refused_naming_the_setting_under_spin() {
         return;
     };
     let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let manifest = harness::finconnect_manifest(&harness::finconnect_wasm());
-    let line = "key_value_stores = [\"default\"]\n";
-    assert!(
-        manifest.contains(line),
-        "spin.toml grants the default store"
-    );
-    let app = SpinApp::start(
-        &spin,
-        SpinSetup::new(
-            "no-store",
-            manifest.replace(line, ""),
-            harness::sandbox_variables(&sandbox, &config),
-        ),
-    );
+    let (sandbox, app) = without_a_store(&spin, "no-store", &[]);
     for reply in [
         app.post("/payments", &clickpesa_body("SPINNOSTORE1")),
         app.send("GET", "/payments?provider=clickpesa", None, Some(API_KEY)),
@@ -483,23 +492,7 @@ fn with_the_ledger_off_pays_pass_through_under_spin() {
         return;
     };
     let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let manifest = harness::finconnect_manifest(&harness::finconnect_wasm());
-    let line = "key_value_stores = [\"default\"]\n";
-    assert!(
-        manifest.contains(line),
-        "spin.toml grants the default store"
-    );
-    let app = SpinApp::start(
-        &spin,
-        SpinSetup::new(
-            "ledger-off",
-            manifest.replace(line, ""),
-            harness::sandbox_variables(&sandbox, &config),
-        )
-        .variable("finconnect_ledger", "off"),
-    );
+    let (sandbox, app) = without_a_store(&spin, "ledger-off", &[("finconnect_ledger", "off")]);
     let reply = app.post("/payments", &clickpesa_body("SPINLEDGEROFF1"));
     assert_eq!(reply.status, 201, "{reply}");
     let again = app.post("/payments", &clickpesa_body("SPINLEDGEROFF1"));

@@ -553,28 +553,34 @@ pub fn sign_clickpesa(key: &[u8], body: &mut serde_json::Value) {
     body["checksum"] = serde_json::Value::String(checksum::compute(key, &tree).unwrap());
 }
 
-/// The answer of FinConnect's HTTP face when the host grants it no
-/// key-value store: 503 `ledger_unavailable`, saying which setting to add.
-/// What FinConnect answers, with `finconnect_ledger = off`, to a route or a
-/// header that needs the ledger: 503 `not_configured` naming the variable.
-pub fn assert_needs_the_ledger(reply: &Reply) {
+/// A 503 with problem `code` whose detail says every one of `phrases`.
+fn assert_unavailable(reply: &Reply, code: &str, phrases: &[&str]) {
     assert_eq!(reply.status, 503, "{reply}");
     let problem = reply.json();
-    assert_eq!(problem["code"], "not_configured", "{reply}");
+    assert_eq!(problem["code"], code, "{reply}");
     let detail = problem["detail"].as_str().unwrap_or_default();
     assert!(
-        detail.contains("needs the ledger") && detail.contains("`finconnect_ledger` is `off`"),
+        phrases.iter().all(|phrase| detail.contains(phrase)),
         "{reply}"
     );
 }
 
+/// What FinConnect answers, with `finconnect_ledger = off`, to a route or a
+/// header that needs the ledger: 503 `not_configured` naming the variable.
+pub fn assert_needs_the_ledger(reply: &Reply) {
+    assert_unavailable(
+        reply,
+        "not_configured",
+        &["needs the ledger", "`finconnect_ledger` is `off`"],
+    );
+}
+
+/// What FinConnect answers, with its ledger on, when the manifest grants
+/// no key-value store: 503 `ledger_unavailable` saying what to add.
 pub fn assert_store_not_granted(reply: &Reply) {
-    assert_eq!(reply.status, 503, "{reply}");
-    let problem = reply.json();
-    assert_eq!(problem["code"], "ledger_unavailable", "{reply}");
-    let detail = problem["detail"].as_str().unwrap_or_default();
-    assert!(
-        detail.contains("not granted") && detail.contains("key_value_stores = [\"default\"]"),
-        "{reply}"
+    assert_unavailable(
+        reply,
+        "ledger_unavailable",
+        &["not granted", "key_value_stores = [\"default\"]"],
     );
 }
