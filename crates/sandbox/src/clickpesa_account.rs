@@ -22,7 +22,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{ClickpesaPayout, bad_request, number, payout_json};
-use crate::clickpesa_listing::{Paging, dates, paging};
+use crate::clickpesa_listing::{Paging, dates, window};
 use crate::pesapal::json_response;
 use crate::server::Incoming;
 use crate::state::State;
@@ -48,16 +48,16 @@ fn hundredths(text: &str) -> u64 {
 pub(super) fn list(state: &State, req: &Incoming) -> Response {
     let query = req.query.as_deref();
     let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
-    let (start, end) = match dates(query) {
-        Ok(dates) => dates,
-        Err(refusal) => return *refusal,
-    };
-    let Paging {
-        skip,
-        limit,
-        descending,
-    } = match paging(query) {
-        Ok(paging) => paging,
+    let (
+        start,
+        end,
+        Paging {
+            skip,
+            limit,
+            descending,
+        },
+    ) = match window(query) {
+        Ok(window) => window,
         Err(refusal) => return *refusal,
     };
     let (status, currency, channel, reference) = (

@@ -99,20 +99,29 @@ pub(crate) fn paging(query: Option<&str>) -> Result<Paging, Box<Response>> {
     })
 }
 
+/// The date filter and the paging of a listing query ([`dates`], then
+/// [`paging`]), or ClickPesa's refusal of the first that is wrong.
+pub(crate) fn window(
+    query: Option<&str>,
+) -> Result<(Option<String>, Option<String>, Paging), Box<Response>> {
+    let (start, end) = dates(query)?;
+    Ok((start, end, paging(query)?))
+}
+
 /// `GET /payments/all?…`.
 pub(crate) fn list(state: &State, req: &Incoming) -> Response {
     let query = req.query.as_deref();
     let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
-    let (start, end) = match dates(query) {
-        Ok(dates) => dates,
-        Err(refusal) => return *refusal,
-    };
-    let Paging {
-        skip,
-        limit,
-        descending,
-    } = match paging(query) {
-        Ok(paging) => paging,
+    let (
+        start,
+        end,
+        Paging {
+            skip,
+            limit,
+            descending,
+        },
+    ) = match window(query) {
+        Ok(window) => window,
         Err(refusal) => return *refusal,
     };
     let sort_by = param("sortBy").unwrap_or_else(|| "createdAt".to_owned());
