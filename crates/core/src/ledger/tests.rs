@@ -1169,6 +1169,49 @@ fn event_ids_are_stable_per_state_change() -> TestResult {
     Ok(())
 }
 
+/// The sequence number a claimer reserves for event `id` at `at`: the
+/// counter's next one with atomics, else one from the clock.
+fn reserve(store: &MemoryStore, at: u64, id: &str) -> Result<u64, Box<dyn std::error::Error>> {
+    Ok(match store.mode() {
+        Mode::Atomic => u64::try_from(store.increment(&counter_key(), 1)?)?,
+        Mode::StoreOnly => events::time_seq(at, id),
+    })
+}
+
+/// After a claim on INV-1's `completed` event made at `claimed_at` by a
+/// call that died before writing it: while the claim is fresh its owner may
+/// still be writing (no event); older than the TTL with an empty slot, the
+/// next report writes event `id`, once; later reports write nothing more.
+fn taken_over_once(ledger: &Ledger<&MemoryStore>, claimed_at: u64, id: &str) -> TestResult {
+    let mode = ledger.store().mode();
+    let ttl = Config::default().claim_ttl_ms;
+    let report = details(
+        Provider::Pesapal,
+        Some("TRK-1"),
+        None,
+        PaymentStatus::Completed,
+    );
+    let early = ledger.observe(&report, claimed_at + ttl - 1)?;
+    assert_eq!(early.event, None, "{mode:?}: the claim is fresh");
+    let late = ledger.observe(&report, claimed_at + ttl)?;
+    assert_eq!(
+        late.event.map(|e| (e.id, e.kind)),
+        Some((id.to_owned(), "payment.completed".to_owned())),
+        "{mode:?}"
+    );
+    for later in [2 * ttl, 100 * ttl] {
+        let again = ledger.observe(&report, claimed_at + later)?;
+        assert_eq!(
+            again.event, None,
+            "{mode:?}: a second event after {later} ms"
+        );
+    }
+    let page = ledger.events(0, 10, claimed_at + 200 * ttl)?;
+    let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["payment.pending", "payment.completed"], "{mode:?}");
+    Ok(())
+}
+
 /// A call that stored the new state, claimed the change's marker (with the
 /// number its event was to get) and died before writing the event: after
 /// the claim TTL the next report writes the event, once; a claim whose
@@ -1176,7 +1219,6 @@ fn event_ids_are_stable_per_state_change() -> TestResult {
 #[test]
 fn a_claim_that_died_before_its_event_is_taken_over_once() -> TestResult {
     for store in [MemoryStore::new(), MemoryStore::store_only()] {
-        let mode = store.mode();
         let ledger = ledger(&store);
         let p = Provider::Pesapal;
         pending_payment(&ledger, p, "INV-1", "TRK-1")?;
@@ -1185,38 +1227,14 @@ fn a_claim_that_died_before_its_event_is_taken_over_once() -> TestResult {
         store.set(&record.key(), &serde_json::to_vec(&record)?)?;
         let claimed_at = NOW + 1_000;
         let id = events::event_id(&record, State::Completed);
-        let seq = match mode {
-            Mode::Atomic => u64::try_from(store.increment(&counter_key(), 1)?)?,
-            Mode::StoreOnly => events::time_seq(claimed_at, &id),
-        };
+        let seq = reserve(&store, claimed_at, &id)?;
         let marker = serde_json::json!({ "claimed_at": claimed_at, "seq": seq });
         store.set(
             &events::change_key(&record, State::Completed),
             marker.to_string().as_bytes(),
         )?;
 
-        let ttl = Config::default().claim_ttl_ms;
-        let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
-        // While the claim is fresh its owner may still be writing: no event.
-        let early = ledger.observe(&report, claimed_at + ttl - 1)?;
-        assert_eq!(early.event, None, "{mode:?}");
-        // Older than the TTL with an empty slot: taken over, once.
-        let late = ledger.observe(&report, claimed_at + ttl)?;
-        assert_eq!(
-            late.event.map(|e| (e.id, e.kind)),
-            Some((id.clone(), "payment.completed".to_owned())),
-            "{mode:?}"
-        );
-        for later in [2 * ttl, 100 * ttl] {
-            let again = ledger.observe(&report, claimed_at + later)?;
-            assert_eq!(
-                again.event, None,
-                "{mode:?}: a second event after {later} ms"
-            );
-        }
-        let page = ledger.events(0, 10, claimed_at + 200 * ttl)?;
-        let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["payment.pending", "payment.completed"], "{mode:?}");
+        taken_over_once(&ledger, claimed_at, &id)?;
     }
     Ok(())
 }
@@ -1280,7 +1298,6 @@ fn the_exclusive_create_probe_tells_the_two_kinds_of_store_apart() -> TestResult
 #[test]
 fn an_event_claimed_in_the_record_and_never_written_is_written_later_once() -> TestResult {
     for store in [MemoryStore::new(), MemoryStore::store_only()] {
-        let mode = store.mode();
         let ledger = ledger(&store);
         let p = Provider::Pesapal;
         pending_payment(&ledger, p, "INV-1", "TRK-1")?;
@@ -1288,10 +1305,7 @@ fn an_event_claimed_in_the_record_and_never_written_is_written_later_once() -> T
         record.state = State::Completed;
         let claimed_at = NOW + 1_000;
         let id = events::event_id(&record, State::Completed);
-        let seq = match mode {
-            Mode::Atomic => u64::try_from(store.increment(&counter_key(), 1)?)?,
-            Mode::StoreOnly => events::time_seq(claimed_at, &id),
-        };
+        let seq = reserve(&store, claimed_at, &id)?;
         record.announcing = Some(Announcing {
             state: State::Completed,
             seq,
@@ -1299,26 +1313,7 @@ fn an_event_claimed_in_the_record_and_never_written_is_written_later_once() -> T
         });
         store.set(&record.key(), &serde_json::to_vec(&record)?)?;
 
-        let ttl = Config::default().claim_ttl_ms;
-        let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
-        let early = ledger.observe(&report, claimed_at + ttl - 1)?;
-        assert_eq!(early.event, None, "{mode:?}: the claim is fresh");
-        let late = ledger.observe(&report, claimed_at + ttl)?;
-        assert_eq!(
-            late.event.map(|e| (e.id, e.kind)),
-            Some((id.clone(), "payment.completed".to_owned())),
-            "{mode:?}"
-        );
-        for later in [2 * ttl, 100 * ttl] {
-            let again = ledger.observe(&report, claimed_at + later)?;
-            assert_eq!(
-                again.event, None,
-                "{mode:?}: a second event after {later} ms"
-            );
-        }
-        let page = ledger.events(0, 10, claimed_at + 200 * ttl)?;
-        let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["payment.pending", "payment.completed"], "{mode:?}");
+        taken_over_once(&ledger, claimed_at, &id)?;
     }
     Ok(())
 }
