@@ -835,6 +835,22 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
             after.rps32 / before.rps32
         );
     };
+    // The goal of being within 1.2× of the minimal component under one
+    // Spin, in throughput and in latency, for one FinConnect row.
+    let against_minimal = |kind: Kind, name: &str| {
+        if let (Some(spin), Some(minimal)) = (find(kind), find(Kind::SpinMinimal)) {
+            at_most(
+                &format!("minimal component ÷ {name}, both under Spin, req/s at c=32"),
+                minimal.rps32 / spin.rps32,
+                1.2,
+            );
+            at_most(
+                &format!("{name} ÷ minimal component, both under Spin, c=1 p50"),
+                spin.p50 / minimal.p50,
+                1.2,
+            );
+        }
+    };
     println!();
     println!("| ratio | value | goal |");
     println!("|---|---|---|");
@@ -865,18 +881,7 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
             1.0,
         );
     }
-    if let (Some(spin), Some(minimal)) = (find(Kind::SpinNoLedger), find(Kind::SpinMinimal)) {
-        at_most(
-            "minimal component ÷ FinConnect without the ledger, both under Spin, req/s at c=32",
-            minimal.rps32 / spin.rps32,
-            1.2,
-        );
-        at_most(
-            "FinConnect without the ledger ÷ minimal component, both under Spin, c=1 p50",
-            spin.p50 / minimal.p50,
-            1.2,
-        );
-    }
+    against_minimal(Kind::SpinNoLedger, "FinConnect without the ledger");
     if let (Some(spin), Some(fetch)) = (find(Kind::Spin), find(Kind::NodeFetch)) {
         at_least(
             "FinConnect under Spin ÷ Node SDK (fetch), req/s at c=32",
@@ -890,18 +895,7 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
             redis.rps32 / fetch.rps32
         );
     }
-    if let (Some(spin), Some(minimal)) = (find(Kind::Spin), find(Kind::SpinMinimal)) {
-        at_most(
-            "minimal component ÷ FinConnect, both under Spin, req/s at c=32",
-            minimal.rps32 / spin.rps32,
-            1.2,
-        );
-        at_most(
-            "FinConnect ÷ minimal component, both under Spin, c=1 p50",
-            spin.p50 / minimal.p50,
-            1.2,
-        );
-    }
+    against_minimal(Kind::Spin, "FinConnect");
     if let (Some(jco), Some(sdk)) = (inproc("jco"), inproc("sdk-fetch")) {
         at_most(
             "FinConnect via jco ÷ Node SDK (fetch), in process, c=1 p50",
