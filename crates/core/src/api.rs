@@ -292,8 +292,7 @@ pub fn handle(request: Request, vars: &dyn Variables, transport: &mut dyn Transp
 /// [`handle`] with a prepared [`Finconnect`] (for instance one with the
 /// token cache switched on); variables are read through it.
 pub fn handle_with(request: Request, finconnect: &mut Finconnect<'_>) -> Response {
-    serve::<crate::ledger::MemoryStore>(&request, finconnect, None)
-        .unwrap_or_else(Problem::into_response)
+    handle_without_ledger::<crate::ledger::MemoryStore>(request, finconnect)
 }
 
 /// [`handle_with`] for a shell that also serves with a ledger over store
