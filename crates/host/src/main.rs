@@ -313,11 +313,8 @@ fn print_banner(host: &Host, origin: &str, sandbox: Option<&Sandbox>, local_key:
         ),
         None => println!("  key-value store: in memory (emptied at every start)"),
     }
-    if host
-        .component_variables()
-        .get("finconnect_ledger")
-        .is_some_and(|value| value.trim() == "off")
-    {
+    // The component's own rule, read from the variables it will be given.
+    if finconnect_core::config::ledger_on(host.component_variables()) == Ok(false) {
         println!(
             "  ledger: off (finconnect_ledger): pays are passed through and nothing is recorded"
         );
