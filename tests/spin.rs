@@ -504,18 +504,7 @@ fn with_the_ledger_off_pays_pass_through_under_spin() {
         "{:?}",
         provider_calls(&sandbox)
     );
-    let auth = format!("Bearer {API_KEY}");
-    let keyed = common::http_over_tcp(
-        app.addr(),
-        "POST",
-        "/payments",
-        &[
-            ("authorization", auth.as_str()),
-            ("content-type", "application/json"),
-            ("idempotency-key", "k-1"),
-        ],
-        clickpesa_body("SPINLEDGEROFF2").to_string().as_bytes(),
-    );
+    let keyed = post_with_key(app.addr(), &clickpesa_body("SPINLEDGEROFF2"), "k-1");
     assert_needs_the_ledger(&keyed);
     for route in ["/payments?provider=clickpesa", "/events"] {
         assert_needs_the_ledger(&app.send("GET", route, None, Some(API_KEY)));
@@ -980,6 +969,23 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
     b.assert_no_secrets(&secrets);
 }
 
+/// An authorised `POST /payments` of `body` with `Idempotency-Key: key`,
+/// over a fresh connection to `addr`.
+fn post_with_key(addr: std::net::SocketAddr, body: &Value, key: &str) -> Reply {
+    let auth = format!("Bearer {API_KEY}");
+    common::http_over_tcp(
+        addr,
+        "POST",
+        "/payments",
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/json"),
+            ("idempotency-key", key),
+        ],
+        body.to_string().as_bytes(),
+    )
+}
+
 /// 32 requests at once, each `POST /payments` of `body` with one
 /// `Idempotency-Key`, spread over `addrs` in turn; the replies, and how many
 /// were created, replayed and "in progress" (logged).
@@ -989,26 +995,11 @@ fn pay_32_with_one_key(
     key: &str,
     what: &str,
 ) -> Vec<Reply> {
-    let body = body.to_string();
-    let auth = format!("Bearer {API_KEY}");
     let replies: Vec<Reply> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..32)
             .map(|n| {
                 let addr = addrs[n % addrs.len()];
-                let (body, auth) = (&body, &auth);
-                scope.spawn(move || {
-                    common::http_over_tcp(
-                        addr,
-                        "POST",
-                        "/payments",
-                        &[
-                            ("authorization", auth.as_str()),
-                            ("content-type", "application/json"),
-                            ("idempotency-key", key),
-                        ],
-                        body.as_bytes(),
-                    )
-                })
+                scope.spawn(move || post_with_key(addr, body, key))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
