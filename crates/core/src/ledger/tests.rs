@@ -1169,13 +1169,25 @@ fn event_ids_are_stable_per_state_change() -> TestResult {
     Ok(())
 }
 
-/// The sequence number a claimer reserves for event `id` at `at`: the
-/// counter's next one with atomics, else one from the clock.
-fn reserve(store: &MemoryStore, at: u64, id: &str) -> Result<u64, Box<dyn std::error::Error>> {
-    Ok(match store.mode() {
+/// PesaPal's INV-1, pending, as a call that is moving it to `completed`
+/// has it: the record in its new state (not stored), the time of the
+/// call's claim, the event's id and the sequence number reserved for it
+/// (the counter's next one with atomics, else one from the clock).
+fn completing(
+    ledger: &Ledger<&MemoryStore>,
+) -> Result<(PaymentRecord, u64, String, u64), Box<dyn std::error::Error>> {
+    let p = Provider::Pesapal;
+    pending_payment(ledger, p, "INV-1", "TRK-1")?;
+    let mut record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
+    record.state = State::Completed;
+    let claimed_at = NOW + 1_000;
+    let id = events::event_id(&record, State::Completed);
+    let store = ledger.store();
+    let seq = match store.mode() {
         Mode::Atomic => u64::try_from(store.increment(&counter_key(), 1)?)?,
-        Mode::StoreOnly => events::time_seq(at, id),
-    })
+        Mode::StoreOnly => events::time_seq(claimed_at, &id),
+    };
+    Ok((record, claimed_at, id, seq))
 }
 
 /// After a claim on INV-1's `completed` event made at `claimed_at` by a
@@ -1220,14 +1232,8 @@ fn taken_over_once(ledger: &Ledger<&MemoryStore>, claimed_at: u64, id: &str) -> 
 fn a_claim_that_died_before_its_event_is_taken_over_once() -> TestResult {
     for store in [MemoryStore::new(), MemoryStore::store_only()] {
         let ledger = ledger(&store);
-        let p = Provider::Pesapal;
-        pending_payment(&ledger, p, "INV-1", "TRK-1")?;
-        let mut record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
-        record.state = State::Completed;
+        let (record, claimed_at, id, seq) = completing(&ledger)?;
         store.set(&record.key(), &serde_json::to_vec(&record)?)?;
-        let claimed_at = NOW + 1_000;
-        let id = events::event_id(&record, State::Completed);
-        let seq = reserve(&store, claimed_at, &id)?;
         let marker = serde_json::json!({ "claimed_at": claimed_at, "seq": seq });
         store.set(
             &events::change_key(&record, State::Completed),
@@ -1299,13 +1305,7 @@ fn the_exclusive_create_probe_tells_the_two_kinds_of_store_apart() -> TestResult
 fn an_event_claimed_in_the_record_and_never_written_is_written_later_once() -> TestResult {
     for store in [MemoryStore::new(), MemoryStore::store_only()] {
         let ledger = ledger(&store);
-        let p = Provider::Pesapal;
-        pending_payment(&ledger, p, "INV-1", "TRK-1")?;
-        let mut record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
-        record.state = State::Completed;
-        let claimed_at = NOW + 1_000;
-        let id = events::event_id(&record, State::Completed);
-        let seq = reserve(&store, claimed_at, &id)?;
+        let (mut record, claimed_at, id, seq) = completing(&ledger)?;
         record.announcing = Some(Announcing {
             state: State::Completed,
             seq,
