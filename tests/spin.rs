@@ -1058,6 +1058,72 @@ fn thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store_make_one_ord
     assert_eq!(pushes, 1, "one provider order; replies: {replies:#?}");
 }
 
+/// On a guarded store (Spin's Redis store here) a create that loses the
+/// key's guard waits for the winner's write instead of taking the guard
+/// again: the store is made to show a winner that has taken the guard of
+/// a key but not written it yet, and writes it 400 ms after the request
+/// left. The request answers with the winner's record (a replay) and makes
+/// no provider call. Without the wait, its retries all lose the guard
+/// within a few milliseconds and it answers 503 `ledger_unavailable`, as
+/// one of 32 concurrent pays on one key sometimes did on Spin's SQLite
+/// store.
+#[test]
+fn a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis() {
+    use finconnect_core::{Provider, ledger::record::record_key};
+    let test = "a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis";
+    let Some(spin) = harness::spin(test) else {
+        return;
+    };
+    let Some(redis) = Redis::start(test) else {
+        return;
+    };
+    let _shared = harness::shared();
+    let config = distinct_credentials();
+    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let app = SpinApp::start(
+        &spin,
+        finconnect_setup("guard-wait", &harness::finconnect_wasm(), &sandbox, &config)
+            .runtime_config(redis_runtime_config(&redis)),
+    );
+    let body = clickpesa_body("SPINGUARD1");
+    let first = post_with_key(app.addr(), &body, "spin-guard-winner");
+    assert_eq!(first.status, 201, "{first}");
+    let winner = redis
+        .get(&record_key(Provider::Clickpesa, "spin-guard-winner"))
+        .expect("the first pay's record is in Redis");
+    assert_eq!(
+        redis.get("finconnect/store/cas-creates-v2").as_deref(),
+        Some(&b"guarded"[..]),
+        "Spin's Redis store was found to need creation guards"
+    );
+
+    let key = record_key(Provider::Clickpesa, "spin-guard-waiter");
+    redis.set(&format!("finconnect/cas-guard/{key}"), b"1");
+    sandbox.clear_requests();
+    let started = Instant::now();
+    let reply = std::thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let reply = post_with_key(app.addr(), &body, "spin-guard-waiter");
+            (reply, started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(400));
+        redis.set(&key, &winner);
+        let (reply, took) = waiter.join().unwrap();
+        harness::say(&format!(
+            "spin suite: a create that lost its guard answered after {took:?} (the winner wrote at 400 ms)"
+        ));
+        reply
+    });
+    assert_eq!(reply.status, 201, "{reply}");
+    assert_eq!(reply.header("idempotent-replayed"), Some("true"), "{reply}");
+    assert_eq!(reply.json(), first.json());
+    assert!(
+        provider_calls(&sandbox).is_empty(),
+        "no provider call: {:?}",
+        provider_calls(&sandbox)
+    );
+}
+
 // ----- 5. no stalls -----
 
 /// Latencies of `count` requests over `concurrency` keep-alive connections,

@@ -124,10 +124,32 @@ mod cas {
         {
             let taken = atomics::increment(&kv.bucket, guard, 1).map_err(store_error)?;
             if taken != 1 {
+                wait_for_creation(kv, &handle.key);
                 return Err(CasError::Conflict);
             }
         }
         swap_unguarded(kv, handle, value)
+    }
+
+    /// How long a create that lost its guard waits, in all, for the
+    /// winner's `set` to land: pauses of 1, 2, 4, ... 64 ms between reads.
+    const CREATION_WAIT_PAUSES_MS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+    /// A create that lost the guard waits until the key it lost appears
+    /// (the winner holds the guard between its `increment` and its `set`),
+    /// so that the caller's retry reads the winner's value instead of
+    /// taking the guard again. Without the wait, 32 concurrent requests on
+    /// one key could spend every retry inside that window when Spin's
+    /// SQLite store is slow to write, and one of them answered
+    /// `ledger_unavailable`. Bounded (127 ms): a winner that died between
+    /// the two leaves the key absent, and the retry then fails as before.
+    fn wait_for_creation(kv: &KeyValue, key: &str) {
+        for millis in CREATION_WAIT_PAUSES_MS {
+            if !matches!(kv.bucket.get(key), Ok(None)) {
+                return;
+            }
+            super::pause(millis);
+        }
     }
 
     fn swap_unguarded(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
@@ -352,9 +374,13 @@ impl finconnect_core::token_hints::TokenHints for &KeyValue {
         let _ = self.bucket.delete(key);
     }
 
-    /// Blocks on a `wasi:clocks/monotonic-clock` timer.
     fn pause(&mut self, millis: u32) {
-        let nanos = u64::from(millis) * 1_000_000;
-        wasip2::clocks::monotonic_clock::subscribe_duration(nanos).block();
+        pause(millis);
     }
+}
+
+/// Blocks on a `wasi:clocks/monotonic-clock` timer.
+fn pause(millis: u32) {
+    let nanos = u64::from(millis) * 1_000_000;
+    wasip2::clocks::monotonic_clock::subscribe_duration(nanos).block();
 }

@@ -653,16 +653,42 @@ impl Redis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Every key in the server (a tiny RESP exchange, no client library).
-    pub fn keys(&self) -> Vec<String> {
+    /// Sends one command (a tiny RESP exchange, no client library) and
+    /// returns the connection, positioned at the answer.
+    fn command(&self, args: &[&[u8]]) -> BufReader<TcpStream> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
-        stream
-            .write_all(b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n")
-            .unwrap();
-        let mut reader = BufReader::new(stream);
+        let mut request = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            request.extend_from_slice(arg);
+            request.extend_from_slice(b"\r\n");
+        }
+        stream.write_all(&request).unwrap();
+        BufReader::new(stream)
+    }
+
+    /// Reads one bulk string (`$len`, or `$-1` for none).
+    fn bulk(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let len: i64 = line
+            .trim()
+            .strip_prefix('$')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected Redis answer {line:?}"));
+        let len = usize::try_from(len).ok()?;
+        let mut value = vec![0; len + 2];
+        reader.read_exact(&mut value).unwrap();
+        value.truncate(len);
+        Some(value)
+    }
+
+    /// Every key in the server.
+    pub fn keys(&self) -> Vec<String> {
+        let mut reader = self.command(&[b"KEYS", b"*"]);
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
         let count: usize = line
@@ -670,17 +696,22 @@ impl Redis {
             .strip_prefix('*')
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("unexpected Redis answer {line:?}"));
-        let mut keys = Vec::new();
-        for _ in 0..count {
-            line.clear();
-            reader.read_line(&mut line).unwrap();
-            let len: usize = line.trim().trim_start_matches('$').parse().unwrap();
-            let mut key = vec![0; len + 2];
-            reader.read_exact(&mut key).unwrap();
-            key.truncate(len);
-            keys.push(String::from_utf8_lossy(&key).into_owned());
-        }
-        keys
+        (0..count)
+            .map(|_| String::from_utf8_lossy(&Self::bulk(&mut reader).unwrap()).into_owned())
+            .collect()
+    }
+
+    /// The value of `key`, if any.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        Self::bulk(&mut self.command(&[b"GET", key.as_bytes()]))
+    }
+
+    /// Writes `value` under `key`.
+    pub fn set(&self, key: &str, value: &[u8]) {
+        let mut reader = self.command(&[b"SET", key.as_bytes(), value]);
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "+OK", "SET {key}");
     }
 }
 
