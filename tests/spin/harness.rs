@@ -670,16 +670,19 @@ impl Redis {
         BufReader::new(stream)
     }
 
-    /// Reads one bulk string (`$len`, or `$-1` for none).
-    fn bulk(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+    /// Reads an answer's first line, `{kind}{number}` (`*3`, `$5`, `$-1`).
+    fn length(reader: &mut BufReader<TcpStream>, kind: char) -> i64 {
         let mut line = String::new();
         reader.read_line(&mut line).unwrap();
-        let len: i64 = line
-            .trim()
-            .strip_prefix('$')
+        line.trim()
+            .strip_prefix(kind)
             .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected Redis answer {line:?}"));
-        let len = usize::try_from(len).ok()?;
+            .unwrap_or_else(|| panic!("unexpected Redis answer {line:?}"))
+    }
+
+    /// Reads one bulk string (`$len`, or `$-1` for none).
+    fn bulk(reader: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+        let len = usize::try_from(Self::length(reader, '$')).ok()?;
         let mut value = vec![0; len + 2];
         reader.read_exact(&mut value).unwrap();
         value.truncate(len);
@@ -689,13 +692,7 @@ impl Redis {
     /// Every key in the server.
     pub fn keys(&self) -> Vec<String> {
         let mut reader = self.command(&[b"KEYS", b"*"]);
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        let count: usize = line
-            .trim()
-            .strip_prefix('*')
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected Redis answer {line:?}"));
+        let count = Self::length(&mut reader, '*');
         (0..count)
             .map(|_| String::from_utf8_lossy(&Self::bulk(&mut reader).unwrap()).into_owned())
             .collect()
