@@ -899,8 +899,10 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
     // Each event reached the merchant, signed so that the reference
     // Standard Webhooks package accepts it. Deliveries go out after
     // requests (a component has no timer), so the wait keeps sending one
-    // now and then, as traffic would: an attempt cut short holds its lease
-    // for 30 s (`LEASE_MS`) and is made again on a request after that.
+    // now and then, as traffic would: an attempt that fails is made again
+    // on a request after its retry delay, and a lease whose holder died
+    // after 30 s (`LEASE_MS`). (A lease that read back as lost on Redis
+    // used to wait those 30 s too; its taker now recognises it.)
     let waiting = Instant::now();
     let deadline = waiting + Duration::from_secs(45);
     let mut got = Vec::new();

@@ -107,6 +107,10 @@ pub(crate) struct OutboxEntry {
     /// When it may next be attempted (Unix ms); pushed ahead while an
     /// instance holds it ([`super::Ledger::lease_delivery`]).
     pub(crate) due: u64,
+    /// Who holds it, while leased: unique per lease, so that a lease whose
+    /// write landed but was reported lost is recognised by its taker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) lease: Option<String>,
 }
 
 /// A time-sortable sequence number for hosts without `increment`: the

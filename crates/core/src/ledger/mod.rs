@@ -1028,12 +1028,21 @@ impl<S: Store> Ledger<S> {
             let changed = record.state != before;
             return Ok(Some((record, changed)));
         }
+        // The claim the last try's write put on the record, when it moved
+        // the state: its reserved number is unique, so finding it on the
+        // record means that write landed though its swap was reported lost
+        // (Spin's Redis store reports every swap as failed, and the value
+        // read back differs once another writer has changed the record).
+        let mut written: Option<Announcing> = None;
         for _ in 0..CAS_ATTEMPTS {
             let (cas, current) = self.store.cas_open(key)?;
             let Some(current) = current else {
                 return Ok(None);
             };
             let mut record = decode(key, &current)?;
+            if written.is_some() && record.announcing == written {
+                return Ok(Some((record, true)));
+            }
             let before = record.state;
             if !apply(&mut record)? {
                 return Ok(Some((record, false)));
@@ -1043,7 +1052,9 @@ impl<S: Store> Ledger<S> {
                     let changed = record.state != before;
                     return Ok(Some((record, changed)));
                 }
-                Err(CasError::Conflict) => continue,
+                Err(CasError::Conflict) => {
+                    written = record.announcing.filter(|_| record.state != before);
+                }
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
         }
@@ -1561,21 +1572,29 @@ impl<S: Store> Ledger<S> {
         now: u64,
         lease_ms: u64,
     ) -> Result<bool, LedgerError> {
+        let lease = self.new_claim(now).id;
         let mut leased = false;
         self.update_outbox(|outbox| {
-            leased = false;
-            match outbox
+            let Some(entry) = outbox
                 .entries
                 .iter_mut()
-                .find(|entry| entry.event_id == event_id && entry.due <= now)
-            {
-                Some(entry) => {
-                    entry.due = now.saturating_add(lease_ms);
-                    leased = true;
-                    true
-                }
-                None => false,
+                .find(|entry| entry.event_id == event_id)
+            else {
+                leased = false;
+                return false;
+            };
+            // Already this call's: an earlier try wrote it, and its swap was
+            // reported lost. (Spin's Redis store reports every swap as
+            // failed; the component reads the value back, and a writer that
+            // changed the outbox right after makes that read differ.)
+            leased = entry.lease.as_deref() == Some(lease.as_str());
+            if leased || entry.due > now {
+                return false;
             }
+            entry.due = now.saturating_add(lease_ms);
+            entry.lease = Some(lease.clone());
+            leased = true;
+            true
         })?;
         Ok(leased)
     }
@@ -1627,14 +1646,18 @@ impl<S: Store> Ledger<S> {
                 .position(|entry| entry.event_id == delivery.event_id);
             match (delivery.next_attempt_at, position) {
                 (Some(due), Some(index)) => {
-                    outbox.entries[index].due = due;
-                    true
+                    let entry = &mut outbox.entries[index];
+                    let changed = entry.due != due || entry.lease.is_some();
+                    entry.due = due;
+                    entry.lease = None;
+                    changed
                 }
                 (Some(due), None) => {
                     outbox.entries.push(OutboxEntry {
                         event_id: delivery.event_id.clone(),
                         seq: delivery.seq,
                         due,
+                        lease: None,
                     });
                     true
                 }

@@ -981,6 +981,164 @@ fn a_delivery_lost_from_the_outbox_is_restored_and_a_finished_one_cleaned() -> T
     Ok(())
 }
 
+/// Another writer's change to a key, run right after a swap on it.
+type OtherWriter = Box<dyn FnOnce(&MemoryStore) + Send>;
+
+/// A store whose next swap on `key` writes, after which another writer
+/// changes the key before the swap is reported: reported as a conflict.
+/// That is what the component sees on Spin's Redis store, which reports
+/// every swap as failed: it reads the value back, and finds the other
+/// writer's bytes.
+struct SwapReportedLost {
+    inner: MemoryStore,
+    armed: std::sync::Mutex<Option<(String, OtherWriter)>>,
+}
+
+impl SwapReportedLost {
+    fn arm(&self, key: &str, other_writer: impl FnOnce(&MemoryStore) + Send + 'static) {
+        if let Ok(mut armed) = self.armed.lock() {
+            *armed = Some((key.to_owned(), Box::new(other_writer)));
+        }
+    }
+}
+
+impl Store for SwapReportedLost {
+    type Cas = (store::MemoryCas, String);
+
+    fn mode(&self) -> Mode {
+        self.inner.mode()
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key)
+    }
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list_keys(prefix)
+    }
+    fn cas_open(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        let (cas, current) = self.inner.cas_open(key)?;
+        Ok(((cas, key.to_owned()), current))
+    }
+    fn cas_swap(&self, (cas, key): Self::Cas, value: &[u8]) -> Result<(), CasError> {
+        self.inner.cas_swap(cas, value)?;
+        let armed = match self.armed.lock() {
+            Ok(mut armed) if armed.as_ref().is_some_and(|(k, _)| *k == key) => armed.take(),
+            _ => None,
+        };
+        match armed {
+            Some((_, other_writer)) => {
+                other_writer(&self.inner);
+                Err(CasError::Conflict)
+            }
+            None => Ok(()),
+        }
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.inner.increment(key, delta)
+    }
+}
+
+/// A lease whose write landed but was reported lost is still the taker's:
+/// its retry recognises it, and the delivery is attempted now, once, not
+/// left for the lease to run out (30 s). Seen under two Spin instances on
+/// one Redis, where the other instance's outbox write came right after.
+#[test]
+fn a_lease_whose_write_was_reported_lost_is_still_held_by_its_taker() -> TestResult {
+    let ledger = Ledger::new(
+        SwapReportedLost {
+            inner: MemoryStore::new(),
+            armed: std::sync::Mutex::new(None),
+        },
+        Config {
+            webhooks: true,
+            ..Config::default()
+        },
+    );
+    pending_payment(&ledger, Provider::Pesapal, "INV-L1", "TRK-L1")?;
+    pending_payment(&ledger, Provider::Pesapal, "INV-L2", "TRK-L2")?;
+    let due = ledger.due_deliveries(NOW)?;
+    assert_eq!(due.len(), 2);
+    let (mine, other) = (due[0].event_id.clone(), due[1].event_id.clone());
+
+    // Right after this lease's write, another instance leases the other
+    // delivery (a different write to the same outbox).
+    let outbox_key = events::outbox_key();
+    let other_ledger_entry = other.clone();
+    ledger.store().arm(&outbox_key, move |store| {
+        let other = Ledger::new(store, Config::default());
+        let _ = other.lease_delivery(&other_ledger_entry, NOW, deliver::LEASE_MS);
+    });
+    assert!(ledger.lease_delivery(&mine, NOW, deliver::LEASE_MS)?);
+    // Held: nobody else takes it, and the other lease stands too.
+    assert!(!ledger.lease_delivery(&mine, NOW + 1, deliver::LEASE_MS)?);
+    assert!(!ledger.lease_delivery(&other, NOW + 1, deliver::LEASE_MS)?);
+    assert!(ledger.due_deliveries(NOW + 1)?.is_empty());
+
+    // The attempt ends the lease: a failed one is due again at its retry.
+    let delivery = ledger.record_attempt(
+        &mine,
+        due[0].seq,
+        Attempt {
+            at: NOW,
+            status: Some(503),
+            error: Some("HTTP 503".into()),
+        },
+    )?;
+    assert_eq!(delivery.attempts.len(), 1);
+    let retry = delivery.next_attempt_at.ok_or("no retry scheduled")?;
+    let again = ledger.due_deliveries(retry)?;
+    assert!(again.iter().any(|d| d.event_id == mine), "{again:?}");
+    assert!(ledger.lease_delivery(&mine, retry, deliver::LEASE_MS)?);
+    Ok(())
+}
+
+/// A state change whose write landed but was reported lost (another
+/// instance saw the same notification right after, and touched the record)
+/// is recognised on the retry by the number it reserved: this call
+/// announces the change at once, once, instead of leaving its claim for a
+/// reader to take over after the claim TTL.
+#[test]
+fn a_change_whose_write_was_reported_lost_is_announced_by_its_writer() -> TestResult {
+    let ledger = Ledger::new(
+        SwapReportedLost {
+            inner: MemoryStore::new(),
+            armed: std::sync::Mutex::new(None),
+        },
+        Config {
+            webhooks: true,
+            ..Config::default()
+        },
+    );
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-R1", "TRK-R1")?;
+    let key = ledger.by_reference(p, "INV-R1")?.ok_or("no record")?.key();
+    let completed = details(p, Some("TRK-R1"), None, PaymentStatus::Completed);
+    let seen_again = completed.clone();
+    ledger.store().arm(&key, move |store| {
+        let other = Ledger::new(store, Config::default());
+        let _ = other.observe(&seen_again, NOW + 1);
+    });
+    let recorded = ledger.observe(&completed, NOW + 2)?;
+    assert!(recorded.changed);
+    let event = recorded
+        .event
+        .ok_or("the change was not announced by its writer")?;
+    assert_eq!(event.kind, "payment.completed");
+    let listed: Vec<String> = ledger
+        .events(0, 10, NOW + 3)?
+        .data
+        .iter()
+        .map(|e| e.kind.clone())
+        .collect();
+    assert_eq!(listed, ["payment.pending", "payment.completed"]);
+    Ok(())
+}
+
 // ----- retention, export, operation counts ---------------------------------
 
 #[test]
