@@ -1610,7 +1610,11 @@ impl<S: Store> Ledger<S> {
         let key = events::delivery_key(event_id);
         let at = attempt.at;
         let delivery = self.update_delivery(&key, event_id, seq, at, |delivery| {
-            delivery.record(attempt.clone())
+            // Already there: an earlier try wrote it and its swap was
+            // reported lost (see `modify`). One lease, one attempt.
+            if delivery.attempts.last() != Some(&attempt) {
+                delivery.record(attempt.clone());
+            }
         })?;
         self.schedule(&delivery)?;
         Ok(delivery)

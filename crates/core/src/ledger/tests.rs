@@ -1080,6 +1080,14 @@ fn a_lease_whose_write_was_reported_lost_is_still_held_by_its_taker() -> TestRes
     assert!(ledger.due_deliveries(NOW + 1)?.is_empty());
 
     // The attempt ends the lease: a failed one is due again at its retry.
+    // Its write lands and reads back as lost too (the merchant asked for
+    // a redelivery right after): recorded once.
+    let delivery_key = events::delivery_key(&mine);
+    let (event, seq) = (mine.clone(), due[0].seq);
+    ledger.store().arm(&delivery_key, move |store| {
+        let other = Ledger::new(store, Config::default());
+        let _ = other.redeliver(&event, seq, NOW);
+    });
     let delivery = ledger.record_attempt(
         &mine,
         due[0].seq,
