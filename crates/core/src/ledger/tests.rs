@@ -995,6 +995,20 @@ struct SwapReportedLost {
 }
 
 impl SwapReportedLost {
+    /// A ledger with webhooks over an empty one.
+    fn ledger() -> Ledger<SwapReportedLost> {
+        Ledger::new(
+            SwapReportedLost {
+                inner: MemoryStore::new(),
+                armed: std::sync::Mutex::new(None),
+            },
+            Config {
+                webhooks: true,
+                ..Config::default()
+            },
+        )
+    }
+
     fn arm(&self, key: &str, other_writer: impl FnOnce(&MemoryStore) + Send + 'static) {
         if let Ok(mut armed) = self.armed.lock() {
             *armed = Some((key.to_owned(), Box::new(other_writer)));
@@ -1049,16 +1063,7 @@ impl Store for SwapReportedLost {
 /// one Redis, where the other instance's outbox write came right after.
 #[test]
 fn a_lease_whose_write_was_reported_lost_is_still_held_by_its_taker() -> TestResult {
-    let ledger = Ledger::new(
-        SwapReportedLost {
-            inner: MemoryStore::new(),
-            armed: std::sync::Mutex::new(None),
-        },
-        Config {
-            webhooks: true,
-            ..Config::default()
-        },
-    );
+    let ledger = SwapReportedLost::ledger();
     pending_payment(&ledger, Provider::Pesapal, "INV-L1", "TRK-L1")?;
     pending_payment(&ledger, Provider::Pesapal, "INV-L2", "TRK-L2")?;
     let due = ledger.due_deliveries(NOW)?;
@@ -1112,16 +1117,7 @@ fn a_lease_whose_write_was_reported_lost_is_still_held_by_its_taker() -> TestRes
 /// reader to take over after the claim TTL.
 #[test]
 fn a_change_whose_write_was_reported_lost_is_announced_by_its_writer() -> TestResult {
-    let ledger = Ledger::new(
-        SwapReportedLost {
-            inner: MemoryStore::new(),
-            armed: std::sync::Mutex::new(None),
-        },
-        Config {
-            webhooks: true,
-            ..Config::default()
-        },
-    );
+    let ledger = SwapReportedLost::ledger();
     let p = Provider::Pesapal;
     pending_payment(&ledger, p, "INV-R1", "TRK-R1")?;
     let key = ledger.by_reference(p, "INV-R1")?.ok_or("no record")?.key();
