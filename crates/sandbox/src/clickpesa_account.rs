@@ -22,7 +22,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{ClickpesaPayout, bad_request, number, payout_json};
-use crate::clickpesa_listing::{Paging, dates, window};
+use crate::clickpesa_listing::{dates, window};
 use crate::pesapal::json_response;
 use crate::server::Incoming;
 use crate::state::State;
@@ -32,14 +32,6 @@ use crate::util;
 /// writes it, a JSON number).
 const RATES: [(&str, &str, &str); 2] = [("USD", "TZS", "2510"), ("TZS", "USD", "0.000398")];
 
-fn day_of(payout: &ClickpesaPayout) -> &str {
-    payout.created_at.get(..10).unwrap_or_default()
-}
-
-fn within(payout: &ClickpesaPayout, start: Option<&str>, end: Option<&str>) -> bool {
-    start.is_none_or(|d| day_of(payout) >= d) && end.is_none_or(|d| day_of(payout) <= d)
-}
-
 fn hundredths(text: &str) -> u64 {
     finconnect_core::money::Amount::parse_reported(text).unwrap_or(0)
 }
@@ -48,15 +40,7 @@ fn hundredths(text: &str) -> u64 {
 pub(super) fn list(state: &State, req: &Incoming) -> Response {
     let query = req.query.as_deref();
     let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
-    let (
-        start,
-        end,
-        Paging {
-            skip,
-            limit,
-            descending,
-        },
-    ) = match window(query) {
+    let (dates, paging) = match window(query) {
         Ok(window) => window,
         Err(refusal) => return *refusal,
     };
@@ -70,7 +54,7 @@ pub(super) fn list(state: &State, req: &Incoming) -> Response {
         .payouts
         .payouts
         .iter()
-        .filter(|p| within(p, start.as_deref(), end.as_deref()))
+        .filter(|p| dates.cover(&p.created_at))
         .filter(|p| status.as_deref().is_none_or(|s| p.status == s))
         .filter(|p| currency.as_deref().is_none_or(|c| p.currency == c))
         .filter(|p| channel.as_deref().is_none_or(|c| p.channel == c))
@@ -78,14 +62,14 @@ pub(super) fn list(state: &State, req: &Incoming) -> Response {
         .collect();
     // Stable: payouts made in the same millisecond keep their order.
     matching.sort_by(|a, b| a.created_at.cmp(&b.created_at));
-    if descending {
+    if paging.descending {
         matching.reverse();
     }
     let total = matching.len();
     let data: Vec<Value> = matching
         .into_iter()
-        .skip(skip)
-        .take(limit)
+        .skip(paging.skip)
+        .take(paging.limit)
         .map(|payout| {
             let mut row = payout_json(payout, &state.config.clickpesa_client_id);
             if let Some(rail) = row
@@ -107,7 +91,7 @@ pub(super) fn statement(state: &State, req: &Incoming) -> Response {
         Some(c @ ("TZS" | "USD")) => c.to_owned(),
         _ => return bad_request("Invalid currency: currency must be either TZS or USD"),
     };
-    let (start, end) = match dates(query) {
+    let dates = match dates(query) {
         Ok(dates) => dates,
         Err(refusal) => return *refusal,
     };
@@ -118,7 +102,7 @@ pub(super) fn statement(state: &State, req: &Incoming) -> Response {
         .payouts
         .payouts
         .iter()
-        .filter(|p| p.currency == currency && within(p, start.as_deref(), end.as_deref()))
+        .filter(|p| p.currency == currency && dates.cover(&p.created_at))
     {
         entries.push(("Debit", hundredths(&payout.order_amount), "Payout", payout));
         entries.push(("Debit", hundredths(&payout.fee), "Fee - Payout", payout));

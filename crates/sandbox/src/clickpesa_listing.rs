@@ -22,7 +22,7 @@ use crate::state::State;
 use crate::util;
 
 /// `YYYY-MM-DD`.
-pub(crate) fn is_date(text: &str) -> bool {
+fn is_date(text: &str) -> bool {
     let b = text.as_bytes();
     b.len() == 10
         && b[4] == b'-'
@@ -30,11 +30,6 @@ pub(crate) fn is_date(text: &str) -> bool {
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
-}
-
-/// The `YYYY-MM-DD` a payment was created on.
-fn day_of(payment: &ClickpesaPayment) -> &str {
-    payment.created_at.get(..10).unwrap_or_default()
 }
 
 fn amount_of(payment: &ClickpesaPayment) -> u64 {
@@ -45,11 +40,24 @@ fn amount_of(payment: &ClickpesaPayment) -> u64 {
         .unwrap_or(0)
 }
 
-/// The date filter of a listing query, `(startDate, endDate)`, each
-/// `YYYY-MM-DD` when given, or ClickPesa's refusal.
-pub(crate) fn dates(
-    query: Option<&str>,
-) -> Result<(Option<String>, Option<String>), Box<Response>> {
+/// The date filter of a listing query: `startDate` and `endDate`, each
+/// `YYYY-MM-DD` when given, both days included.
+pub(crate) struct Dates {
+    start: Option<String>,
+    end: Option<String>,
+}
+
+impl Dates {
+    /// Whether the day of `created_at` (an ISO 8601 timestamp) is in range.
+    pub(crate) fn cover(&self, created_at: &str) -> bool {
+        let day = created_at.get(..10).unwrap_or_default();
+        self.start.as_deref().is_none_or(|start| day >= start)
+            && self.end.as_deref().is_none_or(|end| day <= end)
+    }
+}
+
+/// Reads [`Dates`] from a listing query, or ClickPesa's refusal.
+pub(crate) fn dates(query: Option<&str>) -> Result<Dates, Box<Response>> {
     let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
     let (start, end) = (param("startDate"), param("endDate"));
     for date in [&start, &end].into_iter().flatten() {
@@ -59,7 +67,7 @@ pub(crate) fn dates(
             )));
         }
     }
-    Ok((start, end))
+    Ok(Dates { start, end })
 }
 
 /// The paging and order of a listing query: `skip` ≥ 0 (default 0),
@@ -101,26 +109,16 @@ pub(crate) fn paging(query: Option<&str>) -> Result<Paging, Box<Response>> {
 
 /// The date filter and the paging of a listing query ([`dates`], then
 /// [`paging`]), or ClickPesa's refusal of the first that is wrong.
-pub(crate) fn window(
-    query: Option<&str>,
-) -> Result<(Option<String>, Option<String>, Paging), Box<Response>> {
-    let (start, end) = dates(query)?;
-    Ok((start, end, paging(query)?))
+pub(crate) fn window(query: Option<&str>) -> Result<(Dates, Paging), Box<Response>> {
+    let dates = dates(query)?;
+    Ok((dates, paging(query)?))
 }
 
 /// `GET /payments/all?…`.
 pub(crate) fn list(state: &State, req: &Incoming) -> Response {
     let query = req.query.as_deref();
     let param = |name: &str| util::query_param(query, name).filter(|v| !v.is_empty());
-    let (
-        start,
-        end,
-        Paging {
-            skip,
-            limit,
-            descending,
-        },
-    ) = match window(query) {
+    let (dates, paging) = match window(query) {
         Ok(window) => window,
         Err(refusal) => return *refusal,
     };
@@ -133,8 +131,7 @@ pub(crate) fn list(state: &State, req: &Incoming) -> Response {
     let mut matching: Vec<&ClickpesaPayment> = state
         .payments
         .iter()
-        .filter(|p| start.as_deref().is_none_or(|d| day_of(p) >= d))
-        .filter(|p| end.as_deref().is_none_or(|d| day_of(p) <= d))
+        .filter(|p| dates.cover(&p.created_at))
         .filter(|p| status.as_deref().is_none_or(|s| status_word(p.state) == s))
         .filter(|p| currency.as_deref().is_none_or(|c| p.currency == c))
         .filter(|p| channel.as_deref().is_none_or(|c| p.channel == c))
@@ -155,14 +152,14 @@ pub(crate) fn list(state: &State, req: &Incoming) -> Response {
     };
     // Stable: payments created in the same millisecond keep their order.
     matching.sort_by(compare);
-    if descending {
+    if paging.descending {
         matching.reverse();
     }
     let total = matching.len();
     let data: Vec<_> = matching
         .into_iter()
-        .skip(skip)
-        .take(limit)
+        .skip(paging.skip)
+        .take(paging.limit)
         .map(|payment| item(state, payment))
         .collect();
     json_response(StatusCode::OK, &json!({"data": data, "totalCount": total}))
