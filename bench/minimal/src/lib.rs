@@ -1,8 +1,13 @@
 //! A minimal `wasi:http` component for the peer benchmark: on any request it
 //! reads the body, asks the PesaPal sandbox for a token, submits an order
 //! with the request's `reference`, and answers 201 with the sandbox's reply.
-//! No validation, no variables: the origin, credentials and IPN id come from
-//! the component's environment (`environment` in the benchmark's spin.toml).
+//! No validation. The origin, credentials and IPN id come from the
+//! component's environment (`environment` in the benchmark's spin.toml), or,
+//! when that environment sets `FROM_SPIN_VARIABLES=1`, from Spin variables
+//! through `wasi:config/store` (`sandbox_authority`, `pesapal_consumer_key`,
+//! `pesapal_consumer_secret`, `pesapal_ipn_id`), as any Spin app taking its
+//! credentials at run time must: the benchmark runs it both ways to show
+//! what Spin's variables cost by themselves.
 
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::outgoing_handler;
@@ -10,7 +15,12 @@ use wasip2::http::types::{
     Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
     ResponseOutparam, Scheme,
 };
-use wasip2::io::streams::StreamError;
+
+wit_bindgen::generate!({
+    path: "../../wit/deps/config@0.2.0-draft-2024-09-27",
+    world: "wasi:config/imports",
+    generate_all,
+});
 
 struct Minimal;
 
@@ -29,18 +39,27 @@ impl Guest for Minimal {
     }
 }
 
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_default()
+/// `name` from the environment, or in variables mode the Spin variable
+/// `variable`, each read once per request.
+fn setting(name: &str, variable: &str) -> String {
+    if std::env::var("FROM_SPIN_VARIABLES").is_ok_and(|on| on == "1") {
+        wasi::config::store::get(variable)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    } else {
+        std::env::var(name).unwrap_or_default()
+    }
 }
 
 fn pay(order: &[u8]) -> Result<Vec<u8>, String> {
     let order = String::from_utf8_lossy(order);
     let reference = string_field(&order, "reference").ok_or("no reference")?;
-    let authority = env("SANDBOX_AUTHORITY");
+    let authority = setting("SANDBOX_AUTHORITY", "sandbox_authority");
     let token_body = format!(
         r#"{{"consumer_key":"{}","consumer_secret":"{}"}}"#,
-        env("PESAPAL_KEY"),
-        env("PESAPAL_SECRET")
+        setting("PESAPAL_KEY", "pesapal_consumer_key"),
+        setting("PESAPAL_SECRET", "pesapal_consumer_secret")
     );
     let reply = post(
         &authority,
@@ -52,12 +71,12 @@ fn pay(order: &[u8]) -> Result<Vec<u8>, String> {
     let token = string_field(&reply, "token").ok_or("no token in the reply")?;
     let submit_body = format!(
         r#"{{"id":"{reference}","currency":"KES","amount":1500.00,"description":"Benchmark order","callback_url":"https://shop.example/return","notification_id":"{}","billing_address":{{"email_address":"jane@example.com","country_code":"KE","first_name":"Jane","last_name":"Doe"}}}}"#,
-        env("PESAPAL_IPN_ID")
+        setting("PESAPAL_IPN_ID", "pesapal_ipn_id")
     );
     post(
         &authority,
         "/pesapalv3/api/Transactions/SubmitOrderRequest",
-        Some(&token),
+        Some(token),
         &submit_body,
     )
 }
@@ -114,11 +133,9 @@ fn post(authority: &str, path: &str, token: Option<&str>, body: &str) -> Result<
 fn read_all(body: &IncomingBody) -> Vec<u8> {
     let mut bytes = Vec::new();
     if let Ok(stream) = body.stream() {
-        loop {
-            match stream.blocking_read(64 * 1024) {
-                Ok(chunk) => bytes.extend_from_slice(&chunk),
-                Err(StreamError::Closed | StreamError::LastOperationFailed(_)) => break,
-            }
+        // Closed, or failed: either way the body ends here.
+        while let Ok(chunk) = stream.blocking_read(64 * 1024) {
+            bytes.extend_from_slice(&chunk);
         }
     }
     bytes

@@ -236,6 +236,7 @@ enum Kind {
     SpinNoLedger,
     SpinRedis,
     SpinMinimal,
+    SpinMinimalVariables,
     Floor,
 }
 
@@ -513,28 +514,63 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             }
             match &inputs.minimal_wasm {
                 Some(minimal) => {
-                    let dir = work.join("spin-minimal");
-                    std::fs::create_dir_all(&dir)?;
                     let authority = sandbox.addr().to_string();
-                    std::fs::write(
-                        dir.join("spin.toml"),
-                        format!(
-                            "spin_manifest_version = 2\n\n[application]\nname = \"minimal-pay\"\nversion = \"0.1.0\"\n\n\
-                             [[trigger.http]]\nroute = \"/...\"\ncomponent = \"minimal\"\n\n\
-                             [component.minimal]\nsource = {:?}\nallowed_outbound_hosts = [\"http://{authority}\"]\n\
-                             environment = {{ SANDBOX_AUTHORITY = \"{authority}\", PESAPAL_KEY = {:?}, PESAPAL_SECRET = {:?}, PESAPAL_IPN_ID = {:?} }}\n",
-                            minimal.display().to_string(),
-                            config.pesapal_consumer_key,
-                            config.pesapal_consumer_secret,
-                            ipn_id,
-                        ),
-                    )?;
-                    let addr = free_addr()?;
-                    let mut command = Command::new(spin);
-                    command
-                        .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
-                        .current_dir(&dir);
-                    peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(Server::start(command, addr, &work.join("spin-minimal.log"), "spin up (minimal)")?)));
+                    let minimal_server = |name: &str, manifest: String, env: &[(String, String)]| -> anyhow::Result<Server> {
+                        let dir = work.join(name);
+                        std::fs::create_dir_all(&dir)?;
+                        std::fs::write(dir.join("spin.toml"), manifest)?;
+                        let addr = free_addr()?;
+                        let mut command = Command::new(spin);
+                        command
+                            .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
+                            .current_dir(&dir)
+                            .envs(env.iter().cloned());
+                        Server::start(command, addr, &work.join(format!("{name}.log")), &format!("spin up ({name})"))
+                    };
+                    let head = format!(
+                        "spin_manifest_version = 2\n\n[application]\nname = \"minimal-pay\"\nversion = \"0.1.0\"\n\n\
+                         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"minimal\"\n\n\
+                         [component.minimal]\nsource = {:?}\n",
+                        minimal.display().to_string(),
+                    );
+                    // Settings in the component's environment: no Spin variables.
+                    let manifest = format!(
+                        "{head}allowed_outbound_hosts = [\"http://{authority}\"]\n\
+                         environment = {{ SANDBOX_AUTHORITY = \"{authority}\", PESAPAL_KEY = {:?}, PESAPAL_SECRET = {:?}, PESAPAL_IPN_ID = {:?} }}\n",
+                        config.pesapal_consumer_key,
+                        config.pesapal_consumer_secret,
+                        ipn_id,
+                    );
+                    peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(minimal_server("spin-minimal", manifest, &[])?)));
+                    // Settings as Spin variables set through SPIN_VARIABLE_*, with the
+                    // allowed host templated from one, as FinConnect's spin.toml has
+                    // them: what any Spin app that takes credentials at run time pays.
+                    // (Spin checks the allowed host with the default value too.)
+                    let origin = sandbox.origin();
+                    let manifest = format!(
+                        "{head}allowed_outbound_hosts = [\"{{{{ sandbox_origin }}}}\"]\n\
+                         environment = {{ FROM_SPIN_VARIABLES = \"1\" }}\n\n\
+                         [variables]\nsandbox_origin = {{ default = \"{origin}\" }}\n\
+                         pesapal_consumer_key = {{ default = \"\", secret = true }}\n\
+                         pesapal_consumer_secret = {{ default = \"\", secret = true }}\n\
+                         pesapal_ipn_id = {{ default = \"\" }}\n\n\
+                         [component.minimal.variables]\nsandbox_authority = \"{authority}\"\n\
+                         pesapal_consumer_key = \"{{{{ pesapal_consumer_key }}}}\"\n\
+                         pesapal_consumer_secret = \"{{{{ pesapal_consumer_secret }}}}\"\n\
+                         pesapal_ipn_id = \"{{{{ pesapal_ipn_id }}}}\"\n",
+                    );
+                    let env = [
+                        ("SPIN_VARIABLE_SANDBOX_ORIGIN", sandbox.origin()),
+                        ("SPIN_VARIABLE_PESAPAL_CONSUMER_KEY", config.pesapal_consumer_key.clone()),
+                        ("SPIN_VARIABLE_PESAPAL_CONSUMER_SECRET", config.pesapal_consumer_secret.clone()),
+                        ("SPIN_VARIABLE_PESAPAL_IPN_ID", ipn_id.clone()),
+                    ]
+                    .map(|(name, value)| (name.to_owned(), value));
+                    peers.push(Peer::new(
+                        "minimal component under spin up, settings from Spin variables",
+                        Kind::SpinMinimalVariables,
+                        Some(minimal_server("spin-minimal-variables", manifest, &env)?),
+                    ));
                 }
                 None => notes.push("SKIPPED: minimal component under Spin (FINCONNECT_MINIMAL_WASM not set; `cargo xtask bench --peers` builds it)".to_owned()),
             }
@@ -836,19 +872,30 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
         );
     };
     // The goal of being within 1.2× of the minimal component under one
-    // Spin, in throughput and in latency, for one FinConnect row.
+    // Spin, in throughput and in latency, for one FinConnect row: against
+    // the minimal component as it is, and against the same component taking
+    // its settings from Spin variables, which costs Spin the same kind of
+    // work FinConnect's variables cost it (docs/PERFORMANCE.md).
     let against_minimal = |kind: Kind, name: &str| {
-        if let (Some(spin), Some(minimal)) = (find(kind), find(Kind::SpinMinimal)) {
-            at_most(
-                &format!("minimal component ÷ {name}, both under Spin, req/s at c=32"),
-                minimal.rps32 / spin.rps32,
-                1.2,
-            );
-            at_most(
-                &format!("{name} ÷ minimal component, both under Spin, c=1 p50"),
-                spin.p50 / minimal.p50,
-                1.2,
-            );
+        for (minimal_kind, minimal_name) in [
+            (Kind::SpinMinimal, "minimal component"),
+            (
+                Kind::SpinMinimalVariables,
+                "minimal component (settings from Spin variables)",
+            ),
+        ] {
+            if let (Some(spin), Some(minimal)) = (find(kind), find(minimal_kind)) {
+                at_most(
+                    &format!("{minimal_name} ÷ {name}, both under Spin, req/s at c=32"),
+                    minimal.rps32 / spin.rps32,
+                    1.2,
+                );
+                at_most(
+                    &format!("{name} ÷ {minimal_name}, both under Spin, c=1 p50"),
+                    spin.p50 / minimal.p50,
+                    1.2,
+                );
+            }
         }
     };
     println!();
