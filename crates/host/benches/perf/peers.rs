@@ -440,15 +440,34 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
     let mut notes = Vec::new();
     match &inputs.spin {
         Some(spin) => {
+            // `spin up` in a fresh directory of its own (a fresh Spin SQLite
+            // store under `.spin/`: references repeat from run to run).
+            let spin_up = |name: &str,
+                           manifest: String,
+                           env: &[(String, String)]|
+             -> anyhow::Result<Server> {
+                let dir = work.join(name);
+                let _ = std::fs::remove_dir_all(&dir);
+                std::fs::create_dir_all(&dir)?;
+                std::fs::write(dir.join("spin.toml"), manifest)?;
+                let addr = free_addr()?;
+                let mut command = Command::new(spin);
+                command
+                    .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
+                    .current_dir(&dir)
+                    .envs(env.iter().cloned());
+                Server::start(
+                    command,
+                    addr,
+                    &work.join(format!("{name}.log")),
+                    &format!("spin up ({name})"),
+                )
+            };
             let spin_server = |wasm: &Path,
                                name: &str,
                                store: bool,
                                extra: &[(String, String)]|
              -> anyhow::Result<Server> {
-                let dir = work.join(name);
-                // A fresh Spin SQLite store (`.spin/`): references repeat from run to run.
-                let _ = std::fs::remove_dir_all(&dir);
-                std::fs::create_dir_all(&dir)?;
                 let manifest = std::fs::read_to_string(Path::new(super::ROOT).join("spin.toml"))?;
                 let mut manifest = manifest.replace(
                     "source = \"target/wasm32-wasip2/release/finconnect.wasm\"",
@@ -457,20 +476,8 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                 if !store {
                     manifest = manifest.replace("key_value_stores = [\"default\"]\n", "");
                 }
-                std::fs::write(dir.join("spin.toml"), manifest)?;
-                let addr = free_addr()?;
-                let mut command = Command::new(spin);
-                command
-                    .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
-                    .current_dir(&dir)
-                    .envs(variables.iter().cloned())
-                    .envs(extra.iter().cloned());
-                Server::start(
-                    command,
-                    addr,
-                    &work.join(format!("{name}.log")),
-                    &format!("spin up ({name})"),
-                )
+                let env: Vec<(String, String)> = variables.iter().chain(extra).cloned().collect();
+                spin_up(name, manifest, &env)
             };
             peers.push(Peer::new(
                 "FinConnect under spin up",
@@ -515,18 +522,6 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             match &inputs.minimal_wasm {
                 Some(minimal) => {
                     let authority = sandbox.addr().to_string();
-                    let minimal_server = |name: &str, manifest: String, env: &[(String, String)]| -> anyhow::Result<Server> {
-                        let dir = work.join(name);
-                        std::fs::create_dir_all(&dir)?;
-                        std::fs::write(dir.join("spin.toml"), manifest)?;
-                        let addr = free_addr()?;
-                        let mut command = Command::new(spin);
-                        command
-                            .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
-                            .current_dir(&dir)
-                            .envs(env.iter().cloned());
-                        Server::start(command, addr, &work.join(format!("{name}.log")), &format!("spin up ({name})"))
-                    };
                     let head = format!(
                         "spin_manifest_version = 2\n\n[application]\nname = \"minimal-pay\"\nversion = \"0.1.0\"\n\n\
                          [[trigger.http]]\nroute = \"/...\"\ncomponent = \"minimal\"\n\n\
@@ -541,7 +536,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                         config.pesapal_consumer_secret,
                         ipn_id,
                     );
-                    peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(minimal_server("spin-minimal", manifest, &[])?)));
+                    peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(spin_up("spin-minimal", manifest, &[])?)));
                     // Settings as Spin variables set through SPIN_VARIABLE_*, with the
                     // allowed host templated from one, as FinConnect's spin.toml has
                     // them: what any Spin app that takes credentials at run time pays.
@@ -569,7 +564,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     peers.push(Peer::new(
                         "minimal component under spin up, settings from Spin variables",
                         Kind::SpinMinimalVariables,
-                        Some(minimal_server("spin-minimal-variables", manifest, &env)?),
+                        Some(spin_up("spin-minimal-variables", manifest, &env)?),
                     ));
                 }
                 None => notes.push("SKIPPED: minimal component under Spin (FINCONNECT_MINIMAL_WASM not set; `cargo xtask bench --peers` builds it)".to_owned()),
