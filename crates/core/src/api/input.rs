@@ -13,7 +13,7 @@ use crate::domain::{
     Customer, IpnRequest, NotificationType, PaymentMethod, PaymentRequest, Provider, RedirectMode,
     RefundRequest,
 };
-use crate::providers::{Loose, Members, read_json_object};
+use crate::providers::{Loose, Members};
 use crate::recurring::{Subscription, SubscriptionFrequency};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -92,31 +92,74 @@ struct ProviderOnly {
     provider: Option<Loose>,
 }
 
-/// Reads the JSON object `text` (already checked by [`object_text`]) as the
-/// derived struct `T`: 422 naming the member (under `path`, such as
-/// `customer.`) when serde's derive finds it twice.
-fn read<T: DeserializeOwned>(text: &str, path: &str) -> Result<T, Problem> {
-    read_json_object(text).map_err(|message| {
-        let repeated = message
-            .strip_prefix("duplicate field `")
-            .and_then(|rest| rest.split_once('`'))
-            .map(|(name, _)| name);
-        match repeated {
-            Some(name) => Problem::invalid(
-                UNPROCESSABLE,
-                &format!("{path}{name}"),
-                "appears more than once",
-            ),
-            // Not reached for text `object_text` accepted; named all the same.
-            None => {
-                let field = match path.trim_end_matches('.') {
-                    "" => "body",
-                    object => object,
-                };
-                Problem::invalid(UNPROCESSABLE, field, &message)
-            }
+/// A JSON object of the body (the body itself, or one nested in it) parsed
+/// once into its members, for the checks and the read that follow, and
+/// where it sits (`""`, or `"customer."`), which names its members in errors.
+struct Object<'a> {
+    members: Members<'a>,
+    path: &'static str,
+}
+
+impl<'a> Object<'a> {
+    /// The members of `text`, a JSON object that [`object_text`] (or the
+    /// parse of the object around it) has accepted.
+    fn of(text: &'a str, path: &'static str) -> Result<Self, Problem> {
+        let members = Members::parse(text).map_err(|error| malformed(&error))?;
+        Ok(Self { members, path })
+    }
+
+    /// The body, checked as [`object_text`] checks it, as an object. A
+    /// body that reads as an object's members and has no flaw is parsed
+    /// once; any other is parsed again by [`object_text`] for its error.
+    fn body(body: &'a [u8]) -> Result<Self, Problem> {
+        if let Ok(text) = std::str::from_utf8(body)
+            && let Ok(members) = Members::parse(text)
+            && flaw(body).is_none()
+        {
+            return Ok(Self { members, path: "" });
         }
-    })
+        Self::of(object_text(body)?, "")
+    }
+
+    /// 422 when the object repeats a name, naming it by its full path
+    /// (`customer.email`).
+    fn refuse_repeats(&self) -> Result<(), Problem> {
+        match self.members.first_repeat() {
+            Some(name) => Err(Problem::invalid(
+                UNPROCESSABLE,
+                &format!("{}{name}", self.path),
+                "appears more than once",
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The object as the derived struct `T`: 422 naming the member when
+    /// serde's derive finds it twice.
+    fn read<T: DeserializeOwned>(&self) -> Result<T, Problem> {
+        self.members.read().map_err(|error| {
+            let message = error.to_string();
+            let repeated = message
+                .strip_prefix("duplicate field `")
+                .and_then(|rest| rest.split_once('`'))
+                .map(|(name, _)| name);
+            match repeated {
+                Some(name) => Problem::invalid(
+                    UNPROCESSABLE,
+                    &format!("{}{name}", self.path),
+                    "appears more than once",
+                ),
+                // Not reached for text `object_text` accepted; named all the same.
+                None => {
+                    let field = match self.path.trim_end_matches('.') {
+                        "" => "body",
+                        object => object,
+                    };
+                    Problem::invalid(UNPROCESSABLE, field, &message)
+                }
+            }
+        })
+    }
 }
 
 /// Checks that a body is a well-formed JSON object and returns its text.
@@ -201,8 +244,8 @@ fn amount(value: Option<Loose>) -> Result<String, Problem> {
 /// The provider, when the body names one: refused (422) when it is not a
 /// string or not a provider FinConnect knows. Read before every other
 /// member, so it is the first thing a client hears about.
-fn provider(text: &str) -> Result<Option<Provider>, Problem> {
-    let ProviderOnly { provider } = read(text, "")?;
+fn provider(object: &Object<'_>) -> Result<Option<Provider>, Problem> {
+    let ProviderOnly { provider } = object.read()?;
     provider
         .map(|value| {
             required_string(Some(value), "provider")?
@@ -230,20 +273,6 @@ fn parse(body: &[u8]) -> Result<&RawValue, Problem> {
         return Err(malformed(&format!("{flaw} at line {line} column {column}")));
     }
     Ok(raw)
-}
-
-/// 422 when the object `text` (at `path`, such as `customer.`) repeats a
-/// name, naming it by its full path (`customer.email`).
-fn refuse_repeats(text: &str, path: &str) -> Result<(), Problem> {
-    let members = Members::parse(text).map_err(|error| malformed(&error))?;
-    match members.first_repeat() {
-        Some(name) => Err(Problem::invalid(
-            UNPROCESSABLE,
-            &format!("{path}{name}"),
-            "appears more than once",
-        )),
-        None => Ok(()),
-    }
 }
 
 /// The 400 for JSON that does not parse: what is wrong and where (line and
@@ -322,10 +351,10 @@ fn position(before: &[u8]) -> (usize, usize) {
 /// vocabularies are checked here; the provider's own rules run in
 /// [`crate::flow::Finconnect::pay`] before anything is sent.
 pub(super) fn payment(body: &[u8]) -> Result<(Provider, PaymentRequest), Problem> {
-    let text = object_text(body)?;
-    let named = provider(text)?;
-    refuse_repeats(text, "")?;
-    let body: PaymentBody = read(text, "")?;
+    let object = Object::body(body)?;
+    let named = provider(&object)?;
+    object.refuse_repeats()?;
+    let body: PaymentBody = object.read()?;
     require(&[
         ("provider", &body.provider),
         ("reference", &body.reference),
@@ -337,8 +366,9 @@ pub(super) fn payment(body: &[u8]) -> Result<(Provider, PaymentRequest), Problem
     let customer = match body.customer {
         None => Customer::default(),
         Some(Loose::Object(customer)) => {
-            refuse_repeats(customer.get(), "customer.")?;
-            let customer: CustomerBody = read(customer.get(), "customer.")?;
+            let customer = Object::of(customer.get(), "customer.")?;
+            customer.refuse_repeats()?;
+            let customer: CustomerBody = customer.read()?;
             Customer {
                 email: string(customer.email, "customer.email")?,
                 phone: string(customer.phone, "customer.phone")?,
@@ -395,8 +425,9 @@ fn subscription(value: Option<Loose>) -> Result<Option<Subscription>, Problem> {
             ));
         }
     };
-    refuse_repeats(object.get(), "subscription.")?;
-    let body: SubscriptionBody = read(object.get(), "subscription.")?;
+    let object = Object::of(object.get(), "subscription.")?;
+    object.refuse_repeats()?;
+    let body: SubscriptionBody = object.read()?;
     let account_number = string(body.account_number, "subscription.account_number")?;
     let start_date = string(body.start_date, "subscription.start_date")?;
     let end_date = string(body.end_date, "subscription.end_date")?;
@@ -418,9 +449,9 @@ fn subscription(value: Option<Loose>) -> Result<Option<Subscription>, Problem> {
 /// The provider's rules (amount format, lengths) run in
 /// [`crate::flow::Finconnect::check_refund`] before anything is sent.
 pub(super) fn refund(body: &[u8]) -> Result<RefundRequest, Problem> {
-    let text = object_text(body)?;
-    refuse_repeats(text, "")?;
-    let body: RefundBody = read(text, "")?;
+    let object = Object::body(body)?;
+    object.refuse_repeats()?;
+    let body: RefundBody = object.read()?;
     require(&[
         ("amount", &body.amount),
         ("username", &body.username),
@@ -435,10 +466,10 @@ pub(super) fn refund(body: &[u8]) -> Result<RefundRequest, Problem> {
 
 /// `POST /ipn-registrations`: the provider and the notification URL.
 pub(super) fn ipn_registration(body: &[u8]) -> Result<(Provider, IpnRequest), Problem> {
-    let text = object_text(body)?;
-    let named = provider(text)?;
-    refuse_repeats(text, "")?;
-    let body: IpnRegistrationBody = read(text, "")?;
+    let object = Object::body(body)?;
+    let named = provider(&object)?;
+    object.refuse_repeats()?;
+    let body: IpnRegistrationBody = object.read()?;
     require(&[
         ("provider", &body.provider),
         ("url", &body.url),
@@ -472,7 +503,7 @@ pub(super) fn preview(body: &[u8]) -> Result<(Provider, PaymentRequest, bool), P
     let (provider, request) = payment(body)?;
     let PreviewFlag {
         fetch_sender_details,
-    } = read(object_text(body)?, "")?;
+    } = Object::body(body)?.read()?;
     let fetch_sender = match fetch_sender_details {
         None | Some(Loose::Null) => false,
         Some(Loose::Bool(flag)) => flag,

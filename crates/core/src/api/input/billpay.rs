@@ -2,7 +2,7 @@
 //! `PATCH /control-numbers/{provider}/{number}`. Shapes and vocabularies
 //! only; the provider's rules run in the flow before anything is sent.
 
-use super::{Problem, UNPROCESSABLE, object_text, provider, read, refuse_repeats, string};
+use super::{Object, Problem, UNPROCESSABLE, provider, string};
 use crate::billpay::{
     BillPaymentMode, BillStatus, ControlNumberKind, ControlNumberRequest, ControlNumberUpdate,
 };
@@ -86,10 +86,10 @@ fn payment_mode(value: Option<Loose>) -> Result<Option<BillPaymentMode>, Problem
 
 /// A creation body: the provider and the control number wanted.
 pub(in crate::api) fn create(body: &[u8]) -> Result<(Provider, ControlNumberRequest), Problem> {
-    let text = object_text(body)?;
-    let named = provider(text)?;
-    refuse_repeats(text, "")?;
-    let body: CreateBody = read(text, "")?;
+    let object = Object::body(body)?;
+    let named = provider(&object)?;
+    object.refuse_repeats()?;
+    let body: CreateBody = object.read()?;
     let provider =
         named.ok_or_else(|| Problem::invalid(UNPROCESSABLE, "provider", "is required"))?;
     let kind = word(
@@ -122,9 +122,9 @@ pub(in crate::api) fn create(body: &[u8]) -> Result<(Provider, ControlNumberRequ
 
 /// An update body.
 pub(in crate::api) fn update(body: &[u8]) -> Result<ControlNumberUpdate, Problem> {
-    let text = object_text(body)?;
-    refuse_repeats(text, "")?;
-    let body: UpdateBody = read(text, "")?;
+    let object = Object::body(body)?;
+    object.refuse_repeats()?;
+    let body: UpdateBody = object.read()?;
     Ok(ControlNumberUpdate {
         status: word(
             body.status,

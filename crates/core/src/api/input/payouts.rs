@@ -2,10 +2,7 @@
 //! and `POST /bank-account-verifications`. Shapes and vocabularies only;
 //! the provider's rules run in the flow before anything is sent.
 
-use super::{
-    Problem, UNPROCESSABLE, amount, object_text, provider, read, refuse_repeats, require,
-    required_string, string,
-};
+use super::{Object, Problem, UNPROCESSABLE, amount, provider, require, required_string, string};
 use crate::domain::Provider;
 use crate::payouts::{BankAccountQuery, PayoutDestination, PayoutRequest, TransferType};
 use crate::providers::Loose;
@@ -47,10 +44,10 @@ struct VerificationBody {
 
 /// A payout body: the provider and the payout request.
 pub(in crate::api) fn payout(body: &[u8]) -> Result<(Provider, PayoutRequest), Problem> {
-    let text = object_text(body)?;
-    let named = provider(text)?;
-    refuse_repeats(text, "")?;
-    let body: PayoutBody = read(text, "")?;
+    let object = Object::body(body)?;
+    let named = provider(&object)?;
+    object.refuse_repeats()?;
+    let body: PayoutBody = object.read()?;
     require(&[
         ("provider", &body.provider),
         ("reference", &body.reference),
@@ -62,8 +59,9 @@ pub(in crate::api) fn payout(body: &[u8]) -> Result<(Provider, PayoutRequest), P
         named.ok_or_else(|| Problem::invalid(UNPROCESSABLE, "provider", "is required"))?;
     let destination = match body.destination {
         Some(Loose::Object(object)) => {
-            refuse_repeats(object.get(), "destination.")?;
-            let destination: DestinationBody = read(object.get(), "destination.")?;
+            let object = Object::of(object.get(), "destination.")?;
+            object.refuse_repeats()?;
+            let destination: DestinationBody = object.read()?;
             let kind = required_string(destination.kind, "destination.type")?;
             match kind.as_str() {
                 "mobile_money" => PayoutDestination::MobileMoney {
@@ -129,10 +127,10 @@ pub(in crate::api) fn payout(body: &[u8]) -> Result<(Provider, PayoutRequest), P
 
 /// A bank account verification body.
 pub(in crate::api) fn bank_account(body: &[u8]) -> Result<(Provider, BankAccountQuery), Problem> {
-    let text = object_text(body)?;
-    let named = provider(text)?;
-    refuse_repeats(text, "")?;
-    let body: VerificationBody = read(text, "")?;
+    let object = Object::body(body)?;
+    let named = provider(&object)?;
+    object.refuse_repeats()?;
+    let body: VerificationBody = object.read()?;
     require(&[
         ("provider", &body.provider),
         ("account_number", &body.account_number),
