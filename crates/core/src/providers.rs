@@ -272,13 +272,32 @@ fn read_object<T: serde::de::DeserializeOwned>(
     status: u16,
     object: &RawValue,
 ) -> Result<T, Error> {
-    read_json_object(object.get()).map_err(|error| {
-        Error::unexpected(
-            provider,
-            status,
-            format!("reply did not have the documented shape: {error}"),
-        )
-    })
+    read_members(provider, status, &reply_members(provider, status, object)?)
+}
+
+/// The members of a reply object, parsed once for several reads of it
+/// ([`read_members`]).
+fn reply_members(provider: Provider, status: u16, object: &RawValue) -> Result<Members<'_>, Error> {
+    Members::parse(object.get()).map_err(|error| shape_error(provider, status, &error))
+}
+
+/// [`read_object`] over members already parsed.
+fn read_members<T: serde::de::DeserializeOwned>(
+    provider: Provider,
+    status: u16,
+    members: &Members<'_>,
+) -> Result<T, Error> {
+    members
+        .read()
+        .map_err(|error| shape_error(provider, status, &error))
+}
+
+fn shape_error(provider: Provider, status: u16, error: &dyn fmt::Display) -> Error {
+    Error::unexpected(
+        provider,
+        status,
+        format!("reply did not have the documented shape: {error}"),
+    )
 }
 
 /// An amount the provider reported (a JSON number or a numeric string), read

@@ -10,8 +10,8 @@ mod wire;
 
 use self::wire::*;
 use super::{
-    AccessToken, Loose, finish, json_reply, read_json_array, read_json_object, read_object,
-    reported_amount_of, request, text_of,
+    AccessToken, Loose, finish, json_reply, read_json_array, read_json_object, read_members,
+    read_object, reply_members, reported_amount_of, request, text_of,
 };
 use crate::config::{self, Variables, names};
 use crate::domain::{
@@ -401,7 +401,8 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
     // The shape comes first here; the envelope only decides below, when
     // `status_code` does not, because a pending order's reply looks like an error.
     let object = require_object(&body, response)?;
-    let envelope: PesapalEnvelope = read_object(PROVIDER, response.status, object)?;
+    let members = reply_members(PROVIDER, response.status, object)?;
+    let envelope: PesapalEnvelope = read_members(PROVIDER, response.status, &members)?;
     // A state read from an HTTP error reply is not believed, whatever its
     // `status_code` says: an HTTP error means "unknown, ask again later"
     // (specs/pesapal.md §9.4), never paid and never failed.
@@ -414,7 +415,7 @@ pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
         ));
     }
     let error = api_error(&envelope);
-    let reply: PesapalStatusResponse = read_object(PROVIDER, response.status, object)?;
+    let reply: PesapalStatusResponse = read_members(PROVIDER, response.status, &members)?;
     let status_code =
         text_of(reply.status_code.as_ref()).and_then(|code| code.trim().parse::<i64>().ok());
     let pending_marker = error
@@ -778,28 +779,40 @@ fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
 /// shape.
 fn checked_reply<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T> {
     let body = json_reply(PROVIDER, response)?;
-    let envelope = match &body {
-        Loose::Object(object) => read_object(PROVIDER, response.status, object)?,
-        _ => PesapalEnvelope::default(),
+    // An object is parsed once, for its envelope and for the reply itself.
+    let members = match &body {
+        Loose::Object(object) => Some(reply_members(PROVIDER, response.status, object)?),
+        _ => None,
+    };
+    let envelope = match &members {
+        Some(members) => read_members(PROVIDER, response.status, members)?,
+        None => PesapalEnvelope::default(),
     };
     check_envelope(&envelope, response)?;
-    let object = require_object(&body, response)?;
-    read_object(PROVIDER, response.status, object)
+    match &members {
+        Some(members) => read_members(PROVIDER, response.status, members),
+        None => Err(not_an_object(&body, response)),
+    }
 }
 
 /// Refuses a reply body that is JSON but not an object, saying what it is.
 fn require_object<'a>(body: &'a Loose, response: &HttpResponse) -> Result<&'a RawValue> {
     match body {
         Loose::Object(object) => Ok(object),
-        other => Err(Error::unexpected(
-            PROVIDER,
-            response.status,
-            format!(
-                "reply did not have the documented shape: the body is {}, not a JSON object",
-                other.kind()
-            ),
-        )),
+        other => Err(not_an_object(other, response)),
     }
+}
+
+/// The error for a reply body that is JSON but not an object.
+fn not_an_object(body: &Loose, response: &HttpResponse) -> Error {
+    Error::unexpected(
+        PROVIDER,
+        response.status,
+        format!(
+            "reply did not have the documented shape: the body is {}, not a JSON object",
+            body.kind()
+        ),
+    )
 }
 
 /// Classifies a reply's envelope: a meaningful `error` object, then
