@@ -121,17 +121,25 @@ impl<'a> Object<'a> {
         Self::of(object_text(body)?, "")
     }
 
-    /// 422 when the object repeats a name, naming it by its full path
-    /// (`customer.email`).
-    fn refuse_repeats(&self) -> Result<(), Problem> {
+    /// The object as the derived struct `T`, after refusing (422) any name
+    /// it repeats, including names `T` does not read. Bodies and nested
+    /// objects are read this way; [`Object::read`] alone serves the
+    /// provider, read before the check, and bodies already checked.
+    fn read_whole<T: DeserializeOwned>(&self) -> Result<T, Problem> {
         match self.members.first_repeat() {
-            Some(name) => Err(Problem::invalid(
-                UNPROCESSABLE,
-                &format!("{}{name}", self.path),
-                "appears more than once",
-            )),
-            None => Ok(()),
+            Some(name) => Err(self.repeated(name)),
+            None => self.read(),
         }
+    }
+
+    /// 422 for a name the object repeats, named by its full path
+    /// (`customer.email`).
+    fn repeated(&self, name: &str) -> Problem {
+        Problem::invalid(
+            UNPROCESSABLE,
+            &format!("{}{name}", self.path),
+            "appears more than once",
+        )
     }
 
     /// The object as the derived struct `T`: 422 naming the member when
@@ -144,11 +152,7 @@ impl<'a> Object<'a> {
                 .and_then(|rest| rest.split_once('`'))
                 .map(|(name, _)| name);
             match repeated {
-                Some(name) => Problem::invalid(
-                    UNPROCESSABLE,
-                    &format!("{}{name}", self.path),
-                    "appears more than once",
-                ),
+                Some(name) => self.repeated(name),
                 // Not reached for text `object_text` accepted; named all the same.
                 None => {
                     let field = match self.path.trim_end_matches('.') {
@@ -353,8 +357,7 @@ fn position(before: &[u8]) -> (usize, usize) {
 pub(super) fn payment(body: &[u8]) -> Result<(Provider, PaymentRequest), Problem> {
     let object = Object::body(body)?;
     let named = provider(&object)?;
-    object.refuse_repeats()?;
-    let body: PaymentBody = object.read()?;
+    let body: PaymentBody = object.read_whole()?;
     require(&[
         ("provider", &body.provider),
         ("reference", &body.reference),
@@ -367,8 +370,7 @@ pub(super) fn payment(body: &[u8]) -> Result<(Provider, PaymentRequest), Problem
         None => Customer::default(),
         Some(Loose::Object(customer)) => {
             let customer = Object::of(customer.get(), "customer.")?;
-            customer.refuse_repeats()?;
-            let customer: CustomerBody = customer.read()?;
+            let customer: CustomerBody = customer.read_whole()?;
             Customer {
                 email: string(customer.email, "customer.email")?,
                 phone: string(customer.phone, "customer.phone")?,
@@ -426,8 +428,7 @@ fn subscription(value: Option<Loose>) -> Result<Option<Subscription>, Problem> {
         }
     };
     let object = Object::of(object.get(), "subscription.")?;
-    object.refuse_repeats()?;
-    let body: SubscriptionBody = object.read()?;
+    let body: SubscriptionBody = object.read_whole()?;
     let account_number = string(body.account_number, "subscription.account_number")?;
     let start_date = string(body.start_date, "subscription.start_date")?;
     let end_date = string(body.end_date, "subscription.end_date")?;
@@ -450,8 +451,7 @@ fn subscription(value: Option<Loose>) -> Result<Option<Subscription>, Problem> {
 /// [`crate::flow::Finconnect::check_refund`] before anything is sent.
 pub(super) fn refund(body: &[u8]) -> Result<RefundRequest, Problem> {
     let object = Object::body(body)?;
-    object.refuse_repeats()?;
-    let body: RefundBody = object.read()?;
+    let body: RefundBody = object.read_whole()?;
     require(&[
         ("amount", &body.amount),
         ("username", &body.username),
@@ -468,8 +468,7 @@ pub(super) fn refund(body: &[u8]) -> Result<RefundRequest, Problem> {
 pub(super) fn ipn_registration(body: &[u8]) -> Result<(Provider, IpnRequest), Problem> {
     let object = Object::body(body)?;
     let named = provider(&object)?;
-    object.refuse_repeats()?;
-    let body: IpnRegistrationBody = object.read()?;
+    let body: IpnRegistrationBody = object.read_whole()?;
     require(&[
         ("provider", &body.provider),
         ("url", &body.url),

@@ -88,8 +88,7 @@ fn payment_mode(value: Option<Loose>) -> Result<Option<BillPaymentMode>, Problem
 pub(in crate::api) fn create(body: &[u8]) -> Result<(Provider, ControlNumberRequest), Problem> {
     let object = Object::body(body)?;
     let named = provider(&object)?;
-    object.refuse_repeats()?;
-    let body: CreateBody = object.read()?;
+    let body: CreateBody = object.read_whole()?;
     let provider =
         named.ok_or_else(|| Problem::invalid(UNPROCESSABLE, "provider", "is required"))?;
     let kind = word(
@@ -123,8 +122,7 @@ pub(in crate::api) fn create(body: &[u8]) -> Result<(Provider, ControlNumberRequ
 /// An update body.
 pub(in crate::api) fn update(body: &[u8]) -> Result<ControlNumberUpdate, Problem> {
     let object = Object::body(body)?;
-    object.refuse_repeats()?;
-    let body: UpdateBody = object.read()?;
+    let body: UpdateBody = object.read_whole()?;
     Ok(ControlNumberUpdate {
         status: word(
             body.status,

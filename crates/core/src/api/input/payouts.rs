@@ -46,8 +46,7 @@ struct VerificationBody {
 pub(in crate::api) fn payout(body: &[u8]) -> Result<(Provider, PayoutRequest), Problem> {
     let object = Object::body(body)?;
     let named = provider(&object)?;
-    object.refuse_repeats()?;
-    let body: PayoutBody = object.read()?;
+    let body: PayoutBody = object.read_whole()?;
     require(&[
         ("provider", &body.provider),
         ("reference", &body.reference),
@@ -60,8 +59,7 @@ pub(in crate::api) fn payout(body: &[u8]) -> Result<(Provider, PayoutRequest), P
     let destination = match body.destination {
         Some(Loose::Object(object)) => {
             let object = Object::of(object.get(), "destination.")?;
-            object.refuse_repeats()?;
-            let destination: DestinationBody = object.read()?;
+            let destination: DestinationBody = object.read_whole()?;
             let kind = required_string(destination.kind, "destination.type")?;
             match kind.as_str() {
                 "mobile_money" => PayoutDestination::MobileMoney {
@@ -129,8 +127,7 @@ pub(in crate::api) fn payout(body: &[u8]) -> Result<(Provider, PayoutRequest), P
 pub(in crate::api) fn bank_account(body: &[u8]) -> Result<(Provider, BankAccountQuery), Problem> {
     let object = Object::body(body)?;
     let named = provider(&object)?;
-    object.refuse_repeats()?;
-    let body: VerificationBody = object.read()?;
+    let body: VerificationBody = object.read_whole()?;
     require(&[
         ("provider", &body.provider),
         ("account_number", &body.account_number),
