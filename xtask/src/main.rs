@@ -9,6 +9,7 @@
 //! cargo xtask bench --ledger [--rounds N] the ledger's cost: the component with it against without it
 //! cargo xtask load [ARGS...]             build the component, then the load test (release)
 //! cargo xtask wasm-opt FILE...           optimise components in place (what `build` does to its output)
+//! cargo xtask spin-store [PATH]          put Spin's SQLite key-value file in WAL mode
 //! ```
 
 mod shrink;
@@ -17,6 +18,7 @@ use anyhow::{Context as _, bail};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use xtask::spin_store::{self, SPIN_DEFAULT_STORE};
 
 const USAGE: &str = "\
 usage: cargo xtask <task> [args]
@@ -28,7 +30,9 @@ tasks:
                             unoptimised with a warning when neither is available, an error
                             when FINCONNECT_REQUIRE_WASM_OPT is set);
                             with --spin-variables also the `spin-variables` feature build,
-                            into target/spin-variables/
+                            into target/spin-variables/; when Spin's default key-value file
+                            (.spin/sqlite_key_value.db next to spin.toml) does not exist
+                            yet, creates it in WAL mode (see spin-store)
   test [ARGS...]            build the four components (default, spin-variables, token-cache,
                             keyvalue-store-only),
                             run scripts/composition.sh (wac plug, jco, the Node test), then
@@ -69,8 +73,15 @@ tasks:
                             10000 PesaPal pays over POST /payments at concurrency 32
                             (ARGS: --count N, --concurrency C, --max-seconds S;
                             --spin drives `spin up` instead of the host, with Spin's SQLite
-                            store, or with --redis a throwaway redis-server)
-  wasm-opt FILE...          optimise the given components in place, as `build` does";
+                            store in WAL mode (as `build` leaves it), or with --redis a
+                            throwaway redis-server)
+  wasm-opt FILE...          optimise the given components in place, as `build` does
+  spin-store [PATH]         put the SQLite file Spin keeps its key-value store in (default
+                            .spin/sqlite_key_value.db next to spin.toml; with --state-dir DIR
+                            it is DIR/sqlite_key_value.db) in write-ahead-log mode: created if
+                            missing, switched if it uses a rollback journal (data kept; best
+                            with Spin stopped). Spin keeps the mode; each write then costs one
+                            sync instead of a journal file's create, syncs and removal";
 
 /// What the browser test (`tests/browser.rs`) drives: Debian's Chromium
 /// and its chromedriver.
@@ -166,6 +177,21 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 let wasm = workspace.build_component(Flavour::SpinVariables)?;
                 println!("xtask: built {}", wasm.display());
             }
+            // `spin up --build` runs this task: have Spin's default store in
+            // WAL mode before Spin creates it with a rollback journal. Only
+            // a missing file is created; an existing one is left to
+            // `spin-store` (a Spin may have it open right now).
+            workspace.prepare_spin_store();
+            Ok(())
+        }
+        "spin-store" => {
+            let path = match rest {
+                [] => workspace.root.join(SPIN_DEFAULT_STORE),
+                [path] if !path.starts_with('-') => PathBuf::from(path),
+                _ => bail!("`spin-store` takes one path at most, got {rest:?}\n\n{USAGE}"),
+            };
+            let outcome = spin_store::use_wal(&path)?;
+            println!("xtask: {}", describe_store(&path, outcome));
             Ok(())
         }
         "test" => {
@@ -341,7 +367,48 @@ struct Workspace {
     cargo: OsString,
 }
 
+/// One line on what `spin-store` (or `build`) did to Spin's store file.
+fn describe_store(path: &Path, outcome: spin_store::Outcome) -> String {
+    let path = path.display();
+    match outcome {
+        spin_store::Outcome::Created => {
+            format!("created Spin's key-value store {path} in WAL mode")
+        }
+        spin_store::Outcome::Switched { from } => {
+            format!("switched Spin's key-value store {path} from `{from}` to WAL mode")
+        }
+        spin_store::Outcome::AlreadyWal => {
+            format!("Spin's key-value store {path} is in WAL mode already")
+        }
+    }
+}
+
 impl Workspace {
+    /// After `build`: creates Spin's default store in WAL mode when it does
+    /// not exist; says how to switch one that uses a rollback journal. A
+    /// failure is a warning: the component is built either way.
+    fn prepare_spin_store(&self) {
+        let path = self.root.join(SPIN_DEFAULT_STORE);
+        let result = if path.exists() {
+            spin_store::journal_mode(&path).map(|mode| {
+                if mode != spin_store::JournalMode::Wal {
+                    println!(
+                        "xtask: note: Spin's key-value store {} uses a `{mode}` journal; \
+                         `cargo xtask spin-store` (with Spin stopped) puts it in WAL mode, \
+                         about three times the pays per second under `spin up`",
+                        path.display()
+                    );
+                }
+            })
+        } else {
+            spin_store::use_wal(&path)
+                .map(|outcome| println!("xtask: {}", describe_store(&path, outcome)))
+        };
+        if let Err(err) = result {
+            eprintln!("xtask: WARNING: Spin's key-value store left as it is: {err:#}");
+        }
+    }
+
     fn locate() -> anyhow::Result<Self> {
         let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let root = manifest_dir

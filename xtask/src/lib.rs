@@ -1,0 +1,3 @@
+//! What `cargo xtask` shares with the project's tests and benchmarks.
+
+pub mod spin_store;
