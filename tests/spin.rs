@@ -1030,27 +1030,52 @@ fn pay_32_with_one_key(
 /// component must find that this store needs its creation guard.
 #[test]
 fn thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store_make_one_order() {
-    let test = "thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store";
+    thirty_two_pays_with_one_key_under_spins_sqlite_store(
+        "thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store",
+        false,
+    );
+}
+
+/// The same on Spin's store put in WAL mode first, as `cargo xtask build`
+/// (`spin up --build`) and `cargo xtask spin-store` leave it: Spin keeps the
+/// mode and writes through the log, and the ledger's guard still makes one
+/// order.
+#[test]
+fn thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store_in_wal_mode_make_one_order() {
+    thirty_two_pays_with_one_key_under_spins_sqlite_store(
+        "thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store_in_wal_mode",
+        true,
+    );
+}
+
+fn thirty_two_pays_with_one_key_under_spins_sqlite_store(test: &str, wal: bool) {
+    use xtask::spin_store::{JournalMode, SPIN_DEFAULT_STORE, journal_mode};
     let Some(spin) = harness::spin(test) else {
         return;
     };
     let _shared = harness::shared();
     let config = distinct_credentials();
     let sandbox = Sandbox::start(config.clone()).unwrap();
-    let app = SpinApp::start(
-        &spin,
-        finconnect_setup(
-            "sqlite-race",
-            &harness::finconnect_wasm(),
-            &sandbox,
-            &config,
-        ),
+    let setup = finconnect_setup(
+        if wal {
+            "sqlite-race-wal"
+        } else {
+            "sqlite-race"
+        },
+        &harness::finconnect_wasm(),
+        &sandbox,
+        &config,
     );
+    let app = SpinApp::start(&spin, if wal { setup.wal_store() } else { setup });
     let replies = pay_32_with_one_key(
         &[app.addr()],
         &clickpesa_body("SPINRACE2"),
         "spin-sqlite-race-1",
-        "Spin's SQLite store",
+        if wal {
+            "Spin's SQLite store in WAL mode"
+        } else {
+            "Spin's SQLite store"
+        },
     );
     let pushes = sandbox
         .requests()
@@ -1058,6 +1083,24 @@ fn thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store_make_one_ord
         .filter(|r| r.path.ends_with("/payments/initiate-ussd-push-request"))
         .count();
     assert_eq!(pushes, 1, "one provider order; replies: {replies:#?}");
+    // Spin wrote to the file this test prepared (or created itself), in the
+    // mode the file says: a log beside it while Spin has it open in WAL mode.
+    let store = app.dir().join(SPIN_DEFAULT_STORE);
+    let log = app.dir().join(format!("{SPIN_DEFAULT_STORE}-wal"));
+    if wal {
+        assert_eq!(journal_mode(&store).unwrap(), JournalMode::Wal);
+        assert!(
+            std::fs::metadata(&log).is_ok_and(|m| m.len() > 0),
+            "Spin wrote no log beside {}",
+            store.display()
+        );
+    } else {
+        // Spin's own choice for a file it creates: a rollback journal. If a
+        // Spin release changes it, `cargo xtask build` need not create the
+        // file any more (README, "Spin's key-value file").
+        assert_eq!(journal_mode(&store).unwrap(), JournalMode::Delete);
+        assert!(!log.exists(), "{} appeared", log.display());
+    }
 }
 
 /// On a guarded store (Spin's Redis store here) a create that loses the

@@ -359,6 +359,9 @@ pub struct SpinSetup {
     pub runtime_config: Option<String>,
     /// Reuse this directory (and its `.spin/`) instead of a fresh one.
     pub dir: Option<PathBuf>,
+    /// Put Spin's default key-value file in WAL mode before `spin up`
+    /// (`xtask::spin_store`, as `cargo xtask build` does).
+    pub wal_store: bool,
 }
 
 impl SpinSetup {
@@ -369,6 +372,7 @@ impl SpinSetup {
             variables,
             runtime_config: None,
             dir: None,
+            wal_store: false,
         }
     }
 
@@ -385,6 +389,11 @@ impl SpinSetup {
 
     pub fn in_dir(mut self, dir: PathBuf) -> SpinSetup {
         self.dir = Some(dir);
+        self
+    }
+
+    pub fn wal_store(mut self) -> SpinSetup {
+        self.wal_store = true;
         self
     }
 }
@@ -409,6 +418,10 @@ impl SpinApp {
         std::fs::write(dir.join("spin.toml"), &setup.manifest).unwrap();
         if let Some(config) = &setup.runtime_config {
             std::fs::write(dir.join("runtime-config.toml"), config).unwrap();
+        }
+        if setup.wal_store {
+            let store = dir.join(xtask::spin_store::SPIN_DEFAULT_STORE);
+            xtask::spin_store::use_wal(&store).unwrap();
         }
         let mut last_error = String::new();
         for attempt in 0..3 {
