@@ -1044,8 +1044,8 @@ fn profile_pays(wasm: &Path, pays: usize) -> anyhow::Result<()> {
 // ----- the load test (issue 6, item 7) -----
 
 /// `spin up` serving FinConnect against `sandbox` (for `--load --spin`),
-/// with its key-value store in Spin's SQLite file or, with `redis`, in a
-/// throwaway redis-server; both stop when the returned guards drop.
+/// with its key-value store in Spin's SQLite file (in WAL mode, as `spin up --build`
+/// leaves it) or, with `redis`, in a throwaway redis-server; both stop when the returned guards drop.
 fn spin_server(
     wasm: &Path,
     sandbox: &Sandbox,
@@ -1071,7 +1071,10 @@ fn spin_server(
     std::fs::write(work.join("spin.toml"), manifest)?;
     let mut guards = Vec::new();
     let mut args = vec!["up".to_owned(), "--from".to_owned(), "spin.toml".to_owned()];
-    let mut store = "Spin's SQLite store";
+    let mut store = "Spin's SQLite store in WAL mode, as `spin up --build` leaves it";
+    if !redis {
+        xtask::spin_store::use_wal(&work.join(xtask::spin_store::SPIN_DEFAULT_STORE))?;
+    }
     if redis {
         let redis_addr = peers::free_addr()?;
         let mut command = std::process::Command::new("redis-server");

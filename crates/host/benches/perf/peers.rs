@@ -232,12 +232,24 @@ enum Kind {
     HostBefore,
     HostNoLedger,
     Spin,
+    SpinRollback,
     SpinBefore,
     SpinNoLedger,
     SpinRedis,
     SpinMinimal,
     SpinMinimalVariables,
     Floor,
+}
+
+/// The key-value store a `spin up` row gets.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SpinStore {
+    /// None granted (the manifest's `key_value_stores` line removed).
+    None,
+    /// Spin's SQLite file as Spin creates it: a rollback journal.
+    Rollback,
+    /// The same file created in WAL mode first (`xtask::spin_store`).
+    Wal,
 }
 
 struct Peer {
@@ -444,12 +456,17 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             // store under `.spin/`: references repeat from run to run).
             let spin_up = |name: &str,
                            manifest: String,
-                           env: &[(String, String)]|
+                           env: &[(String, String)],
+                           store: SpinStore|
              -> anyhow::Result<Server> {
                 let dir = work.join(name);
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir)?;
                 std::fs::write(dir.join("spin.toml"), manifest)?;
+                if store == SpinStore::Wal {
+                    // As `cargo xtask build` (`spin up --build`) leaves it.
+                    xtask::spin_store::use_wal(&dir.join(xtask::spin_store::SPIN_DEFAULT_STORE))?;
+                }
                 let addr = free_addr()?;
                 let mut command = Command::new(spin);
                 command
@@ -465,7 +482,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             };
             let spin_server = |wasm: &Path,
                                name: &str,
-                               store: bool,
+                               store: SpinStore,
                                extra: &[(String, String)]|
              -> anyhow::Result<Server> {
                 let manifest = std::fs::read_to_string(Path::new(super::ROOT).join("spin.toml"))?;
@@ -473,22 +490,37 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     "source = \"target/wasm32-wasip2/release/finconnect.wasm\"",
                     &format!("source = {:?}", wasm.display().to_string()),
                 );
-                if !store {
+                if store == SpinStore::None {
                     manifest = manifest.replace("key_value_stores = [\"default\"]\n", "");
                 }
                 let env: Vec<(String, String)> = variables.iter().chain(extra).cloned().collect();
-                spin_up(name, manifest, &env)
+                spin_up(name, manifest, &env, store)
             };
             peers.push(Peer::new(
-                "FinConnect under spin up",
+                "FinConnect under spin up (Spin's SQLite store in WAL mode, as spin up --build leaves it)",
                 Kind::Spin,
-                Some(spin_server(&inputs.wasm, "spin-finconnect", true, &[])?),
+                Some(spin_server(&inputs.wasm, "spin-finconnect", SpinStore::Wal, &[])?),
+            ));
+            peers.push(Peer::new(
+                "FinConnect under spin up, Spin's SQLite store as Spin creates it (rollback journal)",
+                Kind::SpinRollback,
+                Some(spin_server(
+                    &inputs.wasm,
+                    "spin-finconnect-rollback",
+                    SpinStore::Rollback,
+                    &[],
+                )?),
             ));
             if let Some(before) = &before {
                 peers.push(Peer::new(
                     "before: FinConnect under spin up (FINCONNECT_PEERS_BEFORE_WASM)",
                     Kind::SpinBefore,
-                    Some(spin_server(before, "spin-finconnect-before", true, &[])?),
+                    Some(spin_server(
+                        before,
+                        "spin-finconnect-before",
+                        SpinStore::Wal,
+                        &[],
+                    )?),
                 ));
             }
             peers.push(Peer::new(
@@ -497,7 +529,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                 Some(spin_server(
                     &inputs.wasm,
                     "spin-finconnect-no-ledger",
-                    false,
+                    SpinStore::None,
                     &ledger_off,
                 )?),
             ));
@@ -536,7 +568,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                         config.pesapal_consumer_secret,
                         ipn_id,
                     );
-                    peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(spin_up("spin-minimal", manifest, &[])?)));
+                    peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(spin_up("spin-minimal", manifest, &[], SpinStore::None)?)));
                     // Settings as Spin variables set through SPIN_VARIABLE_*, with the
                     // allowed host templated from one, as FinConnect's spin.toml has
                     // them: what any Spin app that takes credentials at run time pays.
@@ -564,7 +596,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     peers.push(Peer::new(
                         "minimal component under spin up, settings from Spin variables",
                         Kind::SpinMinimalVariables,
-                        Some(spin_up("spin-minimal-variables", manifest, &env)?),
+                        Some(spin_up("spin-minimal-variables", manifest, &env, SpinStore::None)?),
                     ));
                 }
                 None => notes.push("SKIPPED: minimal component under Spin (FINCONNECT_MINIMAL_WASM not set; `cargo xtask bench --peers` builds it)".to_owned()),
@@ -908,6 +940,14 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
     }
     if let (Some(after), Some(before)) = (find(Kind::Spin), find(Kind::SpinBefore)) {
         before_after("FinConnect under Spin", &after, &before);
+    }
+    if let (Some(wal), Some(rollback)) = (find(Kind::Spin), find(Kind::SpinRollback)) {
+        println!(
+            "| FinConnect under Spin, store in WAL mode ÷ as Spin creates it, req/s at c=32 (CPU per pay {} → {}) | {:.2}× | (for reference) |",
+            cpu(&rollback),
+            cpu(&wal),
+            wal.rps32 / rollback.rps32
+        );
     }
     if let (Some(host), Some(lean)) = (find(Kind::HostNoLedger), find(Kind::NodeHttp)) {
         at_least(
