@@ -414,6 +414,21 @@ fn a_sqlite_file_keeps_the_data_for_the_next_host_and_is_shared_while_open() {
     assert_eq!(Instance::new(&KeyValueStores::default()).get("token"), None);
 }
 
+/// The connection's settings that its speed and safety rest on: WAL, syncs
+/// at checkpoints, and reads through a 1 GiB memory map.
+#[test]
+fn a_sqlite_file_is_opened_in_wal_mode_with_reads_through_a_memory_map() {
+    let dir = TempDir::new("settings");
+    let store = super::sqlite::Sqlite::open(&dir.file()).unwrap();
+    assert_eq!(store.pragma("journal_mode").unwrap(), "wal");
+    // NORMAL is 1.
+    assert_eq!(store.pragma("synchronous").unwrap(), "1");
+    assert_eq!(
+        store.pragma("mmap_size").unwrap(),
+        (1_i64 << 30).to_string()
+    );
+}
+
 #[test]
 fn a_file_that_is_not_a_key_value_store_is_refused_at_open() {
     let dir = TempDir::new("not-sqlite");
