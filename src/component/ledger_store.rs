@@ -94,6 +94,30 @@ mod cas {
         open_cas(kv, key)
     }
 
+    /// [`open`] for a key the ledger expects to exist (a record it is
+    /// about to change): the CAS is opened at once and the key read through
+    /// it, one read where [`open`] makes two on a guarded store. A key that
+    /// is absent after all gets what [`open`] gives it: no CAS, a guarded
+    /// create.
+    pub(super) fn open_existing(
+        kv: &KeyValue,
+        key: &str,
+    ) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+        let (handle, current) = open_cas(kv, key)?;
+        if current.is_none() && !creates_exclusively(kv) {
+            drop(handle);
+            return Ok((
+                Handle {
+                    cas: None,
+                    key: key.to_owned(),
+                    creation_guard: Some(guard_key(key)),
+                },
+                None,
+            ));
+        }
+        Ok((handle, current))
+    }
+
     fn open_cas(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
         let cas = atomics::Cas::new(&kv.bucket, key).map_err(store_error)?;
         let current = cas.current().map_err(store_error)?;
@@ -288,6 +312,13 @@ mod cas {
         Err(StoreError::Unsupported("compare-and-swap"))
     }
 
+    pub(super) fn open_existing(
+        kv: &KeyValue,
+        key: &str,
+    ) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+        open(kv, key)
+    }
+
     pub(super) fn swap(_: &KeyValue, _: Handle, _: &[u8]) -> Result<(), CasError> {
         Err(CasError::Store(StoreError::Unsupported("compare-and-swap")))
     }
@@ -339,6 +370,10 @@ impl Store for KeyValue {
 
     fn cas_open(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
         cas::open(self, key)
+    }
+
+    fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        cas::open_existing(self, key)
     }
 
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {

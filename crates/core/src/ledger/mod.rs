@@ -687,7 +687,12 @@ impl<S: Store> Ledger<S> {
         {
             return self.release(ticket);
         }
+        // Whether this call's write gave the record its tracking id: its
+        // index then cannot exist yet but through another call that learned
+        // the same id, and is written without reading it first.
+        let mut learned_tracking_id = false;
         let updated = self.modify(&ticket.key, now, |record| {
+            learned_tracking_id = false;
             // Another instance may have probed and resolved it meanwhile;
             // only a record still waiting for this call's result changes.
             if !matches!(record.state, State::Initiating | State::Unknown) {
@@ -698,6 +703,7 @@ impl<S: Store> Ledger<S> {
                     record.state = State::from_status(payment.status)
                         .filter(|state| *state != State::Reversed)
                         .unwrap_or(State::Pending);
+                    learned_tracking_id = record.tracking_id.is_none();
                     record.tracking_id = Some(payment.tracking_id.clone());
                     record.redirect_url = payment.redirect_url.clone();
                     record.verified_at = Some(now);
@@ -716,7 +722,9 @@ impl<S: Store> Ledger<S> {
             record.claim = None;
             true
         })?;
-        self.after_change(updated, now)
+        let fresh_index =
+            learned_tracking_id && updated.as_ref().is_some_and(|(_, changed)| *changed);
+        self.after_change_with(updated, now, fresh_index)
     }
 
     /// Forgets a claim whose call never reached the provider.
@@ -1035,7 +1043,7 @@ impl<S: Store> Ledger<S> {
         // read back differs once another writer has changed the record).
         let mut written: Option<Announcing> = None;
         for _ in 0..CAS_ATTEMPTS {
-            let (cas, current) = self.store.cas_open(key)?;
+            let (cas, current) = self.store.cas_open_existing(key)?;
             let Some(current) = current else {
                 return Ok(None);
             };
@@ -1087,6 +1095,18 @@ impl<S: Store> Ledger<S> {
         updated: Option<(PaymentRecord, bool)>,
         now: u64,
     ) -> Result<Recorded, LedgerError> {
+        self.after_change_with(updated, now, false)
+    }
+
+    /// [`Self::after_change`]; `fresh_index`: the write gave the record its
+    /// tracking id, so the index is written without being read first (a
+    /// write of the same bytes when another call wrote it meanwhile).
+    fn after_change_with(
+        &self,
+        updated: Option<(PaymentRecord, bool)>,
+        now: u64,
+        fresh_index: bool,
+    ) -> Result<Recorded, LedgerError> {
         let Some((record, changed)) = updated else {
             return Ok(Recorded {
                 record: None,
@@ -1096,7 +1116,7 @@ impl<S: Store> Ledger<S> {
         };
         if let Some(tracking_id) = &record.tracking_id {
             let index = tracking_key(record.provider, tracking_id);
-            if self.store.get(&index)?.as_deref() != Some(record.key().as_bytes()) {
+            if fresh_index || self.store.get(&index)?.as_deref() != Some(record.key().as_bytes()) {
                 self.store.set(&index, record.key().as_bytes())?;
             }
         }
@@ -1703,7 +1723,7 @@ impl<S: Store> Ledger<S> {
             return Ok(());
         }
         for _ in 0..CAS_ATTEMPTS {
-            let (cas, current) = self.store.cas_open(&key)?;
+            let (cas, current) = self.store.cas_open_existing(&key)?;
             let mut outbox = read(current)?;
             if !change(&mut outbox) {
                 return Ok(());
@@ -1738,7 +1758,7 @@ impl<S: Store> Ledger<S> {
             return Ok(delivery);
         }
         for _ in 0..CAS_ATTEMPTS {
-            let (cas, current) = self.store.cas_open(key)?;
+            let (cas, current) = self.store.cas_open_existing(key)?;
             let mut delivery = start(current)?;
             change(&mut delivery);
             match self.store.cas_swap(cas, &encode_json(key, &delivery)?) {

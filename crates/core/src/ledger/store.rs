@@ -88,6 +88,13 @@ pub trait Store {
     /// (`cas::new` then `cas.current`). [`Mode::StoreOnly`] stores answer
     /// [`StoreError::Unsupported`].
     fn cas_open(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError>;
+    /// [`Self::cas_open`] on a key the caller expects to exist (a record it
+    /// is about to change). It answers the same; a store whose
+    /// [`Self::cas_open`] first reads the key to spare an absent key a CAS
+    /// can open the CAS at once here, which reads the key only once.
+    fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        self.cas_open(key)
+    }
     /// Writes `value` if the key has not changed since `cas` was opened.
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError>;
     /// Adds `delta` to the integer under `key` (absent counts as 0) and
@@ -235,6 +242,10 @@ impl<S: Store> Store for Counted<S> {
         self.bump(4);
         self.inner.cas_open(key)
     }
+    fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        self.bump(4);
+        self.inner.cas_open_existing(key)
+    }
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
         self.bump(5);
         self.inner.cas_swap(cas, value)
@@ -265,6 +276,9 @@ impl<S: Store + ?Sized> Store for &S {
     }
     fn cas_open(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
         (**self).cas_open(key)
+    }
+    fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        (**self).cas_open_existing(key)
     }
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
         (**self).cas_swap(cas, value)

@@ -1210,6 +1210,15 @@ fn store_operations_per_payment_are_counted() -> TestResult {
         assert_eq!(replay.writes(), 0, "a replay writes nothing");
         assert_eq!(replay.reads(), 1, "a replay is one read");
         assert!(begin.total() + finish.total() <= 16, "{begin:?} {finish:?}");
+        // Reads of a first pay: the record (store-only: and its read-back),
+        // the reference index, the record again to finish (with atomics:
+        // and the event's slot); the tracking index it creates is written
+        // without being read.
+        assert_eq!(
+            begin.reads() + finish.reads(),
+            4,
+            "{mode:?}: {begin:?} {finish:?}"
+        );
         // Writes of a first pay and of its notification: the event is
         // claimed in the record's own write (no marker key).
         let expected = match mode {
