@@ -82,16 +82,20 @@ mod cas {
     /// CAS that would only upsert.
     pub(super) fn open(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
         if !creates_exclusively(kv) && kv.bucket.get(key).map_err(store_error)?.is_none() {
-            return Ok((
-                Handle {
-                    cas: None,
-                    key: key.to_owned(),
-                    creation_guard: Some(guard_key(key)),
-                },
-                None,
-            ));
+            return Ok(guarded_create(key));
         }
         open_cas(kv, key)
+    }
+
+    /// An absent key on a guarded store: no CAS, its create is the guard
+    /// and a `set`.
+    fn guarded_create(key: &str) -> (Handle, Option<Vec<u8>>) {
+        let handle = Handle {
+            cas: None,
+            key: key.to_owned(),
+            creation_guard: Some(guard_key(key)),
+        };
+        (handle, None)
     }
 
     /// [`open`] for a key the ledger expects to exist (a record it is
@@ -106,14 +110,7 @@ mod cas {
         let (handle, current) = open_cas(kv, key)?;
         if current.is_none() && !creates_exclusively(kv) {
             drop(handle);
-            return Ok((
-                Handle {
-                    cas: None,
-                    key: key.to_owned(),
-                    creation_guard: Some(guard_key(key)),
-                },
-                None,
-            ));
+            return Ok(guarded_create(key));
         }
         Ok((handle, current))
     }
