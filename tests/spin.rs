@@ -1097,7 +1097,7 @@ fn thirty_two_pays_with_one_key_under_spins_sqlite_store(test: &str, wal: bool) 
     } else {
         // Spin's own choice for a file it creates: a rollback journal. If a
         // Spin release changes it, `cargo xtask build` need not create the
-        // file any more (README, "Spin's key-value file").
+        // file any more (README, "Run it with Spin").
         assert_eq!(journal_mode(&store).unwrap(), JournalMode::Delete);
         assert!(!log.exists(), "{} appeared", log.display());
     }
