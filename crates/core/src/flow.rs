@@ -29,8 +29,16 @@ use crate::transport::{HttpRequest, HttpResponse, Transport, TransportError};
 /// gateway is tried this many more times (each with the newest token
 /// another call left, or one fetched by whichever call won the refresh
 /// lease); without a store, once. Every retry follows a refusal, so none
-/// can start a second payment.
-const HINTED_TOKEN_RETRIES: usize = 8;
+/// can start a second payment. A call can be refused once for every token
+/// issued after its own, and each concurrent call issues one: 8 retries
+/// let 1 to 3 of 32 concurrent pays fail in about one test run in ten on a
+/// loaded machine; this many let all through (tests/mpesa.rs).
+const HINTED_TOKEN_RETRIES: usize = 64;
+
+/// Of those retries, how many may use a token this call fetched itself
+/// (it held the refused token's lease): a gateway that keeps refusing
+/// every token costs at most this many token requests per call, as before.
+const HINTED_TOKEN_REFRESHES: u32 = 8;
 
 /// How long, in all, one call waits for another to publish the token that
 /// replaces a refused one before giving up with the refusal.
@@ -306,9 +314,10 @@ impl<'a> Finconnect<'a> {
         let hinted = self.hints.is_some() && connector.token_reissue_invalidates();
         let retries = if hinted { HINTED_TOKEN_RETRIES } else { 1 };
         let mut waited = 0;
+        let mut refreshed = 0;
         for _ in 0..retries {
             let token = if hinted {
-                match self.next_token(connector, config, &refused, &mut waited)? {
+                match self.next_token(connector, config, &refused, &mut waited, &mut refreshed)? {
                     Some(token) => token,
                     // Nobody published a successor in time: the refusal
                     // stands (nothing was started).
@@ -333,13 +342,16 @@ impl<'a> Finconnect<'a> {
     /// that takes the refused token's lease, a new one (left in the store
     /// for the others); else, for the others, whatever the lease holder
     /// leaves, polled for until `waited` (milliseconds, shared by all the
-    /// retries of one call) reaches [`HINT_WAIT_MS`]: `None` then.
+    /// retries of one call) reaches [`HINT_WAIT_MS`]: `None` then. `None`
+    /// too when the call would fetch a token itself after `refreshed`
+    /// (shared likewise) reached [`HINTED_TOKEN_REFRESHES`].
     fn next_token<C: Connector>(
         &mut self,
         connector: &C,
         config: &C::Config,
         refused: &AccessToken,
         waited: &mut u32,
+        refreshed: &mut u32,
     ) -> Result<Option<AccessToken>> {
         let lease = token_hints::lease_key(&connector.token_cache_key(config), &refused.value);
         loop {
@@ -353,15 +365,19 @@ impl<'a> Finconnect<'a> {
                 // Another call may have published between the read and the
                 // claim: then its token does, and no new one is issued.
                 let token = match self.newer_hint(connector, config, refused) {
-                    Some(token) => Ok(token),
-                    None => self.fresh_token(connector, config),
+                    Some(token) => Ok(Some(token)),
+                    None if *refreshed >= HINTED_TOKEN_REFRESHES => Ok(None),
+                    None => {
+                        *refreshed += 1;
+                        self.fresh_token(connector, config).map(Some)
+                    }
                 };
                 // Released after the new token is published, so that a late
                 // claimer finds it instead of fetching yet another.
                 if let Some(hints) = self.hints.as_mut() {
                     hints.release(&lease);
                 }
-                return token.map(Some);
+                return token;
             }
             if *waited >= HINT_WAIT_MS {
                 return Ok(None);

@@ -988,6 +988,35 @@ mod token_hints {
     }
 
     #[test]
+    fn a_call_alone_fetches_at_most_its_refresh_budget_of_tokens() {
+        // Nobody else publishes, and the gateway refuses every token: the
+        // call holds each refused token's lease and fetches the next one
+        // itself, HINTED_TOKEN_REFRESHES times, then the refusal stands.
+        let mut hints = Fake::alone();
+        let refreshes = HINTED_TOKEN_REFRESHES as usize;
+        let tokens: Vec<String> = (0..=refreshes + 2)
+            .map(|n| format!(r#"{{"access_token":"token-{n}","expires_in":"3599"}}"#))
+            .collect();
+        let mut script = Vec::new();
+        for token in &tokens {
+            script.push(Ok((200, token.as_str())));
+            script.push(Ok((404, BAD_TOKEN)));
+        }
+        let mut transport = Scripted::new(script);
+        let result = pay(&mut transport, &mut hints);
+        assert!(
+            matches!(result, Err(Error::Authentication { .. })),
+            "{result:?}"
+        );
+        let paths = transport.paths();
+        let fetched = paths.iter().filter(|p| *p == TOKEN_PATH).count();
+        let pushes = paths.iter().filter(|p| *p == PUSH_PATH).count();
+        assert_eq!(fetched, 1 + refreshes, "{paths:?}");
+        assert_eq!(pushes, 1 + refreshes, "{paths:?}");
+        assert_eq!(hints.pauses, 0);
+    }
+
+    #[test]
     fn only_a_refused_token_is_retried_even_with_hints() {
         let mut hints = Fake::new(|op, _, shared| {
             if op == Op::Get {
