@@ -1056,26 +1056,20 @@ fn thirty_two_pays_with_one_key_under_spins_sqlite_store(test: &str, wal: bool) 
     let _shared = harness::shared();
     let config = distinct_credentials();
     let sandbox = Sandbox::start(config.clone()).unwrap();
-    let setup = finconnect_setup(
-        if wal {
-            "sqlite-race-wal"
-        } else {
-            "sqlite-race"
-        },
-        &harness::finconnect_wasm(),
-        &sandbox,
-        &config,
+    let (name, label) = if wal {
+        ("sqlite-race-wal", "Spin's SQLite store in WAL mode")
+    } else {
+        ("sqlite-race", "Spin's SQLite store")
+    };
+    let app = SpinApp::start(
+        &spin,
+        finconnect_setup(name, &harness::finconnect_wasm(), &sandbox, &config).wal_store(wal),
     );
-    let app = SpinApp::start(&spin, if wal { setup.wal_store() } else { setup });
     let replies = pay_32_with_one_key(
         &[app.addr()],
         &clickpesa_body("SPINRACE2"),
         "spin-sqlite-race-1",
-        if wal {
-            "Spin's SQLite store in WAL mode"
-        } else {
-            "Spin's SQLite store"
-        },
+        label,
     );
     let pushes = sandbox
         .requests()
@@ -1311,15 +1305,13 @@ fn sqlite_store_latency_is_reported() {
     let _exclusive = harness::exclusive();
     let config = distinct_credentials();
     let sandbox = Sandbox::start(config.clone()).unwrap();
-    for (name, file) in [("sqlite", "rollback journal"), ("sqlite-wal", "WAL")] {
-        let setup = finconnect_setup(name, &harness::finconnect_wasm(), &sandbox, &config);
+    for (name, file, wal) in [
+        ("sqlite", "rollback journal", false),
+        ("sqlite-wal", "WAL", true),
+    ] {
         let app = SpinApp::start(
             &spin,
-            if file == "WAL" {
-                setup.wal_store()
-            } else {
-                setup
-            },
+            finconnect_setup(name, &harness::finconnect_wasm(), &sandbox, &config).wal_store(wal),
         );
         let ipn_id = register_own_ipn(&app, "GET");
         measure(&app, &ipn_id, 20, 1, "warm");

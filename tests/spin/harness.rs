@@ -392,8 +392,9 @@ impl SpinSetup {
         self
     }
 
-    pub fn wal_store(mut self) -> SpinSetup {
-        self.wal_store = true;
+    /// With `on`, Spin's default key-value file is put in WAL mode first.
+    pub fn wal_store(mut self, on: bool) -> SpinSetup {
+        self.wal_store = on;
         self
     }
 }

@@ -1071,11 +1071,7 @@ fn spin_server(
     std::fs::write(work.join("spin.toml"), manifest)?;
     let mut guards = Vec::new();
     let mut args = vec!["up".to_owned(), "--from".to_owned(), "spin.toml".to_owned()];
-    let mut store = "Spin's SQLite store in WAL mode, as `spin up --build` leaves it";
-    if !redis {
-        xtask::spin_store::use_wal(&work.join(xtask::spin_store::SPIN_DEFAULT_STORE))?;
-    }
-    if redis {
+    let store = if redis {
         let redis_addr = peers::free_addr()?;
         let mut command = std::process::Command::new("redis-server");
         command.args([
@@ -1104,8 +1100,11 @@ fn spin_server(
             "--runtime-config-file".to_owned(),
             "runtime-config.toml".to_owned(),
         ]);
-        store = "Redis";
-    }
+        "Redis"
+    } else {
+        xtask::spin_store::use_wal(&work.join(xtask::spin_store::SPIN_DEFAULT_STORE))?;
+        "Spin's SQLite store in WAL mode, as `spin up --build` leaves it"
+    };
     let addr = peers::free_addr()?;
     args.extend(["--listen".to_owned(), addr.to_string()]);
     let mut command = std::process::Command::new(spin);

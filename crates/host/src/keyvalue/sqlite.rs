@@ -135,7 +135,7 @@ impl Sqlite {
             // Reads through a memory map of the file instead of a `pread`
             // per page: without it a first pay made about 135 `pread`s
             // (a larger page cache did not lower that), with it about 5, and
-            // 0.88x the host's CPU per pay (docs/PERFORMANCE.md). Writes
+            // 0.90x the host's CPU per pay (docs/PERFORMANCE.md). Writes
             // still go through the WAL. The trade, as SQLite documents it:
             // an I/O error while reading the mapped file stops the process
             // instead of failing the one operation.
