@@ -864,15 +864,29 @@ mod tests {
     struct Fake {
         dir: PathBuf,
         sysroot: PathBuf,
+        /// One fake at a time: a test that writes its scripts while another
+        /// test's child is between `fork` and `exec` leaves the script open
+        /// for writing in that child, and running it then fails with "Text
+        /// file busy" (ETXTBSY; seen once in CI).
+        _alone: std::sync::MutexGuard<'static, ()>,
     }
+
+    static ONE_FAKE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
     impl Fake {
         fn new(name: &str) -> Self {
+            let alone = ONE_FAKE_AT_A_TIME
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             let sysroot = dir.join("sysroot");
             std::fs::create_dir_all(sysroot.join("lib").join("rustlib")).unwrap();
-            let fake = Self { dir, sysroot };
+            let fake = Self {
+                dir,
+                sysroot,
+                _alone: alone,
+            };
             fake.script("rustc", &format!("echo '{}'", fake.sysroot.display()));
             fake.script(
                 "rustup",
