@@ -137,6 +137,21 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 mod tests {
     use super::*;
 
+    /// Cached tokens written by an earlier version are found again: the
+    /// key's exact form is pinned.
+    #[test]
+    fn cache_keys_keep_their_exact_form() {
+        assert_eq!(
+            key(
+                Provider::Pesapal,
+                "https://cybqa.pesapal.com/pesapalv3",
+                &Secret::new("key-1"),
+                &Secret::new("secret-1"),
+            ),
+            "finconnect/token/pesapal/f35b6b29f2ece0b87feac6eac917a4ae"
+        );
+    }
+
     #[test]
     fn parses_pesapal_dates() {
         assert_eq!(parse_utc("1970-01-01T00:00:00Z"), Some(0));

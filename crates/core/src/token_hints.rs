@@ -63,5 +63,10 @@ mod tests {
             a,
             lease_key("finconnect/token/mpesa/00", &Secret::new("token-one"))
         );
+        // Instances of two versions running side by side share leases.
+        assert_eq!(
+            a,
+            "finconnect/token/mpesa/00/refresh/75c5c10f256c75b650c6ffc2e83c6588"
+        );
     }
 }

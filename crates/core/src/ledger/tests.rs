@@ -155,6 +155,44 @@ fn fingerprint_reads_amounts_exactly_and_changes_with_every_field() {
     );
 }
 
+/// What the ledger stores is found again by later versions: a record's key,
+/// its index keys and its request fingerprint are pinned here byte for byte
+/// (computed before any change to how they are encoded). A change that moves
+/// one of them would make every stored record unreachable, or every retry of
+/// an in-flight idempotency key a conflict, after an upgrade.
+#[test]
+fn stored_keys_and_fingerprints_keep_their_exact_form() {
+    let mut req = request("INV-1");
+    req.customer.email = Some("a@b.example".into());
+    req.callback_url = Some("https://shop.example/cb".into());
+    assert_eq!(
+        fingerprint(Provider::Pesapal, &req),
+        "3eeb29eb5cd0ad9e34d67295028d0fc023741249b7f3aeb4018ce0fe254abbc3"
+    );
+    req.subscription = Some(crate::recurring::Subscription {
+        account_number: "ACC-9".into(),
+        start_date: "01-01-2027".into(),
+        end_date: "31-12-2027".into(),
+        frequency: crate::recurring::SubscriptionFrequency::Monthly,
+    });
+    assert_eq!(
+        fingerprint(Provider::Pesapal, &req),
+        "a37b3334586953bb7004af6761e0cfb4835ff2581ae479990667a7db802f46e4"
+    );
+    assert_eq!(
+        record_key(Provider::Clickpesa, "order-42"),
+        "finconnect/ledger/payment/clickpesa/ed2898f3892821b50557ead714f6094e"
+    );
+    assert_eq!(
+        reference_key(Provider::Pesapal, "INV-1"),
+        "finconnect/ledger/by-reference/pesapal/ca636ff121497a08b612f53ef11a97b7"
+    );
+    assert_eq!(
+        tracking_key(Provider::Mpesa, "ws_CO_0612202612345678"),
+        "finconnect/ledger/by-tracking-id/mpesa/0d816a00c92eeda855ca2ee192570405"
+    );
+}
+
 #[test]
 fn states_move_forward_only() {
     use State::*;
