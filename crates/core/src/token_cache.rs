@@ -38,7 +38,7 @@ pub fn key(provider: Provider, base_url: &str, id: &Secret, secret: &Secret) -> 
         digest.update([0u8]);
     }
     let hash = digest.finalize();
-    let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&hash[..16]);
     format!("finconnect/token/{}/{hex}", provider.as_str())
 }
 

@@ -44,7 +44,7 @@ pub(crate) fn newest_key(cache_key: &str) -> String {
 /// refused token, named by a digest of it.
 pub(crate) fn lease_key(cache_key: &str, refused: &Secret) -> String {
     let hash = Sha256::digest(refused.expose().as_bytes());
-    let hex: String = hash.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = hex::encode(&hash[..16]);
     format!("{cache_key}/refresh/{hex}")
 }
 

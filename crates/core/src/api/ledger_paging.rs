@@ -40,7 +40,7 @@ impl Cursor {
 
     /// The cursor's text.
     pub(super) fn encode(&self) -> String {
-        let hex: String = self.key.bytes().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(&self.key);
         format!("{}.{hex}", self.created_at)
     }
 

@@ -422,7 +422,9 @@ pub fn fingerprint(provider: Provider, request: &PaymentRequest) -> String {
         match value {
             None => digest.update(b"=-\n"),
             Some(value) => {
-                digest.update(format!("={}:", value.len()).as_bytes());
+                digest.update(b"=");
+                digest.update(itoa::Buffer::new().format(value.len()).as_bytes());
+                digest.update(b":");
                 digest.update(value.as_bytes());
                 digest.update(b"\n");
             }
@@ -433,7 +435,7 @@ pub fn fingerprint(provider: Provider, request: &PaymentRequest) -> String {
 
 /// Lower-case hex.
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 /// A fixed-length key part for any text: 32 hex digits of its SHA-256.
