@@ -119,7 +119,8 @@ rm -rf "$NODE_DIR/dist"
 (cd "$NODE_DIR" &&
   "$JCO" transpile "$FINCONNECT_WASM" -o dist --name finconnect --quiet \
     --map 'wasi:config/store=../config.mjs' \
-    --map 'wasi:keyvalue/store=../keyvalue.mjs' --map 'wasi:keyvalue/atomics=../keyvalue.mjs')
+    --map 'wasi:keyvalue/store=../keyvalue.mjs' --map 'wasi:keyvalue/atomics=../keyvalue.mjs' \
+    --map 'wasi:keyvalue/batch=../keyvalue.mjs')
 [[ -f "$NODE_DIR/dist/finconnect.js" ]] || die "jco transpile did not write dist/finconnect.js"
 
 step "provider sandbox on a free loopback port"

@@ -1,14 +1,15 @@
-// wasi:keyvalue/store and wasi:keyvalue/atomics (0.2.0-draft2) for
+// wasi:keyvalue/store, atomics and batch (0.2.0-draft2) for
 // FinConnect under Node: one in-memory store named `default`, gone when the
 // process exits.
 //
 // The component imports the key-value store because its HTTP face keeps a
 // payment ledger there; the library functions Node calls use it only to
 // share the newest M-Pesa token between concurrent calls. jco's
-// preview2-shim has no wasi:keyvalue, so `jco transpile` maps both
+// preview2-shim has no wasi:keyvalue, so `jco transpile` maps the three
 // interfaces here:
 //   --map 'wasi:keyvalue/store=../keyvalue.mjs'
 //   --map 'wasi:keyvalue/atomics=../keyvalue.mjs'
+//   --map 'wasi:keyvalue/batch=../keyvalue.mjs'
 
 const stores = new Map([['default', new Map()]]);
 
@@ -99,4 +100,19 @@ export function swap(cas, value) {
     throw new KeyValueError({ tag: 'cas-failed', val: new Cas(cas.bucket, cas.key) });
   }
   cas.bucket.set(cas.key, value);
+}
+
+/** wasi:keyvalue/batch `get-many`: each key with its value, or undefined. */
+export function getMany(bucket, keys) {
+  return keys.map((key) => [key, bucket.get(key)]);
+}
+
+/** wasi:keyvalue/batch `set-many`: every entry, in order. */
+export function setMany(bucket, keyValues) {
+  for (const [key, value] of keyValues) bucket.set(key, value);
+}
+
+/** wasi:keyvalue/batch `delete-many`. */
+export function deleteMany(bucket, keys) {
+  for (const key of keys) bucket.delete(key);
 }

@@ -46,7 +46,7 @@ fn store_error(error: store::Error) -> StoreError {
 
 #[cfg(not(feature = "keyvalue-store-only"))]
 mod cas {
-    use super::super::bindings::wasi::keyvalue::atomics;
+    use super::super::bindings::wasi::keyvalue::{atomics, batch};
     use super::{KeyValue, store_error};
     use finconnect_core::ledger::{CasError, Mode, Store, StoreError};
 
@@ -140,6 +140,20 @@ mod cas {
     /// refuses a create that lost, and reports its swaps truly
     /// (finconnect-host's, which versions every key), needs no guard.
     pub(super) fn swap(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
+        swap_with(kv, handle, value, &[])
+    }
+
+    /// [`swap`], and `companions` written once it succeeded. A guarded
+    /// create writes its key and the companions in one `batch.set-many`
+    /// (Spin's SQLite store: one transaction and one sync of its log where
+    /// a `set` each took one each; Redis: one `MSET`). After a true CAS
+    /// they follow in one `set-many` of their own.
+    pub(super) fn swap_with(
+        kv: &KeyValue,
+        handle: Handle,
+        value: &[u8],
+        companions: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
         if let Some(guard) = &handle.creation_guard
             && (handle.cas.is_none() || !creates_exclusively(kv))
         {
@@ -149,7 +163,7 @@ mod cas {
                 return Err(CasError::Conflict);
             }
         }
-        swap_unguarded(kv, handle, value)
+        swap_unguarded_with(kv, handle, value, companions)
     }
 
     /// How long a create that lost its guard waits, in all, for the
@@ -174,26 +188,50 @@ mod cas {
     }
 
     fn swap_unguarded(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
+        swap_unguarded_with(kv, handle, value, &[])
+    }
+
+    fn swap_unguarded_with(
+        kv: &KeyValue,
+        handle: Handle,
+        value: &[u8],
+        companions: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
         let Some(cas) = handle.cas else {
-            // A create whose guard this call holds.
-            return kv
-                .bucket
-                .set(&handle.key, value)
-                .map_err(|error| CasError::Store(store_error(error)));
+            // A create whose guard this call holds: the key and its
+            // companions in one write.
+            let mut entries = Vec::with_capacity(1 + companions.len());
+            entries.push((handle.key, value.to_vec()));
+            entries.extend_from_slice(companions);
+            return set_many(kv, &entries);
         };
         match atomics::swap(cas, value) {
-            Ok(()) => Ok(()),
+            Ok(()) => {}
             // Spin 4.0.2's Redis store reports every swap as failed, even
             // one that wrote (it sends UNWATCH with an argument, which Redis
             // refuses). The value is read back: finding exactly the bytes
             // written means the swap happened. Ledger values carry claim
             // ids and revisions, so another writer's bytes differ.
             Err(atomics::CasError::CasFailed(_)) => match kv.bucket.get(&handle.key) {
-                Ok(Some(stored)) if stored == value => Ok(()),
-                _ => Err(CasError::Conflict),
+                Ok(Some(stored)) if stored == value => {}
+                _ => return Err(CasError::Conflict),
             },
-            Err(atomics::CasError::StoreError(error)) => Err(CasError::Store(store_error(error))),
+            Err(atomics::CasError::StoreError(error)) => {
+                return Err(CasError::Store(store_error(error)));
+            }
         }
+        set_many(kv, companions)
+    }
+
+    /// One `wasi:keyvalue/batch.set-many` (a plain `set` for one entry,
+    /// nothing for none).
+    fn set_many(kv: &KeyValue, entries: &[(String, Vec<u8>)]) -> Result<(), CasError> {
+        let written = match entries {
+            [] => Ok(()),
+            [(key, value)] => kv.bucket.set(key, value),
+            _ => batch::set_many(&kv.bucket, entries),
+        };
+        written.map_err(|error| CasError::Store(store_error(error)))
     }
 
     /// Whether this store's CAS makes a create exclusive and reports its
@@ -320,6 +358,15 @@ mod cas {
         Err(CasError::Store(StoreError::Unsupported("compare-and-swap")))
     }
 
+    pub(super) fn swap_with(
+        kv: &KeyValue,
+        handle: Handle,
+        value: &[u8],
+        _: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
+        swap(kv, handle, value)
+    }
+
     pub(super) fn forget(_: &KeyValue, _: &str) -> Result<(), StoreError> {
         Ok(())
     }
@@ -375,6 +422,15 @@ impl Store for KeyValue {
 
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
         cas::swap(self, cas, value)
+    }
+
+    fn cas_swap_with(
+        &self,
+        cas: Self::Cas,
+        value: &[u8],
+        companions: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
+        cas::swap_with(self, cas, value, companions)
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {

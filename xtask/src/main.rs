@@ -713,7 +713,11 @@ impl Workspace {
                 node_dir.join("config.mjs").display()
             ));
         // The ledger's store, as examples/node maps it (scripts/composition.sh).
-        for interface in ["wasi:keyvalue/store", "wasi:keyvalue/atomics"] {
+        for interface in [
+            "wasi:keyvalue/store",
+            "wasi:keyvalue/atomics",
+            "wasi:keyvalue/batch",
+        ] {
             command.arg("--map").arg(format!(
                 "{interface}={}",
                 node_dir.join("keyvalue.mjs").display()

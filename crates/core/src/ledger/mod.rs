@@ -565,11 +565,16 @@ impl<S: Store> Ledger<S> {
             for _ in 0..CAS_ATTEMPTS {
                 let (cas, current) = self.store.cas_open(&key)?;
                 match current {
-                    None => match self.store.cas_swap(cas, &bytes) {
-                        Ok(()) => return self.claimed(&fresh, claim),
-                        Err(CasError::Conflict) => continue,
-                        Err(CasError::Store(error)) => return Err(error.into()),
-                    },
+                    None => {
+                        // The record and its indexes in one write where the
+                        // store can (Spin's: one batch instead of two syncs).
+                        let indexes = self.new_indexes(&fresh)?;
+                        match self.store.cas_swap_with(cas, &bytes, &indexes) {
+                            Ok(()) => return Ok(Self::proceed(&fresh, claim)),
+                            Err(CasError::Conflict) => continue,
+                            Err(CasError::Store(error)) => return Err(error.into()),
+                        }
+                    }
                     Some(existing) => {
                         let existing = decode(&key, &existing)?;
                         return Ok(self.decide(&existing, &fingerprint, now));
@@ -602,23 +607,37 @@ impl<S: Store> Ledger<S> {
         }
     }
 
+    /// Store-only mode: `record` is written and this call's; its indexes
+    /// follow.
     fn claimed(&self, record: &PaymentRecord, claim: Claim) -> Result<Begin, LedgerError> {
+        for (key, value) in self.new_indexes(record)? {
+            self.store.set(&key, &value)?;
+        }
+        Ok(Self::proceed(record, claim))
+    }
+
+    /// The index entries a new record needs. Keyed by its own reference (no
+    /// `Idempotency-Key`), the record is found by the reference without an
+    /// index: one write less, unless an index for the reference exists and
+    /// must now point here. A subscription's account is indexed too.
+    fn new_indexes(&self, record: &PaymentRecord) -> Result<Vec<(String, Vec<u8>)>, LedgerError> {
         let key = record.key();
-        // Keyed by its own reference (no `Idempotency-Key`), the record is
-        // found by the reference without an index: one write less, unless
-        // an index for the reference exists and must now point here.
+        let mut indexes = Vec::new();
         let index = reference_key(record.provider, &record.reference);
         if record.idempotency_key != record.reference || self.store.get(&index)?.is_some() {
-            self.store.set(&index, key.as_bytes())?;
+            indexes.push((index, key.clone().into_bytes()));
         }
         if let Some(account) = &record.account_number {
-            self.store
-                .set(&account_key(record.provider, account), key.as_bytes())?;
+            indexes.push((account_key(record.provider, account), key.into_bytes()));
         }
-        Ok(Begin::Proceed(Ticket {
-            key,
+        Ok(indexes)
+    }
+
+    fn proceed(record: &PaymentRecord, claim: Claim) -> Begin {
+        Begin::Proceed(Ticket {
+            key: record.key(),
             claim_id: claim.id,
-        }))
+        })
     }
 
     fn new_claim(&self, now: u64) -> Claim {
@@ -1114,13 +1133,22 @@ impl<S: Store> Ledger<S> {
                 event: None,
             });
         };
+        let mut index = Vec::new();
         if let Some(tracking_id) = &record.tracking_id {
-            let index = tracking_key(record.provider, tracking_id);
-            if fresh_index || self.store.get(&index)?.as_deref() != Some(record.key().as_bytes()) {
-                self.store.set(&index, record.key().as_bytes())?;
+            let key = tracking_key(record.provider, tracking_id);
+            if fresh_index || self.store.get(&key)?.as_deref() != Some(record.key().as_bytes()) {
+                index.push((key, record.key().into_bytes()));
             }
         }
-        let event = self.ensure_event(&record, changed, now)?;
+        // The index goes out with the event where the store can write both
+        // at once, and never after it: a merchant told of the event finds
+        // the payment by its tracking id. Without an event of this call's
+        // to write, or when that write failed, it is written alone.
+        let event = self.ensure_event(&record, changed, now, &mut index);
+        for (key, value) in &index {
+            self.store.set(key, value)?;
+        }
+        let event = event?;
         Ok(Recorded {
             record: Some(record),
             changed,
@@ -1187,11 +1215,14 @@ impl<S: Store> Ledger<S> {
     /// Creates the event for `record`'s current state unless it exists.
     /// `owner`: `record` is what this call wrote when it moved the record
     /// into its state, claim included.
+    /// `companions`: plain writes that must land no later than the event
+    /// (see [`Self::append_event`]); those written are taken out.
     fn ensure_event(
         &self,
         record: &PaymentRecord,
         owner: bool,
         now: u64,
+        companions: &mut Vec<(String, Vec<u8>)>,
     ) -> Result<Option<Event>, LedgerError> {
         if record.state.event_type().is_none() {
             return Ok(None);
@@ -1201,6 +1232,7 @@ impl<S: Store> Ledger<S> {
         let Some(claim) = record.announcing.filter(|a| a.state == record.state) else {
             // Written before records carried the claim: the change's marker.
             let marker_key = events::change_key(record, record.state);
+            self.write_all(companions)?;
             return self.announce(&marker_key, &id, now, make);
         };
         let seq = if owner {
@@ -1230,7 +1262,7 @@ impl<S: Store> Ledger<S> {
         };
         let event = if self.atomic() {
             let key = record.key();
-            self.append_event(seq, make, |next| {
+            self.append_event(seq, make, companions, |next| {
                 // A reader sealed the number: the claim moves to the next.
                 self.modify(&key, now, |current| {
                     let Some(mut moved) = current.announcing.filter(|a| a.state == claim.state)
@@ -1246,11 +1278,21 @@ impl<S: Store> Ledger<S> {
         } else {
             let event = make(seq)?;
             let key = events::event_key(seq);
+            self.write_all(companions)?;
             self.store.set(&key, &encode_json(&key, &event)?)?;
             event
         };
         self.schedule_event(&event, now)?;
         Ok(Some(event))
+    }
+
+    /// Writes `entries` one by one, taking out each one written.
+    fn write_all(&self, entries: &mut Vec<(String, Vec<u8>)>) -> Result<(), LedgerError> {
+        while let Some((key, value)) = entries.first() {
+            self.store.set(key, value)?;
+            entries.remove(0);
+        }
+        Ok(())
     }
 
     /// Announces one change once: reserves the event's sequence number,
@@ -1294,7 +1336,7 @@ impl<S: Store> Ledger<S> {
                 Err(CasError::Conflict) => return Ok(None),
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
-            self.append_event(seq, &make, |next| {
+            self.append_event(seq, &make, &mut Vec::new(), |next| {
                 Ok(self.store.set(marker_key, &marker(next)?)?)
             })?
         } else {
@@ -1382,11 +1424,13 @@ impl<S: Store> Ledger<S> {
     /// Writes the event `make` builds under `seq`, the number its claim
     /// names ([`Mode::Atomic`]). When a reader sealed that number meanwhile,
     /// the event takes the next one, and `repoint` moves the claim to it
-    /// first.
+    /// first. `companions` (plain writes) go out with the event, in one
+    /// host call where the store can, and are emptied once written.
     fn append_event(
         &self,
         mut seq: u64,
         make: impl Fn(u64) -> Result<Event, LedgerError>,
+        companions: &mut Vec<(String, Vec<u8>)>,
         repoint: impl Fn(u64) -> Result<(), LedgerError>,
     ) -> Result<Event, LedgerError> {
         for attempt in 0..CAS_ATTEMPTS {
@@ -1400,8 +1444,14 @@ impl<S: Store> Ledger<S> {
             if current.is_some() {
                 continue;
             }
-            match self.store.cas_swap(cas, &encode_json(&key, &event)?) {
-                Ok(()) => return Ok(event),
+            match self
+                .store
+                .cas_swap_with(cas, &encode_json(&key, &event)?, companions)
+            {
+                Ok(()) => {
+                    companions.clear();
+                    return Ok(event);
+                }
                 // A reader sealed this number while we were writing: take
                 // the next one.
                 Err(CasError::Conflict) => continue,

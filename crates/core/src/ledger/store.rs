@@ -97,6 +97,24 @@ pub trait Store {
     }
     /// Writes `value` if the key has not changed since `cas` was opened.
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError>;
+    /// [`Self::cas_swap`], then writes `companions` (plain keys, such as
+    /// the indexes that point at the swapped key) when the swap succeeded.
+    /// A store may write them in the same host call as the value: one
+    /// `wasi:keyvalue/batch.set-many` for a guarded create on Spin's stores
+    /// (one SQLite transaction, one sync of its log). Nothing of
+    /// `companions` is written when the swap conflicts.
+    fn cas_swap_with(
+        &self,
+        cas: Self::Cas,
+        value: &[u8],
+        companions: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
+        self.cas_swap(cas, value)?;
+        for (key, value) in companions {
+            self.set(key, value)?;
+        }
+        Ok(())
+    }
     /// Adds `delta` to the integer under `key` (absent counts as 0) and
     /// returns the new value.
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError>;
@@ -250,6 +268,23 @@ impl<S: Store> Store for Counted<S> {
         self.bump(5);
         self.inner.cas_swap(cas, value)
     }
+    /// Counted as the swap and one `set` per companion, whether or not the
+    /// store sends them in one call.
+    fn cas_swap_with(
+        &self,
+        cas: Self::Cas,
+        value: &[u8],
+        companions: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
+        self.bump(5);
+        let result = self.inner.cas_swap_with(cas, value, companions);
+        if result.is_ok() {
+            for _ in companions {
+                self.bump(1);
+            }
+        }
+        result
+    }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.bump(6);
         self.inner.increment(key, delta)
@@ -282,6 +317,14 @@ impl<S: Store + ?Sized> Store for &S {
     }
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
         (**self).cas_swap(cas, value)
+    }
+    fn cas_swap_with(
+        &self,
+        cas: Self::Cas,
+        value: &[u8],
+        companions: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
+        (**self).cas_swap_with(cas, value, companions)
     }
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         (**self).increment(key, delta)

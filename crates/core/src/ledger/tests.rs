@@ -1272,6 +1272,136 @@ fn store_operations_per_payment_are_counted() -> TestResult {
     Ok(())
 }
 
+/// A store that writes what it is asked to, and notes each write in order:
+/// `set KEY`, or `swap KEY + COMPANION...` for a compare-and-swap that
+/// carries plain writes with it.
+struct Logged {
+    inner: MemoryStore,
+    log: std::sync::Mutex<Vec<String>>,
+}
+
+impl Logged {
+    fn new(inner: MemoryStore) -> Self {
+        Self {
+            inner,
+            log: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note(&self, line: String) {
+        if let Ok(mut log) = self.log.lock() {
+            log.push(line);
+        }
+    }
+
+    fn take(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .map(|mut log| std::mem::take(&mut *log))
+            .unwrap_or_default()
+    }
+}
+
+impl Store for Logged {
+    type Cas = (store::MemoryCas, String);
+
+    fn mode(&self) -> Mode {
+        self.inner.mode()
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.note(format!("set {key}"));
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.note(format!("delete {key}"));
+        self.inner.delete(key)
+    }
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list_keys(prefix)
+    }
+    fn cas_open(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        let (cas, current) = self.inner.cas_open(key)?;
+        Ok(((cas, key.to_owned()), current))
+    }
+    fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
+        self.cas_swap_with(cas, value, &[])
+    }
+    fn cas_swap_with(
+        &self,
+        (cas, key): Self::Cas,
+        value: &[u8],
+        companions: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
+        self.inner.cas_swap(cas, value)?;
+        let mut line = format!("swap {key}");
+        for (companion, value) in companions {
+            self.inner.set(companion, value)?;
+            line.push_str(&format!(" + {companion}"));
+        }
+        self.note(line);
+        Ok(())
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.inner.increment(key, delta)
+    }
+}
+
+/// The indexes a first pay creates go out with the writes they point at,
+/// so a store that can write several keys at once (Spin's, through
+/// `wasi:keyvalue/batch`) syncs them together: the reference index with the
+/// new record, the tracking index with the event. Without atomics there is
+/// nothing to carry them, and the tracking index is still written before
+/// the event, never after.
+#[test]
+fn a_first_pays_indexes_travel_with_the_record_and_the_event() -> TestResult {
+    let p = Provider::Pesapal;
+    let record = record_key(p, "key-1");
+    let by_reference = reference_key(p, "INV-1");
+    let by_tracking = tracking_key(p, "TRK-1");
+    let event = event_key(1);
+
+    let store = Logged::new(MemoryStore::new());
+    let atomic = ledger(&store);
+    let ticket = proceed(atomic.begin(p, &request("INV-1"), Some("key-1"), NOW)?)?;
+    assert_eq!(store.take(), [format!("swap {record} + {by_reference}")]);
+    atomic.finish(&ticket, &accepted(p, "INV-1", "TRK-1"), created("{}"), NOW)?;
+    assert_eq!(
+        store.take(),
+        [
+            format!("swap {record}"),
+            format!("swap {event} + {by_tracking}")
+        ]
+    );
+    // What was carried is really there.
+    assert_eq!(
+        atomic.by_reference(p, "INV-1")?.map(|r| r.key()),
+        Some(record.clone())
+    );
+    assert_eq!(
+        atomic.by_tracking_id(p, "TRK-1")?.map(|r| r.key()),
+        Some(record.clone())
+    );
+
+    let store = Logged::new(MemoryStore::store_only());
+    let plain = ledger(&store);
+    let ticket = proceed(plain.begin(p, &request("INV-1"), Some("key-1"), NOW)?)?;
+    store.take();
+    plain.finish(&ticket, &accepted(p, "INV-1", "TRK-1"), created("{}"), NOW)?;
+    let writes = store.take();
+    let position = |prefix: &str| writes.iter().position(|line| line.starts_with(prefix));
+    let (Some(index), Some(event)) = (
+        position(&format!("set {by_tracking}")),
+        position(&format!("set {}", events::event_prefix())),
+    ) else {
+        return Err(format!("no index or no event written: {writes:?}").into());
+    };
+    assert!(index < event, "{writes:?}");
+    Ok(())
+}
+
 #[test]
 fn idempotency_key_headers_are_read_quoted_or_bare() {
     assert_eq!(
