@@ -1260,9 +1260,9 @@ impl<S: Store> Ledger<S> {
             }
             seq
         };
-        let event = if self.atomic() {
+        let (event, delivery_written) = if self.atomic() {
             let key = record.key();
-            self.append_event(seq, make, companions, |next| {
+            self.append_event(seq, make, companions, now, |next| {
                 // A reader sealed the number: the claim moves to the next.
                 self.modify(&key, now, |current| {
                     let Some(mut moved) = current.announcing.filter(|a| a.state == claim.state)
@@ -1280,9 +1280,9 @@ impl<S: Store> Ledger<S> {
             let key = events::event_key(seq);
             self.write_all(companions)?;
             self.store.set(&key, &encode_json(&key, &event)?)?;
-            event
+            (event, false)
         };
-        self.schedule_event(&event, now)?;
+        self.schedule_event(&event, now, delivery_written)?;
         Ok(Some(event))
     }
 
@@ -1323,7 +1323,7 @@ impl<S: Store> Ledger<S> {
                 },
             )
         };
-        let event = if self.atomic() {
+        let (event, delivery_written) = if self.atomic() {
             let (cas, current) = self.store.cas_open(marker_key)?;
             if let Some(current) = current
                 && !self.abandoned(marker_key, &current, id, now)?
@@ -1336,7 +1336,7 @@ impl<S: Store> Ledger<S> {
                 Err(CasError::Conflict) => return Ok(None),
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
-            self.append_event(seq, &make, &mut Vec::new(), |next| {
+            self.append_event(seq, &make, &mut Vec::new(), now, |next| {
                 Ok(self.store.set(marker_key, &marker(next)?)?)
             })?
         } else {
@@ -1349,21 +1349,39 @@ impl<S: Store> Ledger<S> {
             self.store.set(marker_key, &marker(event.seq)?)?;
             let key = events::event_key(event.seq);
             self.store.set(&key, &encode_json(&key, &event)?)?;
-            event
+            (event, false)
         };
-        self.schedule_event(&event, now)?;
+        self.schedule_event(&event, now, delivery_written)?;
         Ok(Some(event))
     }
 
-    /// Queues the delivery of a new event when webhooks are on.
-    fn schedule_event(&self, event: &Event, now: u64) -> Result<(), LedgerError> {
-        if self.config.webhooks {
-            let delivery = Delivery::new(&event.id, event.seq, now);
-            let key = events::delivery_key(&event.id);
-            self.store.set(&key, &encode_json(&key, &delivery)?)?;
+    /// Queues the delivery of a new event when webhooks are on: its
+    /// record (unless `written` already, with the event) and its place in
+    /// the outbox.
+    fn schedule_event(&self, event: &Event, now: u64, written: bool) -> Result<(), LedgerError> {
+        if let Some((key, bytes, delivery)) = self.new_delivery(event, now)? {
+            if !written {
+                self.store.set(&key, &bytes)?;
+            }
             self.schedule(&delivery)?;
         }
         Ok(())
+    }
+
+    /// The delivery record a new event gets when webhooks are on: its key,
+    /// its bytes, and the record.
+    fn new_delivery(
+        &self,
+        event: &Event,
+        now: u64,
+    ) -> Result<Option<(String, Vec<u8>, Delivery)>, LedgerError> {
+        if !self.config.webhooks {
+            return Ok(None);
+        }
+        let delivery = Delivery::new(&event.id, event.seq, now);
+        let key = events::delivery_key(&event.id);
+        let bytes = encode_json(&key, &delivery)?;
+        Ok(Some((key, bytes, delivery)))
     }
 
     /// Whether the claim in `marker` (the bytes under `marker_key`) was left
@@ -1425,14 +1443,17 @@ impl<S: Store> Ledger<S> {
     /// names ([`Mode::Atomic`]). When a reader sealed that number meanwhile,
     /// the event takes the next one, and `repoint` moves the claim to it
     /// first. `companions` (plain writes) go out with the event, in one
-    /// host call where the store can, and are emptied once written.
+    /// host call where the store can, and are emptied once written; so
+    /// does the event's delivery record when webhooks are on (the second
+    /// value says so; [`Self::schedule_event`] then only queues it).
     fn append_event(
         &self,
         mut seq: u64,
         make: impl Fn(u64) -> Result<Event, LedgerError>,
         companions: &mut Vec<(String, Vec<u8>)>,
+        now: u64,
         repoint: impl Fn(u64) -> Result<(), LedgerError>,
-    ) -> Result<Event, LedgerError> {
+    ) -> Result<(Event, bool), LedgerError> {
         for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {
                 seq = self.next_seq()?;
@@ -1444,13 +1465,20 @@ impl<S: Store> Ledger<S> {
             if current.is_some() {
                 continue;
             }
+            let delivery = self.new_delivery(&event, now)?;
+            let mut with = companions.clone();
+            with.extend(
+                delivery
+                    .iter()
+                    .map(|(key, bytes, _)| (key.clone(), bytes.clone())),
+            );
             match self
                 .store
-                .cas_swap_with(cas, &encode_json(&key, &event)?, companions)
+                .cas_swap_with(cas, &encode_json(&key, &event)?, &with)
             {
                 Ok(()) => {
                     companions.clear();
-                    return Ok(event);
+                    return Ok((event, delivery.is_some()));
                 }
                 // A reader sealed this number while we were writing: take
                 // the next one.

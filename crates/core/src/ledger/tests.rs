@@ -1352,7 +1352,8 @@ impl Store for Logged {
 /// The indexes a first pay creates go out with the writes they point at,
 /// so a store that can write several keys at once (Spin's, through
 /// `wasi:keyvalue/batch`) syncs them together: the reference index with the
-/// new record, the tracking index with the event. Without atomics there is
+/// new record, the tracking index (and with webhooks on, the delivery
+/// record) with the event. Without atomics there is
 /// nothing to carry them, and the tracking index is still written before
 /// the event, never after.
 #[test]
@@ -1384,6 +1385,38 @@ fn a_first_pays_indexes_travel_with_the_record_and_the_event() -> TestResult {
         atomic.by_tracking_id(p, "TRK-1")?.map(|r| r.key()),
         Some(record.clone())
     );
+
+    // With webhooks on, the event's delivery record goes with it too; the
+    // outbox that queues it follows.
+    let store = Logged::new(MemoryStore::new());
+    let hooked = Ledger::new(
+        &store,
+        Config {
+            webhooks: true,
+            ..Config::default()
+        },
+    );
+    let ticket = proceed(hooked.begin(p, &request("INV-1"), Some("key-1"), NOW)?)?;
+    store.take();
+    let recorded = hooked.finish(&ticket, &accepted(p, "INV-1", "TRK-1"), created("{}"), NOW)?;
+    let Some(announced) = recorded.event else {
+        return Err("no event".into());
+    };
+    let delivery = events::delivery_key(&announced.id);
+    let writes = store.take();
+    assert_eq!(
+        writes[..2],
+        [
+            format!("swap {record}"),
+            format!("swap {event} + {by_tracking} + {delivery}")
+        ],
+        "{writes:?}"
+    );
+    assert!(
+        writes[2..].iter().all(|line| !line.contains(&delivery)),
+        "{writes:?}"
+    );
+    assert!(hooked.deliveries_due(NOW + 1)?, "the delivery is queued");
 
     let store = Logged::new(MemoryStore::store_only());
     let plain = ledger(&store);
