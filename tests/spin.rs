@@ -1097,6 +1097,109 @@ fn thirty_two_pays_with_one_key_under_spins_sqlite_store(test: &str, wal: bool) 
     }
 }
 
+/// A reader seals an event number nobody has written yet, so that its
+/// cursor never passes an event that lands behind it; a writer that finds
+/// its number sealed moves its event to the next one. On Spin's stores a
+/// new event's slot is not read before the writer takes its guard
+/// (`Store::cas_open_new`), so the guard alone decides between the two.
+/// Here one reader polls `GET /events` as fast as it can while 48 pays run
+/// on 8 connections: every payment's event is listed once, the poller's
+/// cursor skipped none, and no event appears twice.
+#[test]
+fn events_polled_while_pays_run_are_each_listed_once_under_spin() {
+    let test = "events_polled_while_pays_run_are_each_listed_once_under_spin";
+    let Some(spin) = harness::spin(test) else {
+        return;
+    };
+    let _shared = harness::shared();
+    let config = distinct_credentials();
+    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let app = SpinApp::start(
+        &spin,
+        finconnect_setup(
+            "events-race",
+            &harness::finconnect_wasm(),
+            &sandbox,
+            &config,
+        )
+        .wal_store(true),
+    );
+    let page = |after: u64| {
+        let reply = app.get(&format!("/events?after={after}&limit=100"));
+        assert_eq!(reply.status, 200, "{reply}");
+        let page = reply.json();
+        let events: Vec<(String, String)> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| {
+                (
+                    event["id"].as_str().unwrap_or_default().to_owned(),
+                    event["payment"]["reference"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        (events, page["next_after"].as_u64().unwrap())
+    };
+    let paying = std::sync::atomic::AtomicBool::new(true);
+    let (polled, polls) = std::thread::scope(|scope| {
+        let poller = scope.spawn(|| {
+            let (mut seen, mut after, mut polls) = (Vec::new(), 0, 0);
+            loop {
+                let last_round = !paying.load(std::sync::atomic::Ordering::SeqCst);
+                let (events, next) = page(after);
+                polls += 1;
+                let empty = events.is_empty();
+                seen.extend(events);
+                after = next;
+                if last_round && empty {
+                    return (seen, polls);
+                }
+            }
+        });
+        let payers: Vec<_> = (0..8)
+            .map(|worker| {
+                let addr = app.addr();
+                scope.spawn(move || {
+                    for n in 0..6 {
+                        let reference = format!("EVRACE{worker}X{n}");
+                        let reply = post_with_key(addr, &clickpesa_body(&reference), &reference);
+                        assert_eq!(reply.status, 201, "{reply}");
+                    }
+                })
+            })
+            .collect();
+        for payer in payers {
+            payer.join().unwrap();
+        }
+        paying.store(false, std::sync::atomic::Ordering::SeqCst);
+        poller.join().unwrap()
+    });
+    let (listed, last) = page(0);
+    // Numbers the poller sealed before their writer came show as gaps.
+    harness::say(&format!(
+        "spin suite: events polled while 48 pays ran: {} seen in {polls} polls, {} listed after, \
+         {} numbers sealed by the poller",
+        polled.len(),
+        listed.len(),
+        last.saturating_sub(listed.len() as u64)
+    ));
+    let mut references: Vec<&str> = listed.iter().map(|(_, r)| r.as_str()).collect();
+    references.sort_unstable();
+    let mut expected: Vec<String> = (0..8)
+        .flat_map(|w| (0..6).map(move |n| format!("EVRACE{w}X{n}")))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(references, expected, "one event per payment: {listed:?}");
+    assert_eq!(
+        polled, listed,
+        "the polling cursor saw every event, in order, once"
+    );
+}
+
 /// On a guarded store (Spin's Redis store here) a create that loses the
 /// key's guard waits for the winner's write instead of taking the guard
 /// again: the store is made to show a winner that has taken the guard of

@@ -1461,7 +1461,8 @@ impl<S: Store> Ledger<S> {
             }
             let event = make(seq)?;
             let key = events::event_key(seq);
-            let (cas, current) = self.store.cas_open(&key)?;
+            // A fresh number's slot is empty unless a reader sealed it.
+            let (cas, current) = self.store.cas_open_new(&key)?;
             if current.is_some() {
                 continue;
             }
