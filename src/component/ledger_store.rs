@@ -153,16 +153,13 @@ mod cas {
     /// is then read back) and each opens a connection. A store whose CAS
     /// refuses a create that lost, and reports its swaps truly
     /// (finconnect-host's, which versions every key), needs no guard.
-    pub(super) fn swap(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
-        swap_with(kv, handle, value, &[])
-    }
-
-    /// [`swap`], and `companions` written once it succeeded. A guarded
-    /// create writes its key and the companions in one `batch.set-many`
-    /// (Spin's SQLite store: one transaction and one sync of its log where
-    /// a `set` each took one each; Redis: one `MSET`). After a true CAS
-    /// they follow in one `set-many` of their own.
-    pub(super) fn swap_with(
+    ///
+    /// `companions` are written once the swap succeeded. A guarded create
+    /// writes its key and the companions in one `batch.set-many` (Spin's
+    /// SQLite store: one transaction and one sync of its log where a `set`
+    /// each took one each; Redis: one `MSET`). After a true CAS they follow
+    /// in one `set-many` of their own.
+    pub(super) fn swap(
         kv: &KeyValue,
         handle: Handle,
         value: &[u8],
@@ -177,7 +174,7 @@ mod cas {
                 return Err(CasError::Conflict);
             }
         }
-        swap_unguarded_with(kv, handle, value, companions)
+        swap_unguarded(kv, handle, value, companions)
     }
 
     /// How long a create that lost its guard waits, in all, for the
@@ -201,11 +198,7 @@ mod cas {
         }
     }
 
-    fn swap_unguarded(kv: &KeyValue, handle: Handle, value: &[u8]) -> Result<(), CasError> {
-        swap_unguarded_with(kv, handle, value, &[])
-    }
-
-    fn swap_unguarded_with(
+    fn swap_unguarded(
         kv: &KeyValue,
         handle: Handle,
         value: &[u8],
@@ -330,7 +323,7 @@ mod cas {
             open_cas(self.0, key)
         }
         fn cas_swap(&self, cas: Handle, value: &[u8]) -> Result<(), CasError> {
-            swap_unguarded(self.0, cas, value)
+            swap_unguarded(self.0, cas, value, &[])
         }
         fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
             increment(self.0, key, delta)
@@ -375,17 +368,13 @@ mod cas {
         open(kv, key)
     }
 
-    pub(super) fn swap(_: &KeyValue, _: Handle, _: &[u8]) -> Result<(), CasError> {
-        Err(CasError::Store(StoreError::Unsupported("compare-and-swap")))
-    }
-
-    pub(super) fn swap_with(
-        kv: &KeyValue,
-        handle: Handle,
-        value: &[u8],
+    pub(super) fn swap(
+        _: &KeyValue,
+        _: Handle,
+        _: &[u8],
         _: &[(String, Vec<u8>)],
     ) -> Result<(), CasError> {
-        swap(kv, handle, value)
+        Err(CasError::Store(StoreError::Unsupported("compare-and-swap")))
     }
 
     pub(super) fn forget(_: &KeyValue, _: &str) -> Result<(), StoreError> {
@@ -446,7 +435,7 @@ impl Store for KeyValue {
     }
 
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
-        cas::swap(self, cas, value)
+        cas::swap(self, cas, value, &[])
     }
 
     fn cas_swap_with(
@@ -455,7 +444,7 @@ impl Store for KeyValue {
         value: &[u8],
         companions: &[(String, Vec<u8>)],
     ) -> Result<(), CasError> {
-        cas::swap_with(self, cas, value, companions)
+        cas::swap(self, cas, value, companions)
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
