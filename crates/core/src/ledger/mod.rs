@@ -610,9 +610,7 @@ impl<S: Store> Ledger<S> {
     /// Store-only mode: `record` is written and this call's; its indexes
     /// follow.
     fn claimed(&self, record: &PaymentRecord, claim: Claim) -> Result<Begin, LedgerError> {
-        for (key, value) in self.new_indexes(record)? {
-            self.store.set(&key, &value)?;
-        }
+        self.write_all(&mut self.new_indexes(record)?)?;
         Ok(Self::proceed(record, claim))
     }
 
@@ -1145,9 +1143,7 @@ impl<S: Store> Ledger<S> {
         // the payment by its tracking id. Without an event of this call's
         // to write, or when that write failed, it is written alone.
         let event = self.ensure_event(&record, changed, now, &mut index);
-        for (key, value) in &index {
-            self.store.set(key, value)?;
-        }
+        self.write_all(&mut index)?;
         let event = event?;
         Ok(Recorded {
             record: Some(record),
@@ -1260,7 +1256,7 @@ impl<S: Store> Ledger<S> {
             }
             seq
         };
-        let (event, delivery_written) = if self.atomic() {
+        let (event, delivery) = if self.atomic() {
             let key = record.key();
             self.append_event(seq, make, companions, now, |next| {
                 // A reader sealed the number: the claim moves to the next.
@@ -1280,9 +1276,9 @@ impl<S: Store> Ledger<S> {
             let key = events::event_key(seq);
             self.write_all(companions)?;
             self.store.set(&key, &encode_json(&key, &event)?)?;
-            (event, false)
+            (event, None)
         };
-        self.schedule_event(&event, now, delivery_written)?;
+        self.schedule_event(&event, now, delivery)?;
         Ok(Some(event))
     }
 
@@ -1323,7 +1319,7 @@ impl<S: Store> Ledger<S> {
                 },
             )
         };
-        let (event, delivery_written) = if self.atomic() {
+        let (event, delivery) = if self.atomic() {
             let (cas, current) = self.store.cas_open(marker_key)?;
             if let Some(current) = current
                 && !self.abandoned(marker_key, &current, id, now)?
@@ -1349,23 +1345,32 @@ impl<S: Store> Ledger<S> {
             self.store.set(marker_key, &marker(event.seq)?)?;
             let key = events::event_key(event.seq);
             self.store.set(&key, &encode_json(&key, &event)?)?;
-            (event, false)
+            (event, None)
         };
-        self.schedule_event(&event, now, delivery_written)?;
+        self.schedule_event(&event, now, delivery)?;
         Ok(Some(event))
     }
 
-    /// Queues the delivery of a new event when webhooks are on: its
-    /// record (unless `written` already, with the event) and its place in
-    /// the outbox.
-    fn schedule_event(&self, event: &Event, now: u64, written: bool) -> Result<(), LedgerError> {
-        if let Some((key, bytes, delivery)) = self.new_delivery(event, now)? {
-            if !written {
-                self.store.set(&key, &bytes)?;
-            }
-            self.schedule(&delivery)?;
-        }
-        Ok(())
+    /// Queues the delivery of a new event when webhooks are on: writes its
+    /// record, unless it went out with the event (`written`), and puts it
+    /// in the outbox.
+    fn schedule_event(
+        &self,
+        event: &Event,
+        now: u64,
+        written: Option<Delivery>,
+    ) -> Result<(), LedgerError> {
+        let delivery = match written {
+            Some(delivery) => delivery,
+            None => match self.new_delivery(event, now)? {
+                Some((key, bytes, delivery)) => {
+                    self.store.set(&key, &bytes)?;
+                    delivery
+                }
+                None => return Ok(()),
+            },
+        };
+        self.schedule(&delivery)
     }
 
     /// The delivery record a new event gets when webhooks are on: its key,
@@ -1444,8 +1449,8 @@ impl<S: Store> Ledger<S> {
     /// the event takes the next one, and `repoint` moves the claim to it
     /// first. `companions` (plain writes) go out with the event, in one
     /// host call where the store can, and are emptied once written; so
-    /// does the event's delivery record when webhooks are on (the second
-    /// value says so; [`Self::schedule_event`] then only queues it).
+    /// does the event's delivery record when webhooks are on (returned, for
+    /// [`Self::schedule_event`] to queue it).
     fn append_event(
         &self,
         mut seq: u64,
@@ -1453,7 +1458,7 @@ impl<S: Store> Ledger<S> {
         companions: &mut Vec<(String, Vec<u8>)>,
         now: u64,
         repoint: impl Fn(u64) -> Result<(), LedgerError>,
-    ) -> Result<(Event, bool), LedgerError> {
+    ) -> Result<(Event, Option<Delivery>), LedgerError> {
         for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {
                 seq = self.next_seq()?;
@@ -1479,7 +1484,7 @@ impl<S: Store> Ledger<S> {
             {
                 Ok(()) => {
                     companions.clear();
-                    return Ok((event, delivery.is_some()));
+                    return Ok((event, delivery.map(|(_, _, delivery)| delivery)));
                 }
                 // A reader sealed this number while we were writing: take
                 // the next one.
