@@ -115,20 +115,6 @@ mod cas {
         Ok((handle, current))
     }
 
-    /// [`open`] for a key the ledger expects to be absent and only
-    /// creates (a new event's slot): on a guarded store it is not read, its
-    /// guard decides (a reader that sealed the slot took the guard first,
-    /// so the create then conflicts).
-    pub(super) fn open_new(
-        kv: &KeyValue,
-        key: &str,
-    ) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
-        if !creates_exclusively(kv) {
-            return Ok(guarded_create(key));
-        }
-        open_cas(kv, key)
-    }
-
     fn open_cas(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
         let cas = atomics::Cas::new(&kv.bucket, key).map_err(store_error)?;
         let current = cas.current().map_err(store_error)?;
@@ -361,13 +347,6 @@ mod cas {
         open(kv, key)
     }
 
-    pub(super) fn open_new(
-        kv: &KeyValue,
-        key: &str,
-    ) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
-        open(kv, key)
-    }
-
     pub(super) fn swap(
         _: &KeyValue,
         _: Handle,
@@ -428,10 +407,6 @@ impl Store for KeyValue {
 
     fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
         cas::open_existing(self, key)
-    }
-
-    fn cas_open_new(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
-        cas::open_new(self, key)
     }
 
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {

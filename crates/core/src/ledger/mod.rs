@@ -1466,8 +1466,7 @@ impl<S: Store> Ledger<S> {
             }
             let event = make(seq)?;
             let key = events::event_key(seq);
-            // A fresh number's slot is empty unless a reader sealed it.
-            let (cas, current) = self.store.cas_open_new(&key)?;
+            let (cas, current) = self.store.cas_open(&key)?;
             if current.is_some() {
                 continue;
             }

@@ -95,14 +95,6 @@ pub trait Store {
     fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
         self.cas_open(key)
     }
-    /// [`Self::cas_open`] on a key the caller expects to be absent (a new
-    /// event's slot) and will only create. A store whose creates go through
-    /// a guard may answer `None` without reading the key: the guard then
-    /// decides, and a swap on a key someone else created reports
-    /// [`CasError::Conflict`].
-    fn cas_open_new(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
-        self.cas_open(key)
-    }
     /// Writes `value` if the key has not changed since `cas` was opened.
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError>;
     /// [`Self::cas_swap`], then writes `companions` (plain keys, such as
@@ -272,10 +264,6 @@ impl<S: Store> Store for Counted<S> {
         self.bump(4);
         self.inner.cas_open_existing(key)
     }
-    fn cas_open_new(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
-        self.bump(4);
-        self.inner.cas_open_new(key)
-    }
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
         self.bump(5);
         self.inner.cas_swap(cas, value)
@@ -326,9 +314,6 @@ impl<S: Store + ?Sized> Store for &S {
     }
     fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
         (**self).cas_open_existing(key)
-    }
-    fn cas_open_new(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
-        (**self).cas_open_new(key)
     }
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
         (**self).cas_swap(cas, value)

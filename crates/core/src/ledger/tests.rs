@@ -1274,8 +1274,7 @@ fn store_operations_per_payment_are_counted() -> TestResult {
 
 /// A store that writes what it is asked to, and notes each write in order:
 /// `set KEY`, or `swap KEY + COMPANION...` for a compare-and-swap that
-/// carries plain writes with it; and `new KEY` for a CAS opened on a key
-/// the ledger expects to be absent ([`Store::cas_open_new`]).
+/// carries plain writes with it.
 struct Logged {
     inner: MemoryStore,
     log: std::sync::Mutex<Vec<String>>,
@@ -1327,10 +1326,6 @@ impl Store for Logged {
         let (cas, current) = self.inner.cas_open(key)?;
         Ok(((cas, key.to_owned()), current))
     }
-    fn cas_open_new(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
-        self.note(format!("new {key}"));
-        self.cas_open(key)
-    }
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
         self.cas_swap_with(cas, value, &[])
     }
@@ -1374,12 +1369,10 @@ fn a_first_pays_indexes_travel_with_the_record_and_the_event() -> TestResult {
     let ticket = proceed(atomic.begin(p, &request("INV-1"), Some("key-1"), NOW)?)?;
     assert_eq!(store.take(), [format!("swap {record} + {by_reference}")]);
     atomic.finish(&ticket, &accepted(p, "INV-1", "TRK-1"), created("{}"), NOW)?;
-    // The event's slot is opened as new: a guarded store need not read it.
     assert_eq!(
         store.take(),
         [
             format!("swap {record}"),
-            format!("new {event}"),
             format!("swap {event} + {by_tracking}")
         ]
     );
@@ -1412,16 +1405,15 @@ fn a_first_pays_indexes_travel_with_the_record_and_the_event() -> TestResult {
     let delivery = events::delivery_key(&announced.id);
     let writes = store.take();
     assert_eq!(
-        writes[..3],
+        writes[..2],
         [
             format!("swap {record}"),
-            format!("new {event}"),
             format!("swap {event} + {by_tracking} + {delivery}")
         ],
         "{writes:?}"
     );
     assert!(
-        writes[3..].iter().all(|line| !line.contains(&delivery)),
+        writes[2..].iter().all(|line| !line.contains(&delivery)),
         "{writes:?}"
     );
     assert!(hooked.deliveries_due(NOW + 1)?, "the delivery is queued");
