@@ -63,6 +63,12 @@ pub(crate) fn counter_key() -> String {
     format!("{PREFIX}event-seq")
 }
 
+/// The number below which readers need not look ([`super::Ledger::purge`]
+/// raises it; [`super::store::Mode::Atomic`]).
+pub(crate) fn floor_key() -> String {
+    format!("{PREFIX}event-floor")
+}
+
 /// Where event `seq` is stored (zero-padded, so keys sort like numbers).
 pub(crate) fn event_key(seq: u64) -> String {
     format!("{PREFIX}event/{seq:020}")

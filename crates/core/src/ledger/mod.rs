@@ -49,8 +49,10 @@
 //!   payment recorded before records carried the claim) in a marker per
 //!   change. A claim left by a call that died before its event is
 //!   recognised (its slot holds no such event) and taken over after the
-//!   claim TTL. A reader that finds a number reserved but never written
-//!   seals it with a tombstone (by CAS, so a slow writer takes a new
+//!   claim TTL. A reader that finds a number reserved but not written
+//!   stops there while the writer may still come; once an event numbered
+//!   after it is older than [`Config::settle_window_ms`], the reader seals
+//!   it with a tombstone (by CAS, so a writer slower still takes a new
 //!   number, and its claim follows, instead of being overwritten).
 //! - Record updates are CAS loops: concurrent notifications never lose
 //!   each other's writes.
@@ -197,6 +199,8 @@ pub struct Config {
     /// Queue a webhook [`Delivery`] for every new event.
     pub webhooks: bool,
     /// [`Mode::StoreOnly`]: events younger than this are not listed yet.
+    /// [`Mode::Atomic`]: a number reserved but not written is sealed once
+    /// an event numbered after it is older than this.
     pub settle_window_ms: u64,
 }
 
@@ -1009,12 +1013,35 @@ impl<S: Store> Ledger<S> {
     /// changed anything), by CAS where the host offers it. `None` when the
     /// key holds nothing. A change into an announced state also claims its
     /// event in the same write ([`Announcing`]): the event's number is
-    /// reserved first (kept across CAS retries into the same state).
+    /// reserved first (kept across CAS retries into the same state); a
+    /// number reserved and then not used is given up ([`Self::give_up`]).
     fn modify(
         &self,
         key: &str,
         now: u64,
+        change: impl FnMut(&mut PaymentRecord) -> bool,
+    ) -> Result<Option<(PaymentRecord, bool)>, LedgerError> {
+        let mut reserved = Vec::new();
+        let result = self.modify_reserving(key, now, change, &mut reserved);
+        let used = match &result {
+            Ok(Some((record, _))) => record.announcing.map(|claim| claim.seq),
+            _ => None,
+        };
+        for seq in reserved {
+            if Some(seq) != used {
+                self.give_up(seq);
+            }
+        }
+        result
+    }
+
+    /// [`Self::modify`]; every number it reserves is pushed to `reserved`.
+    fn modify_reserving(
+        &self,
+        key: &str,
+        now: u64,
         mut change: impl FnMut(&mut PaymentRecord) -> bool,
+        numbers: &mut Vec<u64>,
     ) -> Result<Option<(PaymentRecord, bool)>, LedgerError> {
         let mut reserved: Option<(State, u64)> = None;
         let mut apply = |record: &mut PaymentRecord| -> Result<bool, LedgerError> {
@@ -1029,6 +1056,9 @@ impl<S: Store> Ledger<S> {
                     Some((state, seq)) if state == record.state => seq,
                     _ => {
                         let seq = self.reserve_seq(record, now)?;
+                        if self.atomic() {
+                            numbers.push(seq);
+                        }
                         reserved = Some((record.state, seq));
                         seq
                     }
@@ -1192,6 +1222,9 @@ impl<S: Store> Ledger<S> {
             }
             if !created {
                 // Another instance recorded it first: report like a repeat.
+                if let Some(claim) = record.announcing {
+                    self.give_up(claim.seq);
+                }
                 return self.observe(details, now);
             }
         } else {
@@ -1252,6 +1285,7 @@ impl<S: Store> Ledger<S> {
                 true
             })?;
             if updated.map(|(current, _)| current.announcing) != Some(Some(taken)) {
+                self.give_up(seq);
                 return Ok(None);
             }
             seq
@@ -1329,7 +1363,10 @@ impl<S: Store> Ledger<S> {
             let seq = self.next_seq()?;
             match self.store.cas_swap(cas, &marker(seq)?) {
                 Ok(()) => {}
-                Err(CasError::Conflict) => return Ok(None),
+                Err(CasError::Conflict) => {
+                    self.give_up(seq);
+                    return Ok(None);
+                }
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
             self.append_event(seq, &make, &mut Vec::new(), now, |next| {
@@ -1444,6 +1481,17 @@ impl<S: Store> Ledger<S> {
         })
     }
 
+    /// Seals `seq`, a number this call reserved and will not write an
+    /// event under ([`Mode::Atomic`]), so that readers need not wait for
+    /// the settle window to pass it ([`Self::events`]). Best effort: if
+    /// the store fails here, a reader seals it once a later event settled.
+    fn give_up(&self, seq: u64) {
+        let key = events::event_key(seq);
+        if let Ok((cas, None)) = self.store.cas_open(&key) {
+            let _ = self.store.cas_swap(cas, TOMBSTONE);
+        }
+    }
+
     /// Writes the event `make` builds under `seq`, the number its claim
     /// names ([`Mode::Atomic`]). When a reader sealed that number meanwhile,
     /// the event takes the next one, and `repoint` moves the claim to it
@@ -1462,7 +1510,10 @@ impl<S: Store> Ledger<S> {
         for attempt in 0..CAS_ATTEMPTS {
             if attempt > 0 {
                 seq = self.next_seq()?;
-                repoint(seq)?;
+                if let Err(error) = repoint(seq) {
+                    self.give_up(seq);
+                    return Err(error);
+                }
             }
             let event = make(seq)?;
             let key = events::event_key(seq);
@@ -1497,8 +1548,14 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Events after `after`, at most `limit`, in order. With atomics, a
-    /// number reserved but not written is sealed (never listed later, so
-    /// no reader skips an event that then appears behind it).
+    /// number reserved but not written yet ends the page while its writer
+    /// may still be on its way: until a later slot holds an event older
+    /// than [`Config::settle_window_ms`] (or a tombstone). Then the number
+    /// is sealed with a tombstone, by CAS, so that an event can never
+    /// appear behind a cursor that passed it; its writer, if alive after
+    /// all, takes a new number. Sealing a number as soon as it was seen
+    /// empty let a reader polling in a loop seal a writer's every new
+    /// number in turn until the writer gave up.
     pub fn events(&self, after: u64, limit: usize, now: u64) -> Result<EventPage, LedgerError> {
         let mut data = Vec::new();
         let mut cursor = after;
@@ -1511,12 +1568,37 @@ impl<S: Store> Ledger<S> {
                 key: counter.clone(),
                 reason: format!("the counter went negative ({last})"),
             })?;
-            let mut seq = after;
+            // Slots read ahead past an empty one, to judge its age.
+            let mut ahead: Option<(u64, Vec<u8>)> = None;
+            let mut seq = after.max(self.event_floor()?);
+            cursor = seq;
             while data.len() < limit && seq < last {
                 seq += 1;
                 let key = events::event_key(seq);
-                let mut value = self.store.get(&key)?;
+                let mut value = match ahead.take() {
+                    Some((at, bytes)) if at == seq => Some(bytes),
+                    other => {
+                        ahead = other;
+                        self.store.get(&key)?
+                    }
+                };
                 if value.is_none() {
+                    // Reserved and not written: its writer may be on its
+                    // way. It is sealed only once a later slot is settled.
+                    let settled = match &ahead {
+                        Some((_, bytes)) => self.settled(bytes, now),
+                        None => match self.next_event(seq, last)? {
+                            Some((at, bytes)) => {
+                                let settled = self.settled(&bytes, now);
+                                ahead = Some((at, bytes));
+                                settled
+                            }
+                            None => false,
+                        },
+                    };
+                    if !settled {
+                        break;
+                    }
                     let (cas, current) = self.store.cas_open(&key)?;
                     value = match current {
                         Some(current) => Some(current),
@@ -1557,6 +1639,88 @@ impl<S: Store> Ledger<S> {
             data,
             next_after: cursor,
         })
+    }
+
+    /// The number below which every slot of the log is done with (purged,
+    /// sealed, or never to be written), so readers start above it: 0 until
+    /// [`Self::purge`] first raised it ([`Mode::Atomic`]).
+    fn event_floor(&self) -> Result<u64, LedgerError> {
+        let key = events::floor_key();
+        Ok(match self.store.get(&key)? {
+            Some(bytes) => std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|text| text.parse().ok())
+                .ok_or_else(|| LedgerError::Corrupt {
+                    key,
+                    reason: "the event floor is not a number".into(),
+                })?,
+            None => 0,
+        })
+    }
+
+    /// Raises the event floor past what a purge left behind: up to the
+    /// last purged number that only purged, sealed or empty slots precede.
+    /// Every number below a purged event was reserved longer ago than the
+    /// retention period, so an empty slot there will never be written;
+    /// without the floor, a reader whose cursor is that old would walk
+    /// (and wait at) those empty slots on every call. Tombstones below the
+    /// floor are removed with it.
+    fn raise_floor(
+        &self,
+        slots: &std::collections::BTreeMap<u64, Slot>,
+    ) -> Result<(), LedgerError> {
+        let floor = self.event_floor()?;
+        let mut raised = floor;
+        for (&seq, &slot) in slots.range(floor + 1..) {
+            match slot {
+                Slot::Event => break,
+                Slot::Purged => raised = seq,
+                Slot::Tombstone => {}
+            }
+        }
+        if raised == floor {
+            return Ok(());
+        }
+        self.store
+            .set(&events::floor_key(), raised.to_string().as_bytes())?;
+        for (&seq, _) in slots
+            .range(floor + 1..=raised)
+            .filter(|(_, slot)| **slot == Slot::Tombstone)
+        {
+            self.store.delete(&events::event_key(seq))?;
+        }
+        Ok(())
+    }
+
+    /// The first slot after `seq`, up to `last`, that holds an event, with
+    /// its bytes.
+    fn next_event(&self, seq: u64, last: u64) -> Result<Option<(u64, Vec<u8>)>, LedgerError> {
+        for later in seq + 1..=last {
+            if let Some(bytes) = self.store.get(&events::event_key(later))?
+                && bytes != TOMBSTONE
+            {
+                return Ok(Some((later, bytes)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `bytes`, an event numbered after an empty slot, shows that
+    /// the slot's writer is gone: it was created at least
+    /// [`Config::settle_window_ms`] ago (to the second), and its number was
+    /// reserved after the empty one's. (A tombstone proves nothing: a
+    /// number given up by its own writer is sealed at once.)
+    fn settled(&self, bytes: &[u8], now: u64) -> bool {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            created_at: String,
+        }
+        serde_json::from_slice::<Created>(bytes)
+            .ok()
+            .and_then(|event| crate::token_cache::parse_utc(&event.created_at))
+            .is_some_and(|seconds| {
+                seconds.saturating_mul(1000) + self.config.settle_window_ms <= now
+            })
     }
 
     /// The event with `id` (for `POST /events/{id}/deliveries`), through
@@ -1908,11 +2072,21 @@ impl<S: Store> Ledger<S> {
             self.store.delete(&key)?;
             purged.records += 1;
         }
-        for key in self.store.list_keys(&events::event_prefix())? {
+        let prefix = events::event_prefix();
+        // What each slot of the log holds after this purge.
+        let mut slots = std::collections::BTreeMap::new();
+        for key in self.store.list_keys(&prefix)? {
+            let Some(seq) = key
+                .strip_prefix(&prefix)
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
             let Some(bytes) = self.store.get(&key)? else {
                 continue;
             };
             if bytes == TOMBSTONE {
+                slots.insert(seq, Slot::Tombstone);
                 continue;
             }
             let event: Event = decode_json(&key, &bytes)?;
@@ -1922,7 +2096,13 @@ impl<S: Store> Ledger<S> {
                 self.store.delete(&events::delivery_key(&event.id))?;
                 self.store.delete(&key)?;
                 purged.events += 1;
+                slots.insert(seq, Slot::Purged);
+            } else {
+                slots.insert(seq, Slot::Event);
             }
+        }
+        if self.atomic() {
+            self.raise_floor(&slots)?;
         }
         // Payout idempotency keys (see `payouts`), counted with the records.
         purged.records += self.purge_payout_claims(cutoff)?;
@@ -1930,6 +2110,17 @@ impl<S: Store> Ledger<S> {
         self.purge_payout_markers(cutoff)?;
         Ok(purged)
     }
+}
+
+/// What [`Ledger::purge`] left in one slot of the event log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// An event it kept.
+    Event,
+    /// An event it removed.
+    Purged,
+    /// A number sealed before.
+    Tombstone,
 }
 
 /// The response replayed for a record that has none stored (written by a

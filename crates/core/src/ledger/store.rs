@@ -55,6 +55,26 @@ pub enum StoreError {
     Other(String),
 }
 
+impl StoreError {
+    /// A host's message that says the store was busy and did nothing, so
+    /// the same operation may be sent again: SQLite's `SQLITE_BUSY` ("database
+    /// is locked"), which Spin's SQLite store passes on as text. Spin 4.0.2
+    /// opens one connection per request that finds none open yet, so a
+    /// burst of first requests runs several connections on one file for a
+    /// moment, and a write on one can find another's lock.
+    pub fn is_busy(&self) -> bool {
+        Self::busy_message(match self {
+            StoreError::Other(message) => message,
+            _ => return false,
+        })
+    }
+
+    /// [`Self::is_busy`] for a host's message before it is a [`StoreError`].
+    pub fn busy_message(message: &str) -> bool {
+        message.contains("database is locked") || message.contains("DatabaseBusy")
+    }
+}
+
 /// Why a compare-and-swap did not happen (`wasi:keyvalue/atomics.cas-error`).
 #[derive(Debug, thiserror::Error)]
 pub enum CasError {

@@ -740,19 +740,66 @@ fn events_have_the_documented_json_shape_and_page_in_order() -> TestResult {
 }
 
 #[test]
-fn a_reserved_but_unwritten_number_is_sealed_not_waited_for() -> TestResult {
+fn a_reserved_but_unwritten_number_is_sealed_once_a_later_event_has_settled() -> TestResult {
     let store = MemoryStore::new();
     let ledger = ledger(&store);
+    let settle = Config::default().settle_window_ms;
     // A writer took number 1 and died before writing it.
     store.increment(&counter_key(), 1)?;
-    let page = ledger.events(0, 10, NOW)?;
+    // Nothing after it: its writer may still come, so it stays open.
+    let page = ledger.events(0, 10, NOW + 100 * settle)?;
     assert!(page.data.is_empty());
-    assert_eq!(page.next_after, 1);
-    assert_eq!(store.get(&event_key(1))?.as_deref(), Some(&b"-"[..]));
-    // The next event takes number 2 and is listed after the seal.
+    assert_eq!(page.next_after, 0);
+    assert_eq!(store.get(&event_key(1))?, None);
+    // The next event takes number 2 (created at NOW). While it is younger
+    // than the settle window, the page ends before the empty number.
     pending_payment(&ledger, Provider::Pesapal, "INV-1", "TRK")?;
-    let page = ledger.events(page.next_after, 10, NOW)?;
+    let page = ledger.events(0, 10, NOW + settle - 1)?;
+    assert!(page.data.is_empty(), "{page:?}");
+    assert_eq!(page.next_after, 0);
+    assert_eq!(store.get(&event_key(1))?, None);
+    // Once it has settled, number 1 is sealed and number 2 listed.
+    let page = ledger.events(0, 10, NOW + settle)?;
     assert_eq!(page.data.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+    assert_eq!(page.next_after, 2);
+    assert_eq!(store.get(&event_key(1))?.as_deref(), Some(&b"-"[..]));
+    Ok(())
+}
+
+/// The race a reader polling in a loop used to win every time: it reads
+/// between the write that reserves a writer's number and the event's
+/// write. The number is not sealed; the event lands under it and is listed
+/// in order with the one written after it meanwhile.
+#[test]
+fn a_reader_between_a_writers_number_and_its_event_waits_for_the_event() -> TestResult {
+    let store = Arc::new(MemoryStore::new());
+    let ledger = ledger(&*store);
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    let other = Arc::clone(&store);
+    let pages = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&pages);
+    store.before_next_write("finconnect/ledger/event/", move |_| {
+        let ledger = super::Ledger::new(&*other, Config::default());
+        // Another payment's event takes number 3 while 2 is in flight.
+        let _ = pending_payment(&ledger, p, "INV-2", "TRK-2");
+        if let (Ok(page), Ok(mut pages)) = (ledger.events(0, 10, NOW + 1_000), seen.lock()) {
+            pages.push(page);
+        }
+    });
+    let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
+    let event = ledger
+        .observe(&report, NOW + 1_000)?
+        .event
+        .ok_or("no event")?;
+    assert_eq!(event.seq, 2, "the writer kept its number");
+    let pages = pages.lock().map_err(|_| "poisoned")?;
+    let during = pages.first().ok_or("the reader did not run")?;
+    assert_eq!(during.data.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+    assert_eq!(during.next_after, 1, "the page ended before number 2");
+    let page = ledger.events(during.next_after, 10, NOW + 1_000)?;
+    let listed: Vec<(u64, &str)> = page.data.iter().map(|e| (e.seq, e.kind.as_str())).collect();
+    assert_eq!(listed, [(2, "payment.completed"), (3, "payment.pending")]);
     Ok(())
 }
 
@@ -1219,6 +1266,57 @@ fn purge_keeps_open_payments_and_export_writes_json_lines() -> TestResult {
     Ok(())
 }
 
+/// Purged events leave their numbers empty. The purge raises a floor past
+/// them (and past the tombstones among them, which it removes), so a reader
+/// whose cursor is older starts above it instead of walking, and waiting
+/// at, numbers that will never be written; a number after the last purged
+/// one is still waited for.
+#[test]
+fn a_purge_raises_the_event_floor_past_what_it_removed() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = ledger(&store);
+    let p = Provider::Pesapal;
+    let settle = Config::default().settle_window_ms;
+    let day = 86_400_000;
+    let later = NOW + u64::from(Config::default().retention_days) * day + day;
+    pending_payment(&ledger, p, "OLD-1", "TRK-1")?; // number 1
+    store.increment(&counter_key(), 1)?; // number 2, never written
+    pending_payment(&ledger, p, "OLD-2", "TRK-2")?; // number 3
+    assert_eq!(ledger.events(0, 10, NOW + settle)?.next_after, 3);
+    assert_eq!(store.get(&event_key(2))?.as_deref(), Some(&b"-"[..]));
+    store.increment(&counter_key(), 1)?; // number 4, its writer on its way
+    let ticket = proceed(ledger.begin(p, &request("NEW"), None, later)?)?;
+    ledger.finish(
+        &ticket,
+        &accepted(p, "NEW", "TRK-NEW"),
+        created("{}"),
+        later,
+    )?; // number 5
+
+    assert_eq!(ledger.purge(later)?.events, 2);
+    assert_eq!(
+        store.get("finconnect/ledger/event-floor")?.as_deref(),
+        Some(&b"3"[..])
+    );
+    assert_eq!(
+        store.get(&event_key(2))?,
+        None,
+        "the tombstone went with the floor"
+    );
+    let page = ledger.events(0, 10, later)?;
+    assert!(page.data.is_empty(), "{page:?}");
+    assert_eq!(page.next_after, 3, "the cursor starts at the floor");
+    let page = ledger.events(0, 10, later + settle)?;
+    assert_eq!(page.data.iter().map(|e| e.seq).collect::<Vec<_>>(), [5]);
+    // A second purge with nothing to remove leaves the floor where it is.
+    assert_eq!(ledger.purge(later + settle)?.events, 0);
+    assert_eq!(
+        store.get("finconnect/ledger/event-floor")?.as_deref(),
+        Some(&b"3"[..])
+    );
+    Ok(())
+}
+
 #[test]
 fn store_operations_per_payment_are_counted() -> TestResult {
     for store in [MemoryStore::new(), MemoryStore::store_only()] {
@@ -1493,9 +1591,13 @@ fn thirty_two_copies_of_one_notification_make_one_event() -> TestResult {
         events += usize::from(outcome?.is_some());
     }
     assert_eq!(events, 1);
+    // Listed at once, within the settle window: each copy that reserved a
+    // number and lost the change sealed its number itself.
     let page = ledger(&store).events(0, 100, NOW + 2_000)?;
     let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["payment.pending", "payment.completed"]);
+    let last = u64::try_from(store.increment(&counter_key(), 0)?)?;
+    assert_eq!(page.next_after, last, "the page passed every number");
     Ok(())
 }
 
@@ -1690,31 +1792,98 @@ fn an_event_claimed_in_the_record_and_never_written_is_written_later_once() -> T
     Ok(())
 }
 
+/// A call that reserved a number for a change and then lost the change
+/// to another call seals its number itself: readers list the winner's
+/// event at once instead of waiting for the settle window to pass the gap.
+#[test]
+fn a_number_reserved_for_a_lost_change_is_sealed_by_its_caller() -> TestResult {
+    let store = Arc::new(MemoryStore::new());
+    let ledger = ledger(&*store);
+    let p = Provider::Pesapal;
+    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
+    let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
+    let other = Arc::clone(&store);
+    let winner = report.clone();
+    store.before_next_write("finconnect/ledger/payment/", move |_| {
+        // The same report, by another call, lands first (number 3).
+        let _ = super::Ledger::new(&*other, Config::default()).observe(&winner, NOW + 1_000);
+    });
+    // This call reserved number 2, then lost its write of the record.
+    assert_eq!(ledger.observe(&report, NOW + 1_000)?.event, None);
+    assert_eq!(store.get(&event_key(2))?.as_deref(), Some(&b"-"[..]));
+    let page = ledger.events(0, 10, NOW + 1_001)?;
+    let listed: Vec<(u64, &str)> = page.data.iter().map(|e| (e.seq, e.kind.as_str())).collect();
+    assert_eq!(listed, [(1, "payment.pending"), (3, "payment.completed")]);
+    assert_eq!(page.next_after, 3);
+    Ok(())
+}
+
 /// A reader seals the number the writer reserved (and claimed in the
-/// record) just before the writer writes its event: the event takes the
-/// next number, the record's claim follows it, and no later report
-/// announces the change again.
+/// record) just before the writer writes its event, the writer having
+/// stalled longer than the settle window after it (a later event has
+/// settled): the event takes the next number, the record's claim follows
+/// it, and no later report announces the change again.
 #[test]
 fn a_sealed_number_moves_the_records_claim_to_the_next_one() -> TestResult {
     let store = Arc::new(MemoryStore::new());
     let ledger = ledger(&*store);
     let p = Provider::Pesapal;
+    let settle = Config::default().settle_window_ms;
     pending_payment(&ledger, p, "INV-1", "TRK-1")?;
     let reader = Arc::clone(&store);
     store.before_next_write("finconnect/ledger/event/", move |_| {
-        let _ = super::Ledger::new(&*reader, Config::default()).events(0, 10, NOW + 1_000);
+        let ledger = super::Ledger::new(&*reader, Config::default());
+        // Number 3 is written (at NOW) while 2 waits for its event.
+        let _ = pending_payment(&ledger, p, "INV-2", "TRK-2");
+        let _ = ledger.events(0, 10, NOW + settle);
     });
     let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
     let recorded = ledger.observe(&report, NOW + 1_000)?;
     let event = recorded.event.ok_or("no event")?;
-    assert_eq!(event.seq, 3, "number 2 was sealed by the reader");
+    assert_eq!(event.seq, 4, "number 2 was sealed by the reader");
     assert_eq!(store.get(&event_key(2))?.as_deref(), Some(&b"-"[..]));
     let record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
-    assert_eq!(record.announcing.map(|a| a.seq), Some(3));
+    assert_eq!(record.announcing.map(|a| a.seq), Some(4));
     let ttl = Config::default().claim_ttl_ms;
     assert_eq!(ledger.observe(&report, NOW + 10 * ttl)?.event, None);
     let page = ledger.events(0, 10, NOW + 20 * ttl)?;
-    let kinds: Vec<&str> = page.data.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["payment.pending", "payment.completed"]);
+    let listed: Vec<(&str, &str)> = page
+        .data
+        .iter()
+        .map(|e| {
+            (
+                e.kind.as_str(),
+                e.payment["reference"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("payment.pending", "INV-1"),
+            ("payment.pending", "INV-2"),
+            ("payment.completed", "INV-1")
+        ]
+    );
     Ok(())
+}
+
+/// The message Spin's SQLite store gave for a write that found another
+/// connection's lock (seen under `spin up` in the Spin suite) is busy;
+/// other failures are not, and are never sent again.
+#[test]
+fn a_locked_sqlite_file_is_busy_and_other_store_errors_are_not() {
+    let seen = "SqliteFailure(Error { code: DatabaseBusy, extended_code: 5 }, \
+                Some(\"database is locked\"))";
+    assert!(StoreError::Other(seen.into()).is_busy());
+    assert!(StoreError::busy_message("database is locked"));
+    for other in [
+        StoreError::Other("disk I/O error".into()),
+        StoreError::Other("SqliteFailure(Error { code: DiskFull, extended_code: 13 })".into()),
+        StoreError::AccessDenied,
+        StoreError::NoSuchStore("database is locked".into()),
+        StoreError::Unsupported("increment"),
+    ] {
+        assert!(!other.is_busy(), "{other:?}");
+    }
 }
