@@ -1097,6 +1097,123 @@ fn thirty_two_pays_with_one_key_under_spins_sqlite_store(test: &str, wal: bool) 
     }
 }
 
+/// Event numbers are taken before their events are written, so a reader
+/// finds numbers still empty; its page ends there while the writer may
+/// still come, and its cursor never passes an event that lands behind it.
+/// Here one reader polls `GET /events` as fast as it can while 48 pays run
+/// on 8 connections: every pay is created (a store refusing a write as
+/// busy in the first burst is asked again), every payment's event is
+/// listed once, the poller's cursor skipped none, and no event appears
+/// twice.
+#[test]
+fn events_polled_while_pays_run_are_each_listed_once_under_spin() {
+    let test = "events_polled_while_pays_run_are_each_listed_once_under_spin";
+    let Some(spin) = harness::spin(test) else {
+        return;
+    };
+    let _shared = harness::shared();
+    let config = distinct_credentials();
+    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let app = SpinApp::start(
+        &spin,
+        finconnect_setup(
+            "events-race",
+            &harness::finconnect_wasm(),
+            &sandbox,
+            &config,
+        )
+        .wal_store(true),
+    );
+    let page = |after: u64| {
+        let reply = app.get(&format!("/events?after={after}&limit=100"));
+        assert_eq!(reply.status, 200, "{reply}");
+        let page = reply.json();
+        let events: Vec<(String, String)> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|event| {
+                (
+                    event["id"].as_str().unwrap_or_default().to_owned(),
+                    event["payment"]["reference"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        (events, page["next_after"].as_u64().unwrap())
+    };
+    let paying = std::sync::atomic::AtomicBool::new(true);
+    let (polled, polls, refused) = std::thread::scope(|scope| {
+        let poller = scope.spawn(|| {
+            let (mut seen, mut after, mut polls) = (Vec::new(), 0, 0);
+            loop {
+                let last_round = !paying.load(std::sync::atomic::Ordering::SeqCst);
+                let (events, next) = page(after);
+                polls += 1;
+                let empty = events.is_empty();
+                seen.extend(events);
+                after = next;
+                if last_round && empty {
+                    return (seen, polls);
+                }
+            }
+        });
+        let payers: Vec<_> = (0..8)
+            .map(|worker| {
+                let addr = app.addr();
+                scope.spawn(move || {
+                    let mut refused = Vec::new();
+                    for n in 0..6 {
+                        let reference = format!("EVRACE{worker}X{n}");
+                        let reply = post_with_key(addr, &clickpesa_body(&reference), &reference);
+                        if reply.status != 201 {
+                            refused.push(format!("{reference}: {reply}"));
+                        }
+                    }
+                    refused
+                })
+            })
+            .collect();
+        // Every payer is joined before the poller is told to stop, and a
+        // payer that failed is reported after: the poller never waits on
+        // a payer that is gone.
+        let refused: Vec<String> = payers
+            .into_iter()
+            .flat_map(|payer| {
+                payer
+                    .join()
+                    .unwrap_or_else(|_| vec!["a payer panicked".into()])
+            })
+            .collect();
+        paying.store(false, std::sync::atomic::Ordering::SeqCst);
+        let (polled, polls) = poller.join().expect("the poller panicked");
+        (polled, polls, refused)
+    });
+    assert!(refused.is_empty(), "pays not created: {refused:#?}");
+    let (listed, last) = page(0);
+    // Numbers the poller sealed before their writer came show as gaps.
+    harness::say(&format!(
+        "spin suite: events polled while 48 pays ran: {} seen in {polls} polls, {} listed after, \
+         {} numbers sealed by the poller",
+        polled.len(),
+        listed.len(),
+        last.saturating_sub(listed.len() as u64)
+    ));
+    let mut references: Vec<&str> = listed.iter().map(|(_, r)| r.as_str()).collect();
+    references.sort_unstable();
+    let mut expected: Vec<String> = (0..8)
+        .flat_map(|w| (0..6).map(move |n| format!("EVRACE{w}X{n}")))
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(references, expected, "one event per payment: {listed:?}");
+    assert_eq!(
+        polled, listed,
+        "the polling cursor saw every event, in order, once"
+    );
+}
+
 /// On a guarded store (Spin's Redis store here) a create that loses the
 /// key's guard waits for the winner's write instead of taking the guard
 /// again: the store is made to show a winner that has taken the guard of

@@ -21,7 +21,7 @@ pub(super) struct KeyValue {
 impl KeyValue {
     /// Opens the `default` store; the error says how to grant it.
     pub(super) fn open() -> Result<Self, StoreError> {
-        store::open(STORE_NAME)
+        patiently(|| store::open(STORE_NAME))
             .map(|bucket| KeyValue {
                 bucket,
                 exclusive_creates: std::cell::OnceCell::new(),
@@ -46,8 +46,9 @@ fn store_error(error: store::Error) -> StoreError {
 
 #[cfg(not(feature = "keyvalue-store-only"))]
 mod cas {
+    use super::super::bindings::wasi::keyvalue::store;
     use super::super::bindings::wasi::keyvalue::{atomics, batch};
-    use super::{KeyValue, store_error};
+    use super::{KeyValue, patiently, store_error};
     use finconnect_core::ledger::{CasError, Mode, Store, StoreError};
 
     /// A compare-and-swap in progress, or a create on a guarded store.
@@ -81,7 +82,11 @@ mod cas {
     /// per create (it opens one for every CAS) and Spin's SQLite store a
     /// CAS that would only upsert.
     pub(super) fn open(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
-        if !creates_exclusively(kv) && kv.bucket.get(key).map_err(store_error)?.is_none() {
+        if !creates_exclusively(kv)
+            && patiently(|| kv.bucket.get(key))
+                .map_err(store_error)?
+                .is_none()
+        {
             return Ok(guarded_create(key));
         }
         open_cas(kv, key)
@@ -116,8 +121,8 @@ mod cas {
     }
 
     fn open_cas(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
-        let cas = atomics::Cas::new(&kv.bucket, key).map_err(store_error)?;
-        let current = cas.current().map_err(store_error)?;
+        let cas = patiently(|| atomics::Cas::new(&kv.bucket, key)).map_err(store_error)?;
+        let current = patiently(|| cas.current()).map_err(store_error)?;
         let creation_guard = current.is_none().then(|| guard_key(key));
         Ok((
             Handle {
@@ -154,7 +159,8 @@ mod cas {
         if let Some(guard) = &handle.creation_guard
             && (handle.cas.is_none() || !creates_exclusively(kv))
         {
-            let taken = atomics::increment(&kv.bucket, guard, 1).map_err(store_error)?;
+            let taken =
+                patiently(|| atomics::increment(&kv.bucket, guard, 1)).map_err(store_error)?;
             if taken != 1 {
                 wait_for_creation(kv, &handle.key);
                 return Err(CasError::Conflict);
@@ -177,7 +183,7 @@ mod cas {
     /// the two leaves the key absent, and the retry then fails as before.
     fn wait_for_creation(kv: &KeyValue, key: &str) {
         for millis in CREATION_WAIT_PAUSES_MS {
-            if !matches!(kv.bucket.get(key), Ok(None)) {
+            if !matches!(patiently(|| kv.bucket.get(key)), Ok(None)) {
                 return;
             }
             super::pause(millis);
@@ -205,10 +211,19 @@ mod cas {
             // refuses). The value is read back: finding exactly the bytes
             // written means the swap happened. Ledger values carry claim
             // ids and revisions, so another writer's bytes differ.
-            Err(atomics::CasError::CasFailed(_)) => match kv.bucket.get(&handle.key) {
-                Ok(Some(stored)) if stored == value => {}
-                _ => return Err(CasError::Conflict),
-            },
+            Err(atomics::CasError::CasFailed(_)) => {
+                match patiently(|| kv.bucket.get(&handle.key)) {
+                    Ok(Some(stored)) if stored == value => {}
+                    _ => return Err(CasError::Conflict),
+                }
+            }
+            // Busy: the swap did nothing. The caller reads the key again
+            // and decides anew, as after a lost swap.
+            Err(atomics::CasError::StoreError(store::Error::Other(message)))
+                if StoreError::busy_message(&message) =>
+            {
+                return Err(CasError::Conflict);
+            }
             Err(atomics::CasError::StoreError(error)) => {
                 return Err(CasError::Store(store_error(error)));
             }
@@ -221,8 +236,8 @@ mod cas {
     fn set_many(kv: &KeyValue, entries: &[(String, Vec<u8>)]) -> Result<(), CasError> {
         let written = match entries {
             [] => Ok(()),
-            [(key, value)] => kv.bucket.set(key, value),
-            _ => batch::set_many(&kv.bucket, entries),
+            [(key, value)] => patiently(|| kv.bucket.set(key, value)),
+            _ => patiently(|| batch::set_many(&kv.bucket, entries)),
         };
         written.map_err(|error| CasError::Store(store_error(error)))
     }
@@ -236,7 +251,7 @@ mod cas {
         if let Some(known) = kv.exclusive_creates.get() {
             return *known;
         }
-        let known = match kv.bucket.get(CREATES_KEY) {
+        let known = match patiently(|| kv.bucket.get(CREATES_KEY)) {
             Ok(Some(answer)) => Some(answer == EXCLUSIVE),
             Ok(None) => probe(kv).ok(),
             Err(_) => None,
@@ -317,12 +332,12 @@ mod cas {
     }
 
     pub(super) fn increment(kv: &KeyValue, key: &str, delta: i64) -> Result<i64, StoreError> {
-        atomics::increment(&kv.bucket, key, delta).map_err(store_error)
+        patiently(|| atomics::increment(&kv.bucket, key, delta)).map_err(store_error)
     }
 
     /// A deleted key may be created again: its guard goes too.
     pub(super) fn forget(kv: &KeyValue, key: &str) -> Result<(), StoreError> {
-        kv.bucket.delete(&guard_key(key)).map_err(store_error)
+        patiently(|| kv.bucket.delete(&guard_key(key))).map_err(store_error)
     }
 }
 
@@ -373,15 +388,15 @@ impl Store for KeyValue {
     }
 
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.bucket.get(key).map_err(store_error)
+        patiently(|| self.bucket.get(key)).map_err(store_error)
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.bucket.set(key, value).map_err(store_error)
+        patiently(|| self.bucket.set(key, value)).map_err(store_error)
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.bucket.delete(key).map_err(store_error)?;
+        patiently(|| self.bucket.delete(key)).map_err(store_error)?;
         cas::forget(self, key)
     }
 
@@ -389,10 +404,8 @@ impl Store for KeyValue {
         let mut keys = Vec::new();
         let mut cursor = None;
         loop {
-            let page = self
-                .bucket
-                .list_keys(cursor.as_deref())
-                .map_err(store_error)?;
+            let page =
+                patiently(|| self.bucket.list_keys(cursor.as_deref())).map_err(store_error)?;
             keys.extend(page.keys.into_iter().filter(|key| key.starts_with(prefix)));
             match page.cursor {
                 Some(next) if cursor.as_deref() != Some(next.as_str()) => cursor = Some(next),
@@ -454,6 +467,27 @@ impl finconnect_core::token_hints::TokenHints for &KeyValue {
     fn pause(&mut self, millis: u32) {
         pause(millis);
     }
+}
+
+/// Pauses before each new try of an operation the store refused as busy
+/// ([`StoreError::is_busy`]): 63 ms in all, then its answer stands.
+const BUSY_PAUSES_MS: [u32; 6] = [1, 2, 4, 8, 16, 32];
+
+/// Runs `op`, and again after a pause while the store answers that it was
+/// busy and did nothing (Spin's SQLite store, while a burst of first
+/// requests opens several connections on its file). Without this such a
+/// request answered `ledger_unavailable`, or, when it came after the
+/// provider's answer, left the payment `initiating` with no event.
+fn patiently<T>(mut op: impl FnMut() -> Result<T, store::Error>) -> Result<T, store::Error> {
+    for millis in BUSY_PAUSES_MS {
+        match op() {
+            Err(store::Error::Other(message)) if StoreError::busy_message(&message) => {
+                pause(millis)
+            }
+            done => return done,
+        }
+    }
+    op()
 }
 
 /// Blocks on a `wasi:clocks/monotonic-clock` timer.
