@@ -76,6 +76,14 @@ fn now() -> u64 {
     wasip2::clocks::wall_clock::now().seconds
 }
 
+/// Unix milliseconds from the host's wall clock.
+fn now_ms() -> u64 {
+    let now = wasip2::clocks::wall_clock::now();
+    now.seconds
+        .saturating_mul(1000)
+        .saturating_add(u64::from(now.nanoseconds / 1_000_000))
+}
+
 /// Runs one WIT operation with [`with_finconnect`].
 fn run<T>(
     operation: impl FnOnce(&mut Finconnect<'_>) -> finconnect_core::Result<T>,
@@ -122,7 +130,11 @@ fn with_finconnect_over<T>(
     // The key-value store, when the host grants one, settles token races
     // for providers that invalidate old tokens on reissue (Daraja).
     let mut hints = store;
-    let finconnect = Finconnect::new(vars, &mut transport).at(now());
+    // What is recorded after a provider call carries the time it was
+    // recorded, not the time the request began.
+    let finconnect = Finconnect::new(vars, &mut transport)
+        .at(now())
+        .with_clock(&now_ms);
     let finconnect = match hints.as_mut() {
         Some(store) => finconnect.with_token_hints(store),
         None => finconnect,

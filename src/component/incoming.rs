@@ -4,7 +4,7 @@
 use super::ledger_store::KeyValue;
 use super::outbound::WasiTransport;
 use super::variables::HostVariables;
-use super::{Component, with_finconnect_over, with_finconnect_reading};
+use super::{Component, now_ms, with_finconnect_over, with_finconnect_reading};
 use finconnect_core::api::{self, MAX_BODY_BYTES, Problem, ProblemCode};
 use finconnect_core::config::{self, Timeouts, Variables};
 use finconnect_core::ledger::deliver::{WebhookTarget, deliver_due};
@@ -18,7 +18,7 @@ use wasip2::io::streams::StreamError;
 impl Guest for Component {
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
         let request = read_request(&request);
-        let now_ms = now_ms();
+        let started = now_ms();
         let vars = HostVariables::new();
         let ledger = match config::ledger_on(&vars) {
             Ok(true) => {
@@ -32,7 +32,7 @@ impl Guest for Component {
         };
         let response = match &ledger {
             Some(Ok(ledger)) => with_finconnect_over(&vars, Some(ledger.store()), |fc| {
-                api::handle_ledgered(request, fc, ledger, now_ms)
+                api::handle_ledgered(request, fc, ledger, started)
             }),
             // `finconnect_ledger = off`: passed through, nothing recorded.
             None => with_finconnect_reading(&vars, |fc| {
@@ -50,9 +50,13 @@ impl Guest for Component {
         // The answer is complete; webhooks due now go out after it, so a
         // provider's notification is acknowledged before the merchant's
         // endpoint is called.
+        // The clock is read again: what the request recorded after its
+        // provider call carries that later time (`Finconnect::with_clock`),
+        // and its delivery is due from then.
         if let Some(Ok(ledger)) = &ledger {
-            deliver_webhooks(ledger, &vars, now_ms);
-            purge_now_and_then(ledger, now_ms);
+            let after = now_ms();
+            deliver_webhooks(ledger, &vars, after);
+            purge_now_and_then(ledger, after);
         }
     }
 }
@@ -67,14 +71,6 @@ fn purge_now_and_then(ledger: &Ledger<KeyValue>, now_ms: u64) {
     if wasip2::random::random::get_random_u64().is_multiple_of(1024) {
         let _ = ledger.purge_if_due(now_ms, PURGE_EVERY_MS);
     }
-}
-
-/// Unix milliseconds from the host's wall clock.
-fn now_ms() -> u64 {
-    let now = wasip2::clocks::wall_clock::now();
-    now.seconds
-        .saturating_mul(1000)
-        .saturating_add(u64::from(now.nanoseconds / 1_000_000))
 }
 
 /// The ledger's settings for this request: a random instance id (claims

@@ -649,7 +649,7 @@ fn notification<S: Store>(
     ) = (ledger, &notified, &control_number)
     {
         // A payment to a control number: a record of its own, once.
-        let _ = ledger.observe_control_number_payment(details, number, now);
+        let _ = ledger.observe_control_number_payment(details, number, fc.time_ms(now));
     } else if let (
         Some((ledger, now)),
         Ok(Notified {
@@ -660,7 +660,7 @@ fn notification<S: Store>(
     ) = (ledger, &notified)
     {
         // A new charge of a recurring schedule: a record of its own.
-        let _ = ledger.observe_recurring(details, account, now);
+        let _ = ledger.observe_recurring(details, account, fc.time_ms(now));
     } else if let (
         Some((ledger, now)),
         Ok(Notified {
@@ -673,7 +673,7 @@ fn notification<S: Store>(
         // The acknowledgement goes out even if recording fails: the
         // provider repeats notifications it thinks were lost, and a status
         // query records the change later.
-        let _ = ledger.observe(details, now);
+        let _ = ledger.observe(details, fc.time_ms(now));
     }
     Ok(notification_answer(&notified))
 }

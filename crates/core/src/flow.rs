@@ -66,6 +66,8 @@ pub struct Finconnect<'a> {
     /// How many API requests (not token requests) were handed to the
     /// transport ([`Finconnect::api_requests_sent`]).
     api_requests: u32,
+    /// The host's clock in Unix milliseconds ([`Finconnect::with_clock`]).
+    clock: Option<&'a dyn Fn() -> u64>,
 }
 
 /// A notification after FinConnect dealt with it: what it learnt, and the
@@ -107,7 +109,23 @@ impl<'a> Finconnect<'a> {
             cache: None,
             hints: None,
             api_requests: 0,
+            clock: None,
         }
+    }
+
+    /// Lets records written after a provider call carry the time they were
+    /// written rather than the time the request began: `clock` answers
+    /// Unix milliseconds ([`Finconnect::time_ms`]).
+    pub fn with_clock(mut self, clock: &'a dyn Fn() -> u64) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The time now by [`Finconnect::with_clock`], never before `started`
+    /// (the time the request began, which is also the answer without a
+    /// clock).
+    pub fn time_ms(&self, started: u64) -> u64 {
+        self.clock.map_or(started, |clock| clock().max(started))
     }
 
     /// How many API requests (token requests not counted) this instance

@@ -111,7 +111,7 @@ pub(super) fn create_payment<S: Store>(
             // The provider has answered: its answer goes back even if the
             // record cannot be updated. The claim then expires into
             // `unknown`, and a retry asks the provider before paying again.
-            let _ = ledger.finish(&ticket, &result, stored, now);
+            let _ = ledger.finish(&ticket, &result, stored, fc.time_ms(now));
             Ok(response)
         }
         Begin::Replay(stored) => {
@@ -185,7 +185,10 @@ pub(super) fn payment_status<S: Store>(
     let details = fc
         .payment_status(provider, &query_id)
         .map_err(|e| Problem::from_error(&e))?;
-    let recorded = ledger.observe(&details, now).ok().and_then(|r| r.record);
+    let recorded = ledger
+        .observe(&details, fc.time_ms(now))
+        .ok()
+        .and_then(|r| r.record);
     let mut body = serde_json::to_value(details_json(&details)).unwrap_or_default();
     body["record"] = recorded
         .or(record)

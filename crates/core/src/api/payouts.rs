@@ -605,7 +605,7 @@ fn create<S: Store>(
                 .map_err(|e| unavailable(&e))?;
             // The event follows the answer's record; a failure to write it
             // does not undo the payout (a later query announces it).
-            let _ = ledger.observe_payout(&created, now);
+            let _ = ledger.observe_payout(&created, fc.time_ms(now));
             Ok(json(201, &body))
         }
         Err(error) => {
@@ -730,7 +730,7 @@ fn webhook<S: Store>(
     if let Some((ledger, now)) = ledger {
         for payout in &payouts {
             // Acknowledged even if recording fails: a query records it later.
-            let _ = ledger.observe_payout(payout, now);
+            let _ = ledger.observe_payout(payout, fc.time_ms(now));
         }
     }
     let latest = payouts.first().unwrap_or(&notice.payout);

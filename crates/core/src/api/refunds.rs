@@ -111,7 +111,9 @@ pub(super) fn refund<S: Store>(
         let _ = if result.is_err() && fc.api_requests_sent() == sent_before {
             ledger.release_refund(&record, now)
         } else {
-            ledger.finish_refund(&record, &result, now).map(|_| ())
+            ledger
+                .finish_refund(&record, &result, fc.time_ms(now))
+                .map(|_| ())
         };
     }
     let refund = result.map_err(|e| Problem::from_error(&e))?;

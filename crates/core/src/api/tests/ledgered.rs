@@ -254,3 +254,36 @@ fn records_are_listed_and_exported_as_json_lines() {
     assert!(ledger.purge_if_due(NOW + 999, 1_000).unwrap().is_none());
     assert!(ledger.purge_if_due(NOW + 1_000, 1_000).unwrap().is_some());
 }
+
+/// With the host's clock given, what a pay records after the provider
+/// answered carries the time it was recorded: the event's `created_at` is
+/// after the provider call, not when the request began (a reader judges an
+/// empty number's age by the events after it). A clock behind the
+/// request's start is not trusted.
+#[test]
+fn a_pays_event_carries_the_time_it_was_recorded() {
+    let ledger = ledger(false);
+    let request = merchant("POST", "/payments", &clickpesa_payment().to_string());
+    let later = || NOW + 7_000;
+    let vars = vars();
+    let mut transport = Scripted::new(vec![Ok((200, CP_TOKEN)), Ok((200, CP_PUSH))]);
+    let response = {
+        let mut fc = Finconnect::new(&vars, &mut transport).with_clock(&later);
+        assert_eq!(fc.time_ms(NOW), NOW + 7_000);
+        assert_eq!(
+            fc.time_ms(NOW + 9_000),
+            NOW + 9_000,
+            "never before the start"
+        );
+        handle_ledgered(request, &mut fc, &ledger, NOW)
+    };
+    assert_eq!(response.status, 201);
+    let page = ledger.events(0, 10, NOW + 7_000).unwrap();
+    let created: Vec<&str> = page.data.iter().map(|e| e.created_at.as_str()).collect();
+    assert_eq!(
+        created,
+        [crate::ledger::record::rfc3339(NOW + 7_000).as_str()]
+    );
+    let record = &page.data[0].payment;
+    assert_eq!(record["reference"], clickpesa_payment()["reference"]);
+}
