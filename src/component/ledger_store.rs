@@ -479,15 +479,27 @@ const BUSY_PAUSES_MS: [u32; 6] = [1, 2, 4, 8, 16, 32];
 /// request answered `ledger_unavailable`, or, when it came after the
 /// provider's answer, left the payment `initiating` with no event.
 fn patiently<T>(mut op: impl FnMut() -> Result<T, store::Error>) -> Result<T, store::Error> {
-    for millis in BUSY_PAUSES_MS {
+    let mut tries = 0;
+    loop {
         match op() {
-            Err(store::Error::Other(message)) if StoreError::busy_message(&message) => {
-                pause(millis)
-            }
+            Err(store::Error::Other(message)) if busy_pause(&message, &mut tries) => {}
             done => return done,
         }
     }
-    op()
+}
+
+/// Whether `message` is the store's "busy" with a try left; if so, pauses
+/// before it (kept out of [`patiently`], which is built once per caller).
+fn busy_pause(message: &str, tries: &mut usize) -> bool {
+    let Some(millis) = BUSY_PAUSES_MS.get(*tries) else {
+        return false;
+    };
+    if !StoreError::busy_message(message) {
+        return false;
+    }
+    *tries += 1;
+    pause(*millis);
+    true
 }
 
 /// Blocks on a `wasi:clocks/monotonic-clock` timer.

@@ -1665,13 +1665,11 @@ impl<S: Store> Ledger<S> {
     /// without the floor, a reader whose cursor is that old would walk
     /// (and wait at) those empty slots on every call. Tombstones below the
     /// floor are removed with it.
-    fn raise_floor(
-        &self,
-        slots: &std::collections::BTreeMap<u64, Slot>,
-    ) -> Result<(), LedgerError> {
+    /// `slots`: each slot the purge saw, in order of number.
+    fn raise_floor(&self, slots: &[(u64, Slot)]) -> Result<(), LedgerError> {
         let floor = self.event_floor()?;
         let mut raised = floor;
-        for (&seq, &slot) in slots.range(floor + 1..) {
+        for &(seq, slot) in slots.iter().filter(|(seq, _)| *seq > floor) {
             match slot {
                 Slot::Event => break,
                 Slot::Purged => raised = seq,
@@ -1683,9 +1681,9 @@ impl<S: Store> Ledger<S> {
         }
         self.store
             .set(&events::floor_key(), raised.to_string().as_bytes())?;
-        for (&seq, _) in slots
-            .range(floor + 1..=raised)
-            .filter(|(_, slot)| **slot == Slot::Tombstone)
+        for &(seq, _) in slots
+            .iter()
+            .filter(|&&(seq, slot)| seq > floor && seq <= raised && slot == Slot::Tombstone)
         {
             self.store.delete(&events::event_key(seq))?;
         }
@@ -1711,11 +1709,7 @@ impl<S: Store> Ledger<S> {
     /// reserved after the empty one's. (A tombstone proves nothing: a
     /// number given up by its own writer is sealed at once.)
     fn settled(&self, bytes: &[u8], now: u64) -> bool {
-        #[derive(serde::Deserialize)]
-        struct Created {
-            created_at: String,
-        }
-        serde_json::from_slice::<Created>(bytes)
+        serde_json::from_slice::<Event>(bytes)
             .ok()
             .and_then(|event| crate::token_cache::parse_utc(&event.created_at))
             .is_some_and(|seconds| {
@@ -2074,7 +2068,7 @@ impl<S: Store> Ledger<S> {
         }
         let prefix = events::event_prefix();
         // What each slot of the log holds after this purge.
-        let mut slots = std::collections::BTreeMap::new();
+        let mut slots = Vec::new();
         for key in self.store.list_keys(&prefix)? {
             let Some(seq) = key
                 .strip_prefix(&prefix)
@@ -2086,7 +2080,7 @@ impl<S: Store> Ledger<S> {
                 continue;
             };
             if bytes == TOMBSTONE {
-                slots.insert(seq, Slot::Tombstone);
+                slots.push((seq, Slot::Tombstone));
                 continue;
             }
             let event: Event = decode_json(&key, &bytes)?;
@@ -2096,12 +2090,13 @@ impl<S: Store> Ledger<S> {
                 self.store.delete(&events::delivery_key(&event.id))?;
                 self.store.delete(&key)?;
                 purged.events += 1;
-                slots.insert(seq, Slot::Purged);
+                slots.push((seq, Slot::Purged));
             } else {
-                slots.insert(seq, Slot::Event);
+                slots.push((seq, Slot::Event));
             }
         }
         if self.atomic() {
+            slots.sort_unstable_by_key(|(seq, _)| *seq);
             self.raise_floor(&slots)?;
         }
         // Payout idempotency keys (see `payouts`), counted with the records.
