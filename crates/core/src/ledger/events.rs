@@ -30,6 +30,14 @@ pub struct Event {
     pub payout: Option<serde_json::Value>,
 }
 
+impl Event {
+    /// When it was created, in Unix milliseconds to the second; `None` when
+    /// `created_at` is not RFC 3339 UTC.
+    pub fn created_ms(&self) -> Option<u64> {
+        crate::token_cache::parse_utc(&self.created_at).map(|seconds| seconds.saturating_mul(1000))
+    }
+}
+
 /// A page of `GET /events`: `{"data":[…],"next_after":<seq>}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventPage {

@@ -1486,9 +1486,21 @@ impl<S: Store> Ledger<S> {
     /// the settle window to pass it ([`Self::events`]). Best effort: if
     /// the store fails here, a reader seals it once a later event settled.
     fn give_up(&self, seq: u64) {
-        let key = events::event_key(seq);
-        if let Ok((cas, None)) = self.store.cas_open(&key) {
-            let _ = self.store.cas_swap(cas, TOMBSTONE);
+        let _ = self.seal(&events::event_key(seq));
+    }
+
+    /// Writes a tombstone into the event slot `key` unless something is
+    /// there, by CAS: a writer and a sealer never both win. What the slot
+    /// holds afterwards: `None` once sealed (by this call or another).
+    fn seal(&self, key: &str) -> Result<Option<Vec<u8>>, LedgerError> {
+        let (cas, current) = self.store.cas_open(key)?;
+        if current.is_some() {
+            return Ok(current);
+        }
+        match self.store.cas_swap(cas, TOMBSTONE) {
+            Ok(()) => Ok(None),
+            Err(CasError::Conflict) => Ok(self.store.get(key)?),
+            Err(CasError::Store(error)) => Err(error.into()),
         }
     }
 
@@ -1550,7 +1562,7 @@ impl<S: Store> Ledger<S> {
     /// Events after `after`, at most `limit`, in order. With atomics, a
     /// number reserved but not written yet ends the page while its writer
     /// may still be on its way: until a later slot holds an event older
-    /// than [`Config::settle_window_ms`] (or a tombstone). Then the number
+    /// than [`Config::settle_window_ms`]. Then the number
     /// is sealed with a tombstone, by CAS, so that an event can never
     /// appear behind a cursor that passed it; its writer, if alive after
     /// all, takes a new number. Sealing a number as soon as it was seen
@@ -1568,46 +1580,25 @@ impl<S: Store> Ledger<S> {
                 key: counter.clone(),
                 reason: format!("the counter went negative ({last})"),
             })?;
-            // Slots read ahead past an empty one, to judge its age.
-            let mut ahead: Option<(u64, Vec<u8>)> = None;
+            // Empty slots below this number are known to be settled: a
+            // settled event was found there, looking past the first one.
+            let mut settled_below = 0;
             let mut seq = after.max(self.event_floor()?);
             cursor = seq;
             while data.len() < limit && seq < last {
                 seq += 1;
                 let key = events::event_key(seq);
-                let mut value = match ahead.take() {
-                    Some((at, bytes)) if at == seq => Some(bytes),
-                    other => {
-                        ahead = other;
-                        self.store.get(&key)?
-                    }
-                };
+                let mut value = self.store.get(&key)?;
                 if value.is_none() {
                     // Reserved and not written: its writer may be on its
-                    // way. It is sealed only once a later slot is settled.
-                    let settled = match &ahead {
-                        Some((_, bytes)) => self.settled(bytes, now),
-                        None => match self.next_event(seq, last)? {
-                            Some((at, bytes)) => {
-                                let settled = self.settled(&bytes, now);
-                                ahead = Some((at, bytes));
-                                settled
-                            }
-                            None => false,
-                        },
-                    };
-                    if !settled {
-                        break;
+                    // way. It is sealed only once a later event settled.
+                    if seq >= settled_below {
+                        match self.next_event(seq, last)? {
+                            Some((at, bytes)) if self.settled(&bytes, now) => settled_below = at,
+                            _ => break,
+                        }
                     }
-                    let (cas, current) = self.store.cas_open(&key)?;
-                    value = match current {
-                        Some(current) => Some(current),
-                        None => match self.store.cas_swap(cas, TOMBSTONE) {
-                            Ok(()) => None,
-                            Err(CasError::Conflict) => self.store.get(&key)?,
-                            Err(CasError::Store(error)) => return Err(error.into()),
-                        },
-                    };
+                    value = self.seal(&key)?;
                 }
                 if let Some(bytes) = value
                     && bytes != TOMBSTONE
@@ -1711,10 +1702,8 @@ impl<S: Store> Ledger<S> {
     fn settled(&self, bytes: &[u8], now: u64) -> bool {
         serde_json::from_slice::<Event>(bytes)
             .ok()
-            .and_then(|event| crate::token_cache::parse_utc(&event.created_at))
-            .is_some_and(|seconds| {
-                seconds.saturating_mul(1000) + self.config.settle_window_ms <= now
-            })
+            .and_then(|event| event.created_ms())
+            .is_some_and(|created| created.saturating_add(self.config.settle_window_ms) <= now)
     }
 
     /// The event with `id` (for `POST /events/{id}/deliveries`), through
@@ -2084,8 +2073,7 @@ impl<S: Store> Ledger<S> {
                 continue;
             }
             let event: Event = decode_json(&key, &bytes)?;
-            let created = crate::token_cache::parse_utc(&event.created_at)
-                .map_or(0, |seconds| seconds.saturating_mul(1000));
+            let created = event.created_ms().unwrap_or(0);
             if created < cutoff {
                 self.store.delete(&events::delivery_key(&event.id))?;
                 self.store.delete(&key)?;
