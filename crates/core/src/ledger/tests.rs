@@ -766,24 +766,25 @@ fn a_reserved_but_unwritten_number_is_sealed_once_a_later_event_has_settled() ->
     Ok(())
 }
 
-/// The race a reader polling in a loop used to win every time: it reads
-/// between the write that reserves a writer's number and the event's
-/// write. The number is not sealed; the event lands under it and is listed
-/// in order with the one written after it meanwhile.
-#[test]
-fn a_reader_between_a_writers_number_and_its_event_waits_for_the_event() -> TestResult {
-    let store = Arc::new(MemoryStore::new());
-    let ledger = ledger(&*store);
+/// Pesapal payment INV-1 pending (number 1), then its completion reported
+/// at NOW + 1 s. Just before that report writes its event (number 2),
+/// payment INV-2 writes its own (number 3, created at NOW) and a reader
+/// lists events at `read_at`. The completion's event, and the page that
+/// reader got.
+fn completed_while_a_reader_reads(
+    store: &Arc<MemoryStore>,
+    read_at: u64,
+) -> Result<(Event, Option<EventPage>), Box<dyn std::error::Error>> {
     let p = Provider::Pesapal;
+    let ledger = ledger(&**store);
     pending_payment(&ledger, p, "INV-1", "TRK-1")?;
-    let other = Arc::clone(&store);
+    let other = Arc::clone(store);
     let pages = Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = Arc::clone(&pages);
     store.before_next_write("finconnect/ledger/event/", move |_| {
         let ledger = super::Ledger::new(&*other, Config::default());
-        // Another payment's event takes number 3 while 2 is in flight.
         let _ = pending_payment(&ledger, p, "INV-2", "TRK-2");
-        if let (Ok(page), Ok(mut pages)) = (ledger.events(0, 10, NOW + 1_000), seen.lock()) {
+        if let (Ok(page), Ok(mut pages)) = (ledger.events(0, 10, read_at), seen.lock()) {
             pages.push(page);
         }
     });
@@ -792,9 +793,21 @@ fn a_reader_between_a_writers_number_and_its_event_waits_for_the_event() -> Test
         .observe(&report, NOW + 1_000)?
         .event
         .ok_or("no event")?;
+    let during = pages.lock().map_err(|_| "poisoned")?.first().cloned();
+    Ok((event, during))
+}
+
+/// The race a reader polling in a loop used to win every time: it reads
+/// between the write that reserves a writer's number and the event's
+/// write. The number is not sealed; the event lands under it and is listed
+/// in order with the one written after it meanwhile.
+#[test]
+fn a_reader_between_a_writers_number_and_its_event_waits_for_the_event() -> TestResult {
+    let store = Arc::new(MemoryStore::new());
+    let ledger = ledger(&*store);
+    let (event, during) = completed_while_a_reader_reads(&store, NOW + 1_000)?;
     assert_eq!(event.seq, 2, "the writer kept its number");
-    let pages = pages.lock().map_err(|_| "poisoned")?;
-    let during = pages.first().ok_or("the reader did not run")?;
+    let during = during.ok_or("the reader did not run")?;
     assert_eq!(during.data.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
     assert_eq!(during.next_after, 1, "the page ended before number 2");
     let page = ledger.events(during.next_after, 10, NOW + 1_000)?;
@@ -1829,18 +1842,10 @@ fn a_sealed_number_moves_the_records_claim_to_the_next_one() -> TestResult {
     let ledger = ledger(&*store);
     let p = Provider::Pesapal;
     let settle = Config::default().settle_window_ms;
-    pending_payment(&ledger, p, "INV-1", "TRK-1")?;
-    let reader = Arc::clone(&store);
-    store.before_next_write("finconnect/ledger/event/", move |_| {
-        let ledger = super::Ledger::new(&*reader, Config::default());
-        // Number 3 is written (at NOW) while 2 waits for its event.
-        let _ = pending_payment(&ledger, p, "INV-2", "TRK-2");
-        let _ = ledger.events(0, 10, NOW + settle);
-    });
-    let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
-    let recorded = ledger.observe(&report, NOW + 1_000)?;
-    let event = recorded.event.ok_or("no event")?;
+    let (event, during) = completed_while_a_reader_reads(&store, NOW + settle)?;
+    assert!(during.is_some(), "the reader ran");
     assert_eq!(event.seq, 4, "number 2 was sealed by the reader");
+    let report = details(p, Some("TRK-1"), None, PaymentStatus::Completed);
     assert_eq!(store.get(&event_key(2))?.as_deref(), Some(&b"-"[..]));
     let record = ledger.by_reference(p, "INV-1")?.ok_or("no record")?;
     assert_eq!(record.announcing.map(|a| a.seq), Some(4));
