@@ -35,7 +35,7 @@ use common::{
 use finconnect_sandbox::{Fault, FaultKind, Outcome, Sandbox, SandboxConfig, Target};
 use harness::{Redis, SpinApp, SpinSetup};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Credentials that appear nowhere else, so a leak check finds them.
@@ -83,18 +83,51 @@ fn drain(sandbox: &Sandbox, seen: &mut Vec<String>) -> Vec<String> {
     calls
 }
 
-/// FinConnect's own manifest with `wasm`, pointed at `sandbox`.
-fn finconnect_setup(
-    name: &str,
-    wasm: &Path,
-    sandbox: &Sandbox,
-    config: &SandboxConfig,
-) -> SpinSetup {
-    SpinSetup::new(
-        name,
-        harness::finconnect_manifest(wasm),
-        harness::sandbox_variables(sandbox, config),
-    )
+/// What a test of this suite starts from: Spin, its turn among the suite's
+/// tests, and a sandbox with [`distinct_credentials`].
+struct Suite<Turn> {
+    spin: PathBuf,
+    config: SandboxConfig,
+    sandbox: Sandbox,
+    _turn: Turn,
+}
+
+impl<Turn> Suite<Turn> {
+    /// `None` when there is no Spin (the harness has said SKIPPED, or failed
+    /// the test under `FINCONNECT_REQUIRE_SPIN=1`). `turn` is
+    /// [`harness::shared`], or [`harness::exclusive`] for a test that times
+    /// requests.
+    fn begin(test: &str, turn: fn() -> Turn) -> Option<Self> {
+        let spin = harness::spin(test)?;
+        let turn = turn();
+        let config = distinct_credentials();
+        let sandbox = Sandbox::start(config.clone()).unwrap();
+        Some(Self {
+            spin,
+            config,
+            sandbox,
+            _turn: turn,
+        })
+    }
+
+    /// FinConnect's own manifest with `wasm`, pointed at the sandbox.
+    fn setup(&self, name: &str, wasm: &Path) -> SpinSetup {
+        SpinSetup::new(
+            name,
+            harness::finconnect_manifest(wasm),
+            harness::sandbox_variables(&self.sandbox, &self.config),
+        )
+    }
+
+    /// `spin up` with `setup`.
+    fn start(&self, setup: SpinSetup) -> SpinApp {
+        SpinApp::start(&self.spin, setup)
+    }
+
+    /// The credentials, the merchant key and every token seen (see [`secrets`]).
+    fn secrets(&self, seen: &[String]) -> Vec<String> {
+        secrets(&self.sandbox, &self.config, seen)
+    }
 }
 
 /// `setup` with FinConnect's webhooks going to `receiver`, signed with the
@@ -270,32 +303,27 @@ fn mpesa_walk_through(app: &SpinApp, sandbox: &Sandbox, seen: &mut Vec<String>, 
 #[test]
 fn walk_through_every_provider_under_spin_and_no_secret_in_its_logs() {
     let test = "walk_through_every_provider_under_spin";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
     let Some(receiver) = common::receiver::Receiver::start(test, WEBHOOK_SECRET) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let app = SpinApp::start(
-        &spin,
-        webhooks_to(
-            &receiver,
-            finconnect_setup("walk", &harness::finconnect_wasm(), &sandbox, &config),
-        ),
-    );
+    let app = suite.start(webhooks_to(
+        &receiver,
+        suite.setup("walk", &harness::finconnect_wasm()),
+    ));
+    let sandbox = &suite.sandbox;
     harness::say(&format!(
         "spin suite: spin up listened after {:?}",
         app.started_in()
     ));
 
     let mut seen = Vec::new();
-    pesapal_walk_through(&app, &sandbox, &mut seen, "GET", "SPIN-PP-GET-1");
-    pesapal_walk_through(&app, &sandbox, &mut seen, "POST", "SPIN-PP-POST-1");
-    clickpesa_walk_through(&app, &sandbox, &mut seen, "SPINCP1");
-    mpesa_walk_through(&app, &sandbox, &mut seen, "SPINMP1");
+    pesapal_walk_through(&app, sandbox, &mut seen, "GET", "SPIN-PP-GET-1");
+    pesapal_walk_through(&app, sandbox, &mut seen, "POST", "SPIN-PP-POST-1");
+    clickpesa_walk_through(&app, sandbox, &mut seen, "SPINCP1");
+    mpesa_walk_through(&app, sandbox, &mut seen, "SPINMP1");
     assert!(
         seen.len() >= 8,
         "the sandbox saw the tokens: {}",
@@ -339,7 +367,7 @@ fn walk_through_every_provider_under_spin_and_no_secret_in_its_logs() {
     let mut wanted = expected.clone();
     wanted.sort();
     assert_eq!(delivered, wanted);
-    let mut secrets = secrets(&sandbox, &config, &seen);
+    let mut secrets = suite.secrets(&seen);
     secrets.push(WEBHOOK_SECRET.to_owned());
     app.assert_no_secrets(&secrets);
 }
@@ -347,17 +375,15 @@ fn walk_through_every_provider_under_spin_and_no_secret_in_its_logs() {
 #[test]
 fn bad_input_and_provider_faults_are_problems_under_spin() {
     let test = "bad_input_and_provider_faults_are_problems_under_spin";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let app = SpinApp::start(
-        &spin,
-        finconnect_setup("problems", &harness::finconnect_wasm(), &sandbox, &config)
+    let app = suite.start(
+        suite
+            .setup("problems", &harness::finconnect_wasm())
             .variable("finconnect_first_byte_timeout_ms", "1500"),
     );
+    let sandbox = &suite.sandbox;
 
     // Bad input: refused before any provider call.
     let mut body = pesapal_body("SPIN-BAD-1", common::SOME_GUID);
@@ -392,7 +418,7 @@ fn bad_input_and_provider_faults_are_problems_under_spin() {
     assert!(
         sandbox.requests().is_empty(),
         "bad input reached the provider: {:?}",
-        provider_calls(&sandbox)
+        provider_calls(sandbox)
     );
 
     // Provider faults: 502 and 504, and the next call works.
@@ -427,31 +453,32 @@ fn bad_input_and_provider_faults_are_problems_under_spin() {
     pay(&app, &pesapal_body("SPIN-FAULT-4", &ipn_id));
     pay(&app, &clickpesa_body("SPINFAULT5"));
 
-    app.assert_no_secrets(&secrets(&sandbox, &config, &[]));
+    app.assert_no_secrets(&suite.secrets(&[]));
 }
 
 /// A sandbox and FinConnect under `spin up` from a manifest without
 /// `key_value_stores` (Spin grants no store), with `variables` set on top
 /// of the sandbox's.
-fn without_a_store(spin: &Path, name: &str, variables: &[(&str, &str)]) -> (Sandbox, SpinApp) {
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let manifest = harness::finconnect_manifest(&harness::finconnect_wasm());
-    let line = "key_value_stores = [\"default\"]\n";
-    assert!(
-        manifest.contains(line),
-        "spin.toml grants the default store"
-    );
-    let mut setup = SpinSetup::new(
-        name,
-        manifest.replace(line, ""),
-        harness::sandbox_variables(&sandbox, &config),
-    );
-    for (variable, value) in variables {
-        setup = setup.variable(variable, value);
+impl<Turn> Suite<Turn> {
+    /// `spin up` with FinConnect's manifest less its `key_value_stores`
+    /// line (Spin then grants no store), with `variables` set.
+    fn without_a_store(&self, name: &str, variables: &[(&str, &str)]) -> SpinApp {
+        let manifest = harness::finconnect_manifest(&harness::finconnect_wasm());
+        let line = "key_value_stores = [\"default\"]\n";
+        assert!(
+            manifest.contains(line),
+            "spin.toml grants the default store"
+        );
+        let mut setup = SpinSetup::new(
+            name,
+            manifest.replace(line, ""),
+            harness::sandbox_variables(&self.sandbox, &self.config),
+        );
+        for (variable, value) in variables {
+            setup = setup.variable(variable, value);
+        }
+        self.start(setup)
     }
-    let app = SpinApp::start(spin, setup);
-    (sandbox, app)
 }
 
 /// Without `key_value_stores` in the manifest Spin grants no store, and
@@ -461,11 +488,11 @@ fn without_a_store(spin: &Path, name: &str, variables: &[(&str, &str)]) -> (Sand
 #[test]
 fn a_manifest_granting_no_store_is_refused_naming_the_setting_under_spin() {
     let test = "a_manifest_granting_no_store_is_refused_naming_the_setting_under_spin";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
-    let _shared = harness::shared();
-    let (sandbox, app) = without_a_store(&spin, "no-store", &[]);
+    let app = suite.without_a_store("no-store", &[]);
+    let sandbox = &suite.sandbox;
     for reply in [
         app.post("/payments", &clickpesa_body("SPINNOSTORE1")),
         app.send("GET", "/payments?provider=clickpesa", None, Some(API_KEY)),
@@ -475,7 +502,7 @@ fn a_manifest_granting_no_store_is_refused_naming_the_setting_under_spin() {
     assert!(
         sandbox.requests().is_empty(),
         "{:?}",
-        provider_calls(&sandbox)
+        provider_calls(sandbox)
     );
 }
 
@@ -488,33 +515,23 @@ fn a_manifest_granting_no_store_is_refused_naming_the_setting_under_spin() {
 #[test]
 fn with_the_ledger_off_pays_pass_through_under_spin() {
     let test = "with_the_ledger_off_pays_pass_through_under_spin";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
-    let _shared = harness::shared();
-    let (sandbox, app) = without_a_store(&spin, "ledger-off", &[("finconnect_ledger", "off")]);
+    let app = suite.without_a_store("ledger-off", &[("finconnect_ledger", "off")]);
+    let sandbox = &suite.sandbox;
     let reply = app.post("/payments", &clickpesa_body("SPINLEDGEROFF1"));
     assert_eq!(reply.status, 201, "{reply}");
     let again = app.post("/payments", &clickpesa_body("SPINLEDGEROFF1"));
     assert_eq!(again.status, 502, "{again}");
     assert_eq!(again.json()["provider_status"], 409, "{again}");
-    assert_eq!(
-        sandbox.requests().len(),
-        4,
-        "{:?}",
-        provider_calls(&sandbox)
-    );
+    assert_eq!(sandbox.requests().len(), 4, "{:?}", provider_calls(sandbox));
     let keyed = post_with_key(app.addr(), &clickpesa_body("SPINLEDGEROFF2"), "k-1");
     assert_needs_the_ledger(&keyed);
     for route in ["/payments?provider=clickpesa", "/events"] {
         assert_needs_the_ledger(&app.send("GET", route, None, Some(API_KEY)));
     }
-    assert_eq!(
-        sandbox.requests().len(),
-        4,
-        "{:?}",
-        provider_calls(&sandbox)
-    );
+    assert_eq!(sandbox.requests().len(), 4, "{:?}", provider_calls(sandbox));
 }
 
 // ----- 2. the other builds -----
@@ -522,26 +539,16 @@ fn with_the_ledger_off_pays_pass_through_under_spin() {
 #[test]
 fn the_spin_variables_build_pays_through_each_provider_under_spin() {
     let test = "the_spin_variables_build_pays_through_each_provider_under_spin";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let app = SpinApp::start(
-        &spin,
-        finconnect_setup(
-            "spin-variables",
-            &harness::spin_variables_wasm(),
-            &sandbox,
-            &config,
-        ),
-    );
+    let app = suite.start(suite.setup("spin-variables", &harness::spin_variables_wasm()));
+    let sandbox = &suite.sandbox;
     let mut seen = Vec::new();
-    pesapal_walk_through(&app, &sandbox, &mut seen, "GET", "SPIN-SV-1");
-    clickpesa_walk_through(&app, &sandbox, &mut seen, "SPINSV2");
-    mpesa_walk_through(&app, &sandbox, &mut seen, "SPINSV3");
-    app.assert_no_secrets(&secrets(&sandbox, &config, &seen));
+    pesapal_walk_through(&app, sandbox, &mut seen, "GET", "SPIN-SV-1");
+    clickpesa_walk_through(&app, sandbox, &mut seen, "SPINSV2");
+    mpesa_walk_through(&app, sandbox, &mut seen, "SPINSV3");
+    app.assert_no_secrets(&suite.secrets(&seen));
 }
 
 /// The bearer token each order submission or USSD push carried.
@@ -557,23 +564,21 @@ fn api_tokens(sandbox: &Sandbox) -> Vec<String> {
 #[test]
 fn the_token_cache_build_does_one_round_trip_per_warm_pay_with_spins_key_value_store() {
     let test = "the_token_cache_build_does_one_round_trip_per_warm_pay";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
     let wasm = harness::token_cache_wasm();
-    let mut app = SpinApp::start(
-        &spin,
-        finconnect_setup("token-cache", &wasm, &sandbox, &config)
+    let mut app = suite.start(
+        suite
+            .setup("token-cache", &wasm)
             .variable("finconnect_token_cache", "on"),
     );
+    let sandbox = &suite.sandbox;
 
     let mut seen = Vec::new();
     let ipn_id = register_own_ipn(&app, "GET");
     assert_eq!(
-        drain(&sandbox, &mut seen),
+        drain(sandbox, &mut seen),
         calls(&[PESAPAL_TOKEN, PESAPAL_REGISTER_IPN])
     );
     const WARM: usize = 5;
@@ -581,14 +586,14 @@ fn the_token_cache_build_does_one_round_trip_per_warm_pay_with_spins_key_value_s
         pay(&app, &pesapal_body(&format!("SPIN-TC-{n}"), &ipn_id));
     }
     assert_eq!(
-        drain(&sandbox, &mut seen),
+        drain(sandbox, &mut seen),
         calls(&[PESAPAL_SUBMIT; WARM]),
         "each warm pay is one provider round trip"
     );
     pay(&app, &clickpesa_body("SPINTC1"));
     pay(&app, &clickpesa_body("SPINTC2"));
     assert_eq!(
-        drain(&sandbox, &mut seen),
+        drain(sandbox, &mut seen),
         calls(&[CLICKPESA_TOKEN, CLICKPESA_PUSH, CLICKPESA_PUSH])
     );
 
@@ -600,34 +605,31 @@ fn the_token_cache_build_does_one_round_trip_per_warm_pay_with_spins_key_value_s
         "no {}",
         db.display()
     );
-    app.assert_no_secrets(&secrets(&sandbox, &config, &seen));
+    app.assert_no_secrets(&suite.secrets(&seen));
     app.stop();
-    let restarted = SpinApp::start(
-        &spin,
-        finconnect_setup("token-cache-again", &wasm, &sandbox, &config)
+    let restarted = suite.start(
+        suite
+            .setup("token-cache-again", &wasm)
             .variable("finconnect_token_cache", "on")
             .in_dir(app.dir().to_owned()),
     );
     pay(&restarted, &pesapal_body("SPIN-TC-AGAIN", &ipn_id));
     assert_eq!(
-        drain(&sandbox, &mut seen),
+        drain(sandbox, &mut seen),
         calls(&[PESAPAL_SUBMIT]),
         "the token cached by the first process was reused after a restart"
     );
-    restarted.assert_no_secrets(&secrets(&sandbox, &config, &seen));
+    restarted.assert_no_secrets(&suite.secrets(&seen));
     drop(restarted);
 
     // Off (the manifest's default) on the same build: two round trips again.
-    let off = SpinApp::start(
-        &spin,
-        finconnect_setup("token-cache-off", &wasm, &sandbox, &config),
-    );
+    let off = suite.start(suite.setup("token-cache-off", &wasm));
     pay(&off, &pesapal_body("SPIN-TC-OFF", &ipn_id));
     assert_eq!(
-        drain(&sandbox, &mut seen),
+        drain(sandbox, &mut seen),
         calls(&[PESAPAL_TOKEN, PESAPAL_SUBMIT])
     );
-    off.assert_no_secrets(&secrets(&sandbox, &config, &seen));
+    off.assert_no_secrets(&suite.secrets(&seen));
 }
 
 // ----- 3. composition by Spin -----
@@ -672,22 +674,17 @@ fn sandbox_ipn_id(sandbox: &Sandbox, config: &SandboxConfig) -> String {
 #[test]
 fn spin_composes_the_shop_with_finconnect_as_a_component_dependency() {
     let test = "spin_composes_the_shop_with_finconnect_as_a_component_dependency";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let ipn_id = sandbox_ipn_id(&sandbox, &config);
+    let (config, sandbox) = (&suite.config, &suite.sandbox);
+    let ipn_id = sandbox_ipn_id(sandbox, config);
     sandbox.clear_requests();
-    let app = SpinApp::start(
-        &spin,
-        SpinSetup::new(
-            "dependency",
-            harness::dependency_manifest(&harness::shop_wasm(), &harness::finconnect_wasm()),
-            harness::sandbox_variables(&sandbox, &config),
-        ),
-    );
+    let app = suite.start(SpinSetup::new(
+        "dependency",
+        harness::dependency_manifest(&harness::shop_wasm(), &harness::finconnect_wasm()),
+        harness::sandbox_variables(sandbox, config),
+    ));
 
     let form =
         format!("order_id=spin-shop-1&amount=99.50&email=buyer%40example.com&ipn_id={ipn_id}");
@@ -700,7 +697,7 @@ fn spin_composes_the_shop_with_finconnect_as_a_component_dependency() {
     );
     assert_eq!(reply.status, 303, "{reply}");
     assert_eq!(
-        provider_calls(&sandbox),
+        provider_calls(sandbox),
         calls(&[PESAPAL_TOKEN, PESAPAL_SUBMIT]),
         "the token step first, then the order"
     );
@@ -726,7 +723,7 @@ fn spin_composes_the_shop_with_finconnect_as_a_component_dependency() {
 
     // A validation error inside FinConnect comes back through the shop.
     let mut seen = Vec::new();
-    drain(&sandbox, &mut seen);
+    drain(sandbox, &mut seen);
     let form = format!("order_id=spin-shop-2&amount=fifteen&email=b%40example.com&ipn_id={ipn_id}");
     let reply = common::http_over_tcp(
         app.addr(),
@@ -740,7 +737,7 @@ fn spin_composes_the_shop_with_finconnect_as_a_component_dependency() {
         "{reply}"
     );
     assert!(sandbox.requests().is_empty());
-    app.assert_no_secrets(&secrets(&sandbox, &config, &seen));
+    app.assert_no_secrets(&suite.secrets(&seen));
 }
 
 // ----- 4. more than one instance -----
@@ -762,20 +759,18 @@ fn redis_runtime_config(redis: &Redis) -> String {
 #[test]
 fn two_spin_instances_share_cached_tokens_through_one_redis() {
     let test = "two_spin_instances_share_cached_tokens_through_one_redis";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
     let Some(redis) = Redis::start(test) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let (config, sandbox) = (&suite.config, &suite.sandbox);
     let wasm = harness::token_cache_wasm();
     let instance = |name: &str| {
-        SpinApp::start(
-            &spin,
-            finconnect_setup(name, &wasm, &sandbox, &config)
+        suite.start(
+            suite
+                .setup(name, &wasm)
                 .variable("finconnect_token_cache", "on")
                 .runtime_config(redis_runtime_config(&redis)),
         )
@@ -790,7 +785,7 @@ fn two_spin_instances_share_cached_tokens_through_one_redis() {
     pay(&a, &clickpesa_body("SPINREDISA"));
     pay(&b, &clickpesa_body("SPINREDISB"));
     assert_eq!(
-        provider_calls(&sandbox),
+        provider_calls(sandbox),
         calls(&[
             PESAPAL_TOKEN,
             PESAPAL_REGISTER_IPN,
@@ -802,7 +797,7 @@ fn two_spin_instances_share_cached_tokens_through_one_redis() {
         ]),
         "one token per provider, fetched through A and reused by B"
     );
-    let used = api_tokens(&sandbox);
+    let used = api_tokens(sandbox);
     assert_eq!(used[0], used[1], "A and B sent the same PesaPal token");
     assert_eq!(used[2], used[3], "A and B sent the same ClickPesa token");
     assert!(
@@ -816,7 +811,7 @@ fn two_spin_instances_share_cached_tokens_through_one_redis() {
             app.dir().display()
         );
     }
-    let tokens = secrets(&sandbox, &config, &[]);
+    let tokens = secrets(sandbox, config, &[]);
     a.assert_no_secrets(&tokens);
     b.assert_no_secrets(&tokens);
 }
@@ -844,7 +839,7 @@ fn event_kinds(app: &SpinApp) -> Vec<String> {
 #[test]
 fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
     let test = "two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
     let Some(redis) = Redis::start(test) else {
@@ -853,14 +848,11 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
     let Some(receiver) = common::receiver::Receiver::start(test, WEBHOOK_SECRET) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let (config, sandbox) = (&suite.config, &suite.sandbox);
     let wasm = harness::finconnect_wasm();
     let instance = |name: &str| {
-        SpinApp::start(
-            &spin,
-            webhooks_to(&receiver, finconnect_setup(name, &wasm, &sandbox, &config))
+        suite.start(
+            webhooks_to(&receiver, suite.setup(name, &wasm))
                 .runtime_config(redis_runtime_config(&redis)),
         )
     };
@@ -964,7 +956,7 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
         "no creation guard in Redis: {keys:?}"
     );
 
-    let mut secrets = secrets(&sandbox, &config, &[]);
+    let mut secrets = secrets(sandbox, config, &[]);
     secrets.push(WEBHOOK_SECRET.to_owned());
     secrets.push(WEBHOOK_SECRET.trim_start_matches("whsec_").to_owned());
     a.assert_no_secrets(&secrets);
@@ -1050,20 +1042,19 @@ fn thirty_two_concurrent_pays_with_one_key_under_spins_sqlite_store_in_wal_mode_
 
 fn thirty_two_pays_with_one_key_under_spins_sqlite_store(test: &str, wal: bool) {
     use xtask::spin_store::{JournalMode, SPIN_DEFAULT_STORE, journal_mode};
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
+    let sandbox = &suite.sandbox;
     let (name, label) = if wal {
         ("sqlite-race-wal", "Spin's SQLite store in WAL mode")
     } else {
         ("sqlite-race", "Spin's SQLite store")
     };
-    let app = SpinApp::start(
-        &spin,
-        finconnect_setup(name, &harness::finconnect_wasm(), &sandbox, &config).wal_store(wal),
+    let app = suite.start(
+        suite
+            .setup(name, &harness::finconnect_wasm())
+            .wal_store(wal),
     );
     let replies = pay_32_with_one_key(
         &[app.addr()],
@@ -1108,21 +1099,13 @@ fn thirty_two_pays_with_one_key_under_spins_sqlite_store(test: &str, wal: bool) 
 #[test]
 fn events_polled_while_pays_run_are_each_listed_once_under_spin() {
     let test = "events_polled_while_pays_run_are_each_listed_once_under_spin";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let app = SpinApp::start(
-        &spin,
-        finconnect_setup(
-            "events-race",
-            &harness::finconnect_wasm(),
-            &sandbox,
-            &config,
-        )
-        .wal_store(true),
+    let app = suite.start(
+        suite
+            .setup("events-race", &harness::finconnect_wasm())
+            .wal_store(true),
     );
     let page = |after: u64| {
         let reply = app.get(&format!("/events?after={after}&limit=100"));
@@ -1227,18 +1210,16 @@ fn events_polled_while_pays_run_are_each_listed_once_under_spin() {
 fn a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis() {
     use finconnect_core::{Provider, ledger::record::record_key};
     let test = "a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::shared) else {
         return;
     };
     let Some(redis) = Redis::start(test) else {
         return;
     };
-    let _shared = harness::shared();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let app = SpinApp::start(
-        &spin,
-        finconnect_setup("guard-wait", &harness::finconnect_wasm(), &sandbox, &config)
+    let sandbox = &suite.sandbox;
+    let app = suite.start(
+        suite
+            .setup("guard-wait", &harness::finconnect_wasm())
             .runtime_config(redis_runtime_config(&redis)),
     );
     let body = clickpesa_body("SPINGUARD1");
@@ -1274,9 +1255,9 @@ fn a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis(
     assert_eq!(reply.header("idempotent-replayed"), Some("true"), "{reply}");
     assert_eq!(reply.json(), first.json());
     assert!(
-        provider_calls(&sandbox).is_empty(),
+        provider_calls(sandbox).is_empty(),
         "no provider call: {:?}",
-        provider_calls(&sandbox)
+        provider_calls(sandbox)
     );
 }
 
@@ -1339,10 +1320,9 @@ fn measure(
 #[test]
 fn no_request_stalls_under_spin_at_concurrency_1_and_8() {
     let test = "no_request_stalls_under_spin_at_concurrency_1_and_8";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::exclusive) else {
         return;
     };
-    let _exclusive = harness::exclusive();
     let count: usize = std::env::var("FINCONNECT_SPIN_STALL_REQUESTS")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -1356,17 +1336,14 @@ fn no_request_stalls_under_spin_at_concurrency_1_and_8() {
     let Some(redis) = Redis::start(test) else {
         return;
     };
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
-    let app = SpinApp::start(
-        &spin,
-        finconnect_setup("stall", &harness::finconnect_wasm(), &sandbox, &config)
+    let app = suite.start(
+        suite
+            .setup("stall", &harness::finconnect_wasm())
             .runtime_config(redis_runtime_config(&redis)),
     );
     // The same without the ledger (`finconnect_ledger = off`, no store):
     // the pass-through the Node services are compared with.
-    let (_plain_sandbox, plain) =
-        without_a_store(&spin, "stall-no-ledger", &[("finconnect_ledger", "off")]);
+    let plain = suite.without_a_store("stall-no-ledger", &[("finconnect_ledger", "off")]);
     let mut failures = Vec::new();
     for (app, what) in [(&app, "ledger in Redis"), (&plain, "ledger off")] {
         let ipn_id = register_own_ipn(app, "GET");
@@ -1416,19 +1393,17 @@ fn no_request_stalls_under_spin_at_concurrency_1_and_8() {
 #[test]
 fn sqlite_store_latency_is_reported() {
     let test = "sqlite_store_latency_is_reported";
-    let Some(spin) = harness::spin(test) else {
+    let Some(suite) = Suite::begin(test, harness::exclusive) else {
         return;
     };
-    let _exclusive = harness::exclusive();
-    let config = distinct_credentials();
-    let sandbox = Sandbox::start(config.clone()).unwrap();
     for (name, file, wal) in [
         ("sqlite", "rollback journal", false),
         ("sqlite-wal", "WAL", true),
     ] {
-        let app = SpinApp::start(
-            &spin,
-            finconnect_setup(name, &harness::finconnect_wasm(), &sandbox, &config).wal_store(wal),
+        let app = suite.start(
+            suite
+                .setup(name, &harness::finconnect_wasm())
+                .wal_store(wal),
         );
         let ipn_id = register_own_ipn(&app, "GET");
         measure(&app, &ipn_id, 20, 1, "warm");
