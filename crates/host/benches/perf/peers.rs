@@ -13,7 +13,9 @@
 //!   (`bench/peers/inprocess.mjs`).
 //!
 //! Rounds are interleaved (every peer once per round), each figure is the
-//! median over the rounds. Server CPU comes from `/proc/<pid>/stat` of the
+//! median over the rounds. Each ratio is that of two medians, and is also
+//! given round by round (lowest and highest, and in how many rounds a goal
+//! was met), since the rounds show how far the machine's noise moves it. Server CPU comes from `/proc/<pid>/stat` of the
 //! server's process group, provider round trips from the sandbox's log.
 
 use super::{LoadTarget, client_runtime, drive_target, host, register_ipn};
@@ -864,38 +866,90 @@ fn print_table(peers: &[Peer], inprocess: &[InProcess], rounds: usize, notes: &[
     }
 }
 
-fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
-    let find = |kind: Kind| peers.iter().find(|p| p.kind == kind).map(summary);
-    let inproc = |mode: &str| {
-        inprocess
+/// A ratio of two peers' figures: of their medians over the rounds (the
+/// value reported), and round by round. A round measures every peer within
+/// a minute of the others, so the spread of the per-round ratios shows how
+/// far the machine's noise moves a goal, and how many rounds met it.
+struct Ratio {
+    value: f64,
+    rounds: Vec<f64>,
+}
+
+impl Ratio {
+    fn of<R>(a: &[R], b: &[R], metric: impl Fn(&R) -> f64) -> Self {
+        let med = |rounds: &[R]| median(rounds.iter().map(&metric).collect());
+        Self {
+            value: med(a) / med(b),
+            rounds: a
+                .iter()
+                .zip(b)
+                .map(|(a, b)| metric(a) / metric(b))
+                .collect(),
+        }
+    }
+
+    /// `1.12× (rounds 0.95–1.25×)`.
+    fn shown(&self) -> String {
+        let low = self.rounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = self
+            .rounds
             .iter()
-            .find(|r| r.mode == mode)
-            .map(|r| median(r.rounds.iter().map(|r| r.p50_ms).collect()))
-    };
-    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        match self.rounds.len() {
+            0 | 1 => format!("{:.2}×", self.value),
+            _ => format!("{:.2}× (rounds {low:.2}–{high:.2}×)", self.value),
+        }
+    }
+
+    /// `met (3 of 5 rounds)`: the verdict on the value, and in how many
+    /// rounds the ratio alone met the goal.
+    fn verdict(&self, met: impl Fn(f64) -> bool) -> String {
+        let word = if met(self.value) { "met" } else { "NOT met" };
+        match self.rounds.len() {
+            0 | 1 => word.to_owned(),
+            n => format!(
+                "{word} ({} of {n} rounds)",
+                self.rounds.iter().filter(|r| met(**r)).count()
+            ),
+        }
+    }
+}
+
+fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
+    let find = |kind: Kind| peers.iter().find(|p| p.kind == kind);
+    let inproc = |mode: &str| inprocess.iter().find(|r| r.mode == mode);
+    let rps32 = |a: &Peer, b: &Peer| Ratio::of(&a.rounds, &b.rounds, |r| r.rps32);
+    let p50 = |a: &Peer, b: &Peer| Ratio::of(&a.rounds, &b.rounds, |r| r.p50.as_secs_f64());
     // One row per ratio: a goal it must reach, must stay under, or none.
-    let at_least = |label: &str, r: f64, goal: f64| {
+    let at_least = |label: &str, r: Ratio, goal: f64| {
         println!(
-            "| {label} | {r:.2}× | ≥ {goal:.2}×: {} |",
-            verdict(r >= goal)
+            "| {label} | {} | ≥ {goal:.2}×: {} |",
+            r.shown(),
+            r.verdict(|r| r >= goal)
         );
     };
-    let at_most = |label: &str, r: f64, goal: f64| {
+    let at_most = |label: &str, r: Ratio, goal: f64| {
         println!(
-            "| {label} | {r:.2}× | ≤ {goal:.2}×: {} |",
-            verdict(r <= goal)
+            "| {label} | {} | ≤ {goal:.2}×: {} |",
+            r.shown(),
+            r.verdict(|r| r <= goal)
         );
     };
-    let cpu = |s: &Summary| {
-        s.cpu_us
+    let for_reference = |label: &str, r: Ratio| {
+        println!("| {label} | {} | (for reference) |", r.shown());
+    };
+    let cpu = |peer: &Peer| {
+        summary(peer)
+            .cpu_us
             .map_or_else(|| "?".to_owned(), |us| format!("{us:.0} µs"))
     };
-    let before_after = |what: &str, after: &Summary, before: &Summary| {
+    let before_after = |what: &str, after: &Peer, before: &Peer| {
         println!(
-            "| {what} after ÷ before, req/s at c=32 (CPU per pay {} → {}) | {:.2}× | (before/after) |",
+            "| {what} after ÷ before, req/s at c=32 (CPU per pay {} → {}) | {} | (before/after) |",
             cpu(before),
             cpu(after),
-            after.rps32 / before.rps32
+            rps32(after, before).shown()
         );
     };
     // The goal of being within 1.2× of the minimal component under one
@@ -914,52 +968,54 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
             if let (Some(spin), Some(minimal)) = (find(kind), find(minimal_kind)) {
                 at_most(
                     &format!("{minimal_name} ÷ {name}, both under Spin, req/s at c=32"),
-                    minimal.rps32 / spin.rps32,
+                    rps32(minimal, spin),
                     1.2,
                 );
                 at_most(
                     &format!("{name} ÷ {minimal_name}, both under Spin, c=1 p50"),
-                    spin.p50 / minimal.p50,
+                    p50(spin, minimal),
                     1.2,
                 );
             }
         }
     };
     println!();
-    println!("| ratio | value | goal |");
+    println!("| ratio | value (the medians' ratio; per round, lowest–highest) | goal |");
     println!("|---|---|---|");
     if let (Some(host), Some(lean)) = (find(Kind::Host), find(Kind::NodeHttp)) {
         at_least(
             "finconnect-host ÷ lean Node (node:http client), req/s at c=32",
-            host.rps32 / lean.rps32,
+            rps32(host, lean),
             1.0,
         );
     }
     if let (Some(after), Some(before)) = (find(Kind::Host), find(Kind::HostBefore)) {
-        before_after("finconnect-host", &after, &before);
+        before_after("finconnect-host", after, before);
     }
     if let (Some(after), Some(before)) = (find(Kind::Spin), find(Kind::SpinBefore)) {
-        before_after("FinConnect under Spin", &after, &before);
+        before_after("FinConnect under Spin", after, before);
     }
     if let (Some(wal), Some(rollback)) = (find(Kind::Spin), find(Kind::SpinRollback)) {
-        println!(
-            "| FinConnect under Spin, store in WAL mode ÷ as Spin creates it, req/s at c=32 (CPU per pay {} → {}) | {:.2}× | (for reference) |",
-            cpu(&rollback),
-            cpu(&wal),
-            wal.rps32 / rollback.rps32
+        for_reference(
+            &format!(
+                "FinConnect under Spin, store in WAL mode ÷ as Spin creates it, req/s at c=32 (CPU per pay {} → {})",
+                cpu(rollback),
+                cpu(wal)
+            ),
+            rps32(wal, rollback),
         );
     }
     if let (Some(host), Some(lean)) = (find(Kind::HostNoLedger), find(Kind::NodeHttp)) {
         at_least(
             "finconnect-host without the ledger ÷ lean Node (node:http client), req/s at c=32",
-            host.rps32 / lean.rps32,
+            rps32(host, lean),
             1.0,
         );
     }
     if let (Some(spin), Some(fetch)) = (find(Kind::SpinNoLedger), find(Kind::NodeFetch)) {
         at_least(
             "FinConnect without the ledger under Spin ÷ Node SDK (fetch), req/s at c=32",
-            spin.rps32 / fetch.rps32,
+            rps32(spin, fetch),
             1.0,
         );
     }
@@ -967,28 +1023,30 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
     if let (Some(spin), Some(fetch)) = (find(Kind::Spin), find(Kind::NodeFetch)) {
         at_least(
             "FinConnect under Spin ÷ Node SDK (fetch), req/s at c=32",
-            spin.rps32 / fetch.rps32,
+            rps32(spin, fetch),
             1.0,
         );
     }
     if let (Some(redis), Some(fetch)) = (find(Kind::SpinRedis), find(Kind::NodeFetch)) {
-        println!(
-            "| FinConnect under Spin, store in Redis ÷ Node SDK (fetch), req/s at c=32 | {:.2}× | (for reference) |",
-            redis.rps32 / fetch.rps32
+        for_reference(
+            "FinConnect under Spin, store in Redis ÷ Node SDK (fetch), req/s at c=32",
+            rps32(redis, fetch),
         );
     }
     against_minimal(Kind::Spin, "FinConnect");
+    let in_process_p50 =
+        |a: &InProcess, b: &InProcess| Ratio::of(&a.rounds, &b.rounds, |r| r.p50_ms);
     if let (Some(jco), Some(sdk)) = (inproc("jco"), inproc("sdk-fetch")) {
         at_most(
             "FinConnect via jco ÷ Node SDK (fetch), in process, c=1 p50",
-            jco / sdk,
+            in_process_p50(jco, sdk),
             2.0,
         );
     }
     if let (Some(jco), Some(sdk)) = (inproc("jco"), inproc("sdk-http")) {
-        let r = jco / sdk;
-        println!(
-            "| FinConnect via jco ÷ Node SDK (node:http client), in process, c=1 p50 | {r:.2}× | (for reference) |"
+        for_reference(
+            "FinConnect via jco ÷ Node SDK (node:http client), in process, c=1 p50",
+            in_process_p50(jco, sdk),
         );
     }
 }
