@@ -534,6 +534,46 @@ fn with_the_ledger_off_pays_pass_through_under_spin() {
     assert_eq!(sandbox.requests().len(), 4, "{:?}", provider_calls(sandbox));
 }
 
+/// Every variable from a static provider in a runtime-configuration file,
+/// as `cargo xtask spin-variables` writes it, and none through
+/// `SPIN_VARIABLE_*` but a wrong merchant key: FinConnect pays through
+/// PesaPal and ClickPesa with the file's credentials, and the file's
+/// merchant key wins over the environment's (docs/DEPLOY.md says so).
+#[test]
+fn variables_from_a_static_provider_in_the_runtime_config_serve_pays_under_spin() {
+    let test = "variables_from_a_static_provider_in_the_runtime_config_serve_pays_under_spin";
+    let Some(suite) = Suite::begin(test, harness::shared) else {
+        return;
+    };
+    let manifest = harness::finconnect_manifest(&harness::finconnect_wasm());
+    let values = harness::sandbox_variables(&suite.sandbox, &suite.config);
+    let (provider, given) = xtask::spin_variables::static_provider(&manifest, |name| {
+        values
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, value)| value.clone())
+    })
+    .unwrap();
+    assert_eq!(given, values.len(), "every value found a variable");
+    let app = suite.start(
+        SpinSetup::new("static-variables", manifest, Vec::new())
+            .variable("finconnect_api_key", "not-the-files-key")
+            .runtime_config(provider),
+    );
+    let ipn_id = register_own_ipn(&app, "GET");
+    pay(&app, &pesapal_body("SPIN-STATIC-1", &ipn_id));
+    let reply = app.post("/payments", &clickpesa_body("SPINSTATIC2"));
+    assert_eq!(reply.status, 201, "{reply}");
+    let refused = app.send(
+        "POST",
+        "/payments",
+        Some(&clickpesa_body("SPINSTATIC3")),
+        Some("not-the-files-key"),
+    );
+    assert_eq!(refused.status, 401, "{refused}");
+    app.assert_no_secrets(&suite.secrets(&[]));
+}
+
 // ----- 2. the other builds -----
 
 #[test]

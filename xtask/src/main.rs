@@ -10,6 +10,7 @@
 //! cargo xtask load [ARGS...]             build the component, then the load test (release)
 //! cargo xtask wasm-opt FILE...           optimise components in place (what `build` does to its output)
 //! cargo xtask spin-store [PATH]          put Spin's SQLite key-value file in WAL mode
+//! cargo xtask spin-variables PATH        write Spin's variables to a runtime-configuration file
 //! ```
 
 mod shrink;
@@ -19,6 +20,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use xtask::spin_store::{self, SPIN_DEFAULT_STORE};
+use xtask::spin_variables;
 
 const USAGE: &str = "\
 usage: cargo xtask <task> [args]
@@ -81,7 +83,15 @@ tasks:
                             it is DIR/sqlite_key_value.db) in write-ahead-log mode: created if
                             missing, switched if it uses a rollback journal (data kept; best
                             with Spin stopped). Spin keeps the mode; each write then costs one
-                            sync instead of a journal file's create, syncs and removal";
+                            sync instead of a journal file's create, syncs and removal
+  spin-variables PATH       write PATH, a Spin runtime-configuration file whose static
+                            variables provider holds every variable of spin.toml: the value
+                            of SPIN_VARIABLE_<NAME> when set (environment, then ./.env),
+                            else the default (file mode
+                            0600; no value is printed). `spin up --runtime-config-file PATH`
+                            then resolves variables from memory instead of its environment
+                            provider, which blocks a thread per lookup (about a third of
+                            Spin's CPU per pay without the ledger; docs/DEPLOY.md)";
 
 /// What the browser test (`tests/browser.rs`) drives: Debian's Chromium
 /// and its chromedriver.
@@ -182,6 +192,37 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             // a missing file is created; an existing one is left to
             // `spin-store` (a Spin may have it open right now).
             workspace.prepare_spin_store();
+            Ok(())
+        }
+        "spin-variables" => {
+            let path = match rest {
+                [path] if !path.starts_with('-') => PathBuf::from(path),
+                _ => bail!("`spin-variables` takes one path, got {rest:?}\n\n{USAGE}"),
+            };
+            let manifest = std::fs::read_to_string(workspace.root.join("spin.toml"))
+                .context("cannot read spin.toml")?;
+            let environment = spin_variables::SpinEnvironment::read(Path::new(".env"))?;
+            let (text, given) =
+                spin_variables::static_provider(&manifest, |name| environment.value(name))?;
+            write_private(
+                &path,
+                &format!(
+                    "# Written by `cargo xtask spin-variables` from spin.toml's [variables] and\n\
+                     # SPIN_VARIABLE_* (environment, then .env): a value here wins over both,\n\
+                     # so run it again after changing either. It holds secrets: keep it out of\n\
+                     # version control. Other runtime settings (a Redis key-value store) can\n\
+                     # follow below. Use: spin up --runtime-config-file {}\n\n{text}",
+                    path.display()
+                ),
+            )?;
+            println!(
+                "xtask: wrote {} with a value for every variable in spin.toml ({given} from \
+                 SPIN_VARIABLE_* in the environment or .env, the rest its default; no value \
+                 is printed); serve with \
+                 `spin up --runtime-config-file {}`",
+                path.display(),
+                path.display()
+            );
             Ok(())
         }
         "spin-store" => {
@@ -368,6 +409,29 @@ struct Workspace {
 }
 
 /// One line on what `spin-store` (or `build`) did to Spin's store file.
+/// Writes `text` to `path` readable by its owner only (it holds secrets),
+/// replacing what was there.
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        options.mode(0o600);
+        // A file that existed keeps its mode through `open`: tighten it first.
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {}", path.display()))?;
+        }
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn describe_store(path: &Path, outcome: spin_store::Outcome) -> String {
     let path = path.display();
     match outcome {
