@@ -8,6 +8,9 @@
 //! - FinConnect on `finconnect-host up` (its own process);
 //! - FinConnect under `spin up`, and a minimal component making the same two
 //!   calls under the same Spin (`bench/minimal`), to tell Spin's share from ours;
+//!   each without the ledger also with its variables from a static provider
+//!   in a runtime-configuration file (`cargo xtask spin-variables`) instead of
+//!   `SPIN_VARIABLE_*`;
 //! - the floor: the load client making the two calls straight to the sandbox;
 //! - in process: the Node SDK as a library, and FinConnect transpiled by jco
 //!   (`bench/peers/inprocess.mjs`).
@@ -238,8 +241,10 @@ enum Kind {
     SpinBefore,
     SpinNoLedger,
     SpinRedis,
+    SpinNoLedgerStatic,
     SpinMinimal,
     SpinMinimalVariables,
+    SpinMinimalStatic,
     Floor,
 }
 
@@ -456,14 +461,31 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
         Some(spin) => {
             // `spin up` in a fresh directory of its own (a fresh Spin SQLite
             // store under `.spin/`: references repeat from run to run).
+            // With `variables` set, Spin gets no SPIN_VARIABLE_* but a
+            // runtime-configuration file whose static provider holds every
+            // variable of the manifest (`cargo xtask spin-variables`).
             let spin_up = |name: &str,
                            manifest: String,
                            env: &[(String, String)],
-                           store: SpinStore|
+                           store: SpinStore,
+                           static_variables: bool|
              -> anyhow::Result<Server> {
                 let dir = work.join(name);
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir)?;
+                let env: Vec<(String, String)> = if static_variables {
+                    let value_of = |variable: &str| {
+                        let key = format!("SPIN_VARIABLE_{}", variable.to_uppercase());
+                        env.iter()
+                            .find(|(name, _)| *name == key)
+                            .map(|(_, value)| value.clone())
+                    };
+                    let (text, _) = xtask::spin_variables::static_provider(&manifest, value_of)?;
+                    std::fs::write(dir.join("runtime-config.toml"), text)?;
+                    Vec::new()
+                } else {
+                    env.to_vec()
+                };
                 std::fs::write(dir.join("spin.toml"), manifest)?;
                 if store == SpinStore::Wal {
                     // As `cargo xtask build` (`spin up --build`) leaves it.
@@ -474,7 +496,10 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                 command
                     .args(["up", "--from", "spin.toml", "--listen", &addr.to_string()])
                     .current_dir(&dir)
-                    .envs(env.iter().cloned());
+                    .envs(env);
+                if static_variables {
+                    command.args(["--runtime-config-file", "runtime-config.toml"]);
+                }
                 Server::start(
                     command,
                     addr,
@@ -485,7 +510,8 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             let spin_server = |wasm: &Path,
                                name: &str,
                                store: SpinStore,
-                               extra: &[(String, String)]|
+                               extra: &[(String, String)],
+                               static_variables: bool|
              -> anyhow::Result<Server> {
                 let manifest = std::fs::read_to_string(Path::new(super::ROOT).join("spin.toml"))?;
                 let mut manifest = manifest.replace(
@@ -496,12 +522,12 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     manifest = manifest.replace("key_value_stores = [\"default\"]\n", "");
                 }
                 let env: Vec<(String, String)> = variables.iter().chain(extra).cloned().collect();
-                spin_up(name, manifest, &env, store)
+                spin_up(name, manifest, &env, store, static_variables)
             };
             peers.push(Peer::new(
                 "FinConnect under spin up (Spin's SQLite store in WAL mode, as spin up --build leaves it)",
                 Kind::Spin,
-                Some(spin_server(&inputs.wasm, "spin-finconnect", SpinStore::Wal, &[])?),
+                Some(spin_server(&inputs.wasm, "spin-finconnect", SpinStore::Wal, &[], false)?),
             ));
             peers.push(Peer::new(
                 "FinConnect under spin up, Spin's SQLite store as Spin creates it (rollback journal)",
@@ -511,6 +537,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     "spin-finconnect-rollback",
                     SpinStore::Rollback,
                     &[],
+                    false,
                 )?),
             ));
             if let Some(before) = &before {
@@ -522,6 +549,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                         "spin-finconnect-before",
                         SpinStore::Wal,
                         &[],
+                        false,
                     )?),
                 ));
             }
@@ -533,6 +561,18 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     "spin-finconnect-no-ledger",
                     SpinStore::None,
                     &ledger_off,
+                    false,
+                )?),
+            ));
+            peers.push(Peer::new(
+                "FinConnect without the ledger under spin up, no store granted, variables from a static provider (cargo xtask spin-variables)",
+                Kind::SpinNoLedgerStatic,
+                Some(spin_server(
+                    &inputs.wasm,
+                    "spin-finconnect-no-ledger-static",
+                    SpinStore::None,
+                    &ledger_off,
+                    true,
                 )?),
             ));
             // The same with the ledger's store in Redis, as for more than one instance.
@@ -570,7 +610,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                         config.pesapal_consumer_secret,
                         ipn_id,
                     );
-                    peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(spin_up("spin-minimal", manifest, &[], SpinStore::None)?)));
+                    peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(spin_up("spin-minimal", manifest, &[], SpinStore::None, false)?)));
                     // Settings as Spin variables set through SPIN_VARIABLE_*, with the
                     // allowed host templated from one, as FinConnect's spin.toml has
                     // them: what any Spin app that takes credentials at run time pays.
@@ -598,7 +638,12 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     peers.push(Peer::new(
                         "minimal component under spin up, settings from Spin variables",
                         Kind::SpinMinimalVariables,
-                        Some(spin_up("spin-minimal-variables", manifest, &env, SpinStore::None)?),
+                        Some(spin_up("spin-minimal-variables", manifest.clone(), &env, SpinStore::None, false)?),
+                    ));
+                    peers.push(Peer::new(
+                        "minimal component under spin up, settings from Spin variables in a static provider",
+                        Kind::SpinMinimalStatic,
+                        Some(spin_up("spin-minimal-static", manifest, &env, SpinStore::None, true)?),
                     ));
                 }
                 None => notes.push("SKIPPED: minimal component under Spin (FINCONNECT_MINIMAL_WASM not set; `cargo xtask bench --peers` builds it)".to_owned()),
@@ -958,13 +1003,20 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
     // its settings from Spin variables, which costs Spin the same kind of
     // work FinConnect's variables cost it (docs/PERFORMANCE.md).
     let against_minimal = |kind: Kind, name: &str| {
-        for (minimal_kind, minimal_name) in [
-            (Kind::SpinMinimal, "minimal component"),
+        // A FinConnect row whose variables come from a static provider is
+        // held against the minimal component whose variables do too.
+        let variables = if kind == Kind::SpinNoLedgerStatic {
+            (
+                Kind::SpinMinimalStatic,
+                "minimal component (settings from Spin variables in a static provider)",
+            )
+        } else {
             (
                 Kind::SpinMinimalVariables,
                 "minimal component (settings from Spin variables)",
-            ),
-        ] {
+            )
+        };
+        for (minimal_kind, minimal_name) in [(Kind::SpinMinimal, "minimal component"), variables] {
             if let (Some(spin), Some(minimal)) = (find(kind), find(minimal_kind)) {
                 at_most(
                     &format!("{minimal_name} ÷ {name}, both under Spin, req/s at c=32"),
@@ -1020,6 +1072,17 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
         );
     }
     against_minimal(Kind::SpinNoLedger, "FinConnect without the ledger");
+    if let (Some(spin), Some(fetch)) = (find(Kind::SpinNoLedgerStatic), find(Kind::NodeFetch)) {
+        at_least(
+            "FinConnect without the ledger under Spin, variables from a static provider ÷ Node SDK (fetch), req/s at c=32",
+            rps32(spin, fetch),
+            1.0,
+        );
+    }
+    against_minimal(
+        Kind::SpinNoLedgerStatic,
+        "FinConnect without the ledger, variables from a static provider",
+    );
     if let (Some(spin), Some(fetch)) = (find(Kind::Spin), find(Kind::NodeFetch)) {
         at_least(
             "FinConnect under Spin ÷ Node SDK (fetch), req/s at c=32",
