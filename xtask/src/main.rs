@@ -425,6 +425,10 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot restrict {}", path.display()))?;
         }
     }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
     let mut file = options
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
