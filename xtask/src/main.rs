@@ -76,7 +76,8 @@ tasks:
                             (ARGS: --count N, --concurrency C, --max-seconds S;
                             --spin drives `spin up` instead of the host, with Spin's SQLite
                             store in WAL mode (as `build` leaves it), or with --redis a
-                            throwaway redis-server)
+                            throwaway redis-server; --static-variables gives Spin its
+                            variables in a static provider, as `spin-variables` writes it)
   wasm-opt FILE...          optimise the given components in place, as `build` does
   spin-store [PATH]         put the SQLite file Spin keeps its key-value store in (default
                             .spin/sqlite_key_value.db next to spin.toml; with --state-dir DIR

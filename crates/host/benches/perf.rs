@@ -86,6 +86,9 @@ struct Options {
     spin: bool,
     /// `--load --spin --redis`: with the key-value store in a throwaway redis-server.
     redis: bool,
+    /// `--load --spin --static-variables`: Spin's variables from a static
+    /// provider in its runtime configuration instead of `SPIN_VARIABLE_*`.
+    static_variables: bool,
     peers: bool,
     ledger: bool,
     rounds: usize,
@@ -100,6 +103,7 @@ fn options() -> anyhow::Result<Options> {
         load: false,
         spin: false,
         redis: false,
+        static_variables: false,
         peers: false,
         ledger: false,
         rounds: 5,
@@ -122,6 +126,7 @@ fn options() -> anyhow::Result<Options> {
             "--load" => options.load = true,
             "--spin" => options.spin = true,
             "--redis" => options.redis = true,
+            "--static-variables" => options.static_variables = true,
             "--peers" => options.peers = true,
             "--ledger" => options.ledger = true,
             "--rounds" => options.rounds = usize::try_from(number("--rounds")?)?,
@@ -132,7 +137,7 @@ fn options() -> anyhow::Result<Options> {
             "--concurrency" => options.concurrency = usize::try_from(number("--concurrency")?)?,
             "--max-seconds" => options.max_seconds = number("--max-seconds")?,
             other => bail!(
-                "unknown argument {other:?} (expected --load [--spin [--redis]], --count N, --concurrency C, --max-seconds S, --peers, --ledger, --rounds N)"
+                "unknown argument {other:?} (expected --load [--spin [--redis] [--static-variables]], --count N, --concurrency C, --max-seconds S, --peers, --ledger, --rounds N)"
             ),
         }
     }
@@ -1046,10 +1051,13 @@ fn profile_pays(wasm: &Path, pays: usize) -> anyhow::Result<()> {
 /// `spin up` serving FinConnect against `sandbox` (for `--load --spin`),
 /// with its key-value store in Spin's SQLite file (in WAL mode, as `spin up --build`
 /// leaves it) or, with `redis`, in a throwaway redis-server; both stop when the returned guards drop.
+/// With `static_variables` the variables come from a static provider in the
+/// runtime configuration (`cargo xtask spin-variables`), not `SPIN_VARIABLE_*`.
 fn spin_server(
     wasm: &Path,
     sandbox: &Sandbox,
     redis: bool,
+    static_variables: bool,
 ) -> anyhow::Result<(SocketAddr, Vec<peers::Server>, &'static str)> {
     let root = Path::new(ROOT);
     let spin = std::env::var_os("SPIN_BIN")
@@ -1061,13 +1069,31 @@ fn spin_server(
                 .find(|path| path.is_file())
         })
         .context("--spin needs Spin: set SPIN_BIN or put it at ../shared/tools/spin/spin")?;
-    let work = std::env::temp_dir().join(format!("finconnect-load-spin-{}", std::process::id()));
+    let work = std::env::temp_dir().join(format!(
+        "finconnect-load-spin-{}-{}{}",
+        std::process::id(),
+        if redis { "redis" } else { "sqlite" },
+        if static_variables { "-static" } else { "" }
+    ));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let manifest = std::fs::read_to_string(root.join("spin.toml"))?.replace(
         "source = \"target/wasm32-wasip2/release/finconnect.wasm\"",
         &format!("source = {:?}", wasm.display().to_string()),
     );
+    let variables = peers::spin_variables(sandbox);
+    // The static provider's section, when asked for, opens the runtime configuration.
+    let mut runtime_config = String::new();
+    if static_variables {
+        let value_of = |name: &str| {
+            let key = format!("SPIN_VARIABLE_{}", name.to_uppercase());
+            variables
+                .iter()
+                .find(|(known, _)| *known == key)
+                .map(|(_, value)| value.clone())
+        };
+        runtime_config = xtask::spin_variables::static_provider(&manifest, value_of)?.0;
+    }
     std::fs::write(work.join("spin.toml"), manifest)?;
     let mut guards = Vec::new();
     let mut args = vec!["up".to_owned(), "--from".to_owned(), "spin.toml".to_owned()];
@@ -1090,28 +1116,28 @@ fn spin_server(
             &work.join("redis.log"),
             "redis-server",
         )?);
-        std::fs::write(
-            work.join("runtime-config.toml"),
-            format!(
-                "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://{redis_addr}\"\n"
-            ),
-        )?;
-        args.extend([
-            "--runtime-config-file".to_owned(),
-            "runtime-config.toml".to_owned(),
-        ]);
+        runtime_config.push_str(&format!(
+            "\n[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://{redis_addr}\"\n"
+        ));
         "Redis"
     } else {
         xtask::spin_store::use_wal(&work.join(xtask::spin_store::SPIN_DEFAULT_STORE))?;
         "Spin's SQLite store in WAL mode, as `spin up --build` leaves it"
     };
+    if !runtime_config.is_empty() {
+        std::fs::write(work.join("runtime-config.toml"), runtime_config)?;
+        args.extend([
+            "--runtime-config-file".to_owned(),
+            "runtime-config.toml".to_owned(),
+        ]);
+    }
     let addr = peers::free_addr()?;
     args.extend(["--listen".to_owned(), addr.to_string()]);
     let mut command = std::process::Command::new(spin);
-    command
-        .args(&args)
-        .current_dir(&work)
-        .envs(peers::spin_variables(sandbox));
+    command.args(&args).current_dir(&work);
+    if !static_variables {
+        command.envs(variables);
+    }
     guards.push(peers::Server::start(
         command,
         addr,
@@ -1130,9 +1156,17 @@ fn load_test(wasm: &Path, options: &Options) -> anyhow::Result<()> {
     let mut _servers = Vec::new();
     let mut served_by = "host `serve` on loopback (pooling allocator)".to_owned();
     let addr = if options.spin {
-        let (addr, servers, store) = spin_server(wasm, &sandbox, options.redis)?;
+        let (addr, servers, store) =
+            spin_server(wasm, &sandbox, options.redis, options.static_variables)?;
         _servers = servers;
-        served_by = format!("`spin up` (key-value store: {store})");
+        served_by = format!(
+            "`spin up` (key-value store: {store}; variables from {})",
+            if options.static_variables {
+                "a static provider"
+            } else {
+                "SPIN_VARIABLE_*"
+            }
+        );
         addr
     } else {
         start_server(&host)?

@@ -241,6 +241,7 @@ enum Kind {
     SpinBefore,
     SpinNoLedger,
     SpinRedis,
+    SpinRedisStatic,
     SpinNoLedgerStatic,
     SpinMinimal,
     SpinMinimalVariables,
@@ -575,22 +576,32 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                     true,
                 )?),
             ));
-            // The same with the ledger's store in Redis, as for more than one instance.
-            match super::spin_server(&inputs.wasm, &sandbox, true) {
-                Ok((_, mut servers, _)) => {
-                    let spin = servers.pop();
-                    let mut peer = Peer::new(
-                        "FinConnect under spin up, store in Redis",
-                        Kind::SpinRedis,
-                        spin,
-                    );
-                    peer.also = servers;
-                    peers.push(peer);
-                }
-                Err(err) => {
-                    let note = format!("SKIPPED: FinConnect under Spin with Redis: {err:#}");
-                    eprintln!("\nperf: ==================== {note} ====================\n");
-                    notes.push(note);
+            // The same with the ledger's store in Redis, as for more than one
+            // instance: with `SPIN_VARIABLE_*`, and with a static provider.
+            for (kind, name, static_variables) in [
+                (
+                    Kind::SpinRedis,
+                    "FinConnect under spin up, store in Redis",
+                    false,
+                ),
+                (
+                    Kind::SpinRedisStatic,
+                    "FinConnect under spin up, store in Redis, variables from a static provider",
+                    true,
+                ),
+            ] {
+                match super::spin_server(&inputs.wasm, &sandbox, true, static_variables) {
+                    Ok((_, mut servers, _)) => {
+                        let spin = servers.pop();
+                        let mut peer = Peer::new(name, kind, spin);
+                        peer.also = servers;
+                        peers.push(peer);
+                    }
+                    Err(err) => {
+                        let note = format!("SKIPPED: {name}: {err:#}");
+                        eprintln!("\nperf: ==================== {note} ====================\n");
+                        notes.push(note);
+                    }
                 }
             }
             match &inputs.minimal_wasm {
@@ -1093,6 +1104,12 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
     if let (Some(redis), Some(fetch)) = (find(Kind::SpinRedis), find(Kind::NodeFetch)) {
         for_reference(
             "FinConnect under Spin, store in Redis ÷ Node SDK (fetch), req/s at c=32",
+            rps32(redis, fetch),
+        );
+    }
+    if let (Some(redis), Some(fetch)) = (find(Kind::SpinRedisStatic), find(Kind::NodeFetch)) {
+        for_reference(
+            "FinConnect under Spin, store in Redis, variables from a static provider ÷ Node SDK (fetch), req/s at c=32",
             rps32(redis, fetch),
         );
     }
