@@ -88,11 +88,11 @@ tasks:
   spin-variables PATH       write PATH, a Spin runtime-configuration file whose static
                             variables provider holds every variable of spin.toml: the value
                             of SPIN_VARIABLE_<NAME> when set (environment, then ./.env),
-                            else the default (file mode
-                            0600; no value is printed). `spin up --runtime-config-file PATH`
-                            then resolves variables from memory instead of its environment
-                            provider, which blocks a thread per lookup (about a third of
-                            Spin's CPU per pay without the ledger; docs/DEPLOY.md)";
+                            else the default (file mode 0600; no value is printed).
+                            `spin up --runtime-config-file PATH` then resolves variables
+                            from memory instead of its environment provider, which blocks a
+                            thread per lookup (about a third of Spin's CPU per pay without
+                            the ledger; docs/DEPLOY.md)";
 
 /// What the browser test (`tests/browser.rs`) drives: Debian's Chromium
 /// and its chromedriver.
@@ -409,7 +409,6 @@ struct Workspace {
     cargo: OsString,
 }
 
-/// One line on what `spin-store` (or `build`) did to Spin's store file.
 /// Writes `text` to `path` readable by its owner only (it holds secrets),
 /// replacing what was there.
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -437,6 +436,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// One line on what `spin-store` (or `build`) did to Spin's store file.
 fn describe_store(path: &Path, outcome: spin_store::Outcome) -> String {
     let path = path.display();
     match outcome {
