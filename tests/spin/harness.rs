@@ -450,7 +450,7 @@ impl SpinApp {
                 }
             }
             for (name, value) in &setup.variables {
-                command.env(variable_env_key(name), value);
+                command.env(xtask::spin_variables::environment_key(name), value);
             }
             let started = Instant::now();
             let mut child = command
@@ -605,10 +605,6 @@ impl Drop for SpinApp {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
-}
-
-fn variable_env_key(name: &str) -> String {
-    format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())
 }
 
 // ----- Redis -----

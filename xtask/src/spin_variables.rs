@@ -66,6 +66,23 @@ pub fn static_provider(
     Ok((text, given))
 }
 
+/// The environment variable in which Spin's environment provider looks for
+/// the application variable `name`: `SPIN_VARIABLE_` and the name in upper
+/// case.
+pub fn environment_key(name: &str) -> String {
+    format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase())
+}
+
+/// The value `environment`, `SPIN_VARIABLE_*` settings held as data (a
+/// child process's environment), gives the application variable `name`.
+pub fn value_in(environment: &[(String, String)], name: &str) -> Option<String> {
+    let key = environment_key(name);
+    environment
+        .iter()
+        .find(|(known, _)| *known == key)
+        .map(|(_, value)| value.clone())
+}
+
 /// Where Spin's environment provider finds values: `SPIN_VARIABLE_<NAME>`
 /// in the process environment, else in the `.env` file of the directory
 /// `spin up` runs in.
@@ -90,7 +107,7 @@ impl SpinEnvironment {
 
     /// The value the environment provider would give the variable `name`.
     pub fn value(&self, name: &str) -> Option<String> {
-        let key = format!("SPIN_VARIABLE_{}", name.to_uppercase());
+        let key = environment_key(name);
         std::env::var(&key)
             .ok()
             .or_else(|| self.dotenv.get(&key).cloned())
@@ -141,6 +158,29 @@ required = { required = true }
         let message = format!("{error:#}");
         assert!(message.contains("`required`"), "{message}");
         assert!(message.contains("SPIN_VARIABLE_REQUIRED"), "{message}");
+    }
+
+    #[test]
+    fn a_variable_is_found_under_its_environment_name() {
+        let environment = vec![
+            (
+                "SPIN_VARIABLE_PESAPAL_ORIGIN".to_owned(),
+                "http://a".to_owned(),
+            ),
+            (
+                "pesapal_path".to_owned(),
+                "/not-an-environment-name".to_owned(),
+            ),
+        ];
+        assert_eq!(
+            environment_key("pesapal_origin"),
+            "SPIN_VARIABLE_PESAPAL_ORIGIN"
+        );
+        assert_eq!(
+            value_in(&environment, "pesapal_origin").as_deref(),
+            Some("http://a")
+        );
+        assert_eq!(value_in(&environment, "pesapal_path"), None);
     }
 
     #[test]

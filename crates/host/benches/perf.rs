@@ -1085,13 +1085,7 @@ fn spin_server(
     // The static provider's section, when asked for, opens the runtime configuration.
     let mut runtime_config = String::new();
     if static_variables {
-        let value_of = |name: &str| {
-            let key = format!("SPIN_VARIABLE_{}", name.to_uppercase());
-            variables
-                .iter()
-                .find(|(known, _)| *known == key)
-                .map(|(_, value)| value.clone())
-        };
+        let value_of = |name: &str| xtask::spin_variables::value_in(&variables, name);
         runtime_config = xtask::spin_variables::static_provider(&manifest, value_of)?.0;
     }
     std::fs::write(work.join("spin.toml"), manifest)?;

@@ -18,8 +18,9 @@
 //! Rounds are interleaved (every peer once per round), each figure is the
 //! median over the rounds. Each ratio is that of two medians, and is also
 //! given round by round (lowest and highest, and in how many rounds a goal
-//! was met), since the rounds show how far the machine's noise moves it. Server CPU comes from `/proc/<pid>/stat` of the
-//! server's process group, provider round trips from the sandbox's log.
+//! was met), since the rounds show how far the machine's noise moves it.
+//! Server CPU comes from `/proc/<pid>/stat` of the server's process group,
+//! provider round trips from the sandbox's log.
 
 use super::{LoadTarget, client_runtime, drive_target, host, register_ipn};
 use anyhow::{Context as _, bail};
@@ -225,7 +226,7 @@ pub(super) fn spin_variables(sandbox: &Sandbox) -> Vec<(String, String)> {
         ("finconnect_api_key", API_KEY.to_owned()),
     ]
     .into_iter()
-    .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
+    .map(|(name, value)| (xtask::spin_variables::environment_key(name), value))
     .collect()
 }
 
@@ -462,7 +463,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
         Some(spin) => {
             // `spin up` in a fresh directory of its own (a fresh Spin SQLite
             // store under `.spin/`: references repeat from run to run).
-            // With `variables` set, Spin gets no SPIN_VARIABLE_* but a
+            // With `static_variables`, Spin gets no SPIN_VARIABLE_* but a
             // runtime-configuration file whose static provider holds every
             // variable of the manifest (`cargo xtask spin-variables`).
             let spin_up = |name: &str,
@@ -475,12 +476,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir)?;
                 let env: Vec<(String, String)> = if static_variables {
-                    let value_of = |variable: &str| {
-                        let key = format!("SPIN_VARIABLE_{}", variable.to_uppercase());
-                        env.iter()
-                            .find(|(name, _)| *name == key)
-                            .map(|(_, value)| value.clone())
-                    };
+                    let value_of = |name: &str| xtask::spin_variables::value_in(env, name);
                     let (text, _) = xtask::spin_variables::static_provider(&manifest, value_of)?;
                     std::fs::write(dir.join("runtime-config.toml"), text)?;
                     Vec::new()
