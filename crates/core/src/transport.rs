@@ -160,6 +160,22 @@ impl fmt::Debug for HttpResponse {
     }
 }
 
+/// The body length a message declares: its one `Content-Length`, when that
+/// is a plain decimal number (none, several, or anything else: `None`).
+/// A reader holding this many bytes can stop without asking for more to
+/// learn that the body has ended, which in a component is a call into the
+/// host.
+pub fn declared_length<N: AsRef<str>>(headers: &[(N, String)]) -> Option<usize> {
+    let mut lengths = headers
+        .iter()
+        .filter(|(name, _)| name.as_ref().eq_ignore_ascii_case("content-length"));
+    let (_, value) = lengths.next()?;
+    if lengths.next().is_some() || value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
 /// The first value of `name` among `headers`, names compared without
 /// regard to case.
 fn first_value<'a, N: AsRef<str>>(headers: &'a [(N, String)], name: &str) -> Option<&'a str> {

@@ -189,3 +189,35 @@ fn test_helpers_read_the_path_and_query() {
     assert_eq!(request.query(), Some("x=1&y=2"));
     assert_eq!(token_request().query(), None);
 }
+
+#[test]
+fn a_declared_length_is_one_plain_decimal_content_length() {
+    let headers = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect()
+    };
+    let length = |pairs: &[(&str, &str)]| declared_length(&headers(pairs));
+    assert_eq!(length(&[("Content-Length", "42")]), Some(42));
+    assert_eq!(
+        length(&[("content-type", "x"), ("content-length", "0")]),
+        Some(0)
+    );
+    // Nothing to stop at: absent, repeated, signed, padded, not a number,
+    // larger than a usize.
+    assert_eq!(length(&[]), None);
+    assert_eq!(length(&[("transfer-encoding", "chunked")]), None);
+    assert_eq!(
+        length(&[("content-length", "5"), ("content-length", "5")]),
+        None
+    );
+    assert_eq!(length(&[("content-length", "+5")]), None);
+    assert_eq!(length(&[("content-length", " 5")]), None);
+    assert_eq!(length(&[("content-length", "")]), None);
+    assert_eq!(length(&[("content-length", "five")]), None);
+    assert_eq!(
+        length(&[("content-length", "99999999999999999999999")]),
+        None
+    );
+}
