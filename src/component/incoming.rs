@@ -9,6 +9,7 @@ use finconnect_core::api::{self, MAX_BODY_BYTES, Problem, ProblemCode};
 use finconnect_core::config::{self, Timeouts, Variables};
 use finconnect_core::ledger::deliver::{WebhookTarget, deliver_due};
 use finconnect_core::ledger::{self, Ledger};
+use finconnect_core::transport;
 use wasip2::exports::http::incoming_handler::Guest;
 use wasip2::http::types::{
     Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -133,7 +134,7 @@ fn read_request(request: &IncomingRequest) -> api::Request {
     let path_with_query = request.path_with_query().unwrap_or_else(|| "/".to_owned());
     let headers = super::header_pairs(&request.headers());
     let body = match request.consume() {
-        Ok(body) => read_capped(&body),
+        Ok(body) => read_capped(&body, transport::declared_length(&headers)),
         Err(()) => Vec::new(),
     };
     api::Request {
@@ -144,12 +145,17 @@ fn read_request(request: &IncomingRequest) -> api::Request {
     }
 }
 
-fn read_capped(body: &IncomingBody) -> Vec<u8> {
+/// Stops early once a body that declares its length has all of it (a
+/// declared `0`: nothing is read).
+fn read_capped(body: &IncomingBody, declared: Option<usize>) -> Vec<u8> {
     let mut bytes = Vec::new();
+    if declared == Some(0) {
+        return bytes;
+    }
     let Ok(stream) = body.stream() else {
         return bytes;
     };
-    while bytes.len() <= MAX_BODY_BYTES {
+    while bytes.len() <= MAX_BODY_BYTES && declared.is_none_or(|length| bytes.len() < length) {
         match stream.blocking_read((MAX_BODY_BYTES + 1 - bytes.len()) as u64) {
             Ok(chunk) => bytes.extend_from_slice(&chunk),
             Err(StreamError::Closed) | Err(StreamError::LastOperationFailed(_)) => break,

@@ -23,19 +23,25 @@ const WRITE_CHUNK: usize = 4096;
 /// Sends requests with the configured timeouts, within one budget per operation.
 pub(super) struct WasiTransport {
     timeouts: Timeouts,
-    deadline: u64,
+    /// When the budget ends: set by the first request, from the clock read
+    /// it makes anyway (an operation that sends nothing reads no clock).
+    deadline: Option<u64>,
 }
 
 impl WasiTransport {
     pub(super) fn new(timeouts: Timeouts) -> Self {
         Self {
             timeouts,
-            deadline: monotonic_clock::now().saturating_add(OPERATION_BUDGET_NS),
+            deadline: None,
         }
     }
 
-    fn options(&self) -> Result<RequestOptions, TransportError> {
-        let remaining = self.deadline.saturating_sub(monotonic_clock::now());
+    fn options(&mut self) -> Result<RequestOptions, TransportError> {
+        let now = monotonic_clock::now();
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| now.saturating_add(OPERATION_BUDGET_NS));
+        let remaining = deadline.saturating_sub(now);
         if remaining == 0 {
             return Err(TransportError::Timeout(
                 "the 28 s budget of this operation is spent".to_owned(),
@@ -104,8 +110,10 @@ impl Transport for WasiTransport {
         let incoming = response
             .consume()
             .map_err(|_| failed("the response body was already taken".to_owned()))?;
-        let body = read_body(&incoming)?;
-        drop(IncomingBody::finish(incoming));
+        let body = read_body(&incoming, transport::declared_length(&headers))?;
+        // Read to its end: dropped as it is, without `finish` and the
+        // trailers it would hand back (nobody reads them), one call fewer.
+        drop(incoming);
         Ok(HttpResponse {
             status,
             headers,
@@ -188,12 +196,17 @@ fn write_body(stream: &OutputStream, bytes: &[u8]) -> Result<(), TransportError>
     Ok(())
 }
 
-fn read_body(body: &IncomingBody) -> Result<Vec<u8>, TransportError> {
+/// The reply's body, read until the stream ends or, when the reply
+/// declares its length, until that many bytes have come.
+fn read_body(body: &IncomingBody, declared: Option<usize>) -> Result<Vec<u8>, TransportError> {
     let stream = body
         .stream()
         .map_err(|_| failed("the response body stream was unavailable".to_owned()))?;
     let mut bytes = Vec::new();
     loop {
+        if declared.is_some_and(|length| bytes.len() >= length) {
+            return Ok(bytes);
+        }
         match stream.blocking_read(64 * 1024) {
             Ok(chunk) => {
                 bytes.extend_from_slice(&chunk);
