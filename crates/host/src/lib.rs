@@ -30,6 +30,7 @@ mod allowed_hosts;
 mod billpay_calls;
 pub mod bindings;
 pub mod compose;
+pub mod imports;
 mod keyvalue;
 pub mod manifest;
 mod outbound;
