@@ -16,7 +16,10 @@
 //! replay of it and one verified PesaPal IPN, for the default build (with
 //! `wasi:keyvalue/atomics`) and the `keyvalue-store-only` build
 //! (`FINCONNECT_WASM_STORE_ONLY`, host without atomics), and turns the
-//! writes into the pays/s a 50 writes/s key-value limit allows.
+//! writes into the pays/s a 50 writes/s key-value limit allows. Last, the
+//! imports the same requests and a pay without the ledger call: the
+//! `wasi:*` imports by name (`finconnect_host::imports`), the variable reads
+//! and the key-value operations.
 //!
 //! Figures only: nothing here asserts a time.
 
@@ -25,6 +28,7 @@ use super::{
     register_ipn_at, start_server,
 };
 use anyhow::{Context as _, bail};
+use finconnect_host::imports::{self, ImportCounter, ImportCounts};
 use finconnect_host::{Host, KeyValueOpCounts};
 use finconnect_sandbox::{Outcome, Sandbox, SandboxConfig};
 use std::path::{Path, PathBuf};
@@ -282,6 +286,67 @@ struct Counted {
     first: KeyValueOpCounts,
     replay: KeyValueOpCounts,
     notification: KeyValueOpCounts,
+    crossings: Vec<(&'static str, Crossings)>,
+}
+
+/// The imports one request called.
+#[derive(Default)]
+struct Crossings {
+    /// `wasi:*` imports by name (empty when they could not be counted).
+    wasi: ImportCounts,
+    variable_reads: u64,
+    key_value_ops: u64,
+}
+
+impl Crossings {
+    fn wasi_imports(&self) -> u64 {
+        self.wasi.values().sum()
+    }
+
+    fn all(&self) -> u64 {
+        self.wasi_imports() + self.variable_reads + self.key_value_ops
+    }
+}
+
+/// Everything counted, at one moment.
+struct Snapshot {
+    ops: KeyValueOpCounts,
+    wasi: ImportCounts,
+    variable_reads: u64,
+}
+
+impl Snapshot {
+    /// Once the counts have stopped moving (a guest may still run for a
+    /// moment after its response has gone out).
+    fn settled(host: &Host, counter: &ImportCounter) -> Self {
+        let take = || Self {
+            ops: host.key_value_op_counts(),
+            wasi: counter.snapshot(),
+            variable_reads: host.variable_reads().values().sum(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let mut last = take();
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = take();
+            let moved = now.ops != last.ops
+                || now.wasi != last.wasi
+                || now.variable_reads != last.variable_reads;
+            if !moved || Instant::now() > deadline {
+                return now;
+            }
+            last = now;
+        }
+    }
+
+    fn crossings_since(&self, earlier: &Self) -> Crossings {
+        let ops = self.ops.since(&earlier.ops);
+        Crossings {
+            wasi: imports::since(&self.wasi, &earlier.wasi),
+            variable_reads: self.variable_reads - earlier.variable_reads,
+            key_value_ops: ops.reads() + ops.writes(),
+        }
+    }
 }
 
 fn operation_counts(
@@ -289,12 +354,21 @@ fn operation_counts(
     store_only: Option<&Path>,
     sandbox: &Sandbox,
 ) -> anyhow::Result<()> {
+    // Global: the IPN is served on the server's threads.
+    let counter = ImportCounter::new();
+    if !counter.install_globally() {
+        eprintln!(
+            "perf: ledger: another tracing subscriber is installed: wasi:* imports are not counted"
+        );
+    }
+    let pass_through = count_pass_through(wasm, sandbox, &counter)?;
     let mut counted = vec![count_one(
         "default build (atomics)",
         wasm,
         sandbox,
         false,
         "OPSA",
+        &counter,
     )?];
     match store_only {
         Some(file) => counted.push(count_one(
@@ -303,6 +377,7 @@ fn operation_counts(
             sandbox,
             true,
             "OPSB",
+            &counter,
         )?),
         None => eprintln!(
             "perf: ledger: no FINCONNECT_WASM_STORE_ONLY: the keyvalue-store-only build is not counted"
@@ -362,6 +437,7 @@ fn operation_counts(
             ceiling(with_ipn)
         );
     }
+    print_crossings(&pass_through, &counted);
     println!();
     println!(
         "Baseline: {} with finconnect_ledger = off.",
@@ -383,6 +459,7 @@ fn count_one(
     sandbox: &Sandbox,
     store_only: bool,
     prefix: &str,
+    counter: &ImportCounter,
 ) -> anyhow::Result<Counted> {
     let mut builder = host_builder(wasm, sandbox, true, None);
     if store_only {
@@ -422,14 +499,14 @@ fn count_one(
 
     pay(&format!("{prefix}-WARM"))?;
     let reference = format!("{prefix}-1");
-    let before = settled_counts(&host);
+    let before = Snapshot::settled(&host, counter);
     let (tracking_id, replayed) = pay(&reference)?;
-    let after_first = settled_counts(&host);
+    let after_first = Snapshot::settled(&host, counter);
     if replayed.is_some() {
         bail!("{label}: the first pay was answered as a replay");
     }
     let (again, replayed) = pay(&reference)?;
-    let after_replay = settled_counts(&host);
+    let after_replay = Snapshot::settled(&host, counter);
     if replayed.as_deref() != Some("true") || again != tracking_id {
         bail!("{label}: the second pay was not a replay of the first");
     }
@@ -443,26 +520,106 @@ fn count_one(
             delivery.body
         );
     }
-    let after_ipn = settled_counts(&host);
+    let after_ipn = Snapshot::settled(&host, counter);
     Ok(Counted {
         label,
-        first: after_first.since(&before),
-        replay: after_replay.since(&after_first),
-        notification: after_ipn.since(&after_replay),
+        first: after_first.ops.since(&before.ops),
+        replay: after_replay.ops.since(&after_first.ops),
+        notification: after_ipn.ops.since(&after_replay.ops),
+        crossings: vec![
+            ("first pay", after_first.crossings_since(&before)),
+            ("replayed pay", after_replay.crossings_since(&after_first)),
+            (
+                "verified PesaPal IPN (settled)",
+                after_ipn.crossings_since(&after_replay),
+            ),
+        ],
     })
 }
 
-/// The host's counts once they have stopped moving (a guest may still run
-/// for a moment after its response has gone out).
-fn settled_counts(host: &Host) -> KeyValueOpCounts {
-    let deadline = Instant::now() + Duration::from_secs(2);
-    let mut last = host.key_value_op_counts();
-    loop {
-        std::thread::sleep(Duration::from_millis(50));
-        let now = host.key_value_op_counts();
-        if now == last || Instant::now() > deadline {
-            return now;
+/// One PesaPal pay with `finconnect_ledger = off` (after an uncounted
+/// one), as the peer benchmark's rows without the ledger make them.
+fn count_pass_through(
+    wasm: &Path,
+    sandbox: &Sandbox,
+    counter: &ImportCounter,
+) -> anyhow::Result<Crossings> {
+    let host = host_builder(wasm, sandbox, true, None)
+        .app_variable("finconnect_ledger", "off")
+        .build()
+        .with_context(|| format!("cannot build the host for {}", wasm.display()))?;
+    let ipn_id = register_ipn(&host)?;
+    let pay = |reference: &str| -> anyhow::Result<()> {
+        let request = http::Request::post("/payments")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::AUTHORIZATION, format!("Bearer {API_KEY}"))
+            .body(payment_body(reference, &ipn_id).to_vec())?;
+        let response = finconnect_host::block_on(host.handle(request))??;
+        if response.status() != http::StatusCode::CREATED {
+            bail!(
+                "pay without the ledger: HTTP {}: {}",
+                response.status(),
+                String::from_utf8_lossy(response.body())
+            );
         }
-        last = now;
+        Ok(())
+    };
+    let prefix = format!("XING{}", std::process::id());
+    pay(&format!("{prefix}-WARM"))?;
+    let before = Snapshot::settled(&host, counter);
+    pay(&format!("{prefix}-1"))?;
+    Ok(Snapshot::settled(&host, counter).crossings_since(&before))
+}
+
+/// The imports of each counted request, then the `wasi:*` imports by name.
+fn print_crossings(pass_through: &Crossings, counted: &[Counted]) {
+    let mut rows = vec![(
+        "default build, finconnect_ledger = off",
+        "pay without the ledger",
+        pass_through,
+    )];
+    for build in counted {
+        for (what, crossings) in &build.crossings {
+            rows.push((build.label, what, crossings));
+        }
+    }
+    println!();
+    println!(
+        "Imports called per request (wasi:* counted through the spans of wasmtime's bindings; \
+         wasi:config and wasi:keyvalue counted by the host; resource drops are not counted)"
+    );
+    println!();
+    println!(
+        "| build | request | wasi:* imports | variable reads | key-value operations | all imports |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for (build, what, crossings) in &rows {
+        println!(
+            "| {build} | {what} | {} | {} | {} | {} |",
+            crossings.wasi_imports(),
+            crossings.variable_reads,
+            crossings.key_value_ops,
+            crossings.all(),
+        );
+    }
+    let default_rows = &rows[..rows.len().min(4)];
+    let names: std::collections::BTreeSet<&String> = default_rows
+        .iter()
+        .flat_map(|(_, _, crossings)| crossings.wasi.keys())
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    println!();
+    println!("`wasi:*` imports by interface and function, default build");
+    println!();
+    println!("| import | pay without the ledger | first pay | replayed pay | verified IPN |");
+    println!("|---|---|---|---|---|");
+    for name in names {
+        let cells: Vec<String> = default_rows
+            .iter()
+            .map(|(_, _, crossings)| crossings.wasi.get(name).copied().unwrap_or(0).to_string())
+            .collect();
+        println!("| {name} | {} |", cells.join(" | "));
     }
 }
