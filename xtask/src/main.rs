@@ -70,7 +70,9 @@ tasks:
                             in SQLite) against the same component with finconnect_ledger =
                             off (FINCONNECT_WASM_BASELINE=path runs another component on
                             that side); then key-value operations per first
-                            pay, replay and IPN, default and keyvalue-store-only builds
+                            pay, replay and IPN, default and keyvalue-store-only builds,
+                            and the imports each of them and a pay without the ledger
+                            calls (wasi:* by name, variable reads, key-value operations)
   load [ARGS...]            build the component, then the same bench binary with --load:
                             10000 PesaPal pays over POST /payments at concurrency 32
                             (ARGS: --count N, --concurrency C, --max-seconds S;
