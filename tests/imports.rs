@@ -14,7 +14,6 @@
 mod common;
 
 use common::*;
-use finconnect_host::Host;
 use finconnect_host::imports::{self, ImportCounter, ImportCounts};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -42,16 +41,6 @@ fn imports_of(counter: &ImportCounter, send: impl FnOnce()) -> ImportCounts {
 }
 
 const BLOCKING_READ: &str = "streams [method]input-stream.blocking-read";
-
-fn register_pesapal_ipn(host: &Host) -> String {
-    let reply = post(
-        host,
-        "/ipn-registrations",
-        &ipn_body(&unused_ipn_url(), "GET"),
-    );
-    assert_eq!(reply.status, 201, "{reply}");
-    reply.json()["ipn_id"].as_str().unwrap().to_owned()
-}
 
 /// A request body that declares its length is read to that length and no
 /// further, and so are the provider's replies: a pay whose body declares

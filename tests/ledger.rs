@@ -170,16 +170,6 @@ fn after_an_ambiguous_failure_a_retry_asks_the_provider_before_paying_again() {
     );
 }
 
-fn register_pesapal_ipn(host: &finconnect_host::Host) -> String {
-    let reply = post(
-        host,
-        "/ipn-registrations",
-        &ipn_body(&unused_ipn_url(), "GET"),
-    );
-    assert_eq!(reply.status, 201, "{reply}");
-    reply.json()["ipn_id"].as_str().unwrap().to_owned()
-}
-
 /// The variables one request read: the difference of two snapshots.
 fn reads_since(
     host: &finconnect_host::Host,

@@ -238,6 +238,17 @@ pub fn ipn_request(url: &str, notification_type: NotificationType) -> IpnRequest
 
 // ----- JSON bodies for the HTTP API -----
 
+/// Registers a GET IPN at a URL nobody serves; returns its id.
+pub fn register_pesapal_ipn(host: &Host) -> String {
+    let reply = post(
+        host,
+        "/ipn-registrations",
+        &ipn_body(&unused_ipn_url(), "GET"),
+    );
+    assert_eq!(reply.status, 201, "{reply}");
+    reply.json()["ipn_id"].as_str().unwrap().to_owned()
+}
+
 pub fn pesapal_body(reference: &str, ipn_id: &str) -> serde_json::Value {
     serde_json::json!({
         "provider": "pesapal",

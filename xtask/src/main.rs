@@ -62,7 +62,8 @@ tasks:
                             finconnect-host, spin up (SPIN_BIN or ../shared/tools/spin/spin;
                             skipped with a note when absent), a minimal component under the
                             same Spin (bench/minimal), the floor, and in process the Node SDK
-                            and FinConnect through jco; builds everything it runs first
+                            and FinConnect through jco; then the imports one pay of FinConnect
+                            and of the minimal component calls; builds everything it runs first
   bench --ledger [--rounds N]
                             the payment ledger's cost, one sandbox, interleaved rounds
                             (default 5): POST /payments latency (c=1) and req/s (c=8) of

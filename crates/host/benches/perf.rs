@@ -283,6 +283,31 @@ fn core_request(reference: &str, ipn_id: &str) -> finconnect_core::PaymentReques
 }
 
 /// The JSON body of `POST /payments` for one PesaPal pay.
+/// `POST /payments` (PesaPal) through `host`'s HTTP face in this process,
+/// with its `Content-Length` as a client sends it; anything but a 201 is an
+/// error.
+fn pay_in_process(
+    host: &Host,
+    reference: &str,
+    ipn_id: &str,
+) -> anyhow::Result<http::Response<Vec<u8>>> {
+    let body = payment_body(reference, ipn_id).to_vec();
+    let request = http::Request::post("/payments")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::AUTHORIZATION, format!("Bearer {API_KEY}"))
+        .header(http::header::CONTENT_LENGTH, body.len())
+        .body(body)?;
+    let response = finconnect_host::block_on(host.handle(request))??;
+    if response.status() != http::StatusCode::CREATED {
+        bail!(
+            "pay {reference}: HTTP {}: {}",
+            response.status(),
+            String::from_utf8_lossy(response.body())
+        );
+    }
+    Ok(response)
+}
+
 fn payment_body(reference: &str, ipn_id: &str) -> Bytes {
     let body = serde_json::json!({
         "provider": "pesapal",

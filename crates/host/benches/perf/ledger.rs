@@ -24,7 +24,7 @@
 //! Figures only: nothing here asserts a time.
 
 use super::{
-    API_KEY, Samples, client_runtime, drive, host_builder, ms, payment_body, register_ipn,
+    Samples, client_runtime, drive, host_builder, ms, pay_in_process, register_ipn,
     register_ipn_at, start_server,
 };
 use anyhow::{Context as _, bail};
@@ -472,18 +472,7 @@ fn count_one(
     let ipn_id = register_ipn_at(&host, &format!("http://{addr}/notifications/pesapal"))?;
 
     let pay = |reference: &str| -> anyhow::Result<(String, Option<String>)> {
-        let request = http::Request::post("/payments")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::AUTHORIZATION, format!("Bearer {API_KEY}"))
-            .body(payment_body(reference, &ipn_id).to_vec())?;
-        let response = finconnect_host::block_on(host.handle(request))??;
-        if response.status() != http::StatusCode::CREATED {
-            bail!(
-                "{label}: pay {reference}: HTTP {}: {}",
-                response.status(),
-                String::from_utf8_lossy(response.body())
-            );
-        }
+        let response = pay_in_process(&host, reference, &ipn_id).context(label)?;
         let replayed = response
             .headers()
             .get("idempotent-replayed")
@@ -549,25 +538,13 @@ fn count_pass_through(
         .build()
         .with_context(|| format!("cannot build the host for {}", wasm.display()))?;
     let ipn_id = register_ipn(&host)?;
-    let pay = |reference: &str| -> anyhow::Result<()> {
-        let request = http::Request::post("/payments")
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::AUTHORIZATION, format!("Bearer {API_KEY}"))
-            .body(payment_body(reference, &ipn_id).to_vec())?;
-        let response = finconnect_host::block_on(host.handle(request))??;
-        if response.status() != http::StatusCode::CREATED {
-            bail!(
-                "pay without the ledger: HTTP {}: {}",
-                response.status(),
-                String::from_utf8_lossy(response.body())
-            );
-        }
-        Ok(())
-    };
     let prefix = format!("XING{}", std::process::id());
-    pay(&format!("{prefix}-WARM"))?;
+    let pay = |reference: String| {
+        pay_in_process(&host, &reference, &ipn_id).context("pay without the ledger")
+    };
+    pay(format!("{prefix}-WARM"))?;
     let before = Snapshot::settled(&host, counter);
-    pay(&format!("{prefix}-1"))?;
+    pay(format!("{prefix}-1"))?;
     Ok(Snapshot::settled(&host, counter).crossings_since(&before))
 }
 

@@ -20,10 +20,17 @@
 //! given round by round (lowest and highest, and in how many rounds a goal
 //! was met), since the rounds show how far the machine's noise moves it.
 //! Server CPU comes from `/proc/<pid>/stat` of the server's process group,
-//! provider round trips from the sandbox's log.
+//! provider round trips from the sandbox's log. Last, one pay of FinConnect
+//! without the ledger and one of the minimal component are run in
+//! finconnect-host in this process, and the imports each calls are counted
+//! (`finconnect_host::imports`): figures the machine's noise does not move.
 
-use super::{LoadTarget, client_runtime, drive_target, host, register_ipn};
+use super::{
+    LoadTarget, client_runtime, drive_target, host, host_builder, pay_in_process, register_ipn,
+};
 use anyhow::{Context as _, bail};
+use finconnect_host::Host;
+use finconnect_host::imports::{self, ImportCounter};
 use finconnect_sandbox::{Sandbox, SandboxConfig};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -813,9 +820,11 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
         }
     }
     let load_after = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let imports = count_imports(&inputs, &sandbox, &ipn_id, &work);
 
     print_table(&peers, &inprocess, done, &notes);
     print_ratios(&peers, &inprocess);
+    print_imports(&imports);
     println!();
     println!(
         "load averages (1/5/15 min) before: {}; after: {}; {} CPUs; {:.0} s in all",
@@ -1123,6 +1132,119 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
         for_reference(
             "FinConnect via jco ÷ Node SDK (node:http client), in process, c=1 p50",
             in_process_p50(jco, sdk),
+        );
+    }
+}
+
+/// The imports one pay calls: `wasi:*` imports and variable reads.
+struct PayImports {
+    name: &'static str,
+    counted: anyhow::Result<(u64, u64)>,
+}
+
+/// Counts, in finconnect-host in this process, the imports of one PesaPal
+/// pay (after an uncounted one) of FinConnect without the ledger and of
+/// the minimal component with its settings from variables: deterministic
+/// figures beside the timed ones. The servers timed above are other
+/// processes, so the process-wide counter sees only these pays.
+fn count_imports(inputs: &Inputs, sandbox: &Sandbox, ipn_id: &str, work: &Path) -> Vec<PayImports> {
+    let counter = ImportCounter::new();
+    if !counter.install_globally() {
+        return Vec::new();
+    }
+    let count = |host: anyhow::Result<Host>, prefix: &str| -> anyhow::Result<(u64, u64)> {
+        let host = host?;
+        let pay = |reference: String| pay_in_process(&host, &reference, ipn_id);
+        pay(format!("{prefix}-WARM"))?;
+        let before = (counter.snapshot(), host.variable_reads());
+        pay(format!("{prefix}-1"))?;
+        let wasi = imports::since(&counter.snapshot(), &before.0)
+            .values()
+            .sum();
+        let reads = host.variable_reads().values().sum::<u64>() - before.1.values().sum::<u64>();
+        Ok((wasi, reads))
+    };
+    let run = std::process::id();
+    let mut counted = vec![PayImports {
+        name: "FinConnect without the ledger",
+        counted: count(
+            host_builder(&inputs.wasm, sandbox, true, None)
+                .app_variable("finconnect_ledger", "off")
+                .build(),
+            &format!("IMP{run}"),
+        ),
+    }];
+    if let Some(minimal) = &inputs.minimal_wasm {
+        let origin = sandbox.origin();
+        let manifest = work.join("minimal-imports.toml");
+        let text = format!(
+            "spin_manifest_version = 2\n\n[application]\nname = \"minimal-pay\"\nversion = \"0.1.0\"\n\n\
+             [variables]\nsandbox_origin = {{ default = \"{origin}\" }}\n\
+             sandbox_authority = {{ default = \"{}\" }}\n\
+             pesapal_consumer_key = {{ default = \"\", secret = true }}\n\
+             pesapal_consumer_secret = {{ default = \"\", secret = true }}\n\
+             pesapal_ipn_id = {{ default = \"\" }}\n\n\
+             [[trigger.http]]\nroute = \"/...\"\ncomponent = \"minimal\"\n\n\
+             [component.minimal]\nsource = {:?}\n\
+             allowed_outbound_hosts = [\"{{{{ sandbox_origin }}}}\"]\n\
+             environment = {{ FROM_SPIN_VARIABLES = \"1\" }}\n\n\
+             [component.minimal.variables]\nsandbox_authority = \"{{{{ sandbox_authority }}}}\"\n\
+             pesapal_consumer_key = \"{{{{ pesapal_consumer_key }}}}\"\n\
+             pesapal_consumer_secret = \"{{{{ pesapal_consumer_secret }}}}\"\n\
+             pesapal_ipn_id = \"{{{{ pesapal_ipn_id }}}}\"\n",
+            sandbox.addr(),
+            minimal.display().to_string(),
+        );
+        let config = SandboxConfig::default();
+        let host = std::fs::write(&manifest, text)
+            .with_context(|| format!("cannot write {}", manifest.display()))
+            .and_then(|()| {
+                Host::builder(minimal)
+                    .manifest(&manifest)
+                    .read_environment(false)
+                    .pooling(true)
+                    .app_variable("pesapal_consumer_key", config.pesapal_consumer_key)
+                    .app_variable("pesapal_consumer_secret", config.pesapal_consumer_secret)
+                    .app_variable("pesapal_ipn_id", ipn_id)
+                    .build()
+            });
+        counted.push(PayImports {
+            name: "minimal component, settings from variables",
+            counted: count(host, &format!("IMPM{run}")),
+        });
+    }
+    counted
+}
+
+fn print_imports(counted: &[PayImports]) {
+    if counted.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "Imports one pay calls, counted in finconnect-host (wasi:* imports through the spans of \
+         wasmtime's bindings, and variable reads; resource drops are not imports)"
+    );
+    println!();
+    println!("| component | wasi:* imports | variable reads | all imports |");
+    println!("|---|---|---|---|");
+    let mut totals = Vec::new();
+    for pay in counted {
+        match &pay.counted {
+            Ok((wasi, reads)) => {
+                println!("| {} | {wasi} | {reads} | {} |", pay.name, wasi + reads);
+                totals.push(wasi + reads);
+            }
+            Err(err) => println!("| {} | not counted: {err:#} | | |", pay.name),
+        }
+    }
+    if let [finconnect, minimal] = totals[..]
+        && minimal > 0
+    {
+        println!();
+        println!(
+            "FinConnect without the ledger ÷ minimal component, imports per pay: {:.2}×",
+            finconnect as f64 / minimal as f64
         );
     }
 }
