@@ -100,17 +100,19 @@ fn run<T>(
 fn with_finconnect<T>(
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
-    with_finconnect_reading(&variables::HostVariables::new(), operation)
+    with_finconnect_reading(&variables::HostVariables::new(), now(), operation)
 }
 
 /// [`with_finconnect`] over variables this call has begun to read (the
-/// HTTP face's, which decided on the ledger with them).
+/// HTTP face's, which decided on the ledger with them), at `now` (Unix
+/// seconds) as the caller read the clock.
 fn with_finconnect_reading<T>(
     vars: &variables::HostVariables,
+    now: u64,
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
     let store = ledger_store::KeyValue::open().ok();
-    with_finconnect_over(vars, store.as_ref(), operation)
+    with_finconnect_over(vars, store.as_ref(), now, operation)
 }
 
 /// [`with_finconnect_reading`] over a key-value store already open (the
@@ -118,6 +120,7 @@ fn with_finconnect_reading<T>(
 fn with_finconnect_over<T>(
     vars: &variables::HostVariables,
     store: Option<&ledger_store::KeyValue>,
+    now: u64,
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
     let timeouts = Timeouts::load(vars)?;
@@ -133,7 +136,7 @@ fn with_finconnect_over<T>(
     // What is recorded after a provider call carries the time it was
     // recorded, not the time the request began.
     let finconnect = Finconnect::new(vars, &mut transport)
-        .at(now())
+        .at(now)
         .with_clock(&now_ms);
     let finconnect = match hints.as_mut() {
         Some(store) => finconnect.with_token_hints(store),
@@ -141,7 +144,7 @@ fn with_finconnect_over<T>(
     };
     #[cfg(feature = "token-cache")]
     let finconnect = match cache.as_mut() {
-        Some(store) => finconnect.with_token_cache(store, now()),
+        Some(store) => finconnect.with_token_cache(store, now),
         None => finconnect,
     };
     let mut finconnect = finconnect;

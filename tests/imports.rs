@@ -46,15 +46,16 @@ const BLOCKING_READ: &str = "streams [method]input-stream.blocking-read";
 /// further, and so are the provider's replies: a pay whose body declares
 /// its length reads each of its three bodies (its own, the token reply,
 /// the order reply) once; the same pay without the length reads its own
-/// body twice, the second read finding the end.
+/// body twice, the second read finding the end. And the pay reads the
+/// wall clock once for its start, which also dates what it does.
 #[test]
-fn bodies_that_declare_their_length_are_read_without_asking_for_their_end() {
+fn a_pay_reads_each_body_and_the_wall_clock_once() {
     let (_sandbox, host) = start_with(Default::default(), |b| {
         b.app_variable("finconnect_ledger", "off")
     });
     let ipn_id = register_pesapal_ipn(&host);
     let (counter, _turn) = counter();
-    let reads_of_a_pay = |reference: &str, declare_length: bool| {
+    let imports_of_a_pay = |reference: &str, declare_length: bool| {
         let body = serde_json::to_vec(&pesapal_body(reference, &ipn_id)).unwrap();
         let mut request = finconnect_host::http::Request::post("/payments")
             .header("authorization", format!("Bearer {API_KEY}"))
@@ -63,12 +64,15 @@ fn bodies_that_declare_their_length_are_read_without_asking_for_their_end() {
             request = request.header("content-length", body.len());
         }
         let request = request.body(body).unwrap();
-        let imports = imports_of(counter, || {
+        imports_of(counter, || {
             let reply = send(&host, request);
             assert_eq!(reply.status, 201, "{reply}");
-        });
-        imports.get(BLOCKING_READ).copied().unwrap_or(0)
+        })
     };
-    assert_eq!(reads_of_a_pay("LEN-1", true), 3);
-    assert_eq!(reads_of_a_pay("LEN-2", false), 4);
+    let calls = |imports: &ImportCounts, name: &str| imports.get(name).copied().unwrap_or(0);
+    let declared = imports_of_a_pay("LEN-1", true);
+    assert_eq!(calls(&declared, BLOCKING_READ), 3, "{declared:?}");
+    assert_eq!(calls(&declared, "wall-clock now"), 1, "{declared:?}");
+    let undeclared = imports_of_a_pay("LEN-2", false);
+    assert_eq!(calls(&undeclared, BLOCKING_READ), 4, "{undeclared:?}");
 }

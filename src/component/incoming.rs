@@ -32,11 +32,13 @@ impl Guest for Component {
             }
         };
         let response = match &ledger {
-            Some(Ok(ledger)) => with_finconnect_over(&vars, Some(ledger.store()), |fc| {
-                api::handle_ledgered(request, fc, ledger, started)
-            }),
+            Some(Ok(ledger)) => {
+                with_finconnect_over(&vars, Some(ledger.store()), started / 1000, |fc| {
+                    api::handle_ledgered(request, fc, ledger, started)
+                })
+            }
             // `finconnect_ledger = off`: passed through, nothing recorded.
-            None => with_finconnect_reading(&vars, |fc| {
+            None => with_finconnect_reading(&vars, started / 1000, |fc| {
                 api::handle_without_ledger::<KeyValue>(request, fc)
             }),
             Some(Err(error)) => Ok(Problem::new(
