@@ -282,7 +282,6 @@ fn core_request(reference: &str, ipn_id: &str) -> finconnect_core::PaymentReques
     }
 }
 
-/// The JSON body of `POST /payments` for one PesaPal pay.
 /// `POST /payments` (PesaPal) through `host`'s HTTP face in this process,
 /// with its `Content-Length` as a client sends it; anything but a 201 is an
 /// error.
@@ -308,6 +307,7 @@ fn pay_in_process(
     Ok(response)
 }
 
+/// The JSON body of `POST /payments` for one PesaPal pay.
 fn payment_body(reference: &str, ipn_id: &str) -> Bytes {
     let body = serde_json::json!({
         "provider": "pesapal",

@@ -286,24 +286,23 @@ struct Counted {
     first: KeyValueOpCounts,
     replay: KeyValueOpCounts,
     notification: KeyValueOpCounts,
-    crossings: Vec<(&'static str, Crossings)>,
+    imports: Vec<(&'static str, Imports)>,
 }
 
 /// The imports one request called.
-#[derive(Default)]
-struct Crossings {
+pub(super) struct Imports {
     /// `wasi:*` imports by name (empty when they could not be counted).
     wasi: ImportCounts,
-    variable_reads: u64,
+    pub(super) variable_reads: u64,
     key_value_ops: u64,
 }
 
-impl Crossings {
-    fn wasi_imports(&self) -> u64 {
+impl Imports {
+    pub(super) fn wasi_imports(&self) -> u64 {
         self.wasi.values().sum()
     }
 
-    fn all(&self) -> u64 {
+    pub(super) fn all(&self) -> u64 {
         self.wasi_imports() + self.variable_reads + self.key_value_ops
     }
 }
@@ -339,9 +338,9 @@ impl Snapshot {
         }
     }
 
-    fn crossings_since(&self, earlier: &Self) -> Crossings {
+    fn imports_since(&self, earlier: &Self) -> Imports {
         let ops = self.ops.since(&earlier.ops);
-        Crossings {
+        Imports {
             wasi: imports::since(&self.wasi, &earlier.wasi),
             variable_reads: self.variable_reads - earlier.variable_reads,
             key_value_ops: ops.reads() + ops.writes(),
@@ -437,7 +436,7 @@ fn operation_counts(
             ceiling(with_ipn)
         );
     }
-    print_crossings(&pass_through, &counted);
+    print_request_imports(&pass_through, &counted);
     println!();
     println!(
         "Baseline: {} with finconnect_ledger = off.",
@@ -515,12 +514,12 @@ fn count_one(
         first: after_first.ops.since(&before.ops),
         replay: after_replay.ops.since(&after_first.ops),
         notification: after_ipn.ops.since(&after_replay.ops),
-        crossings: vec![
-            ("first pay", after_first.crossings_since(&before)),
-            ("replayed pay", after_replay.crossings_since(&after_first)),
+        imports: vec![
+            ("first pay", after_first.imports_since(&before)),
+            ("replayed pay", after_replay.imports_since(&after_first)),
             (
                 "verified PesaPal IPN (settled)",
-                after_ipn.crossings_since(&after_replay),
+                after_ipn.imports_since(&after_replay),
             ),
         ],
     })
@@ -532,32 +531,46 @@ fn count_pass_through(
     wasm: &Path,
     sandbox: &Sandbox,
     counter: &ImportCounter,
-) -> anyhow::Result<Crossings> {
+) -> anyhow::Result<Imports> {
     let host = host_builder(wasm, sandbox, true, None)
         .app_variable("finconnect_ledger", "off")
         .build()
         .with_context(|| format!("cannot build the host for {}", wasm.display()))?;
     let ipn_id = register_ipn(&host)?;
-    let prefix = format!("XING{}", std::process::id());
-    let pay = |reference: String| {
-        pay_in_process(&host, &reference, &ipn_id).context("pay without the ledger")
-    };
-    pay(format!("{prefix}-WARM"))?;
-    let before = Snapshot::settled(&host, counter);
-    pay(format!("{prefix}-1"))?;
-    Ok(Snapshot::settled(&host, counter).crossings_since(&before))
+    imports_of_a_pay(
+        &host,
+        &ipn_id,
+        &format!("XING{}", std::process::id()),
+        counter,
+    )
+    .context("pay without the ledger")
+}
+
+/// The imports of one PesaPal pay through `host` in this process, after
+/// an uncounted one; references start with `prefix`. `counter` must be the
+/// process's subscriber.
+pub(super) fn imports_of_a_pay(
+    host: &Host,
+    ipn_id: &str,
+    prefix: &str,
+    counter: &ImportCounter,
+) -> anyhow::Result<Imports> {
+    pay_in_process(host, &format!("{prefix}-WARM"), ipn_id)?;
+    let before = Snapshot::settled(host, counter);
+    pay_in_process(host, &format!("{prefix}-1"), ipn_id)?;
+    Ok(Snapshot::settled(host, counter).imports_since(&before))
 }
 
 /// The imports of each counted request, then the `wasi:*` imports by name.
-fn print_crossings(pass_through: &Crossings, counted: &[Counted]) {
+fn print_request_imports(pass_through: &Imports, counted: &[Counted]) {
     let mut rows = vec![(
         "default build, finconnect_ledger = off",
         "pay without the ledger",
         pass_through,
     )];
     for build in counted {
-        for (what, crossings) in &build.crossings {
-            rows.push((build.label, what, crossings));
+        for (what, imports) in &build.imports {
+            rows.push((build.label, what, imports));
         }
     }
     println!();
@@ -570,19 +583,19 @@ fn print_crossings(pass_through: &Crossings, counted: &[Counted]) {
         "| build | request | wasi:* imports | variable reads | key-value operations | all imports |"
     );
     println!("|---|---|---|---|---|---|");
-    for (build, what, crossings) in &rows {
+    for (build, what, imports) in &rows {
         println!(
             "| {build} | {what} | {} | {} | {} | {} |",
-            crossings.wasi_imports(),
-            crossings.variable_reads,
-            crossings.key_value_ops,
-            crossings.all(),
+            imports.wasi_imports(),
+            imports.variable_reads,
+            imports.key_value_ops,
+            imports.all(),
         );
     }
     let default_rows = &rows[..rows.len().min(4)];
     let names: std::collections::BTreeSet<&String> = default_rows
         .iter()
-        .flat_map(|(_, _, crossings)| crossings.wasi.keys())
+        .flat_map(|(_, _, imports)| imports.wasi.keys())
         .collect();
     if names.is_empty() {
         return;
@@ -595,7 +608,7 @@ fn print_crossings(pass_through: &Crossings, counted: &[Counted]) {
     for name in names {
         let cells: Vec<String> = default_rows
             .iter()
-            .map(|(_, _, crossings)| crossings.wasi.get(name).copied().unwrap_or(0).to_string())
+            .map(|(_, _, imports)| imports.wasi.get(name).copied().unwrap_or(0).to_string())
             .collect();
         println!("| {name} | {} |", cells.join(" | "));
     }

@@ -25,12 +25,11 @@
 //! finconnect-host in this process, and the imports each calls are counted
 //! (`finconnect_host::imports`): figures the machine's noise does not move.
 
-use super::{
-    LoadTarget, client_runtime, drive_target, host, host_builder, pay_in_process, register_ipn,
-};
+use super::ledger::{Imports, imports_of_a_pay};
+use super::{LoadTarget, client_runtime, drive_target, host, host_builder, register_ipn};
 use anyhow::{Context as _, bail};
 use finconnect_host::Host;
-use finconnect_host::imports::{self, ImportCounter};
+use finconnect_host::imports::ImportCounter;
 use finconnect_sandbox::{Sandbox, SandboxConfig};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -610,12 +609,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             match &inputs.minimal_wasm {
                 Some(minimal) => {
                     let authority = sandbox.addr().to_string();
-                    let head = format!(
-                        "spin_manifest_version = 2\n\n[application]\nname = \"minimal-pay\"\nversion = \"0.1.0\"\n\n\
-                         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"minimal\"\n\n\
-                         [component.minimal]\nsource = {:?}\n",
-                        minimal.display().to_string(),
-                    );
+                    let head = minimal_manifest_head(minimal);
                     // Settings in the component's environment: no Spin variables.
                     let manifest = format!(
                         "{head}allowed_outbound_hosts = [\"http://{authority}\"]\n\
@@ -625,23 +619,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                         ipn_id,
                     );
                     peers.push(Peer::new("minimal component under spin up", Kind::SpinMinimal, Some(spin_up("spin-minimal", manifest, &[], SpinStore::None, false)?)));
-                    // Settings as Spin variables set through SPIN_VARIABLE_*, with the
-                    // allowed host templated from one, as FinConnect's spin.toml has
-                    // them: what any Spin app that takes credentials at run time pays.
-                    // (Spin checks the allowed host with the default value too.)
-                    let origin = sandbox.origin();
-                    let manifest = format!(
-                        "{head}allowed_outbound_hosts = [\"{{{{ sandbox_origin }}}}\"]\n\
-                         environment = {{ FROM_SPIN_VARIABLES = \"1\" }}\n\n\
-                         [variables]\nsandbox_origin = {{ default = \"{origin}\" }}\n\
-                         pesapal_consumer_key = {{ default = \"\", secret = true }}\n\
-                         pesapal_consumer_secret = {{ default = \"\", secret = true }}\n\
-                         pesapal_ipn_id = {{ default = \"\" }}\n\n\
-                         [component.minimal.variables]\nsandbox_authority = \"{authority}\"\n\
-                         pesapal_consumer_key = \"{{{{ pesapal_consumer_key }}}}\"\n\
-                         pesapal_consumer_secret = \"{{{{ pesapal_consumer_secret }}}}\"\n\
-                         pesapal_ipn_id = \"{{{{ pesapal_ipn_id }}}}\"\n",
-                    );
+                    let manifest = minimal_variables_manifest(minimal, &sandbox);
                     let env = [
                         ("SPIN_VARIABLE_SANDBOX_ORIGIN", sandbox.origin()),
                         ("SPIN_VARIABLE_PESAPAL_CONSUMER_KEY", config.pesapal_consumer_key.clone()),
@@ -1136,10 +1114,44 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
     }
 }
 
-/// The imports one pay calls: `wasi:*` imports and variable reads.
+/// The minimal component's manifest up to its component's `source`.
+fn minimal_manifest_head(minimal: &Path) -> String {
+    format!(
+        "spin_manifest_version = 2\n\n[application]\nname = \"minimal-pay\"\nversion = \"0.1.0\"\n\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"minimal\"\n\n\
+         [component.minimal]\nsource = {:?}\n",
+        minimal.display().to_string(),
+    )
+}
+
+/// The minimal component's manifest with its settings as Spin variables
+/// (credentials and IPN id without values: they come from
+/// `SPIN_VARIABLE_*`, a static provider or the host's app variables), with
+/// the allowed host templated from one, as FinConnect's spin.toml has
+/// them: what any Spin app that takes credentials at run time pays.
+/// (Spin checks the allowed host with the default value too.)
+fn minimal_variables_manifest(minimal: &Path, sandbox: &Sandbox) -> String {
+    let head = minimal_manifest_head(minimal);
+    let origin = sandbox.origin();
+    let authority = sandbox.addr();
+    format!(
+        "{head}allowed_outbound_hosts = [\"{{{{ sandbox_origin }}}}\"]\n\
+         environment = {{ FROM_SPIN_VARIABLES = \"1\" }}\n\n\
+         [variables]\nsandbox_origin = {{ default = \"{origin}\" }}\n\
+         pesapal_consumer_key = {{ default = \"\", secret = true }}\n\
+         pesapal_consumer_secret = {{ default = \"\", secret = true }}\n\
+         pesapal_ipn_id = {{ default = \"\" }}\n\n\
+         [component.minimal.variables]\nsandbox_authority = \"{authority}\"\n\
+         pesapal_consumer_key = \"{{{{ pesapal_consumer_key }}}}\"\n\
+         pesapal_consumer_secret = \"{{{{ pesapal_consumer_secret }}}}\"\n\
+         pesapal_ipn_id = \"{{{{ pesapal_ipn_id }}}}\"\n",
+    )
+}
+
+/// The imports one pay of a component calls.
 struct PayImports {
     name: &'static str,
-    counted: anyhow::Result<(u64, u64)>,
+    counted: anyhow::Result<Imports>,
 }
 
 /// Counts, in finconnect-host in this process, the imports of one PesaPal
@@ -1152,17 +1164,8 @@ fn count_imports(inputs: &Inputs, sandbox: &Sandbox, ipn_id: &str, work: &Path) 
     if !counter.install_globally() {
         return Vec::new();
     }
-    let count = |host: anyhow::Result<Host>, prefix: &str| -> anyhow::Result<(u64, u64)> {
-        let host = host?;
-        let pay = |reference: String| pay_in_process(&host, &reference, ipn_id);
-        pay(format!("{prefix}-WARM"))?;
-        let before = (counter.snapshot(), host.variable_reads());
-        pay(format!("{prefix}-1"))?;
-        let wasi = imports::since(&counter.snapshot(), &before.0)
-            .values()
-            .sum();
-        let reads = host.variable_reads().values().sum::<u64>() - before.1.values().sum::<u64>();
-        Ok((wasi, reads))
+    let count = |host: anyhow::Result<Host>, prefix: &str| {
+        imports_of_a_pay(&host?, ipn_id, prefix, &counter)
     };
     let run = std::process::id();
     let mut counted = vec![PayImports {
@@ -1175,26 +1178,8 @@ fn count_imports(inputs: &Inputs, sandbox: &Sandbox, ipn_id: &str, work: &Path) 
         ),
     }];
     if let Some(minimal) = &inputs.minimal_wasm {
-        let origin = sandbox.origin();
         let manifest = work.join("minimal-imports.toml");
-        let text = format!(
-            "spin_manifest_version = 2\n\n[application]\nname = \"minimal-pay\"\nversion = \"0.1.0\"\n\n\
-             [variables]\nsandbox_origin = {{ default = \"{origin}\" }}\n\
-             sandbox_authority = {{ default = \"{}\" }}\n\
-             pesapal_consumer_key = {{ default = \"\", secret = true }}\n\
-             pesapal_consumer_secret = {{ default = \"\", secret = true }}\n\
-             pesapal_ipn_id = {{ default = \"\" }}\n\n\
-             [[trigger.http]]\nroute = \"/...\"\ncomponent = \"minimal\"\n\n\
-             [component.minimal]\nsource = {:?}\n\
-             allowed_outbound_hosts = [\"{{{{ sandbox_origin }}}}\"]\n\
-             environment = {{ FROM_SPIN_VARIABLES = \"1\" }}\n\n\
-             [component.minimal.variables]\nsandbox_authority = \"{{{{ sandbox_authority }}}}\"\n\
-             pesapal_consumer_key = \"{{{{ pesapal_consumer_key }}}}\"\n\
-             pesapal_consumer_secret = \"{{{{ pesapal_consumer_secret }}}}\"\n\
-             pesapal_ipn_id = \"{{{{ pesapal_ipn_id }}}}\"\n",
-            sandbox.addr(),
-            minimal.display().to_string(),
-        );
+        let text = minimal_variables_manifest(minimal, sandbox);
         let config = SandboxConfig::default();
         let host = std::fs::write(&manifest, text)
             .with_context(|| format!("cannot write {}", manifest.display()))
@@ -1231,9 +1216,15 @@ fn print_imports(counted: &[PayImports]) {
     let mut totals = Vec::new();
     for pay in counted {
         match &pay.counted {
-            Ok((wasi, reads)) => {
-                println!("| {} | {wasi} | {reads} | {} |", pay.name, wasi + reads);
-                totals.push(wasi + reads);
+            Ok(imports) => {
+                println!(
+                    "| {} | {} | {} | {} |",
+                    pay.name,
+                    imports.wasi_imports(),
+                    imports.variable_reads,
+                    imports.all()
+                );
+                totals.push(imports.all());
             }
             Err(err) => println!("| {} | not counted: {err:#} | | |", pay.name),
         }
