@@ -29,7 +29,7 @@ pub use problem::{PROBLEM_CONTENT_TYPE, PROBLEM_TYPE_BASE, Problem, ProblemCode,
 use crate::config::{self, Variables, names};
 use crate::connector::{Incoming, NotificationError};
 use crate::domain::{IpnRegistration, Payment, PaymentDetails, Provider};
-use crate::flow::{Finconnect, Gate, Notified};
+use crate::flow::{Finconnect, Gate, Lookup, Notified};
 use crate::ledger::{Admission, Ledger, Store};
 use crate::secret::Secret;
 use crate::transport::{HttpResponse, Redacted, Transport, header_text};
@@ -621,20 +621,26 @@ fn notification<S: Store>(
     let notified = match ledger {
         None => fc.notification(provider, &incoming),
         Some((ledger, now)) => {
-            let mut gate = |id: &str| match ledger.admit(provider, id, now) {
-                Ok(Admission::Refuse)
-                    if ledger.knows_control_number(provider, id).unwrap_or(false) =>
-                {
-                    control_number = Some(id.to_owned());
-                    Gate::Verify
+            let mut gate = |lookup: Lookup<'_>| {
+                let admission = match lookup {
+                    Lookup::Id(id) => ledger.admit(provider, id, now),
+                    Lookup::Untracked(reference) => ledger.admit_untracked(provider, reference),
+                };
+                match (admission, lookup) {
+                    (Ok(Admission::Refuse), Lookup::Id(id))
+                        if ledger.knows_control_number(provider, id).unwrap_or(false) =>
+                    {
+                        control_number = Some(id.to_owned());
+                        Gate::Verify
+                    }
+                    (Ok(Admission::Refuse), _) => Gate::Refuse,
+                    (Ok(Admission::Answer(record)), _) => {
+                        answered = true;
+                        Gate::Answer(record.details())
+                    }
+                    // A store that fails to answer does not stop verification.
+                    (Ok(Admission::Verify(_)) | Err(_), _) => Gate::Verify,
                 }
-                Ok(Admission::Refuse) => Gate::Refuse,
-                Ok(Admission::Answer(record)) => {
-                    answered = true;
-                    Gate::Answer(record.details())
-                }
-                // A store that fails to answer does not stop verification.
-                Ok(Admission::Verify(_)) | Err(_) => Gate::Verify,
             };
             fc.notification_gated(provider, &incoming, &mut gate)
         }

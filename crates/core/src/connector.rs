@@ -286,6 +286,16 @@ pub enum Verification {
     /// It only names a payment: FinConnect asks the provider for the status
     /// of this id before believing anything.
     Confirm(String),
+    /// Like [`Verification::Confirm`], for a notification that names the
+    /// merchant reference beside the provider's id (PesaPal's
+    /// `OrderMerchantReference`). The reference admits it only when the id
+    /// is unknown and the payment holds no provider id yet.
+    ConfirmWithReference {
+        /// The provider's id (asked about).
+        id: String,
+        /// The merchant reference the notification names.
+        reference: String,
+    },
     /// A charge of a recurring schedule (PesaPal `RECURRING`): a new id of
     /// the provider's, confirmed like [`Verification::Confirm`], that names
     /// the schedule's account number, through which it is linked to the

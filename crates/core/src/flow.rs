@@ -276,14 +276,15 @@ impl<'a> Finconnect<'a> {
 
     /// [`Finconnect::notification`], with `gate` asked before anything is
     /// called: it gets the id the notification names (the provider's id,
-    /// or the merchant reference) and may refuse it (an id nobody issued:
-    /// no provider call, the provider's negative acknowledgement) or answer
-    /// it from what is already known (a settled payment).
+    /// or the merchant reference; see [`Lookup`]) and may refuse it (an id
+    /// nobody issued: no provider call, the provider's negative
+    /// acknowledgement) or answer it from what is already known (a settled
+    /// payment).
     pub fn notification_gated(
         &mut self,
         provider: Provider,
         incoming: &Incoming<'_>,
-        gate: &mut dyn FnMut(&str) -> Gate,
+        gate: &mut dyn FnMut(Lookup<'_>) -> Gate,
     ) -> std::result::Result<Notified, NotificationError> {
         provider
             .connector()
@@ -499,6 +500,20 @@ pub enum Gate {
     Answer(PaymentDetails),
 }
 
+/// What a notification's gate is asked about
+/// ([`Finconnect::notification_gated`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// An id the notification names: the provider's id, a merchant
+    /// reference, a recurring schedule's account number, a control number.
+    Id(&'a str),
+    /// The merchant reference a notification names beside the provider's
+    /// id, asked about only when that id is unknown: known only for a
+    /// payment whose provider id FinConnect never recorded (the call that
+    /// created it succeeded, recording its answer did not).
+    Untracked(&'a str),
+}
+
 /// A [`Connector`] with its types erased, so the registry can hold every
 /// provider in one list. Implemented for every connector; nothing else
 /// implements it.
@@ -522,7 +537,7 @@ pub trait Dispatch: Sync {
         &self,
         fc: &mut Finconnect<'_>,
         incoming: &Incoming<'_>,
-        gate: &mut dyn FnMut(&str) -> Gate,
+        gate: &mut dyn FnMut(Lookup<'_>) -> Gate,
     ) -> std::result::Result<Notified, NotificationError>;
     /// [`Finconnect::check_refund`] for this provider.
     fn check_refund(&self, fc: &Finconnect<'_>, id: &str, request: &RefundRequest) -> Result<()>;
@@ -651,7 +666,7 @@ impl<C: Connector> Dispatch for C {
         &self,
         fc: &mut Finconnect<'_>,
         incoming: &Incoming<'_>,
-        gate: &mut dyn FnMut(&str) -> Gate,
+        gate: &mut dyn FnMut(Lookup<'_>) -> Gate,
     ) -> std::result::Result<Notified, NotificationError> {
         let (notification, verification) = self.read_notification(fc.vars, incoming)?;
         let provider = Connector::info(self).provider;
@@ -666,7 +681,10 @@ impl<C: Connector> Dispatch for C {
             Verification::Verified(details) => {
                 // Known by either of its ids is known.
                 let ids = [details.tracking_id.as_deref(), details.reference.as_deref()];
-                let known = ids.into_iter().flatten().any(|id| gate(id) != Gate::Refuse);
+                let known = ids
+                    .into_iter()
+                    .flatten()
+                    .any(|id| gate(Lookup::Id(id)) != Gate::Refuse);
                 let outcome = if known {
                     // A signed notification is fresher than the ledger.
                     Ok(details)
@@ -676,21 +694,36 @@ impl<C: Connector> Dispatch for C {
                 (outcome, Check::Signature)
             }
             Verification::Confirm(id) => {
-                let outcome = match gate(&id) {
+                let outcome = match gate(Lookup::Id(&id)) {
                     Gate::Verify => Dispatch::payment_status(self, fc, &id),
                     Gate::Refuse => refused(&id),
                     Gate::Answer(details) => Ok(details),
                 };
                 (outcome, Check::StatusQuery)
             }
+            Verification::ConfirmWithReference { id, reference } => {
+                let outcome = match gate(Lookup::Id(&id)) {
+                    Gate::Verify => Dispatch::payment_status(self, fc, &id),
+                    Gate::Answer(details) => Ok(details),
+                    // An id never recorded, for a payment FinConnect
+                    // started but could not record the id of: asked about,
+                    // and the provider's answer (which names the reference
+                    // again) is what links the two.
+                    Gate::Refuse if gate(Lookup::Untracked(&reference)) != Gate::Refuse => {
+                        Dispatch::payment_status(self, fc, &id)
+                    }
+                    Gate::Refuse => refused(&id),
+                };
+                (outcome, Check::StatusQuery)
+            }
             Verification::ConfirmRecurring { id, account } => {
-                let outcome = match gate(&id) {
+                let outcome = match gate(Lookup::Id(&id)) {
                     Gate::Verify => Dispatch::payment_status(self, fc, &id),
                     Gate::Answer(details) => Ok(details),
                     // A charge not seen yet: known through its schedule's
                     // account number, and always asked about (whatever
                     // the ledger knows of the first payment).
-                    Gate::Refuse if gate(&account) != Gate::Refuse => {
+                    Gate::Refuse if gate(Lookup::Id(&account)) != Gate::Refuse => {
                         recurring = Some(account);
                         Dispatch::payment_status(self, fc, &id)
                     }

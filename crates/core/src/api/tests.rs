@@ -19,6 +19,7 @@ mod bad_input;
 mod ledgered;
 mod openapi_contract;
 mod payouts;
+mod untracked;
 
 // ---------------------------------------------------------------- helpers
 

@@ -2,7 +2,9 @@
 //! id first, then about the account number; a known account admits the
 //! charge, which is always verified by a status query for its own id
 //! (never answered from the first payment's record), and is marked
-//! `recurring` so the ledger records it apart.
+//! `recurring` so the ledger records it apart. An ordinary IPN whose id is
+//! unknown is asked about by its merchant reference only as a payment
+//! without a provider id.
 
 use super::*;
 use crate::domain::PaymentStatus;
@@ -38,11 +40,14 @@ fn incoming(query: &str) -> Incoming<'_> {
 }
 
 /// Runs the notification with a gate that answers `first` for the charge's
-/// id and `account` for the account number; what the gate was asked.
+/// id, `account` for any other id (the account number) and `untracked` for
+/// a merchant reference asked about as a payment without a provider id;
+/// what the gate was asked (the untracked lookups marked so).
 fn run(
     kind: &str,
     first: Gate,
     account: Gate,
+    untracked: Gate,
     transport: &mut Scripted,
 ) -> (
     std::result::Result<Notified, NotificationError>,
@@ -51,12 +56,18 @@ fn run(
     let vars = vars();
     let query = query(kind);
     let mut asked = Vec::new();
-    let mut gate = |id: &str| {
-        asked.push(id.to_owned());
-        if id == CHARGE {
-            first.clone()
-        } else {
-            account.clone()
+    let mut gate = |lookup: Lookup<'_>| match lookup {
+        Lookup::Id(id) => {
+            asked.push(id.to_owned());
+            if id == CHARGE {
+                first.clone()
+            } else {
+                account.clone()
+            }
+        }
+        Lookup::Untracked(reference) => {
+            asked.push(format!("untracked {reference}"));
+            untracked.clone()
         }
     };
     let notified = Finconnect::new(&vars, transport).notification_gated(
@@ -87,6 +98,7 @@ fn a_new_charge_of_a_known_schedule_is_verified_by_its_own_id() {
         "RECURRING",
         Gate::Refuse,
         Gate::Answer(settled),
+        Gate::Refuse,
         &mut transport,
     );
     assert_eq!(asked, [CHARGE, "ACC-1"]);
@@ -108,7 +120,13 @@ fn a_new_charge_of_a_known_schedule_is_verified_by_its_own_id() {
 #[test]
 fn an_unknown_schedule_is_refused_without_a_call() {
     let mut transport = Scripted::new(vec![]);
-    let (notified, asked) = run("RECURRING", Gate::Refuse, Gate::Refuse, &mut transport);
+    let (notified, asked) = run(
+        "RECURRING",
+        Gate::Refuse,
+        Gate::Refuse,
+        Gate::Verify,
+        &mut transport,
+    );
     assert_eq!(asked, [CHARGE, "ACC-1"]);
     let notified = notified.unwrap_or_else(|e| unreachable!("{e}"));
     assert!(notified.outcome.is_err());
@@ -120,7 +138,13 @@ fn an_unknown_schedule_is_refused_without_a_call() {
 #[test]
 fn a_charge_already_recorded_goes_by_its_own_id() {
     let mut transport = Scripted::new(vec![Ok((200, PP_TOKEN)), Ok((200, PAID))]);
-    let (notified, asked) = run("RECURRING", Gate::Verify, Gate::Refuse, &mut transport);
+    let (notified, asked) = run(
+        "RECURRING",
+        Gate::Verify,
+        Gate::Refuse,
+        Gate::Verify,
+        &mut transport,
+    );
     assert_eq!(asked, [CHARGE]);
     let notified = notified.unwrap_or_else(|e| unreachable!("{e}"));
     assert_eq!(notified.recurring, None);
@@ -128,11 +152,65 @@ fn a_charge_already_recorded_goes_by_its_own_id() {
 }
 
 #[test]
-fn an_ordinary_ipn_never_asks_about_the_reference() {
+fn an_ordinary_ipn_never_asks_about_its_reference_as_an_account() {
     let mut transport = Scripted::new(vec![]);
-    let (notified, asked) = run("IPNCHANGE", Gate::Refuse, Gate::Verify, &mut transport);
-    assert_eq!(asked, [CHARGE]);
+    let (notified, asked) = run(
+        "IPNCHANGE",
+        Gate::Refuse,
+        Gate::Verify,
+        Gate::Refuse,
+        &mut transport,
+    );
+    // The reference is asked about only as a payment without a provider id.
+    assert_eq!(asked, [CHARGE, "untracked ACC-1"]);
     let notified = notified.unwrap_or_else(|e| unreachable!("{e}"));
     assert!(notified.outcome.is_err());
+    assert_eq!(notified.recurring, None);
     assert!(transport.paths().is_empty());
+    assert!(String::from_utf8_lossy(&notified.response.body).contains(r#""status":500"#));
+}
+
+#[test]
+fn an_unknown_id_whose_reference_lacks_its_provider_id_is_asked_about() {
+    let mut transport = Scripted::new(vec![Ok((200, PP_TOKEN)), Ok((200, PAID))]);
+    let (notified, asked) = run(
+        "IPNCHANGE",
+        Gate::Refuse,
+        Gate::Refuse,
+        Gate::Verify,
+        &mut transport,
+    );
+    assert_eq!(asked, [CHARGE, "untracked ACC-1"]);
+    let notified = notified.unwrap_or_else(|e| unreachable!("{e}"));
+    // Not a recurring charge: the ledger observes it like any payment.
+    assert_eq!(notified.recurring, None);
+    let details = notified.outcome.unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(details.tracking_id.as_deref(), Some(CHARGE));
+    assert_eq!(details.reference.as_deref(), Some("ACC-1"));
+    assert_eq!(
+        transport.paths(),
+        [
+            "POST /pesapalv3/api/Auth/RequestToken",
+            "GET /pesapalv3/api/Transactions/GetTransactionStatus",
+        ]
+    );
+}
+
+#[test]
+fn a_known_id_is_never_looked_up_by_its_reference() {
+    let mut transport = Scripted::new(vec![Ok((200, PP_TOKEN)), Ok((200, PAID))]);
+    let (notified, asked) = run(
+        "IPNCHANGE",
+        Gate::Verify,
+        Gate::Refuse,
+        Gate::Refuse,
+        &mut transport,
+    );
+    assert_eq!(asked, [CHARGE]);
+    assert!(
+        notified
+            .unwrap_or_else(|e| unreachable!("{e}"))
+            .outcome
+            .is_ok()
+    );
 }

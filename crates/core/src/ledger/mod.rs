@@ -875,6 +875,25 @@ impl<S: Store> Ledger<S> {
         }
     }
 
+    /// Checks a notification's merchant reference, asked about when the
+    /// provider id it names is unknown ([`Ledger::admit`] refused it):
+    /// admitted, to be verified, only for a payment that has no provider
+    /// id yet, the trace of a call that succeeded at the provider while
+    /// recording its answer failed. A payment with a provider id already is
+    /// not another order's to update.
+    pub fn admit_untracked(
+        &self,
+        provider: Provider,
+        reference: &str,
+    ) -> Result<Admission, LedgerError> {
+        Ok(match self.by_reference(provider, reference)? {
+            Some(record) if record.tracking_id.is_none() && !record.state.is_final() => {
+                Admission::Verify(record)
+            }
+            _ => Admission::Refuse,
+        })
+    }
+
     /// Records what a status query or a verified notification said. A
     /// payment the ledger does not hold is left alone (`record: None`).
     /// The same report twice changes nothing and creates no second event.

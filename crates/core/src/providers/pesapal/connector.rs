@@ -169,7 +169,10 @@ impl Connector for Pesapal {
                 account: notification.merchant_reference.clone(),
             }
         } else {
-            Verification::Confirm(id)
+            Verification::ConfirmWithReference {
+                id,
+                reference: notification.merchant_reference.clone(),
+            }
         };
         Ok((notification, verification))
     }

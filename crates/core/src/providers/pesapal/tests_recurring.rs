@@ -120,7 +120,7 @@ fn a_recurring_ipn_is_confirmed_by_its_tracking_id_and_names_the_account() {
             r#"{{"orderNotificationType":"RECURRING","orderTrackingId":"{TRACKING}","orderMerchantReference":"555-678","status":200}}"#
         )
     );
-    // An ordinary IPN stays an ordinary confirmation.
+    // An ordinary IPN is confirmed by its id, naming its reference too.
     let query = format!(
         "OrderTrackingId={TRACKING}&OrderMerchantReference=555-678&OrderNotificationType=IPNCHANGE"
     );
@@ -131,7 +131,13 @@ fn a_recurring_ipn_is_confirmed_by_its_tracking_id_and_names_the_account() {
     let (_, verification) = Pesapal
         .read_notification(&NoVariables, &incoming)
         .unwrap_or_else(|e| unreachable!("{e}"));
-    assert_eq!(verification, Verification::Confirm(TRACKING.to_owned()));
+    assert_eq!(
+        verification,
+        Verification::ConfirmWithReference {
+            id: TRACKING.to_owned(),
+            reference: "555-678".to_owned()
+        }
+    );
 }
 
 #[test]
