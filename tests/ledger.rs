@@ -188,7 +188,8 @@ fn reads_since(
 /// Under `spin up` every variable read resolves the variable's template
 /// through Spin's providers again (its environment provider blocks a
 /// runtime thread for each), so a pay reads each variable it needs exactly
-/// once, and nothing it does not need: with the ledger on and off.
+/// once, and nothing it does not need: with the ledger on and off, and a
+/// replay none of the provider's.
 #[test]
 fn a_pay_reads_each_variable_it_needs_once() {
     let expected: BTreeMap<String, u64> = [
@@ -218,6 +219,22 @@ fn a_pay_reads_each_variable_it_needs_once() {
         );
         assert_eq!(reply.status, 201, "{reply}");
         assert_eq!(reads_since(&host, &before), expected, "ledger {ledger}");
+        if ledger == "on" {
+            // A replay is answered from the ledger: it reads none of the
+            // provider's variables (FinConnect's own are read for every
+            // request, before it is routed).
+            let before = host.variable_reads();
+            let reply = post(&host, "/payments", &pesapal_body("VARS-on", &ipn_id));
+            assert_eq!(reply.status, 201, "{reply}");
+            assert_eq!(reply.header("idempotent-replayed"), Some("true"));
+            let replay: BTreeMap<String, u64> = expected
+                .iter()
+                .filter(|(name, _)| name.starts_with("finconnect_"))
+                .map(|(name, n)| (name.clone(), *n))
+                .collect();
+            assert_eq!(replay.len(), 6);
+            assert_eq!(reads_since(&host, &before), replay);
+        }
     }
 }
 

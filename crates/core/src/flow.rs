@@ -172,6 +172,13 @@ impl<'a> Finconnect<'a> {
         provider.connector().check_payment(self, request)
     }
 
+    /// The part of [`Finconnect::check_payment`] that reads no variable:
+    /// the request's own fields, as the provider takes them. Enough to look
+    /// a request up in the ledger, whose replay needs no variable either.
+    pub fn check_request(&self, provider: Provider, request: &PaymentRequest) -> Result<()> {
+        provider.connector().check_request(request)
+    }
+
     /// Registers a notification URL, for providers that take one.
     pub fn register_ipn(
         &mut self,
@@ -524,6 +531,8 @@ pub trait Dispatch: Sync {
     fn pay(&self, fc: &mut Finconnect<'_>, request: &PaymentRequest) -> Result<Payment>;
     /// [`Finconnect::check_payment`] for this provider.
     fn check_payment(&self, fc: &Finconnect<'_>, request: &PaymentRequest) -> Result<()>;
+    /// [`Finconnect::check_request`] for this provider.
+    fn check_request(&self, request: &PaymentRequest) -> Result<()>;
     /// [`Finconnect::register_ipn`] for this provider.
     fn register_ipn(
         &self,
@@ -595,6 +604,11 @@ impl<C: Connector> Dispatch for C {
         let call = Connector::pay(self, request)?;
         let config = self.load(fc.vars)?;
         call.prepare(&config)
+    }
+
+    fn check_request(&self, request: &PaymentRequest) -> Result<()> {
+        subscription_supported(Connector::info(self).provider, request)?;
+        Connector::pay(self, request).map(|_| ())
     }
 
     fn register_ipn(

@@ -71,9 +71,10 @@ pub(super) fn create_payment<S: Store>(
         }
     };
     let key = key.as_deref();
-    // Only a request that could be sent is recorded: a wrong field is named
-    // before the key is looked at.
-    fc.check_payment(provider, payment)
+    // A wrong field is named before the key is looked at. The provider's
+    // variables are read only for a request that goes on to the provider,
+    // after the lookup: a replay reads none.
+    fc.check_request(provider, payment)
         .map_err(|e| Problem::from_error(&e))?;
     let mut decision = ledger
         .begin(provider, payment, key, now)
@@ -86,6 +87,12 @@ pub(super) fn create_payment<S: Store>(
     }
     match decision {
         Begin::Proceed(ticket) => {
+            // Only a request that could be sent is recorded: one the
+            // provider's variables do not allow gives its claim up.
+            if let Err(error) = fc.check_payment(provider, payment) {
+                let _ = ledger.release(&ticket);
+                return Err(Problem::from_error(&error));
+            }
             let sent_before = fc.api_requests_sent();
             let result = fc.pay(provider, payment);
             if let Err(error) = &result
