@@ -287,3 +287,49 @@ fn a_pays_event_carries_the_time_it_was_recorded() {
     let record = &page.data[0].payment;
     assert_eq!(record["reference"], clickpesa_payment()["reference"]);
 }
+
+/// A pay the provider's variables do not allow (a secret missing) is looked
+/// up in the ledger first, then gives its claim up: nothing is kept and
+/// nothing sent, and the same key goes through once the variable is set.
+#[test]
+fn a_pay_refused_by_its_variables_keeps_nothing() {
+    let ledger = ledger(false);
+    let body = pesapal_payment().to_string();
+    let mut missing = vars();
+    assert!(missing.remove("pesapal_consumer_secret").is_some());
+    let request = merchant("POST", "/payments", &body).with_header("idempotency-key", "K-1");
+    let (response, transport) = serve(request, &missing, &ledger, NOW, vec![]);
+    assert!(transport.seen.is_empty());
+    assert_eq!(
+        response.status,
+        500,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert!(String::from_utf8_lossy(&response.body).contains("pesapal_consumer_secret"));
+    assert_eq!(
+        ledger.by_reference(Provider::Pesapal, "ORD-1").unwrap(),
+        None
+    );
+    assert_eq!(
+        ledger.by_idempotency_key(Provider::Pesapal, "K-1").unwrap(),
+        None
+    );
+
+    let request = merchant("POST", "/payments", &body).with_header("idempotency-key", "K-1");
+    let (response, transport) = serve(
+        request,
+        &vars(),
+        &ledger,
+        NOW + 1,
+        vec![Ok((200, PP_TOKEN)), Ok((200, PP_ORDER))],
+    );
+    assert_eq!(
+        response.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(response.header(crate::ledger::REPLAYED_HEADER), None);
+    assert_eq!(transport.seen.len(), 2);
+}
