@@ -48,7 +48,7 @@ mod bindings {
 
 use bindings::exports::finconnect::payments::api::{self as wit_api, GuestClient};
 use bindings::exports::finconnect::payments::types as wit;
-use finconnect_core::config::Timeouts;
+use finconnect_core::config::{Timeouts, Variables};
 use finconnect_core::flow::Finconnect;
 
 /// The component's one type: it implements every export.
@@ -123,13 +123,14 @@ fn with_finconnect_over<T>(
     now: u64,
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
-    let timeouts = Timeouts::load(vars)?;
-    let mut transport = outbound::WasiTransport::new(timeouts);
+    // The timeouts are read by the first provider call, after
+    // `call_settings` has checked them: a replay or a list of events reads
+    // neither.
+    let mut transport = outbound::WasiTransport::new(vars);
+    // The cache is opened, or not, before anything: the core needs to know.
     #[cfg(feature = "token-cache")]
     let mut cache = token_cache::open(vars)?;
-    // A build without the cache still refuses `finconnect_token_cache = on`.
-    #[cfg(not(feature = "token-cache"))]
-    token_cache::open(vars)?;
+    let call_settings = || call_settings(vars);
     // The key-value store, when the host grants one, settles token races
     // for providers that invalidate old tokens on reissue (Daraja).
     let mut hints = store;
@@ -137,7 +138,8 @@ fn with_finconnect_over<T>(
     // recorded, not the time the request began.
     let finconnect = Finconnect::new(vars, &mut transport)
         .at(now)
-        .with_clock(&now_ms);
+        .with_clock(&now_ms)
+        .with_call_settings(&call_settings);
     let finconnect = match hints.as_mut() {
         Some(store) => finconnect.with_token_hints(store),
         None => finconnect,
@@ -149,6 +151,16 @@ fn with_finconnect_over<T>(
     };
     let mut finconnect = finconnect;
     Ok(operation(&mut finconnect))
+}
+
+/// The variables only a provider call needs, each named when malformed
+/// before the call's first request: the two timeouts, and (in a build
+/// without the cache) `finconnect_token_cache`, which is refused when `on`.
+fn call_settings(vars: &dyn Variables) -> finconnect_core::Result<()> {
+    Timeouts::load(vars)?;
+    #[cfg(not(feature = "token-cache"))]
+    token_cache::open(vars)?;
+    Ok(())
 }
 
 impl wit_api::Guest for Component {

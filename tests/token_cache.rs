@@ -266,7 +266,9 @@ fn the_default_build_refuses_the_cache_by_name() {
     let result = host
         .pay_blocking(
             Provider::Pesapal,
-            &common::pesapal_payment("NO-CACHE-BUILD", "some-ipn"),
+            // A valid request: the switch is checked when a call is about
+            // to be made, after the request's own fields.
+            &common::pesapal_payment("NO-CACHE-BUILD", "1da86d1c-1e8c-4183-bdfd-dd759463e4ce"),
         )
         .unwrap();
     match result {

@@ -112,7 +112,7 @@ fn deliver_webhooks(ledger: &Ledger<KeyValue>, vars: &dyn Variables, now_ms: u64
     let Ok(Some(target)) = WebhookTarget::load(vars) else {
         return;
     };
-    let mut transport = WasiTransport::new(WEBHOOK_TIMEOUTS);
+    let mut transport = WasiTransport::with_timeouts(WEBHOOK_TIMEOUTS);
     let _ = deliver_due(ledger, &target, &mut transport, now_ms);
 }
 

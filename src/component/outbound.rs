@@ -1,7 +1,7 @@
 //! Provider calls through `wasi:http/outgoing-handler`, blocking on WASI
 //! pollables (the exports are synchronous, so no async runtime is needed).
 
-use finconnect_core::config::Timeouts;
+use finconnect_core::config::{Timeouts, Variables};
 use finconnect_core::transport::{
     self, HttpRequest, HttpResponse, Transport, TransportError, UrlParts,
 };
@@ -21,22 +21,55 @@ const OPERATION_BUDGET_NS: u64 = 28_000_000_000;
 const WRITE_CHUNK: usize = 4096;
 
 /// Sends requests with the configured timeouts, within one budget per operation.
-pub(super) struct WasiTransport {
-    timeouts: Timeouts,
+pub(super) struct WasiTransport<'v> {
+    timeouts: Settings<'v>,
     /// When the budget ends: set by the first request, from the clock read
     /// it makes anyway (an operation that sends nothing reads no clock).
     deadline: Option<u64>,
 }
 
-impl WasiTransport {
-    pub(super) fn new(timeouts: Timeouts) -> Self {
+/// The timeouts, or where the first request reads them: an operation that
+/// sends nothing reads none.
+enum Settings<'v> {
+    Unread(&'v dyn Variables),
+    Read(Timeouts),
+}
+
+impl<'v> WasiTransport<'v> {
+    /// A transport whose timeouts are the variables'
+    /// (`finconnect_connect_timeout_ms`, `finconnect_first_byte_timeout_ms`).
+    pub(super) fn new(vars: &'v dyn Variables) -> Self {
         Self {
-            timeouts,
+            timeouts: Settings::Unread(vars),
             deadline: None,
         }
     }
 
+    /// A transport with fixed timeouts (webhook deliveries').
+    pub(super) fn with_timeouts(timeouts: Timeouts) -> Self {
+        Self {
+            timeouts: Settings::Read(timeouts),
+            deadline: None,
+        }
+    }
+
+    /// The timeouts, read once. Every provider call has had them checked
+    /// before its first request (`call_settings` in component.rs), so a
+    /// malformed one has been named as a configuration error by then; were
+    /// it not, the request fails naming the variable.
+    fn timeouts(&mut self) -> Result<Timeouts, TransportError> {
+        let timeouts = match self.timeouts {
+            Settings::Read(timeouts) => timeouts,
+            Settings::Unread(vars) => {
+                Timeouts::load(vars).map_err(|error| TransportError::Failed(error.to_string()))?
+            }
+        };
+        self.timeouts = Settings::Read(timeouts);
+        Ok(timeouts)
+    }
+
     fn options(&mut self) -> Result<RequestOptions, TransportError> {
+        let timeouts = self.timeouts()?;
         let now = monotonic_clock::now();
         let deadline = *self
             .deadline
@@ -50,14 +83,14 @@ impl WasiTransport {
         let millis = |ms: u64| ms.saturating_mul(1_000_000).min(remaining);
         let options = RequestOptions::new();
         // A host that cannot apply a timeout still sends the request.
-        let _ = options.set_connect_timeout(Some(millis(self.timeouts.connect_ms)));
-        let _ = options.set_first_byte_timeout(Some(millis(self.timeouts.first_byte_ms)));
-        let _ = options.set_between_bytes_timeout(Some(millis(self.timeouts.first_byte_ms)));
+        let _ = options.set_connect_timeout(Some(millis(timeouts.connect_ms)));
+        let _ = options.set_first_byte_timeout(Some(millis(timeouts.first_byte_ms)));
+        let _ = options.set_between_bytes_timeout(Some(millis(timeouts.first_byte_ms)));
         Ok(options)
     }
 }
 
-impl Transport for WasiTransport {
+impl Transport for WasiTransport<'_> {
     fn send(&mut self, request: HttpRequest) -> Result<HttpResponse, TransportError> {
         let options = self.options()?;
         let (outgoing, outgoing_body) = outgoing_request(&request)?;

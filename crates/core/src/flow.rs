@@ -68,6 +68,9 @@ pub struct Finconnect<'a> {
     api_requests: u32,
     /// The host's clock in Unix milliseconds ([`Finconnect::with_clock`]).
     clock: Option<&'a dyn Fn() -> u64>,
+    /// The settings only a provider call needs, checked before the first
+    /// one ([`Finconnect::with_call_settings`]).
+    call_settings: Option<&'a dyn Fn() -> Result<()>>,
 }
 
 /// A notification after FinConnect dealt with it: what it learnt, and the
@@ -110,7 +113,18 @@ impl<'a> Finconnect<'a> {
             hints: None,
             api_requests: 0,
             clock: None,
+            call_settings: None,
         }
+    }
+
+    /// Settings that matter only to a provider call (the transport's
+    /// timeouts, say) are read only by an operation that makes one:
+    /// `check` reads them and names a malformed one, before the
+    /// operation's first request. An operation answered without a call (a
+    /// replay from the ledger, a list of events) never runs it.
+    pub fn with_call_settings(mut self, check: &'a dyn Fn() -> Result<()>) -> Self {
+        self.call_settings = Some(check);
+        self
     }
 
     /// Lets records written after a provider call carry the time they were
@@ -303,6 +317,9 @@ impl<'a> Finconnect<'a> {
     fn run<C: Connector, T>(&mut self, connector: &C, call: BoxedCall<C::Config, T>) -> Result<T> {
         let config = connector.load(self.vars)?;
         call.prepare(&config)?;
+        if let Some(check) = self.call_settings {
+            check()?;
+        }
         self.call_with_token(connector, &config, &*call)
     }
 
