@@ -91,8 +91,10 @@ impl<'de> Deserialize<'de> for Loose {
                 f.write_str("the raw JSON text of a value")
             }
             fn visit_str<E: de::Error>(self, raw: &str) -> Result<Loose, E> {
-                RawValue::from_string(raw.to_owned())
-                    .map(Loose::from_raw)
+                // Checked to be one JSON value without copying it; only
+                // what is kept is copied.
+                serde_json::from_str::<&RawValue>(raw)
+                    .map(Loose::of)
                     .map_err(E::custom)
             }
         }
@@ -162,12 +164,7 @@ pub(crate) fn read_json_object<T: DeserializeOwned>(text: &str) -> Result<T, Str
 /// The items of the JSON array `text`, each as a [`Loose`].
 pub(crate) fn read_json_array(text: &str) -> Option<Vec<Loose>> {
     let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
-    Some(
-        items
-            .into_iter()
-            .map(|item| Loose::from_raw(item.to_owned()))
-            .collect(),
-    )
+    Some(items.into_iter().map(Loose::of).collect())
 }
 
 /// The raw JSON text of one member, as a deserializer: an optional member
@@ -206,11 +203,13 @@ impl<'de> Deserializer<'de> for RawText<'_> {
 }
 
 impl Loose {
-    /// Classifies a JSON value by its first byte (serde_json has checked it).
-    pub(crate) fn from_raw(raw: Box<RawValue>) -> Self {
+    /// Classifies a JSON value by its first byte (serde_json has checked it),
+    /// copying only what is kept: a string unescaped, a number's text, a
+    /// container's text.
+    pub(crate) fn of(raw: &RawValue) -> Self {
         match raw.get().as_bytes().first() {
-            Some(b'{') => Loose::Object(raw),
-            Some(b'[') => Loose::Array(raw),
+            Some(b'{') => Loose::Object(raw.to_owned()),
+            Some(b'[') => Loose::Array(raw.to_owned()),
             Some(b'"') => Loose::String(serde_json::from_str(raw.get()).unwrap_or_default()),
             Some(b't') => Loose::Bool(true),
             Some(b'f') => Loose::Bool(false),
@@ -260,7 +259,7 @@ fn json_reply(provider: Provider, response: &HttpResponse) -> Result<Loose, Erro
     std::str::from_utf8(&response.body)
         .ok()
         .and_then(|text| serde_json::from_str::<&RawValue>(text).ok())
-        .map(|raw| Loose::from_raw(raw.to_owned()))
+        .map(Loose::of)
         .ok_or_else(|| Error::unexpected(provider, response.status, describe_unreadable(response)))
 }
 
