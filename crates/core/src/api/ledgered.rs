@@ -116,9 +116,18 @@ pub(super) fn create_payment<S: Store>(
                 body: String::from_utf8_lossy(&response.body).into_owned(),
             };
             // The provider has answered: its answer goes back even if the
-            // record cannot be updated. The claim then expires into
-            // `unknown`, and a retry asks the provider before paying again.
-            let _ = ledger.finish(&ticket, &result, stored, fc.time_ms(now));
+            // record cannot be updated. A failed write is tried once more
+            // at once (a busy store, a dropped connection): finishing
+            // twice changes nothing the first write did. If that fails too,
+            // the claim expires into `unknown`; a retry of the pay asks
+            // the provider where it can be asked by reference, and a
+            // PesaPal IPN finds the payment by its merchant reference.
+            if ledger
+                .finish(&ticket, &result, stored.clone(), fc.time_ms(now))
+                .is_err()
+            {
+                let _ = ledger.finish(&ticket, &result, stored, fc.time_ms(now));
+            }
             Ok(response)
         }
         Begin::Replay(stored) => {

@@ -3,7 +3,8 @@
 //! tracking id. Its IPN names that id, unknown to the ledger, and its
 //! merchant reference; the reference admits it, the status query verifies
 //! it, and the payment is recorded, indexed and announced. A reference
-//! whose payment already has another tracking id admits nothing.
+//! whose payment already has another tracking id admits nothing. One failed
+//! write of the answer is tried again at once, before any of this is needed.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,23 +14,35 @@
 use super::*;
 use crate::ledger::store::{CasError, MemoryCas, Mode, StoreError};
 use crate::ledger::{Config, Ledger, MemoryStore, State, Store};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 const NOW: u64 = 1_796_515_200_000;
 
-/// A store that, while armed, fails every write carrying the tracking id:
+/// A store that fails the next `refusals` writes carrying the tracking id:
 /// the ledger can create the record but not record the provider's answer.
 struct LosesTheAnswer {
     inner: MemoryStore,
-    armed: AtomicBool,
+    refusals: AtomicU32,
 }
 
 impl LosesTheAnswer {
     fn refuses(&self, value: &[u8]) -> bool {
-        self.armed.load(Ordering::SeqCst)
-            && value
-                .windows(TRACKING_ID.len())
-                .any(|window| window == TRACKING_ID.as_bytes())
+        value
+            .windows(TRACKING_ID.len())
+            .any(|window| window == TRACKING_ID.as_bytes())
+            && self
+                .refusals
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+    }
+
+    /// Fails every such write until [`Self::disarm`].
+    fn arm(&self) {
+        self.refusals.store(u32::MAX, Ordering::SeqCst);
+    }
+
+    fn disarm(&self) {
+        self.refusals.store(0, Ordering::SeqCst);
     }
 }
 
@@ -72,7 +85,7 @@ fn ledger() -> Ledger<LosesTheAnswer> {
     Ledger::new(
         LosesTheAnswer {
             inner: MemoryStore::new(),
-            armed: AtomicBool::new(false),
+            refusals: AtomicU32::new(0),
         },
         Config {
             webhooks: true,
@@ -123,9 +136,9 @@ fn ipn(tracking_id: &str) -> Request {
 #[test]
 fn an_ipn_recovers_a_payment_whose_tracking_id_was_never_recorded() {
     let ledger = ledger();
-    ledger.store().armed.store(true, Ordering::SeqCst);
+    ledger.store().arm();
     pay(&ledger);
-    ledger.store().armed.store(false, Ordering::SeqCst);
+    ledger.store().disarm();
     let record = ledger
         .by_reference(Provider::Pesapal, "ORD-1")
         .unwrap()
@@ -195,9 +208,9 @@ fn a_reference_whose_payment_has_a_tracking_id_admits_no_other_id() {
 #[test]
 fn the_status_reply_decides_which_payment_an_admitted_ipn_updates() {
     let ledger = ledger();
-    ledger.store().armed.store(true, Ordering::SeqCst);
+    ledger.store().arm();
     pay(&ledger);
-    ledger.store().armed.store(false, Ordering::SeqCst);
+    ledger.store().disarm();
 
     // The IPN names ORD-1, but PesaPal says the order is another merchant
     // reference's: nothing of ORD-1 changes.
@@ -227,4 +240,21 @@ fn the_status_reply_decides_which_payment_an_admitted_ipn_updates() {
         None
     );
     assert!(ledger.events(0, 10, NOW + 60_000).unwrap().data.is_empty());
+}
+
+#[test]
+fn one_failed_write_of_the_answer_is_tried_again_at_once() {
+    let ledger = ledger();
+    ledger.store().refusals.store(1, Ordering::SeqCst);
+    assert_eq!(pay(&ledger).status, 201);
+    assert_eq!(ledger.store().refusals.load(Ordering::SeqCst), 0);
+    let record = ledger
+        .by_tracking_id(Provider::Pesapal, TRACKING_ID)
+        .unwrap()
+        .unwrap(); // recorded and indexed by the second write
+    assert_eq!(record.reference, "ORD-1");
+    assert_eq!(record.state, State::Pending);
+    let events = ledger.events(0, 10, NOW).unwrap().data;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["payment.pending"]);
 }
