@@ -25,10 +25,12 @@ fn ledger(webhooks: bool) -> Ledger<MemoryStore> {
     )
 }
 
-fn serve(
+/// One request through the ledgered router, with the provider's replies
+/// scripted; no canary may leak into the answer.
+pub(super) fn serve<S: crate::ledger::Store>(
     request: Request,
     vars: &BTreeMap<String, String>,
-    ledger: &Ledger<MemoryStore>,
+    ledger: &Ledger<S>,
     now: u64,
     script: Vec<Result<(u16, &str), TransportError>>,
 ) -> (Response, Scripted) {

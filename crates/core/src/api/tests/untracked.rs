@@ -13,7 +13,7 @@
 
 use super::*;
 use crate::ledger::store::{CasError, MemoryCas, Mode, StoreError};
-use crate::ledger::{Config, Ledger, MemoryStore, State, Store};
+use crate::ledger::{Config, Ledger, MemoryStore, PaymentRecord, State, Store};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 const NOW: u64 = 1_796_515_200_000;
@@ -100,14 +100,7 @@ fn serve(
     now: u64,
     script: Vec<Result<(u16, &str), TransportError>>,
 ) -> (Response, Scripted) {
-    let vars = vars();
-    let mut transport = Scripted::new(script);
-    let response = {
-        let mut fc = Finconnect::new(&vars, &mut transport);
-        handle_ledgered(request, &mut fc, ledger, now)
-    };
-    assert_no_canary(&response);
-    (response, transport)
+    super::ledgered::serve(request, &vars(), ledger, now, script)
 }
 
 fn pay(ledger: &Ledger<LosesTheAnswer>) -> Response {
@@ -120,6 +113,24 @@ fn pay(ledger: &Ledger<LosesTheAnswer>) -> Response {
     );
     assert_eq!(transport.seen.len(), 2);
     response
+}
+
+/// A ledger whose pay of ORD-1 reached PesaPal while every write of its
+/// answer failed.
+fn answer_lost() -> Ledger<LosesTheAnswer> {
+    let ledger = ledger();
+    ledger.store().arm();
+    pay(&ledger);
+    ledger.store().disarm();
+    ledger
+}
+
+/// The record of ORD-1.
+fn ord_1(ledger: &Ledger<LosesTheAnswer>) -> PaymentRecord {
+    ledger
+        .by_reference(Provider::Pesapal, "ORD-1")
+        .unwrap()
+        .unwrap()
 }
 
 fn ipn(tracking_id: &str) -> Request {
@@ -135,14 +146,8 @@ fn ipn(tracking_id: &str) -> Request {
 
 #[test]
 fn an_ipn_recovers_a_payment_whose_tracking_id_was_never_recorded() {
-    let ledger = ledger();
-    ledger.store().arm();
-    pay(&ledger);
-    ledger.store().disarm();
-    let record = ledger
-        .by_reference(Provider::Pesapal, "ORD-1")
-        .unwrap()
-        .unwrap();
+    let ledger = answer_lost();
+    let record = ord_1(&ledger);
     assert_eq!(record.tracking_id, None, "{record:?}");
     assert_eq!(record.state, State::Initiating);
     assert_eq!(
@@ -187,10 +192,7 @@ fn an_ipn_recovers_a_payment_whose_tracking_id_was_never_recorded() {
 fn a_reference_whose_payment_has_a_tracking_id_admits_no_other_id() {
     let ledger = ledger();
     assert_eq!(pay(&ledger).status, 201);
-    let record = ledger
-        .by_reference(Provider::Pesapal, "ORD-1")
-        .unwrap()
-        .unwrap();
+    let record = ord_1(&ledger);
     assert_eq!(record.tracking_id.as_deref(), Some(TRACKING_ID));
 
     let other = "0b1e8f4c-1d2a-4c3b-9e8f-7a6b5c4d3e2f";
@@ -198,19 +200,13 @@ fn a_reference_whose_payment_has_a_tracking_id_admits_no_other_id() {
     assert!(transport.seen.is_empty());
     assert_eq!(response.status, 200);
     assert_eq!(body_json(&response)["status"], 500);
-    let after = ledger
-        .by_reference(Provider::Pesapal, "ORD-1")
-        .unwrap()
-        .unwrap();
+    let after = ord_1(&ledger);
     assert_eq!(after.state, record.state);
 }
 
 #[test]
 fn the_status_reply_decides_which_payment_an_admitted_ipn_updates() {
-    let ledger = ledger();
-    ledger.store().arm();
-    pay(&ledger);
-    ledger.store().disarm();
+    let ledger = answer_lost();
 
     // The IPN names ORD-1, but PesaPal says the order is another merchant
     // reference's: nothing of ORD-1 changes.
@@ -227,10 +223,7 @@ fn the_status_reply_decides_which_payment_an_admitted_ipn_updates() {
     );
     assert_eq!(transport.seen.len(), 2);
     assert_eq!(response.status, 200);
-    let record = ledger
-        .by_reference(Provider::Pesapal, "ORD-1")
-        .unwrap()
-        .unwrap();
+    let record = ord_1(&ledger);
     assert_eq!(record.state, State::Initiating);
     assert_eq!(record.tracking_id, None);
     assert_eq!(
