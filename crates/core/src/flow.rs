@@ -179,16 +179,10 @@ impl<'a> Finconnect<'a> {
         provider.connector().pay(self, request)
     }
 
-    /// Everything [`Finconnect::pay`] checks before the network — the
-    /// request, the provider's variables — without calling anyone, so that
-    /// the ledger records only requests that could be sent.
-    pub fn check_payment(&self, provider: Provider, request: &PaymentRequest) -> Result<()> {
-        provider.connector().check_payment(self, request)
-    }
-
-    /// The part of [`Finconnect::check_payment`] that reads no variable:
-    /// the request's own fields, as the provider takes them. Enough to look
-    /// a request up in the ledger, whose replay needs no variable either.
+    /// What [`Finconnect::pay`] checks first, reading no variable and
+    /// calling no one: the request's own fields, as the provider takes
+    /// them. Enough to look a request up in the ledger, whose replay needs
+    /// no variable either.
     pub fn check_request(&self, provider: Provider, request: &PaymentRequest) -> Result<()> {
         provider.connector().check_request(request)
     }
@@ -499,6 +493,16 @@ impl<'a> Finconnect<'a> {
     }
 }
 
+/// `connector`'s payment call for `request`, its fields checked
+/// ([`Finconnect::check_request`]).
+fn pay_call<C: Connector>(
+    connector: &C,
+    request: &PaymentRequest,
+) -> Result<BoxedCall<C::Config, Payment>> {
+    subscription_supported(Connector::info(connector).provider, request)?;
+    Connector::pay(connector, request)
+}
+
 /// Only PesaPal schedules recurring charges; elsewhere a subscription is
 /// refused before anything is sent.
 fn subscription_supported(provider: Provider, request: &PaymentRequest) -> Result<()> {
@@ -546,8 +550,6 @@ pub trait Dispatch: Sync {
     fn info(&self) -> &'static ProviderInfo;
     /// [`Finconnect::pay`] for this provider.
     fn pay(&self, fc: &mut Finconnect<'_>, request: &PaymentRequest) -> Result<Payment>;
-    /// [`Finconnect::check_payment`] for this provider.
-    fn check_payment(&self, fc: &Finconnect<'_>, request: &PaymentRequest) -> Result<()>;
     /// [`Finconnect::check_request`] for this provider.
     fn check_request(&self, request: &PaymentRequest) -> Result<()>;
     /// [`Finconnect::register_ipn`] for this provider.
@@ -611,21 +613,12 @@ impl<C: Connector> Dispatch for C {
     }
 
     fn pay(&self, fc: &mut Finconnect<'_>, request: &PaymentRequest) -> Result<Payment> {
-        subscription_supported(Connector::info(self).provider, request)?;
-        let call = Connector::pay(self, request)?;
+        let call = pay_call(self, request)?;
         fc.run(self, call)
     }
 
-    fn check_payment(&self, fc: &Finconnect<'_>, request: &PaymentRequest) -> Result<()> {
-        subscription_supported(Connector::info(self).provider, request)?;
-        let call = Connector::pay(self, request)?;
-        let config = self.load(fc.vars)?;
-        call.prepare(&config)
-    }
-
     fn check_request(&self, request: &PaymentRequest) -> Result<()> {
-        subscription_supported(Connector::info(self).provider, request)?;
-        Connector::pay(self, request).map(|_| ())
+        pay_call(self, request).map(|_| ())
     }
 
     fn register_ipn(

@@ -87,19 +87,15 @@ pub(super) fn create_payment<S: Store>(
     }
     match decision {
         Begin::Proceed(ticket) => {
-            // Only a request that could be sent is recorded: one the
-            // provider's variables do not allow gives its claim up.
-            if let Err(error) = fc.check_payment(provider, payment) {
-                let _ = ledger.release(&ticket);
-                return Err(Problem::from_error(&error));
-            }
             let sent_before = fc.api_requests_sent();
             let result = fc.pay(provider, payment);
             if let Err(error) = &result
                 && fc.api_requests_sent() == sent_before
             {
-                // Failed in the token step: the payment request never left,
-                // so the key is free again, whatever the error was.
+                // Failed before the payment request left (the provider's
+                // variables do not allow it, or the token step failed):
+                // only a request that was sent is recorded, so the key is
+                // free again, whatever the error was.
                 let _ = ledger.release(&ticket);
                 return Err(Problem::from_error(error));
             }
