@@ -93,10 +93,12 @@ fn run<T>(
         .map_err(convert::error)
 }
 
-/// Hands `operation` a [`Finconnect`] over this call's variables (read
-/// now), a fresh transport and, when it is switched on, the token cache.
-/// Opens the key-value store for token hints when the host grants one.
-/// Fails only when those variables are malformed.
+/// Hands `operation` a [`Finconnect`] over this call's variables (each
+/// read when first needed), a fresh transport and, when it is switched on,
+/// the token cache. Opens the key-value store for token hints when the host
+/// grants one. Fails only in the token-cache build, when
+/// `finconnect_token_cache` is malformed (the rest is checked by the
+/// operations that need it).
 fn with_finconnect<T>(
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
