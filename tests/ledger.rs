@@ -185,6 +185,11 @@ fn reads_since(
         .collect()
 }
 
+/// Each of `names` read once, as [`reads_since`] reports it.
+fn each_once(names: &[&str]) -> BTreeMap<String, u64> {
+    names.iter().map(|name| ((*name).to_owned(), 1)).collect()
+}
+
 /// Under `spin up` every variable read resolves the variable's template
 /// through Spin's providers again (its environment provider blocks a
 /// runtime thread for each), so a pay reads each variable it needs exactly
@@ -192,7 +197,7 @@ fn reads_since(
 /// replay none of the provider's.
 #[test]
 fn a_pay_reads_each_variable_it_needs_once() {
-    let expected: BTreeMap<String, u64> = [
+    let expected = each_once(&[
         "finconnect_api_key",
         "finconnect_connect_timeout_ms",
         "finconnect_first_byte_timeout_ms",
@@ -202,10 +207,7 @@ fn a_pay_reads_each_variable_it_needs_once() {
         "pesapal_base_url",
         "pesapal_consumer_key",
         "pesapal_consumer_secret",
-    ]
-    .iter()
-    .map(|name| ((*name).to_owned(), 1))
-    .collect();
+    ]);
     for ledger in ["on", "off"] {
         let (_sandbox, host) = start_with(Default::default(), |b| {
             b.app_variable("finconnect_ledger", ledger)
@@ -228,14 +230,11 @@ fn a_pay_reads_each_variable_it_needs_once() {
             let reply = post(&host, "/payments", &pesapal_body("VARS-on", &ipn_id));
             assert_eq!(reply.status, 201, "{reply}");
             assert_eq!(reply.header("idempotent-replayed"), Some("true"));
-            let replay: BTreeMap<String, u64> = [
+            let replay = each_once(&[
                 "finconnect_api_key",
                 "finconnect_ledger",
                 "finconnect_webhook_url",
-            ]
-            .iter()
-            .map(|name| ((*name).to_owned(), 1))
-            .collect();
+            ]);
             assert_eq!(reads_since(&host, &before), replay);
             // So does a list of events.
             let before = host.variable_reads();
