@@ -611,7 +611,12 @@ impl Host {
             keyvalue: inner.keyvalue.clone(),
             variable_reads: inner.variable_reads.clone(),
         };
-        Store::new(&inner.engine, state)
+        let mut store = Store::new(&inner.engine, state);
+        if counts_fuel() {
+            // Only fails when the engine does not count fuel.
+            let _ = store.set_fuel(u64::MAX);
+        }
+        store
     }
 
     // ----- the HTTP export (`wasi:http/incoming-handler`) -----
@@ -681,6 +686,10 @@ impl Host {
                 .wasi_http_incoming_handler()
                 .call_handle(&mut store, request, outparam)
                 .await?;
+            if counts_fuel() {
+                let left = store.get_fuel().unwrap_or(u64::MAX);
+                eprintln!("finconnect-host: fuel used {}", u64::MAX - left);
+            }
             Ok(())
         });
         match receiver.await {
@@ -1122,6 +1131,16 @@ fn is_transient_accept_error(err: &std::io::Error) -> bool {
 
 // ----- engines, components and the runtime, shared process-wide -----
 
+/// `FINCONNECT_HOST_FUEL=1`: every store starts with all the fuel there is
+/// and each HTTP request prints to stderr how much its instance used, about
+/// one unit per WebAssembly operator the guest ran: a count of the guest's
+/// own work that, unlike CPU time, does not move with the machine's load.
+/// The fuel checks slow the guest down; measure time without it.
+fn counts_fuel() -> bool {
+    static FUEL: OnceLock<bool> = OnceLock::new();
+    *FUEL.get_or_init(|| std::env::var_os("FINCONNECT_HOST_FUEL").is_some_and(|v| v == "1"))
+}
+
 /// One engine per allocation strategy, shared by every host of the process.
 fn engine(pooling: bool) -> anyhow::Result<Engine> {
     static ENGINES: OnceLock<Mutex<HashMap<bool, Engine>>> = OnceLock::new();
@@ -1139,6 +1158,7 @@ fn engine(pooling: bool) -> anyhow::Result<Engine> {
     if std::env::var_os("FINCONNECT_HOST_PERFMAP").is_some_and(|v| v == "1") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
+    config.consume_fuel(counts_fuel());
     if pooling {
         let mut pool = wasmtime::PoolingAllocationConfig::default();
         // Enough for a local server and parallel tests, far less address space than the defaults.
