@@ -145,45 +145,74 @@ const MERCHANT_ROUTES: [(&str, &str, Operation); 11] = [
 /// Every route FinConnect serves: the merchant routes, then
 /// `/notifications/<provider>` for each provider of the registry with the
 /// methods its connector declares. The router and the OpenAPI test both
-/// read this list.
+/// read this list (the router through [`route_table`], without building it).
 pub fn routes() -> &'static [Route] {
     static ROUTES: std::sync::OnceLock<Vec<Route>> = std::sync::OnceLock::new();
     ROUTES.get_or_init(|| {
-        let merchant = MERCHANT_ROUTES
-            .into_iter()
-            .map(|(method, path, operation)| Route {
+        route_table()
+            .map(|(method, template, operation)| Route {
                 method,
-                path: path.to_owned(),
+                path: template.to_string(),
                 operation,
-            });
-        let notifications = Provider::ALL.into_iter().flat_map(|provider| {
-            let info = provider.info();
-            info.notification_methods.iter().map(move |method| Route {
-                method,
-                path: format!("/notifications/{}", info.name),
-                operation: Operation::Notification(provider),
             })
-        });
-        let payouts = payouts::ROUTES
-            .into_iter()
-            .map(|(method, path, route)| Route {
-                method,
-                path: path.to_owned(),
-                operation: Operation::Payouts(route),
-            });
-        let control_numbers = control_numbers::ROUTES
-            .into_iter()
-            .map(|(method, path, route)| Route {
-                method,
-                path: path.to_owned(),
-                operation: Operation::ControlNumbers(route),
-            });
-        merchant
-            .chain(notifications)
-            .chain(payouts)
-            .chain(control_numbers)
             .collect()
     })
+}
+
+/// A route's path template.
+#[derive(Clone, Copy, Debug)]
+enum Template {
+    /// Written out, as in `openapi.yaml` (`/payments/{provider}/{id}`).
+    Written(&'static str),
+    /// `/notifications/<the provider's name>`.
+    Notifications(&'static str),
+}
+
+impl std::fmt::Display for Template {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Template::Written(path) => f.write_str(path),
+            Template::Notifications(name) => write!(f, "{NOTIFICATIONS}{name}"),
+        }
+    }
+}
+
+const NOTIFICATIONS: &str = "/notifications/";
+
+/// The routes of [`routes`], in its order, made as they are read: a
+/// request is routed without allocating the table (each request runs in a
+/// fresh instance, so a table kept after its first use would be built for
+/// every request).
+fn route_table() -> impl Iterator<Item = (&'static str, Template, Operation)> {
+    let merchant = MERCHANT_ROUTES
+        .into_iter()
+        .map(|(method, path, operation)| (method, Template::Written(path), operation));
+    let notifications = Provider::ALL.into_iter().flat_map(|provider| {
+        let info = provider.info();
+        info.notification_methods.iter().map(move |&method| {
+            (
+                method,
+                Template::Notifications(info.name),
+                Operation::Notification(provider),
+            )
+        })
+    });
+    let payouts = payouts::ROUTES
+        .into_iter()
+        .map(|(method, path, route)| (method, Template::Written(path), Operation::Payouts(route)));
+    let control_numbers = control_numbers::ROUTES
+        .into_iter()
+        .map(|(method, path, route)| {
+            (
+                method,
+                Template::Written(path),
+                Operation::ControlNumbers(route),
+            )
+        });
+    merchant
+        .chain(notifications)
+        .chain(payouts)
+        .chain(control_numbers)
 }
 
 /// A request to the HTTP API, as the shell read it: nothing is parsed or
@@ -325,9 +354,9 @@ fn serve<S: Store>(
     ledger: Option<(&Ledger<S>, u64)>,
 ) -> Result<Response, Problem> {
     let vars = fc.variables();
-    let (route, params) = find_route(&request.method, request.path())?;
+    let (operation, params) = find_route(&request.method, request.path())?;
     check_size(request)?;
-    if route.operation.is_merchant() {
+    if operation.is_merchant() {
         authorize(request, vars)?;
     }
     // Without the ledger nothing is deduplicated: a caller counting on
@@ -340,7 +369,7 @@ fn serve<S: Store>(
     {
         return Err(ledgered::no_ledger("`Idempotency-Key`"));
     }
-    match (route.operation, ledger) {
+    match (operation, ledger) {
         (Operation::CreatePayment, ledger) => {
             require_json(request)?;
             let (provider, payment) = input::payment(&request.body)?;
@@ -410,18 +439,20 @@ fn serve<S: Store>(
 }
 
 /// Finds the route for a method and path: 404 when no template matches the
-/// path, 405 (with `Allow`) when templates match but not the method.
-fn find_route(method: &str, path: &str) -> Result<(Route, Vec<String>), Problem> {
+/// path, 405 (with `Allow`) when templates match but not the method. Gives
+/// the route's operation and its `{param}` segments, percent-decoded, in
+/// order.
+fn find_route(method: &str, path: &str) -> Result<(Operation, Vec<String>), Problem> {
     let mut allowed: Vec<&'static str> = Vec::new();
-    for route in routes() {
-        let Some(params) = match_template(&route.path, path) else {
+    for (route_method, template, operation) in route_table() {
+        let Some(params) = match_template(template, path) else {
             continue;
         };
-        if route.method == method {
-            return Ok((route.clone(), params));
+        if route_method == method {
+            return Ok((operation, params));
         }
-        if !allowed.contains(&route.method) {
-            allowed.push(route.method);
+        if !allowed.contains(&route_method) {
+            allowed.push(route_method);
         }
     }
     if allowed.is_empty() {
@@ -441,38 +472,54 @@ fn find_route(method: &str, path: &str) -> Result<(Route, Vec<String>), Problem>
 }
 
 /// Matches `path` against a template; returns the `{param}` segments,
-/// percent-decoded, in order.
-fn match_template(template: &str, path: &str) -> Option<Vec<String>> {
-    let mut wanted = template.split('/');
-    let mut given = path.split('/');
-    let mut params = Vec::new();
+/// percent-decoded, in order. Segments are compared first and decoded only
+/// once the whole path matched.
+fn match_template(template: Template, path: &str) -> Option<Vec<String>> {
+    let template = match template {
+        Template::Written(template) => template,
+        Template::Notifications(name) => {
+            return (path.strip_prefix(NOTIFICATIONS) == Some(name)).then(Vec::new);
+        }
+    };
+    // Split as bytes: `/` is ASCII, and a byte predicate is far less code
+    // per character in WebAssembly than a `char` pattern's searcher.
+    fn segments(text: &str) -> impl Iterator<Item = &[u8]> {
+        text.as_bytes().split(|&byte| byte == b'/')
+    }
+    let is_param = |segment: &[u8]| segment.starts_with(b"{") && segment.ends_with(b"}");
+    let mut wanted = segments(template);
+    let mut given = segments(path);
     loop {
         match (wanted.next(), given.next()) {
-            (None, None) => return Some(params),
-            (Some(w), Some(g)) if w.starts_with('{') && w.ends_with('}') => {
+            (None, None) => break,
+            (Some(w), Some(g)) if is_param(w) => {
                 if g.is_empty() {
                     return None;
                 }
-                params.push(percent_decode(g)?);
             }
             (Some(w), Some(g)) if w == g => {}
             _ => return None,
         }
     }
+    segments(template)
+        .zip(segments(path))
+        .filter(|(w, _)| is_param(w))
+        .map(|(_, g)| percent_decode(g))
+        .collect()
 }
 
 /// Decodes `%XX` escapes; `None` for a broken escape or text that is not UTF-8.
-fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
+fn percent_decode(segment: &[u8]) -> Option<String> {
+    let hex = |at: usize| char::from(*segment.get(at)?).to_digit(16);
+    let mut out = Vec::with_capacity(segment.len());
     let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = segment.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
+    while let Some(&byte) = segment.get(i) {
+        if byte == b'%' {
+            let value = hex(i + 1)? << 4 | hex(i + 2)?;
+            out.push(u8::try_from(value).ok()?);
             i += 3;
         } else {
-            out.push(bytes[i]);
+            out.push(byte);
             i += 1;
         }
     }

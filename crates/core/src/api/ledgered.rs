@@ -336,7 +336,7 @@ pub(super) fn query_params(request: &Request) -> Result<Vec<(String, String)>, P
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |text: &str| super::percent_decode(&text.replace('+', " "));
+            let decode = |text: &str| super::percent_decode(text.replace('+', " ").as_bytes());
             match (decode(name), decode(value)) {
                 (Some(name), Some(value)) => Ok((name, value)),
                 _ => Err(Problem::invalid(

@@ -539,9 +539,13 @@ fn percent_escapes_in_the_path_are_decoded_then_validated() {
     );
     assert_eq!(response.status, 200);
     assert_eq!(transport.paths()[1], "GET /third-parties/payments/ORDER1");
+    // A `%` must be followed by two hex digits: `%+31` is not `1`.
     for path in [
         "/payments/clickpesa/ORDER%2F1",
         "/payments/clickpesa/%E0%A4",
+        "/payments/clickpesa/ORDER%+31",
+        "/payments/clickpesa/ORDER%3",
+        "/payments/clickpesa/ORDER%G1",
     ] {
         let (response, transport) = run(merchant("GET", path, ""), &vars(), vec![]);
         assert_eq!(response.status / 100, 4, "{path}");
