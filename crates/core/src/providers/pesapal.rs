@@ -765,6 +765,12 @@ fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
         return Some(error);
     }
     let text = envelope.message.as_ref()?.as_str()?;
+    // Most messages are plain text ("Request processed successfully"):
+    // only one that can be an object is parsed, so a successful reply does
+    // not pay for building and formatting a parse error.
+    if !text.trim_start().starts_with('{') {
+        return None;
+    }
     let nested: PesapalEnvelope = read_json_object(text).ok()?;
     match nested.error {
         Some(Loose::Object(error)) => {
