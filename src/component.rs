@@ -67,7 +67,12 @@ fn header_pairs(fields: &wasip2::http::types::Fields) -> Vec<(String, String)> {
     fields
         .entries()
         .into_iter()
-        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .map(|(name, value)| {
+            // Valid UTF-8 (nearly every value) becomes text without a copy.
+            let value = String::from_utf8(value)
+                .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+            (name, value)
+        })
         .collect()
 }
 

@@ -121,8 +121,13 @@ impl Variables for std::collections::BTreeMap<String, String> {
 pub fn optional(vars: &dyn Variables, name: &str) -> Result<Option<String>> {
     match vars.get(name) {
         Ok(Some(value)) => {
-            let value = value.trim();
-            Ok((!value.is_empty()).then(|| value.to_owned()))
+            let trimmed = value.trim();
+            Ok(match trimmed.len() {
+                0 => None,
+                // Nothing to trim (nearly always): the host's string as it is.
+                len if len == value.len() => Some(value),
+                _ => Some(trimmed.to_owned()),
+            })
         }
         Ok(None) => Ok(None),
         Err(reason) => Err(Error::config(
