@@ -100,8 +100,8 @@ fn run<T>(
 
 /// Hands `operation` a [`Finconnect`] over this call's variables (each
 /// read when first needed), a fresh transport and, when it is switched on,
-/// the token cache. Opens the key-value store for token hints when the host
-/// grants one. Fails only in the token-cache build, when
+/// the token cache, and token hints in the key-value store when the host
+/// grants one (opened by the first call that uses them). Fails only in the token-cache build, when
 /// `finconnect_token_cache` is malformed (the rest is checked by the
 /// operations that need it).
 fn with_finconnect<T>(
@@ -118,8 +118,7 @@ fn with_finconnect_reading<T>(
     now: u64,
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
-    let store = ledger_store::KeyValue::open().ok();
-    with_finconnect_over(vars, store.as_ref(), now, operation)
+    with_finconnect_over(vars, None, now, operation)
 }
 
 /// [`with_finconnect_reading`] over a key-value store already open (the
@@ -139,18 +138,16 @@ fn with_finconnect_over<T>(
     let mut cache = token_cache::open(vars)?;
     let call_settings = || call_settings(vars);
     // The key-value store, when the host grants one, settles token races
-    // for providers that invalidate old tokens on reissue (Daraja).
-    let mut hints = store;
+    // for providers that invalidate old tokens on reissue (Daraja); it is
+    // opened only when such a provider first asks for it.
+    let mut hints = ledger_store::Hints::new(store);
     // What is recorded after a provider call carries the time it was
     // recorded, not the time the request began.
     let finconnect = Finconnect::new(vars, &mut transport)
         .at(now)
         .with_clock(&now_ms)
         .with_call_settings(&call_settings);
-    let finconnect = match hints.as_mut() {
-        Some(store) => finconnect.with_token_hints(store),
-        None => finconnect,
-    };
+    let finconnect = finconnect.with_token_hints(&mut hints);
     #[cfg(feature = "token-cache")]
     let finconnect = match cache.as_mut() {
         Some(store) => finconnect.with_token_cache(store, now),

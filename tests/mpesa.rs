@@ -14,7 +14,9 @@
 mod common;
 
 use common::*;
-use finconnect_host::{ApiError, Customer, PaymentRequest, PaymentStatus, Provider};
+use finconnect_host::{
+    ApiError, Customer, KeyValueOpCounts, PaymentRequest, PaymentStatus, Provider,
+};
 use finconnect_sandbox::{Fault, FaultKind, MpesaOptions, Sandbox, StkResult, Target};
 use serde_json::json;
 
@@ -175,6 +177,28 @@ fn the_http_api_pays_and_points_at_the_status_route() {
     let status = get(&host, &format!("/payments/mpesa/{id}"));
     assert_eq!(status.status, 200, "{status}");
     assert_eq!(status.json()["status"], "completed");
+}
+
+/// With the ledger off, the key-value store is opened only for Daraja's
+/// token hints: a PesaPal pay touches no store at all, a Daraja pay opens
+/// it and leaves its new token there.
+#[test]
+fn with_the_ledger_off_only_daraja_opens_the_store_for_its_token_hints() {
+    let (_sandbox, host) = start_with(Default::default(), |b| {
+        b.app_variable("finconnect_ledger", "off")
+    });
+    let ipn_id = register_pesapal_ipn(&host);
+    let before = host.key_value_op_counts();
+    let reply = post(&host, "/payments", &pesapal_body("NOSTORE1", &ipn_id));
+    assert_eq!(reply.status, 201, "{reply}");
+    let pesapal = host.key_value_op_counts().since(&before);
+    assert_eq!(pesapal, KeyValueOpCounts::default());
+
+    let before = host.key_value_op_counts();
+    let reply = post(&host, "/payments", &mpesa_body("HINTED1"));
+    assert_eq!(reply.status, 201, "{reply}");
+    let daraja = host.key_value_op_counts().since(&before);
+    assert_eq!((daraja.open, daraja.set), (1, 1), "{daraja:?}");
 }
 
 /// The field a change should be refused for, and the change.

@@ -447,21 +447,56 @@ impl Store for KeyValue {
 /// increment fails, every claim is granted: each refused call then fetches
 /// a token of its own, as without a store, and concurrent Daraja calls can
 /// refuse each other again.
-impl finconnect_core::token_hints::TokenHints for &KeyValue {
+///
+/// The store is the one the request already has open (the ledger's), or
+/// else the `default` store, opened when a provider that uses hints first
+/// asks ([`TokenHints::is_available`]): a call to any other provider opens
+/// nothing. Without a store granted there are no hints.
+///
+/// [`TokenHints::is_available`]: finconnect_core::token_hints::TokenHints::is_available
+pub(super) struct Hints<'s> {
+    given: Option<&'s KeyValue>,
+    opened: std::cell::OnceCell<Option<KeyValue>>,
+}
+
+impl<'s> Hints<'s> {
+    pub(super) fn new(given: Option<&'s KeyValue>) -> Self {
+        Self {
+            given,
+            opened: std::cell::OnceCell::new(),
+        }
+    }
+
+    fn store(&self) -> Option<&KeyValue> {
+        self.given
+            .or_else(|| self.opened.get_or_init(|| KeyValue::open().ok()).as_ref())
+    }
+}
+
+impl finconnect_core::token_hints::TokenHints for Hints<'_> {
+    fn is_available(&mut self) -> bool {
+        self.store().is_some()
+    }
+
     fn get(&mut self, key: &str) -> Option<Vec<u8>> {
-        self.bucket.get(key).ok().flatten()
+        self.store()?.bucket.get(key).ok().flatten()
     }
 
     fn set(&mut self, key: &str, value: &[u8]) {
-        let _ = self.bucket.set(key, value);
+        if let Some(store) = self.store() {
+            let _ = store.bucket.set(key, value);
+        }
     }
 
     fn claim(&mut self, key: &str) -> bool {
-        cas::increment(self, key, 1).map_or(true, |count| count == 1)
+        self.store()
+            .is_none_or(|store| cas::increment(store, key, 1).map_or(true, |count| count == 1))
     }
 
     fn release(&mut self, key: &str) {
-        let _ = self.bucket.delete(key);
+        if let Some(store) = self.store() {
+            let _ = store.bucket.delete(key);
+        }
     }
 
     fn pause(&mut self, millis: u32) {

@@ -348,7 +348,7 @@ impl<'a> Finconnect<'a> {
         mut refused: AccessToken,
         mut error: Error,
     ) -> Result<T> {
-        let hinted = self.hints.is_some() && connector.token_reissue_invalidates();
+        let hinted = connector.token_reissue_invalidates() && self.has_hints();
         let retries = if hinted { HINTED_TOKEN_RETRIES } else { 1 };
         let mut waited = 0;
         let mut refreshed = 0;
@@ -424,6 +424,14 @@ impl<'a> Finconnect<'a> {
         }
     }
 
+    /// Whether a hint store was given and is there
+    /// ([`TokenHints::is_available`]).
+    fn has_hints(&mut self) -> bool {
+        self.hints
+            .as_mut()
+            .is_some_and(|hints| hints.is_available())
+    }
+
     /// The hint store's key for these settings (a digest, never a credential).
     fn hint_key<C: Connector>(connector: &C, config: &C::Config) -> String {
         token_hints::newest_key(&connector.token_cache_key(config))
@@ -460,6 +468,7 @@ impl<'a> Finconnect<'a> {
         let reply = self.send(provider, connector.token_request(config)?)?;
         let token = connector.parse_token(&reply)?;
         if connector.token_reissue_invalidates()
+            && self.has_hints()
             && let Some(hints) = self.hints.as_mut()
         {
             hints.set(

@@ -19,6 +19,12 @@ use sha2::{Digest, Sha256};
 /// is granted (the caller then fetches a token itself, as it would without
 /// a store).
 pub trait TokenHints {
+    /// Whether there is a store at all. Asked before the first hint is
+    /// used, and only by providers that use hints, so an implementation
+    /// may open its store here rather than for every call.
+    fn is_available(&mut self) -> bool {
+        true
+    }
     /// The bytes stored under `key`, if any.
     fn get(&mut self, key: &str) -> Option<Vec<u8>>;
     /// Stores `value` under `key`.

@@ -164,6 +164,8 @@ fn add(key: &str, current: i64, delta: i64) -> Result<i64, Error> {
 /// made (see the module's "Operation counts").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KeyValueOpCounts {
+    /// `open` of a store, granted or not (neither a read nor a write).
+    pub open: u64,
     /// `get`, `exists`, and each key of `get-many`.
     pub get: u64,
     /// `set`, and each entry of `set-many`.
@@ -194,6 +196,7 @@ impl KeyValueOpCounts {
     /// What was counted after `earlier` (a snapshot taken before).
     pub fn since(&self, earlier: &Self) -> Self {
         Self {
+            open: self.open.saturating_sub(earlier.open),
             get: self.get.saturating_sub(earlier.get),
             set: self.set.saturating_sub(earlier.set),
             delete: self.delete.saturating_sub(earlier.delete),
@@ -208,6 +211,7 @@ impl KeyValueOpCounts {
 /// One kind of counted operation.
 #[derive(Debug, Clone, Copy)]
 enum Op {
+    Open,
     Get,
     Set,
     Delete,
@@ -219,7 +223,7 @@ enum Op {
 
 /// The live counters behind [`KeyValueOpCounts`].
 #[derive(Debug, Default)]
-struct OpCounters([AtomicU64; 7]);
+struct OpCounters([AtomicU64; 8]);
 
 impl OpCounters {
     fn add(&self, op: Op, n: usize) {
@@ -230,6 +234,7 @@ impl OpCounters {
     fn snapshot(&self) -> KeyValueOpCounts {
         let read = |op: Op| self.0[op as usize].load(Ordering::Relaxed);
         KeyValueOpCounts {
+            open: read(Op::Open),
             get: read(Op::Get),
             set: read(Op::Set),
             delete: read(Op::Delete),
@@ -438,6 +443,7 @@ impl StoreState {
 
 impl store::Host for StoreState {
     fn open(&mut self, identifier: String) -> Result<Resource<Bucket>, Error> {
+        self.keyvalue.count(Op::Open, 1);
         // Spin answers a store the component was not granted so.
         if !self.keyvalue.has_store(&identifier) {
             return Err(Error::AccessDenied);

@@ -572,11 +572,15 @@ fn operations_are_counted_by_kind_across_instances() {
             .delete_many(bucket, vec!["x".to_owned(), "y".to_owned()])
             .unwrap();
         b.delete("k");
+        // Each instance opened the store; an open counts whether the store
+        // is granted or not.
+        store::Host::open(&mut a.state, "not-granted".to_owned()).unwrap_err();
 
         let counted = keyvalue.op_counts().since(&before);
         assert_eq!(
             counted,
             KeyValueOpCounts {
+                open: 2 + 1,
                 get: 2 + 3,
                 set: 1 + 2,
                 delete: 2 + 1,
