@@ -13,6 +13,7 @@ use crate::transport::{HttpRequest, HttpResponse, Method, USER_AGENT, header_tex
 use serde::de::{self, DeserializeOwned, MapAccess, Visitor, value::MapDeserializer};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::fmt;
 
 /// A provider token, kept secret. For ClickPesa it already carries the
@@ -103,8 +104,35 @@ impl<'de> Deserialize<'de> for Loose {
 }
 
 /// The members of a JSON object in the order they came, values still as
-/// their raw text (a name given twice appears twice).
-pub(crate) struct Members<'a>(pub(crate) Vec<(String, &'a RawValue)>);
+/// their raw text (a name given twice appears twice). A name without
+/// escapes is borrowed from the text, not copied.
+pub(crate) struct Members<'a>(pub(crate) Vec<(Cow<'a, str>, &'a RawValue)>);
+
+/// A member's name as serde_json hands it over: borrowed from the text
+/// when it has no escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, name: &'de str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Borrowed(name)))
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(name.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, name: String) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(name)))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
 
 impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -116,7 +144,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut members = Vec::new();
-                while let Some((key, value)) = map.next_entry::<String, &'de RawValue>()? {
+                while let Some((Name(key), value)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
                     members.push((key, value));
                 }
                 Ok(Members(members))
@@ -134,11 +162,18 @@ impl<'a> Members<'a> {
 
     /// The first name the object repeats.
     pub(crate) fn first_repeat(&self) -> Option<&str> {
+        let names = self.0.iter().map(|(name, _)| name.as_ref());
+        // The objects FinConnect reads have a few members: comparing each
+        // with those before it allocates nothing. A long one (a body may
+        // hold thousands) gets a set, so the check stays O(n log n).
+        if self.0.len() <= 16 {
+            return names
+                .enumerate()
+                .find(|&(at, name)| self.0[..at].iter().any(|(seen, _)| seen == name))
+                .map(|(_, name)| name);
+        }
         let mut seen = std::collections::BTreeSet::new();
-        self.0
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .find(|name| !seen.insert(*name))
+        names.into_iter().find(|name| !seen.insert(*name))
     }
 
     /// The object read as the wire struct `T`, whose members are [`Loose`]
@@ -150,7 +185,7 @@ impl<'a> Members<'a> {
         T::deserialize(MapDeserializer::new(
             self.0
                 .iter()
-                .map(|(name, value)| (name.as_str(), RawText(value.get()))),
+                .map(|(name, value)| (name.as_ref(), RawText(value.get()))),
         ))
     }
 }

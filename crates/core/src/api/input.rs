@@ -597,6 +597,17 @@ mod tests {
         assert_eq!(refusal(r#"{"a":1,"b":1,"b":2,"a":2}"#), refused("b"));
         // The same name written with an escape is the same name.
         assert_eq!(refusal(r#"{"a":1,"\u0061":2}"#), refused("a"));
+        // Past a few members the names are kept in a set: the same answer.
+        let many: Vec<String> = (0..40).map(|n| format!(r#""m{n}":1"#)).collect();
+        let long = |repeat: &str| {
+            format!(
+                "{{{},{repeat},{}}}",
+                many[..30].join(","),
+                many[30..].join(",")
+            )
+        };
+        assert_eq!(refusal(&long(r#""m7":2"#)), refused("m7"));
+        assert_eq!(refusal(&long(r#""\u006d35":2"#)), refused("m35"));
         // A repeat in the body comes before missing members ...
         assert_eq!(
             refusal(r#"{"provider":"pesapal","provider":"pesapal"}"#),

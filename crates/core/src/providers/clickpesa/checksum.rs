@@ -78,7 +78,7 @@ impl Value {
                     let value = Value::from_raw(raw)?;
                     match object.iter_mut().find(|(existing, _)| *existing == key) {
                         Some(member) => member.1 = value,
-                        None => object.push((key, value)),
+                        None => object.push((key.into_owned(), value)),
                     }
                 }
                 Value::Object(object)

@@ -43,7 +43,7 @@ pub fn parse(query: Option<&str>, body: &[u8]) -> Result<IpnNotification> {
                 members
                     .0
                     .into_iter()
-                    .map(|(name, raw)| (name, Loose::of(raw)))
+                    .map(|(name, raw)| (name.into_owned(), Loose::of(raw)))
                     .collect()
             })
             .ok_or_else(|| Error::invalid("body", "is not valid JSON"))?;
