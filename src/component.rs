@@ -101,28 +101,20 @@ fn run<T>(
 /// Hands `operation` a [`Finconnect`] over this call's variables (each
 /// read when first needed), a fresh transport and, when it is switched on,
 /// the token cache, and token hints in the key-value store when the host
-/// grants one (opened by the first call that uses them). Fails only in the token-cache build, when
-/// `finconnect_token_cache` is malformed (the rest is checked by the
-/// operations that need it).
+/// grants one (opened by the first call that uses them). Fails only in the
+/// token-cache build, when `finconnect_token_cache` is malformed (the rest
+/// is checked by the operations that need it).
 fn with_finconnect<T>(
     operation: impl FnOnce(&mut Finconnect<'_>) -> T,
 ) -> finconnect_core::Result<T> {
-    with_finconnect_reading(&variables::HostVariables::new(), now(), operation)
+    with_finconnect_over(&variables::HostVariables::new(), None, now(), operation)
 }
 
 /// [`with_finconnect`] over variables this call has begun to read (the
 /// HTTP face's, which decided on the ledger with them), at `now` (Unix
-/// seconds) as the caller read the clock.
-fn with_finconnect_reading<T>(
-    vars: &variables::HostVariables,
-    now: u64,
-    operation: impl FnOnce(&mut Finconnect<'_>) -> T,
-) -> finconnect_core::Result<T> {
-    with_finconnect_over(vars, None, now, operation)
-}
-
-/// [`with_finconnect_reading`] over a key-value store already open (the
-/// HTTP face's ledger store), so a request opens it once.
+/// seconds) as the caller read the clock, and over the key-value store the
+/// request already has open (its ledger's), if any, so a request opens it
+/// once.
 fn with_finconnect_over<T>(
     vars: &variables::HostVariables,
     store: Option<&ledger_store::KeyValue>,

@@ -4,7 +4,7 @@
 use super::ledger_store::KeyValue;
 use super::outbound::WasiTransport;
 use super::variables::HostVariables;
-use super::{Component, now_ms, with_finconnect_over, with_finconnect_reading};
+use super::{Component, now_ms, with_finconnect_over};
 use finconnect_core::api::{self, MAX_BODY_BYTES, Problem, ProblemCode};
 use finconnect_core::config::{self, Timeouts, Variables};
 use finconnect_core::ledger::deliver::{WebhookTarget, deliver_due};
@@ -38,7 +38,7 @@ impl Guest for Component {
                 })
             }
             // `finconnect_ledger = off`: passed through, nothing recorded.
-            None => with_finconnect_reading(&vars, started / 1000, |fc| {
+            None => with_finconnect_over(&vars, None, started / 1000, |fc| {
                 api::handle_without_ledger::<KeyValue>(request, fc)
             }),
             Some(Err(error)) => Ok(Problem::new(

@@ -468,8 +468,8 @@ impl<'a> Finconnect<'a> {
         let reply = self.send(provider, connector.token_request(config)?)?;
         let token = connector.parse_token(&reply)?;
         if connector.token_reissue_invalidates()
-            && self.has_hints()
             && let Some(hints) = self.hints.as_mut()
+            && hints.is_available()
         {
             hints.set(
                 &Self::hint_key(connector, config),
