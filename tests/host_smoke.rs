@@ -260,6 +260,36 @@ fn requests_outside_allowed_outbound_hosts_are_denied_like_spin_does() {
     assert!(!outbound[0].allowed);
 }
 
+/// `finconnect-host up` keeps no record of outbound requests: it would grow
+/// with every payment and hold the provider's credentials. The calls still
+/// go out; a host built the default way (as tests build it) records them.
+#[test]
+fn a_host_built_not_to_record_outbound_requests_keeps_none() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let register = |host: &Host| {
+        host.register_ipn_blocking(Provider::Pesapal, &ipn_request())
+            .unwrap()
+            .expect("PesaPal registered the IPN");
+    };
+    let silent = host_for(&finconnect_wasm(), &sandbox)
+        .record_outbound(false)
+        .build()
+        .unwrap();
+    register(&silent);
+    assert_eq!(common::provider_calls(&sandbox).len(), 2);
+    assert!(
+        silent.outbound_log().is_empty(),
+        "{:?}",
+        silent.outbound_log()
+    );
+
+    let recording = host_for(&finconnect_wasm(), &sandbox).build().unwrap();
+    register(&recording);
+    let outbound = recording.outbound_log();
+    assert_eq!(outbound.len(), 2, "{outbound:?}");
+    assert!(outbound.iter().all(|request| request.allowed));
+}
+
 #[test]
 fn pay_pesapal_through_the_http_api_in_process() {
     let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();

@@ -110,6 +110,7 @@ pub struct HostBuilder {
     keep_alive: bool,
     keyvalue_file: Option<PathBuf>,
     keyvalue_atomics: bool,
+    record_outbound: bool,
 }
 
 impl HostBuilder {
@@ -130,6 +131,7 @@ impl HostBuilder {
             keep_alive: true,
             keyvalue_file: None,
             keyvalue_atomics: true,
+            record_outbound: true,
         }
     }
 
@@ -189,6 +191,14 @@ impl HostBuilder {
     /// request, as wasmtime-wasi-http's default client.
     pub fn keep_alive(mut self, keep_alive: bool) -> Self {
         self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Record every outbound request for [`Host::outbound_log`] (default: on,
+    /// for tests). `finconnect-host up` turns it off: a server's record would
+    /// grow by about 2 KB a payment and keep every request's credentials.
+    pub fn record_outbound(mut self, record: bool) -> Self {
+        self.record_outbound = record;
         self
     }
 
@@ -353,7 +363,7 @@ impl HostBuilder {
                     .unwrap_or_default(),
                 allowed_hosts: Arc::new(allowed_hosts),
                 enforce_allowed_hosts: self.enforce_allowed_hosts,
-                outbound: OutboundLog::default(),
+                outbound: OutboundLog::new(self.record_outbound),
                 output: GuestOutput::new(self.forward_guest_output),
                 keyvalue,
                 pooling: self.pooling,
@@ -776,7 +786,8 @@ impl Host {
     // ----- what tests look at -----
 
     /// Every outbound request the component attempted since the host was built
-    /// (or since [`Host::clear_outbound_log`]), denied ones included.
+    /// (or since [`Host::clear_outbound_log`]), denied ones included; empty
+    /// when the host was built with [`HostBuilder::record_outbound`] off.
     pub fn outbound_log(&self) -> Vec<OutboundRequest> {
         self.inner.outbound.snapshot()
     }

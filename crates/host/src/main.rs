@@ -136,6 +136,7 @@ fn up(options: Options) -> anyhow::Result<()> {
     let mut builder = Host::builder(&options.wasm)
         .manifest(&options.manifest)
         .forward_guest_output(true)
+        .record_outbound(false)
         .keep_alive(options.keep_alive);
     if let Some(path) = &options.keyvalue_file {
         builder = builder.keyvalue_file(path);

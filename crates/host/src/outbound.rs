@@ -40,27 +40,48 @@ impl OutboundRequest {
     }
 }
 
-/// The shared record of outbound requests of one host.
+/// The shared record of outbound requests of one host, or `None` when the
+/// host keeps no record (a server: the record would grow with every request
+/// and hold every provider's credentials).
 #[derive(Clone, Default)]
 pub(crate) struct OutboundLog {
-    entries: Arc<Mutex<Vec<OutboundRequest>>>,
+    entries: Option<Arc<Mutex<Vec<OutboundRequest>>>>,
 }
 
 impl OutboundLog {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<OutboundRequest>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    /// A log that records (`true`) or one that records nothing.
+    pub(crate) fn new(record: bool) -> Self {
+        Self {
+            entries: record.then(Default::default),
+        }
+    }
+
+    fn lock(&self) -> Option<std::sync::MutexGuard<'_, Vec<OutboundRequest>>> {
+        self.entries
+            .as_ref()
+            .map(|entries| entries.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     pub(crate) fn snapshot(&self) -> Vec<OutboundRequest> {
-        self.lock().clone()
+        self.lock()
+            .map(|entries| entries.clone())
+            .unwrap_or_default()
     }
 
     pub(crate) fn clear(&self) {
-        self.lock().clear();
+        if let Some(mut entries) = self.lock() {
+            entries.clear();
+        }
+    }
+
+    fn records(&self) -> bool {
+        self.entries.is_some()
     }
 
     fn push(&self, entry: OutboundRequest) {
-        self.lock().push(entry);
+        if let Some(mut entries) = self.lock() {
+            entries.push(entry);
+        }
     }
 }
 
@@ -90,21 +111,23 @@ impl WasiHttpHooks for Outbound {
             .allowed
             .as_ref()
             .is_none_or(|hosts| hosts.allows(request.uri()));
-        self.log.push(OutboundRequest {
-            method: request.method().as_str().to_owned(),
-            uri: request.uri().to_string(),
-            headers: request
-                .headers()
-                .iter()
-                .map(|(name, value)| {
-                    (
-                        name.as_str().to_owned(),
-                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                    )
-                })
-                .collect(),
-            allowed,
-        });
+        if self.log.records() {
+            self.log.push(OutboundRequest {
+                method: request.method().as_str().to_owned(),
+                uri: request.uri().to_string(),
+                headers: request
+                    .headers()
+                    .iter()
+                    .map(|(name, value)| {
+                        (
+                            name.as_str().to_owned(),
+                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                allowed,
+            });
+        }
         if !allowed {
             if self.report_denials {
                 let uri = request.uri();
