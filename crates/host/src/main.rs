@@ -6,6 +6,7 @@ use finconnect_core::Provider;
 use finconnect_host::{DEFAULT_KEYVALUE_FILE, DEFAULT_WASM, Host, HostBuilder, VariableSources};
 use finconnect_sandbox::{Sandbox, SandboxConfig};
 use std::net::{SocketAddr, TcpListener};
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,6 +30,9 @@ options:
   --sandbox          start the PesaPal/ClickPesa sandbox in-process (127.0.0.1:9400 or the
                      next free port) and point FinConnect at it with the sandbox's credentials
   --no-pooling       use wasmtime's on-demand allocator instead of the pooling one
+  --workers N        threads that run requests (default: one per CPU). On a machine shared
+                     with its clients or the providers (a benchmark, a laptop), fewer threads
+                     than CPUs cost less CPU per request
   --no-keep-alive    a new provider connection for every outbound request (default: kept
                      alive in a pool, at most 64 idle per origin, closed after 30 s idle)
   --keyvalue-file PATH
@@ -58,6 +62,8 @@ struct Options {
     sandbox: bool,
     pooling: bool,
     keep_alive: bool,
+    /// `None`: tokio's default, one per CPU.
+    workers: Option<NonZeroUsize>,
     /// `None`: in memory.
     keyvalue_file: Option<PathBuf>,
 }
@@ -93,6 +99,7 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
         sandbox: false,
         pooling: true,
         keep_alive: true,
+        workers: None,
         keyvalue_file: Some(PathBuf::from(DEFAULT_KEYVALUE_FILE)),
     };
     let mut args = args.iter();
@@ -119,6 +126,12 @@ fn parse_options(args: &[String]) -> anyhow::Result<Options> {
             "--sandbox" => options.sandbox = true,
             "--no-pooling" => options.pooling = false,
             "--no-keep-alive" => options.keep_alive = false,
+            "--workers" => {
+                let text = value(flag)?;
+                options.workers = Some(text.parse().with_context(|| {
+                    format!("--workers {text:?}: expected a whole number of threads, at least 1")
+                })?);
+            }
             "--keyvalue-file" => options.keyvalue_file = Some(PathBuf::from(value(flag)?)),
             "--keyvalue-in-memory" => options.keyvalue_file = None,
             "-h" | "--help" => {
@@ -171,7 +184,11 @@ fn up(options: Options) -> anyhow::Result<()> {
     let host = build(builder, options.pooling)?;
     print_banner(&host, &origin, sandbox.as_ref(), local_key);
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = options.workers {
+        runtime.worker_threads(workers.get());
+    }
+    let runtime = runtime
         .enable_all()
         .thread_name("finconnect-host")
         .build()
@@ -402,6 +419,7 @@ fn app<'a>(host: &'a Host, name: &str) -> &'a str {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly")]
 mod tests {
     use super::*;
 
@@ -429,5 +447,31 @@ mod tests {
 
         let (line, _) = api_key_lines("", false);
         assert!(line.contains("is empty"), "{line}");
+    }
+
+    fn parse(args: &[&str]) -> anyhow::Result<Options> {
+        parse_options(&args.iter().map(|arg| (*arg).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn workers_default_to_one_per_cpu_and_take_a_positive_count() {
+        assert_eq!(parse(&[]).unwrap().workers, None);
+        assert_eq!(
+            parse(&["--workers", "1"]).unwrap().workers,
+            NonZeroUsize::new(1)
+        );
+        assert_eq!(
+            parse(&["--workers=3"]).unwrap().workers,
+            NonZeroUsize::new(3)
+        );
+        for bad in ["0", "-1", "two", ""] {
+            let err = parse(&["--workers", bad]).unwrap_err().to_string();
+            assert!(
+                err.contains("--workers") && err.contains("at least 1"),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = parse(&["--workers"]).unwrap_err().to_string();
+        assert!(err.contains("--workers needs a value"), "{err}");
     }
 }

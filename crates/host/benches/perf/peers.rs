@@ -5,7 +5,9 @@
 //! - the original SDK's flow in Node as a library behind node:http, with
 //!   `fetch` (the SDK's shape) and with node:http as the client
 //!   (`bench/peers/server.mjs`);
-//! - FinConnect on `finconnect-host up` (its own process);
+//! - FinConnect on `finconnect-host up` (its own process), without the
+//!   ledger also with one worker thread (`--workers 1`), as Node serves
+//!   from one;
 //! - FinConnect under `spin up`, and a minimal component making the same two
 //!   calls under the same Spin (`bench/minimal`), to tell Spin's share from ours;
 //!   each without the ledger also with its variables from a static provider
@@ -243,6 +245,7 @@ enum Kind {
     Host,
     HostBefore,
     HostNoLedger,
+    HostNoLedgerOneWorker,
     Spin,
     SpinRollback,
     SpinBefore,
@@ -388,7 +391,8 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
     let host_server = |wasm: &Path,
                        name: &str,
                        store: Option<&str>,
-                       extra: &[(String, String)]|
+                       extra: &[(String, String)],
+                       options: &[&str]|
      -> anyhow::Result<Server> {
         let addr = free_addr()?;
         let mut command = Command::new(&inputs.host_bin);
@@ -413,6 +417,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
         }
         command
             .args(["--addr", &addr.to_string()])
+            .args(options)
             .current_dir(&work)
             .envs(variables.iter().cloned())
             .envs(extra.iter().cloned());
@@ -431,6 +436,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             "finconnect-host",
             Some("finconnect-host-keyvalue.sqlite"),
             &[],
+            &[],
         )?),
     ));
 
@@ -447,6 +453,7 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
                 "finconnect-host-before",
                 Some("finconnect-host-before-keyvalue.sqlite"),
                 &[],
+                &[],
             )?),
         ));
     }
@@ -461,6 +468,21 @@ pub(super) fn run(wasm: &Path, rounds: usize) -> anyhow::Result<()> {
             "finconnect-host-no-ledger",
             None,
             &ledger_off,
+            &[],
+        )?),
+    ));
+    // The same with one worker thread, as the Node services serve from
+    // one: on these shared cores the default (a thread per CPU) costs more
+    // CPU per pay.
+    peers.push(Peer::new(
+        "FinConnect without the ledger on finconnect-host --workers 1",
+        Kind::HostNoLedgerOneWorker,
+        Some(host_server(
+            &inputs.wasm,
+            "finconnect-host-no-ledger-one-worker",
+            None,
+            &ledger_off,
+            &["--workers", "1"],
         )?),
     ));
 
@@ -1054,6 +1076,13 @@ fn print_ratios(peers: &[Peer], inprocess: &[InProcess]) {
     if let (Some(host), Some(lean)) = (find(Kind::HostNoLedger), find(Kind::NodeHttp)) {
         at_least(
             "finconnect-host without the ledger ÷ lean Node (node:http client), req/s at c=32",
+            rps32(host, lean),
+            1.0,
+        );
+    }
+    if let (Some(host), Some(lean)) = (find(Kind::HostNoLedgerOneWorker), find(Kind::NodeHttp)) {
+        at_least(
+            "finconnect-host --workers 1 without the ledger ÷ lean Node (node:http client), req/s at c=32",
             rps32(host, lean),
             1.0,
         );
