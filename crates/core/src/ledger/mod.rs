@@ -976,6 +976,15 @@ impl<S: Store> Ledger<S> {
     /// Every record, oldest first (for `GET /payments`; the store lists
     /// keys, so this reads them all).
     pub fn records(&self) -> Result<Vec<PaymentRecord>, LedgerError> {
+        let mut records = self.records_in_store_order()?;
+        // A record's key is a SHA-256 digest: made once per record, not
+        // twice per comparison.
+        records.sort_by_cached_key(|record| (record.created_at, record.key()));
+        Ok(records)
+    }
+
+    /// Every record, in the order the store lists their keys.
+    fn records_in_store_order(&self) -> Result<Vec<PaymentRecord>, LedgerError> {
         let mut records = Vec::new();
         for key in self
             .store
@@ -985,7 +994,6 @@ impl<S: Store> Ledger<S> {
                 records.push(record);
             }
         }
-        records.sort_by_key(|record| (record.created_at, record.key()));
         Ok(records)
     }
 
@@ -2047,7 +2055,8 @@ impl<S: Store> Ledger<S> {
         let retention_ms = u64::from(self.config.retention_days) * 86_400_000;
         let cutoff = now.saturating_sub(retention_ms);
         let mut purged = Purged::default();
-        for record in self.records()? {
+        // Each record is judged on its own: no order needed.
+        for record in self.records_in_store_order()? {
             if !record.state.is_settled() || record.updated_at >= cutoff {
                 continue;
             }
