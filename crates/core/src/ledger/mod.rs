@@ -977,21 +977,23 @@ impl<S: Store> Ledger<S> {
     /// keys, so this reads them all).
     pub fn records(&self) -> Result<Vec<PaymentRecord>, LedgerError> {
         let mut records = self.records_in_store_order()?;
-        // A record's key is a SHA-256 digest: made once per record, not
-        // twice per comparison.
-        records.sort_by_cached_key(|record| (record.created_at, record.key()));
-        Ok(records)
+        // Ties broken by the key each record was read from, which is its
+        // `key()` without hashing it again (a SHA-256 per comparison).
+        records.sort_unstable_by(|(a_key, a), (b_key, b)| {
+            (a.created_at, a_key).cmp(&(b.created_at, b_key))
+        });
+        Ok(records.into_iter().map(|(_, record)| record).collect())
     }
 
-    /// Every record, in the order the store lists their keys.
-    fn records_in_store_order(&self) -> Result<Vec<PaymentRecord>, LedgerError> {
+    /// Every record with its key, in the order the store lists the keys.
+    fn records_in_store_order(&self) -> Result<Vec<(String, PaymentRecord)>, LedgerError> {
         let mut records = Vec::new();
         for key in self
             .store
             .list_keys(&format!("{}payment/", record::PREFIX))?
         {
             if let Some(record) = self.load(&key)? {
-                records.push(record);
+                records.push((key, record));
             }
         }
         Ok(records)
@@ -2056,7 +2058,7 @@ impl<S: Store> Ledger<S> {
         let cutoff = now.saturating_sub(retention_ms);
         let mut purged = Purged::default();
         // Each record is judged on its own: no order needed.
-        for record in self.records_in_store_order()? {
+        for (_, record) in self.records_in_store_order()? {
             if !record.state.is_settled() || record.updated_at >= cutoff {
                 continue;
             }
