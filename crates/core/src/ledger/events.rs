@@ -55,9 +55,20 @@ pub fn event_id(record: &PaymentRecord, state: State) -> String {
 /// Builds the event for `record` in its current state, if that state is
 /// announced at all.
 pub fn event_for(record: &PaymentRecord, seq: u64, now_ms: u64) -> Option<Event> {
+    event_with_id(record, event_id(record, record.state), seq, now_ms)
+}
+
+/// [`event_for`] with its id, [`event_id`] for the record's state, already
+/// made (it hashes the record's key).
+pub(crate) fn event_with_id(
+    record: &PaymentRecord,
+    id: String,
+    seq: u64,
+    now_ms: u64,
+) -> Option<Event> {
     let kind = record.state.event_type()?;
     Some(Event {
-        id: event_id(record, record.state),
+        id,
         seq,
         kind: kind.to_owned(),
         created_at: rfc3339(now_ms),

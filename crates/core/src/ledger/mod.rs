@@ -572,9 +572,9 @@ impl<S: Store> Ledger<S> {
                     None => {
                         // The record and its indexes in one write where the
                         // store can (Spin's: one batch instead of two syncs).
-                        let indexes = self.new_indexes(&fresh)?;
+                        let indexes = self.new_indexes(&fresh, &key)?;
                         match self.store.cas_swap_with(cas, &bytes, &indexes) {
-                            Ok(()) => return Ok(Self::proceed(&fresh, claim)),
+                            Ok(()) => return Ok(Self::proceed(key, claim)),
                             Err(CasError::Conflict) => continue,
                             Err(CasError::Store(error)) => return Err(error.into()),
                         }
@@ -598,7 +598,7 @@ impl<S: Store> Ledger<S> {
                 Some(stored) => {
                     let stored = decode(&key, &stored)?;
                     if stored.claim.as_ref().map(|c| &c.id) == Some(&claim.id) {
-                        self.claimed(&fresh, claim)
+                        self.claimed(&fresh, key, claim)
                     } else {
                         Ok(self.decide(&stored, &fingerprint, now))
                     }
@@ -613,31 +613,45 @@ impl<S: Store> Ledger<S> {
 
     /// Store-only mode: `record` is written and this call's; its indexes
     /// follow.
-    fn claimed(&self, record: &PaymentRecord, claim: Claim) -> Result<Begin, LedgerError> {
-        self.write_all(&mut self.new_indexes(record)?)?;
-        Ok(Self::proceed(record, claim))
+    /// `key`: the record's [`PaymentRecord::key`], already made.
+    fn claimed(
+        &self,
+        record: &PaymentRecord,
+        key: String,
+        claim: Claim,
+    ) -> Result<Begin, LedgerError> {
+        self.write_all(&mut self.new_indexes(record, &key)?)?;
+        Ok(Self::proceed(key, claim))
     }
 
     /// The index entries a new record needs. Keyed by its own reference (no
     /// `Idempotency-Key`), the record is found by the reference without an
     /// index: one write less, unless an index for the reference exists and
     /// must now point here. A subscription's account is indexed too.
-    fn new_indexes(&self, record: &PaymentRecord) -> Result<Vec<(String, Vec<u8>)>, LedgerError> {
-        let key = record.key();
+    /// `key` is the record's [`PaymentRecord::key`], which the caller made
+    /// already (it hashes the idempotency key).
+    fn new_indexes(
+        &self,
+        record: &PaymentRecord,
+        key: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, LedgerError> {
         let mut indexes = Vec::new();
         let index = reference_key(record.provider, &record.reference);
         if record.idempotency_key != record.reference || self.store.get(&index)?.is_some() {
-            indexes.push((index, key.clone().into_bytes()));
+            indexes.push((index, key.as_bytes().to_vec()));
         }
         if let Some(account) = &record.account_number {
-            indexes.push((account_key(record.provider, account), key.into_bytes()));
+            indexes.push((
+                account_key(record.provider, account),
+                key.as_bytes().to_vec(),
+            ));
         }
         Ok(indexes)
     }
 
-    fn proceed(record: &PaymentRecord, claim: Claim) -> Begin {
+    fn proceed(key: String, claim: Claim) -> Begin {
         Begin::Proceed(Ticket {
-            key: record.key(),
+            key,
             claim_id: claim.id,
         })
     }
@@ -1193,8 +1207,9 @@ impl<S: Store> Ledger<S> {
         let mut index = Vec::new();
         if let Some(tracking_id) = &record.tracking_id {
             let key = tracking_key(record.provider, tracking_id);
-            if fresh_index || self.store.get(&key)?.as_deref() != Some(record.key().as_bytes()) {
-                index.push((key, record.key().into_bytes()));
+            let own = record.key();
+            if fresh_index || self.store.get(&key)?.as_deref() != Some(own.as_bytes()) {
+                index.push((key, own.into_bytes()));
             }
         }
         // The index goes out with the event where the store can write both
@@ -1286,7 +1301,9 @@ impl<S: Store> Ledger<S> {
             return Ok(None);
         }
         let id = events::event_id(record, record.state);
-        let make = |seq: u64| events::event_for(record, seq, now).ok_or_else(|| no_event(record));
+        let make = |seq: u64| {
+            events::event_with_id(record, id.clone(), seq, now).ok_or_else(|| no_event(record))
+        };
         let Some(claim) = record.announcing.filter(|a| a.state == record.state) else {
             // Written before records carried the claim: the change's marker.
             let marker_key = events::change_key(record, record.state);
@@ -1320,10 +1337,9 @@ impl<S: Store> Ledger<S> {
             seq
         };
         let (event, delivery) = if self.atomic() {
-            let key = record.key();
             self.append_event(seq, make, companions, now, |next| {
                 // A reader sealed the number: the claim moves to the next.
-                self.modify(&key, now, |current| {
+                self.modify(&record.key(), now, |current| {
                     let Some(mut moved) = current.announcing.filter(|a| a.state == claim.state)
                     else {
                         return false;
@@ -2173,7 +2189,11 @@ fn no_event(record: &PaymentRecord) -> LedgerError {
 }
 
 fn encode(record: &PaymentRecord) -> Result<Vec<u8>, LedgerError> {
-    encode_json(&record.key(), record)
+    // The key (a SHA-256 of the idempotency key) only when it is needed.
+    serde_json::to_vec(record).map_err(|error| LedgerError::Corrupt {
+        key: record.key(),
+        reason: error.to_string(),
+    })
 }
 
 fn decode(key: &str, bytes: &[u8]) -> Result<PaymentRecord, LedgerError> {
