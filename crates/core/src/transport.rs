@@ -288,19 +288,30 @@ fn is_authority(authority: &str) -> bool {
     if !authority.bytes().all(allowed) {
         return false;
     }
-    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    // Byte positions throughout: every byte is ASCII by now, and `char`
+    // patterns cost a searcher each in WebAssembly.
+    let host_port = match authority.bytes().rposition(|b| b == b'@') {
+        Some(at) => &authority[at + 1..],
+        None => authority,
+    };
     // The port follows the last `:` after any bracketed IPv6 address.
-    let (host, port) = match host_port.rfind(':') {
-        Some(colon) if !host_port[colon..].contains(']') => {
+    let (host, port) = match host_port.bytes().rposition(|b| b == b':') {
+        Some(colon) if !host_port.as_bytes()[colon..].contains(&b']') => {
             (&host_port[..colon], &host_port[colon + 1..])
         }
         _ => (host_port, ""),
     };
-    let ipv6 = host
-        .strip_prefix('[')
-        .and_then(|inner| inner.strip_suffix(']'))
-        .is_some_and(|inner| !inner.is_empty() && !inner.contains(['[', ']']));
-    let name = !host.is_empty() && !host.contains(['[', ']', ':', '%']);
+    let bytes = host.as_bytes();
+    let ipv6 = bytes.len() > 2
+        && bytes[0] == b'['
+        && bytes[bytes.len() - 1] == b']'
+        && !bytes[1..bytes.len() - 1]
+            .iter()
+            .any(|&b| matches!(b, b'[' | b']'));
+    let name = !bytes.is_empty()
+        && !bytes
+            .iter()
+            .any(|&b| matches!(b, b'[' | b']' | b':' | b'%'));
     (ipv6 || name) && port.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -311,7 +322,10 @@ fn is_path_with_query(text: &str) -> bool {
     if !(text.is_empty() || text.starts_with('/')) {
         return false;
     }
-    let (path, query) = text.split_once('?').unwrap_or((text, ""));
+    let (path, query) = match text.bytes().position(|b| b == b'?') {
+        Some(mark) => (&text[..mark], &text[mark + 1..]),
+        None => (text, ""),
+    };
     let path_byte = |b: u8| {
         matches!(b, b'!' | b'"' | b'$'..=b';' | b'=' | b'@'..=b'_' | b'a'..=b'~') || b >= 0x80
     };

@@ -106,6 +106,8 @@ fn urls_split_into_scheme_authority_and_path_with_query() {
             parts(true, "user:pa%20ss@host", "/v3"),
         ),
         ("https://host:/v3", parts(true, "host:", "/v3")),
+        // The host and port follow the last `@`.
+        ("http://u@v@host:8/x", parts(false, "u@v@host:8", "/x")),
         (
             "https://host/caf\u{e9}/{x}|\"y\"",
             parts(true, "host", "/caf\u{e9}/{x}|\"y\""),
@@ -147,6 +149,9 @@ fn urls_a_host_cannot_send_do_not_split() {
         "https://[::1/a",
         "https://::1]/a",
         "https://[]/a",
+        "https://[::1]x/a",
+        "https://[a]]/a",
+        "https://u@host:8@/a",
         "https://user@/a",
         "https://hóst/a",
     ] {
