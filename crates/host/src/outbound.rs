@@ -74,13 +74,11 @@ impl OutboundLog {
         }
     }
 
-    fn records(&self) -> bool {
-        self.entries.is_some()
-    }
-
-    fn push(&self, entry: OutboundRequest) {
+    /// Records the entry `make` builds; a log that records nothing does not
+    /// build it.
+    fn record(&self, make: impl FnOnce() -> OutboundRequest) {
         if let Some(mut entries) = self.lock() {
-            entries.push(entry);
+            entries.push(make());
         }
     }
 }
@@ -111,23 +109,21 @@ impl WasiHttpHooks for Outbound {
             .allowed
             .as_ref()
             .is_none_or(|hosts| hosts.allows(request.uri()));
-        if self.log.records() {
-            self.log.push(OutboundRequest {
-                method: request.method().as_str().to_owned(),
-                uri: request.uri().to_string(),
-                headers: request
-                    .headers()
-                    .iter()
-                    .map(|(name, value)| {
-                        (
-                            name.as_str().to_owned(),
-                            String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                        )
-                    })
-                    .collect(),
-                allowed,
-            });
-        }
+        self.log.record(|| OutboundRequest {
+            method: request.method().as_str().to_owned(),
+            uri: request.uri().to_string(),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_owned(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            allowed,
+        });
         if !allowed {
             if self.report_denials {
                 let uri = request.uri();
