@@ -14,10 +14,18 @@
 //! this host (same connection, behind the mutex) or another host or process
 //! that opened the same file (its own connection; SQLite's locks, with a busy
 //! timeout, order them).
+//!
+//! The entries live in an ordinary (rowid) table with an index on
+//! `(store, key)`. Until 2026-12 they were in a `WITHOUT ROWID` table, where
+//! a payment record (about 950 bytes with its key) no longer fits in its leaf
+//! page and spills a 4 KiB overflow page that every rewrite replaces; a file
+//! in that form is converted when it is opened ([`Sqlite::open`]). Older
+//! hosts read and write the converted table unchanged: its columns and its
+//! key are the same.
 
 use super::{Backend, Error, Seen, Version, add, counter};
 use anyhow::Context as _;
-use rusqlite::{Connection, OptionalExtension as _, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -32,12 +40,29 @@ CREATE TABLE IF NOT EXISTS finconnect_keyvalue (
     value   BLOB    NOT NULL,
     version INTEGER NOT NULL,
     PRIMARY KEY (store, key)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS finconnect_keyvalue_clock (
     id   INTEGER PRIMARY KEY CHECK (id = 0),
     last INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO finconnect_keyvalue_clock (id, last) VALUES (0, 0);
+";
+
+/// Moves the entries of a `WITHOUT ROWID` table (files written before
+/// 2026-12) into the table [`SCHEMA`] makes, in the transaction that opens
+/// the file.
+const CONVERT: &str = "
+ALTER TABLE finconnect_keyvalue RENAME TO finconnect_keyvalue_without_rowid;
+CREATE TABLE finconnect_keyvalue (
+    store   TEXT    NOT NULL,
+    key     TEXT    NOT NULL,
+    value   BLOB    NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (store, key)
+);
+INSERT INTO finconnect_keyvalue (store, key, value, version)
+    SELECT store, key, value, version FROM finconnect_keyvalue_without_rowid;
+DROP TABLE finconnect_keyvalue_without_rowid;
 ";
 
 const SELECT: &str = "SELECT version, value FROM finconnect_keyvalue WHERE store = ?1 AND key = ?2";
@@ -73,9 +98,7 @@ impl Reserved {
     /// from a new block reserved (and committed) first.
     fn version(&mut self) -> rusqlite::Result<Version> {
         if self.next >= self.end {
-            let tx = self
-                .connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Tx::begin(&self.connection, Tx::IMMEDIATE)?;
             let last: Version = tx
                 .prepare_cached(
                     "UPDATE finconnect_keyvalue_clock SET last = last + ?1 WHERE id = 0 \
@@ -89,6 +112,54 @@ impl Reserved {
         let version = self.next;
         self.next += 1;
         Ok(version)
+    }
+}
+
+/// A transaction begun and ended with cached statements: rusqlite's
+/// `Transaction` parses `BEGIN` and `COMMIT` again every time, about 1% of
+/// `finconnect-host up`'s CPU with the ledger on. Dropped without
+/// [`Tx::commit`] (an error, a failed commit, a panic), it rolls back.
+struct Tx<'c> {
+    connection: &'c Connection,
+}
+
+impl<'c> Tx<'c> {
+    /// Takes the write lock at once: nothing read in the transaction can
+    /// change before it commits.
+    const IMMEDIATE: &'static str = "BEGIN IMMEDIATE";
+    /// A read transaction: every read in it sees one moment.
+    const DEFERRED: &'static str = "BEGIN";
+
+    fn begin(connection: &'c Connection, begin: &'static str) -> rusqlite::Result<Self> {
+        connection.prepare_cached(begin)?.execute([])?;
+        Ok(Self { connection })
+    }
+
+    fn commit(self) -> rusqlite::Result<()> {
+        // On an error the transaction may still be open: `drop` ends it.
+        self.connection.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Tx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.connection
+    }
+}
+
+impl Drop for Tx<'_> {
+    fn drop(&mut self) {
+        if !self.connection.is_autocommit() {
+            // Nothing more can be done about a failed rollback here; the
+            // next `BEGIN` on this connection then fails, and names why.
+            let _ = self
+                .connection
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut rollback| rollback.execute([]));
+        }
     }
 }
 
@@ -141,6 +212,17 @@ impl Sqlite {
             // instead of failing the one operation.
             connection.pragma_update(None, "mmap_size", MMAP_SIZE)?;
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let table: Option<String> = tx
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE type = 'table' \
+                     AND name = 'finconnect_keyvalue'",
+                    [],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if table.is_some_and(|sql| sql.to_ascii_uppercase().contains("WITHOUT ROWID")) {
+                tx.execute_batch(CONVERT)?;
+            }
             tx.execute_batch(SCHEMA)?;
             tx.commit()
         })();
@@ -181,7 +263,7 @@ impl Sqlite {
     /// Runs `f` on the connection (one operation at a time for this host).
     fn with<T>(&self, f: impl FnOnce(&mut Reserved) -> Result<T, Failure>) -> Result<T, Error> {
         // A panic while the lock was held cannot leave a transaction open:
-        // rusqlite rolls it back when the `Transaction` is dropped.
+        // a `Tx` rolls it back when it is dropped.
         let mut reserved = self
             .connection
             .lock()
@@ -199,13 +281,11 @@ impl Sqlite {
     /// returns `Ok`.
     fn write<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>, Version) -> Result<T, Failure>,
+        f: impl FnOnce(&Connection, Version) -> Result<T, Failure>,
     ) -> Result<T, Error> {
         self.with(|reserved| {
             let version = reserved.version()?;
-            let tx = reserved
-                .connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = Tx::begin(&reserved.connection, Tx::IMMEDIATE)?;
             let out = f(&tx, version)?;
             tx.commit()?;
             Ok(out)
@@ -229,7 +309,7 @@ impl Backend for Sqlite {
     fn read_many(&self, store: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
         self.with(|reserved| {
             // One read transaction: the values are of one moment.
-            let tx = reserved.connection.transaction()?;
+            let tx = Tx::begin(&reserved.connection, Tx::DEFERRED)?;
             let values = keys
                 .iter()
                 .map(|key| Ok(read(&tx, store, key)?.entry.map(|(_, value)| value)))

@@ -429,6 +429,83 @@ fn a_sqlite_file_is_opened_in_wal_mode_with_reads_through_a_memory_map() {
     );
 }
 
+/// A file written before the entries moved out of a `WITHOUT ROWID` table
+/// is converted when a host opens it: every entry keeps its value and
+/// version, and the next open finds nothing to convert.
+#[test]
+fn a_file_with_the_earlier_without_rowid_table_is_converted_at_open() {
+    let dir = TempDir::new("convert");
+    let path = dir.file();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE finconnect_keyvalue (
+                 store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL,
+                 version INTEGER NOT NULL, PRIMARY KEY (store, key)
+             ) WITHOUT ROWID;
+             CREATE TABLE finconnect_keyvalue_clock (
+                 id INTEGER PRIMARY KEY CHECK (id = 0), last INTEGER NOT NULL
+             );
+             INSERT INTO finconnect_keyvalue_clock (id, last) VALUES (0, 1048576);
+             INSERT INTO finconnect_keyvalue VALUES ('default', 'order', x'6f6e65', 7);
+             INSERT INTO finconnect_keyvalue VALUES ('default', 'count', x'0200000000000000', 8);
+             INSERT INTO finconnect_keyvalue VALUES ('other', 'order', x'6f74686572', 9);",
+        )
+        .unwrap();
+    }
+    let table_sql = || -> String {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = 'finconnect_keyvalue'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    let versions = || -> Vec<(String, String, i64)> {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let mut statement = connection
+            .prepare("SELECT store, key, version FROM finconnect_keyvalue ORDER BY store, key")
+            .unwrap();
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+
+    let keyvalue = open_sqlite(&path);
+    let sql = table_sql();
+    assert!(!sql.to_ascii_uppercase().contains("WITHOUT ROWID"), "{sql}");
+    assert_eq!(
+        versions(),
+        [
+            ("default".to_owned(), "count".to_owned(), 8),
+            ("default".to_owned(), "order".to_owned(), 7),
+            ("other".to_owned(), "order".to_owned(), 9),
+        ]
+    );
+    let mut a = Instance::new(&keyvalue);
+    assert_eq!(a.get("order").as_deref(), Some(&b"one"[..]));
+    assert_eq!(a.increment("count", 1).unwrap(), 3);
+    // A handle made on the converted entry still guards it.
+    let cas = a.cas("order");
+    a.set("order", b"two");
+    a.swap_conflict(cas, b"stale");
+    assert_eq!(a.list_keys(), ["count", "order"]);
+    drop(keyvalue);
+
+    // Opened again: nothing left to convert, nothing lost.
+    let again = open_sqlite(&path);
+    assert_eq!(
+        Instance::new(&again).get("order").as_deref(),
+        Some(&b"two"[..])
+    );
+    assert_eq!(table_sql(), sql);
+}
+
 #[test]
 fn a_file_that_is_not_a_key_value_store_is_refused_at_open() {
     let dir = TempDir::new("not-sqlite");
