@@ -2190,10 +2190,7 @@ fn no_event(record: &PaymentRecord) -> LedgerError {
 
 fn encode(record: &PaymentRecord) -> Result<Vec<u8>, LedgerError> {
     // The key (a SHA-256 of the idempotency key) only when it is needed.
-    serde_json::to_vec(record).map_err(|error| LedgerError::Corrupt {
-        key: record.key(),
-        reason: error.to_string(),
-    })
+    encode_naming(record, || record.key())
 }
 
 fn decode(key: &str, bytes: &[u8]) -> Result<PaymentRecord, LedgerError> {
@@ -2211,8 +2208,16 @@ fn decode(key: &str, bytes: &[u8]) -> Result<PaymentRecord, LedgerError> {
 }
 
 fn encode_json<T: serde::Serialize>(key: &str, value: &T) -> Result<Vec<u8>, LedgerError> {
+    encode_naming(value, || key.to_owned())
+}
+
+/// `value` as JSON; an error names the key `key` makes, made only then.
+fn encode_naming<T: serde::Serialize>(
+    value: &T,
+    key: impl FnOnce() -> String,
+) -> Result<Vec<u8>, LedgerError> {
     serde_json::to_vec(value).map_err(|error| LedgerError::Corrupt {
-        key: key.to_owned(),
+        key: key(),
         reason: error.to_string(),
     })
 }
