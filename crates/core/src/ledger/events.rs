@@ -49,7 +49,13 @@ pub struct EventPage {
 
 /// The id of the event announcing that `record` reached `state`.
 pub fn event_id(record: &PaymentRecord, state: State) -> String {
-    format!("evt_{}", digest_part(&[&record.key(), state.as_str()]))
+    event_id_of_key(&record.key(), state)
+}
+
+/// [`event_id`] for the record whose key, [`PaymentRecord::key`], is
+/// `key`: for a caller that already made the key (a SHA-256).
+pub(crate) fn event_id_of_key(key: &str, state: State) -> String {
+    format!("evt_{}", digest_part(&[key, state.as_str()]))
 }
 
 /// Builds the event for `record` in its current state, if that state is

@@ -1204,19 +1204,22 @@ impl<S: Store> Ledger<S> {
                 event: None,
             });
         };
+        // The record's key (a SHA-256), made once for the index and the
+        // event's id, and only when one of them needs it.
+        let own = (record.tracking_id.is_some() || record.state.event_type().is_some())
+            .then(|| record.key());
         let mut index = Vec::new();
-        if let Some(tracking_id) = &record.tracking_id {
+        if let (Some(tracking_id), Some(own)) = (&record.tracking_id, &own) {
             let key = tracking_key(record.provider, tracking_id);
-            let own = record.key();
             if fresh_index || self.store.get(&key)?.as_deref() != Some(own.as_bytes()) {
-                index.push((key, own.into_bytes()));
+                index.push((key, own.clone().into_bytes()));
             }
         }
         // The index goes out with the event where the store can write both
         // at once, and never after it: a merchant told of the event finds
         // the payment by its tracking id. Without an event of this call's
         // to write, or when that write failed, it is written alone.
-        let event = self.ensure_event(&record, changed, now, &mut index);
+        let event = self.ensure_event(&record, own.as_deref(), changed, now, &mut index);
         self.write_all(&mut index)?;
         let event = event?;
         Ok(Recorded {
@@ -1286,6 +1289,7 @@ impl<S: Store> Ledger<S> {
     // ----- events ----------------------------------------------------------
 
     /// Creates the event for `record`'s current state unless it exists.
+    /// `key`: the record's key, when the caller made it already.
     /// `owner`: `record` is what this call wrote when it moved the record
     /// into its state, claim included.
     /// `companions`: plain writes that must land no later than the event
@@ -1293,6 +1297,7 @@ impl<S: Store> Ledger<S> {
     fn ensure_event(
         &self,
         record: &PaymentRecord,
+        key: Option<&str>,
         owner: bool,
         now: u64,
         companions: &mut Vec<(String, Vec<u8>)>,
@@ -1300,7 +1305,10 @@ impl<S: Store> Ledger<S> {
         if record.state.event_type().is_none() {
             return Ok(None);
         }
-        let id = events::event_id(record, record.state);
+        let id = match key {
+            Some(key) => events::event_id_of_key(key, record.state),
+            None => events::event_id(record, record.state),
+        };
         let make = |seq: u64| {
             events::event_with_id(record, id.clone(), seq, now).ok_or_else(|| no_event(record))
         };
