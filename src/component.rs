@@ -50,6 +50,7 @@ use bindings::exports::finconnect::payments::api::{self as wit_api, GuestClient}
 use bindings::exports::finconnect::payments::types as wit;
 use finconnect_core::config::{Timeouts, Variables};
 use finconnect_core::flow::Finconnect;
+use std::cell::OnceCell;
 
 /// The component's one type: it implements every export.
 struct Component;
@@ -124,11 +125,12 @@ fn with_finconnect_over<T>(
     // The timeouts are read by the first provider call, after
     // `call_settings` has checked them: a replay or a list of events reads
     // neither.
-    let mut transport = outbound::WasiTransport::new(vars);
+    let checked = OnceCell::new();
+    let mut transport = outbound::WasiTransport::new(vars, &checked);
     // The cache is opened, or not, before anything: the core needs to know.
     #[cfg(feature = "token-cache")]
     let mut cache = token_cache::open(vars)?;
-    let call_settings = || call_settings(vars);
+    let call_settings = || call_settings(vars, &checked);
     // The key-value store, when the host grants one, settles token races
     // for providers that invalidate old tokens on reissue (Daraja); it is
     // opened only when such a provider first asks for it.
@@ -150,10 +152,15 @@ fn with_finconnect_over<T>(
 }
 
 /// The variables only a provider call needs, each named when malformed
-/// before the call's first request: the two timeouts, and (in a build
+/// before the call's first request: the two timeouts (kept in `checked` for
+/// the transport, which then does not parse them again), and (in a build
 /// without the cache) `finconnect_token_cache`, which is refused when `on`.
-fn call_settings(vars: &dyn Variables) -> finconnect_core::Result<()> {
-    Timeouts::load(vars)?;
+fn call_settings(
+    vars: &dyn Variables,
+    checked: &OnceCell<Timeouts>,
+) -> finconnect_core::Result<()> {
+    // A second provider call in one operation finds the same values.
+    let _ = checked.set(Timeouts::load(vars)?);
     #[cfg(not(feature = "token-cache"))]
     token_cache::open(vars)?;
     Ok(())

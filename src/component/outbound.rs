@@ -5,6 +5,7 @@ use finconnect_core::config::{Timeouts, Variables};
 use finconnect_core::transport::{
     self, HttpRequest, HttpResponse, Transport, TransportError, UrlParts,
 };
+use std::cell::OnceCell;
 use wasip2::clocks::monotonic_clock;
 use wasip2::http::outgoing_handler;
 use wasip2::http::types::{
@@ -28,19 +29,22 @@ pub(super) struct WasiTransport<'v> {
     deadline: Option<u64>,
 }
 
-/// The timeouts, or where the first request reads them: an operation that
+/// The timeouts, or where the first request finds them: an operation that
 /// sends nothing reads none.
 enum Settings<'v> {
-    Unread(&'v dyn Variables),
+    /// Parsed by the provider call's check (`call_settings` in
+    /// component.rs) into the cell, else read from the variables.
+    Unread(&'v dyn Variables, &'v OnceCell<Timeouts>),
     Read(Timeouts),
 }
 
 impl<'v> WasiTransport<'v> {
     /// A transport whose timeouts are the variables'
-    /// (`finconnect_connect_timeout_ms`, `finconnect_first_byte_timeout_ms`).
-    pub(super) fn new(vars: &'v dyn Variables) -> Self {
+    /// (`finconnect_connect_timeout_ms`, `finconnect_first_byte_timeout_ms`),
+    /// taken from `checked` when the call's check parsed them already.
+    pub(super) fn new(vars: &'v dyn Variables, checked: &'v OnceCell<Timeouts>) -> Self {
         Self {
-            timeouts: Settings::Unread(vars),
+            timeouts: Settings::Unread(vars, checked),
             deadline: None,
         }
     }
@@ -60,9 +64,11 @@ impl<'v> WasiTransport<'v> {
     fn timeouts(&mut self) -> Result<Timeouts, TransportError> {
         let timeouts = match self.timeouts {
             Settings::Read(timeouts) => timeouts,
-            Settings::Unread(vars) => {
-                Timeouts::load(vars).map_err(|error| TransportError::Failed(error.to_string()))?
-            }
+            Settings::Unread(vars, checked) => match checked.get() {
+                Some(timeouts) => *timeouts,
+                None => Timeouts::load(vars)
+                    .map_err(|error| TransportError::Failed(error.to_string()))?,
+            },
         };
         self.timeouts = Settings::Read(timeouts);
         Ok(timeouts)
