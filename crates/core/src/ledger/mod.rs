@@ -1219,7 +1219,11 @@ impl<S: Store> Ledger<S> {
         // at once, and never after it: a merchant told of the event finds
         // the payment by its tracking id. Without an event of this call's
         // to write, or when that write failed, it is written alone.
-        let event = self.ensure_event(&record, own.as_deref(), changed, now, &mut index);
+        let event = match &own {
+            Some(own) => self.ensure_event(&record, own, changed, now, &mut index),
+            // Neither a tracking id nor an announced state: no event.
+            None => Ok(None),
+        };
         self.write_all(&mut index)?;
         let event = event?;
         Ok(Recorded {
@@ -1289,7 +1293,7 @@ impl<S: Store> Ledger<S> {
     // ----- events ----------------------------------------------------------
 
     /// Creates the event for `record`'s current state unless it exists.
-    /// `key`: the record's key, when the caller made it already.
+    /// `key`: the record's [`PaymentRecord::key`], which the caller made.
     /// `owner`: `record` is what this call wrote when it moved the record
     /// into its state, claim included.
     /// `companions`: plain writes that must land no later than the event
@@ -1297,7 +1301,7 @@ impl<S: Store> Ledger<S> {
     fn ensure_event(
         &self,
         record: &PaymentRecord,
-        key: Option<&str>,
+        key: &str,
         owner: bool,
         now: u64,
         companions: &mut Vec<(String, Vec<u8>)>,
@@ -1305,10 +1309,7 @@ impl<S: Store> Ledger<S> {
         if record.state.event_type().is_none() {
             return Ok(None);
         }
-        let id = match key {
-            Some(key) => events::event_id_of_key(key, record.state),
-            None => events::event_id(record, record.state),
-        };
+        let id = events::event_id_of_key(key, record.state);
         let make = |seq: u64| {
             events::event_with_id(record, id.clone(), seq, now).ok_or_else(|| no_event(record))
         };
@@ -1331,7 +1332,7 @@ impl<S: Store> Ledger<S> {
                 seq,
                 at: now,
             };
-            let updated = self.modify(&record.key(), now, |current| {
+            let updated = self.modify(key, now, |current| {
                 if current.announcing != Some(claim) {
                     return false;
                 }
@@ -1347,7 +1348,7 @@ impl<S: Store> Ledger<S> {
         let (event, delivery) = if self.atomic() {
             self.append_event(seq, make, companions, now, |next| {
                 // A reader sealed the number: the claim moves to the next.
-                self.modify(&record.key(), now, |current| {
+                self.modify(key, now, |current| {
                     let Some(mut moved) = current.announcing.filter(|a| a.state == claim.state)
                     else {
                         return false;
