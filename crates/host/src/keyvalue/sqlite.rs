@@ -48,18 +48,12 @@ CREATE TABLE IF NOT EXISTS finconnect_keyvalue_clock (
 INSERT OR IGNORE INTO finconnect_keyvalue_clock (id, last) VALUES (0, 0);
 ";
 
-/// Moves the entries of a `WITHOUT ROWID` table (files written before
-/// 2026-12) into the table [`SCHEMA`] makes, in the transaction that opens
-/// the file.
-const CONVERT: &str = "
-ALTER TABLE finconnect_keyvalue RENAME TO finconnect_keyvalue_without_rowid;
-CREATE TABLE finconnect_keyvalue (
-    store   TEXT    NOT NULL,
-    key     TEXT    NOT NULL,
-    value   BLOB    NOT NULL,
-    version INTEGER NOT NULL,
-    PRIMARY KEY (store, key)
-);
+/// A `WITHOUT ROWID` table (files written before 2026-12) is converted in
+/// the transaction that opens the file: moved aside first, then, once
+/// [`SCHEMA`] has made the table anew, emptied into it and dropped.
+const MOVE_ASIDE: &str =
+    "ALTER TABLE finconnect_keyvalue RENAME TO finconnect_keyvalue_without_rowid";
+const MOVE_BACK: &str = "
 INSERT INTO finconnect_keyvalue (store, key, value, version)
     SELECT store, key, value, version FROM finconnect_keyvalue_without_rowid;
 DROP TABLE finconnect_keyvalue_without_rowid;
@@ -220,10 +214,15 @@ impl Sqlite {
                     |row| row.get(0),
                 )
                 .optional()?;
-            if table.is_some_and(|sql| sql.to_ascii_uppercase().contains("WITHOUT ROWID")) {
-                tx.execute_batch(CONVERT)?;
+            let convert =
+                table.is_some_and(|sql| sql.to_ascii_uppercase().contains("WITHOUT ROWID"));
+            if convert {
+                tx.execute_batch(MOVE_ASIDE)?;
             }
             tx.execute_batch(SCHEMA)?;
+            if convert {
+                tx.execute_batch(MOVE_BACK)?;
+            }
             tx.commit()
         })();
         setup.with_context(|| {
