@@ -77,6 +77,17 @@ mod bindings {
             "wasi:keyvalue/store.bucket": super::Bucket,
             "wasi:keyvalue/atomics.cas": super::Cas,
         },
+        // The writes wait for their transaction without holding a thread:
+        // on a SQLite file, one commit serves every write that arrives while
+        // the one before it is being committed (see `sqlite`).
+        imports: {
+            "wasi:keyvalue/store.[method]bucket.set": async,
+            "wasi:keyvalue/store.[method]bucket.delete": async,
+            "wasi:keyvalue/batch.set-many": async,
+            "wasi:keyvalue/batch.delete-many": async,
+            "wasi:keyvalue/atomics.increment": async,
+            "wasi:keyvalue/atomics.swap": async,
+        },
     });
 }
 
@@ -111,31 +122,108 @@ impl Seen {
     }
 }
 
-/// Where the data is kept. Every method is one transaction.
+/// A write, as a backend runs it: alone in its transaction, or with the
+/// other writes waiting when it starts (see `sqlite`); either way it is
+/// atomic, and its answer comes once it is committed.
+#[derive(Debug)]
+enum Write {
+    /// Every entry (a key given twice keeps its last value).
+    Entries {
+        store: String,
+        entries: Vec<(String, Vec<u8>)>,
+    },
+    /// Every key given; absent ones are skipped.
+    Delete { store: String, keys: Vec<String> },
+    /// `value` if `key` is still at `expected` (`None`: still absent).
+    Swap {
+        store: String,
+        key: String,
+        expected: Option<Version>,
+        value: Vec<u8>,
+    },
+    /// Adds `delta` to the counter at `key` (see [`counter`] and [`add`]).
+    Increment {
+        store: String,
+        key: String,
+        delta: i64,
+    },
+    /// Every key of these stores.
+    Clear { stores: Vec<String> },
+}
+
+/// What a committed [`Write`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Written {
+    /// Entries written, keys deleted, stores cleared.
+    Done,
+    /// A swap: whether it wrote.
+    Swapped(bool),
+    /// An increment: the counter's new value.
+    Counter(i64),
+}
+
+impl Written {
+    /// A swap's answer: whether it wrote.
+    fn swapped(self) -> Result<bool, Error> {
+        match self {
+            Self::Swapped(swapped) => Ok(swapped),
+            other => Err(mismatch("a swap", other)),
+        }
+    }
+
+    /// An increment's answer: the counter's new value.
+    fn counter(self) -> Result<i64, Error> {
+        match self {
+            Self::Counter(value) => Ok(value),
+            other => Err(mismatch("an increment", other)),
+        }
+    }
+}
+
+/// A backend answered a write with the answer to another kind of write: a
+/// bug, reported as the call's error rather than a panic.
+fn mismatch(what: &str, answer: Written) -> Error {
+    Error::Other(format!(
+        "the key-value store answered {what} with {answer:?} (a bug in finconnect-host)"
+    ))
+}
+
+/// A write handed to a backend: answered already, or waiting for the
+/// commit that carries it.
+#[derive(Debug)]
+enum Pending {
+    Answered(Result<Written, Error>),
+    Committing(sqlite::Waiting),
+}
+
+impl Pending {
+    async fn answer(self) -> Result<Written, Error> {
+        match self {
+            Self::Answered(answer) => answer,
+            Self::Committing(mut waiting) => waiting.answer().await,
+        }
+    }
+}
+
+/// The answer to a queued write whose turn never came: the write that held
+/// the turn panicked (a bug) before passing it on.
+fn writer_gone() -> Error {
+    Error::Other("the key-value store's writer stopped before it answered".to_owned())
+}
+
+/// Where the data is kept. Every read is one transaction; see [`Write`]
+/// for writes.
 trait Backend: Send + Sync + fmt::Debug {
     /// The value and version of `key`.
     fn read(&self, store: &str, key: &str) -> Result<Seen, Error>;
     /// The values of `keys`, in their order, read together.
     fn read_many(&self, store: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error>;
-    /// Writes every entry (a key given twice keeps its last value).
-    fn write_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), Error>;
-    /// Deletes every key given; absent ones are skipped.
-    fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), Error>;
     /// The keys of `store`, sorted.
     fn keys(&self, store: &str) -> Result<Vec<String>, Error>;
-    /// Writes `value` if `key` is still at `expected` (`None`: still absent);
-    /// `false` when it is not.
-    fn swap(
-        &self,
-        store: &str,
-        key: &str,
-        expected: Option<Version>,
-        value: Vec<u8>,
-    ) -> Result<bool, Error>;
-    /// Adds `delta` to the counter at `key` (see [`counter`] and [`add`]).
-    fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, Error>;
-    /// Deletes every key of these stores.
-    fn clear(&self, stores: &[String]) -> Result<(), Error>;
+    /// Starts `write`, for a caller that awaits the answer.
+    fn write(&self, write: Write) -> Pending;
+    /// Runs `write`, for a caller that blocks its thread until the answer.
+    fn write_blocking(&self, write: Write) -> Result<Written, Error>;
 }
 
 /// Reads a counter `increment` wrote: a signed 64-bit integer, 8 bytes little-endian.
@@ -323,30 +411,10 @@ impl KeyValueStores {
         Ok(self.read(store, key)?.entry.map(|(_, value)| value))
     }
 
-    fn set(&self, store: &str, key: String, value: Vec<u8>) -> Result<(), Error> {
-        self.set_many(store, vec![(key, value)])
-    }
-
-    fn set_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
-        self.check(store)?;
-        if entries.is_empty() {
-            return Ok(());
-        }
-        self.backend.write_many(store, entries)
-    }
-
     fn get_many(&self, store: &str, keys: Vec<String>) -> Result<KeyValues, Error> {
         self.check(store)?;
         let values = self.backend.read_many(store, &keys)?;
         Ok(keys.into_iter().zip(values).collect())
-    }
-
-    fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), Error> {
-        self.check(store)?;
-        if keys.is_empty() {
-            return Ok(());
-        }
-        self.backend.delete_many(store, keys)
     }
 
     /// The keys of store `name`, sorted.
@@ -355,26 +423,46 @@ impl KeyValueStores {
         self.backend.keys(store)
     }
 
-    fn swap(
-        &self,
-        store: &str,
-        key: &str,
-        expected: Option<Version>,
-        value: Vec<u8>,
-    ) -> Result<bool, Error> {
-        self.check(store)?;
-        self.backend.swap(store, key, expected, value)
+    /// Runs `write` on `store` and awaits its commit. A write with nothing
+    /// to write is answered at once.
+    async fn write(&self, write: Write) -> Result<Written, Error> {
+        if let Some(answer) = self.answered(&write) {
+            return answer;
+        }
+        self.backend.write(write).answer().await
     }
 
-    fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, Error> {
-        self.check(store)?;
-        self.backend.increment(store, key, delta)
+    /// [`Self::write`] for a caller outside the async runtime's tasks.
+    fn write_blocking(&self, write: Write) -> Result<Written, Error> {
+        if let Some(answer) = self.answered(&write) {
+            return answer;
+        }
+        self.backend.write_blocking(write)
+    }
+
+    /// The answer to `write` when it needs no backend: a store that does
+    /// not exist, or nothing to write.
+    fn answered(&self, write: &Write) -> Option<Result<Written, Error>> {
+        let store = match write {
+            Write::Entries { store, entries } if entries.is_empty() => {
+                return Some(self.check(store).map(|()| Written::Done));
+            }
+            Write::Delete { store, keys } if keys.is_empty() => {
+                return Some(self.check(store).map(|()| Written::Done));
+            }
+            Write::Entries { store, .. }
+            | Write::Delete { store, .. }
+            | Write::Swap { store, .. }
+            | Write::Increment { store, .. } => store,
+            Write::Clear { .. } => return None,
+        };
+        self.check(store).err().map(Err)
     }
 
     /// Forgets every entry of every store of this host.
     pub(crate) fn clear(&self) -> Result<(), Error> {
-        let names: Vec<String> = self.names.iter().cloned().collect();
-        self.backend.clear(&names)
+        let stores: Vec<String> = self.names.iter().cloned().collect();
+        self.write_blocking(Write::Clear { stores }).map(|_| ())
     }
 }
 
@@ -461,16 +549,27 @@ impl store::HostBucket for StoreState {
         self.keyvalue.get(&name, &key)
     }
 
-    fn set(&mut self, bucket: Resource<Bucket>, key: String, value: Vec<u8>) -> Result<(), Error> {
+    async fn set(
+        &mut self,
+        bucket: Resource<Bucket>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), Error> {
         self.keyvalue.count(Op::Set, 1);
-        let name = self.bucket(&bucket)?;
-        self.keyvalue.set(&name, key, value)
+        let store = self.bucket(&bucket)?;
+        let entries = vec![(key, value)];
+        let write = Write::Entries { store, entries };
+        self.keyvalue.write(write).await.map(|_| ())
     }
 
-    fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), Error> {
+    async fn delete(&mut self, bucket: Resource<Bucket>, key: String) -> Result<(), Error> {
         self.keyvalue.count(Op::Delete, 1);
-        let name = self.bucket(&bucket)?;
-        self.keyvalue.delete_many(&name, &[key])
+        let store = self.bucket(&bucket)?;
+        let keys = vec![key];
+        self.keyvalue
+            .write(Write::Delete { store, keys })
+            .await
+            .map(|_| ())
     }
 
     fn exists(&mut self, bucket: Resource<Bucket>, key: String) -> Result<bool, Error> {
@@ -511,44 +610,65 @@ impl batch::Host for StoreState {
         self.keyvalue.get_many(&name, keys)
     }
 
-    fn set_many(
+    async fn set_many(
         &mut self,
         bucket: Resource<Bucket>,
         key_values: Vec<(String, Vec<u8>)>,
     ) -> Result<(), Error> {
         self.keyvalue.count(Op::Set, key_values.len());
-        let name = self.bucket(&bucket)?;
-        self.keyvalue.set_many(&name, key_values)
+        let store = self.bucket(&bucket)?;
+        let write = Write::Entries {
+            store,
+            entries: key_values,
+        };
+        self.keyvalue.write(write).await.map(|_| ())
     }
 
-    fn delete_many(&mut self, bucket: Resource<Bucket>, keys: Vec<String>) -> Result<(), Error> {
+    async fn delete_many(
+        &mut self,
+        bucket: Resource<Bucket>,
+        keys: Vec<String>,
+    ) -> Result<(), Error> {
         self.keyvalue.count(Op::Delete, keys.len());
-        let name = self.bucket(&bucket)?;
-        self.keyvalue.delete_many(&name, &keys)
+        let store = self.bucket(&bucket)?;
+        self.keyvalue
+            .write(Write::Delete { store, keys })
+            .await
+            .map(|_| ())
     }
 }
 
 impl atomics::Host for StoreState {
-    fn increment(
+    async fn increment(
         &mut self,
         bucket: Resource<Bucket>,
         key: String,
         delta: i64,
     ) -> Result<i64, Error> {
         self.keyvalue.count(Op::Increment, 1);
-        let name = self.bucket(&bucket)?;
-        self.keyvalue.increment(&name, &key, delta)
+        let store = self.bucket(&bucket)?;
+        let write = Write::Increment { store, key, delta };
+        self.keyvalue.write(write).await?.counter()
     }
 
-    fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> Result<(), CasError> {
+    async fn swap(&mut self, cas: Resource<Cas>, value: Vec<u8>) -> Result<(), CasError> {
         self.keyvalue.count(Op::Swap, 1);
         let Cas { store, key, seen } = self
             .table
             .delete(cas)
             .map_err(|err| CasError::StoreError(table_error(err)))?;
+        // The key is needed again only for the fresh handle of a failed swap.
+        let write = Write::Swap {
+            store: store.clone(),
+            key: key.clone(),
+            expected: seen.version(),
+            value,
+        };
         let swapped = self
             .keyvalue
-            .swap(&store, &key, seen.version(), value)
+            .write(write)
+            .await
+            .and_then(Written::swapped)
             .map_err(CasError::StoreError)?;
         if swapped {
             return Ok(());

@@ -1,7 +1,7 @@
 //! The in-memory backend: one mutex over every store, so each operation is
 //! atomic with respect to every other.
 
-use super::{Backend, Error, Seen, Version, add, counter};
+use super::{Backend, Error, Pending, Seen, Version, Write, Written, add, counter};
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -68,25 +68,6 @@ impl Backend for Memory {
             .collect())
     }
 
-    fn write_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
-        let mut data = self.lock();
-        let version = data.next_version();
-        let map = data.entries(store);
-        for (key, value) in entries {
-            map.insert(key, (version, value));
-        }
-        Ok(())
-    }
-
-    fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), Error> {
-        let mut data = self.lock();
-        let map = data.entries(store);
-        for key in keys {
-            map.remove(key);
-        }
-        Ok(())
-    }
-
     fn keys(&self, store: &str) -> Result<Vec<String>, Error> {
         let data = self.lock();
         Ok(data
@@ -94,6 +75,55 @@ impl Backend for Memory {
             .get(store)
             .map(|entries| entries.keys().cloned().collect())
             .unwrap_or_default())
+    }
+
+    fn write(&self, write: Write) -> Pending {
+        Pending::Answered(self.apply(write))
+    }
+
+    fn write_blocking(&self, write: Write) -> Result<Written, Error> {
+        self.apply(write)
+    }
+}
+
+impl Memory {
+    /// Runs `write` at once: the data's one lock makes it atomic.
+    fn apply(&self, write: Write) -> Result<Written, Error> {
+        match write {
+            Write::Entries { store, entries } => self.write_many(&store, entries),
+            Write::Delete { store, keys } => self.delete_many(&store, &keys),
+            Write::Swap {
+                store,
+                key,
+                expected,
+                value,
+            } => self
+                .swap(&store, &key, expected, value)
+                .map(Written::Swapped),
+            Write::Increment { store, key, delta } => {
+                self.increment(&store, &key, delta).map(Written::Counter)
+            }
+            Write::Clear { stores } => self.clear(&stores),
+        }
+    }
+
+    fn write_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<Written, Error> {
+        let mut data = self.lock();
+        let version = data.next_version();
+        let map = data.entries(store);
+        for (key, value) in entries {
+            map.insert(key, (version, value));
+        }
+        Ok(Written::Done)
+    }
+
+    fn delete_many(&self, store: &str, keys: &[String]) -> Result<Written, Error> {
+        let mut data = self.lock();
+        let map = data.entries(store);
+        for key in keys {
+            map.remove(key);
+        }
+        Ok(Written::Done)
     }
 
     fn swap(
@@ -125,11 +155,11 @@ impl Backend for Memory {
         Ok(sum)
     }
 
-    fn clear(&self, stores: &[String]) -> Result<(), Error> {
+    fn clear(&self, stores: &[String]) -> Result<Written, Error> {
         let mut data = self.lock();
         for store in stores {
             data.stores.remove(store);
         }
-        Ok(())
+        Ok(Written::Done)
     }
 }

@@ -15,6 +15,21 @@
 //! that opened the same file (its own connection; SQLite's locks, with a busy
 //! timeout, order them).
 //!
+//! One connection serves reads and writes. Writes are committed in groups
+//! ([`Group`]): a write that finds the writing connection free runs at once
+//! on its caller's thread, taking along every write queued so far (up to
+//! [`BATCH`]); writes that arrive meanwhile queue, their callers waiting
+//! without holding a thread, and when the transaction is committed the
+//! next caller in the queue commits what has queued since. Each write is
+//! still atomic, sees the ones before it in its transaction, and is
+//! answered only once that transaction is committed. A write alone costs a
+//! transaction, as before; under load a commit's fixed cost (its locks, the
+//! log's commit frame) is shared. A write that fails on its data (an
+//! increment of a value that is not a counter) writes nothing and leaves
+//! the others be; a database error in a shared transaction rolls it back,
+//! and its writes are run again, one transaction each, each with its own
+//! answer.
+//!
 //! The entries live in an ordinary (rowid) table with an index on
 //! `(store, key)`. Until 2026-12 they were in a `WITHOUT ROWID` table, where
 //! a payment record (about 950 bytes with its key) no longer fits in its leaf
@@ -24,10 +39,11 @@
 //! key are the same.
 
 use super::{Backend, Error, Seen, Version, add, counter};
+use super::{Pending, Write, Written};
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 /// How long an operation waits for another connection's write to finish.
@@ -72,10 +88,112 @@ const MMAP_SIZE: i64 = 1 << 30;
 /// How many versions a connection reserves at a time.
 const VERSION_BLOCK: Version = 1 << 20;
 
+/// The most writes one transaction commits together.
+const BATCH: usize = 64;
+
 #[derive(Debug)]
 pub(super) struct Sqlite {
     path: PathBuf,
-    connection: Mutex<Reserved>,
+    /// The connection, and the writes waiting for it.
+    group: Arc<Group>,
+}
+
+/// Group commit by turns: the write that finds nobody writing takes the
+/// turn and runs at once, on its caller's thread, with every write queued
+/// so far; writes that arrive meanwhile queue, and when the turn ends it
+/// passes, with the first of them, to its caller, who commits the queue.
+/// No thread of its own: a write alone costs what a transaction costs, and
+/// the callers waiting (tasks, see [`Waiting`]) hold no thread.
+#[derive(Debug)]
+struct Group {
+    /// Only the write holding the turn locks it.
+    writer: Mutex<Writer>,
+    queue: Mutex<Queue>,
+    /// What the tests watch and steer.
+    #[cfg(test)]
+    hooks: Hooks,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    /// Whether a write holds the turn.
+    taken: bool,
+    jobs: std::collections::VecDeque<Job>,
+}
+
+/// The turns and transactions, counted, and a shared transaction made to
+/// fail as a database error would.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(super) struct Hooks {
+    /// Turns taken, counted once the write holding one has taken the queue.
+    pub(super) turns: std::sync::atomic::AtomicUsize,
+    pub(super) transactions: std::sync::atomic::AtomicUsize,
+    pub(super) fail_next_shared: std::sync::atomic::AtomicBool,
+}
+
+/// A queued write, and where its caller waits.
+#[derive(Debug)]
+struct Job {
+    write: Write,
+    reply: Reply,
+}
+
+/// What a queued write's caller is told: its answer, or that the turn is
+/// now its own (with its write, not yet run).
+#[derive(Debug)]
+pub(super) enum Turn {
+    Answer(Result<Written, Error>),
+    Yours(Write),
+}
+
+#[derive(Debug)]
+enum Reply {
+    /// A task awaits it.
+    Task(tokio::sync::oneshot::Sender<Turn>),
+    /// A thread blocks on it.
+    Thread(mpsc::SyncSender<Turn>),
+}
+
+impl Reply {
+    /// Sends `turn`; gives it back when the caller is gone.
+    fn send(self, turn: Turn) -> Result<(), Turn> {
+        match self {
+            Self::Task(reply) => reply.send(turn),
+            Self::Thread(reply) => reply.send(turn).map_err(|mpsc::SendError(turn)| turn),
+        }
+    }
+}
+
+/// A queued write's caller, waiting for its [`Turn`]. Dropped before it
+/// learnt it (its instance went away), it still passes on a turn sent to
+/// it, so that the writes queued behind it are not stranded.
+#[derive(Debug)]
+pub(super) struct Waiting {
+    turn: tokio::sync::oneshot::Receiver<Turn>,
+    group: Arc<Group>,
+}
+
+impl Waiting {
+    pub(super) async fn answer(&mut self) -> Result<Written, Error> {
+        match (&mut self.turn).await {
+            Ok(Turn::Answer(answer)) => answer,
+            Ok(Turn::Yours(write)) => self.group.lead(write),
+            Err(_) => Err(super::writer_gone()),
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        // After `close`, no turn can arrive: either it came before (and is
+        // read here) or its sender learns that nobody listens.
+        self.turn.close();
+        if let Ok(Turn::Yours(_)) = self.turn.try_recv() {
+            // The write's caller is gone: it is not run, the turn goes on.
+            self.group.pass();
+        }
+    }
 }
 
 /// The connection, and the versions it has reserved and not handed out:
@@ -91,7 +209,14 @@ impl Reserved {
     /// A version for a write that is about to start: from the block, or
     /// from a new block reserved (and committed) first.
     fn version(&mut self) -> rusqlite::Result<Version> {
-        if self.next >= self.end {
+        self.versions(1)
+    }
+
+    /// The first of `n` consecutive versions for writes about to start (in
+    /// a transaction not yet begun).
+    fn versions(&mut self, n: usize) -> rusqlite::Result<Version> {
+        let n = Version::try_from(n).unwrap_or(Version::MAX);
+        if self.end - self.next < n {
             let tx = Tx::begin(&self.connection, Tx::IMMEDIATE)?;
             let last: Version = tx
                 .prepare_cached(
@@ -103,9 +228,9 @@ impl Reserved {
             self.next = last - VERSION_BLOCK + 1;
             self.end = last + 1;
         }
-        let version = self.next;
-        self.next += 1;
-        Ok(version)
+        let first = self.next;
+        self.next += n;
+        Ok(first)
     }
 }
 
@@ -176,6 +301,23 @@ impl From<Error> for Failure {
     }
 }
 
+/// The settings every connection to the file gets.
+fn configure(connection: &Connection) -> rusqlite::Result<()> {
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    // With WAL, NORMAL syncs at checkpoints instead of at every commit: the
+    // file stays consistent after a crash, and a power cut may lose the last
+    // commits. A local runner's trade; each commit waiting for the disk made
+    // a pay 4-5 times slower.
+    connection.pragma_update(None, "synchronous", "normal")?;
+    // Reads through a memory map of the file instead of a `pread` per page:
+    // without it a first pay made about 135 `pread`s (a larger page cache
+    // did not lower that), with it about 5, and 0.90x the host's CPU per pay
+    // (docs/PERFORMANCE.md). Writes still go through the WAL. The trade, as
+    // SQLite documents it: an I/O error while reading the mapped file stops
+    // the process instead of failing the one operation.
+    connection.pragma_update(None, "mmap_size", MMAP_SIZE)
+}
+
 impl Sqlite {
     /// Opens (or creates, with its directory) the database at `path`.
     pub(super) fn open(path: &Path) -> anyhow::Result<Self> {
@@ -186,25 +328,12 @@ impl Sqlite {
         let mut connection = Connection::open(path)
             .with_context(|| format!("cannot open the key-value store {}", path.display()))?;
         let setup = (|| -> rusqlite::Result<()> {
-            connection.busy_timeout(BUSY_TIMEOUT)?;
+            configure(&connection)?;
             // Write-ahead logging lets readers go on while another connection
             // writes. Where the file system cannot have it, SQLite keeps its
             // rollback journal, which is as correct, only slower.
             let _mode: rusqlite::Result<String> =
                 connection.pragma_update_and_check(None, "journal_mode", "wal", |row| row.get(0));
-            // With WAL, NORMAL syncs at checkpoints instead of at every
-            // commit: the file stays consistent after a crash, and a power
-            // cut may lose the last commits. A local runner's trade; each
-            // commit waiting for the disk made a pay 4-5 times slower.
-            connection.pragma_update(None, "synchronous", "normal")?;
-            // Reads through a memory map of the file instead of a `pread`
-            // per page: without it a first pay made about 135 `pread`s
-            // (a larger page cache did not lower that), with it about 5, and
-            // 0.90x the host's CPU per pay (docs/PERFORMANCE.md). Writes
-            // still go through the WAL. The trade, as SQLite documents it:
-            // an I/O error while reading the mapped file stops the process
-            // instead of failing the one operation.
-            connection.pragma_update(None, "mmap_size", MMAP_SIZE)?;
             let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let table: Option<String> = tx
                 .query_row(
@@ -225,19 +354,29 @@ impl Sqlite {
             }
             tx.commit()
         })();
-        setup.with_context(|| {
+        let not_ours = || {
             format!(
                 "cannot set up the key-value store {} (is it a SQLite database written by \
                  finconnect-host?)",
                 path.display()
             )
-        })?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            connection: Mutex::new(Reserved {
+        };
+        setup.with_context(not_ours)?;
+        let writer = Writer {
+            reserved: Reserved {
                 connection,
                 next: 0,
                 end: 0,
+            },
+            path: path.to_path_buf(),
+        };
+        Ok(Self {
+            path: path.to_path_buf(),
+            group: Arc::new(Group {
+                writer: Mutex::new(writer),
+                queue: Mutex::default(),
+                #[cfg(test)]
+                hooks: Hooks::default(),
             }),
         })
     }
@@ -245,11 +384,13 @@ impl Sqlite {
     /// A setting of the connection, as `PRAGMA name` reads it.
     #[cfg(test)]
     pub(super) fn pragma(&self, name: &str) -> rusqlite::Result<String> {
-        let reserved = self
-            .connection
+        let writer = self
+            .group
+            .writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        reserved
+        writer
+            .reserved
             .connection
             .pragma_query_value(None, name, |row| row.get::<_, rusqlite::types::Value>(0))
             .map(|value| match value {
@@ -259,36 +400,279 @@ impl Sqlite {
             })
     }
 
-    /// Runs `f` on the connection (one operation at a time for this host).
-    fn with<T>(&self, f: impl FnOnce(&mut Reserved) -> Result<T, Failure>) -> Result<T, Error> {
-        // A panic while the lock was held cannot leave a transaction open:
-        // a `Tx` rolls it back when it is dropped.
-        let mut reserved = self
-            .connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        f(&mut reserved).map_err(|failure| match failure {
-            Failure::Store(err) => err,
-            Failure::Database(err) => {
-                Error::Other(format!("key-value store {}: {err}", self.path.display()))
-            }
-        })
+    #[cfg(test)]
+    pub(super) fn hooks(&self) -> &Hooks {
+        &self.group.hooks
     }
 
-    /// Runs `f` in a transaction that holds the write lock from its start,
-    /// with the version its writes take, and commits what it did when it
-    /// returns `Ok`.
-    fn write<T>(
-        &self,
-        f: impl FnOnce(&Connection, Version) -> Result<T, Failure>,
-    ) -> Result<T, Error> {
-        self.with(|reserved| {
-            let version = reserved.version()?;
-            let tx = Tx::begin(&reserved.connection, Tx::IMMEDIATE)?;
-            let out = f(&tx, version)?;
+    /// Whether a write holds the turn (tests only).
+    #[cfg(test)]
+    pub(super) fn turn_taken(&self) -> bool {
+        self.group
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .taken
+    }
+
+    /// Runs `f` on the connection, between two transactions of writes.
+    /// Reads share the writes' connection: a second connection would see
+    /// every commit of the first as a change of the file, and SQLite then
+    /// unmaps all it had mapped of it (`munmap` and page faults were 9% of
+    /// the host's CPU with the ledger on).
+    fn read_with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, Error> {
+        let writer = self
+            .group
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        f(&writer.reserved.connection).map_err(|err| database_error(&self.path, &err))
+    }
+}
+
+impl Group {
+    /// Runs `own`, holding the turn, with what is queued (up to
+    /// [`BATCH`] in all), then passes the turn on.
+    fn lead(&self, own: Write) -> Result<Written, Error> {
+        let answer = {
+            let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let jobs = self.take(BATCH - 1);
+            #[cfg(test)]
+            self.hooks
+                .turns
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            writer.commit(own, jobs, self)
+        };
+        self.pass();
+        answer
+    }
+
+    /// Up to `n` queued writes, first come first.
+    fn take(&self, n: usize) -> Vec<Job> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = n.min(queue.jobs.len());
+        queue.jobs.drain(..n).collect()
+    }
+
+    /// Ends the turn: it goes to the first queued write whose caller still
+    /// waits, or to nobody when none is left.
+    fn pass(&self) {
+        loop {
+            let next = {
+                let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+                match queue.jobs.pop_front() {
+                    Some(next) => next,
+                    None => {
+                        queue.taken = false;
+                        return;
+                    }
+                }
+            };
+            // A caller that is gone did not see its write run: it is not run.
+            if next.reply.send(Turn::Yours(next.write)).is_ok() {
+                return;
+            }
+        }
+    }
+
+    /// Starts `write`: at once when the turn is free, else queued.
+    fn submit(self: &Arc<Self>, write: Write) -> Pending {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if queue.taken {
+            let (reply, turn) = tokio::sync::oneshot::channel();
+            queue.jobs.push_back(Job {
+                write,
+                reply: Reply::Task(reply),
+            });
+            return Pending::Committing(Waiting {
+                turn,
+                group: self.clone(),
+            });
+        }
+        queue.taken = true;
+        drop(queue);
+        Pending::Answered(self.lead(write))
+    }
+
+    /// [`Self::submit`] for a thread that waits.
+    fn submit_blocking(&self, write: Write) -> Result<Written, Error> {
+        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
+        if !queue.taken {
+            queue.taken = true;
+            drop(queue);
+            return self.lead(write);
+        }
+        let (reply, turn) = mpsc::sync_channel(1);
+        queue.jobs.push_back(Job {
+            write,
+            reply: Reply::Thread(reply),
+        });
+        drop(queue);
+        match turn.recv() {
+            Ok(Turn::Answer(answer)) => answer,
+            Ok(Turn::Yours(write)) => self.lead(write),
+            Err(_) => Err(super::writer_gone()),
+        }
+    }
+
+    #[cfg(test)]
+    fn count_transaction(&self) {
+        self.hooks
+            .transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[cfg(not(test))]
+    fn count_transaction(&self) {}
+
+    /// Whether the next shared transaction is to fail (tests only).
+    #[cfg(test)]
+    fn fail_shared(&self) -> bool {
+        self.hooks
+            .fail_next_shared
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    #[cfg(not(test))]
+    fn fail_shared(&self) -> bool {
+        false
+    }
+}
+
+fn database_error(path: &Path, err: &rusqlite::Error) -> Error {
+    Error::Other(format!("key-value store {}: {err}", path.display()))
+}
+
+/// The writing connection and what it reserved.
+#[derive(Debug)]
+struct Writer {
+    reserved: Reserved,
+    path: PathBuf,
+}
+
+impl Writer {
+    /// Commits `own` with `jobs`, answers the jobs, and returns `own`'s
+    /// answer. Together in one transaction when there are several; when
+    /// that fails as a whole, one transaction each.
+    fn commit(&mut self, own: Write, jobs: Vec<Job>, group: &Group) -> Result<Written, Error> {
+        if !jobs.is_empty() {
+            let writes: Vec<&Write> = std::iter::once(&own)
+                .chain(jobs.iter().map(|job| &job.write))
+                .collect();
+            group.count_transaction();
+            if let Ok(mut answers) = self.together(&writes, group) {
+                let answer = answers.remove(0);
+                for (job, answer) in jobs.into_iter().zip(answers) {
+                    // A caller that is gone is not told; the write stands.
+                    let _ = job.reply.send(Turn::Answer(answer));
+                }
+                return answer;
+            }
+        }
+        let answer = self.alone(&own, group);
+        for job in jobs {
+            let answer = self.alone(&job.write, group);
+            let _ = job.reply.send(Turn::Answer(answer));
+        }
+        answer
+    }
+
+    /// `writes` in one transaction, each with its answer; `Err` when the
+    /// transaction as a whole failed (nothing of it is committed).
+    fn together(
+        &mut self,
+        writes: &[&Write],
+        group: &Group,
+    ) -> rusqlite::Result<Vec<Result<Written, Error>>> {
+        let first = self.reserved.versions(writes.len())?;
+        let tx = Tx::begin(&self.reserved.connection, Tx::IMMEDIATE)?;
+        let mut answers = Vec::with_capacity(writes.len());
+        for (version, write) in (first..).zip(writes) {
+            match apply(&tx, write, version) {
+                Ok(written) => answers.push(Ok(written)),
+                // Nothing of it was written: the others go on.
+                Err(Failure::Store(err)) => answers.push(Err(err)),
+                Err(Failure::Database(err)) => return Err(err),
+            }
+        }
+        if group.fail_shared() {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+                Some("failed by a test".to_owned()),
+            ));
+        }
+        tx.commit()?;
+        Ok(answers)
+    }
+
+    /// `write` in a transaction of its own.
+    fn alone(&mut self, write: &Write, group: &Group) -> Result<Written, Error> {
+        group.count_transaction();
+        let answer = (|| {
+            let version = self.reserved.version()?;
+            let tx = Tx::begin(&self.reserved.connection, Tx::IMMEDIATE)?;
+            let written = apply(&tx, write, version)?;
             tx.commit()?;
-            Ok(out)
+            Ok(written)
+        })();
+        answer.map_err(|failure| match failure {
+            Failure::Store(err) => err,
+            Failure::Database(err) => database_error(&self.path, &err),
         })
+    }
+}
+
+fn apply(tx: &Connection, write: &Write, version: Version) -> Result<Written, Failure> {
+    match write {
+        Write::Entries { store, entries } => {
+            for (key, value) in entries {
+                tx.prepare_cached(UPSERT)?
+                    .execute(params![store, key, value, version])?;
+            }
+            Ok(Written::Done)
+        }
+        Write::Delete { store, keys } => {
+            for key in keys {
+                tx.prepare_cached(DELETE)?.execute(params![store, key])?;
+            }
+            Ok(Written::Done)
+        }
+        Write::Swap {
+            store,
+            key,
+            expected,
+            value,
+        } => {
+            if read(tx, store, key)?.version() != *expected {
+                return Ok(Written::Swapped(false));
+            }
+            tx.prepare_cached(UPSERT)?
+                .execute(params![store, key, value, version])?;
+            Ok(Written::Swapped(true))
+        }
+        Write::Increment { store, key, delta } => {
+            let current = match read(tx, store, key)?.value() {
+                Some(value) => counter(key, value)?,
+                None => 0,
+            };
+            let sum = add(key, current, *delta)?;
+            tx.prepare_cached(UPSERT)?.execute(params![
+                store,
+                key,
+                sum.to_le_bytes().as_slice(),
+                version
+            ])?;
+            Ok(Written::Counter(sum))
+        }
+        Write::Clear { stores } => {
+            for store in stores {
+                tx.execute(
+                    "DELETE FROM finconnect_keyvalue WHERE store = ?1",
+                    params![store],
+                )?;
+            }
+            Ok(Written::Done)
+        }
     }
 }
 
@@ -302,44 +686,25 @@ fn read(connection: &Connection, store: &str, key: &str) -> rusqlite::Result<See
 
 impl Backend for Sqlite {
     fn read(&self, store: &str, key: &str) -> Result<Seen, Error> {
-        self.with(|reserved| Ok(read(&reserved.connection, store, key)?))
+        self.read_with(|reader| read(reader, store, key))
     }
 
     fn read_many(&self, store: &str, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, Error> {
-        self.with(|reserved| {
+        self.read_with(|reader| {
             // One read transaction: the values are of one moment.
-            let tx = Tx::begin(&reserved.connection, Tx::DEFERRED)?;
+            let tx = Tx::begin(reader, Tx::DEFERRED)?;
             let values = keys
                 .iter()
                 .map(|key| Ok(read(&tx, store, key)?.entry.map(|(_, value)| value)))
-                .collect::<Result<_, Failure>>()?;
+                .collect::<rusqlite::Result<_>>()?;
             tx.commit()?;
             Ok(values)
         })
     }
 
-    fn write_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<(), Error> {
-        self.write(|tx, version| {
-            for (key, value) in &entries {
-                tx.prepare_cached(UPSERT)?
-                    .execute(params![store, key, value, version])?;
-            }
-            Ok(())
-        })
-    }
-
-    fn delete_many(&self, store: &str, keys: &[String]) -> Result<(), Error> {
-        self.write(|tx, _| {
-            for key in keys {
-                tx.prepare_cached(DELETE)?.execute(params![store, key])?;
-            }
-            Ok(())
-        })
-    }
-
     fn keys(&self, store: &str) -> Result<Vec<String>, Error> {
-        self.with(|reserved| {
-            let mut statement = reserved.connection.prepare_cached(
+        self.read_with(|reader| {
+            let mut statement = reader.prepare_cached(
                 "SELECT key FROM finconnect_keyvalue WHERE store = ?1 ORDER BY key",
             )?;
             let keys = statement
@@ -349,49 +714,11 @@ impl Backend for Sqlite {
         })
     }
 
-    fn swap(
-        &self,
-        store: &str,
-        key: &str,
-        expected: Option<Version>,
-        value: Vec<u8>,
-    ) -> Result<bool, Error> {
-        self.write(|tx, version| {
-            if read(tx, store, key)?.version() != expected {
-                return Ok(false);
-            }
-            tx.prepare_cached(UPSERT)?
-                .execute(params![store, key, value, version])?;
-            Ok(true)
-        })
+    fn write(&self, write: Write) -> Pending {
+        self.group.submit(write)
     }
 
-    fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, Error> {
-        self.write(|tx, version| {
-            let current = match read(tx, store, key)?.value() {
-                Some(value) => counter(key, value)?,
-                None => 0,
-            };
-            let sum = add(key, current, delta)?;
-            tx.prepare_cached(UPSERT)?.execute(params![
-                store,
-                key,
-                sum.to_le_bytes().as_slice(),
-                version
-            ])?;
-            Ok(sum)
-        })
-    }
-
-    fn clear(&self, stores: &[String]) -> Result<(), Error> {
-        self.write(|tx, _| {
-            for store in stores {
-                tx.execute(
-                    "DELETE FROM finconnect_keyvalue WHERE store = ?1",
-                    params![store],
-                )?;
-            }
-            Ok(())
-        })
+    fn write_blocking(&self, write: Write) -> Result<Written, Error> {
+        self.group.submit_blocking(write)
     }
 }

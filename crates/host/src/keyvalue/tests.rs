@@ -50,6 +50,16 @@ impl Drop for TempDir {
     }
 }
 
+/// Runs a host call that waits for its write (an `async` import) to its end,
+/// on this thread.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
 fn open_sqlite(path: &Path) -> KeyValueStores {
     KeyValueStores::sqlite(path, [DEFAULT_STORE]).unwrap()
 }
@@ -100,14 +110,12 @@ impl Instance {
 
     fn set(&mut self, key: &str, value: &[u8]) {
         let bucket = self.bucket();
-        self.state
-            .set(bucket, key.to_owned(), value.to_vec())
-            .unwrap();
+        block_on(self.state.set(bucket, key.to_owned(), value.to_vec())).unwrap();
     }
 
     fn delete(&mut self, key: &str) {
         let bucket = self.bucket();
-        self.state.delete(bucket, key.to_owned()).unwrap();
+        block_on(self.state.delete(bucket, key.to_owned())).unwrap();
     }
 
     fn list_keys(&mut self) -> Vec<String> {
@@ -119,7 +127,12 @@ impl Instance {
 
     fn increment(&mut self, key: &str, delta: i64) -> Result<i64, Error> {
         let bucket = self.bucket();
-        atomics::Host::increment(&mut self.state, bucket, key.to_owned(), delta)
+        block_on(atomics::Host::increment(
+            &mut self.state,
+            bucket,
+            key.to_owned(),
+            delta,
+        ))
     }
 
     fn cas(&mut self, key: &str) -> Resource<Cas> {
@@ -132,7 +145,7 @@ impl Instance {
     }
 
     fn swap(&mut self, cas: Resource<Cas>, value: &[u8]) -> Result<(), CasError> {
-        atomics::Host::swap(&mut self.state, cas, value.to_vec())
+        block_on(atomics::Host::swap(&mut self.state, cas, value.to_vec()))
     }
 
     /// A swap that must fail with `cas-failed`: the fresh handle.
@@ -299,9 +312,11 @@ fn list_keys_is_sorted_and_follows_sets_and_deletes() {
         assert_eq!(a.list_keys(), ["a", "c", "d"]);
 
         let bucket = a.bucket();
-        a.state
-            .delete_many(bucket, vec!["a".to_owned(), "d".to_owned()])
-            .unwrap();
+        block_on(
+            a.state
+                .delete_many(bucket, vec!["a".to_owned(), "d".to_owned()]),
+        )
+        .unwrap();
         assert_eq!(a.list_keys(), ["c"]);
         assert_eq!(keyvalue.keys(DEFAULT_STORE).unwrap(), ["c"]);
         keyvalue.clear().unwrap();
@@ -314,15 +329,14 @@ fn batch_operations_read_and_write_several_keys() {
     on_both_backends("batch", |keyvalue| {
         let mut a = Instance::new(keyvalue);
         let bucket = a.bucket();
-        a.state
-            .set_many(
-                bucket,
-                vec![
-                    ("x".to_owned(), b"1".to_vec()),
-                    ("y".to_owned(), b"2".to_vec()),
-                ],
-            )
-            .unwrap();
+        block_on(a.state.set_many(
+            bucket,
+            vec![
+                ("x".to_owned(), b"1".to_vec()),
+                ("y".to_owned(), b"2".to_vec()),
+            ],
+        ))
+        .unwrap();
         let bucket = a.bucket();
         let values = a
             .state
@@ -629,15 +643,14 @@ fn operations_are_counted_by_kind_across_instances() {
 
         // Batches count each key they name.
         let bucket = a.bucket();
-        a.state
-            .set_many(
-                bucket,
-                vec![
-                    ("x".to_owned(), b"1".to_vec()),
-                    ("y".to_owned(), b"2".to_vec()),
-                ],
-            )
-            .unwrap();
+        block_on(a.state.set_many(
+            bucket,
+            vec![
+                ("x".to_owned(), b"1".to_vec()),
+                ("y".to_owned(), b"2".to_vec()),
+            ],
+        ))
+        .unwrap();
         let bucket = a.bucket();
         let values = a
             .state
@@ -645,9 +658,11 @@ fn operations_are_counted_by_kind_across_instances() {
             .unwrap();
         assert_eq!(values.len(), 3);
         let bucket = b.bucket();
-        b.state
-            .delete_many(bucket, vec!["x".to_owned(), "y".to_owned()])
-            .unwrap();
+        block_on(
+            b.state
+                .delete_many(bucket, vec!["x".to_owned(), "y".to_owned()]),
+        )
+        .unwrap();
         b.delete("k");
         // Each instance opened the store; an open counts whether the store
         // is granted or not.
@@ -677,4 +692,175 @@ fn operations_are_counted_by_kind_across_instances() {
             KeyValueOpCounts::default()
         );
     });
+}
+
+/// Writes that arrive while a write waits for the file's lock (held here by
+/// another connection, as another host would hold it) are committed
+/// together once it is free, in the order they came, each with its own
+/// answer: an increment that fails on its data fails alone. With
+/// `fail_shared`, that shared transaction fails as a database error would,
+/// and each of its writes is run again alone, applied once.
+fn writes_waiting_for_the_lock(fail_shared: bool) {
+    use super::{Write, Written};
+    const INCREMENTS: i64 = 10;
+    let dir = TempDir::new("waiting");
+    let path = dir.file();
+    let sqlite = super::sqlite::Sqlite::open(&path).unwrap();
+    let store = || DEFAULT_STORE.to_owned();
+    let increment = |key: &str| Write::Increment {
+        store: store(),
+        key: key.to_owned(),
+        delta: 1,
+    };
+    let create = |value: &[u8]| Write::Swap {
+        store: store(),
+        key: "created".to_owned(),
+        expected: None,
+        value: value.to_vec(),
+    };
+    let answer = |write: Write| {
+        block_on(super::Backend::write(&sqlite, write).answer())
+            .map_err(|err| super::describe(&err))
+    };
+    let text = Write::Entries {
+        store: store(),
+        entries: vec![("text".to_owned(), b"not a counter".to_vec())],
+    };
+    assert_eq!(answer(text), Ok(Written::Done));
+    let before = sqlite.hooks().transactions.load(Ordering::Relaxed);
+    let turns = sqlite.hooks().turns.load(Ordering::Relaxed);
+
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    if fail_shared {
+        sqlite
+            .hooks()
+            .fail_next_shared
+            .store(true, Ordering::Relaxed);
+    }
+    let answers = std::thread::scope(|scope| {
+        // The first write takes the turn and the (empty) queue, and waits
+        // for the lock.
+        let first = scope.spawn(|| answer(increment("n")));
+        while sqlite.hooks().turns.load(Ordering::Relaxed) == turns {
+            std::thread::yield_now();
+        }
+        // These queue behind it.
+        let mut queued = Vec::new();
+        for _ in 1..INCREMENTS {
+            queued.push(super::Backend::write(&sqlite, increment("n")));
+        }
+        queued.push(super::Backend::write(&sqlite, create(b"first")));
+        queued.push(super::Backend::write(&sqlite, create(b"second")));
+        queued.push(super::Backend::write(&sqlite, increment("text")));
+        queued.push(super::Backend::write(
+            &sqlite,
+            Write::Entries {
+                store: store(),
+                entries: vec![("after".to_owned(), b"yes".to_vec())],
+            },
+        ));
+        other.execute_batch("COMMIT").unwrap();
+        let mut answers = vec![first.join().unwrap()];
+        for pending in queued {
+            answers.push(block_on(pending.answer()).map_err(|err| super::describe(&err)));
+        }
+        answers
+    });
+
+    let counters: Vec<_> = (1..=INCREMENTS).map(|n| Ok(Written::Counter(n))).collect();
+    assert_eq!(answers[..counters.len()], counters);
+    let rest = &answers[counters.len()..];
+    assert_eq!(rest[0], Ok(Written::Swapped(true)));
+    assert_eq!(
+        rest[1],
+        Ok(Written::Swapped(false)),
+        "a second create of one key"
+    );
+    assert!(
+        matches!(&rest[2], Err(message) if message.contains("not a counter")),
+        "{:?}",
+        rest[2]
+    );
+    assert_eq!(rest[3], Ok(Written::Done));
+    let read = |key: &str| super::Backend::read(&sqlite, DEFAULT_STORE, key).unwrap();
+    assert_eq!(read("n").value(), Some(INCREMENTS.to_le_bytes().as_slice()));
+    assert_eq!(read("created").value(), Some(b"first".as_slice()));
+    assert_eq!(read("text").value(), Some(b"not a counter".as_slice()));
+    assert_eq!(read("after").value(), Some(b"yes".as_slice()));
+    assert!(!sqlite.turn_taken(), "the turn was not given back");
+
+    let transactions = sqlite.hooks().transactions.load(Ordering::Relaxed) - before;
+    let queued = answers.len() - 1;
+    if fail_shared {
+        // The first write alone, the queued ones together (which fails),
+        // then each of them alone.
+        assert_eq!(transactions, 1 + 1 + queued);
+        assert!(!sqlite.hooks().fail_next_shared.load(Ordering::Relaxed));
+    } else {
+        assert_eq!(transactions, 2, "{} writes", answers.len());
+    }
+}
+
+#[test]
+fn writes_that_wait_for_the_lock_are_committed_together_each_with_its_answer() {
+    writes_waiting_for_the_lock(false);
+}
+
+#[test]
+fn a_shared_transaction_that_fails_is_run_again_one_write_at_a_time() {
+    writes_waiting_for_the_lock(true);
+}
+
+/// A queued write whose caller went away (its instance was dropped) before
+/// its turn came, or after the turn was handed to it and before it took
+/// it, is not run, and the writes queued behind it still are.
+#[test]
+fn a_queued_write_whose_caller_is_gone_passes_the_turn_on() {
+    use super::{Write, Written};
+    for handed_over_first in [false, true] {
+        let dir = TempDir::new("gone");
+        let path = dir.file();
+        let sqlite = super::sqlite::Sqlite::open(&path).unwrap();
+        let set = |key: &str| Write::Entries {
+            store: DEFAULT_STORE.to_owned(),
+            entries: vec![(key.to_owned(), b"v".to_vec())],
+        };
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let behind = std::thread::scope(|scope| {
+            let first =
+                scope.spawn(|| block_on(super::Backend::write(&sqlite, set("first")).answer()));
+            // Once it has taken the (empty) queue, it waits for the lock.
+            while sqlite.hooks().turns.load(Ordering::Relaxed) == 0 {
+                std::thread::yield_now();
+            }
+            let mut gone = Some(super::Backend::write(&sqlite, set("gone")));
+            let behind = super::Backend::write(&sqlite, set("behind"));
+            if !handed_over_first {
+                drop(gone.take());
+            }
+            other.execute_batch("COMMIT").unwrap();
+            assert_eq!(first.join().unwrap().unwrap(), Written::Done);
+            if handed_over_first {
+                // The turn is with the queued write whose caller is about to go.
+                assert!(sqlite.turn_taken());
+                drop(gone.take());
+            }
+            // A turn stranded with the gone caller would leave it waiting.
+            let behind = block_on(async {
+                tokio::time::timeout(std::time::Duration::from_secs(10), behind.answer()).await
+            });
+            behind
+                .expect("the write behind never got its turn")
+                .map_err(|err| super::describe(&err))
+        });
+        let case = format!("turn handed over before the caller went: {handed_over_first}");
+        assert_eq!(behind, Ok(Written::Done), "{case}");
+        let read = |key: &str| super::Backend::read(&sqlite, DEFAULT_STORE, key).unwrap();
+        assert!(read("first").value().is_some(), "{case}");
+        assert!(read("behind").value().is_some(), "{case}");
+        assert_eq!(read("gone").value(), None, "{case}");
+        assert!(!sqlite.turn_taken());
+    }
 }
