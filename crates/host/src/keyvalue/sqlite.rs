@@ -43,7 +43,7 @@ use super::{Pending, Write, Written};
 use anyhow::Context as _;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError, mpsc};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// How long an operation waits for another connection's write to finish.
@@ -147,23 +147,8 @@ pub(super) enum Turn {
     Yours(Write),
 }
 
-#[derive(Debug)]
-enum Reply {
-    /// A task awaits it.
-    Task(tokio::sync::oneshot::Sender<Turn>),
-    /// A thread blocks on it.
-    Thread(mpsc::SyncSender<Turn>),
-}
-
-impl Reply {
-    /// Sends `turn`; gives it back when the caller is gone.
-    fn send(self, turn: Turn) -> Result<(), Turn> {
-        match self {
-            Self::Task(reply) => reply.send(turn),
-            Self::Thread(reply) => reply.send(turn).map_err(|mpsc::SendError(turn)| turn),
-        }
-    }
-}
+/// Where a queued write's caller (a task) waits for its [`Turn`].
+type Reply = tokio::sync::oneshot::Sender<Turn>;
 
 /// A queued write's caller, waiting for its [`Turn`]. Dropped before it
 /// learnt it (its instance went away), it still passes on a turn sent to
@@ -480,10 +465,7 @@ impl Group {
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
         if queue.taken {
             let (reply, turn) = tokio::sync::oneshot::channel();
-            queue.jobs.push_back(Job {
-                write,
-                reply: Reply::Task(reply),
-            });
+            queue.jobs.push_back(Job { write, reply });
             return Pending::Committing(Waiting {
                 turn,
                 group: self.clone(),
@@ -494,25 +476,12 @@ impl Group {
         Pending::Answered(self.lead(write))
     }
 
-    /// [`Self::submit`] for a thread that waits.
-    fn submit_blocking(&self, write: Write) -> Result<Written, Error> {
-        let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
-        if !queue.taken {
-            queue.taken = true;
-            drop(queue);
-            return self.lead(write);
-        }
-        let (reply, turn) = mpsc::sync_channel(1);
-        queue.jobs.push_back(Job {
-            write,
-            reply: Reply::Thread(reply),
-        });
-        drop(queue);
-        match turn.recv() {
-            Ok(Turn::Answer(answer)) => answer,
-            Ok(Turn::Yours(write)) => self.lead(write),
-            Err(_) => Err(super::writer_gone()),
-        }
+    /// `write` for a thread that waits: alone, as soon as the connection
+    /// is free, without the turn. Waiting for a turn could wait for a task
+    /// that only this thread would run.
+    fn submit_blocking(&self, write: &Write) -> Result<Written, Error> {
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        writer.alone(write, self)
     }
 
     #[cfg(test)]
@@ -719,6 +688,6 @@ impl Backend for Sqlite {
     }
 
     fn write_blocking(&self, write: Write) -> Result<Written, Error> {
-        self.group.submit_blocking(write)
+        self.group.submit_blocking(&write)
     }
 }

@@ -864,3 +864,49 @@ fn a_queued_write_whose_caller_is_gone_passes_the_turn_on() {
         assert!(!sqlite.turn_taken());
     }
 }
+
+/// A write from a thread that blocks (`Host::clear_key_value_stores`) does
+/// not wait for the turn: here the turn has been handed to a queued write
+/// whose task only this thread would poll, and the clear still runs.
+#[test]
+fn a_blocking_write_does_not_wait_for_a_turn_handed_to_a_task_not_yet_polled() {
+    use super::{Write, Written};
+    let dir = TempDir::new("blocking");
+    let path = dir.file();
+    let sqlite = Arc::new(super::sqlite::Sqlite::open(&path).unwrap());
+    let set = |key: &str| Write::Entries {
+        store: DEFAULT_STORE.to_owned(),
+        entries: vec![(key.to_owned(), b"v".to_vec())],
+    };
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let queued = std::thread::scope(|scope| {
+        let first =
+            scope.spawn(|| block_on(super::Backend::write(&*sqlite, set("first")).answer()));
+        while sqlite.hooks().turns.load(Ordering::Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        let queued = super::Backend::write(&*sqlite, set("queued"));
+        other.execute_batch("COMMIT").unwrap();
+        assert_eq!(first.join().unwrap().unwrap(), Written::Done);
+        queued
+    });
+    assert!(sqlite.turn_taken(), "the turn is with the queued write");
+    let clear = Write::Clear {
+        stores: vec![DEFAULT_STORE.to_owned()],
+    };
+    let (done, cleared) = std::sync::mpsc::channel();
+    // Not scoped: a thread stuck waiting must not keep the test from failing.
+    let clearing = sqlite.clone();
+    std::thread::spawn(move || {
+        done.send(super::Backend::write_blocking(&*clearing, clear).is_ok())
+    });
+    let cleared = cleared
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the blocking write waited for the turn");
+    assert!(cleared);
+    assert_eq!(block_on(queued.answer()).unwrap(), Written::Done);
+    let read = |key: &str| super::Backend::read(&*sqlite, DEFAULT_STORE, key).unwrap();
+    assert_eq!(read("first").value(), None, "cleared");
+    assert!(read("queued").value().is_some(), "written after the clear");
+}
