@@ -113,6 +113,15 @@ impl Instance {
         block_on(self.state.set(bucket, key.to_owned(), value.to_vec())).unwrap();
     }
 
+    fn set_many(&mut self, entries: &[(&str, &[u8])]) {
+        let bucket = self.bucket();
+        let entries = entries
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), value.to_vec()))
+            .collect();
+        block_on(self.state.set_many(bucket, entries)).unwrap();
+    }
+
     fn delete(&mut self, key: &str) {
         let bucket = self.bucket();
         block_on(self.state.delete(bucket, key.to_owned())).unwrap();
@@ -328,15 +337,7 @@ fn list_keys_is_sorted_and_follows_sets_and_deletes() {
 fn batch_operations_read_and_write_several_keys() {
     on_both_backends("batch", |keyvalue| {
         let mut a = Instance::new(keyvalue);
-        let bucket = a.bucket();
-        block_on(a.state.set_many(
-            bucket,
-            vec![
-                ("x".to_owned(), b"1".to_vec()),
-                ("y".to_owned(), b"2".to_vec()),
-            ],
-        ))
-        .unwrap();
+        a.set_many(&[("x", b"1"), ("y", b"2")]);
         let bucket = a.bucket();
         let values = a
             .state
@@ -642,15 +643,7 @@ fn operations_are_counted_by_kind_across_instances() {
         atomics::HostCas::drop(&mut b.state, fresh).unwrap();
 
         // Batches count each key they name.
-        let bucket = a.bucket();
-        block_on(a.state.set_many(
-            bucket,
-            vec![
-                ("x".to_owned(), b"1".to_vec()),
-                ("y".to_owned(), b"2".to_vec()),
-            ],
-        ))
-        .unwrap();
+        a.set_many(&[("x", b"1"), ("y", b"2")]);
         let bucket = a.bucket();
         let values = a
             .state
@@ -730,8 +723,7 @@ fn writes_waiting_for_the_lock(fail_shared: bool) {
     let before = sqlite.hooks().transactions.load(Ordering::Relaxed);
     let turns = sqlite.hooks().turns.load(Ordering::Relaxed);
 
-    let other = rusqlite::Connection::open(&path).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let other = hold_write_lock(&path);
     if fail_shared {
         sqlite
             .hooks()
@@ -812,22 +804,33 @@ fn a_shared_transaction_that_fails_is_run_again_one_write_at_a_time() {
     writes_waiting_for_the_lock(true);
 }
 
+/// Writes `v` to `key` of the default store.
+fn set(key: &str) -> super::Write {
+    super::Write::Entries {
+        store: DEFAULT_STORE.to_owned(),
+        entries: vec![(key.to_owned(), b"v".to_vec())],
+    }
+}
+
+/// A connection of its own to the file at `path`, holding its write lock
+/// (as another host would) until it commits.
+fn hold_write_lock(path: &Path) -> rusqlite::Connection {
+    let other = rusqlite::Connection::open(path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    other
+}
+
 /// A queued write whose caller went away (its instance was dropped) before
 /// its turn came, or after the turn was handed to it and before it took
 /// it, is not run, and the writes queued behind it still are.
 #[test]
 fn a_queued_write_whose_caller_is_gone_passes_the_turn_on() {
-    use super::{Write, Written};
+    use super::Written;
     for handed_over_first in [false, true] {
         let dir = TempDir::new("gone");
         let path = dir.file();
         let sqlite = super::sqlite::Sqlite::open(&path).unwrap();
-        let set = |key: &str| Write::Entries {
-            store: DEFAULT_STORE.to_owned(),
-            entries: vec![(key.to_owned(), b"v".to_vec())],
-        };
-        let other = rusqlite::Connection::open(&path).unwrap();
-        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let other = hold_write_lock(&path);
         let behind = std::thread::scope(|scope| {
             let first =
                 scope.spawn(|| block_on(super::Backend::write(&sqlite, set("first")).answer()));
@@ -874,12 +877,7 @@ fn a_blocking_write_does_not_wait_for_a_turn_handed_to_a_task_not_yet_polled() {
     let dir = TempDir::new("blocking");
     let path = dir.file();
     let sqlite = Arc::new(super::sqlite::Sqlite::open(&path).unwrap());
-    let set = |key: &str| Write::Entries {
-        store: DEFAULT_STORE.to_owned(),
-        entries: vec![(key.to_owned(), b"v".to_vec())],
-    };
-    let other = rusqlite::Connection::open(&path).unwrap();
-    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let other = hold_write_lock(&path);
     let queued = std::thread::scope(|scope| {
         let first =
             scope.spawn(|| block_on(super::Backend::write(&*sqlite, set("first")).answer()));
