@@ -121,8 +121,8 @@ struct Queue {
     jobs: std::collections::VecDeque<Job>,
 }
 
-/// The turns and transactions, counted, and a shared transaction made to
-/// fail as a database error would.
+/// The turns and transactions, counted; a shared transaction made to fail
+/// as a database error would; a panic in the write holding the turn.
 #[cfg(test)]
 #[derive(Debug, Default)]
 pub(super) struct Hooks {
@@ -130,6 +130,7 @@ pub(super) struct Hooks {
     pub(super) turns: std::sync::atomic::AtomicUsize,
     pub(super) transactions: std::sync::atomic::AtomicUsize,
     pub(super) fail_next_shared: std::sync::atomic::AtomicBool,
+    pub(super) panic_after_commit: std::sync::atomic::AtomicBool,
 }
 
 /// A queued write, and where its caller waits.
@@ -419,16 +420,25 @@ impl Group {
     /// Runs `own`, holding the turn, with what is queued (up to
     /// [`BATCH`] in all), then passes the turn on.
     fn lead(&self, own: Write) -> Result<Written, Error> {
-        let answer = {
-            let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let jobs = self.take(BATCH - 1);
-            #[cfg(test)]
-            self.hooks
-                .turns
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            writer.commit(own, jobs, self)
-        };
-        self.pass();
+        // Passes the turn on when it is dropped: after the commit, and also
+        // when a panic unwinds through it (in builds that unwind), so that
+        // the writes queued behind are not left waiting for good.
+        let _pass_on = PassOn(self);
+        let mut writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let jobs = self.take(BATCH - 1);
+        #[cfg(test)]
+        self.hooks
+            .turns
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let answer = writer.commit(own, jobs, self);
+        #[cfg(test)]
+        assert!(
+            !self
+                .hooks
+                .panic_after_commit
+                .swap(false, std::sync::atomic::Ordering::Relaxed),
+            "a test's panic after a commit"
+        );
         answer
     }
 
@@ -505,6 +515,17 @@ impl Group {
     #[cfg(not(test))]
     fn fail_shared(&self) -> bool {
         false
+    }
+}
+
+/// Ends a turn when dropped ([`Group::lead`]). Declared before the writer's
+/// lock in `lead`, it is dropped after it: the connection is free when the
+/// turn passes.
+struct PassOn<'g>(&'g Group);
+
+impl Drop for PassOn<'_> {
+    fn drop(&mut self) {
+        self.0.pass();
     }
 }
 

@@ -908,3 +908,35 @@ fn a_blocking_write_does_not_wait_for_a_turn_handed_to_a_task_not_yet_polled() {
     assert_eq!(read("first").value(), None, "cleared");
     assert!(read("queued").value().is_some(), "written after the clear");
 }
+
+/// A write that panics while it holds the turn (a bug; in a build that
+/// unwinds) still passes the turn on: the write queued behind it runs.
+#[test]
+fn a_panic_while_holding_the_turn_passes_it_on() {
+    use super::Written;
+    let dir = TempDir::new("panic");
+    let path = dir.file();
+    let sqlite = super::sqlite::Sqlite::open(&path).unwrap();
+    sqlite
+        .hooks()
+        .panic_after_commit
+        .store(true, Ordering::Relaxed);
+    let other = hold_write_lock(&path);
+    let behind = std::thread::scope(|scope| {
+        let first = scope.spawn(|| block_on(super::Backend::write(&sqlite, set("first")).answer()));
+        while sqlite.hooks().turns.load(Ordering::Relaxed) == 0 {
+            std::thread::yield_now();
+        }
+        let behind = super::Backend::write(&sqlite, set("behind"));
+        other.execute_batch("COMMIT").unwrap();
+        assert!(first.join().is_err(), "the first write panicked");
+        block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(10), behind.answer()).await
+        })
+        .expect("the write behind never got its turn")
+    });
+    assert_eq!(behind.unwrap(), Written::Done);
+    assert!(!sqlite.turn_taken());
+    let read = |key: &str| super::Backend::read(&sqlite, DEFAULT_STORE, key).unwrap();
+    assert!(read("behind").value().is_some());
+}
