@@ -205,8 +205,8 @@ impl Pending {
     }
 }
 
-/// The answer to a queued write whose turn never came: the write that held
-/// the turn panicked (a bug) before passing it on.
+/// The answer to a queued write that was never answered: the write holding
+/// the turn took it into its transaction and then panicked (a bug).
 fn writer_gone() -> Error {
     Error::Other("the key-value store's writer stopped before it answered".to_owned())
 }
@@ -443,20 +443,16 @@ impl KeyValueStores {
     /// The answer to `write` when it needs no backend: a store that does
     /// not exist, or nothing to write.
     fn answered(&self, write: &Write) -> Option<Result<Written, Error>> {
-        let store = match write {
-            Write::Entries { store, entries } if entries.is_empty() => {
-                return Some(self.check(store).map(|()| Written::Done));
-            }
-            Write::Delete { store, keys } if keys.is_empty() => {
-                return Some(self.check(store).map(|()| Written::Done));
-            }
-            Write::Entries { store, .. }
-            | Write::Delete { store, .. }
-            | Write::Swap { store, .. }
-            | Write::Increment { store, .. } => store,
+        let (store, empty) = match write {
+            Write::Entries { store, entries } => (store, entries.is_empty()),
+            Write::Delete { store, keys } => (store, keys.is_empty()),
+            Write::Swap { store, .. } | Write::Increment { store, .. } => (store, false),
             Write::Clear { .. } => return None,
         };
-        self.check(store).err().map(Err)
+        match self.check(store) {
+            Err(err) => Some(Err(err)),
+            Ok(()) => empty.then_some(Ok(Written::Done)),
+        }
     }
 
     /// Forgets every entry of every store of this host.

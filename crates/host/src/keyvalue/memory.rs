@@ -90,56 +90,55 @@ impl Memory {
     /// Runs `write` at once: the data's one lock makes it atomic.
     fn apply(&self, write: Write) -> Result<Written, Error> {
         match write {
-            Write::Entries { store, entries } => self.write_many(&store, entries),
-            Write::Delete { store, keys } => self.delete_many(&store, &keys),
+            Write::Entries { store, entries } => {
+                self.write_many(&store, entries);
+                Ok(Written::Done)
+            }
+            Write::Delete { store, keys } => {
+                self.delete_many(&store, &keys);
+                Ok(Written::Done)
+            }
             Write::Swap {
                 store,
                 key,
                 expected,
                 value,
-            } => self
-                .swap(&store, &key, expected, value)
-                .map(Written::Swapped),
+            } => Ok(Written::Swapped(self.swap(&store, &key, expected, value))),
             Write::Increment { store, key, delta } => {
                 self.increment(&store, &key, delta).map(Written::Counter)
             }
-            Write::Clear { stores } => self.clear(&stores),
+            Write::Clear { stores } => {
+                self.clear(&stores);
+                Ok(Written::Done)
+            }
         }
     }
 
-    fn write_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> Result<Written, Error> {
+    fn write_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) {
         let mut data = self.lock();
         let version = data.next_version();
         let map = data.entries(store);
         for (key, value) in entries {
             map.insert(key, (version, value));
         }
-        Ok(Written::Done)
     }
 
-    fn delete_many(&self, store: &str, keys: &[String]) -> Result<Written, Error> {
+    fn delete_many(&self, store: &str, keys: &[String]) {
         let mut data = self.lock();
         let map = data.entries(store);
         for key in keys {
             map.remove(key);
         }
-        Ok(Written::Done)
     }
 
-    fn swap(
-        &self,
-        store: &str,
-        key: &str,
-        expected: Option<Version>,
-        value: Vec<u8>,
-    ) -> Result<bool, Error> {
+    fn swap(&self, store: &str, key: &str, expected: Option<Version>, value: Vec<u8>) -> bool {
         let mut data = self.lock();
         if data.version(store, key) != expected {
-            return Ok(false);
+            return false;
         }
         let version = data.next_version();
         data.entries(store).insert(key.to_owned(), (version, value));
-        Ok(true)
+        true
     }
 
     fn increment(&self, store: &str, key: &str, delta: i64) -> Result<i64, Error> {
@@ -155,11 +154,10 @@ impl Memory {
         Ok(sum)
     }
 
-    fn clear(&self, stores: &[String]) -> Result<Written, Error> {
+    fn clear(&self, stores: &[String]) {
         let mut data = self.lock();
         for store in stores {
             data.stores.remove(store);
         }
-        Ok(Written::Done)
     }
 }

@@ -93,7 +93,6 @@ const BATCH: usize = 64;
 
 #[derive(Debug)]
 pub(super) struct Sqlite {
-    path: PathBuf,
     /// The connection, and the writes waiting for it.
     group: Arc<Group>,
 }
@@ -357,7 +356,6 @@ impl Sqlite {
             path: path.to_path_buf(),
         };
         Ok(Self {
-            path: path.to_path_buf(),
             group: Arc::new(Group {
                 writer: Mutex::new(writer),
                 queue: Mutex::default(),
@@ -412,7 +410,7 @@ impl Sqlite {
             .writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        f(&writer.reserved.connection).map_err(|err| database_error(&self.path, &err))
+        f(&writer.reserved.connection).map_err(|err| database_error(&writer.path, &err))
     }
 }
 
