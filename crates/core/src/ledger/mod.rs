@@ -174,6 +174,7 @@ use crate::domain::{Payment, PaymentDetails, PaymentRequest, Provider};
 use crate::error::Error;
 use events::{ChangeMarker, Outbox, OutboxEntry, TOMBSTONE};
 use record::{account_key, record_key, reference_key, tracking_key};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How many times a compare-and-swap is retried before giving up with
@@ -338,6 +339,32 @@ pub struct Ticket {
     pub key: String,
     /// The claim's id.
     pub claim_id: String,
+    /// The record as this call wrote it, with its stored bytes: finishing
+    /// finds those bytes unchanged unless someone wrote meanwhile, and then
+    /// takes this record instead of decoding them again.
+    written: Option<Arc<Written>>,
+}
+
+/// A record and the bytes it was stored as.
+#[derive(Debug, PartialEq, Eq)]
+struct Written {
+    bytes: Vec<u8>,
+    record: PaymentRecord,
+}
+
+impl Written {
+    /// `self.record` when `bytes` are the ones it was stored as, else
+    /// `bytes` decoded.
+    fn or_decode(
+        known: Option<&Self>,
+        key: &str,
+        bytes: &[u8],
+    ) -> Result<PaymentRecord, LedgerError> {
+        match known {
+            Some(known) if known.bytes == bytes => Ok(known.record.clone()),
+            _ => decode(key, bytes),
+        }
+    }
 }
 
 /// What a failed provider call means for the money.
@@ -574,7 +601,13 @@ impl<S: Store> Ledger<S> {
                         // store can (Spin's: one batch instead of two syncs).
                         let indexes = self.new_indexes(&fresh, &key)?;
                         match self.store.cas_swap_with(cas, &bytes, &indexes) {
-                            Ok(()) => return Ok(Self::proceed(key, claim)),
+                            Ok(()) => {
+                                let written = Written {
+                                    bytes,
+                                    record: fresh,
+                                };
+                                return Ok(Self::proceed(key, claim, Some(written)));
+                            }
                             Err(CasError::Conflict) => continue,
                             Err(CasError::Store(error)) => return Err(error.into()),
                         }
@@ -621,7 +654,7 @@ impl<S: Store> Ledger<S> {
         claim: Claim,
     ) -> Result<Begin, LedgerError> {
         self.write_all(&mut self.new_indexes(record, &key)?)?;
-        Ok(Self::proceed(key, claim))
+        Ok(Self::proceed(key, claim, None))
     }
 
     /// The index entries a new record needs. Keyed by its own reference (no
@@ -649,10 +682,11 @@ impl<S: Store> Ledger<S> {
         Ok(indexes)
     }
 
-    fn proceed(key: String, claim: Claim) -> Begin {
+    fn proceed(key: String, claim: Claim, written: Option<Written>) -> Begin {
         Begin::Proceed(Ticket {
             key,
             claim_id: claim.id,
+            written: written.map(Arc::new),
         })
     }
 
@@ -726,7 +760,8 @@ impl<S: Store> Ledger<S> {
         // index then cannot exist yet but through another call that learned
         // the same id, and is written without reading it first.
         let mut learned_tracking_id = false;
-        let updated = self.modify(&ticket.key, now, |record| {
+        let known = ticket.written.as_deref();
+        let updated = self.modify_known(&ticket.key, known, now, |record| {
             learned_tracking_id = false;
             // Another instance may have probed and resolved it meanwhile;
             // only a record still waiting for this call's result changes.
@@ -759,7 +794,7 @@ impl<S: Store> Ledger<S> {
         })?;
         let fresh_index =
             learned_tracking_id && updated.as_ref().is_some_and(|(_, changed)| *changed);
-        self.after_change_with(updated, now, fresh_index)
+        self.after_change_with(&ticket.key, updated, now, fresh_index)
     }
 
     /// Forgets a claim whose call never reached the provider.
@@ -836,7 +871,7 @@ impl<S: Store> Ledger<S> {
                     });
                     true
                 })?;
-                self.after_change(updated, now)?;
+                self.after_change(&key, updated, now)?;
                 self.begin(provider, request, Some(idempotency_key), now)
             }
             Probe::NotFound => {
@@ -858,6 +893,7 @@ impl<S: Store> Ledger<S> {
                     Some((_, true)) => Ok(Begin::Proceed(Ticket {
                         key,
                         claim_id: claim.id,
+                        written: None,
                     })),
                     _ => self.begin(provider, request, Some(idempotency_key), now),
                 }
@@ -931,7 +967,8 @@ impl<S: Store> Ledger<S> {
             });
         };
         let next = State::from_status(details.status);
-        let updated = self.modify(&record.key(), now, |record| {
+        let key = record.key();
+        let updated = self.modify(&key, now, |record| {
             let mut changed = false;
             if let Some(next) = next
                 && record.state.accepts(next)
@@ -951,7 +988,7 @@ impl<S: Store> Ledger<S> {
             }
             changed || next.is_some()
         })?;
-        self.after_change(updated, now)
+        self.after_change(&key, updated, now)
     }
 
     /// The record for a merchant reference.
@@ -1064,8 +1101,19 @@ impl<S: Store> Ledger<S> {
         now: u64,
         change: impl FnMut(&mut PaymentRecord) -> bool,
     ) -> Result<Option<(PaymentRecord, bool)>, LedgerError> {
+        self.modify_known(key, None, now, change)
+    }
+
+    /// [`Self::modify`] where the record may still be as `known` holds it.
+    fn modify_known(
+        &self,
+        key: &str,
+        known: Option<&Written>,
+        now: u64,
+        change: impl FnMut(&mut PaymentRecord) -> bool,
+    ) -> Result<Option<(PaymentRecord, bool)>, LedgerError> {
         let mut reserved = Vec::new();
-        let result = self.modify_reserving(key, now, change, &mut reserved);
+        let result = self.modify_reserving(key, known, now, change, &mut reserved);
         let used = match &result {
             Ok(Some((record, _))) => record.announcing.map(|claim| claim.seq),
             _ => None,
@@ -1082,6 +1130,7 @@ impl<S: Store> Ledger<S> {
     fn modify_reserving(
         &self,
         key: &str,
+        known: Option<&Written>,
         now: u64,
         mut change: impl FnMut(&mut PaymentRecord) -> bool,
         numbers: &mut Vec<u64>,
@@ -1115,9 +1164,10 @@ impl<S: Store> Ledger<S> {
             Ok(true)
         };
         if !self.atomic() {
-            let Some(mut record) = self.load(key)? else {
+            let Some(current) = self.store.get(key)? else {
                 return Ok(None);
             };
+            let mut record = Written::or_decode(known, key, &current)?;
             let before = record.state;
             if !apply(&mut record)? {
                 return Ok(Some((record, false)));
@@ -1137,7 +1187,7 @@ impl<S: Store> Ledger<S> {
             let Some(current) = current else {
                 return Ok(None);
             };
-            let mut record = decode(key, &current)?;
+            let mut record = Written::or_decode(known, key, &current)?;
             if written.is_some() && record.announcing == written {
                 return Ok(Some((record, true)));
             }
@@ -1180,12 +1230,15 @@ impl<S: Store> Ledger<S> {
     /// record stands in an announced state, changed or not: a writer that
     /// crashed between the record and its event is healed by the next
     /// report after the claim TTL, and the claim keeps it to one event.
+    /// `key` is the record's [`PaymentRecord::key`], which the caller made
+    /// already (a SHA-256).
     fn after_change(
         &self,
+        key: &str,
         updated: Option<(PaymentRecord, bool)>,
         now: u64,
     ) -> Result<Recorded, LedgerError> {
-        self.after_change_with(updated, now, false)
+        self.after_change_with(key, updated, now, false)
     }
 
     /// [`Self::after_change`]; `fresh_index`: the write gave the record its
@@ -1193,6 +1246,7 @@ impl<S: Store> Ledger<S> {
     /// write of the same bytes when another call wrote it meanwhile).
     fn after_change_with(
         &self,
+        key: &str,
         updated: Option<(PaymentRecord, bool)>,
         now: u64,
         fresh_index: bool,
@@ -1204,10 +1258,10 @@ impl<S: Store> Ledger<S> {
                 event: None,
             });
         };
-        // The record's key (a SHA-256), made once for the index and the
-        // event's id, and only when one of them needs it.
+        // The record's key, for the index and the event's id, when one of
+        // them needs it.
         let own = (record.tracking_id.is_some() || record.state.event_type().is_some())
-            .then(|| record.key());
+            .then(|| key.to_owned());
         let mut index = Vec::new();
         if let (Some(tracking_id), Some(own)) = (&record.tracking_id, &own) {
             let key = tracking_key(record.provider, tracking_id);
@@ -1287,7 +1341,7 @@ impl<S: Store> Ledger<S> {
         self.store
             .set(&tracking_key(provider, tracking_id), key.as_bytes())?;
         // The event claimed in the record this call created is its to write.
-        self.after_change(Some((record, true)), now)
+        self.after_change(&key, Some((record, true)), now)
     }
 
     // ----- events ----------------------------------------------------------

@@ -135,7 +135,8 @@ impl<S: Store> Ledger<S> {
         result: &Result<T, Error>,
         now: u64,
     ) -> Result<Recorded, LedgerError> {
-        let updated = self.modify(&record.key(), now, |record| {
+        let key = record.key();
+        let updated = self.modify(&key, now, |record| {
             let Some(mark) = record.refund.clone() else {
                 return false;
             };
@@ -166,7 +167,7 @@ impl<S: Store> Ledger<S> {
             }
             true
         })?;
-        self.after_change(updated, now)
+        self.after_change(&key, updated, now)
     }
 
     /// Drops the claim of [`Ledger::begin_refund`] when the refund request
@@ -188,7 +189,8 @@ impl<S: Store> Ledger<S> {
     /// Records that the provider cancelled `record`'s order: state
     /// `cancelled`, event `payment.cancelled`.
     pub fn cancelled(&self, record: &PaymentRecord, now: u64) -> Result<Recorded, LedgerError> {
-        let updated = self.modify(&record.key(), now, |record| {
+        let key = record.key();
+        let updated = self.modify(&key, now, |record| {
             if !record.state.accepts(State::Cancelled) {
                 return false;
             }
@@ -197,7 +199,7 @@ impl<S: Store> Ledger<S> {
             record.verified_at = Some(now);
             true
         })?;
-        self.after_change(updated, now)
+        self.after_change(&key, updated, now)
     }
 }
 

@@ -320,6 +320,31 @@ fn a_payment_is_recorded_before_the_call_and_updated_after() -> TestResult {
 }
 
 #[test]
+fn a_record_changed_between_begin_and_finish_is_read_anew() -> TestResult {
+    // The ticket carries the record as `begin` wrote it; `finish` may use
+    // it only while the stored bytes are still those.
+    for store in [MemoryStore::new(), MemoryStore::store_only()] {
+        let ledger = ledger(&store);
+        let p = Provider::Pesapal;
+        let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+        // A verified notification settles the order while the call is out.
+        let report = details(p, Some("TRK-1"), Some("INV-1"), PaymentStatus::Completed);
+        assert!(ledger.observe(&report, NOW + 1_000)?.changed);
+        let done = ledger.finish(
+            &ticket,
+            &accepted(p, "INV-1", "TRK-1"),
+            created("{}"),
+            NOW + 2_000,
+        )?;
+        assert!(!done.changed, "{:?}", store.mode());
+        let record = record_of(&ledger, p, "INV-1")?;
+        assert_eq!(record.state, State::Completed, "{:?}", store.mode());
+        assert_eq!(record.response, None);
+    }
+    Ok(())
+}
+
+#[test]
 fn the_same_request_is_replayed_and_a_different_one_refused() -> TestResult {
     let store = MemoryStore::new();
     let ledger = ledger(&store);
