@@ -12,7 +12,7 @@
 )]
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,38 +64,62 @@ pub struct Browser {
 
 impl Browser {
     pub fn launch() -> Browser {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
+        // A session request that chromedriver drops without an answer
+        // (a reset connection: a driver that died while starting Chromium
+        // on a loaded machine) is tried with a new driver, twice at most,
+        // and said on stderr. An answer, even an error, is never retried.
+        const ATTEMPTS: u32 = 3;
+        let mut attempt = 1;
+        loop {
+            let mut browser = Browser::start_driver();
+            match browser.create_session() {
+                Ok(()) => return browser,
+                Err(err) if attempt < ATTEMPTS => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "*** chromedriver gave no answer to the session request (attempt {attempt} of {ATTEMPTS}: {err}); starting a new one"
+                    );
+                    drop(browser);
+                    attempt += 1;
+                }
+                Err(err) => panic!("chromedriver gave no answer to the session request: {err}"),
+            }
+        }
+    }
+
+    /// A chromedriver of its own on a port it picks, with a fresh profile
+    /// directory; no session yet.
+    fn start_driver() -> Browser {
+        // chromedriver picks its own port (`--port=0`) and says which. A
+        // port found free here and handed to it could be taken in between,
+        // for instance by the DevTools port of a Chromium another test
+        // starts at the same moment, and the session request would then go
+        // to that listener.
+        let mut driver = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
             .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|err| panic!("{CHROMEDRIVER} does not start: {err}"));
+        let port = driver_port(&mut driver, Duration::from_secs(30));
         let profile = std::env::temp_dir().join(format!(
             "finconnect-browser-test-{}-{port}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&profile);
         std::fs::create_dir_all(&profile).unwrap();
-        let mut browser = Browser {
+        Browser {
             driver,
-            addr,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
             session: String::new(),
             profile,
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not listen on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Starts headless Chromium through the driver. `Err` only when the
+    /// driver gave no answer; an error it answers fails the test.
+    fn create_session(&mut self) -> std::io::Result<()> {
         let args = [
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
@@ -107,40 +131,28 @@ impl Browser {
             "--no-first-run".to_owned(),
             "--hide-scrollbars".to_owned(),
             "--force-device-scale-factor=1".to_owned(),
-            format!("--user-data-dir={}", browser.profile.display()),
+            format!("--user-data-dir={}", self.profile.display()),
         ];
-        let created = browser.raw(
-            "POST",
-            "/session",
-            Some(&json!({"capabilities": {"alwaysMatch": {
-                "browserName": "chrome",
-                "pageLoadStrategy": "normal",
-                "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
-            }}})),
-        );
-        browser.session = created["sessionId"]
+        let body = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "pageLoadStrategy": "normal",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+        }}});
+        let (status, reply) =
+            try_exchange(self.addr, "POST", "/session", body.to_string().as_bytes())?;
+        let created = answer("POST", "/session", status, &reply);
+        self.session = created["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session: {created}"))
             .to_owned();
-        browser
+        Ok(())
     }
 
     /// One WebDriver command; panics with the driver's message on an error.
     fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let body = body.map(Value::to_string).unwrap_or_default();
         let (status, reply) = exchange(self.addr, method, path, body.as_bytes());
-        let value: Value = serde_json::from_slice(&reply).unwrap_or_else(|err| {
-            panic!(
-                "{method} {path}: not JSON ({err}): {}",
-                String::from_utf8_lossy(&reply)
-            )
-        });
-        assert!(
-            status == 200,
-            "{method} {path} -> {status}: {}",
-            value["value"]
-        );
-        value["value"].clone()
+        answer(method, path, status, &reply)
     }
 
     fn cmd(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
@@ -281,33 +293,75 @@ impl Browser {
     }
 }
 
+/// The port chromedriver announces on its standard output ("... started
+/// successfully on port N."), read within `limit`; its output is drained
+/// afterwards so that it never blocks on a full pipe.
+fn driver_port(driver: &mut Child, limit: Duration) -> u16 {
+    let stdout = driver
+        .stdout
+        .take()
+        .expect("chromedriver's stdout is piped");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { return };
+            let port = line
+                .split_once("started successfully on port ")
+                .and_then(|(_, rest)| rest.trim_end_matches('.').trim().parse::<u16>().ok());
+            if let Some(port) = port {
+                let _ = sender.send(port);
+                break;
+            }
+        }
+        lines.for_each(drop);
+    });
+    receiver
+        .recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("{CHROMEDRIVER} did not say its port within {limit:?}"))
+}
+
 /// One HTTP/1.1 exchange with chromedriver, which keeps connections open:
 /// the reply is read up to its `Content-Length`.
 fn exchange(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
-    let stream = TcpStream::connect(addr).unwrap_or_else(|err| panic!("{addr}: {err}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    let mut writer = stream.try_clone().unwrap();
+    try_exchange(addr, method, path, body)
+        .unwrap_or_else(|err| panic!("{method} {path} at {addr}: {err}"))
+}
+
+/// [`exchange`], with a connection that fails or closes before a whole
+/// answer as an error.
+fn try_exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let mut writer = stream.try_clone()?;
     write!(
         writer,
         "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\n\r\n",
         body.len()
-    )
-    .unwrap();
-    writer.write_all(body).unwrap();
+    )?;
+    writer.write_all(body)?;
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
+    reader.read_line(&mut line)?;
     let status: u16 = line
         .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{method} {path}: bad status line {line:?}"));
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("bad status line {line:?}"),
+            )
+        })?;
     let mut length = 0;
     loop {
         let mut header = String::new();
-        reader.read_line(&mut header).unwrap();
+        reader.read_line(&mut header)?;
         let header = header.trim_end();
         if header.is_empty() {
             break;
@@ -315,12 +369,31 @@ fn exchange(addr: SocketAddr, method: &str, path: &str, body: &[u8]) -> (u16, Ve
         if let Some((name, value)) = header.split_once(':')
             && name.eq_ignore_ascii_case("content-length")
         {
-            length = value.trim().parse().unwrap();
+            length = value.trim().parse().map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::InvalidData, "bad content-length")
+            })?;
         }
     }
     let mut reply = vec![0; length];
-    reader.read_exact(&mut reply).unwrap();
-    (status, reply)
+    reader.read_exact(&mut reply)?;
+    Ok((status, reply))
+}
+
+/// A WebDriver answer's `value`; panics with the driver's message unless
+/// the status is 200.
+fn answer(method: &str, path: &str, status: u16, reply: &[u8]) -> Value {
+    let value: Value = serde_json::from_slice(reply).unwrap_or_else(|err| {
+        panic!(
+            "{method} {path}: not JSON ({err}): {}",
+            String::from_utf8_lossy(reply)
+        )
+    });
+    assert!(
+        status == 200,
+        "{method} {path} -> {status}: {}",
+        value["value"]
+    );
+    value["value"].clone()
 }
 
 impl Drop for Browser {
