@@ -327,6 +327,12 @@ fn a_record_changed_between_begin_and_finish_is_read_anew() -> TestResult {
         let ledger = ledger(&store);
         let p = Provider::Pesapal;
         let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+        // What the ticket carries (with atomics: the record was created by
+        // CAS) is what decoding the stored bytes gives.
+        assert_eq!(ticket.written.is_some(), store.mode() == Mode::Atomic);
+        if let Some(written) = &ticket.written {
+            assert_eq!(written.record, record_of(&ledger, p, "INV-1")?);
+        }
         // A verified notification settles the order while the call is out.
         let report = details(p, Some("TRK-1"), Some("INV-1"), PaymentStatus::Completed);
         assert!(ledger.observe(&report, NOW + 1_000)?.changed);
