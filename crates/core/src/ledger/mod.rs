@@ -1164,10 +1164,11 @@ impl<S: Store> Ledger<S> {
             Ok(true)
         };
         if !self.atomic() {
-            let Some(current) = self.store.get(key)? else {
+            // Store-only tickets carry no record (`begin` wrote it without a
+            // CAS and read it back), so there is nothing known to reuse.
+            let Some(mut record) = self.load(key)? else {
                 return Ok(None);
             };
-            let mut record = Written::or_decode(known, key, &current)?;
             let before = record.state;
             if !apply(&mut record)? {
                 return Ok(Some((record, false)));
