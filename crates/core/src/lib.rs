@@ -34,6 +34,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// Never called: naming the crate makes rustc load it, so the string writer it
+// compiles at "s" is the one this crate's JSON output shares (see its docs).
+use finconnect_json_writer as _;
+
 pub mod api;
 pub mod billpay;
 pub mod config;
