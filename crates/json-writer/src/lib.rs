@@ -8,7 +8,7 @@
 //! finconnect-core at the release profile's `"z"`, where its loop called a
 //! slice's `split_at` out of line for every byte.
 //!
-//! When rustc optimises for size (`"s"` and `"z"`) it shares generic
+//! When rustc optimises for size (`"s"` and `"z"`; not at 2 and 3) it shares generic
 //! instances: a crate reuses an instance that a crate it depends on already
 //! compiled, instead of compiling its own. [`write_str`] compiles that
 //! instance here, at this crate's `"s"` (the workspace's `Cargo.toml`), and
