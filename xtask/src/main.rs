@@ -7,6 +7,7 @@
 //! cargo xtask bench                      build the components, then the benchmark table (release)
 //! cargo xtask bench --peers [--rounds N]  FinConnect against Node, Spin, a minimal component, the floor
 //! cargo xtask bench --ledger [--rounds N] the ledger's cost: the component with it against without it
+//! cargo xtask bench --fuel               the guest's work per request, counted in fuel
 //! cargo xtask load [ARGS...]             build the component, then the load test (release)
 //! cargo xtask wasm-opt FILE...           optimise components in place (what `build` does to its output)
 //! cargo xtask spin-store [PATH]          put Spin's SQLite key-value file in WAL mode
@@ -64,6 +65,11 @@ tasks:
                             same Spin (bench/minimal), the floor, and in process the Node SDK
                             and FinConnect through jco; then the imports one pay of FinConnect
                             and of the minimal component calls; builds everything it runs first
+  bench --fuel              the guest's work per request in fuel (about one unit per
+                            WebAssembly operator, the same whatever the load): a PesaPal
+                            pay without the ledger, a first pay and its replay with the
+                            ledger in memory, a 404 and a 422; median of 50 each
+                            (FINCONNECT_WASM_BASELINE=path adds another component's rows)
   bench --ledger [--rounds N]
                             the payment ledger's cost, one sandbox, interleaved rounds
                             (default 5): POST /payments latency (c=1) and req/s (c=8) of
@@ -311,6 +317,22 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             workspace.run(
                 command,
                 "cargo bench --package finconnect-host --bench perf -- --peers",
+            )
+        }
+        "bench" if rest.first().is_some_and(|arg| arg == "--fuel") => {
+            let mut command = workspace.cargo();
+            command.args(["bench", "--package", "finconnect-host", "--bench", "perf"]);
+            command.env(
+                Flavour::Default.env_var(),
+                workspace.build_component(Flavour::Default)?,
+            );
+            // Every engine of the benchmark's process counts fuel.
+            command.env("FINCONNECT_HOST_FUEL", "1");
+            // `FINCONNECT_WASM_BASELINE` (optional) is passed through as is.
+            command.arg("--").args(rest);
+            workspace.run(
+                command,
+                "cargo bench --package finconnect-host --bench perf -- --fuel",
             )
         }
         "bench" if rest.first().is_some_and(|arg| arg == "--ledger") => {

@@ -13,6 +13,7 @@
 //! cargo xtask bench --ledger [--rounds N]  the payment ledger's cost: the component with it
 //!                                          against the one without it, store in memory and in
 //!                                          SQLite, key-value operations per pay (perf/ledger.rs)
+//! cargo xtask bench --fuel                 the guest's work per request, in fuel (perf/fuel.rs)
 //! ```
 //!
 //! Every loop is bounded in count and in time; nothing leaves 127.0.0.1.
@@ -42,6 +43,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use wasmtime_wasi_http::io::TokioIo;
 
+#[path = "perf/fuel.rs"]
+mod fuel;
 #[path = "perf/ledger.rs"]
 mod ledger;
 #[path = "perf/peers.rs"]
@@ -91,6 +94,8 @@ struct Options {
     static_variables: bool,
     peers: bool,
     ledger: bool,
+    /// `--fuel`: the guest's work per request (needs `FINCONNECT_HOST_FUEL=1`).
+    fuel: bool,
     rounds: usize,
     profile_pays: Option<usize>,
     count: usize,
@@ -106,6 +111,7 @@ fn options() -> anyhow::Result<Options> {
         static_variables: false,
         peers: false,
         ledger: false,
+        fuel: false,
         rounds: 5,
         profile_pays: None,
         count: 10_000,
@@ -129,6 +135,7 @@ fn options() -> anyhow::Result<Options> {
             "--static-variables" => options.static_variables = true,
             "--peers" => options.peers = true,
             "--ledger" => options.ledger = true,
+            "--fuel" => options.fuel = true,
             "--rounds" => options.rounds = usize::try_from(number("--rounds")?)?,
             "--profile-pays" => {
                 options.profile_pays = Some(usize::try_from(number("--profile-pays")?)?);
@@ -137,7 +144,7 @@ fn options() -> anyhow::Result<Options> {
             "--concurrency" => options.concurrency = usize::try_from(number("--concurrency")?)?,
             "--max-seconds" => options.max_seconds = number("--max-seconds")?,
             other => bail!(
-                "unknown argument {other:?} (expected --load [--spin [--redis] [--static-variables]], --count N, --concurrency C, --max-seconds S, --peers, --ledger, --rounds N)"
+                "unknown argument {other:?} (expected --load [--spin [--redis] [--static-variables]], --count N, --concurrency C, --max-seconds S, --peers, --ledger, --fuel, --rounds N)"
             ),
         }
     }
@@ -166,6 +173,9 @@ fn run() -> anyhow::Result<()> {
         peers::run(&wasm, options.rounds)
     } else if options.ledger {
         ledger::run(&wasm, options.rounds)
+    } else if options.fuel {
+        let baseline = std::env::var_os("FINCONNECT_WASM_BASELINE").map(PathBuf::from);
+        fuel::run(&wasm, baseline.as_deref())
     } else if let Some(pays) = options.profile_pays {
         profile_pays(&wasm, pays)
     } else {

@@ -369,6 +369,7 @@ impl HostBuilder {
                 pooling: self.pooling,
                 client: ProviderClient::new(self.keep_alive),
                 variable_reads: Default::default(),
+                fuel_used: Default::default(),
             }),
         })
     }
@@ -404,6 +405,8 @@ struct Inner {
     client: ProviderClient,
     /// How often each variable was read through `wasi:config`.
     variable_reads: state::VariableReads,
+    /// Fuel the HTTP handler's instances have used, when fuel is counted.
+    fuel_used: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for Host {
@@ -686,6 +689,10 @@ impl Host {
             .http()
             .new_incoming_request(Scheme::Http, request)?;
         let outparam = store.data_mut().http().new_response_outparam(sender)?;
+        let fuel_used = self.inner.fuel_used.clone();
+        // `finconnect-host up` (which forwards the guest's output) also says
+        // each request's fuel on stderr.
+        let say_fuel = self.inner.output.forwards();
         let task = tokio::spawn(async move {
             let proxy = pre
                 .instantiate_async(&mut store)
@@ -697,8 +704,11 @@ impl Host {
                 .call_handle(&mut store, request, outparam)
                 .await?;
             if counts_fuel() {
-                let left = store.get_fuel().unwrap_or(u64::MAX);
-                eprintln!("finconnect-host: fuel used {}", u64::MAX - left);
+                let used = u64::MAX - store.get_fuel().unwrap_or(u64::MAX);
+                fuel_used.fetch_add(used, std::sync::atomic::Ordering::Relaxed);
+                if say_fuel {
+                    eprintln!("finconnect-host: fuel used {used}");
+                }
             }
             Ok(())
         });
@@ -891,6 +901,20 @@ impl Host {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// The fuel (about one unit per WebAssembly operator) that the instances
+    /// serving HTTP requests have used since the host was built, counted
+    /// once each request's handler has returned; `None` unless the process
+    /// runs with `FINCONNECT_HOST_FUEL=1`, which makes every engine count
+    /// fuel (and the guest slower). The guest's own work, the same from one
+    /// run to the next whatever the machine's load.
+    pub fn fuel_used(&self) -> Option<u64> {
+        counts_fuel().then(|| {
+            self.inner
+                .fuel_used
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
     }
 
     /// What the component reads through `wasi:config` (values may be secrets: do not print them).
