@@ -345,6 +345,14 @@ pub struct Ticket {
     written: Option<Arc<Written>>,
 }
 
+/// A first request's record as [`Ledger::begin`] writes it, with its claim
+/// and its encoded bytes.
+struct Fresh {
+    record: PaymentRecord,
+    claim: Claim,
+    bytes: Vec<u8>,
+}
+
 /// A record and the bytes it was stored as.
 #[derive(Debug, PartialEq, Eq)]
 struct Written {
@@ -559,56 +567,71 @@ impl<S: Store> Ledger<S> {
         let idempotency_key = idempotency_key.unwrap_or(&request.reference);
         let key = record_key(provider, idempotency_key);
         let fingerprint = fingerprint(provider, request);
-        let claim = self.new_claim(now);
-        let fresh = PaymentRecord {
-            version: RECORD_VERSION,
-            provider,
-            reference: request.reference.clone(),
-            idempotency_key: idempotency_key.to_owned(),
-            fingerprint: fingerprint.clone(),
-            state: State::Initiating,
-            tracking_id: None,
-            redirect_url: None,
-            amount: request
-                .amount
-                .parse::<crate::money::Amount>()
-                .map(|amount| amount.to_fixed2())
-                .unwrap_or_else(|_| request.amount.clone()),
-            currency: request.currency.clone(),
-            method: request.method.map(|method| method.as_str().to_owned()),
-            error: None,
-            response: None,
-            claim: Some(claim.clone()),
-            created_at: now,
-            updated_at: now,
-            verified_at: None,
-            refund: None,
-            revision: 1,
-            account_number: request
-                .subscription
-                .as_ref()
-                .map(|s| s.account_number.clone()),
-            recurring_of: None,
-            announcing: None,
+        // The new record, its claim and its bytes, made only once the key is
+        // found free: a replay or a reused key needs none of them.
+        let fresh = |fingerprint: &str| -> Result<Fresh, LedgerError> {
+            let claim = self.new_claim(now);
+            let record = PaymentRecord {
+                version: RECORD_VERSION,
+                provider,
+                reference: request.reference.clone(),
+                idempotency_key: idempotency_key.to_owned(),
+                fingerprint: fingerprint.to_owned(),
+                state: State::Initiating,
+                tracking_id: None,
+                redirect_url: None,
+                amount: request
+                    .amount
+                    .parse::<crate::money::Amount>()
+                    .map(|amount| amount.to_fixed2())
+                    .unwrap_or_else(|_| request.amount.clone()),
+                currency: request.currency.clone(),
+                method: request.method.map(|method| method.as_str().to_owned()),
+                error: None,
+                response: None,
+                claim: Some(claim.clone()),
+                created_at: now,
+                updated_at: now,
+                verified_at: None,
+                refund: None,
+                revision: 1,
+                account_number: request
+                    .subscription
+                    .as_ref()
+                    .map(|s| s.account_number.clone()),
+                recurring_of: None,
+                announcing: None,
+            };
+            let bytes = encode(&record)?;
+            Ok(Fresh {
+                record,
+                claim,
+                bytes,
+            })
         };
-        let bytes = encode(&fresh)?;
         if self.atomic() {
+            // Kept across a lost swap: the next try writes the same record.
+            let mut made: Option<Fresh> = None;
             for _ in 0..CAS_ATTEMPTS {
                 let (cas, current) = self.store.cas_open(&key)?;
                 match current {
                     None => {
+                        let new = match made.take() {
+                            Some(new) => new,
+                            None => fresh(&fingerprint)?,
+                        };
                         // The record and its indexes in one write where the
                         // store can (Spin's: one batch instead of two syncs).
-                        let indexes = self.new_indexes(&fresh, &key)?;
-                        match self.store.cas_swap_with(cas, &bytes, &indexes) {
+                        let indexes = self.new_indexes(&new.record, &key)?;
+                        match self.store.cas_swap_with(cas, &new.bytes, &indexes) {
                             Ok(()) => {
                                 let written = Written {
-                                    bytes,
-                                    record: fresh,
+                                    bytes: new.bytes,
+                                    record: new.record,
                                 };
-                                return Ok(Self::proceed(key, claim, Some(written)));
+                                return Ok(Self::proceed(key, new.claim, Some(written)));
                             }
-                            Err(CasError::Conflict) => continue,
+                            Err(CasError::Conflict) => made = Some(new),
                             Err(CasError::Store(error)) => return Err(error.into()),
                         }
                     }
@@ -624,14 +647,15 @@ impl<S: Store> Ledger<S> {
                 let existing = decode(&key, &existing)?;
                 return Ok(self.decide(&existing, &fingerprint, now));
             }
+            let new = fresh(&fingerprint)?;
             // The race window of store-only mode: another instance may
             // write between the read above and this write.
-            self.store.set(&key, &bytes)?;
+            self.store.set(&key, &new.bytes)?;
             match self.store.get(&key)? {
                 Some(stored) => {
                     let stored = decode(&key, &stored)?;
-                    if stored.claim.as_ref().map(|c| &c.id) == Some(&claim.id) {
-                        self.claimed(&fresh, key, claim)
+                    if stored.claim.as_ref().map(|c| &c.id) == Some(&new.claim.id) {
+                        self.claimed(&new.record, key, new.claim)
                     } else {
                         Ok(self.decide(&stored, &fingerprint, now))
                     }

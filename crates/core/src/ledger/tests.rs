@@ -351,6 +351,50 @@ fn a_record_changed_between_begin_and_finish_is_read_anew() -> TestResult {
 }
 
 #[test]
+fn only_a_request_that_creates_its_record_takes_a_claim() -> TestResult {
+    // A replay, a request in progress and a reused key find their record
+    // and write nothing: no claim is taken for them (claims are numbered per
+    // instance, so the next new record shows it).
+    for store in [MemoryStore::new(), MemoryStore::store_only()] {
+        let ledger = ledger(&store);
+        let p = Provider::Pesapal;
+        let first = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
+        assert_eq!(
+            ledger.begin(p, &request("INV-1"), None, NOW + 1)?,
+            Begin::InProgress
+        );
+        let mut other = request("INV-1");
+        other.amount = "2500".into();
+        assert_eq!(ledger.begin(p, &other, None, NOW + 2)?, Begin::KeyReused);
+        ledger.finish(
+            &first,
+            &accepted(p, "INV-1", "TRK-1"),
+            created("{}"),
+            NOW + 3,
+        )?;
+        assert!(matches!(
+            ledger.begin(p, &request("INV-1"), None, NOW + 4)?,
+            Begin::Replay(_)
+        ));
+        let second = proceed(ledger.begin(p, &request("INV-2"), None, NOW + 5)?)?;
+        let number = |claim_id: &str| claim_id.rsplit('/').next().map(str::to_owned);
+        assert_eq!(
+            number(&first.claim_id).as_deref(),
+            Some("0"),
+            "{:?}",
+            store.mode()
+        );
+        assert_eq!(
+            number(&second.claim_id).as_deref(),
+            Some("1"),
+            "{:?}",
+            store.mode()
+        );
+    }
+    Ok(())
+}
+
+#[test]
 fn the_same_request_is_replayed_and_a_different_one_refused() -> TestResult {
     let store = MemoryStore::new();
     let ledger = ledger(&store);
