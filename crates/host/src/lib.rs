@@ -1166,10 +1166,12 @@ fn is_transient_accept_error(err: &std::io::Error) -> bool {
 
 // ----- engines, components and the runtime, shared process-wide -----
 
-/// `FINCONNECT_HOST_FUEL=1`: every store starts with all the fuel there is
-/// and each HTTP request prints to stderr how much its instance used, about
-/// one unit per WebAssembly operator the guest ran: a count of the guest's
-/// own work that, unlike CPU time, does not move with the machine's load.
+/// `FINCONNECT_HOST_FUEL=1`: every store starts with all the fuel there is,
+/// and what each HTTP request's instance used is added to
+/// [`Host::fuel_used`] (and printed to stderr by a host that forwards the
+/// guest's output, as `finconnect-host up` does): about one unit per
+/// WebAssembly operator the guest ran, a count of the guest's own work
+/// that, unlike CPU time, does not move with the machine's load.
 /// The fuel checks slow the guest down; measure time without it.
 fn counts_fuel() -> bool {
     static FUEL: OnceLock<bool> = OnceLock::new();
