@@ -345,12 +345,11 @@ pub struct Ticket {
     written: Option<Arc<Written>>,
 }
 
-/// A first request's record as [`Ledger::begin`] writes it, with its claim
-/// and its encoded bytes.
+/// A first request's record as [`Ledger::begin`] writes it, with its
+/// bytes, and the claim it carries.
 struct Fresh {
-    record: PaymentRecord,
+    written: Written,
     claim: Claim,
-    bytes: Vec<u8>,
 }
 
 /// A record and the bytes it was stored as.
@@ -569,14 +568,14 @@ impl<S: Store> Ledger<S> {
         let fingerprint = fingerprint(provider, request);
         // The new record, its claim and its bytes, made only once the key is
         // found free: a replay or a reused key needs none of them.
-        let fresh = |fingerprint: &str| -> Result<Fresh, LedgerError> {
+        let fresh = || -> Result<Fresh, LedgerError> {
             let claim = self.new_claim(now);
             let record = PaymentRecord {
                 version: RECORD_VERSION,
                 provider,
                 reference: request.reference.clone(),
                 idempotency_key: idempotency_key.to_owned(),
-                fingerprint: fingerprint.to_owned(),
+                fingerprint: fingerprint.clone(),
                 state: State::Initiating,
                 tracking_id: None,
                 redirect_url: None,
@@ -604,9 +603,8 @@ impl<S: Store> Ledger<S> {
             };
             let bytes = encode(&record)?;
             Ok(Fresh {
-                record,
+                written: Written { bytes, record },
                 claim,
-                bytes,
             })
         };
         if self.atomic() {
@@ -618,18 +616,14 @@ impl<S: Store> Ledger<S> {
                     None => {
                         let new = match made.take() {
                             Some(new) => new,
-                            None => fresh(&fingerprint)?,
+                            None => fresh()?,
                         };
                         // The record and its indexes in one write where the
                         // store can (Spin's: one batch instead of two syncs).
-                        let indexes = self.new_indexes(&new.record, &key)?;
-                        match self.store.cas_swap_with(cas, &new.bytes, &indexes) {
+                        let indexes = self.new_indexes(&new.written.record, &key)?;
+                        match self.store.cas_swap_with(cas, &new.written.bytes, &indexes) {
                             Ok(()) => {
-                                let written = Written {
-                                    bytes: new.bytes,
-                                    record: new.record,
-                                };
-                                return Ok(Self::proceed(key, new.claim, Some(written)));
+                                return Ok(Self::proceed(key, new.claim, Some(new.written)));
                             }
                             Err(CasError::Conflict) => made = Some(new),
                             Err(CasError::Store(error)) => return Err(error.into()),
@@ -647,15 +641,15 @@ impl<S: Store> Ledger<S> {
                 let existing = decode(&key, &existing)?;
                 return Ok(self.decide(&existing, &fingerprint, now));
             }
-            let new = fresh(&fingerprint)?;
+            let new = fresh()?;
             // The race window of store-only mode: another instance may
             // write between the read above and this write.
-            self.store.set(&key, &new.bytes)?;
+            self.store.set(&key, &new.written.bytes)?;
             match self.store.get(&key)? {
                 Some(stored) => {
                     let stored = decode(&key, &stored)?;
                     if stored.claim.as_ref().map(|c| &c.id) == Some(&new.claim.id) {
-                        self.claimed(&new.record, key, new.claim)
+                        self.claimed(&new.written.record, key, new.claim)
                     } else {
                         Ok(self.decide(&stored, &fingerprint, now))
                     }
