@@ -298,6 +298,39 @@ fn json_reply(provider: Provider, response: &HttpResponse) -> Result<Loose, Erro
         .ok_or_else(|| Error::unexpected(provider, response.status, describe_unreadable(response)))
 }
 
+/// The members of a reply that should be a JSON object, read in one pass
+/// over the body (the values stay raw text, checked as JSON). `Ok(None)`:
+/// the body is JSON, but not an object. Only a body that is not one object
+/// is read a second time, by [`json_reply`], to say what it is.
+fn object_members(
+    provider: Provider,
+    response: &HttpResponse,
+) -> Result<Option<Members<'_>>, Error> {
+    let text = std::str::from_utf8(&response.body).ok();
+    match text.map(Members::parse) {
+        Some(Ok(members)) => Ok(Some(members)),
+        _ => match json_reply(provider, response)? {
+            // Not reached: the same text has just failed to parse as one.
+            Loose::Object(object) => Err(Members::parse(object.get()).err().map_or_else(
+                || Error::unexpected(provider, response.status, "unreadable reply"),
+                |error| shape_error(provider, response.status, &error),
+            )),
+            _ => Ok(None),
+        },
+    }
+}
+
+/// Reads a reply that should be a JSON object as the wire struct `T`
+/// ([`object_members`]). `Ok(None)`: the body is JSON, but not an object.
+fn object_of<T: serde::de::DeserializeOwned>(
+    provider: Provider,
+    response: &HttpResponse,
+) -> Result<Option<T>, Error> {
+    object_members(provider, response)?
+        .map(|members| read_members(provider, response.status, &members))
+        .transpose()
+}
+
 /// Reads a reply object as the wire struct `T`. Every member of a wire reply
 /// struct is an optional [`Loose`] (or reads like one), so this fails only
 /// for a member the provider wrote twice.

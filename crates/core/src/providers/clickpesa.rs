@@ -25,8 +25,8 @@ pub use preview::{Preview, parse_preview, preview_request, validate_preview};
 
 use self::wire::*;
 use super::{
-    AccessToken, Loose, describe_unreadable, finish, json_reply, read_json_array, read_json_object,
-    read_object, reported_amount_of, request, text_of,
+    AccessToken, Loose, describe_unreadable, finish, json_reply, object_of, read_json_array,
+    read_json_object, read_object, reported_amount_of, request, text_of,
 };
 use crate::config::{self, Variables, names};
 use crate::domain::{
@@ -105,10 +105,9 @@ pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
         });
     }
     check_status(response)?;
-    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+    let Some(reply) = object_of::<ClickpesaTokenResponse>(PROVIDER, response)? else {
         return Err(not_as_documented(response, "it is not a JSON object"));
     };
-    let reply: ClickpesaTokenResponse = read_object(PROVIDER, status, &object)?;
     let success = match reply.success {
         None => None,
         Some(Loose::Bool(flag)) => Some(flag),
@@ -244,10 +243,9 @@ fn to_body<T: serde::Serialize>(body: &T) -> Vec<u8> {
 /// Reads the initiate reply.
 pub fn parse_ussd_push(response: &HttpResponse, push: &UssdPush) -> Result<Payment> {
     check_status(response)?;
-    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+    let Some(reply) = object_of::<ClickpesaPayment>(PROVIDER, response)? else {
         return Err(not_as_documented(response, "it is not a JSON object"));
     };
-    let reply: ClickpesaPayment = read_object(PROVIDER, response.status, &object)?;
     let tracking_id = text_of(reply.id.as_ref())
         .filter(|id| !id.is_empty())
         .ok_or_else(|| Error::unexpected(PROVIDER, response.status, "initiate reply without id"))?;

@@ -10,8 +10,8 @@ mod wire;
 
 use self::wire::*;
 use super::{
-    AccessToken, Loose, finish, json_reply, read_json_array, read_json_object, read_members,
-    read_object, reply_members, reported_amount_of, request, text_of,
+    AccessToken, Loose, finish, json_reply, object_members, read_json_array, read_json_object,
+    read_members, read_object, reply_members, reported_amount_of, request, text_of,
 };
 use crate::config::{self, Variables, names};
 use crate::domain::{
@@ -784,20 +784,16 @@ fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
 /// unreadable body first, then the envelope ([`check_envelope`]), then the
 /// shape.
 fn checked_reply<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T> {
-    let body = json_reply(PROVIDER, response)?;
-    // An object is parsed once, for its envelope and for the reply itself.
-    let members = match &body {
-        Loose::Object(object) => Some(reply_members(PROVIDER, response.status, object)?),
-        _ => None,
-    };
-    let envelope = match &members {
-        Some(members) => read_members(PROVIDER, response.status, members)?,
-        None => PesapalEnvelope::default(),
-    };
-    check_envelope(&envelope, response)?;
-    match &members {
-        Some(members) => read_members(PROVIDER, response.status, members),
-        None => Err(not_an_object(&body, response)),
+    match object_members(PROVIDER, response)? {
+        Some(members) => {
+            let envelope = read_members(PROVIDER, response.status, &members)?;
+            check_envelope(&envelope, response)?;
+            read_members(PROVIDER, response.status, &members)
+        }
+        None => {
+            check_envelope(&PesapalEnvelope::default(), response)?;
+            Err(not_an_object(&json_reply(PROVIDER, response)?, response))
+        }
     }
 }
 

@@ -12,8 +12,8 @@ use crate::domain::Provider;
 use crate::error::{Error, Result};
 use crate::payouts::{ExchangeRate, PayoutPage, Statement, StatementEntry};
 use crate::providers::{
-    AccessToken, Loose, finish, json_reply, read_json_array, read_json_object, read_object,
-    reported_amount_of, request, text_of,
+    AccessToken, Loose, finish, json_reply, object_of, read_json_array, read_json_object,
+    read_object, reported_amount_of, request, text_of,
 };
 use crate::transport::{HttpRequest, HttpResponse, Method};
 use serde::Deserialize;
@@ -153,10 +153,9 @@ struct PageReply {
 /// Reads the listing: `{data: [payout], totalCount}`.
 pub fn parse_payouts(response: &HttpResponse) -> Result<PayoutPage> {
     check_status(response)?;
-    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+    let Some(reply) = object_of::<PageReply>(PROVIDER, response)? else {
         return Err(not_as_documented(response, "it is not a JSON object"));
     };
-    let reply: PageReply = read_object(PROVIDER, response.status, &object)?;
     let Some(Loose::Array(rows)) = reply.data else {
         return Err(not_as_documented(response, "`data` is not an array"));
     };
@@ -266,10 +265,9 @@ fn not_blank(value: Option<&Loose>) -> Option<String> {
 /// Reads the statement.
 pub fn parse_statement(response: &HttpResponse) -> Result<Statement> {
     check_status(response)?;
-    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+    let Some(reply) = object_of::<StatementReply>(PROVIDER, response)? else {
         return Err(not_as_documented(response, "it is not a JSON object"));
     };
-    let reply: StatementReply = read_object(PROVIDER, response.status, &object)?;
     let details: Option<AccountDetails> = match &reply.account_details {
         Some(Loose::Object(raw)) => read_json_object(raw.get()).ok(),
         _ => None,

@@ -15,7 +15,7 @@ use crate::connector::{BoxedCall, Exchange};
 use crate::error::{Error, ProviderError, Result};
 use crate::money::Amount;
 use crate::providers::{
-    AccessToken, Loose, finish, json_reply, read_object, reported_amount_of, request, text_of,
+    AccessToken, Loose, finish, object_of, reported_amount_of, request, text_of,
 };
 use crate::transport::{HttpRequest, HttpResponse, Method};
 use crate::validate;
@@ -335,10 +335,9 @@ fn mode_of(value: Option<&Loose>) -> Option<BillPaymentMode> {
 /// Reads a create, read or update reply: an object with `billPayNumber`.
 pub fn parse_control_number(response: &HttpResponse) -> Result<ControlNumber> {
     check_billpay_status(response)?;
-    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+    let Some(reply) = object_of::<ControlNumberReply>(PROVIDER, response)? else {
         return Err(not_as_documented(response, "it is not a JSON object"));
     };
-    let reply: ControlNumberReply = read_object(PROVIDER, response.status, &object)?;
     let not_blank =
         |value: &Option<Loose>| text_of(value.as_ref()).filter(|t| !t.trim().is_empty());
     let number = not_blank(&reply.bill_pay_number)

@@ -9,7 +9,7 @@ use crate::config::names;
 use crate::domain::{Payment, PaymentRequest, PaymentStatus};
 use crate::error::{Error, Result};
 use crate::money::Amount;
-use crate::providers::{AccessToken, Loose, finish, json_reply, read_object, request, text_of};
+use crate::providers::{AccessToken, Loose, finish, object_of, request, text_of};
 use crate::transport::{HttpRequest, HttpResponse, Method};
 use crate::validate;
 use serde::{Deserialize, Serialize};
@@ -320,10 +320,9 @@ fn pending(reference: &str, link: String) -> Payment {
 /// Reads the checkout reply.
 pub fn parse_checkout(response: &HttpResponse, checkout: &HostedCheckout) -> Result<Payment> {
     check_status(response)?;
-    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+    let Some(reply) = object_of::<CheckoutReply>(PROVIDER, response)? else {
         return Err(not_as_documented(response, "it is not a JSON object"));
     };
-    let reply: CheckoutReply = read_object(PROVIDER, response.status, &object)?;
     let link = link(response, reply.checkout_link.as_ref(), "checkoutLink")?;
     Ok(pending(&checkout.reference, link))
 }
@@ -331,10 +330,9 @@ pub fn parse_checkout(response: &HttpResponse, checkout: &HostedCheckout) -> Res
 /// Reads the card reply.
 pub fn parse_card(response: &HttpResponse, card: &CardPayment) -> Result<Payment> {
     check_status(response)?;
-    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+    let Some(reply) = object_of::<CardReply>(PROVIDER, response)? else {
         return Err(not_as_documented(response, "it is not a JSON object"));
     };
-    let reply: CardReply = read_object(PROVIDER, response.status, &object)?;
     let link = link(
         response,
         reply.card_payment_link.as_ref(),

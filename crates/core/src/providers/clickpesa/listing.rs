@@ -9,7 +9,7 @@ use super::{not_as_documented, validate_reference};
 use crate::config::names;
 use crate::domain::{ProviderPaymentPage, ProviderPaymentQuery, SortOrder};
 use crate::error::{Error, Result};
-use crate::providers::{AccessToken, Loose, finish, json_reply, read_json_array, read_object};
+use crate::providers::{AccessToken, Loose, finish, object_of, read_json_array, read_object};
 use crate::providers::{request, text_of};
 use crate::transport::{HttpRequest, HttpResponse, Method};
 use crate::validate;
@@ -159,10 +159,9 @@ struct ListReply {
 /// Reads the listing reply: every row as a status query reports a payment.
 pub fn parse_list(response: &HttpResponse) -> Result<ProviderPaymentPage> {
     check_status(response)?;
-    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+    let Some(reply) = object_of::<ListReply>(PROVIDER, response)? else {
         return Err(not_as_documented(response, "it is not a JSON object"));
     };
-    let reply: ListReply = read_object(PROVIDER, response.status, &object)?;
     let items = match &reply.data {
         Some(Loose::Array(items)) => read_json_array(items.get()),
         _ => None,

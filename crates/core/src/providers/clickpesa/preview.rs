@@ -11,7 +11,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::money::Amount;
 use crate::providers::{
-    AccessToken, Loose, json_reply, read_json_array, read_json_object, read_object, text_of,
+    AccessToken, Loose, object_of, read_json_array, read_json_object, read_object, text_of,
 };
 use crate::transport::{HttpRequest, HttpResponse};
 use crate::validate;
@@ -247,10 +247,9 @@ fn method_row(response: &HttpResponse, item: &Loose) -> Result<PreviewMethod> {
 /// Reads the preview reply (either preview: the shape is the same).
 pub fn parse_preview(response: &HttpResponse, preview: &Preview) -> Result<PaymentPreview> {
     check_status(response)?;
-    let Loose::Object(object) = json_reply(PROVIDER, response)? else {
+    let Some(reply) = object_of::<PreviewReply>(PROVIDER, response)? else {
         return Err(not_as_documented(response, "it is not a JSON object"));
     };
-    let reply: PreviewReply = read_object(PROVIDER, response.status, &object)?;
     let items = match &reply.active_methods {
         Some(Loose::Array(items)) => read_json_array(items.get()),
         _ => None,
