@@ -1301,6 +1301,92 @@ fn a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis(
     );
 }
 
+/// A guard whose holder died between its `increment` and its `set` used to
+/// keep its key from ever being created: every request with that
+/// idempotency key answered 503. The store is made to show such a guard.
+/// A first request finds the key unwritten, starts the guard's idle clock
+/// and still answers 503; once the clock is a minute old (set back here,
+/// not waited for), the next request takes the guard over and creates the
+/// payment, with its provider call, and restarts the clock.
+#[test]
+fn a_guard_whose_holder_died_is_taken_over_after_a_minute_under_spin_on_redis() {
+    use finconnect_core::{Provider, ledger::record::record_key};
+    let test = "a_guard_whose_holder_died_is_taken_over_after_a_minute_under_spin_on_redis";
+    let Some(suite) = Suite::begin(test, harness::shared) else {
+        return;
+    };
+    let Some(redis) = Redis::start(test) else {
+        return;
+    };
+    let sandbox = &suite.sandbox;
+    let app = suite.start(
+        suite
+            .setup("guard-dead", &harness::finconnect_wasm())
+            .runtime_config(redis_runtime_config(&redis)),
+    );
+    let body = clickpesa_body("SPINGUARD2");
+    // The store's kind is probed on the first create; this one is ordinary.
+    let first = post_with_key(
+        app.addr(),
+        &clickpesa_body("SPINGUARD3"),
+        "spin-guard-probe",
+    );
+    assert_eq!(first.status, 201, "{first}");
+
+    let key = record_key(Provider::Clickpesa, "spin-guard-orphan");
+    let guard = format!("finconnect/cas-guard/{key}");
+    let clock = format!("finconnect/cas-guard-unwritten/{key}");
+    redis.set(&guard, b"1");
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let before = now_ms();
+    let blocked = post_with_key(app.addr(), &body, "spin-guard-orphan");
+    assert_eq!(blocked.status, 503, "{blocked}");
+    assert_eq!(blocked.json()["code"], "ledger_unavailable", "{blocked}");
+    let started: u64 = String::from_utf8(redis.get(&clock).expect("the idle clock started"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        started >= before.saturating_sub(5_000) && started <= now_ms() + 5_000,
+        "the clock started when the key was found unwritten: {started}, request at {before}"
+    );
+    assert!(redis.get(&key).is_none(), "nothing created yet");
+
+    redis.set(&clock, (before - 61_000).to_string().as_bytes());
+    sandbox.clear_requests();
+    let taken = post_with_key(app.addr(), &body, "spin-guard-orphan");
+    assert_eq!(taken.status, 201, "{taken}");
+    assert_eq!(taken.header("idempotent-replayed"), None, "{taken}");
+    assert_eq!(taken.json()["reference"], "SPINGUARD2", "{taken}");
+    assert!(redis.get(&key).is_some(), "the record was created");
+    assert_eq!(
+        provider_calls(sandbox).len(),
+        2,
+        "one token and one payment: {:?}",
+        provider_calls(sandbox)
+    );
+    let restarted: u64 = String::from_utf8(redis.get(&clock).unwrap())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        restarted >= before,
+        "the taker restarted the clock: {restarted}"
+    );
+    let replay = post_with_key(app.addr(), &body, "spin-guard-orphan");
+    assert_eq!(replay.status, 201, "{replay}");
+    assert_eq!(
+        replay.header("idempotent-replayed"),
+        Some("true"),
+        "{replay}"
+    );
+}
+
 // ----- 5. no stalls -----
 
 /// Latencies of `count` requests over `concurrency` keep-alive connections,

@@ -76,6 +76,19 @@ mod cas {
         format!("finconnect/cas-guard/{key}")
     }
 
+    /// Where a guard's idle clock lives ([`take_over`]): the time, in Unix
+    /// milliseconds as decimal text, at which a creator first found `key`
+    /// still unwritten under its guard.
+    pub(super) fn unwritten_key(key: &str) -> String {
+        format!("finconnect/cas-guard-unwritten/{key}")
+    }
+
+    /// How long a guard may be seen holding an unwritten key before a
+    /// creator takes it over. Its holder writes the key right after taking
+    /// it (two consecutive key-value calls, milliseconds apart even when
+    /// the store is busy), so a guard idle for this long lost its holder.
+    const DEAD_GUARD_MS: u64 = 60_000;
+
     /// Opens a compare-and-swap on `key`. On a guarded store (below) the key
     /// is read first, and an absent key gets no CAS at all: its create is
     /// the guard and a `set`. That spares Spin's Redis store a connection
@@ -161,8 +174,9 @@ mod cas {
         {
             let taken =
                 patiently(|| atomics::increment(&kv.bucket, guard, 1)).map_err(store_error)?;
-            if taken != 1 {
-                wait_for_creation(kv, &handle.key);
+            if taken != 1
+                && (wait_for_creation(kv, &handle.key) || !take_over(kv, guard, &handle.key))
+            {
                 return Err(CasError::Conflict);
             }
         }
@@ -180,14 +194,66 @@ mod cas {
     /// one key could spend every retry inside that window when Spin's
     /// SQLite store is slow to write, and one of them answered
     /// `ledger_unavailable`. Bounded (127 ms): a winner that died between
-    /// the two leaves the key absent, and the retry then fails as before.
-    fn wait_for_creation(kv: &KeyValue, key: &str) {
+    /// the two leaves the key absent, which [`take_over`] deals with.
+    ///
+    /// `true` when the key appeared (or could not be read), `false` when it
+    /// is still absent after the wait.
+    fn wait_for_creation(kv: &KeyValue, key: &str) -> bool {
         for millis in CREATION_WAIT_PAUSES_MS {
             if !matches!(patiently(|| kv.bucket.get(key)), Ok(None)) {
-                return;
+                return true;
             }
             super::pause(millis);
         }
+        false
+    }
+
+    /// A guard that has held `key` unwritten for [`DEAD_GUARD_MS`] lost its
+    /// holder (it died between its `increment` and its `set`), and without
+    /// this the key could never be created: every request with its
+    /// idempotency key answered 503. A creator that lost the guard and
+    /// waited in vain starts the guard's idle clock if nobody has
+    /// ([`unwritten_key`]); once the clock is older than [`DEAD_GUARD_MS`],
+    /// a creator takes the guard over and creates the key. `true`: this
+    /// caller now holds the guard.
+    ///
+    /// Only one creator takes a guard over: each reads the guard's count,
+    /// then the clock, restarts the clock, and increments the guard, and
+    /// holds it only if nobody incremented it between its read and its
+    /// increment. Two takers both holding it would have to do all four
+    /// steps one after the other, and the second would then read the clock
+    /// the first restarted, which is not old. Any failure answers `false`,
+    /// as a lost guard does. Costs nothing while guards are released: only
+    /// a creator that waited for a key that never came gets here.
+    fn take_over(kv: &KeyValue, guard: &str, key: &str) -> bool {
+        let clock = unwritten_key(key);
+        let now = now_ms();
+        let Ok(seen) = increment(kv, guard, 0) else {
+            return false;
+        };
+        let started = match patiently(|| kv.bucket.get(&clock)) {
+            Ok(Some(started)) => std::str::from_utf8(&started)
+                .ok()
+                .and_then(|text| text.parse::<u64>().ok()),
+            Ok(None) => {
+                // The first to find it unwritten: the clock starts now.
+                let _ = patiently(|| kv.bucket.set(&clock, now.to_string().as_bytes()));
+                return false;
+            }
+            Err(_) => return false,
+        };
+        // A clock that cannot be read is restarted, as a missing one is.
+        let idle = started.is_some_and(|started| now.saturating_sub(started) >= DEAD_GUARD_MS);
+        if patiently(|| kv.bucket.set(&clock, now.to_string().as_bytes())).is_err() || !idle {
+            return false;
+        }
+        matches!(increment(kv, guard, 1), Ok(count) if count == seen + 1)
+    }
+
+    /// The wall clock in Unix milliseconds.
+    fn now_ms() -> u64 {
+        let now = wasip2::clocks::wall_clock::now();
+        now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)
     }
 
     fn swap_unguarded(
@@ -335,9 +401,11 @@ mod cas {
         patiently(|| atomics::increment(&kv.bucket, key, delta)).map_err(store_error)
     }
 
-    /// A deleted key may be created again: its guard goes too.
+    /// A deleted key may be created again: its guard goes too, with the
+    /// guard's idle clock if a slow holder left one.
     pub(super) fn forget(kv: &KeyValue, key: &str) -> Result<(), StoreError> {
-        patiently(|| kv.bucket.delete(&guard_key(key))).map_err(store_error)
+        let keys = [guard_key(key), unwritten_key(key)];
+        patiently(|| batch::delete_many(&kv.bucket, &keys)).map_err(store_error)
     }
 }
 
