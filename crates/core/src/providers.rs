@@ -306,17 +306,18 @@ fn object_members(
     provider: Provider,
     response: &HttpResponse,
 ) -> Result<Option<Members<'_>>, Error> {
-    let text = std::str::from_utf8(&response.body).ok();
-    match text.map(Members::parse) {
-        Some(Ok(members)) => Ok(Some(members)),
-        _ => match json_reply(provider, response)? {
-            // Not reached: the same text has just failed to parse as one.
-            Loose::Object(object) => Err(Members::parse(object.get()).err().map_or_else(
-                || Error::unexpected(provider, response.status, "unreadable reply"),
-                |error| shape_error(provider, response.status, &error),
-            )),
-            _ => Ok(None),
-        },
+    let parsed = std::str::from_utf8(&response.body).map(Members::parse);
+    let error = match parsed {
+        Ok(Ok(members)) => return Ok(Some(members)),
+        Ok(Err(error)) => Some(error),
+        Err(_) => None,
+    };
+    match (json_reply(provider, response)?, error) {
+        // An object read whole whose members could not be read: both read
+        // the same text, so this would take a limit one of them has and
+        // the other not; it is refused with the members' error.
+        (Loose::Object(_), Some(error)) => Err(shape_error(provider, response.status, &error)),
+        _ => Ok(None),
     }
 }
 
