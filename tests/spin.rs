@@ -1305,9 +1305,10 @@ fn a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis(
 /// keep its key from ever being created: every request with that
 /// idempotency key answered 503. The store is made to show such a guard.
 /// A first request finds the key unwritten, starts the guard's idle clock
-/// and still answers 503; once the clock is a minute old (set back here,
-/// not waited for), the next request takes the guard over and creates the
-/// payment, with its provider call, and restarts the clock.
+/// and still answers 503, and so does a retry, which leaves the clock as it
+/// is; once the clock is a minute old (set back here, not waited for), the
+/// next request takes the guard over and creates the payment, with its
+/// provider calls, and restarts the clock.
 #[test]
 fn a_guard_whose_holder_died_is_taken_over_after_a_minute_under_spin_on_redis() {
     use finconnect_core::{Provider, ledger::record::record_key};
@@ -1356,6 +1357,16 @@ fn a_guard_whose_holder_died_is_taken_over_after_a_minute_under_spin_on_redis() 
         "the clock started when the key was found unwritten: {started}, request at {before}"
     );
     assert!(redis.get(&key).is_none(), "nothing created yet");
+    // A retry within the minute is refused too, and leaves the clock alone:
+    // retries must not keep a dead guard young.
+    std::thread::sleep(Duration::from_millis(20));
+    let again = post_with_key(app.addr(), &body, "spin-guard-orphan");
+    assert_eq!(again.status, 503, "{again}");
+    assert_eq!(
+        redis.get(&clock),
+        Some(started.to_string().into_bytes()),
+        "a retry moved the idle clock"
+    );
 
     redis.set(&clock, (before - 61_000).to_string().as_bytes());
     sandbox.clear_requests();

@@ -231,23 +231,29 @@ mod cas {
         let Ok(seen) = increment(kv, guard, 0) else {
             return false;
         };
+        let restart = || patiently(|| kv.bucket.set(&clock, now.to_string().as_bytes())).is_ok();
         let started = match patiently(|| kv.bucket.get(&clock)) {
             Ok(Some(started)) => std::str::from_utf8(&started)
                 .ok()
                 .and_then(|text| text.parse::<u64>().ok()),
-            Ok(None) => {
-                // The first to find it unwritten: the clock starts now.
-                let _ = patiently(|| kv.bucket.set(&clock, now.to_string().as_bytes()));
-                return false;
-            }
+            Ok(None) => None,
             Err(_) => return false,
         };
-        // A clock that cannot be read is restarted, as a missing one is.
-        let idle = started.is_some_and(|started| now.saturating_sub(started) >= DEAD_GUARD_MS);
-        if patiently(|| kv.bucket.set(&clock, now.to_string().as_bytes())).is_err() || !idle {
-            return false;
+        match started {
+            // A clock already running is left alone until it is old, so
+            // that callers retrying meanwhile do not keep it young.
+            Some(started) if now.saturating_sub(started) < DEAD_GUARD_MS => false,
+            // The first to find the key unwritten (or a clock that cannot
+            // be read): the clock starts now.
+            None => {
+                restart();
+                false
+            }
+            // Old: restarted before the increment, for the next taker to see.
+            Some(_) => {
+                restart() && matches!(increment(kv, guard, 1), Ok(count) if count == seen + 1)
+            }
         }
-        matches!(increment(kv, guard, 1), Ok(count) if count == seen + 1)
     }
 
     /// The wall clock in Unix milliseconds.
