@@ -1237,6 +1237,23 @@ fn events_polled_while_pays_run_are_each_listed_once_under_spin() {
     );
 }
 
+/// A test of this suite that may run beside others ([`harness::shared`]).
+type SharedSuite = Suite<std::sync::RwLockReadGuard<'static, ()>>;
+
+/// The suite, a Redis server of its own, and FinConnect under Spin with its
+/// ledger in that Redis; `None` when the suite or Redis is skipped (each
+/// says so). Dropped in reverse order: Spin stops before Redis.
+fn finconnect_on_redis(test: &str, name: &str) -> Option<(SharedSuite, Redis, SpinApp)> {
+    let suite = Suite::begin(test, harness::shared)?;
+    let redis = Redis::start(test)?;
+    let app = suite.start(
+        suite
+            .setup(name, &harness::finconnect_wasm())
+            .runtime_config(redis_runtime_config(&redis)),
+    );
+    Some((suite, redis, app))
+}
+
 /// On a guarded store (Spin's Redis store here) a create that loses the
 /// key's guard waits for the winner's write instead of taking the guard
 /// again: the store is made to show a winner that has taken the guard of
@@ -1250,18 +1267,10 @@ fn events_polled_while_pays_run_are_each_listed_once_under_spin() {
 fn a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis() {
     use finconnect_core::{Provider, ledger::record::record_key};
     let test = "a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis";
-    let Some(suite) = Suite::begin(test, harness::shared) else {
-        return;
-    };
-    let Some(redis) = Redis::start(test) else {
+    let Some((suite, redis, app)) = finconnect_on_redis(test, "guard-wait") else {
         return;
     };
     let sandbox = &suite.sandbox;
-    let app = suite.start(
-        suite
-            .setup("guard-wait", &harness::finconnect_wasm())
-            .runtime_config(redis_runtime_config(&redis)),
-    );
     let body = clickpesa_body("SPINGUARD1");
     let first = post_with_key(app.addr(), &body, "spin-guard-winner");
     assert_eq!(first.status, 201, "{first}");
@@ -1313,18 +1322,10 @@ fn a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis(
 fn a_guard_whose_holder_died_is_taken_over_after_a_minute_under_spin_on_redis() {
     use finconnect_core::{Provider, ledger::record::record_key};
     let test = "a_guard_whose_holder_died_is_taken_over_after_a_minute_under_spin_on_redis";
-    let Some(suite) = Suite::begin(test, harness::shared) else {
-        return;
-    };
-    let Some(redis) = Redis::start(test) else {
+    let Some((suite, redis, app)) = finconnect_on_redis(test, "guard-dead") else {
         return;
     };
     let sandbox = &suite.sandbox;
-    let app = suite.start(
-        suite
-            .setup("guard-dead", &harness::finconnect_wasm())
-            .runtime_config(redis_runtime_config(&redis)),
-    );
     let body = clickpesa_body("SPINGUARD2");
     // The store's kind is probed on the first create; this one is ordinary.
     let first = post_with_key(
