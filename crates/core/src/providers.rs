@@ -299,16 +299,17 @@ fn json_reply(provider: Provider, response: &HttpResponse) -> Result<Loose, Erro
 }
 
 /// The members of a reply that should be a JSON object, read in one pass
-/// over the body (the values stay raw text, checked as JSON). `Ok(None)`:
-/// the body is JSON, but not an object. Only a body that is not one object
-/// is read a second time, by [`json_reply`], to say what it is.
+/// over the body (the values stay raw text, checked as JSON). `Ok(Err(_))`:
+/// the body is JSON, but not an object; it comes back read by
+/// [`json_reply`], for the caller to say what it is. Only such a body is
+/// read a second time.
 fn object_members(
     provider: Provider,
     response: &HttpResponse,
-) -> Result<Option<Members<'_>>, Error> {
+) -> Result<Result<Members<'_>, Loose>, Error> {
     let parsed = std::str::from_utf8(&response.body).map(Members::parse);
     let error = match parsed {
-        Ok(Ok(members)) => return Ok(Some(members)),
+        Ok(Ok(members)) => return Ok(Ok(members)),
         Ok(Err(error)) => Some(error),
         Err(_) => None,
     };
@@ -317,7 +318,7 @@ fn object_members(
         // the same text, so this would take a limit one of them has and
         // the other not; it is refused with the members' error.
         (Loose::Object(_), Some(error)) => Err(shape_error(provider, response.status, &error)),
-        _ => Ok(None),
+        (other, _) => Ok(Err(other)),
     }
 }
 
@@ -328,6 +329,7 @@ fn object_of<T: serde::de::DeserializeOwned>(
     response: &HttpResponse,
 ) -> Result<Option<T>, Error> {
     object_members(provider, response)?
+        .ok()
         .map(|members| read_members(provider, response.status, &members))
         .transpose()
 }

@@ -11,7 +11,7 @@ mod wire;
 use self::wire::*;
 use super::{
     AccessToken, Loose, finish, json_reply, object_members, read_json_array, read_json_object,
-    read_members, read_object, reply_members, reported_amount_of, request, text_of,
+    read_members, read_object, reported_amount_of, request, text_of,
 };
 use crate::config::{self, Variables, names};
 use crate::domain::{
@@ -397,11 +397,10 @@ impl From<PesapalStatus> for PaymentStatus {
 /// 2 failed, 3 reversed; 0 is pending (PesaPal answers an unpaid order with
 /// `payment_details_not_found` and status "500", which is not an error).
 pub fn parse_status(response: &HttpResponse) -> Result<PaymentDetails> {
-    let body = json_reply(PROVIDER, response)?;
     // The shape comes first here; the envelope only decides below, when
     // `status_code` does not, because a pending order's reply looks like an error.
-    let object = require_object(&body, response)?;
-    let members = reply_members(PROVIDER, response.status, object)?;
+    let members =
+        object_members(PROVIDER, response)?.map_err(|body| not_an_object(&body, response))?;
     let envelope: PesapalEnvelope = read_members(PROVIDER, response.status, &members)?;
     // A state read from an HTTP error reply is not believed, whatever its
     // `status_code` says: an HTTP error means "unknown, ask again later"
@@ -785,23 +784,15 @@ fn api_error(envelope: &PesapalEnvelope) -> Option<PesapalApiError> {
 /// shape.
 fn checked_reply<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T> {
     match object_members(PROVIDER, response)? {
-        Some(members) => {
+        Ok(members) => {
             let envelope = read_members(PROVIDER, response.status, &members)?;
             check_envelope(&envelope, response)?;
             read_members(PROVIDER, response.status, &members)
         }
-        None => {
+        Err(body) => {
             check_envelope(&PesapalEnvelope::default(), response)?;
-            Err(not_an_object(&json_reply(PROVIDER, response)?, response))
+            Err(not_an_object(&body, response))
         }
-    }
-}
-
-/// Refuses a reply body that is JSON but not an object, saying what it is.
-fn require_object<'a>(body: &'a Loose, response: &HttpResponse) -> Result<&'a RawValue> {
-    match body {
-        Loose::Object(object) => Ok(object),
-        other => Err(not_an_object(other, response)),
     }
 }
 
