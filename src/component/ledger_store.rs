@@ -172,8 +172,7 @@ mod cas {
         if let Some(guard) = &handle.creation_guard
             && (handle.cas.is_none() || !creates_exclusively(kv))
         {
-            let taken =
-                patiently(|| atomics::increment(&kv.bucket, guard, 1)).map_err(store_error)?;
+            let taken = increment(kv, guard, 1)?;
             if taken != 1
                 && (wait_for_creation(kv, &handle.key) || !take_over(kv, guard, &handle.key))
             {
