@@ -983,17 +983,24 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
     // Spin's Redis store reports its swaps as failed even when they write,
     // and opens a connection per compare-and-swap: the component found
     // that out and creates keys with a guard and a plain write there (the
-    // guards are in Redis), not with a compare-and-swap per create.
-    let keys = redis.keys();
-    assert!(
-        keys.iter()
-            .any(|key| key == "finconnect/store/cas-creates-v2"),
-        "{keys:?}"
+    // guards are in Redis), and changes them under a lock of its own, not
+    // with Spin's compare-and-swap. Every lock was released.
+    assert_eq!(
+        redis.get(KIND_KEY).as_deref(),
+        Some(&b"locked"[..]),
+        "Spin's Redis store was found to need locks"
     );
+    let keys = redis.keys();
     assert!(
         keys.iter()
             .any(|key| key.starts_with("finconnect/cas-guard/")),
         "no creation guard in Redis: {keys:?}"
+    );
+    assert!(
+        !keys
+            .iter()
+            .any(|key| key.starts_with("finconnect/cas-lock")),
+        "a lock or its clock was left: {keys:?}"
     );
 
     let mut secrets = secrets(sandbox, config, &[]);
@@ -1278,9 +1285,9 @@ fn a_create_that_lost_its_guard_waits_for_the_winners_write_under_spin_on_redis(
         .get(&record_key(Provider::Clickpesa, "spin-guard-winner"))
         .expect("the first pay's record is in Redis");
     assert_eq!(
-        redis.get("finconnect/store/cas-creates-v2").as_deref(),
-        Some(&b"guarded"[..]),
-        "Spin's Redis store was found to need creation guards"
+        redis.get(KIND_KEY).as_deref(),
+        Some(&b"locked"[..]),
+        "Spin's Redis store was found to need creation guards and locks"
     );
 
     let key = record_key(Provider::Clickpesa, "spin-guard-waiter");
@@ -1397,6 +1404,102 @@ fn a_guard_whose_holder_died_is_taken_over_after_a_minute_under_spin_on_redis() 
         Some("true"),
         "{replay}"
     );
+}
+
+/// Where the component keeps what it found out about the store's
+/// compare-and-swap (`exclusive`, `guarded` or `locked`).
+const KIND_KEY: &str = "finconnect/store/cas-kind-v3";
+
+/// On Spin's Redis store a change of a record goes through a lock of the
+/// component's own on the store's one connection, not through Spin's
+/// compare-and-swap, which opens a connection each time and another after
+/// each swap it wrongly reports failed. A pay and its IPN open no
+/// connection to Redis, and leave no lock. A lock whose holder died is
+/// made to show: an IPN then changes nothing (it is acknowledged all the
+/// same, as every verified IPN is) and starts the lock's idle clock, a
+/// retry within the minute leaves the clock alone, and once the clock is a
+/// minute old (set back here, not waited for) the next IPN takes the lock
+/// over and records the payment completed, with its event, and releases
+/// the lock with its clock.
+#[test]
+fn a_change_on_redis_takes_a_lock_and_a_dead_holders_lock_is_taken_over_under_spin() {
+    use finconnect_core::{Provider, ledger::record::record_key};
+    let test = "a_change_on_redis_takes_a_lock_and_a_dead_holders_lock_is_taken_over_under_spin";
+    let Some((suite, redis, app)) = finconnect_on_redis(test, "lock-dead") else {
+        return;
+    };
+    let sandbox = &suite.sandbox;
+    let ipn_id = register_own_ipn(&app, "GET");
+    // The store's kind is probed on the first change; this pay is ordinary.
+    pay(&app, &pesapal_body("SPINLOCK1", &ipn_id));
+    assert_eq!(redis.get(KIND_KEY).as_deref(), Some(&b"locked"[..]));
+
+    let before = redis.connections_received();
+    let tracking_id = pay(&app, &pesapal_body("SPINLOCK2", &ipn_id));
+    let delivery = sandbox
+        .settle_pesapal(&tracking_id, Outcome::Completed)
+        .unwrap();
+    assert_eq!(delivery.status, Some(200), "{delivery:?}");
+    assert!(delivery.body.contains("\"status\":200"), "{delivery:?}");
+    let opened = redis.connections_received() - before - 1;
+    assert_eq!(
+        opened, 0,
+        "connections to Redis opened by a pay and its IPN"
+    );
+    assert!(
+        event_kinds(&app)
+            .iter()
+            .any(|kind| kind.ends_with("payment.completed SPINLOCK2")),
+        "{:?}",
+        event_kinds(&app)
+    );
+
+    let tracking_id = pay(&app, &pesapal_body("SPINLOCK3", &ipn_id));
+    let key = record_key(Provider::Pesapal, "SPINLOCK3");
+    let lock = format!("finconnect/cas-lock/{key}");
+    let clock = format!("finconnect/cas-lock-held/{key}");
+    assert!(redis.get(&lock).is_none(), "the pay left its lock");
+    redis.set(&lock, b"1");
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+    let started_at = now_ms();
+    let blocked = sandbox
+        .settle_pesapal(&tracking_id, Outcome::Completed)
+        .unwrap();
+    let completed = |app: &SpinApp| {
+        event_kinds(app)
+            .iter()
+            .any(|kind| kind.ends_with("payment.completed SPINLOCK3"))
+    };
+    assert!(!completed(&app), "a locked record was changed: {blocked:?}");
+    let started: u64 = String::from_utf8(redis.get(&clock).expect("the lock's clock started"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        started >= started_at.saturating_sub(5_000) && started <= now_ms() + 5_000,
+        "the clock started when the lock was found held: {started}, IPN at {started_at}"
+    );
+    let target = blocked.url.as_deref().unwrap().replace(&app.origin(), "");
+    let again = app.send("GET", &target, None, None);
+    assert_eq!(again.status, 200, "{again}");
+    assert!(!completed(&app), "a locked record was changed on a retry");
+    assert_eq!(
+        redis.get(&clock),
+        Some(started.to_string().into_bytes()),
+        "a retry moved the lock's clock"
+    );
+
+    redis.set(&clock, (started_at - 61_000).to_string().as_bytes());
+    let taken = app.send("GET", &target, None, None);
+    assert_eq!(taken.status, 200, "{taken}");
+    assert!(completed(&app), "{:?}", event_kinds(&app));
+    assert!(redis.get(&lock).is_none(), "the taker released the lock");
+    assert!(redis.get(&clock).is_none(), "the clock went with the lock");
 }
 
 // ----- 5. no stalls -----

@@ -9,13 +9,31 @@ use finconnect_core::ledger::{CasError, Mode, Store, StoreError};
 /// The store Spin opens for `key_value_stores = ["default"]`.
 pub(super) const STORE_NAME: &str = "default";
 
-/// One open bucket, and whether its compare-and-swap makes creates
-/// exclusive (found out on the first create of this request, see
-/// `cas::creates_exclusively`).
+/// One open bucket, and how its compare-and-swap behaves (found out on
+/// the first compare-and-swap of this request, see `cas::kind`).
 pub(super) struct KeyValue {
     bucket: store::Bucket,
     #[cfg_attr(feature = "keyvalue-store-only", allow(dead_code))]
-    exclusive_creates: std::cell::OnceCell<bool>,
+    kind: std::cell::OnceCell<Kind>,
+}
+
+/// What a store's `wasi:keyvalue/atomics` compare-and-swap can be trusted
+/// with, as its probe found (`cas::probe`).
+#[cfg_attr(feature = "keyvalue-store-only", allow(dead_code))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// It refuses a create that lost, and reports its swaps truly
+    /// (finconnect-host's store, which versions every key).
+    Exclusive,
+    /// Its swaps are reported truly, but a swap on a key that was absent
+    /// simply writes: creations take a guard (Spin's SQLite store).
+    Guarded,
+    /// Its swaps are reported as failed even when they wrote, and each
+    /// compare-and-swap opens a connection to the store, with a second one
+    /// after every reported failure (Spin's Redis store): creations take a
+    /// guard, and a change is a compare and a write under the key's lock,
+    /// on the store's one connection.
+    Locked,
 }
 
 impl KeyValue {
@@ -24,7 +42,7 @@ impl KeyValue {
         patiently(|| store::open(STORE_NAME))
             .map(|bucket| KeyValue {
                 bucket,
-                exclusive_creates: std::cell::OnceCell::new(),
+                kind: std::cell::OnceCell::new(),
             })
             .map_err(|error| match error {
                 // Spin answers `access-denied` for a store the manifest does not grant.
@@ -48,27 +66,38 @@ fn store_error(error: store::Error) -> StoreError {
 mod cas {
     use super::super::bindings::wasi::keyvalue::store;
     use super::super::bindings::wasi::keyvalue::{atomics, batch};
-    use super::{KeyValue, patiently, store_error};
+    use super::{KeyValue, Kind, patiently, store_error};
     use finconnect_core::ledger::{CasError, Mode, Store, StoreError};
 
     /// A compare-and-swap in progress, or a create on a guarded store.
     pub(in super::super) struct Handle {
-        /// `None`: the key was absent on a guarded store, so no CAS was
-        /// opened; the swap creates it with its guard and a plain `set`.
-        cas: Option<atomics::Cas>,
+        how: How,
         key: String,
         creation_guard: Option<String>,
     }
 
+    /// How a [`Handle`]'s swap writes.
+    enum How {
+        /// The key was absent on a guarded or locked store, so no CAS was
+        /// opened: the swap creates it with its guard and a plain `set`.
+        Create,
+        /// Through the store's own compare-and-swap.
+        Cas(atomics::Cas),
+        /// On a locked store: the value read, which the swap compares with
+        /// the key's value again while it holds the key's lock.
+        Read(Vec<u8>),
+    }
+
     pub(super) const MODE: Mode = Mode::Atomic;
 
-    /// Where the store's answer to the create probe is kept: `exclusive`
-    /// or `guarded`. Outside the ledger's prefixes, so listings never see
-    /// it. (`-v2`: the answer for Spin's Redis store changed from
-    /// `exclusive` to `guarded`; an older answer is not trusted.)
-    const CREATES_KEY: &str = "finconnect/store/cas-creates-v2";
+    /// Where the store's answer to the probe is kept: `exclusive`,
+    /// `guarded` or `locked` ([`Kind`]). Outside the ledger's prefixes, so
+    /// listings never see it. (`-v3`: Spin's Redis store became `locked`;
+    /// `-v2`, whose `guarded` covered it too, is no longer read.)
+    pub(super) const KIND_KEY: &str = "finconnect/store/cas-kind-v3";
     const EXCLUSIVE: &[u8] = b"exclusive";
     const GUARDED: &[u8] = b"guarded";
+    const LOCKED: &[u8] = b"locked";
 
     /// Where the creation guard of `key` lives: outside the ledger's
     /// prefixes, so listings never see it.
@@ -89,31 +118,64 @@ mod cas {
     /// the store is busy), so a guard idle for this long lost its holder.
     const DEAD_GUARD_MS: u64 = 60_000;
 
+    /// Where the lock of `key` lives on a locked store ([`locked_swap`]):
+    /// an `increment` count, held by the caller that moved it to 1,
+    /// deleted when released.
+    pub(super) fn lock_key(key: &str) -> String {
+        format!("finconnect/cas-lock/{key}")
+    }
+
+    /// Where a lock's idle clock lives ([`take_over`]): the time, in Unix
+    /// milliseconds as decimal text, at which a caller first waited in vain
+    /// for the lock of `key`. Deleted with the lock.
+    pub(super) fn locked_since_key(key: &str) -> String {
+        format!("finconnect/cas-lock-held/{key}")
+    }
+
     /// Opens a compare-and-swap on `key`. On a guarded store (below) the key
     /// is read first, and an absent key gets no CAS at all: its create is
-    /// the guard and a `set`. That spares Spin's Redis store a connection
-    /// per create (it opens one for every CAS) and Spin's SQLite store a
-    /// CAS that would only upsert.
+    /// the guard and a `set`. That spares Spin's SQLite store a CAS that
+    /// would only upsert. A locked store opens none ever: the key is read,
+    /// and compared again at the swap.
     pub(super) fn open(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
-        if !creates_exclusively(kv)
-            && patiently(|| kv.bucket.get(key))
-                .map_err(store_error)?
-                .is_none()
-        {
-            return Ok(guarded_create(key));
+        match kind(kv) {
+            Kind::Exclusive => open_cas(kv, key),
+            Kind::Guarded => {
+                if patiently(|| kv.bucket.get(key))
+                    .map_err(store_error)?
+                    .is_none()
+                {
+                    return Ok(guarded_create(key));
+                }
+                open_cas(kv, key)
+            }
+            Kind::Locked => open_read(kv, key),
         }
-        open_cas(kv, key)
     }
 
     /// An absent key on a guarded store: no CAS, its create is the guard
     /// and a `set`.
     fn guarded_create(key: &str) -> (Handle, Option<Vec<u8>>) {
         let handle = Handle {
-            cas: None,
+            how: How::Create,
             key: key.to_owned(),
             creation_guard: Some(guard_key(key)),
         };
         (handle, None)
+    }
+
+    /// [`open`] on a locked store: one read; an absent key is a guarded
+    /// create.
+    fn open_read(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+        let Some(current) = patiently(|| kv.bucket.get(key)).map_err(store_error)? else {
+            return Ok(guarded_create(key));
+        };
+        let handle = Handle {
+            how: How::Read(current.clone()),
+            key: key.to_owned(),
+            creation_guard: None,
+        };
+        Ok((handle, Some(current)))
     }
 
     /// [`open`] for a key the ledger expects to exist (a record it is
@@ -125,8 +187,12 @@ mod cas {
         kv: &KeyValue,
         key: &str,
     ) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+        let kind = kind(kv);
+        if kind == Kind::Locked {
+            return open_read(kv, key);
+        }
         let (handle, current) = open_cas(kv, key)?;
-        if current.is_none() && !creates_exclusively(kv) {
+        if current.is_none() && kind != Kind::Exclusive {
             drop(handle);
             return Ok(guarded_create(key));
         }
@@ -139,7 +205,7 @@ mod cas {
         let creation_guard = current.is_none().then(|| guard_key(key));
         Ok((
             Handle {
-                cas: Some(cas),
+                how: How::Cas(cas),
                 key: key.to_owned(),
                 creation_guard,
             },
@@ -152,17 +218,16 @@ mod cas {
     /// both "create" one key. On such a store a creation first takes the
     /// key's guard with `increment`, which every store does atomically:
     /// only the caller that moves it from 0 to 1 creates, and then writes
-    /// the key with `set`. Spin's Redis store is treated the same way,
-    /// because its swaps are reported as failed even when they write (each
-    /// is then read back) and each opens a connection. A store whose CAS
-    /// refuses a create that lost, and reports its swaps truly
-    /// (finconnect-host's, which versions every key), needs no guard.
+    /// the key with `set`. Spin's Redis store creates the same way, and
+    /// changes a key under a lock instead of a CAS ([`locked_swap`]). A
+    /// store whose CAS refuses a create that lost, and reports its swaps
+    /// truly (finconnect-host's, which versions every key), needs no guard.
     ///
     /// `companions` are written once the swap succeeded. A guarded create
-    /// writes its key and the companions in one `batch.set-many` (Spin's
-    /// SQLite store: one transaction and one sync of its log where a `set`
-    /// each took one each; Redis: one `MSET`). After a true CAS they follow
-    /// in one `set-many` of their own.
+    /// and a locked change write the key and the companions in one
+    /// `batch.set-many` (Spin's SQLite store: one transaction and one sync
+    /// of its log where a `set` each took one each; Redis: one `MSET`).
+    /// After a true CAS they follow in one `set-many` of their own.
     pub(super) fn swap(
         kv: &KeyValue,
         handle: Handle,
@@ -170,11 +235,12 @@ mod cas {
         companions: &[(String, Vec<u8>)],
     ) -> Result<(), CasError> {
         if let Some(guard) = &handle.creation_guard
-            && (handle.cas.is_none() || !creates_exclusively(kv))
+            && (matches!(handle.how, How::Create) || kind(kv) != Kind::Exclusive)
         {
             let taken = increment(kv, guard, 1)?;
             if taken != 1
-                && (wait_for_creation(kv, &handle.key) || !take_over(kv, guard, &handle.key))
+                && (wait_for_creation(kv, &handle.key)
+                    || !take_over(kv, guard, &unwritten_key(&handle.key), false))
             {
                 return Err(CasError::Conflict);
             }
@@ -211,10 +277,12 @@ mod cas {
     /// holder (it died between its `increment` and its `set`), and without
     /// this the key could never be created: every request with its
     /// idempotency key answered 503. A creator that lost the guard and
-    /// waited in vain starts the guard's idle clock if nobody has
-    /// ([`unwritten_key`]); once the clock is older than [`DEAD_GUARD_MS`],
-    /// a creator takes the guard over and creates the key. `true`: this
-    /// caller now holds the guard.
+    /// waited in vain starts the guard's idle clock (`clock`,
+    /// [`unwritten_key`]) if nobody has; once the clock is older than
+    /// [`DEAD_GUARD_MS`], a creator takes the guard over and creates the
+    /// key. `true`: this caller now holds the guard. A key's lock on a
+    /// locked store ([`locked_swap`], `lock`: true; `clock` is then
+    /// [`locked_since_key`]) is taken over the same way.
     ///
     /// Only one creator takes a guard over: each reads the guard's count,
     /// then the clock, restarts the clock, and increments the guard, and
@@ -224,14 +292,18 @@ mod cas {
     /// the first restarted, which is not old. Any failure answers `false`,
     /// as a lost guard does. Costs nothing while guards are released: only
     /// a creator that waited for a key that never came gets here.
-    fn take_over(kv: &KeyValue, guard: &str, key: &str) -> bool {
-        let clock = unwritten_key(key);
+    ///
+    /// A lock, unlike a guard, is released (deleted with its clock), so a
+    /// clock started just after a release would time the next holder from
+    /// too early; the count is read again after starting one, and a clock
+    /// found to outlive its lock is deleted.
+    fn take_over(kv: &KeyValue, guard: &str, clock: &str, lock: bool) -> bool {
         let now = now_ms();
         let Ok(seen) = increment(kv, guard, 0) else {
             return false;
         };
-        let restart = || patiently(|| kv.bucket.set(&clock, now.to_string().as_bytes())).is_ok();
-        let started = match patiently(|| kv.bucket.get(&clock)) {
+        let restart = || patiently(|| kv.bucket.set(clock, now.to_string().as_bytes())).is_ok();
+        let started = match patiently(|| kv.bucket.get(clock)) {
             Ok(Some(started)) => std::str::from_utf8(&started)
                 .ok()
                 .and_then(|text| text.parse::<u64>().ok()),
@@ -245,7 +317,9 @@ mod cas {
             // The first to find the key unwritten (or a clock that cannot
             // be read): the clock starts now.
             None => {
-                restart();
+                if restart() && lock && matches!(increment(kv, guard, 0), Ok(0)) {
+                    let _ = patiently(|| kv.bucket.delete(clock));
+                }
                 false
             }
             // Old: restarted before the increment, for the next taker to see.
@@ -261,19 +335,84 @@ mod cas {
         now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)
     }
 
+    /// How long a change on a locked store waits, in all, for another
+    /// caller's hold on the key's lock to end: pauses of 1, 2, 4, ... 64 ms
+    /// between tries. A hold is three consecutive store calls.
+    const LOCK_WAIT_PAUSES_MS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+    /// A swap on a locked store (Spin's Redis store), where the store's own
+    /// compare-and-swap costs two new connections and reports what it did
+    /// wrongly. The caller takes the key's lock (an `increment` that moves
+    /// it from absent to 1), reads the key, writes `value` and the
+    /// companions in one write if it still holds exactly `expected`, and
+    /// deletes the lock. Every change of a key on such a store goes through
+    /// this, so the compare and the write are never split by another
+    /// change. Ledger values carry revisions and claim ids, so a value
+    /// never comes back after it changed. A caller that waited for the
+    /// lock in vain ([`LOCK_WAIT_PAUSES_MS`]) answers a conflict; a lock
+    /// whose holder died while it held it is taken over after a minute
+    /// ([`take_over`]).
+    fn locked_swap(
+        kv: &KeyValue,
+        key: &str,
+        expected: &[u8],
+        value: &[u8],
+        companions: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
+        let lock = lock_key(key);
+        let clock = locked_since_key(key);
+        if !take_lock(kv, &lock, &clock)? {
+            return Err(CasError::Conflict);
+        }
+        let written = match patiently(|| kv.bucket.get(key)) {
+            Ok(Some(current)) if current == expected => {
+                let mut entries = Vec::with_capacity(1 + companions.len());
+                entries.push((key.to_owned(), value.to_vec()));
+                entries.extend_from_slice(companions);
+                set_many(kv, &entries)
+            }
+            Ok(_) => Err(CasError::Conflict),
+            Err(error) => Err(CasError::Store(store_error(error))),
+        };
+        // A release that fails leaves the lock to be taken over after a
+        // minute, like a dead holder's; the write stands either way.
+        let _ = patiently(|| batch::delete_many(&kv.bucket, &[lock.clone(), clock.clone()]));
+        written
+    }
+
+    /// Takes the lock `lock`, waiting a little for another holder.
+    fn take_lock(kv: &KeyValue, lock: &str, clock: &str) -> Result<bool, CasError> {
+        if increment(kv, lock, 1)? == 1 {
+            return Ok(true);
+        }
+        for millis in LOCK_WAIT_PAUSES_MS {
+            super::pause(millis);
+            if increment(kv, lock, 1)? == 1 {
+                return Ok(true);
+            }
+        }
+        Ok(take_over(kv, lock, clock, true))
+    }
+
     fn swap_unguarded(
         kv: &KeyValue,
         handle: Handle,
         value: &[u8],
         companions: &[(String, Vec<u8>)],
     ) -> Result<(), CasError> {
-        let Some(cas) = handle.cas else {
-            // A create whose guard this call holds: the key and its
-            // companions in one write.
-            let mut entries = Vec::with_capacity(1 + companions.len());
-            entries.push((handle.key, value.to_vec()));
-            entries.extend_from_slice(companions);
-            return set_many(kv, &entries);
+        let cas = match handle.how {
+            How::Cas(cas) => cas,
+            How::Create => {
+                // A create whose guard this call holds: the key and its
+                // companions in one write.
+                let mut entries = Vec::with_capacity(1 + companions.len());
+                entries.push((handle.key, value.to_vec()));
+                entries.extend_from_slice(companions);
+                return set_many(kv, &entries);
+            }
+            How::Read(expected) => {
+                return locked_swap(kv, &handle.key, &expected, value, companions);
+            }
         };
         match atomics::swap(cas, value) {
             Ok(()) => {}
@@ -313,30 +452,34 @@ mod cas {
         written.map_err(|error| CasError::Store(store_error(error)))
     }
 
-    /// Whether this store's CAS makes a create exclusive and reports its
-    /// swaps truly: remembered for the request, read from the store (one
-    /// `get`, on the first CAS of a request), else probed once per store
-    /// and written down. Any failure answers "no": the guard is then used,
-    /// which is correct on every store.
-    fn creates_exclusively(kv: &KeyValue) -> bool {
-        if let Some(known) = kv.exclusive_creates.get() {
+    /// What this store's CAS can be trusted with ([`Kind`]): remembered
+    /// for the request, read from the store (one `get`, on the first CAS of
+    /// a request), else probed once per store and written down. A failure
+    /// answers [`Kind::Guarded`], which is correct on every store; so does
+    /// an answer this version does not know.
+    fn kind(kv: &KeyValue) -> Kind {
+        if let Some(known) = kv.kind.get() {
             return *known;
         }
-        let known = match patiently(|| kv.bucket.get(CREATES_KEY)) {
-            Ok(Some(answer)) => Some(answer == EXCLUSIVE),
+        let known = match patiently(|| kv.bucket.get(KIND_KEY)) {
+            Ok(Some(answer)) => Some(match answer.as_slice() {
+                EXCLUSIVE => Kind::Exclusive,
+                LOCKED => Kind::Locked,
+                _ => Kind::Guarded,
+            }),
             Ok(None) => probe(kv).ok(),
             Err(_) => None,
         };
         match known {
-            Some(known) => *kv.exclusive_creates.get_or_init(|| known),
-            None => false,
+            Some(known) => *kv.kind.get_or_init(|| known),
+            None => Kind::Guarded,
         }
     }
 
     /// Two checks on random keys: whether a CAS refuses a create that lost
     /// ([`finconnect_core::ledger::cas_creates_exclusively`]), and whether a
     /// swap that wrote is reported as written.
-    fn probe(kv: &KeyValue) -> Result<bool, StoreError> {
+    fn probe(kv: &KeyValue) -> Result<Kind, StoreError> {
         let key = |what: &str| {
             format!(
                 "finconnect/store/probe-{what}-{:016x}",
@@ -344,12 +487,14 @@ mod cas {
             )
         };
         let exclusive =
-            finconnect_core::ledger::cas_creates_exclusively(&Unguarded(kv), &key("create"))?
-                && swaps_report_truly(kv, &key("swap"))?;
-        kv.bucket
-            .set(CREATES_KEY, if exclusive { EXCLUSIVE } else { GUARDED })
-            .map_err(store_error)?;
-        Ok(exclusive)
+            finconnect_core::ledger::cas_creates_exclusively(&Unguarded(kv), &key("create"))?;
+        let (kind, answer) = match (exclusive, swaps_report_truly(kv, &key("swap"))?) {
+            (true, true) => (Kind::Exclusive, EXCLUSIVE),
+            (false, true) => (Kind::Guarded, GUARDED),
+            (_, false) => (Kind::Locked, LOCKED),
+        };
+        kv.bucket.set(KIND_KEY, answer).map_err(store_error)?;
+        Ok(kind)
     }
 
     /// A swap on an absent key nobody else touches: reported as written?
@@ -407,9 +552,15 @@ mod cas {
     }
 
     /// A deleted key may be created again: its guard goes too, with the
-    /// guard's idle clock if a slow holder left one.
+    /// guard's idle clock if a slow holder left one, and its lock and the
+    /// lock's clock if a holder that died left them.
     pub(super) fn forget(kv: &KeyValue, key: &str) -> Result<(), StoreError> {
-        let keys = [guard_key(key), unwritten_key(key)];
+        let keys = [
+            guard_key(key),
+            unwritten_key(key),
+            lock_key(key),
+            locked_since_key(key),
+        ];
         patiently(|| batch::delete_many(&kv.bucket, &keys)).map_err(store_error)
     }
 }

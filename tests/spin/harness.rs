@@ -713,6 +713,18 @@ impl Redis {
         Self::bulk(&mut self.command(&[b"GET", key.as_bytes()]))
     }
 
+    /// The server's count of connections it has accepted, this query's
+    /// own included (`INFO stats`, `total_connections_received`).
+    pub fn connections_received(&self) -> u64 {
+        let mut reader = self.command(&[b"INFO", b"stats"]);
+        let info = Self::bulk(&mut reader).expect("INFO answers");
+        String::from_utf8_lossy(&info)
+            .lines()
+            .find_map(|line| line.strip_prefix("total_connections_received:"))
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no total_connections_received in INFO stats"))
+    }
+
     /// Writes `value` under `key`.
     pub fn set(&self, key: &str, value: &[u8]) {
         let mut reader = self.command(&[b"SET", key.as_bytes(), value]);
