@@ -199,6 +199,24 @@ mod cas {
         Ok((handle, current))
     }
 
+    /// [`open_existing`] for a key the caller believes holds `expected`: on
+    /// a locked store nothing is read, the swap compares anyway.
+    pub(super) fn open_expecting(
+        kv: &KeyValue,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+        if kind(kv) != Kind::Locked {
+            return open_existing(kv, key);
+        }
+        let handle = Handle {
+            how: How::Read(expected.to_vec()),
+            key: key.to_owned(),
+            creation_guard: None,
+        };
+        Ok((handle, Some(expected.to_vec())))
+    }
+
     fn open_cas(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
         let cas = patiently(|| atomics::Cas::new(&kv.bucket, key)).map_err(store_error)?;
         let current = patiently(|| cas.current()).map_err(store_error)?;
@@ -586,6 +604,14 @@ mod cas {
         open(kv, key)
     }
 
+    pub(super) fn open_expecting(
+        kv: &KeyValue,
+        key: &str,
+        _: &[u8],
+    ) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
+        open(kv, key)
+    }
+
     pub(super) fn swap(
         _: &KeyValue,
         _: Handle,
@@ -644,6 +670,14 @@ impl Store for KeyValue {
 
     fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
         cas::open_existing(self, key)
+    }
+
+    fn cas_open_expecting(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        cas::open_expecting(self, key, expected)
     }
 
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {

@@ -1201,8 +1201,14 @@ impl<S: Store> Ledger<S> {
         // (Spin's Redis store reports every swap as failed, and the value
         // read back differs once another writer has changed the record).
         let mut written: Option<Announcing> = None;
-        for _ in 0..CAS_ATTEMPTS {
-            let (cas, current) = self.store.cas_open_existing(key)?;
+        for attempt in 0..CAS_ATTEMPTS {
+            // What this call wrote is what the key holds, unless another
+            // writer came since: a store that compares values at the swap
+            // need not read it for the first try.
+            let (cas, current) = match known.filter(|_| attempt == 0) {
+                Some(known) => self.store.cas_open_expecting(key, &known.bytes)?,
+                None => self.store.cas_open_existing(key)?,
+            };
             let Some(current) = current else {
                 return Ok(None);
             };

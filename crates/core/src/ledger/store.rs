@@ -115,6 +115,20 @@ pub trait Store {
     fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
         self.cas_open(key)
     }
+    /// [`Self::cas_open_existing`] on a key the caller believes holds
+    /// `expected` (a record it wrote itself). A store whose swap compares
+    /// the key's value with the one it was opened on may open without
+    /// reading the key and hand `expected` back as its value: a swap then
+    /// conflicts if the key holds anything else, and the caller opens it
+    /// again to read it. Others read it as [`Self::cas_open_existing`] does.
+    fn cas_open_expecting(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        let _ = expected;
+        self.cas_open_existing(key)
+    }
     /// Writes `value` if the key has not changed since `cas` was opened.
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError>;
     /// [`Self::cas_swap`], then writes `companions` (plain keys, such as
@@ -284,6 +298,14 @@ impl<S: Store> Store for Counted<S> {
         self.bump(4);
         self.inner.cas_open_existing(key)
     }
+    fn cas_open_expecting(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        self.bump(4);
+        self.inner.cas_open_expecting(key, expected)
+    }
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
         self.bump(5);
         self.inner.cas_swap(cas, value)
@@ -335,6 +357,13 @@ impl<S: Store + ?Sized> Store for &S {
     fn cas_open_existing(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
         (**self).cas_open_existing(key)
     }
+    fn cas_open_expecting(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        (**self).cas_open_expecting(key, expected)
+    }
     fn cas_swap(&self, cas: Self::Cas, value: &[u8]) -> Result<(), CasError> {
         (**self).cas_swap(cas, value)
     }
@@ -369,6 +398,7 @@ pub struct MemoryStore {
     next_version: AtomicU64,
     store_only: bool,
     upserts_creates: bool,
+    compares_values: bool,
     hook: Mutex<Option<(String, WriteHook)>>,
 }
 
@@ -380,11 +410,14 @@ impl std::fmt::Debug for MemoryStore {
     }
 }
 
-/// [`MemoryStore`]'s CAS handle: the key and the version it saw (0: absent).
+/// [`MemoryStore`]'s CAS handle: the key and the version it saw (0:
+/// absent), or the value it expects (opened by
+/// [`Store::cas_open_expecting`] on [`MemoryStore::comparing_values`]).
 #[derive(Debug)]
 pub struct MemoryCas {
     key: String,
     version: u64,
+    expected: Option<Vec<u8>>,
 }
 
 impl MemoryStore {
@@ -410,6 +443,17 @@ impl MemoryStore {
     pub fn with_upserting_creates() -> Self {
         Self {
             upserts_creates: true,
+            ..Self::default()
+        }
+    }
+
+    /// A bucket with `atomics` whose [`Store::cas_open_expecting`] does not
+    /// read the key, and whose swap on such a handle compares values, as
+    /// the component's store does on Spin's Redis store (a compare and a
+    /// write under a lock).
+    pub fn comparing_values() -> Self {
+        Self {
+            compares_values: true,
             ..Self::default()
         }
     }
@@ -516,9 +560,27 @@ impl Store for MemoryStore {
             MemoryCas {
                 key: key.to_owned(),
                 version,
+                expected: None,
             },
             value,
         ))
+    }
+
+    fn cas_open_expecting(
+        &self,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<(MemoryCas, Option<Vec<u8>>), StoreError> {
+        if !self.compares_values {
+            return self.cas_open(key);
+        }
+        self.atomics("compare-and-swap")?;
+        let cas = MemoryCas {
+            key: key.to_owned(),
+            version: 0,
+            expected: Some(expected.to_vec()),
+        };
+        Ok((cas, Some(expected.to_vec())))
     }
 
     fn cas_swap(&self, cas: MemoryCas, value: &[u8]) -> Result<(), CasError> {
@@ -526,6 +588,13 @@ impl Store for MemoryStore {
         self.run_hook(&cas.key);
         let version = self.version();
         let mut map = self.lock()?;
+        if let Some(expected) = &cas.expected {
+            if map.get(&cas.key).map(|(_, value)| value) != Some(expected) {
+                return Err(CasError::Conflict);
+            }
+            map.insert(cas.key, (version, value.to_vec()));
+            return Ok(());
+        }
         let current = map.get(&cas.key).map_or(0, |(version, _)| *version);
         if current != cas.version && !(self.upserts_creates && cas.version == 0) {
             return Err(CasError::Conflict);

@@ -322,8 +322,14 @@ fn a_payment_is_recorded_before_the_call_and_updated_after() -> TestResult {
 #[test]
 fn a_record_changed_between_begin_and_finish_is_read_anew() -> TestResult {
     // The ticket carries the record as `begin` wrote it; `finish` may use
-    // it only while the stored bytes are still those.
-    for store in [MemoryStore::new(), MemoryStore::store_only()] {
+    // it only while the stored bytes are still those. A store that compares
+    // values is opened on those bytes without a read, and its swap finds
+    // them changed.
+    for store in [
+        MemoryStore::new(),
+        MemoryStore::store_only(),
+        MemoryStore::comparing_values(),
+    ] {
         let ledger = ledger(&store);
         let p = Provider::Pesapal;
         let ticket = proceed(ledger.begin(p, &request("INV-1"), None, NOW)?)?;
