@@ -570,15 +570,12 @@ mod cas {
     }
 
     /// A deleted key may be created again: its guard goes too, with the
-    /// guard's idle clock if a slow holder left one, and its lock and the
-    /// lock's clock if a holder that died left them.
+    /// guard's idle clock if a slow holder left one. Its lock on a locked
+    /// store stays: only its holder (or, after a minute, a taker) deletes a
+    /// lock, or a second caller could take it while the first still holds
+    /// it.
     pub(super) fn forget(kv: &KeyValue, key: &str) -> Result<(), StoreError> {
-        let keys = [
-            guard_key(key),
-            unwritten_key(key),
-            lock_key(key),
-            locked_since_key(key),
-        ];
+        let keys = [guard_key(key), unwritten_key(key)];
         patiently(|| batch::delete_many(&kv.bucket, &keys)).map_err(store_error)
     }
 }
