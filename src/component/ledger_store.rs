@@ -341,8 +341,12 @@ mod cas {
                 false
             }
             // Old: restarted before the increment, for the next taker to see.
+            // A lock that its holder released meanwhile is held by whoever
+            // moves it to 1, as always: this caller, if its increment did.
             Some(_) => {
-                restart() && matches!(increment(kv, guard, 1), Ok(count) if count == seen + 1)
+                restart()
+                    && matches!(increment(kv, guard, 1),
+                        Ok(count) if count == seen + 1 || (lock && count == 1))
             }
         }
     }
