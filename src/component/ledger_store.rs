@@ -398,7 +398,8 @@ mod cas {
         };
         // A release that fails leaves the lock to be taken over after a
         // minute, like a dead holder's; the write stands either way.
-        let _ = patiently(|| batch::delete_many(&kv.bucket, &[lock.clone(), clock.clone()]));
+        let held = [lock, clock];
+        let _ = patiently(|| batch::delete_many(&kv.bucket, &held));
         written
     }
 
