@@ -105,9 +105,7 @@ pub fn parse_token(response: &HttpResponse) -> Result<AccessToken> {
         });
     }
     check_status(response)?;
-    let Some(reply) = object_of::<ClickpesaTokenResponse>(PROVIDER, response)? else {
-        return Err(not_as_documented(response, "it is not a JSON object"));
-    };
+    let reply: ClickpesaTokenResponse = object_reply(response)?;
     let success = match reply.success {
         None => None,
         Some(Loose::Bool(flag)) => Some(flag),
@@ -243,9 +241,7 @@ fn to_body<T: serde::Serialize>(body: &T) -> Vec<u8> {
 /// Reads the initiate reply.
 pub fn parse_ussd_push(response: &HttpResponse, push: &UssdPush) -> Result<Payment> {
     check_status(response)?;
-    let Some(reply) = object_of::<ClickpesaPayment>(PROVIDER, response)? else {
-        return Err(not_as_documented(response, "it is not a JSON object"));
-    };
+    let reply: ClickpesaPayment = object_reply(response)?;
     let tracking_id = text_of(reply.id.as_ref())
         .filter(|id| !id.is_empty())
         .ok_or_else(|| Error::unexpected(PROVIDER, response.status, "initiate reply without id"))?;
@@ -380,6 +376,13 @@ fn map_status(text: Option<&str>) -> PaymentStatus {
 
 /// A reply that is JSON but not what ClickPesa documents; `problem` names
 /// what is wrong.
+/// Reads a reply that must be one JSON object as the wire struct `T`
+/// (in one pass, [`object_of`]); any other JSON is not as documented.
+fn object_reply<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T> {
+    object_of(PROVIDER, response)?
+        .ok_or_else(|| not_as_documented(response, "it is not a JSON object"))
+}
+
 fn not_as_documented(response: &HttpResponse, problem: &str) -> Error {
     Error::unexpected(
         PROVIDER,

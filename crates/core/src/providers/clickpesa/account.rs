@@ -5,15 +5,15 @@
 
 use super::payouts::payout_of;
 use super::payouts_wire::PayoutReply;
-use super::{ClickpesaConfig, check_status, not_as_documented};
+use super::{ClickpesaConfig, check_status, not_as_documented, object_reply};
 use crate::config::names;
 use crate::connector::{BoxedCall, Exchange};
 use crate::domain::Provider;
 use crate::error::{Error, Result};
 use crate::payouts::{ExchangeRate, PayoutPage, Statement, StatementEntry};
 use crate::providers::{
-    AccessToken, Loose, finish, json_reply, object_of, read_json_array, read_json_object,
-    read_object, reported_amount_of, request, text_of,
+    AccessToken, Loose, finish, json_reply, read_json_array, read_json_object, read_object,
+    reported_amount_of, request, text_of,
 };
 use crate::transport::{HttpRequest, HttpResponse, Method};
 use serde::Deserialize;
@@ -153,9 +153,7 @@ struct PageReply {
 /// Reads the listing: `{data: [payout], totalCount}`.
 pub fn parse_payouts(response: &HttpResponse) -> Result<PayoutPage> {
     check_status(response)?;
-    let Some(reply) = object_of::<PageReply>(PROVIDER, response)? else {
-        return Err(not_as_documented(response, "it is not a JSON object"));
-    };
+    let reply: PageReply = object_reply(response)?;
     let Some(Loose::Array(rows)) = reply.data else {
         return Err(not_as_documented(response, "`data` is not an array"));
     };
@@ -265,9 +263,7 @@ fn not_blank(value: Option<&Loose>) -> Option<String> {
 /// Reads the statement.
 pub fn parse_statement(response: &HttpResponse) -> Result<Statement> {
     check_status(response)?;
-    let Some(reply) = object_of::<StatementReply>(PROVIDER, response)? else {
-        return Err(not_as_documented(response, "it is not a JSON object"));
-    };
+    let reply: StatementReply = object_reply(response)?;
     let details: Option<AccountDetails> = match &reply.account_details {
         Some(Loose::Object(raw)) => read_json_object(raw.get()).ok(),
         _ => None,

@@ -5,7 +5,9 @@
 
 use super::billpay_wire::{ControlNumberReply, CreateBody, UpdateBody};
 use super::hosted::tanzanian_phone;
-use super::{ClickpesaConfig, PROVIDER, check_status, not_as_documented, validate_reference};
+use super::{
+    ClickpesaConfig, PROVIDER, check_status, not_as_documented, object_reply, validate_reference,
+};
 use crate::billpay::{
     BillPaymentMode, BillStatus, ControlNumber, ControlNumberKind, ControlNumberRequest,
     ControlNumberUpdate,
@@ -14,9 +16,7 @@ use crate::config::names;
 use crate::connector::{BoxedCall, Exchange};
 use crate::error::{Error, ProviderError, Result};
 use crate::money::Amount;
-use crate::providers::{
-    AccessToken, Loose, finish, object_of, reported_amount_of, request, text_of,
-};
+use crate::providers::{AccessToken, Loose, finish, reported_amount_of, request, text_of};
 use crate::transport::{HttpRequest, HttpResponse, Method};
 use crate::validate;
 use serde_json::value::RawValue;
@@ -335,9 +335,7 @@ fn mode_of(value: Option<&Loose>) -> Option<BillPaymentMode> {
 /// Reads a create, read or update reply: an object with `billPayNumber`.
 pub fn parse_control_number(response: &HttpResponse) -> Result<ControlNumber> {
     check_billpay_status(response)?;
-    let Some(reply) = object_of::<ControlNumberReply>(PROVIDER, response)? else {
-        return Err(not_as_documented(response, "it is not a JSON object"));
-    };
+    let reply: ControlNumberReply = object_reply(response)?;
     let not_blank =
         |value: &Option<Loose>| text_of(value.as_ref()).filter(|t| !t.trim().is_empty());
     let number = not_blank(&reply.bill_pay_number)

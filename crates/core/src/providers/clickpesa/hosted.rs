@@ -4,12 +4,12 @@
 //! `method: card`). Both answer a link the customer opens; the outcome
 //! arrives later by webhook or status query, keyed by the order reference.
 
-use super::{PROVIDER, check_status, not_as_documented, validate_reference};
+use super::{PROVIDER, check_status, not_as_documented, object_reply, validate_reference};
 use crate::config::names;
 use crate::domain::{Payment, PaymentRequest, PaymentStatus};
 use crate::error::{Error, Result};
 use crate::money::Amount;
-use crate::providers::{AccessToken, Loose, finish, object_of, request, text_of};
+use crate::providers::{AccessToken, Loose, finish, request, text_of};
 use crate::transport::{HttpRequest, HttpResponse, Method};
 use crate::validate;
 use serde::{Deserialize, Serialize};
@@ -320,9 +320,7 @@ fn pending(reference: &str, link: String) -> Payment {
 /// Reads the checkout reply.
 pub fn parse_checkout(response: &HttpResponse, checkout: &HostedCheckout) -> Result<Payment> {
     check_status(response)?;
-    let Some(reply) = object_of::<CheckoutReply>(PROVIDER, response)? else {
-        return Err(not_as_documented(response, "it is not a JSON object"));
-    };
+    let reply: CheckoutReply = object_reply(response)?;
     let link = link(response, reply.checkout_link.as_ref(), "checkoutLink")?;
     Ok(pending(&checkout.reference, link))
 }
@@ -330,9 +328,7 @@ pub fn parse_checkout(response: &HttpResponse, checkout: &HostedCheckout) -> Res
 /// Reads the card reply.
 pub fn parse_card(response: &HttpResponse, card: &CardPayment) -> Result<Payment> {
     check_status(response)?;
-    let Some(reply) = object_of::<CardReply>(PROVIDER, response)? else {
-        return Err(not_as_documented(response, "it is not a JSON object"));
-    };
+    let reply: CardReply = object_reply(response)?;
     let link = link(
         response,
         reply.card_payment_link.as_ref(),

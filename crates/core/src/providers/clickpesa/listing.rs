@@ -5,11 +5,11 @@
 
 use super::wire::ClickpesaPayment;
 use super::{ClickpesaConfig, ClickpesaStatus, PROVIDER, check_status, details_of};
-use super::{not_as_documented, validate_reference};
+use super::{not_as_documented, object_reply, validate_reference};
 use crate::config::names;
 use crate::domain::{ProviderPaymentPage, ProviderPaymentQuery, SortOrder};
 use crate::error::{Error, Result};
-use crate::providers::{AccessToken, Loose, finish, object_of, read_json_array, read_object};
+use crate::providers::{AccessToken, Loose, finish, read_json_array, read_object};
 use crate::providers::{request, text_of};
 use crate::transport::{HttpRequest, HttpResponse, Method};
 use crate::validate;
@@ -159,9 +159,7 @@ struct ListReply {
 /// Reads the listing reply: every row as a status query reports a payment.
 pub fn parse_list(response: &HttpResponse) -> Result<ProviderPaymentPage> {
     check_status(response)?;
-    let Some(reply) = object_of::<ListReply>(PROVIDER, response)? else {
-        return Err(not_as_documented(response, "it is not a JSON object"));
-    };
+    let reply: ListReply = object_reply(response)?;
     let items = match &reply.data {
         Some(Loose::Array(items)) => read_json_array(items.get()),
         _ => None,

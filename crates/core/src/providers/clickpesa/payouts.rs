@@ -10,7 +10,9 @@
 //! when one is set, as collections are.
 
 use super::payouts_wire::*;
-use super::{ClickpesaConfig, check_status, checksum, not_as_documented, validate_reference};
+use super::{
+    ClickpesaConfig, check_status, checksum, not_as_documented, object_reply, validate_reference,
+};
 use crate::config::names;
 use crate::connector::{BoxedCall, Exchange};
 use crate::domain::Provider;
@@ -429,13 +431,10 @@ pub fn verify_bank_account_request(
     )
 }
 
-/// A reply that must be one JSON object.
-fn object_reply(response: &HttpResponse) -> Result<Box<RawValue>> {
+/// A reply that must be one JSON object, read as `T` once its status passed.
+fn checked_object<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T> {
     check_status(response)?;
-    match json_reply(PROVIDER, response)? {
-        Loose::Object(object) => Ok(object),
-        _ => Err(not_as_documented(response, "it is not a JSON object")),
-    }
+    object_reply(response)
 }
 
 /// A reply that must be one JSON array of objects, each read as `T`.
@@ -472,8 +471,7 @@ fn not_blank(value: Option<&Loose>) -> Option<String> {
 
 /// Reads a preview reply.
 pub fn parse_preview(response: &HttpResponse, payout: &CheckedPayout) -> Result<PayoutPreview> {
-    let object = object_reply(response)?;
-    let reply: PreviewReply = read_object(PROVIDER, response.status, &object)?;
+    let reply: PreviewReply = checked_object(response)?;
     let order: Option<PreviewOrder> = nested(reply.order.as_ref());
     let receiver: Option<PreviewReceiver> = nested(reply.receiver.as_ref());
     let total = reported_amount_of(reply.amount.as_ref());
@@ -564,8 +562,7 @@ pub(super) fn payout_of(reply: PayoutReply) -> Payout {
 
 /// Reads a create reply: one payout object, which must carry its id.
 pub fn parse_created(response: &HttpResponse, payout: &CheckedPayout) -> Result<Payout> {
-    let object = object_reply(response)?;
-    let reply: PayoutReply = read_object(PROVIDER, response.status, &object)?;
+    let reply: PayoutReply = checked_object(response)?;
     let mut created = payout_of(reply);
     if created.id.is_none() {
         return Err(not_as_documented(response, "the payout has no `id`"));
@@ -598,8 +595,7 @@ pub fn parse_banks(response: &HttpResponse) -> Result<Vec<Bank>> {
 
 /// Reads the account check: the bank's name for the account.
 pub fn parse_bank_account(response: &HttpResponse) -> Result<BankAccount> {
-    let object = object_reply(response)?;
-    let reply: VerifyReply = read_object(PROVIDER, response.status, &object)?;
+    let reply: VerifyReply = checked_object(response)?;
     let account_name = not_blank(reply.account_name.as_ref())
         .ok_or_else(|| not_as_documented(response, "`accountName` is missing"))?;
     Ok(BankAccount { account_name })

@@ -4,14 +4,16 @@
 //! (card, USD). Neither charges anything or starts a payment.
 
 use super::hosted::{body_of, post, tanzanian_phone};
-use super::{ClickpesaConfig, PROVIDER, check_status, not_as_documented, validate_reference};
+use super::{
+    ClickpesaConfig, PROVIDER, check_status, not_as_documented, object_reply, validate_reference,
+};
 use crate::domain::{
     MethodStatus, PaymentMethod, PaymentPreview, PaymentRequest, PreviewMethod, PreviewSender,
 };
 use crate::error::{Error, Result};
 use crate::money::Amount;
 use crate::providers::{
-    AccessToken, Loose, object_of, read_json_array, read_json_object, read_object, text_of,
+    AccessToken, Loose, read_json_array, read_json_object, read_object, text_of,
 };
 use crate::transport::{HttpRequest, HttpResponse};
 use crate::validate;
@@ -247,9 +249,7 @@ fn method_row(response: &HttpResponse, item: &Loose) -> Result<PreviewMethod> {
 /// Reads the preview reply (either preview: the shape is the same).
 pub fn parse_preview(response: &HttpResponse, preview: &Preview) -> Result<PaymentPreview> {
     check_status(response)?;
-    let Some(reply) = object_of::<PreviewReply>(PROVIDER, response)? else {
-        return Err(not_as_documented(response, "it is not a JSON object"));
-    };
+    let reply: PreviewReply = object_reply(response)?;
     let items = match &reply.active_methods {
         Some(Loose::Array(items)) => read_json_array(items.get()),
         _ => None,
