@@ -322,18 +322,6 @@ fn object_members(
     }
 }
 
-/// Reads a reply that should be a JSON object as the wire struct `T`
-/// ([`object_members`]). `Ok(None)`: the body is JSON, but not an object.
-fn object_of<T: serde::de::DeserializeOwned>(
-    provider: Provider,
-    response: &HttpResponse,
-) -> Result<Option<T>, Error> {
-    object_members(provider, response)?
-        .ok()
-        .map(|members| read_members(provider, response.status, &members))
-        .transpose()
-}
-
 /// Reads a reply object as the wire struct `T`. Every member of a wire reply
 /// struct is an optional [`Loose`] (or reads like one), so this fails only
 /// for a member the provider wrote twice.

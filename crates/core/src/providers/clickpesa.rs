@@ -25,8 +25,8 @@ pub use preview::{Preview, parse_preview, preview_request, validate_preview};
 
 use self::wire::*;
 use super::{
-    AccessToken, Loose, describe_unreadable, finish, json_reply, object_of, read_json_array,
-    read_json_object, read_object, reported_amount_of, request, text_of,
+    AccessToken, Loose, describe_unreadable, finish, json_reply, object_members, read_json_array,
+    read_json_object, read_members, read_object, reported_amount_of, request, text_of,
 };
 use crate::config::{self, Variables, names};
 use crate::domain::{
@@ -377,10 +377,16 @@ fn map_status(text: Option<&str>) -> PaymentStatus {
 /// A reply that is JSON but not what ClickPesa documents; `problem` names
 /// what is wrong.
 /// Reads a reply that must be one JSON object as the wire struct `T`
-/// (in one pass, [`object_of`]); any other JSON is not as documented.
+/// (in one pass, [`object_members`]); any other JSON is not as documented.
 fn object_reply<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T> {
-    object_of(PROVIDER, response)?
-        .ok_or_else(|| not_as_documented(response, "it is not a JSON object"))
+    read_members(PROVIDER, response.status, &reply_members(response)?)
+}
+
+/// The members of a reply that must be one JSON object (not generic, so
+/// that each reader adds only its own [`read_members`]).
+fn reply_members(response: &HttpResponse) -> Result<super::Members<'_>> {
+    object_members(PROVIDER, response)?
+        .map_err(|_| not_as_documented(response, "it is not a JSON object"))
 }
 
 fn not_as_documented(response: &HttpResponse, problem: &str) -> Error {
