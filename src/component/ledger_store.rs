@@ -266,9 +266,25 @@ mod cas {
         swap_unguarded(kv, handle, value, companions)
     }
 
-    /// How long a create that lost its guard waits, in all, for the
-    /// winner's `set` to land: pauses of 1, 2, 4, ... 64 ms between reads.
-    const CREATION_WAIT_PAUSES_MS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
+    /// How long a caller waits, in all, for another's short hold to end
+    /// (a winner's `set` after its guard, a holder's release of a lock):
+    /// pauses of 1, 2, 4, ... 64 ms between looks, 127 ms in all.
+    const WAIT_PAUSES_MS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+    /// Looks with `done` at once and again after each of [`WAIT_PAUSES_MS`]:
+    /// whether one look said yes. An error ends the wait.
+    fn within_a_wait<E>(mut done: impl FnMut() -> Result<bool, E>) -> Result<bool, E> {
+        if done()? {
+            return Ok(true);
+        }
+        for millis in WAIT_PAUSES_MS {
+            super::pause(millis);
+            if done()? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
 
     /// A create that lost the guard waits until the key it lost appears
     /// (the winner holds the guard between its `increment` and its `set`),
@@ -282,13 +298,10 @@ mod cas {
     /// `true` when the key appeared (or could not be read), `false` when it
     /// is still absent after the wait.
     fn wait_for_creation(kv: &KeyValue, key: &str) -> bool {
-        for millis in CREATION_WAIT_PAUSES_MS {
-            if !matches!(patiently(|| kv.bucket.get(key)), Ok(None)) {
-                return true;
-            }
-            super::pause(millis);
-        }
-        false
+        let read = || patiently(|| kv.bucket.get(key));
+        let Ok(appeared) =
+            within_a_wait(|| Ok::<_, std::convert::Infallible>(!matches!(read(), Ok(None))));
+        appeared
     }
 
     /// A guard that has held `key` unwritten for [`DEAD_GUARD_MS`] lost its
@@ -357,11 +370,6 @@ mod cas {
         now.seconds * 1000 + u64::from(now.nanoseconds / 1_000_000)
     }
 
-    /// How long a change on a locked store waits, in all, for another
-    /// caller's hold on the key's lock to end: pauses of 1, 2, 4, ... 64 ms
-    /// between tries. A hold is three consecutive store calls.
-    const LOCK_WAIT_PAUSES_MS: [u32; 7] = [1, 2, 4, 8, 16, 32, 64];
-
     /// A swap on a locked store (Spin's Redis store), where the store's own
     /// compare-and-swap costs two new connections and reports what it did
     /// wrongly. The caller takes the key's lock (an `increment` that moves
@@ -371,7 +379,8 @@ mod cas {
     /// this, so the compare and the write are never split by another
     /// change. Ledger values carry revisions and claim ids, so a value
     /// never comes back after it changed. A caller that waited for the
-    /// lock in vain ([`LOCK_WAIT_PAUSES_MS`]) answers a conflict; a lock
+    /// lock in vain ([`WAIT_PAUSES_MS`]; a hold is three consecutive store
+    /// calls) answers a conflict; a lock
     /// whose holder died while it held it is taken over after a minute
     /// ([`take_over`]).
     fn locked_swap(
@@ -388,10 +397,7 @@ mod cas {
         }
         let written = match patiently(|| kv.bucket.get(key)) {
             Ok(Some(current)) if current == expected => {
-                let mut entries = Vec::with_capacity(1 + companions.len());
-                entries.push((key.to_owned(), value.to_vec()));
-                entries.extend_from_slice(companions);
-                set_many(kv, &entries)
+                set_with(kv, key.to_owned(), value, companions)
             }
             Ok(_) => Err(CasError::Conflict),
             Err(error) => Err(CasError::Store(store_error(error))),
@@ -405,16 +411,10 @@ mod cas {
 
     /// Takes the lock `lock`, waiting a little for another holder.
     fn take_lock(kv: &KeyValue, lock: &str, clock: &str) -> Result<bool, CasError> {
-        if increment(kv, lock, 1)? == 1 {
-            return Ok(true);
-        }
-        for millis in LOCK_WAIT_PAUSES_MS {
-            super::pause(millis);
-            if increment(kv, lock, 1)? == 1 {
-                return Ok(true);
-            }
-        }
-        Ok(take_over(kv, lock, clock, true))
+        Ok(
+            within_a_wait(|| increment(kv, lock, 1).map(|count| count == 1))?
+                || take_over(kv, lock, clock, true),
+        )
     }
 
     fn swap_unguarded(
@@ -425,14 +425,8 @@ mod cas {
     ) -> Result<(), CasError> {
         let cas = match handle.how {
             How::Cas(cas) => cas,
-            How::Create => {
-                // A create whose guard this call holds: the key and its
-                // companions in one write.
-                let mut entries = Vec::with_capacity(1 + companions.len());
-                entries.push((handle.key, value.to_vec()));
-                entries.extend_from_slice(companions);
-                return set_many(kv, &entries);
-            }
+            // A create whose guard this call holds.
+            How::Create => return set_with(kv, handle.key, value, companions),
             How::Read(expected) => {
                 return locked_swap(kv, &handle.key, &expected, value, companions);
             }
@@ -462,6 +456,19 @@ mod cas {
             }
         }
         set_many(kv, companions)
+    }
+
+    /// `key` and its companions in one write ([`set_many`]).
+    fn set_with(
+        kv: &KeyValue,
+        key: String,
+        value: &[u8],
+        companions: &[(String, Vec<u8>)],
+    ) -> Result<(), CasError> {
+        let mut entries = Vec::with_capacity(1 + companions.len());
+        entries.push((key, value.to_vec()));
+        entries.extend_from_slice(companions);
+        set_many(kv, &entries)
     }
 
     /// One `wasi:keyvalue/batch.set-many` (a plain `set` for one entry,
