@@ -164,18 +164,24 @@ mod cas {
         (handle, None)
     }
 
+    /// A locked store's handle on `key` holding `value`, which its swap
+    /// compares with the key's value again under the lock.
+    fn compared_later(key: &str, value: Vec<u8>) -> (Handle, Option<Vec<u8>>) {
+        let handle = Handle {
+            how: How::Read(value.clone()),
+            key: key.to_owned(),
+            creation_guard: None,
+        };
+        (handle, Some(value))
+    }
+
     /// [`open`] on a locked store: one read; an absent key is a guarded
     /// create.
     fn open_read(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
         let Some(current) = patiently(|| kv.bucket.get(key)).map_err(store_error)? else {
             return Ok(guarded_create(key));
         };
-        let handle = Handle {
-            how: How::Read(current.clone()),
-            key: key.to_owned(),
-            creation_guard: None,
-        };
-        Ok((handle, Some(current)))
+        Ok(compared_later(key, current))
     }
 
     /// [`open`] for a key the ledger expects to exist (a record it is
@@ -209,12 +215,7 @@ mod cas {
         if kind(kv) != Kind::Locked {
             return open_existing(kv, key);
         }
-        let handle = Handle {
-            how: How::Read(expected.to_vec()),
-            key: key.to_owned(),
-            creation_guard: None,
-        };
-        Ok((handle, Some(expected.to_vec())))
+        Ok(compared_later(key, expected.to_vec()))
     }
 
     fn open_cas(kv: &KeyValue, key: &str) -> Result<(Handle, Option<Vec<u8>>), StoreError> {
