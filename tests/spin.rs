@@ -963,6 +963,16 @@ fn two_spin_instances_on_one_redis_share_the_ledger_events_and_webhooks() {
         "{accepted:#?}\nevents and their attempts: {}",
         a.get("/events?after=0&limit=100").text()
     );
+    // Each went out from the instance that wrote its event, listed
+    // meanwhile under one of several keys of held deliveries: the outbox,
+    // one key that every instance used to change for every event, was
+    // never written.
+    assert_eq!(
+        redis.get("finconnect/ledger/outbox"),
+        None,
+        "the outbox was written; events and their attempts: {}",
+        a.get("/events?after=0&limit=100").text()
+    );
 
     // 32 concurrent pays with one key, spread over both instances: one
     // provider order; every other answer a replay or "in progress".

@@ -86,6 +86,8 @@ fn ledger_config(vars: &dyn Variables) -> ledger::Config {
     ledger::Config {
         instance_id: format!("{:016x}", wasip2::random::random::get_random_u64()),
         webhooks,
+        // `deliver_webhooks` sends them after the answer.
+        hold_own_deliveries: webhooks,
         ..ledger::Config::default()
     }
 }
@@ -98,17 +100,22 @@ const WEBHOOK_TIMEOUTS: Timeouts = Timeouts {
     first_byte_ms: 5_000,
 };
 
-/// Sends the webhooks that are due, if webhooks are on. One read of the
-/// ledger's outbox when nothing is due.
+/// Sends the webhooks of the events this request wrote, and those due, if
+/// webhooks are on. Two reads when nothing is to be sent: the outbox and
+/// one key of held deliveries ([`Ledger::deliveries_due`]).
 fn deliver_webhooks(ledger: &Ledger<KeyValue>, vars: &dyn Variables, now_ms: u64) {
     // `ledger_config` has read the URL already: without one, nothing more
-    // is read; with one, the outbox first (one read), and the webhook
-    // variables only when something is due.
-    if !ledger.config().webhooks || !ledger.deliveries_due(now_ms).unwrap_or(false) {
+    // is read; with one, the outbox first unless this request holds
+    // deliveries, and the webhook variables only when something is to be
+    // sent.
+    if !ledger.config().webhooks
+        || !(ledger.holds_deliveries() || ledger.deliveries_due(now_ms).unwrap_or(false))
+    {
         return;
     }
     // A misconfigured secret leaves deliveries scheduled (nothing is
-    // lost); `POST /events/{id}/deliveries` reports the variable at fault.
+    // lost: held ones are due once their lease runs out);
+    // `POST /events/{id}/deliveries` reports the variable at fault.
     let Ok(Some(target)) = WebhookTarget::load(vars) else {
         return;
     };

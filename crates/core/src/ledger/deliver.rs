@@ -95,10 +95,14 @@ pub fn webhook_request(
     Ok(request.with_body(body))
 }
 
-/// Attempts every delivery due at `now_ms` (at most [`MAX_PER_RUN`]),
-/// each leased first so that instances sharing the store do not send the
-/// same event at once, and records each attempt: a 2xx answer delivers it,
-/// anything else schedules the next try. Nothing is dropped.
+/// Sends the deliveries this ledger holds for the events it wrote
+/// ([`super::Config::hold_own_deliveries`]), then every other delivery due
+/// at `now_ms`, each leased first so that instances sharing the store do
+/// not send the same event at once; at most [`MAX_PER_RUN`] in all. Each
+/// attempt is recorded: a 2xx answer delivers it, anything else schedules
+/// the next try. Nothing is dropped: a held delivery left over goes into
+/// the outbox at the first look at its key after its lease runs out
+/// ([`Ledger::adopt_orphans`]).
 pub fn deliver_due<S: Store>(
     ledger: &Ledger<S>,
     target: &WebhookTarget,
@@ -106,48 +110,70 @@ pub fn deliver_due<S: Store>(
     now_ms: u64,
 ) -> std::result::Result<DeliveryRun, LedgerError> {
     let mut run = DeliveryRun::default();
-    for delivery in ledger.due_deliveries(now_ms)?.into_iter().take(MAX_PER_RUN) {
-        if !ledger.lease_delivery(&delivery.event_id, now_ms, LEASE_MS)? {
-            continue;
-        }
-        let attempt = match ledger.event(&delivery.event_id)? {
-            None => Attempt {
-                at: now_ms,
-                status: None,
-                error: Some("the event is no longer in the ledger".into()),
-            },
-            Some(event) => match webhook_request(target, &event, now_ms) {
-                Err(error) => Attempt {
-                    at: now_ms,
-                    status: None,
-                    error: Some(error.to_string()),
-                },
-                Ok(request) => match transport.send(request) {
-                    Ok(reply) if (200..300).contains(&reply.status) => Attempt {
-                        at: now_ms,
-                        status: Some(reply.status),
-                        error: None,
-                    },
-                    Ok(reply) => Attempt {
-                        at: now_ms,
-                        status: Some(reply.status),
-                        error: Some(format!("the endpoint answered HTTP {}", reply.status)),
-                    },
-                    Err(TransportError::Timeout(message) | TransportError::Failed(message)) => {
-                        Attempt {
-                            at: now_ms,
-                            status: None,
-                            error: Some(message),
-                        }
-                    }
-                },
-            },
-        };
+    let mut send = |event_id: &str, seq: u64, held: bool| -> Result<(), LedgerError> {
+        let event = ledger.numbered_event(seq, event_id)?;
+        let attempt = attempt(target, transport, event.as_ref(), now_ms);
         run.attempted += 1;
         if attempt.succeeded() {
             run.delivered += 1;
         }
-        ledger.record_attempt(&delivery.event_id, delivery.seq, attempt)?;
+        if held {
+            ledger.record_held_attempt(event_id, seq, attempt)?;
+        } else {
+            ledger.record_attempt(event_id, seq, attempt)?;
+        }
+        Ok(())
+    };
+    // The held ones first: nothing read or written for the others can
+    // keep them from going out.
+    let held = ledger.take_held_deliveries(now_ms);
+    for (event_id, seq) in held.iter().take(MAX_PER_RUN) {
+        send(event_id, *seq, true)?;
+    }
+    let room = MAX_PER_RUN.saturating_sub(held.len());
+    if room > 0 {
+        if ledger.config().hold_own_deliveries {
+            ledger.adopt_orphans(now_ms)?;
+        }
+        for delivery in ledger.due_deliveries(now_ms)?.into_iter().take(room) {
+            if ledger.lease_delivery(&delivery.event_id, now_ms, LEASE_MS)? {
+                send(&delivery.event_id, delivery.seq, false)?;
+            }
+        }
     }
     Ok(run)
+}
+
+/// One attempt to send `event` (`None`: it is gone from the ledger).
+fn attempt(
+    target: &WebhookTarget,
+    transport: &mut dyn Transport,
+    event: Option<&super::Event>,
+    now_ms: u64,
+) -> Attempt {
+    let failed = |error: String| Attempt {
+        at: now_ms,
+        status: None,
+        error: Some(error),
+    };
+    let Some(event) = event else {
+        return failed("the event is no longer in the ledger".into());
+    };
+    let request = match webhook_request(target, event, now_ms) {
+        Ok(request) => request,
+        Err(error) => return failed(error.to_string()),
+    };
+    match transport.send(request) {
+        Ok(reply) if (200..300).contains(&reply.status) => Attempt {
+            at: now_ms,
+            status: Some(reply.status),
+            error: None,
+        },
+        Ok(reply) => Attempt {
+            at: now_ms,
+            status: Some(reply.status),
+            error: Some(format!("the endpoint answered HTTP {}", reply.status)),
+        },
+        Err(TransportError::Timeout(message) | TransportError::Failed(message)) => failed(message),
+    }
 }

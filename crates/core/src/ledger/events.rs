@@ -122,9 +122,32 @@ pub(crate) fn outbox_key() -> String {
     format!("{PREFIX}outbox")
 }
 
+/// How many keys the deliveries held by the instances that wrote their
+/// events are spread over ([`held_key`]).
+pub(crate) const HELD_SHARDS: u64 = 16;
+
+/// Where the delivery of event `id` is listed while the instance that
+/// wrote the event holds it ([`super::Config::hold_own_deliveries`]): one
+/// of [`HELD_SHARDS`] keys, by the id's last hex digit, so that instances
+/// writing events at once rarely change the same key.
+pub(crate) fn held_key(event_id: &str) -> String {
+    let digit = event_id
+        .bytes()
+        .next_back()
+        .and_then(|byte| char::from(byte).to_digit(16))
+        .unwrap_or(0);
+    held_shard_key(u64::from(digit))
+}
+
+/// The `shard`-th key of held deliveries (modulo [`HELD_SHARDS`]).
+pub(crate) fn held_shard_key(shard: u64) -> String {
+    format!("{PREFIX}outbox/held/{:x}", shard % HELD_SHARDS)
+}
+
 /// The deliveries still to attempt, kept under one key so that checking
 /// for due work costs one read (`wasi:keyvalue` lists keys only by walking
-/// the whole bucket). Delivered and exhausted ones leave it.
+/// the whole bucket). Delivered and exhausted ones leave it. A key of held
+/// deliveries ([`held_key`]) is a list of the same form.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Outbox {
     pub(crate) entries: Vec<OutboxEntry>,

@@ -174,8 +174,8 @@ use crate::domain::{Payment, PaymentDetails, PaymentRequest, Provider};
 use crate::error::Error;
 use events::{ChangeMarker, Outbox, OutboxEntry, TOMBSTONE};
 use record::{account_key, record_key, reference_key, tracking_key};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// How many times a compare-and-swap is retried before giving up with
 /// [`LedgerError::Contention`].
@@ -199,6 +199,13 @@ pub struct Config {
     pub recheck_settled_ms: u64,
     /// Queue a webhook [`Delivery`] for every new event.
     pub webhooks: bool,
+    /// The caller sends the deliveries of the events it writes itself,
+    /// right after its answer ([`deliver::deliver_due`] does, first): each
+    /// goes into the outbox already leased to this ledger for
+    /// [`deliver::LEASE_MS`], so other instances leave it alone instead of
+    /// racing for it, and it is due for anyone only if this one never sent
+    /// it. The HTTP face sets it; off, a new delivery is due at once.
+    pub hold_own_deliveries: bool,
     /// [`Mode::StoreOnly`]: events younger than this are not listed yet.
     /// [`Mode::Atomic`]: a number reserved but not written is sealed once
     /// an event numbered after it is older than this.
@@ -213,6 +220,7 @@ impl Default for Config {
             retention_days: 90,
             recheck_settled_ms: 3_600_000,
             webhooks: false,
+            hold_own_deliveries: false,
             settle_window_ms: 5_000,
         }
     }
@@ -525,6 +533,17 @@ pub struct Ledger<S: Store> {
     store: S,
     config: Config,
     claims: AtomicU64,
+    /// The deliveries this ledger leased to itself as it queued them
+    /// ([`Config::hold_own_deliveries`]), not yet sent.
+    held: Mutex<Vec<Held>>,
+}
+
+/// A delivery queued by this ledger and leased to it until `until`.
+#[derive(Debug)]
+struct Held {
+    event_id: String,
+    seq: u64,
+    until: u64,
 }
 
 impl<S: Store> Ledger<S> {
@@ -534,6 +553,7 @@ impl<S: Store> Ledger<S> {
             store,
             config,
             claims: AtomicU64::new(0),
+            held: Mutex::new(Vec::new()),
         }
     }
 
@@ -1540,7 +1560,57 @@ impl<S: Store> Ledger<S> {
                 None => return Ok(()),
             },
         };
-        self.schedule(&delivery)
+        if !self.config.hold_own_deliveries {
+            return self.schedule(&delivery);
+        }
+        // Listed apart from the outbox, under one of several keys: a
+        // delivery sent at once then never changes the outbox. The list is
+        // only for an instance that stops before sending: one that could
+        // not be written (the store kept refusing, or writers kept
+        // changing it) fails nothing, and this ledger sends the delivery
+        // all the same. Failing the call instead would leave the event
+        // written and its delivery in no list at all.
+        let until = now.saturating_add(deliver::LEASE_MS);
+        let lease = self.new_claim(now).id;
+        let key = events::held_key(&delivery.event_id);
+        let _ = self.list_at(
+            &key,
+            &delivery.event_id,
+            delivery.seq,
+            Some(until),
+            Some(&lease),
+        );
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Held {
+                event_id: delivery.event_id,
+                seq: delivery.seq,
+                until,
+            });
+        Ok(())
+    }
+
+    /// Whether this ledger holds deliveries it queued and has not sent
+    /// ([`Config::hold_own_deliveries`]).
+    pub fn holds_deliveries(&self) -> bool {
+        !self
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+    }
+
+    /// Takes the events whose deliveries this ledger queued and still
+    /// holds at `now`, in the order it wrote them, for the caller to send and record
+    /// ([`Self::record_attempt`]). A lease that ran out is left to the
+    /// outbox, where the delivery is due for anyone.
+    pub fn take_held_deliveries(&self, now: u64) -> Vec<(String, u64)> {
+        std::mem::take(&mut *self.held.lock().unwrap_or_else(PoisonError::into_inner))
+            .into_iter()
+            .filter(|held| held.until > now)
+            .map(|held| (held.event_id, held.seq))
+            .collect()
     }
 
     /// The delivery record a new event gets when webhooks are on: its key,
@@ -1839,18 +1909,25 @@ impl<S: Store> Ledger<S> {
             .is_some_and(|created| created.saturating_add(self.config.settle_window_ms) <= now)
     }
 
+    /// Event `id`, numbered `seq` (as its delivery record says): `None`
+    /// when that slot of the log holds no event, or another one.
+    pub fn numbered_event(&self, seq: u64, id: &str) -> Result<Option<Event>, LedgerError> {
+        let key = events::event_key(seq);
+        Ok(match self.store.get(&key)? {
+            Some(bytes) if bytes != TOMBSTONE => {
+                Some(decode_json::<Event>(&key, &bytes)?).filter(|event| event.id == id)
+            }
+            _ => None,
+        })
+    }
+
     /// The event with `id` (for `POST /events/{id}/deliveries`), through
     /// its delivery record when webhooks are on, else by scanning.
     pub fn event(&self, id: &str) -> Result<Option<Event>, LedgerError> {
         let delivery_key = events::delivery_key(id);
         if let Some(bytes) = self.store.get(&delivery_key)? {
             let delivery: Delivery = decode_json(&delivery_key, &bytes)?;
-            let key = events::event_key(delivery.seq);
-            return self
-                .store
-                .get(&key)?
-                .map(|bytes| decode_json(&key, &bytes))
-                .transpose();
+            return self.numbered_event(delivery.seq, id);
         }
         for key in self.store.list_keys(&events::event_prefix())? {
             if let Some(bytes) = self.store.get(&key)?
@@ -1892,7 +1969,7 @@ impl<S: Store> Ledger<S> {
             // An entry left for a delivery that is over (put back by
             // `restore_scheduled` as it finished elsewhere): it would make
             // every request look for due deliveries.
-            self.update_outbox(|outbox| {
+            self.update_outbox(&events::outbox_key(), |outbox| {
                 let before = outbox.entries.len();
                 outbox
                     .entries
@@ -1919,13 +1996,23 @@ impl<S: Store> Ledger<S> {
             return Ok(0);
         }
         let outbox = self.outbox()?;
-        let mut restored = 0;
-        for delivery in listed.iter().filter(|delivery| scheduled(delivery)) {
-            if outbox
+        let listed_in = |outbox: &Outbox, event_id: &str| {
+            outbox
                 .entries
                 .iter()
-                .any(|entry| entry.event_id == delivery.event_id)
-            {
+                .any(|entry| entry.event_id == event_id)
+        };
+        let mut restored = 0;
+        for delivery in listed.iter().filter(|delivery| scheduled(delivery)) {
+            if listed_in(&outbox, &delivery.event_id) {
+                continue;
+            }
+            // Held by the instance that wrote it: sent by it, or adopted
+            // from there once its lease runs out.
+            if listed_in(
+                &self.outbox_at(&events::held_key(&delivery.event_id))?,
+                &delivery.event_id,
+            ) {
                 continue;
             }
             // Read again after the outbox: one finished since is left out.
@@ -1940,9 +2027,14 @@ impl<S: Store> Ledger<S> {
         Ok(restored)
     }
 
-    /// Whether any delivery may be due at `now` (one read of the outbox).
+    /// Whether any delivery may be due at `now`: one read of the outbox,
+    /// and, with [`Config::hold_own_deliveries`], one of the key of held
+    /// deliveries [`Self::adopt_orphans`] looks at by then.
     pub fn deliveries_due(&self, now: u64) -> Result<bool, LedgerError> {
-        Ok(self.outbox()?.entries.iter().any(|entry| entry.due <= now))
+        let due = |outbox: Outbox| outbox.entries.iter().any(|entry| entry.due <= now);
+        Ok(due(self.outbox()?)
+            || (self.config.hold_own_deliveries
+                && due(self.outbox_at(&events::held_shard_key(now / 1000))?)))
     }
 
     /// Takes the right to attempt the delivery of `event_id` now: its
@@ -1957,7 +2049,7 @@ impl<S: Store> Ledger<S> {
     ) -> Result<bool, LedgerError> {
         let lease = self.new_claim(now).id;
         let mut leased = false;
-        self.update_outbox(|outbox| {
+        self.update_outbox(&events::outbox_key(), |outbox| {
             let Some(entry) = outbox
                 .entries
                 .iter_mut()
@@ -1990,6 +2082,29 @@ impl<S: Store> Ledger<S> {
         seq: u64,
         attempt: Attempt,
     ) -> Result<Delivery, LedgerError> {
+        self.record(event_id, seq, attempt, false)
+    }
+
+    /// [`Self::record_attempt`] for a delivery this ledger held (one
+    /// [`Self::take_held_deliveries`] gave): the next try, if any, goes in
+    /// the outbox, which a delivery sent at once never changes, and the
+    /// delivery leaves the held list.
+    pub fn record_held_attempt(
+        &self,
+        event_id: &str,
+        seq: u64,
+        attempt: Attempt,
+    ) -> Result<Delivery, LedgerError> {
+        self.record(event_id, seq, attempt, true)
+    }
+
+    fn record(
+        &self,
+        event_id: &str,
+        seq: u64,
+        attempt: Attempt,
+        held: bool,
+    ) -> Result<Delivery, LedgerError> {
         let key = events::delivery_key(event_id);
         let at = attempt.at;
         let delivery = self.update_delivery(&key, event_id, seq, at, |delivery| {
@@ -1999,8 +2114,41 @@ impl<S: Store> Ledger<S> {
                 delivery.record(attempt.clone());
             }
         })?;
-        self.schedule(&delivery)?;
+        if !held || delivery.next_attempt_at.is_some() {
+            self.schedule(&delivery)?;
+        }
+        if held {
+            // Out of the held list only once the retry is in the outbox.
+            self.list_at(&events::held_key(event_id), event_id, seq, None, None)?;
+        }
         Ok(delivery)
+    }
+
+    /// Moves the deliveries whose holders let their lease run out (the
+    /// instance stopped before sending them) from one key of held
+    /// deliveries, chosen by `now`, into the outbox, due at `now`. Each
+    /// request with webhooks looks at one such key, a different one each
+    /// second. An entry whose delivery is no longer scheduled (sent, but
+    /// its holder could not take it out of the list) only leaves the list.
+    /// Returns how many moved into the outbox.
+    pub fn adopt_orphans(&self, now: u64) -> Result<usize, LedgerError> {
+        let key = events::held_shard_key(now / 1000);
+        let outbox = events::outbox_key();
+        let mut moved = 0;
+        for orphan in self.outbox_at(&key)?.entries {
+            if orphan.due > now {
+                continue;
+            }
+            let scheduled = self
+                .delivery(&orphan.event_id)?
+                .is_none_or(|delivery| delivery.state == DeliveryState::Scheduled);
+            if scheduled {
+                self.list_at(&outbox, &orphan.event_id, orphan.seq, Some(now), None)?;
+                moved += 1;
+            }
+            self.list_at(&key, &orphan.event_id, orphan.seq, None, None)?;
+        }
+        Ok(moved)
     }
 
     /// Starts the retry schedule of event `event_id` again, due at `now`
@@ -2026,25 +2174,47 @@ impl<S: Store> Ledger<S> {
     /// Puts `delivery` in the outbox at its next attempt, or takes it out
     /// once delivered or exhausted.
     fn schedule(&self, delivery: &Delivery) -> Result<(), LedgerError> {
-        self.update_outbox(|outbox| {
+        self.list_at(
+            &events::outbox_key(),
+            &delivery.event_id,
+            delivery.seq,
+            delivery.next_attempt_at,
+            None,
+        )
+    }
+
+    /// Lists event `event_id`'s delivery under `key` (the outbox or a key
+    /// of held deliveries) as due at `due` and leased to `lease`, or takes
+    /// it out (`due` `None`).
+    fn list_at(
+        &self,
+        key: &str,
+        event_id: &str,
+        seq: u64,
+        due: Option<u64>,
+        lease: Option<&str>,
+    ) -> Result<(), LedgerError> {
+        self.update_outbox(key, |outbox| {
             let position = outbox
                 .entries
                 .iter()
-                .position(|entry| entry.event_id == delivery.event_id);
-            match (delivery.next_attempt_at, position) {
+                .position(|entry| entry.event_id == event_id);
+            match (due, position) {
                 (Some(due), Some(index)) => {
+                    // Unchanged when an earlier try wrote it and its swap
+                    // was reported lost.
                     let entry = &mut outbox.entries[index];
-                    let changed = entry.due != due || entry.lease.is_some();
+                    let changed = entry.due != due || entry.lease.as_deref() != lease;
                     entry.due = due;
-                    entry.lease = None;
+                    entry.lease = lease.map(str::to_owned);
                     changed
                 }
                 (Some(due), None) => {
                     outbox.entries.push(OutboxEntry {
-                        event_id: delivery.event_id.clone(),
-                        seq: delivery.seq,
+                        event_id: event_id.to_owned(),
+                        seq,
                         due,
-                        lease: None,
+                        lease: lease.map(str::to_owned),
                     });
                     true
                 }
@@ -2058,9 +2228,13 @@ impl<S: Store> Ledger<S> {
     }
 
     fn outbox(&self) -> Result<Outbox, LedgerError> {
-        let key = events::outbox_key();
-        Ok(match self.store.get(&key)? {
-            Some(bytes) => decode_json(&key, &bytes)?,
+        self.outbox_at(&events::outbox_key())
+    }
+
+    /// The outbox, or a key of held deliveries.
+    fn outbox_at(&self, key: &str) -> Result<Outbox, LedgerError> {
+        Ok(match self.store.get(key)? {
+            Some(bytes) => decode_json(key, &bytes)?,
             None => Outbox::default(),
         })
     }
@@ -2069,35 +2243,37 @@ impl<S: Store> Ledger<S> {
     /// anything), by CAS where the host offers it.
     fn update_outbox(
         &self,
+        key: &str,
         mut change: impl FnMut(&mut Outbox) -> bool,
     ) -> Result<(), LedgerError> {
-        let key = events::outbox_key();
         let read = |current: Option<Vec<u8>>| -> Result<Outbox, LedgerError> {
             match current {
-                Some(bytes) => decode_json(&key, &bytes),
+                Some(bytes) => decode_json(key, &bytes),
                 None => Ok(Outbox::default()),
             }
         };
         if !self.atomic() {
-            let mut outbox = read(self.store.get(&key)?)?;
+            let mut outbox = read(self.store.get(key)?)?;
             if change(&mut outbox) {
-                self.store.set(&key, &encode_json(&key, &outbox)?)?;
+                self.store.set(key, &encode_json(key, &outbox)?)?;
             }
             return Ok(());
         }
         for _ in 0..CAS_ATTEMPTS {
-            let (cas, current) = self.store.cas_open_existing(&key)?;
+            let (cas, current) = self.store.cas_open_existing(key)?;
             let mut outbox = read(current)?;
             if !change(&mut outbox) {
                 return Ok(());
             }
-            match self.store.cas_swap(cas, &encode_json(&key, &outbox)?) {
+            match self.store.cas_swap(cas, &encode_json(key, &outbox)?) {
                 Ok(()) => return Ok(()),
                 Err(CasError::Conflict) => continue,
                 Err(CasError::Store(error)) => return Err(error.into()),
             }
         }
-        Err(LedgerError::Contention { key })
+        Err(LedgerError::Contention {
+            key: key.to_owned(),
+        })
     }
 
     fn update_delivery(

@@ -1160,6 +1160,240 @@ fn a_delivery_lost_from_the_outbox_is_restored_and_a_finished_one_cleaned() -> T
     Ok(())
 }
 
+/// A ledger with webhooks that sends its own deliveries after its answer,
+/// as the HTTP face's does.
+fn holding_ledger<S: Store>(store: S) -> Ledger<S> {
+    Ledger::new(
+        store,
+        Config {
+            webhooks: true,
+            hold_own_deliveries: true,
+            ..Config::default()
+        },
+    )
+}
+
+fn webhook_target() -> Result<deliver::WebhookTarget, Box<dyn std::error::Error>> {
+    Ok(deliver::WebhookTarget {
+        url: "http://127.0.0.1:9/hooks".into(),
+        secret: WebhookSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?,
+    })
+}
+
+/// The first moment at or after `from` when a look for orphans
+/// ([`Ledger::adopt_orphans`]) reads the key holding `event_id`'s delivery.
+fn looked_at(event_id: &str, from: u64) -> u64 {
+    let key = events::held_key(event_id);
+    (0..events::HELD_SHARDS)
+        .map(|second| from + second * 1000)
+        .find(|at| events::held_shard_key(at / 1000) == key)
+        .unwrap_or(u64::MAX)
+}
+
+/// A delivery the ledger queues for its own event is leased to it and
+/// listed apart from the outbox: no other instance finds it due, and the
+/// ledger sends it itself, once. Sent at once, it never changes the outbox,
+/// the key every instance would otherwise change for every event.
+#[test]
+fn a_ledger_that_sends_its_own_deliveries_holds_them_and_sends_each_once() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = holding_ledger(&store);
+    pending_payment(&ledger, Provider::Pesapal, "INV-H1", "TRK-H1")?;
+    assert!(ledger.holds_deliveries());
+    let event = ledger.events(0, 10, NOW)?.data.remove(0);
+    let held = store.get(&events::held_key(&event.id))?.ok_or("not held")?;
+    assert!(String::from_utf8(held)?.contains(&event.id));
+    // Another instance over the same store: nothing due for it, whenever
+    // it looks within the lease.
+    let other = holding_ledger(&store);
+    assert!(!other.holds_deliveries());
+    for second in 0..events::HELD_SHARDS {
+        assert!(!other.deliveries_due(NOW + second * 1000)?);
+    }
+    assert_eq!(other.adopt_orphans(looked_at(&event.id, NOW))?, 0);
+
+    let mut transport = crate::transport::scripted::Scripted::new(vec![Ok((204, ""))]);
+    let run = deliver::deliver_due(&ledger, &webhook_target()?, &mut transport, NOW + 5)?;
+    assert_eq!((run.attempted, run.delivered), (1, 1));
+    assert_eq!(transport.seen.len(), 1);
+    assert!(!ledger.holds_deliveries());
+    let delivery = ledger.delivery(&event.id)?.ok_or("no delivery record")?;
+    assert_eq!(delivery.state, DeliveryState::Delivered);
+    assert_eq!(
+        store.get(&events::outbox_key())?,
+        None,
+        "the outbox was written"
+    );
+    let held = store
+        .get(&events::held_key(&event.id))?
+        .ok_or("no held list")?;
+    assert!(!String::from_utf8(held)?.contains(&event.id));
+    // Nobody sends it again, even after the lease.
+    let late = looked_at(&event.id, NOW + deliver::LEASE_MS);
+    assert!(!other.deliveries_due(late)?);
+    let mut idle = crate::transport::scripted::Scripted::new(vec![]);
+    let run = deliver::deliver_due(&other, &webhook_target()?, &mut idle, late)?;
+    assert_eq!(run.attempted, 0);
+    Ok(())
+}
+
+/// An entry left in a held list after its delivery was sent (the holder
+/// could not take it out) is dropped by the look after its lease, without
+/// a send and without a write to the outbox.
+#[test]
+fn a_held_entry_left_after_its_delivery_was_sent_is_dropped() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = holding_ledger(&store);
+    pending_payment(&ledger, Provider::Pesapal, "INV-H5", "TRK-H5")?;
+    let event = ledger.events(0, 10, NOW)?.data.remove(0);
+    let key = events::held_key(&event.id);
+    let listed = store.get(&key)?.ok_or("not held")?;
+    let mut transport = crate::transport::scripted::Scripted::new(vec![Ok((204, ""))]);
+    deliver::deliver_due(&ledger, &webhook_target()?, &mut transport, NOW + 5)?;
+    // As if the holder's last write had failed.
+    store.set(&key, &listed)?;
+
+    let other = holding_ledger(&store);
+    let after = looked_at(&event.id, NOW + deliver::LEASE_MS);
+    assert!(other.deliveries_due(after)?, "the entry is there to drop");
+    let mut idle = crate::transport::scripted::Scripted::new(vec![]);
+    let run = deliver::deliver_due(&other, &webhook_target()?, &mut idle, after)?;
+    assert_eq!(run.attempted, 0);
+    assert_eq!(
+        store.get(&events::outbox_key())?,
+        None,
+        "the outbox was written"
+    );
+    assert!(!other.deliveries_due(after)?);
+    Ok(())
+}
+
+/// A held delivery the endpoint refused goes into the outbox at its retry,
+/// and out of the held list.
+#[test]
+fn a_held_delivery_refused_is_retried_from_the_outbox() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = holding_ledger(&store);
+    pending_payment(&ledger, Provider::Pesapal, "INV-H3", "TRK-H3")?;
+    let mut transport = crate::transport::scripted::Scripted::new(vec![Ok((503, "{}"))]);
+    let run = deliver::deliver_due(&ledger, &webhook_target()?, &mut transport, NOW + 5)?;
+    assert_eq!((run.attempted, run.delivered), (1, 0));
+    let event = ledger.events(0, 10, NOW)?.data.remove(0);
+    let delivery = ledger.delivery(&event.id)?.ok_or("no delivery record")?;
+    let retry = delivery.next_attempt_at.ok_or("no retry")?;
+    let other = holding_ledger(&store);
+    assert!(other.due_deliveries(retry - 1)?.is_empty());
+    assert_eq!(other.due_deliveries(retry)?.len(), 1);
+    let held = store
+        .get(&events::held_key(&event.id))?
+        .ok_or("no held list")?;
+    assert!(!String::from_utf8(held)?.contains(&event.id));
+    Ok(())
+}
+
+/// A ledger that queued a delivery and never sent it (its instance
+/// stopped, or the endpoint's variables were wrong) loses nothing: once
+/// the lease runs out, the first look at its key moves it into the
+/// outbox, due for anyone; the holder, if it asks that late, no longer
+/// sends it. Listing the event meanwhile does not put it in the outbox.
+#[test]
+fn a_held_delivery_never_sent_is_adopted_after_the_lease() -> TestResult {
+    let store = MemoryStore::new();
+    let ledger = holding_ledger(&store);
+    pending_payment(&ledger, Provider::Pesapal, "INV-H2", "TRK-H2")?;
+    let event = ledger.events(0, 10, NOW)?.data.remove(0);
+    let listed = ledger.delivery(&event.id)?.ok_or("no delivery record")?;
+    let other = holding_ledger(&store);
+    assert_eq!(other.restore_scheduled(&[&listed])?, 0);
+
+    let within = looked_at(&event.id, NOW);
+    assert!(!other.deliveries_due(within)?);
+    assert_eq!(other.adopt_orphans(within)?, 0);
+    let after = looked_at(&event.id, NOW + deliver::LEASE_MS);
+    assert!(other.deliveries_due(after)?);
+    let mut transport = crate::transport::scripted::Scripted::new(vec![Ok((200, "{}"))]);
+    let run = deliver::deliver_due(&other, &webhook_target()?, &mut transport, after)?;
+    assert_eq!((run.attempted, run.delivered), (1, 1));
+    let sent = std::str::from_utf8(&transport.seen[0].body)?;
+    assert!(sent.contains(&event.id));
+    // The holder, too late: its lease is over, it sends nothing.
+    assert!(ledger.take_held_deliveries(after).is_empty());
+    assert!(!other.deliveries_due(looked_at(&event.id, after + 1000))?);
+    Ok(())
+}
+
+/// A store whose writes to keys under `prefix` always fail: a set with a
+/// store error, a swap as lost to another writer.
+struct RefusesWritesUnder {
+    inner: MemoryStore,
+    prefix: String,
+}
+
+impl Store for RefusesWritesUnder {
+    type Cas = (store::MemoryCas, bool);
+
+    fn mode(&self) -> Mode {
+        self.inner.mode()
+    }
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        if key.starts_with(&self.prefix) {
+            return Err(StoreError::Other("refused".into()));
+        }
+        self.inner.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.inner.delete(key)
+    }
+    fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.list_keys(prefix)
+    }
+    fn cas_open(&self, key: &str) -> Result<(Self::Cas, Option<Vec<u8>>), StoreError> {
+        let (cas, current) = self.inner.cas_open(key)?;
+        Ok(((cas, key.starts_with(&self.prefix)), current))
+    }
+    fn cas_swap(&self, (cas, refused): Self::Cas, value: &[u8]) -> Result<(), CasError> {
+        if refused {
+            return Err(CasError::Conflict);
+        }
+        self.inner.cas_swap(cas, value)
+    }
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
+        self.inner.increment(key, delta)
+    }
+}
+
+/// When the list of held deliveries cannot be written (writers kept
+/// changing it, or the store refused), the call that wrote the event still
+/// succeeds and still sends its delivery: failing it left the delivery in
+/// no list, sent by nobody until someone listed its event.
+#[test]
+fn a_delivery_whose_held_list_cannot_be_written_is_sent_all_the_same() -> TestResult {
+    for store_only in [false, true] {
+        let inner = if store_only {
+            MemoryStore::store_only()
+        } else {
+            MemoryStore::new()
+        };
+        let ledger = holding_ledger(RefusesWritesUnder {
+            inner,
+            prefix: events::held_shard_key(0).trim_end_matches('0').to_owned(),
+        });
+        pending_payment(&ledger, Provider::Pesapal, "INV-H4", "TRK-H4")?;
+        assert!(ledger.holds_deliveries(), "store only: {store_only}");
+        let mut transport = crate::transport::scripted::Scripted::new(vec![Ok((204, ""))]);
+        let run = deliver::deliver_due(&ledger, &webhook_target()?, &mut transport, NOW + 5)?;
+        assert_eq!(
+            (run.attempted, run.delivered),
+            (1, 1),
+            "store only: {store_only}"
+        );
+    }
+    Ok(())
+}
+
 /// Another writer's change to a key, run right after a swap on it.
 type OtherWriter = Box<dyn FnOnce(&MemoryStore) + Send>;
 
