@@ -193,6 +193,7 @@ fn mismatch(what: &str, answer: Written) -> Error {
 #[derive(Debug)]
 enum Pending {
     Answered(Result<Written, Error>),
+    Leading(sqlite::Leading),
     Committing(sqlite::Waiting),
 }
 
@@ -200,6 +201,7 @@ impl Pending {
     async fn answer(self) -> Result<Written, Error> {
         match self {
             Self::Answered(answer) => answer,
+            Self::Leading(mut leading) => leading.answer().await,
             Self::Committing(mut waiting) => waiting.answer().await,
         }
     }

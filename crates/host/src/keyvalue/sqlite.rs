@@ -16,8 +16,9 @@
 //! timeout, order them).
 //!
 //! One connection serves reads and writes. Writes are committed in groups
-//! ([`Group`]): a write that finds the writing connection free runs at once
-//! on its caller's thread, taking along every write queued so far (up to
+//! ([`Group`]): a write that finds the writing connection free lets the
+//! other ready tasks run once (their writes queue meanwhile), then runs on
+//! its caller's thread, taking along every write queued so far (up to
 //! [`BATCH`]); writes that arrive meanwhile queue, their callers waiting
 //! without holding a thread, and when the transaction is committed the
 //! next caller in the queue commits what has queued since. Each write is
@@ -98,11 +99,12 @@ pub(super) struct Sqlite {
 }
 
 /// Group commit by turns: the write that finds nobody writing takes the
-/// turn and runs at once, on its caller's thread, with every write queued
-/// so far; writes that arrive meanwhile queue, and when the turn ends it
-/// passes, with the first of them, to its caller, who commits the queue.
-/// No thread of its own: a write alone costs what a transaction costs, and
-/// the callers waiting (tasks, see [`Waiting`]) hold no thread.
+/// turn, lets the other ready tasks run once ([`Leading`]), and then runs
+/// on its caller's thread with every write queued so far; writes that
+/// arrive meanwhile queue, and when the turn ends it passes, with the first
+/// of them, to its caller, who commits the queue. No thread of its own: a
+/// write alone costs what a transaction costs, and the callers waiting
+/// (tasks, see [`Waiting`]) hold no thread.
 #[derive(Debug)]
 struct Group {
     /// Only the write holding the turn locks it.
@@ -176,6 +178,34 @@ impl Drop for Waiting {
         self.turn.close();
         if let Ok(Turn::Yours(_)) = self.turn.try_recv() {
             // The write's caller is gone: it is not run, the turn goes on.
+            self.group.pass();
+        }
+    }
+}
+
+/// A write that took the free turn. Before it commits, it lets the
+/// runtime run every other task that is ready, once: writes those tasks
+/// start meanwhile queue, and go in its transaction. Dropped before it
+/// committed (its instance went away), it passes the turn on.
+#[derive(Debug)]
+pub(super) struct Leading {
+    write: Option<Write>,
+    group: Arc<Group>,
+}
+
+impl Leading {
+    pub(super) async fn answer(&mut self) -> Result<Written, Error> {
+        tokio::task::yield_now().await;
+        match self.write.take() {
+            Some(write) => self.group.lead(write),
+            None => Err(super::writer_gone()),
+        }
+    }
+}
+
+impl Drop for Leading {
+    fn drop(&mut self) {
+        if self.write.take().is_some() {
             self.group.pass();
         }
     }
@@ -481,7 +511,10 @@ impl Group {
         }
         queue.taken = true;
         drop(queue);
-        Pending::Answered(self.lead(write))
+        Pending::Leading(Leading {
+            write: Some(write),
+            group: self.clone(),
+        })
     }
 
     /// `write` for a thread that waits: alone, as soon as the connection

@@ -940,3 +940,65 @@ fn a_panic_while_holding_the_turn_passes_it_on() {
     let read = |key: &str| super::Backend::read(&sqlite, DEFAULT_STORE, key).unwrap();
     assert!(read("behind").value().is_some());
 }
+
+/// Writes that tasks start together, with the turn free, go in one
+/// transaction: the write that takes the turn lets the other ready tasks
+/// run once before it commits, and their writes queue behind it.
+#[test]
+fn writes_started_together_by_tasks_share_one_transaction() {
+    use super::Written;
+    const TASKS: usize = 8;
+    let dir = TempDir::new("together");
+    let sqlite = Arc::new(super::sqlite::Sqlite::open(&dir.file()).unwrap());
+    let before = sqlite.hooks().transactions.load(Ordering::Relaxed);
+    let answers = block_on(async {
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|n| {
+                let sqlite = sqlite.clone();
+                tokio::spawn(async move {
+                    super::Backend::write(&*sqlite, set(&format!("key-{n}")))
+                        .answer()
+                        .await
+                        .map_err(|err| super::describe(&err))
+                })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        answers
+    });
+    assert!(
+        answers.iter().all(|answer| *answer == Ok(Written::Done)),
+        "{answers:?}"
+    );
+    let transactions = sqlite.hooks().transactions.load(Ordering::Relaxed) - before;
+    assert_eq!(transactions, 1, "{TASKS} writes");
+    let read = |key: &str| super::Backend::read(&*sqlite, DEFAULT_STORE, key).unwrap();
+    assert!((0..TASKS).all(|n| read(&format!("key-{n}")).value().is_some()));
+    assert!(!sqlite.turn_taken());
+}
+
+/// A write that took the free turn and whose caller went away before it
+/// committed (its instance was dropped while it let other tasks run) is not
+/// run, and passes the turn to the write queued behind it.
+#[test]
+fn a_write_that_took_the_turn_and_went_away_before_committing_passes_it_on() {
+    use super::Written;
+    let dir = TempDir::new("leader-gone");
+    let sqlite = super::sqlite::Sqlite::open(&dir.file()).unwrap();
+    let gone = super::Backend::write(&sqlite, set("gone"));
+    assert!(sqlite.turn_taken());
+    let behind = super::Backend::write(&sqlite, set("behind"));
+    drop(gone);
+    let behind = block_on(async {
+        tokio::time::timeout(std::time::Duration::from_secs(10), behind.answer()).await
+    })
+    .expect("the write behind never got its turn");
+    assert_eq!(behind.unwrap(), Written::Done);
+    assert!(!sqlite.turn_taken());
+    let read = |key: &str| super::Backend::read(&sqlite, DEFAULT_STORE, key).unwrap();
+    assert_eq!(read("gone").value(), None);
+    assert!(read("behind").value().is_some());
+}
