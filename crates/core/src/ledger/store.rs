@@ -399,6 +399,7 @@ pub struct MemoryStore {
     store_only: bool,
     upserts_creates: bool,
     compares_values: bool,
+    refuses_under: Option<String>,
     hook: Mutex<Option<(String, WriteHook)>>,
 }
 
@@ -458,6 +459,16 @@ impl MemoryStore {
         }
     }
 
+    /// This bucket, failing every write (set, delete, swap, increment) to a
+    /// key that starts with `prefix` with a store error: what a caller does
+    /// when the store refuses part of its work.
+    pub fn refusing_writes_under(self, prefix: &str) -> Self {
+        Self {
+            refuses_under: Some(prefix.to_owned()),
+            ..self
+        }
+    }
+
     /// Runs `hook` once, just before the next write to a key that starts
     /// with `prefix` (outside the store's lock, so the hook may use the
     /// store).
@@ -477,6 +488,16 @@ impl MemoryStore {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Whether writes to `key` fail ([`MemoryStore::refusing_writes_under`]).
+    fn refuse(&self, key: &str) -> Result<(), StoreError> {
+        match &self.refuses_under {
+            Some(prefix) if key.starts_with(prefix.as_str()) => {
+                Err(StoreError::Other(format!("writes to `{key}` are refused")))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn run_hook(&self, key: &str) {
@@ -527,6 +548,7 @@ impl Store for MemoryStore {
     }
 
     fn set(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.refuse(key)?;
         self.run_hook(key);
         let version = self.version();
         self.lock()?
@@ -535,6 +557,7 @@ impl Store for MemoryStore {
     }
 
     fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.refuse(key)?;
         self.run_hook(key);
         self.lock()?.remove(key);
         Ok(())
@@ -585,6 +608,7 @@ impl Store for MemoryStore {
 
     fn cas_swap(&self, cas: MemoryCas, value: &[u8]) -> Result<(), CasError> {
         self.atomics("compare-and-swap")?;
+        self.refuse(&cas.key)?;
         self.run_hook(&cas.key);
         let version = self.version();
         let mut map = self.lock()?;
@@ -605,6 +629,7 @@ impl Store for MemoryStore {
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.atomics("increment")?;
+        self.refuse(key)?;
         let version = self.version();
         let mut map = self.lock()?;
         let current = match map.get(key) {
