@@ -2033,8 +2033,7 @@ impl<S: Store> Ledger<S> {
     pub fn deliveries_due(&self, now: u64) -> Result<bool, LedgerError> {
         let due = |outbox: Outbox| outbox.entries.iter().any(|entry| entry.due <= now);
         Ok(due(self.outbox()?)
-            || (self.config.hold_own_deliveries
-                && due(self.outbox_at(&events::held_shard_key(now / 1000))?)))
+            || (self.config.hold_own_deliveries && due(self.outbox_at(&events::looked_at(now))?)))
     }
 
     /// Takes the right to attempt the delivery of `event_id` now: its
@@ -2127,12 +2126,12 @@ impl<S: Store> Ledger<S> {
     /// Moves the deliveries whose holders let their lease run out (the
     /// instance stopped before sending them) from one key of held
     /// deliveries, chosen by `now`, into the outbox, due at `now`. Each
-    /// request with webhooks looks at one such key, a different one each
-    /// second. An entry whose delivery is no longer scheduled (sent, but
+    /// request with webhooks looks at one such key, a different one every
+    /// quarter of a second ([`events::LOOK_EACH_MS`]). An entry whose delivery is no longer scheduled (sent, but
     /// its holder could not take it out of the list) only leaves the list.
     /// Returns how many moved into the outbox.
     pub fn adopt_orphans(&self, now: u64) -> Result<usize, LedgerError> {
-        let key = events::held_shard_key(now / 1000);
+        let key = events::looked_at(now);
         let outbox = events::outbox_key();
         let mut moved = 0;
         for orphan in self.outbox_at(&key)?.entries {

@@ -1221,8 +1221,8 @@ fn webhook_target() -> Result<deliver::WebhookTarget, Box<dyn std::error::Error>
 fn looked_at(event_id: &str, from: u64) -> u64 {
     let key = events::held_key(event_id);
     (0..events::HELD_SHARDS)
-        .map(|second| from + second * 1000)
-        .find(|at| events::held_shard_key(at / 1000) == key)
+        .map(|n| from + n * events::LOOK_EACH_MS)
+        .find(|at| events::looked_at(*at) == key)
         .unwrap_or(u64::MAX)
 }
 
@@ -1241,8 +1241,8 @@ fn a_ledger_that_sends_its_own_deliveries_holds_them_and_sends_each_once() -> Te
     // it looks within the lease.
     let other = holding_ledger(&store);
     assert!(!other.holds_deliveries());
-    for second in 0..events::HELD_SHARDS {
-        assert!(!other.deliveries_due(NOW + second * 1000)?);
+    for n in 0..events::HELD_SHARDS {
+        assert!(!other.deliveries_due(NOW + n * events::LOOK_EACH_MS)?);
     }
     assert_eq!(other.adopt_orphans(looked_at(&event.id, NOW))?, 0);
 
@@ -1350,7 +1350,7 @@ fn a_held_delivery_never_sent_is_adopted_after_the_lease() -> TestResult {
 #[test]
 fn a_delivery_whose_held_list_cannot_be_written_is_sent_all_the_same() -> TestResult {
     let held_lists = events::held_shard_key(0);
-    let held_lists = held_lists.trim_end_matches('0');
+    let held_lists = held_lists.trim_end_matches("00");
     for store in [MemoryStore::new(), MemoryStore::store_only()] {
         let store = store.refusing_writes_under(held_lists);
         let mode = store.mode();
@@ -2174,4 +2174,17 @@ fn a_locked_sqlite_file_is_busy_and_other_store_errors_are_not() {
     ] {
         assert!(!other.is_busy(), "{other:?}");
     }
+}
+
+/// Held deliveries spread over 64 keys by their event ids, and requests
+/// coming all the time look at each of those keys within 16 seconds.
+#[test]
+fn held_deliveries_spread_over_64_keys_each_looked_at_within_16_seconds() {
+    let keys: std::collections::BTreeSet<String> = (0..1024u32)
+        .map(|n| events::held_key(&format!("evt_{n:032x}")))
+        .collect();
+    assert_eq!(keys.len(), 64);
+    let looked: std::collections::BTreeSet<String> =
+        (0..64).map(|n| events::looked_at(NOW + n * 250)).collect();
+    assert_eq!(looked, keys);
 }
