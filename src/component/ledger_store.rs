@@ -378,8 +378,9 @@ mod cas {
     /// companions in one write if it still holds exactly `expected`, and
     /// deletes the lock. Every change of a key on such a store goes through
     /// this, so the compare and the write are never split by another
-    /// change. Ledger values carry revisions and claim ids, so a value
-    /// never comes back after it changed. A caller that waited for the
+    /// change: a value that came back after changes (a list of deliveries
+    /// emptied again) is compared as it stands, with nobody changing it
+    /// meanwhile. A caller that waited for the
     /// lock in vain ([`WAIT_PAUSES_MS`]; a hold is three consecutive store
     /// calls) answers a conflict; a lock
     /// whose holder died while it held it is taken over after a minute
@@ -437,8 +438,10 @@ mod cas {
             // Spin 4.0.2's Redis store reports every swap as failed, even
             // one that wrote (it sends UNWATCH with an argument, which Redis
             // refuses). The value is read back: finding exactly the bytes
-            // written means the swap happened. Ledger values carry claim
-            // ids and revisions, so another writer's bytes differ.
+            // written means the swap happened. Records carry claim ids and
+            // revisions, so another writer's bytes differ; a list of
+            // deliveries another writer left exactly as this one meant to
+            // leave it holds what this swap was for all the same.
             Err(atomics::CasError::CasFailed(_)) => {
                 match patiently(|| kv.bucket.get(&handle.key)) {
                     Ok(Some(stored)) if stored == value => {}

@@ -132,9 +132,7 @@ pub fn deliver_due<S: Store>(
     }
     let room = MAX_PER_RUN.saturating_sub(held.len());
     if room > 0 {
-        if ledger.config().hold_own_deliveries {
-            ledger.adopt_orphans(now_ms)?;
-        }
+        ledger.adopt_orphans(now_ms)?;
         for delivery in ledger.due_deliveries(now_ms)?.into_iter().take(room) {
             if ledger.lease_delivery(&delivery.event_id, now_ms, LEASE_MS)? {
                 send(&delivery.event_id, delivery.seq, false)?;

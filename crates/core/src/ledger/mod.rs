@@ -201,10 +201,12 @@ pub struct Config {
     pub webhooks: bool,
     /// The caller sends the deliveries of the events it writes itself,
     /// right after its answer ([`deliver::deliver_due`] does, first): each
-    /// goes into the outbox already leased to this ledger for
-    /// [`deliver::LEASE_MS`], so other instances leave it alone instead of
-    /// racing for it, and it is due for anyone only if this one never sent
-    /// it. The HTTP face sets it; off, a new delivery is due at once.
+    /// is listed apart from the outbox, in one of the keys of held
+    /// deliveries, leased to this ledger for [`deliver::LEASE_MS`], so
+    /// other instances leave it alone instead of racing for it; it goes
+    /// into the outbox only if this one never sent it
+    /// ([`Ledger::adopt_orphans`]). The HTTP face sets it; off, a new
+    /// delivery is in the outbox, due at once.
     pub hold_own_deliveries: bool,
     /// [`Mode::StoreOnly`]: events younger than this are not listed yet.
     /// [`Mode::Atomic`]: a number reserved but not written is sealed once
@@ -1602,9 +1604,10 @@ impl<S: Store> Ledger<S> {
     }
 
     /// Takes the events whose deliveries this ledger queued and still
-    /// holds at `now`, in the order it wrote them, for the caller to send and record
-    /// ([`Self::record_attempt`]). A lease that ran out is left to the
-    /// outbox, where the delivery is due for anyone.
+    /// holds at `now`, in the order it wrote them, for the caller to send
+    /// and record ([`Self::record_held_attempt`]). One whose lease ran out
+    /// is left in its list, for [`Self::adopt_orphans`] to move into the
+    /// outbox.
     pub fn take_held_deliveries(&self, now: u64) -> Vec<(String, u64)> {
         std::mem::take(&mut *self.held.lock().unwrap_or_else(PoisonError::into_inner))
             .into_iter()
@@ -2127,10 +2130,15 @@ impl<S: Store> Ledger<S> {
     /// instance stopped before sending them) from one key of held
     /// deliveries, chosen by `now`, into the outbox, due at `now`. Each
     /// request with webhooks looks at one such key, a different one every
-    /// quarter of a second ([`events::LOOK_EACH_MS`]). An entry whose delivery is no longer scheduled (sent, but
-    /// its holder could not take it out of the list) only leaves the list.
-    /// Returns how many moved into the outbox.
+    /// quarter of a second (`events::LOOK_EACH_MS`). An entry whose
+    /// delivery is no longer scheduled (sent, but its holder could not take
+    /// it out of the list) only leaves the list. Returns how many moved
+    /// into the outbox; nothing is read without
+    /// [`Config::hold_own_deliveries`], as in [`Self::deliveries_due`].
     pub fn adopt_orphans(&self, now: u64) -> Result<usize, LedgerError> {
+        if !self.config.hold_own_deliveries {
+            return Ok(0);
+        }
         let key = events::looked_at(now);
         let outbox = events::outbox_key();
         let mut moved = 0;

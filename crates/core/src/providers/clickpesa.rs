@@ -374,8 +374,6 @@ fn map_status(text: Option<&str>) -> PaymentStatus {
         .map_or(PaymentStatus::Unknown, PaymentStatus::from)
 }
 
-/// A reply that is JSON but not what ClickPesa documents; `problem` names
-/// what is wrong.
 /// Reads a reply that must be one JSON object as the wire struct `T`
 /// (in one pass, [`object_members`]); any other JSON is not as documented.
 fn object_reply<T: serde::de::DeserializeOwned>(response: &HttpResponse) -> Result<T> {
@@ -389,6 +387,8 @@ fn reply_members(response: &HttpResponse) -> Result<super::Members<'_>> {
         .map_err(|_| not_as_documented(response, "it is not a JSON object"))
 }
 
+/// A reply that is JSON but not what ClickPesa documents; `problem` names
+/// what is wrong.
 fn not_as_documented(response: &HttpResponse, problem: &str) -> Error {
     Error::unexpected(
         PROVIDER,
